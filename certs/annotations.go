@@ -1,0 +1,289 @@
+package certs
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/cert-manager/cert-manager/pkg/util"
+	"github.com/cert-manager/cert-manager/pkg/util/pki"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// certificateTemplate is the part of a Certificate spec that comes from a
+// Gateway's cert-manager.io annotations; it is the same for every
+// Certificate of that Gateway.
+type certificateTemplate struct {
+	spec cmapi.CertificateSpec
+	// altNames are extra dnsNames from cert-manager.io/alt-names.
+	altNames []string
+}
+
+// templateFromAnnotations reads every cert-manager.io Certificate spec
+// annotation with cert-manager's ingress-shim semantics and validates the
+// result with the rules cert-manager's webhook applies, so an annotation the
+// shim or the webhook would reject is reported here, on that annotation.
+// Unlike the shim, it reports every bad annotation, not just the first.
+func templateFromAnnotations(ref ObjectRef, ann map[string]string) (certificateTemplate, Findings) {
+	var tmpl certificateTemplate
+	var findings Findings
+	bad := func(key, format string, args ...any) {
+		findings = append(findings, Finding{
+			Severity: SeverityError,
+			Code:     CodeInvalidCertificateAnnotation,
+			Object:   ref,
+			Field:    annotationPath(key).String(),
+			Message:  fmt.Sprintf(format, args...),
+		})
+	}
+	spec := &tmpl.spec
+
+	if v, ok := ann[cmapi.CommonNameAnnotationKey]; ok {
+		if len(v) > 64 {
+			bad(cmapi.CommonNameAnnotationKey, "the common name is %d characters long; X.509 allows at most 64, so leave it out and rely on the DNS names", len(v))
+		} else {
+			spec.CommonName = v
+		}
+	}
+	if v, ok := ann[cmapi.AltNamesAnnotationKey]; ok && v != "" {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.TrimSpace(name)
+			if problem := hostProblem(name); problem != "" || isIP(name) {
+				if problem == "" {
+					problem = "it is an IP address; put IP addresses in " + cmapi.IPSANAnnotationKey
+				}
+				bad(cmapi.AltNamesAnnotationKey, "%q cannot be a DNS name in a certificate: %s", name, problem)
+				continue
+			}
+			tmpl.altNames = append(tmpl.altNames, strings.ToLower(name))
+		}
+	}
+	if v, ok := ann[cmapi.IPSANAnnotationKey]; ok && v != "" {
+		for ip := range strings.SplitSeq(v, ",") {
+			ip = strings.TrimSpace(ip)
+			if _, err := netip.ParseAddr(ip); err != nil {
+				bad(cmapi.IPSANAnnotationKey, "%q is not an IP address; list IPv4 or IPv6 addresses separated by commas", ip)
+				continue
+			}
+			spec.IPAddresses = append(spec.IPAddresses, ip)
+		}
+	}
+	if v, ok := ann[cmapi.EmailsAnnotationKey]; ok {
+		for email := range strings.SplitSeq(v, ",") {
+			email = strings.TrimSpace(email)
+			if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+				bad(cmapi.EmailsAnnotationKey, "%q is not a plain email address; list addresses like user@example.com separated by commas", email)
+				continue
+			}
+			spec.EmailAddresses = append(spec.EmailAddresses, email)
+		}
+	}
+
+	subject := cmapi.X509Subject{}
+	for _, s := range []struct {
+		key    string
+		target *[]string
+	}{
+		{cmapi.SubjectOrganizationsAnnotationKey, &subject.Organizations},
+		{cmapi.SubjectOrganizationalUnitsAnnotationKey, &subject.OrganizationalUnits},
+		{cmapi.SubjectCountriesAnnotationKey, &subject.Countries},
+		{cmapi.SubjectProvincesAnnotationKey, &subject.Provinces},
+		{cmapi.SubjectLocalitiesAnnotationKey, &subject.Localities},
+		{cmapi.SubjectPostalCodesAnnotationKey, &subject.PostalCodes},
+		{cmapi.SubjectStreetAddressesAnnotationKey, &subject.StreetAddresses},
+	} {
+		v, ok := ann[s.key]
+		if !ok {
+			continue
+		}
+		values, err := util.SplitWithEscapeCSV(v)
+		if err != nil {
+			bad(s.key, "failed to parse the comma-separated list: %v; quote values that contain commas", err)
+			continue
+		}
+		*s.target = values
+	}
+	if v, ok := ann[cmapi.SubjectSerialNumberAnnotationKey]; ok {
+		subject.SerialNumber = v
+	}
+	if !isEmptySubject(subject) {
+		spec.Subject = &subject
+	}
+
+	if v, ok := ann[cmapi.DurationAnnotationKey]; ok {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad(cmapi.DurationAnnotationKey, "%q is not a duration; use Go duration syntax such as 2160h", v)
+		case d < cmapi.MinimumCertificateDuration:
+			bad(cmapi.DurationAnnotationKey, "certificate duration must be at least %s, got %s", cmapi.MinimumCertificateDuration, d)
+		default:
+			spec.Duration = &metav1.Duration{Duration: d}
+		}
+	}
+	if v, ok := ann[cmapi.RenewBeforeAnnotationKey]; ok {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad(cmapi.RenewBeforeAnnotationKey, "%q is not a duration; use Go duration syntax such as 720h", v)
+		case d < cmapi.MinimumRenewBefore:
+			bad(cmapi.RenewBeforeAnnotationKey, "renew-before must be at least %s, got %s", cmapi.MinimumRenewBefore, d)
+		default:
+			spec.RenewBefore = &metav1.Duration{Duration: d}
+		}
+	}
+	if v, ok := ann[cmapi.RenewBeforePercentageAnnotationKey]; ok {
+		pct, err := strconv.ParseInt(v, 10, 32)
+		switch {
+		case err != nil:
+			bad(cmapi.RenewBeforePercentageAnnotationKey, "%q is not a whole number; use a percentage from 1 to 99", v)
+		case pct < 1 || pct > 99:
+			bad(cmapi.RenewBeforePercentageAnnotationKey, "renew-before-percentage must be from 1 to 99, got %d", pct)
+		default:
+			spec.RenewBeforePercentage = new(int32(pct))
+		}
+	}
+	if v, ok := ann[cmapi.UsagesAnnotationKey]; ok {
+		for name := range strings.SplitSeq(v, ",") {
+			usage := cmapi.KeyUsage(strings.TrimSpace(name))
+			_, isKU := apiutil.KeyUsageType(usage)
+			_, isEKU := apiutil.ExtKeyUsageType(usage)
+			if !isKU && !isEKU {
+				bad(cmapi.UsagesAnnotationKey, "%q is not a key usage cert-manager knows; use names such as \"digital signature\", \"key encipherment\", \"server auth\"", usage)
+				continue
+			}
+			spec.Usages = append(spec.Usages, usage)
+		}
+	}
+	if v, ok := ann[cmapi.RevisionHistoryLimitAnnotationKey]; ok {
+		limit, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || limit < 1 {
+			bad(cmapi.RevisionHistoryLimitAnnotationKey, "%q is not a positive whole number", v)
+		} else {
+			spec.RevisionHistoryLimit = new(int32(limit))
+		}
+	}
+	privateKeyFromAnnotations(ann, spec, bad)
+	if v, ok := ann[cmapi.IngressSecretTemplate]; ok {
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		tmplSecret := new(cmapi.CertificateSecretTemplate)
+		if err := dec.Decode(tmplSecret); err != nil {
+			bad(cmapi.IngressSecretTemplate, "failed to parse the secret template JSON: %v; use {\"labels\": {...}, \"annotations\": {...}}", err)
+		} else if key := cmAnnotationIn(tmplSecret.Annotations); key != "" {
+			bad(cmapi.IngressSecretTemplate, "the secret template must not set cert-manager.io/ annotations such as %q; cert-manager owns those", key)
+		} else if len(tmplSecret.Annotations) > 0 || len(tmplSecret.Labels) > 0 {
+			spec.SecretTemplate = tmplSecret
+		}
+	}
+
+	findings = append(findings, checkRenewal(ref, ann, spec)...)
+	return tmpl, findings
+}
+
+func privateKeyFromAnnotations(ann map[string]string, spec *cmapi.CertificateSpec, bad func(string, string, ...any)) {
+	key := cmapi.CertificatePrivateKey{}
+	if v, ok := ann[cmapi.PrivateKeyAlgorithmAnnotationKey]; ok {
+		switch alg := cmapi.PrivateKeyAlgorithm(v); alg {
+		case cmapi.RSAKeyAlgorithm, cmapi.ECDSAKeyAlgorithm, cmapi.Ed25519KeyAlgorithm:
+			key.Algorithm = alg
+		default:
+			bad(cmapi.PrivateKeyAlgorithmAnnotationKey, "%q is not a private key algorithm; use RSA, ECDSA or Ed25519", v)
+		}
+	}
+	if v, ok := ann[cmapi.PrivateKeyEncodingAnnotationKey]; ok {
+		switch enc := cmapi.PrivateKeyEncoding(v); enc {
+		case cmapi.PKCS1, cmapi.PKCS8:
+			key.Encoding = enc
+		default:
+			bad(cmapi.PrivateKeyEncodingAnnotationKey, "%q is not a private key encoding; use PKCS1 or PKCS8", v)
+		}
+	}
+	if v, ok := ann[cmapi.PrivateKeySizeAnnotationKey]; ok {
+		size, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			bad(cmapi.PrivateKeySizeAnnotationKey, "%q is not a whole number", v)
+		case key.Algorithm == "" || key.Algorithm == cmapi.RSAKeyAlgorithm:
+			if size < pki.MinRSAKeySize || size > pki.MaxRSAKeySize {
+				bad(cmapi.PrivateKeySizeAnnotationKey, "RSA key size must be from %d to %d, got %d", pki.MinRSAKeySize, pki.MaxRSAKeySize, size)
+			} else {
+				key.Size = size
+			}
+		case key.Algorithm == cmapi.ECDSAKeyAlgorithm:
+			if size != 256 && size != 384 && size != 521 {
+				bad(cmapi.PrivateKeySizeAnnotationKey, "ECDSA key size must be 256, 384 or 521, got %d", size)
+			} else {
+				key.Size = size
+			}
+		default:
+			// Ed25519 has one size; cert-manager ignores the field.
+			key.Size = size
+		}
+	}
+	if v, ok := ann[cmapi.PrivateKeyRotationPolicyAnnotationKey]; ok {
+		switch policy := cmapi.PrivateKeyRotationPolicy(v); policy {
+		case cmapi.RotationPolicyNever, cmapi.RotationPolicyAlways:
+			key.RotationPolicy = policy
+		default:
+			bad(cmapi.PrivateKeyRotationPolicyAnnotationKey, "%q is not a rotation policy; use Always or Never", v)
+		}
+	}
+	if key != (cmapi.CertificatePrivateKey{}) {
+		spec.PrivateKey = &key
+	}
+}
+
+// checkRenewal applies cert-manager's webhook rules that relate duration,
+// renew-before and renew-before-percentage to each other.
+func checkRenewal(ref ObjectRef, ann map[string]string, spec *cmapi.CertificateSpec) Findings {
+	var findings Findings
+	bad := func(key, format string, args ...any) {
+		findings = append(findings, Finding{
+			Severity: SeverityError, Code: CodeInvalidCertificateAnnotation, Object: ref,
+			Field: annotationPath(key).String(), Message: fmt.Sprintf(format, args...),
+		})
+	}
+	if spec.RenewBefore != nil && spec.RenewBeforePercentage != nil {
+		bad(cmapi.RenewBeforePercentageAnnotationKey, "%q and %q are mutually exclusive; keep one",
+			cmapi.RenewBeforeAnnotationKey, cmapi.RenewBeforePercentageAnnotationKey)
+		return findings
+	}
+	if _, set := ann[cmapi.DurationAnnotationKey]; set && spec.Duration == nil {
+		// The duration itself was invalid and is reported already.
+		return findings
+	}
+	duration := apiutil.DefaultCertDuration(spec.Duration)
+	if spec.RenewBefore != nil && spec.RenewBefore.Duration >= duration {
+		bad(cmapi.RenewBeforeAnnotationKey, "renew-before %s must be shorter than the certificate duration %s", spec.RenewBefore.Duration, duration)
+	}
+	if spec.RenewBeforePercentage != nil {
+		renewBefore := time.Duration(float64(duration) * float64(100-*spec.RenewBeforePercentage) / 100)
+		if renewBefore < cmapi.MinimumRenewBefore {
+			bad(cmapi.RenewBeforePercentageAnnotationKey, "renew-before-percentage %d of duration %s leaves less than %s to renew; lower it",
+				*spec.RenewBeforePercentage, duration, cmapi.MinimumRenewBefore)
+		}
+	}
+	return findings
+}
+
+func cmAnnotationIn(annotations map[string]string) string {
+	for k := range annotations {
+		if strings.HasPrefix(k, "cert-manager.io/") {
+			return k
+		}
+	}
+	return ""
+}
+
+func isEmptySubject(s cmapi.X509Subject) bool {
+	return len(s.Organizations) == 0 && len(s.OrganizationalUnits) == 0 && len(s.Countries) == 0 &&
+		len(s.Provinces) == 0 && len(s.Localities) == 0 && len(s.PostalCodes) == 0 &&
+		len(s.StreetAddresses) == 0 && s.SerialNumber == ""
+}

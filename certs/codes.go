@@ -1,0 +1,105 @@
+package certs
+
+// Code is the stable identifier of a kind of finding. Every code is listed,
+// with an example, in docs/findings.md; codes are never renumbered or reused.
+type Code string
+
+// Issuer selection and Certificate spec annotations on a Gateway.
+const (
+	// CodeInvalidIssuerAnnotation: the cert-manager.io issuer annotations
+	// contradict each other or name no issuer (cert-manager's own rules).
+	CodeInvalidIssuerAnnotation Code = "MC1001"
+	// CodeInvalidCertificateAnnotation: a cert-manager.io Certificate spec
+	// annotation does not parse or is out of range.
+	CodeInvalidCertificateAnnotation Code = "MC1002"
+	// CodeInvalidMeshcertAnnotation: a meshcert.io annotation is malformed.
+	CodeInvalidMeshcertAnnotation Code = "MC1003"
+)
+
+// Gateway servers and TLS settings.
+const (
+	// CodeNoEligibleServer: a managed Gateway has no SIMPLE, MUTUAL or
+	// OPTIONAL_MUTUAL server meshcert could give a certificate.
+	CodeNoEligibleServer Code = "MC2001"
+	// CodeIstioMutualWithCredential: ISTIO_MUTUAL uses the mesh's own
+	// certificates; a credential on it is rejected by Istio.
+	CodeIstioMutualWithCredential Code = "MC2002"
+	// CodePassthroughWithCredential: PASSTHROUGH and AUTO_PASSTHROUGH do not
+	// terminate TLS, so a credential on them is ignored.
+	CodePassthroughWithCredential Code = "MC2003"
+	// CodeConflictingCredentialSources: more than one of credentialName,
+	// credentialNames and the file pair is set, or too many credentialNames.
+	CodeConflictingCredentialSources Code = "MC2004"
+	// CodeMissingCredential: a TLS-terminating server of an unmanaged Gateway
+	// has no credential; Istio rejects it.
+	CodeMissingCredential Code = "MC2005"
+	// CodeFileCertificate: a server uses serverCertificate/privateKey file
+	// paths, which meshcert does not manage.
+	CodeFileCertificate Code = "MC2006"
+	// CodeUnknownTLSMode: servers[].tls.mode is not an Istio TLS mode.
+	CodeUnknownTLSMode Code = "MC2007"
+	// CodeMalformedGateway: the Gateway spec does not have the shape Istio's
+	// schema requires, so part of it could not be read.
+	CodeMalformedGateway Code = "MC2008"
+	// CodeInvalidCredentialName: a credentialName is not a valid Secret name.
+	CodeInvalidCredentialName Code = "MC2009"
+)
+
+// Hosts.
+const (
+	// CodeUncertifiableHost: a host (bare "*", or not a DNS name) cannot be
+	// put into a certificate.
+	CodeUncertifiableHost Code = "MC3001"
+	// CodeHostNotCovered: the Certificate providing a server's credential does
+	// not cover one of that server's hosts.
+	CodeHostNotCovered Code = "MC3002"
+	// CodeHostConflict: two servers selecting the same workload claim the same
+	// host on the same port with different credentials.
+	CodeHostConflict Code = "MC3003"
+)
+
+// Credentials and Certificates.
+const (
+	// CodeCredentialNotFound: no known Certificate or Secret provides a
+	// server's credential in the credential namespace.
+	CodeCredentialNotFound Code = "MC4001"
+	// CodeCertificateNotOwned: a Certificate meshcert would create already
+	// exists and is not meshcert's; meshcert leaves it alone.
+	CodeCertificateNotOwned Code = "MC4002"
+	// CodeCredentialSharedAcrossGateways: two Gateways selecting the same
+	// workload use the same credential (Istio's IST0138).
+	CodeCredentialSharedAcrossGateways Code = "MC4003"
+	// CodeLegacyGatewayCertsSecret: a Certificate writes the pre-SDS
+	// istio-ingressgateway-certs Secret that current gateways never mount.
+	CodeLegacyGatewayCertsSecret Code = "MC4004"
+)
+
+// Issuer references.
+const (
+	// CodeInvalidIssuerRef: an issuerRef's kind/group is not one cert-manager
+	// accepts, or its name is empty.
+	CodeInvalidIssuerRef Code = "MC5001"
+	// CodeIssuerNotFound: the referenced issuer is not known in this cluster.
+	CodeIssuerNotFound Code = "MC5002"
+	// CodeIssuerInOtherNamespace: a namespaced Issuer exists, but not in the
+	// namespace of the Certificate that needs it.
+	CodeIssuerInOtherNamespace Code = "MC5003"
+	// CodeIssuerNotReady: the referenced issuer exists but is not Ready.
+	CodeIssuerNotReady Code = "MC5004"
+	// CodeACMEIssuerForMutual: a MUTUAL server's client CA would come from an
+	// ACME certificate, which carries no usable CA.
+	CodeACMEIssuerForMutual Code = "MC5005"
+)
+
+// IstioOperator.
+const (
+	// CodeInvalidMeshConfig: spec.meshConfig does not decode as Istio's
+	// MeshConfig (unknown key or wrong type).
+	CodeInvalidMeshConfig Code = "MC6001"
+	// CodePilotCertProviderOnGateway: PILOT_CERT_PROVIDER is an istiod
+	// setting and has no effect on a gateway.
+	CodePilotCertProviderOnGateway Code = "MC6002"
+	// CodeInvalidPilotCertProvider: values.global.pilotCertProvider is not a
+	// value istiod accepts.
+	CodeInvalidPilotCertProvider Code = "MC6003"
+)

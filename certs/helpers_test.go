@@ -1,0 +1,52 @@
+package certs
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// objectsFromYAML decodes a "---"-separated YAML stream into objects.
+func objectsFromYAML(t testing.TB, stream string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for doc := range strings.SplitSeq(stream, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		m := map[string]any{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &m), "decoding test YAML:\n%s", doc)
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out
+}
+
+func objectFromYAML(t testing.TB, doc string) *unstructured.Unstructured {
+	t.Helper()
+	objs := objectsFromYAML(t, doc)
+	require.Len(t, objs, 1)
+	return objs[0]
+}
+
+func indexOf(t testing.TB, stream string) *Index {
+	t.Helper()
+	x := NewIndex()
+	for _, obj := range objectsFromYAML(t, stream) {
+		require.NoError(t, x.Add(obj))
+	}
+	return x
+}
+
+// summary renders findings as "severity code field" lines, which is what
+// table tests compare; messages are checked separately where they matter.
+func summary(fs Findings) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf("%s %s %s", f.Severity, f.Code, f.Field))
+	}
+	return out
+}

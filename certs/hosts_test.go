@@ -1,0 +1,62 @@
+package certs
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		name string
+		san  string
+		host string
+		want bool
+	}{
+		{name: "an exact name covers itself", san: "web.example.com", host: "web.example.com", want: true},
+		{name: "names compare without case", san: "Web.Example.com", host: "web.example.COM", want: true},
+		{name: "a wildcard covers one label", san: "*.example.com", host: "web.example.com", want: true},
+		{name: "a wildcard does not cover two labels", san: "*.example.com", host: "a.web.example.com"},
+		{name: "a wildcard does not cover the apex", san: "*.example.com", host: "example.com"},
+		{name: "a wildcard host needs the same wildcard", san: "*.example.com", host: "*.example.com", want: true},
+		{name: "a name does not cover a wildcard host", san: "web.example.com", host: "*.example.com"},
+		{name: "a trailing dot is ignored", san: "web.example.com.", host: "web.example.com", want: true},
+		{name: "different names do not match", san: "a.example.com", host: "b.example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Covers(tc.san, tc.host))
+		})
+	}
+}
+
+func TestHostProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		host string
+		ok   bool
+	}{
+		{name: "a DNS name is fine", host: "web.example.com", ok: true},
+		{name: "a wildcard DNS name is fine", host: "*.example.com", ok: true},
+		{name: "an IP address is fine", host: "10.0.0.1", ok: true},
+		{name: "a single label is a valid SAN", host: "localhost", ok: true},
+		{name: "upper case is fine", host: "Web.Example.com", ok: true},
+		{name: "a bare star is not", host: "*"},
+		{name: "an empty host is not", host: ""},
+		{name: "a wildcard in the middle is not", host: "web.*.example.com"},
+		{name: "a partial wildcard label is not", host: "w*.example.com"},
+		{name: "underscores are not", host: "my_host.example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.ok, hostProblem(tc.host) == "", "problem: %q", hostProblem(tc.host))
+		})
+	}
+}
+
+func TestDNSNameOf(t *testing.T) {
+	assert.Equal(t, "web.example.com", DNSNameOf("team-a/web.example.com"))
+	assert.Equal(t, "web.example.com", DNSNameOf("*/web.example.com"))
+	assert.Equal(t, "*.example.com", DNSNameOf("./*.example.com"))
+	assert.Equal(t, "web.example.com", DNSNameOf("web.example.com"))
+}

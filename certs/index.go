@@ -1,0 +1,205 @@
+package certs
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Index is an in-memory Lookup over a set of objects: the CLI's view of its
+// input files, and a convenient lookup for tests. Gateway workloads are
+// Pods, Deployments, StatefulSets and DaemonSets, matched on their pod
+// (template) labels.
+type Index struct {
+	issuers        map[string]*cmapi.Issuer // namespace/name
+	issuerNS       map[string][]string      // name → namespaces
+	clusterIssuers map[string]*cmapi.ClusterIssuer
+	certificates   map[string]*cmapi.Certificate   // namespace/name
+	bySecret       map[string][]*cmapi.Certificate // namespace/secretName
+	secrets        map[string]bool                 // namespace/name
+	namespaces     map[string]map[string]string
+	workloads      []workload
+	gateways       map[string][]*Gateway // selector key → gateways
+}
+
+type workload struct {
+	namespace string
+	labels    labels.Set
+}
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index {
+	return &Index{
+		issuers:        map[string]*cmapi.Issuer{},
+		issuerNS:       map[string][]string{},
+		clusterIssuers: map[string]*cmapi.ClusterIssuer{},
+		certificates:   map[string]*cmapi.Certificate{},
+		bySecret:       map[string][]*cmapi.Certificate{},
+		secrets:        map[string]bool{},
+		namespaces:     map[string]map[string]string{},
+		gateways:       map[string][]*Gateway{},
+	}
+}
+
+var _ Lookup = (*Index)(nil)
+
+// Add records an object the lookup should know. Kinds the planner does not
+// look up are ignored. Objects must already carry their namespace.
+func (x *Index) Add(obj *unstructured.Unstructured) error {
+	gvk := obj.GroupVersionKind()
+	ns := obj.GetNamespace()
+	switch {
+	case IsGateway(gvk):
+		x.AddGateway(ParseGateway(obj))
+	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
+		iss := &cmapi.Issuer{}
+		if err := fromUnstructured(obj, iss); err != nil {
+			return err
+		}
+		x.issuers[ns+"/"+iss.Name] = iss
+		x.issuerNS[iss.Name] = insertSorted(x.issuerNS[iss.Name], ns)
+	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.ClusterIssuerKind:
+		iss := &cmapi.ClusterIssuer{}
+		if err := fromUnstructured(obj, iss); err != nil {
+			return err
+		}
+		x.clusterIssuers[iss.Name] = iss
+	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+		crt := &cmapi.Certificate{}
+		if err := fromUnstructured(obj, crt); err != nil {
+			return err
+		}
+		x.AddCertificate(crt)
+	case gvk.Group == "" && gvk.Kind == "Secret":
+		x.secrets[ns+"/"+obj.GetName()] = true
+	case gvk.Group == "" && gvk.Kind == "Namespace":
+		x.namespaces[obj.GetName()] = obj.GetLabels()
+	case gvk.Group == "" && gvk.Kind == "Pod":
+		x.workloads = append(x.workloads, workload{namespace: ns, labels: obj.GetLabels()})
+	case gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet" || gvk.Kind == "DaemonSet"):
+		podLabels, _, err := unstructured.NestedStringMap(obj.Object, "spec", "template", "metadata", "labels")
+		if err != nil {
+			return fmt.Errorf("failed to read spec.template.metadata.labels of %s %s/%s: %w", gvk.Kind, ns, obj.GetName(), err)
+		}
+		x.workloads = append(x.workloads, workload{namespace: ns, labels: podLabels})
+	}
+	return nil
+}
+
+// AddGateway records a parsed Gateway, replacing an earlier one with the
+// same namespace and name.
+func (x *Index) AddGateway(gw *Gateway) {
+	key := selectorKey(gw.Selector)
+	list := slices.DeleteFunc(x.gateways[key], func(g *Gateway) bool {
+		return g.Namespace == gw.Namespace && g.Name == gw.Name
+	})
+	x.gateways[key] = append(list, gw)
+}
+
+// AddCertificate records a Certificate.
+func (x *Index) AddCertificate(crt *cmapi.Certificate) {
+	x.certificates[crt.Namespace+"/"+crt.Name] = crt
+	key := crt.Namespace + "/" + crt.Spec.SecretName
+	list := slices.DeleteFunc(x.bySecret[key], func(c *cmapi.Certificate) bool { return c.Name == crt.Name })
+	list = append(list, crt)
+	slices.SortFunc(list, func(a, b *cmapi.Certificate) int { return strings.Compare(a.Name, b.Name) })
+	x.bySecret[key] = list
+}
+
+func fromUnstructured(obj *unstructured.Unstructured, into any) error {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into); err != nil {
+		return fmt.Errorf("failed to read %s %s: %w", obj.GetKind(), ObjectRef{Namespace: obj.GetNamespace(), Name: obj.GetName()}.nsName(), err)
+	}
+	return nil
+}
+
+func (r ObjectRef) nsName() string {
+	if r.Namespace == "" {
+		return r.Name
+	}
+	return r.Namespace + "/" + r.Name
+}
+
+func insertSorted(list []string, s string) []string {
+	i, found := slices.BinarySearch(list, s)
+	if found {
+		return list
+	}
+	return slices.Insert(list, i, s)
+}
+
+// selectorKey is a canonical string for a label selector map.
+func selectorKey(selector map[string]string) string {
+	keys := slices.Sorted(maps.Keys(selector))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(selector[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// Issuer implements Lookup.
+func (x *Index) Issuer(namespace, name string) (*cmapi.Issuer, bool) {
+	iss, ok := x.issuers[namespace+"/"+name]
+	return iss, ok
+}
+
+// IssuerNamespaces implements Lookup.
+func (x *Index) IssuerNamespaces(name string) []string { return x.issuerNS[name] }
+
+// ClusterIssuer implements Lookup.
+func (x *Index) ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool) {
+	iss, ok := x.clusterIssuers[name]
+	return iss, ok
+}
+
+// Certificate implements Lookup.
+func (x *Index) Certificate(namespace, name string) (*cmapi.Certificate, bool) {
+	crt, ok := x.certificates[namespace+"/"+name]
+	return crt, ok
+}
+
+// CertificatesForSecret implements Lookup.
+func (x *Index) CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate {
+	return x.bySecret[namespace+"/"+secretName]
+}
+
+// SecretExists implements Lookup. An Index knows every Secret it was given,
+// so its answer is always known.
+func (x *Index) SecretExists(namespace, name string) (exists, known bool) {
+	return x.secrets[namespace+"/"+name], true
+}
+
+// WorkloadNamespaces implements Lookup.
+func (x *Index) WorkloadNamespaces(selector map[string]string) []string {
+	sel := labels.SelectorFromSet(selector)
+	var out []string
+	for _, w := range x.workloads {
+		if sel.Matches(w.labels) {
+			out = insertSorted(out, w.namespace)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NamespaceLabels implements Lookup.
+func (x *Index) NamespaceLabels(namespace string) (map[string]string, bool) {
+	l, ok := x.namespaces[namespace]
+	return l, ok
+}
+
+// GatewaysWithSelector implements Lookup.
+func (x *Index) GatewaysWithSelector(selector map[string]string) []*Gateway {
+	return x.gateways[selectorKey(selector)]
+}

@@ -1,0 +1,486 @@
+package certs
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// The two IstioOperator manifests of /work/shared/seed, as written there.
+const (
+	seedIstioOperatorCA = `apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  meshConfig:
+    caCertificates:
+    - certs:
+      - certs.istio-system.svc.cluster.local # Example, may need adjustment
+      - istiod.istio-system.svc.cluster.local # Example, may need adjustment
+      name: cacerts # Name of the secret containing the CA bundle
+`
+	seedIstioOperatorGateway = `apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  components:
+    ingressGateways:
+    - name: istio-ingressgateway
+      enabled: true
+      k8s:
+        env:
+        - name: PILOT_CERT_PROVIDER
+          value: "istiod" # Or the appropriate value for your Istio version
+`
+)
+
+// ioCodeField is the part of a finding the tables pin exactly; messages are
+// checked by substring so wording can improve without churn.
+type ioCodeField struct {
+	code  Code
+	field string
+}
+
+func decodeIstioOperator(t testing.TB, doc string) *unstructured.Unstructured {
+	t.Helper()
+	var obj map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &obj))
+	return &unstructured.Unstructured{Object: obj}
+}
+
+// istioOperatorWithSpec wraps a spec written as YAML into an IstioOperator.
+func istioOperatorWithSpec(t testing.TB, spec string) *unstructured.Unstructured {
+	t.Helper()
+	var s any
+	require.NoError(t, yaml.Unmarshal([]byte(spec), &s))
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "install.istio.io/v1alpha1",
+		"kind":       "IstioOperator",
+		"metadata":   map[string]any{"name": "control-plane", "namespace": "istio-system"},
+		"spec":       s,
+	}}
+}
+
+func TestCheckIstioOperator(t *testing.T) {
+	tests := []struct {
+		name string
+		obj  *unstructured.Unstructured
+		want []ioCodeField
+		// messages holds, per finding in order, substrings its message must contain.
+		messages [][]string
+	}{
+		{
+			name: "the seed CA file's caCertificates keys certs and name are each an error with their path",
+			obj:  decodeIstioOperator(t, seedIstioOperatorCA),
+			want: []ioCodeField{
+				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].certs"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].name"},
+			},
+			messages: [][]string{
+				{`"certs"`, `"pem"`, `"spiffeBundleUrl"`, `"certSigners"`, `"trustDomains"`, `"cacerts" Secret`, "isCA: true", "secretName: cacerts"},
+				{`"name"`, `"pem"`, `"cacerts" Secret`},
+			},
+		},
+		{
+			name: "the seed gateway file's PILOT_CERT_PROVIDER on the ingress gateway is an error on the env entry",
+			obj:  decodeIstioOperator(t, seedIstioOperatorGateway),
+			want: []ioCodeField{
+				{CodePilotCertProviderOnGateway, "spec.components.ingressGateways[0].k8s.env[0]"},
+			},
+			messages: [][]string{
+				{"PILOT_CERT_PROVIDER", `"istio-ingressgateway"`, "istiod setting", "values.global.pilotCertProvider"},
+			},
+		},
+		{
+			name: "a valid meshConfig with caCertificates, proxyMetadata, trust domain, auto mTLS and durations gives no findings",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  trustDomain: cluster.local
+  trustDomainAliases: [old.example.com]
+  enableAutoMtls: true
+  protocolDetectionTimeout: 100ms
+  connectTimeout: 1m30s
+  outboundTrafficPolicy:
+    mode: REGISTRY_ONLY
+  accessLogEncoding: JSON
+  caCertificates:
+  - pem: |
+      -----BEGIN CERTIFICATE-----
+      MIIB
+      -----END CERTIFICATE-----
+    certSigners: [clusterissuers.cert-manager.io/istio-ca]
+    trustDomains: [cluster-b.example.com]
+  - spiffeBundleUrl: https://bundle.example.com/bundle
+  defaultConfig:
+    drainDuration: 45s
+    terminationDrainDuration: 5s
+    holdApplicationUntilProxyStarts: true
+    concurrency: 2
+    proxyMetadata:
+      ISTIO_META_DNS_CAPTURE: "true"
+  extensionProviders:
+  - name: ext-authz
+    envoyExtAuthzGrpc:
+      service: authz.example.svc.cluster.local
+      port: 9000
+values:
+  global:
+    pilotCertProvider: istiod
+components:
+  pilot:
+    k8s:
+      env:
+      - name: PILOT_CERT_PROVIDER
+        value: istiod
+  ingressGateways:
+  - name: istio-ingressgateway
+    enabled: true
+    k8s:
+      env:
+      - name: ISTIO_META_ROUTER_MODE
+        value: standard
+`),
+		},
+		{
+			name: "snake_case proto field names are accepted as protojson accepts them",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  trust_domain: cluster.local
+  enable_auto_mtls: true
+  ca_certificates:
+  - spiffe_bundle_url: https://bundle.example.com/bundle
+    trust_domains: [cluster-b.example.com]
+  default_config:
+    drain_duration: 45s
+    proxy_metadata: {FOO: bar}
+`),
+		},
+		{
+			name: "an unknown key nested under defaultConfig is reported with its full path",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  defaultConfig:
+    tracing:
+      zipkin:
+        addr: zipkin.istio-system:9411
+    proxyMetadat: {FOO: bar}
+`),
+			want: []ioCodeField{
+				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadat"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.tracing.zipkin.addr"},
+			},
+			messages: [][]string{
+				{`"proxyMetadat"`, `did you mean "proxyMetadata"?`},
+				{`"addr"`, "valid fields are address"},
+			},
+		},
+		{
+			name: "values of the wrong type are errors on the value's path",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  caCertificates:
+    pem: not-a-list
+  trustDomainAliases: old.example.com
+  enableAutoMtls: "yes"
+  trustDomain: 42
+  defaultConfig:
+    concurrency: 2.5
+    proxyMetadata: [FOO]
+  outboundTrafficPolicy: [REGISTRY_ONLY]
+`),
+			want: []ioCodeField{
+				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.concurrency"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadata"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.enableAutoMtls"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.trustDomain"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.trustDomainAliases"},
+			},
+			messages: [][]string{
+				{"must be a list, not a map"},
+				{"must be an integer, not the number 2.5"},
+				{"must be a map, not a list"},
+				{`must be true or false (unquoted), not the string "yes"`},
+				{"must be a map, not a list"},
+				{"must be a string (quote it), not the number 42"},
+				{`must be a list, not the string "old.example.com"`},
+			},
+		},
+		{
+			name: "an invalid enum value is an error listing the valid values",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  outboundTrafficPolicy:
+    mode: ALLOW_ALL
+`),
+			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy.mode"}},
+			messages: [][]string{
+				{`"ALLOW_ALL"`, "REGISTRY_ONLY", "ALLOW_ANY"},
+			},
+		},
+		{
+			name: "a duration Go cannot parse is an error, and a number where a duration is expected too",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  connectTimeout: 10 seconds
+  defaultConfig:
+    drainDuration: 45
+`),
+			want: []ioCodeField{
+				{CodeInvalidMeshConfig, "spec.meshConfig.connectTimeout"},
+				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.drainDuration"},
+			},
+			messages: [][]string{{`"10 seconds" is not a duration`}, {"duration string"}},
+		},
+		{
+			name: "wrapper types take the plain scalar and reject other types",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  enablePrometheusMerge: false
+  defaultConfig:
+    holdApplicationUntilProxyStarts: {value: true}
+`),
+			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"}},
+		},
+		{
+			name: "both alternatives of a oneof set in one caCertificates entry is an error",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  caCertificates:
+  - pem: x
+    spiffeBundleUrl: https://bundle.example.com/bundle
+`),
+			want:     []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].spiffeBundleUrl"}},
+			messages: [][]string{{"set only one"}},
+		},
+		{
+			name: "a field set under both its JSON and its proto name is an error",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  trustDomain: a.example.com
+  trust_domain: b.example.com
+`),
+			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.trust_domain"}},
+		},
+		{
+			name: "null values are unset, as Istio reads them",
+			obj: istioOperatorWithSpec(t, `
+meshConfig:
+  trustDomain: null
+  caCertificates: null
+  defaultConfig:
+    proxyMetadata: {FOO: null}
+`),
+		},
+		{
+			name: "PILOT_CERT_PROVIDER on an egress gateway is an error on the env entry",
+			obj: istioOperatorWithSpec(t, `
+components:
+  egressGateways:
+  - name: istio-egressgateway
+    k8s:
+      env:
+      - name: ISTIO_META_ROUTER_MODE
+        value: standard
+      - name: PILOT_CERT_PROVIDER
+        value: istiod
+`),
+			want:     []ioCodeField{{CodePilotCertProviderOnGateway, "spec.components.egressGateways[0].k8s.env[1]"}},
+			messages: [][]string{{"egress gateway", `"istio-egressgateway"`}},
+		},
+		{
+			name: "PILOT_CERT_PROVIDER on the second ingress gateway is reported on that gateway only",
+			obj: istioOperatorWithSpec(t, `
+components:
+  ingressGateways:
+  - name: a
+  - name: b
+    k8s:
+      env:
+      - name: PILOT_CERT_PROVIDER
+        valueFrom: {configMapKeyRef: {name: x, key: y}}
+`),
+			want: []ioCodeField{{CodePilotCertProviderOnGateway, "spec.components.ingressGateways[1].k8s.env[0]"}},
+		},
+		{
+			name: "every pilotCertProvider istiod implements is valid",
+			obj: istioOperatorWithSpec(t, `
+values:
+  global:
+    pilotCertProvider: k8s.io/clusterissuers.cert-manager.io/istio-ca
+components:
+  pilot:
+    k8s:
+      env:
+      - name: PILOT_CERT_PROVIDER
+        value: custom
+      - name: PILOT_CERT_PROVIDER
+        value: none
+      - name: PILOT_CERT_PROVIDER
+        valueFrom: {configMapKeyRef: {name: x, key: y}}
+`),
+		},
+		{
+			name: "an invalid pilotCertProvider in values and in istiod's env is an error listing the valid values",
+			obj: istioOperatorWithSpec(t, `
+values:
+  global:
+    pilotCertProvider: cert-manager
+components:
+  pilot:
+    k8s:
+      env:
+      - name: PILOT_CERT_PROVIDER
+        value: Istiod
+`),
+			want: []ioCodeField{
+				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
+				{CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
+			},
+			messages: [][]string{
+				{`"Istiod"`, `"istiod"`, `"custom"`, `"none"`, `"k8s.io/<signer-name>"`},
+				{`"cert-manager"`, `"istiod"`, `"custom"`, `"none"`, `"k8s.io/<signer-name>"`},
+			},
+		},
+		{
+			name: "the removed kubernetes provider, an empty signer and a non-string value are invalid",
+			obj: istioOperatorWithSpec(t, `
+values:
+  global:
+    pilotCertProvider: kubernetes
+components:
+  pilot:
+    k8s:
+      env:
+      - name: PILOT_CERT_PROVIDER
+        value: k8s.io/
+      - name: PILOT_CERT_PROVIDER
+        value: 1
+`),
+			want: []ioCodeField{
+				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
+				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[1].value"},
+				{CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
+			},
+			messages: [][]string{{"names no signer"}, {"must be a string"}, {"no longer supported"}},
+		},
+		{
+			name: "a spec that is not a map is an error on spec",
+			obj:  istioOperatorWithSpec(t, `[meshConfig]`),
+			want: []ioCodeField{{CodeInvalidMeshConfig, "spec"}},
+		},
+		{
+			name: "a meshConfig that is not a map is an error on meshConfig",
+			obj:  istioOperatorWithSpec(t, `meshConfig: trustDomain=cluster.local`),
+			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig"}},
+		},
+		{
+			name: "malformed components and values are skipped without panicking",
+			obj: istioOperatorWithSpec(t, `
+components:
+  ingressGateways: {name: x}
+  egressGateways: [1, [2], {k8s: [3]}, {k8s: {env: {name: PILOT_CERT_PROVIDER}}}, {k8s: {env: [null, 4, {name: 5}]}}]
+  pilot: [x]
+values:
+  global: [pilotCertProvider]
+`),
+		},
+		{
+			name: "an IstioOperator without spec gives no findings",
+			obj: &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+			}},
+		},
+		{
+			name: "an object that is not an IstioOperator is ignored",
+			obj: &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+				"spec": map[string]any{"meshConfig": "not checked"},
+			}},
+		},
+		{
+			name: "an IstioOperator of another API version is ignored",
+			obj: &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "install.istio.io/v1beta1", "kind": "IstioOperator",
+				"spec": "not checked",
+			}},
+		},
+		{
+			name: "a nil object is ignored",
+			obj:  nil,
+		},
+		{
+			name: "an empty object is ignored",
+			obj:  &unstructured.Unstructured{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := CheckIstioOperator(tt.obj)
+			gotCodeFields := make([]ioCodeField, 0, len(got))
+			for _, f := range got {
+				gotCodeFields = append(gotCodeFields, ioCodeField{f.Code, f.Field})
+				require.Equal(t, SeverityError, f.Severity)
+				require.Equal(t, "install.istio.io/v1alpha1", f.Object.APIVersion)
+				require.Equal(t, "IstioOperator", f.Object.Kind)
+				require.NotEmpty(t, f.Message)
+			}
+			if len(tt.want) == 0 {
+				require.Empty(t, got)
+			} else {
+				require.Equal(t, tt.want, gotCodeFields)
+			}
+			for i, subs := range tt.messages {
+				for _, s := range subs {
+					require.Contains(t, got[i].Message, s)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckIstioOperatorObjectRef(t *testing.T) {
+	t.Run("the seed files have no metadata, so the finding's name stays empty", func(t *testing.T) {
+		got := CheckIstioOperator(decodeIstioOperator(t, seedIstioOperatorGateway))
+		require.Len(t, got, 1)
+		require.Equal(t, ObjectRef{APIVersion: "install.istio.io/v1alpha1", Kind: "IstioOperator"}, got[0].Object)
+	})
+	t.Run("metadata name and namespace are carried into the finding", func(t *testing.T) {
+		got := CheckIstioOperator(istioOperatorWithSpec(t, `values: {global: {pilotCertProvider: bogus}}`))
+		require.Len(t, got, 1)
+		require.Equal(t, ObjectRef{
+			APIVersion: "install.istio.io/v1alpha1", Kind: "IstioOperator",
+			Namespace: "istio-system", Name: "control-plane",
+		}, got[0].Object)
+	})
+}
+
+func TestCheckIstioOperatorUnstructuredNumbers(t *testing.T) {
+	// Objects decoded by the API machinery hold int64, not float64.
+	obj := istioOperatorWithSpec(t, `{}`)
+	obj.Object["spec"] = map[string]any{"meshConfig": map[string]any{
+		"defaultConfig":         map[string]any{"concurrency": int64(4)},
+		"proxyListenPort":       int64(15001),
+		"outboundTrafficPolicy": map[string]any{"mode": int64(1)},
+	}}
+	require.Empty(t, CheckIstioOperator(obj))
+
+	obj.Object["spec"] = map[string]any{"meshConfig": map[string]any{
+		"proxyListenPort": int64(1) << 40,
+	}}
+	got := CheckIstioOperator(obj)
+	require.Len(t, got, 1)
+	require.Equal(t, "spec.meshConfig.proxyListenPort", got[0].Field)
+	require.Contains(t, got[0].Message, "out of range")
+}
+
+func BenchmarkCheckIstioOperator(b *testing.B) {
+	obj := decodeIstioOperator(b, seedIstioOperatorCA)
+	b.ReportAllocs()
+	for b.Loop() {
+		if fs := CheckIstioOperator(obj); len(fs) != 2 {
+			b.Fatalf("got %d findings, want 2", len(fs))
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package certs
+
+import (
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+)
+
+// Lookup is everything the planner needs to know about objects other than
+// the one it plans. The CLI implements it over its input files (Index), the
+// server over informer caches; both answer from memory, never the API.
+type Lookup interface {
+	// Issuer returns the cert-manager Issuer namespace/name, if known.
+	Issuer(namespace, name string) (*cmapi.Issuer, bool)
+	// IssuerNamespaces lists the namespaces that hold an Issuer with this
+	// name, sorted, so a finding can say where the issuer actually is.
+	IssuerNamespaces(name string) []string
+	// ClusterIssuer returns the cert-manager ClusterIssuer, if known.
+	ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool)
+	// Certificate returns the Certificate namespace/name, if known.
+	Certificate(namespace, name string) (*cmapi.Certificate, bool)
+	// CertificatesForSecret returns the Certificates in namespace whose
+	// spec.secretName is secretName, sorted by name.
+	CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate
+	// SecretExists reports whether a Secret exists; known is false when the
+	// lookup does not track Secrets in that namespace.
+	SecretExists(namespace, name string) (exists, known bool)
+	// WorkloadNamespaces returns the sorted namespaces of gateway workloads
+	// whose labels match selector (an Istio Gateway's spec.selector).
+	WorkloadNamespaces(selector map[string]string) []string
+	// NamespaceLabels returns a namespace's labels, if the namespace is known.
+	NamespaceLabels(namespace string) (map[string]string, bool)
+	// GatewaysWithSelector returns the known Istio Gateways whose
+	// spec.selector equals selector (so they configure the same gateway
+	// workload), for checks across Gateways.
+	GatewaysWithSelector(selector map[string]string) []*Gateway
+}

@@ -1,0 +1,192 @@
+package certs
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Result is the planner's answer for a whole set of objects, as the CLI
+// needs it.
+type Result struct {
+	// Objects are the input objects in input order, mutated where meshcert
+	// mutates them.
+	Objects []*unstructured.Unstructured
+	// Certificates are the Certificates meshcert would own, sorted by
+	// namespace and name, except those the input already holds: a
+	// meshcert Certificate in the input is replaced in place by what
+	// meshcert wants it to be, so feeding inject's output back in gives the
+	// same output.
+	Certificates []*cmapi.Certificate
+	// Findings are every finding, each with the input object it is about.
+	Findings []ObjectFinding
+}
+
+// ObjectFinding is a finding with the index of the input object it is about.
+type ObjectFinding struct {
+	Finding
+	Index int
+}
+
+// ObjectError is an input object the planner could not read.
+type ObjectError struct {
+	Index int
+	Err   error
+}
+
+func (e *ObjectError) Error() string { return e.Err.Error() }
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// namespacedKinds are the kinds the planner reads that live in a namespace;
+// like kubectl, objects of these kinds without one are taken to be in the
+// default namespace.
+var namespacedKinds = map[string]bool{
+	"networking.istio.io/Gateway":        true,
+	"cert-manager.io/Issuer":             true,
+	"cert-manager.io/Certificate":        true,
+	"/Secret":                            true,
+	"/Pod":                               true,
+	"apps/Deployment":                    true,
+	"apps/StatefulSet":                   true,
+	"apps/DaemonSet":                     true,
+	"install.istio.io/IstioOperator":     true,
+	"networking.istio.io/VirtualService": true,
+}
+
+// PlanObjects plans a set of objects as if they were the cluster: each
+// Gateway is planned against all the others, the issuers, Certificates,
+// Secrets, namespaces and gateway workloads among them. Objects without a
+// namespace are taken to be in defaultNamespace, as kubectl would apply them.
+func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespace string) (*Result, error) {
+	effective := make([]*unstructured.Unstructured, len(objs))
+	for i, obj := range objs {
+		effective[i] = obj
+		gvk := obj.GroupVersionKind()
+		if obj.GetNamespace() == "" && namespacedKinds[gvk.Group+"/"+gvk.Kind] {
+			effective[i] = obj.DeepCopy()
+			effective[i].SetNamespace(defaultNamespace)
+		}
+	}
+
+	index := NewIndex()
+	for i, obj := range effective {
+		if err := index.Add(obj); err != nil {
+			return nil, &ObjectError{Index: i, Err: err}
+		}
+	}
+
+	// First pass: what every Gateway will look like after injection and
+	// which Certificates meshcert will own, so each Gateway is checked
+	// against the others as the cluster will hold them.
+	gateways := map[int]*Gateway{}
+	for i, obj := range effective {
+		if !IsGateway(obj.GroupVersionKind()) {
+			continue
+		}
+		gateways[i] = ParseGateway(obj)
+		plan := PlanGateway(gateways[i], index, opts)
+		index.AddGateway(ParseGateway(plan.Mutated))
+		for _, crt := range plan.Certificates {
+			index.AddCertificate(crt)
+		}
+	}
+
+	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs))}
+	add := func(i int, fs Findings) {
+		for _, f := range fs {
+			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
+		}
+	}
+	for i, obj := range effective {
+		res.Objects[i] = objs[i]
+		gvk := obj.GroupVersionKind()
+		switch {
+		case IsGateway(gvk):
+			plan := PlanGateway(gateways[i], index, opts)
+			add(i, plan.Findings)
+			res.Certificates = append(res.Certificates, plan.Certificates...)
+			if len(plan.Injections) > 0 {
+				mutated := plan.Mutated
+				if objs[i].GetNamespace() == "" {
+					// Print what the user wrote, plus the injection only.
+					mutated = mutated.DeepCopy()
+					unstructured.RemoveNestedField(mutated.Object, "metadata", "namespace")
+				}
+				res.Objects[i] = mutated
+			}
+		case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+			crt, ok := index.Certificate(obj.GetNamespace(), obj.GetName())
+			if !ok {
+				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
+			}
+			if IsManagedCertificate(crt) {
+				// meshcert's own output fed back in: checked with its Gateway.
+				continue
+			}
+			add(i, CheckCertificate(crt, index, opts))
+		case IsIstioOperator(gvk):
+			add(i, CheckIstioOperator(obj))
+		}
+	}
+	slices.SortFunc(res.Certificates, func(a, b *cmapi.Certificate) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	if err := res.replaceOwnCertificates(effective); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// replaceOwnCertificates puts desired Certificates in the place of the
+// meshcert Certificates of the same name in the input.
+func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured) error {
+	desired := map[string]*cmapi.Certificate{}
+	for _, crt := range res.Certificates {
+		desired[crt.Namespace+"/"+crt.Name] = crt
+	}
+	for i, obj := range effective {
+		gvk := obj.GroupVersionKind()
+		if gvk.Group != CertManagerGroup || gvk.Kind != cmapi.CertificateKind ||
+			obj.GetLabels()[LabelManagedBy] != ManagedByValue {
+			continue
+		}
+		key := obj.GetNamespace() + "/" + obj.GetName()
+		crt, ok := desired[key]
+		if !ok {
+			continue
+		}
+		u, err := CertificateObject(crt)
+		if err != nil {
+			return &ObjectError{Index: i, Err: err}
+		}
+		res.Objects[i] = u
+		delete(desired, key)
+	}
+	res.Certificates = slices.DeleteFunc(res.Certificates, func(crt *cmapi.Certificate) bool {
+		return desired[crt.Namespace+"/"+crt.Name] == nil
+	})
+	return nil
+}
+
+// CertificateObject turns a planned Certificate into the object a user
+// would write: apiVersion and kind set, no empty status, no null
+// creationTimestamp.
+func CertificateObject(crt *cmapi.Certificate) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crt)
+	if err != nil {
+		return nil, fmt.Errorf("failed to convert Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// IsIstioOperator reports whether gvk is Istio's install-time IstioOperator.
+func IsIstioOperator(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == "install.istio.io" && gvk.Kind == "IstioOperator"
+}

@@ -1,0 +1,916 @@
+package certs
+
+import (
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cluster is the background most planner tests run against: a CA
+// ClusterIssuer, an Issuer in istio-system, an ACME ClusterIssuer and the
+// default ingress gateway Pod in istio-system.
+const cluster = `
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: root}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: letsencrypt}
+spec:
+  acme:
+    server: https://acme.example/directory
+    privateKeySecretRef: {name: le}
+    solvers: [{http01: {ingress: {}}}]
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: mesh-ca, namespace: istio-system}
+spec: {ca: {secretName: root}}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: team-ca, namespace: team-a}
+spec: {ca: {secretName: root}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: istio-ingressgateway-1
+  namespace: istio-system
+  labels: {istio: ingressgateway}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: edge, namespace: edge-a}
+spec:
+  template:
+    metadata:
+      labels: {istio: edge}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: edge, namespace: edge-b}
+spec:
+  template:
+    metadata:
+      labels: {istio: edge}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team-auto
+  labels: {meshcert.io/inject: enabled}
+`
+
+const simpleGateway = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations:
+    cert-manager.io/cluster-issuer: ca
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [team-a/web.example.com, "*/api.example.com"]
+    tls: {mode: SIMPLE}
+`
+
+func TestPlanGateway(t *testing.T) {
+	webCred := CredentialName("team-a", "web", "https")
+	tests := []struct {
+		name string
+		// extra objects on top of cluster
+		extra   string
+		gateway string
+		opts    func(*Options)
+		// wantManaged, wantInjected (field → name), wantCerts (ns/name → dnsNames)
+		wantManaged  bool
+		wantInjected map[string]string
+		wantCerts    map[string][]string
+		wantFindings []string
+	}{
+		{
+			name:         "an annotated SIMPLE server gets a credential and a Certificate in the workload namespace",
+			gateway:      simpleGateway,
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
+			name: "an opted-out Gateway is left alone and Istio's rule about a missing credential is reported",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca, meshcert.io/inject: "false"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+`,
+			wantFindings: []string{"error MC2005 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "an unannotated Gateway in a labelled namespace is managed with the default issuer",
+			gateway: `
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: auto, namespace: team-auto}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [auto.example.com]
+    tls: {mode: SIMPLE}
+`,
+			opts: func(o *Options) {
+				o.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
+			},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": CredentialName("team-auto", "auto", "https")},
+			wantCerts:    map[string][]string{"istio-system/" + CredentialName("team-auto", "auto", "https"): {"auto.example.com"}},
+		},
+		{
+			name: "a labelled namespace without a default issuer is not managed",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: auto, namespace: team-auto}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [auto.example.com]
+    tls: {mode: SIMPLE, credentialName: auto-tls}
+`,
+			extra: `
+apiVersion: v1
+kind: Secret
+metadata: {name: auto-tls, namespace: istio-system}
+`,
+		},
+		{
+			name: "an existing credentialName is kept and gets a Certificate of that name",
+			gateway: `
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+		},
+		{
+			name: "servers sharing a credential merge their hosts into one Certificate",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [b.example.com, a.example.com]
+    tls: {mode: SIMPLE, credentialName: shared}
+  - port: {number: 8443, name: https-alt, protocol: HTTPS}
+    hosts: [a.example.com, "ns/c.example.com"]
+    tls: {mode: MUTUAL, credentialName: shared}
+`,
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/shared": {"a.example.com", "b.example.com", "c.example.com"}},
+		},
+		{
+			name: "two unnamed servers on ports with the same name get distinct credentials",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE}
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls: {mode: SIMPLE}
+`,
+			wantManaged: true,
+			wantInjected: map[string]string{
+				"spec.servers[0].tls.credentialName": CredentialName("team-a", "web", "https-1"),
+				"spec.servers[1].tls.credentialName": CredentialName("team-a", "web", "https-2"),
+			},
+			wantCerts: map[string][]string{
+				"istio-system/" + CredentialName("team-a", "web", "https-1"): {"a.example.com"},
+				"istio-system/" + CredentialName("team-a", "web", "https-2"): {"b.example.com"},
+			},
+		},
+		{
+			name: "a bare star host is an error and stays out of the Certificate",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - name: web
+    port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*", web.example.com]
+    tls: {mode: SIMPLE}
+`,
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": CredentialName("team-a", "web", "web")},
+			wantCerts:    map[string][]string{"istio-system/" + CredentialName("team-a", "web", "web"): {"web.example.com"}},
+			wantFindings: []string{"error MC3001 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "the credential-namespace annotation wins over the selected workload",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/issuer: team-ca, meshcert.io/credential-namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged: true,
+			wantCerts:   map[string][]string{"team-a/web-tls": {"web.example.com"}},
+		},
+		{
+			name: "a selector matching workloads in two namespaces gives a Certificate in each",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: edge
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: edge}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [edge.example.com]
+    tls: {mode: SIMPLE, credentialName: edge-tls}
+`,
+			wantManaged: true,
+			wantCerts: map[string][]string{
+				"edge-a/edge-tls": {"edge.example.com"},
+				"edge-b/edge-tls": {"edge.example.com"},
+			},
+		},
+		{
+			name: "with no matching workload the default credential namespace is used",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: nowhere}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			opts:        func(o *Options) { o.DefaultCredentialNamespace = "gateways" },
+			wantManaged: true,
+			wantCerts:   map[string][]string{"gateways/web-tls": {"web.example.com"}},
+		},
+		{
+			name: "an Issuer only in the Gateway's namespace is reported with what to use instead",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/issuer: team-ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC5003 metadata.annotations[cert-manager.io/issuer]"},
+		},
+		{
+			name: "an Issuer in the credential namespace is fine",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/issuer: mesh-ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+		},
+		{
+			name: "a missing ClusterIssuer is a warning by default",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: nope}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
+		},
+		{
+			name: "a missing ClusterIssuer is an error when strict",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: nope}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			opts:         func(o *Options) { o.Strict = true },
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
+		},
+		{
+			name: "issuer and cluster-issuer together are cert-manager's configuration error and give no Certificate",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/issuer: mesh-ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantFindings: []string{"error MC1001 metadata.annotations[cert-manager.io/cluster-issuer]"},
+		},
+		{
+			name: "an invalid spec annotation is an error on it and gives no Certificate",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/duration: soon}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantFindings: []string{"error MC1002 metadata.annotations[cert-manager.io/duration]"},
+		},
+		{
+			name: "ISTIO_MUTUAL with a credential is an error and PASSTHROUGH with one a warning",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mixed, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 15443, name: tls-mesh, protocol: TLS}
+    hosts: [mesh.example.com]
+    tls: {mode: ISTIO_MUTUAL, credentialName: mesh}
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [pass.example.com]
+    tls: {mode: PASSTHROUGH, credentialName: pass}
+  - port: {number: 8443, name: tls-auto, protocol: TLS}
+    hosts: [auto.example.com]
+    tls: {mode: AUTO_PASSTHROUGH, serverCertificate: /etc/cert.pem, privateKey: /etc/key.pem}
+`,
+			wantFindings: []string{
+				"error MC2002 spec.servers[0].tls.credentialName",
+				"warning MC2003 spec.servers[1].tls",
+				"warning MC2003 spec.servers[2].tls",
+			},
+		},
+		{
+			name: "a managed Gateway with only passthrough servers warns that there is nothing to certify",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: pass
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [pass.example.com]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [pass.example.com]
+`,
+			wantManaged:  true,
+			wantFindings: []string{"warning MC2001 spec.servers"},
+		},
+		{
+			name: "file-based certificates are left alone on a managed Gateway",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: files
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [files.example.com]
+    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}
+`,
+			wantManaged:  true,
+			wantFindings: []string{"info MC2006 spec.servers[0].tls.serverCertificate"},
+		},
+		{
+			name: "credentialName together with files and three credentialNames are errors",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: both, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: a, serverCertificate: /c, privateKey: /k}
+  - port: {number: 8443, name: https2, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls: {mode: SIMPLE, credentialNames: [rsa, ec, third]}
+`,
+			extra: `
+apiVersion: v1
+kind: Secret
+metadata: {name: rsa, namespace: istio-system}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ec, namespace: istio-system}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: third, namespace: istio-system}
+`,
+			wantFindings: []string{
+				"error MC2004 spec.servers[0].tls",
+				"error MC2004 spec.servers[1].tls.credentialNames",
+			},
+		},
+		{
+			name: "an unknown TLS mode is an error",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: odd, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: STRICT}
+`,
+			wantFindings: []string{"error MC2007 spec.servers[0].tls.mode"},
+		},
+		{
+			name: "a hand-written credential with nothing providing it is reported",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: missing-tls}
+`,
+			wantFindings: []string{"warning MC4001 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "a user Certificate that does not cover a host is reported on that host",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: istio-system}
+spec:
+  secretName: web-tls
+  dnsNames: ["*.example.com"]
+  issuerRef: {name: ca, kind: ClusterIssuer}
+`,
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com, deep.web.example.com, example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantFindings: []string{
+				"warning MC3002 spec.servers[0].hosts[1]",
+				"warning MC3002 spec.servers[0].hosts[2]",
+			},
+		},
+		{
+			name: "an existing Certificate meshcert does not own is left untouched and reported",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, namespace: istio-system}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: ca, kind: ClusterIssuer}
+`,
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantFindings: []string{"warning MC4002 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "two servers claiming one host and port with different credentials conflict",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: one}
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    hosts: [WEB.example.com]
+    tls: {mode: SIMPLE, credentialName: two}
+`,
+			wantManaged: true,
+			wantCerts: map[string][]string{
+				"istio-system/one": {"web.example.com"},
+				"istio-system/two": {"web.example.com"},
+			},
+			wantFindings: []string{"error MC3003 spec.servers[1].hosts[0]"},
+		},
+		{
+			name: "another Gateway on the same workload claiming the host with another credential conflicts",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "another Gateway on the same workload using the same credential is IST0138",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [other.example.com]
+    tls: {mode: SIMPLE, credentialName: shared-tls}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shared-tls, namespace: istio-system}
+`,
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: shared-tls}
+`,
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "a MUTUAL server with an ACME issuer and no client CA Secret is warned about",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: mtls
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: letsencrypt}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [mtls.example.com]
+    tls: {mode: MUTUAL, credentialName: mtls-tls}
+`,
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
+			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
+		},
+		{
+			name: "a MUTUAL server with an ACME issuer and a -cacert Secret is fine",
+			extra: `
+apiVersion: v1
+kind: Secret
+metadata: {name: mtls-tls-cacert, namespace: istio-system}
+`,
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: mtls
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: letsencrypt}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [mtls.example.com]
+    tls: {mode: MUTUAL, credentialName: mtls-tls}
+`,
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
+		},
+		{
+			name: "servers that are not lists are reported as malformed, not a panic",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: bad
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers: {port: 443}
+`,
+			wantManaged:  true,
+			wantFindings: []string{"error MC2008 spec.servers", "warning MC2001 spec.servers"},
+		},
+		{
+			name: "an invalid inject annotation value is warned about and leaves the Gateway alone",
+			gateway: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca, meshcert.io/inject: "no"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			extra: `
+apiVersion: v1
+kind: Secret
+metadata: {name: web-tls, namespace: istio-system}
+`,
+			wantFindings: []string{"warning MC1003 metadata.annotations[meshcert.io/inject]"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			index := indexOf(t, cluster+"\n---\n"+tc.extra)
+			opts := DefaultOptions()
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			gw := ParseGateway(objectFromYAML(t, tc.gateway))
+			plan := PlanGateway(gw, index, opts)
+
+			assert.Equal(t, tc.wantManaged, plan.Managed, "managed")
+			injected := map[string]string{}
+			for _, inj := range plan.Injections {
+				injected[inj.Field] = inj.CredentialName
+			}
+			if tc.wantInjected == nil {
+				tc.wantInjected = map[string]string{}
+			}
+			assert.Equal(t, tc.wantInjected, injected, "injections")
+			certsByName := map[string][]string{}
+			for _, crt := range plan.Certificates {
+				certsByName[crt.Namespace+"/"+crt.Name] = crt.Spec.DNSNames
+			}
+			if tc.wantCerts == nil {
+				tc.wantCerts = map[string][]string{}
+			}
+			assert.Equal(t, tc.wantCerts, certsByName, "certificates")
+			if tc.wantFindings == nil {
+				tc.wantFindings = []string{}
+			}
+			assert.ElementsMatch(t, tc.wantFindings, summary(plan.Findings), "findings: %+v", plan.Findings)
+			for _, f := range plan.Findings {
+				assert.NotEmpty(t, f.Message)
+				assert.Equal(t, gw.Ref, f.Object)
+			}
+			if len(plan.Injections) == 0 {
+				assert.Same(t, gw.Object, plan.Mutated, "nothing injected means the object is returned as is")
+			}
+		})
+	}
+}
+
+func TestPlanGatewayCertificateShape(t *testing.T) {
+	index := indexOf(t, cluster)
+	gw := ParseGateway(objectFromYAML(t, `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: istio-system
+  uid: 1234-5678
+  annotations:
+    cert-manager.io/issuer: mesh-ca
+    cert-manager.io/common-name: web.example.com
+    cert-manager.io/alt-names: extra.example.com,web.example.com
+    cert-manager.io/ip-sans: 10.0.0.1
+    cert-manager.io/duration: 2160h
+    cert-manager.io/renew-before: 360h
+    cert-manager.io/private-key-algorithm: ECDSA
+    cert-manager.io/private-key-size: "384"
+    cert-manager.io/usages: server auth,digital signature
+    cert-manager.io/subject-organizations: Example Inc
+    cert-manager.io/secret-template: '{"labels": {"team": "a"}}'
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com, 192.168.1.1]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`))
+	plan := PlanGateway(gw, index, DefaultOptions())
+	require.Empty(t, plan.Findings)
+	require.Len(t, plan.Certificates, 1)
+	crt := plan.Certificates[0]
+
+	assert.Equal(t, "cert-manager.io/v1", crt.APIVersion)
+	assert.Equal(t, "Certificate", crt.Kind)
+	assert.Equal(t, "web-tls", crt.Name)
+	assert.Equal(t, "istio-system", crt.Namespace)
+	assert.Equal(t, map[string]string{
+		LabelManagedBy: ManagedByValue, LabelGatewayNamespace: "istio-system", LabelGatewayName: "web",
+	}, crt.Labels)
+	assert.Equal(t, "istio-system/web", crt.Annotations[AnnotationGateway])
+	require.Len(t, crt.OwnerReferences, 1, "same namespace: owned by the Gateway")
+	assert.Equal(t, "1234-5678", string(crt.OwnerReferences[0].UID))
+	assert.Equal(t, "web-tls", crt.Spec.SecretName)
+	assert.Equal(t, cmmeta.IssuerReference{Name: "mesh-ca", Kind: "Issuer", Group: "cert-manager.io"}, crt.Spec.IssuerRef)
+	assert.Equal(t, []string{"extra.example.com", "web.example.com"}, crt.Spec.DNSNames)
+	assert.Equal(t, []string{"192.168.1.1", "10.0.0.1"}, crt.Spec.IPAddresses)
+	assert.Equal(t, "web.example.com", crt.Spec.CommonName)
+	assert.Equal(t, "2160h0m0s", crt.Spec.Duration.Duration.String())
+	assert.Equal(t, "360h0m0s", crt.Spec.RenewBefore.Duration.String())
+	assert.Equal(t, &cmapi.CertificatePrivateKey{Algorithm: cmapi.ECDSAKeyAlgorithm, Size: 384}, crt.Spec.PrivateKey)
+	assert.Equal(t, []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageDigitalSignature}, crt.Spec.Usages)
+	assert.Equal(t, []string{"Example Inc"}, crt.Spec.Subject.Organizations)
+	assert.Equal(t, map[string]string{"team": "a"}, crt.Spec.SecretTemplate.Labels)
+}
+
+func TestPlanGatewayCrossNamespaceHasNoOwnerReference(t *testing.T) {
+	obj := objectFromYAML(t, simpleGateway)
+	obj.SetUID("abc")
+	plan := PlanGateway(ParseGateway(obj), indexOf(t, cluster), DefaultOptions())
+	require.Len(t, plan.Certificates, 1)
+	assert.Equal(t, "istio-system", plan.Certificates[0].Namespace)
+	assert.Empty(t, plan.Certificates[0].OwnerReferences, "owner references cannot cross namespaces")
+	assert.Equal(t, "team-a", plan.Certificates[0].Labels[LabelGatewayNamespace])
+}
+
+func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
+	obj := objectFromYAML(t, simpleGateway)
+	obj.Object["spec"].(map[string]any)["futureField"] = map[string]any{"keep": "me"}
+	obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["minProtocolVersion"] = "TLSV1_3"
+	index := indexOf(t, cluster)
+
+	first := PlanGateway(ParseGateway(obj), index, DefaultOptions())
+	require.Len(t, first.Injections, 1)
+	second := PlanGateway(ParseGateway(first.Mutated), index, DefaultOptions())
+	assert.Empty(t, second.Injections, "a second injection changes nothing")
+	assert.Equal(t, first.Mutated.Object, second.Mutated.Object)
+	assert.Equal(t, first.Certificates, second.Certificates)
+
+	assert.Equal(t, map[string]any{"keep": "me"}, first.Mutated.Object["spec"].(map[string]any)["futureField"])
+	tls := first.Mutated.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)
+	assert.Equal(t, "TLSV1_3", tls["minProtocolVersion"])
+	_, touched := obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["credentialName"]
+	assert.False(t, touched, "the input object is not modified")
+}

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/manifest"
+)
+
+// plannerFlags are the planner settings shared by inject, check and serve.
+type plannerFlags struct {
+	defaultIssuerName          string
+	defaultIssuerKind          string
+	defaultIssuerGroup         string
+	defaultCredentialNamespace string
+}
+
+func (f *plannerFlags) addTo(fs *pflag.FlagSet) {
+	def := certs.DefaultOptions()
+	fs.StringVar(&f.defaultIssuerName, "default-issuer-name", "",
+		"issuer for Gateways without an issuer annotation in namespaces labelled meshcert.io/inject=enabled (empty: none)")
+	fs.StringVar(&f.defaultIssuerKind, "default-issuer-kind", def.DefaultIssuer.Kind, "kind of the default issuer")
+	fs.StringVar(&f.defaultIssuerGroup, "default-issuer-group", def.DefaultIssuer.Group, "API group of the default issuer")
+	fs.StringVar(&f.defaultCredentialNamespace, "default-credential-namespace", def.DefaultCredentialNamespace,
+		"namespace for credentials when no gateway workload matching a Gateway's selector is known")
+}
+
+func (f *plannerFlags) options() certs.Options {
+	return certs.Options{
+		DefaultIssuer: cmmeta.IssuerReference{
+			Name:  f.defaultIssuerName,
+			Kind:  f.defaultIssuerKind,
+			Group: f.defaultIssuerGroup,
+		},
+		DefaultCredentialNamespace: f.defaultCredentialNamespace,
+	}
+}
+
+// inputFlags are the manifest inputs of inject and check.
+type inputFlags struct {
+	files     []string
+	namespace string
+}
+
+func (f *inputFlags) addTo(fs *pflag.FlagSet) {
+	fs.StringSliceVarP(&f.files, "filename", "f", nil,
+		"manifest file, directory (read recursively for .yaml, .yml and .json) or - for stdin; repeatable")
+	fs.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of objects that name none, as kubectl would apply them")
+}
+
+// planInput reads the inputs and plans them. Unreadable input is an
+// exitInput error naming the file and line.
+func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manifest.Object, *certs.Result, error) {
+	if len(in.files) == 0 {
+		return nil, nil, &exitError{code: exitInput, err: errors.New("no input: pass -f with a file, a directory or - for stdin")}
+	}
+	objs, err := manifest.Read(in.files, cmd.InOrStdin())
+	if err != nil {
+		return nil, nil, &exitError{code: exitInput, err: err}
+	}
+	plain := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		plain[i] = o.Object
+	}
+	res, err := certs.PlanObjects(plain, opts, in.namespace)
+	if err != nil {
+		var objErr *certs.ObjectError
+		if errors.As(err, &objErr) {
+			o := objs[objErr.Index]
+			err = fmt.Errorf("%s:%d: %w", o.File, o.Line, objErr.Err)
+		}
+		return nil, nil, &exitError{code: exitInput, err: err}
+	}
+	return objs, res, nil
+}

@@ -1,0 +1,83 @@
+// Package app holds meshcert's commands.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags -X.
+var version = "dev"
+
+// Exit codes of the offline commands, for CI pipelines.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitInput    = 2
+)
+
+// exitError carries the process exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Main runs meshcert with args and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := NewRootCommand(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		if exit.err != nil && exit.code != exitFindings {
+			fmt.Fprintf(stderr, "Error: %v\n", exit.err)
+		}
+		return exit.code
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return exitInput
+}
+
+// NewRootCommand builds the meshcert command tree.
+func NewRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "meshcert",
+		Short: "TLS for Istio gateways that wires itself to cert-manager",
+		Long: `meshcert injects credentialNames into Istio Gateways, creates the matching
+cert-manager Certificates in the gateway workload's namespace, and checks
+issuers, TLS modes, hosts and conflicts - in the cluster as admission
+webhooks and a controller, or offline for CI.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newInjectCommand(),
+		newCheckCommand(),
+		newVersionCommand(),
+	)
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print meshcert's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "meshcert %s\n", version)
+			return err
+		},
+	}
+}

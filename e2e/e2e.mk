@@ -1,0 +1,137 @@
+# The local control plane: tool binaries, e2e tests and a background cluster.
+# Included by the top-level Makefile, so paths are relative to the repository
+# root and MESHCERT_CACHE, GO and SHELL come from there.
+#
+# Every tool is built from its own module under e2e/tools/ into
+# $(TOOLS_CACHE)/<name>-<version>/ and only when the binary is missing, so a
+# warm `make tools` does nothing. Our own cert-manager runner is keyed by a
+# hash of its sources as well, so editing it rebuilds it.
+
+TOOLS_CACHE ?= $(MESHCERT_CACHE)/tools
+
+ETCD_VERSION         := v3.7.3
+KUBERNETES_VERSION   := v1.37.2
+HELM_VERSION         := v3.22.0
+CERT_MANAGER_VERSION := v1.21.2
+
+KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
+KUBE_MINOR := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
+
+CERT_MANAGER_RUNNER_HASH := $(shell cat e2e/tools/certmanager/main.go e2e/tools/certmanager/go.sum | sha256sum | cut -c1-12)
+
+ETCD_DIR         := $(TOOLS_CACHE)/etcd-$(ETCD_VERSION)
+KUBERNETES_DIR   := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)
+HELM_DIR         := $(TOOLS_CACHE)/helm-$(HELM_VERSION)
+CERT_MANAGER_DIR := $(TOOLS_CACHE)/cert-manager-$(CERT_MANAGER_VERSION)-$(CERT_MANAGER_RUNNER_HASH)
+
+ETCD            := $(ETCD_DIR)/etcd
+KUBE_APISERVER  := $(KUBERNETES_DIR)/kube-apiserver
+KUBE_CONTROLLER := $(KUBERNETES_DIR)/kube-controller-manager
+KUBECTL         := $(KUBERNETES_DIR)/kubectl
+HELM            := $(HELM_DIR)/helm
+CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
+
+# The e2e framework looks every binary up in this list of directories.
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR)
+
+# Static binaries, no local paths in them, no debug info (smaller, faster to link).
+TOOLS_GOFLAGS := -trimpath -buildvcs=false
+TOOLS_ENV     := CGO_ENABLED=0
+
+# What kubernetes' own build (hack/lib/version.sh) stamps in; without it the
+# binaries report v0.0.0 and helm's and kubectl's version checks misbehave.
+KUBE_LDFLAGS := -s -w $(foreach pkg,k8s.io/client-go/pkg/version k8s.io/component-base/version, \
+	-X $(pkg).gitVersion=$(KUBERNETES_VERSION) \
+	-X $(pkg).gitMajor=$(KUBE_MAJOR) \
+	-X $(pkg).gitMinor=$(KUBE_MINOR) \
+	-X $(pkg).gitTreeState=clean \
+	-X $(pkg).buildDate=1970-01-01T00:00:00Z)
+
+# helm assumes Kubernetes 1.20 for .Capabilities and lint unless told.
+HELM_LDFLAGS := -s -w \
+	-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$(KUBE_MAJOR) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(KUBE_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$(KUBE_MAJOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(KUBE_MINOR)
+
+E2E_ARTIFACTS ?= $(CURDIR)/e2e/_artifacts
+E2E_TIMEOUT   ?= 30m
+E2E_RUN       ?= .
+
+CLUSTER_START_TIMEOUT ?= 120
+
+.PHONY: tools
+tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the cert-manager runner into TOOLS_CACHE (skips what is built).
+
+$(ETCD):
+	cd e2e/tools/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(ETCD_DIR)/etcd.tmp go.etcd.io/etcd/server/v3
+	mv $(ETCD_DIR)/etcd.tmp $@
+
+# One go build for the three kubernetes mains so they share compilation.
+$(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) &:
+	mkdir -p $(KUBERNETES_DIR)/.tmp
+	cd e2e/tools/kubernetes && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '$(KUBE_LDFLAGS)' -o $(KUBERNETES_DIR)/.tmp/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+	mv $(KUBERNETES_DIR)/.tmp/* $(KUBERNETES_DIR)/ && rmdir $(KUBERNETES_DIR)/.tmp
+
+$(HELM):
+	cd e2e/tools/helm && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '$(HELM_LDFLAGS)' -o $(HELM_DIR)/helm.tmp helm.sh/helm/v3/cmd/helm
+	mv $(HELM_DIR)/helm.tmp $@
+
+$(CERT_MANAGER):
+	cd e2e/tools/certmanager && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(CERT_MANAGER_DIR)/cert-manager-controller.tmp .
+	mv $(CERT_MANAGER_DIR)/cert-manager-controller.tmp $@
+
+.PHONY: tools-env
+tools-env: ## Print the export line that lets `go test` in e2e/ find the tools (for eval).
+	@echo "export MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH)"
+
+.PHONY: e2e
+e2e: tools ## Run the end-to-end tests against real local control planes (E2E_RUN selects tests).
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
+		$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
+
+# cluster-up builds the cluster command into CLUSTER_DIR, starts it in its own
+# session (so it outlives make and a terminal's Ctrl-C) and waits for the
+# ready marker it writes once every component answers.
+.PHONY: cluster-up
+cluster-up: tools ## Start a control plane in the background: make cluster-up CLUSTER_DIR=/tmp/c1 (then KUBECONFIG=$CLUSTER_DIR/kubeconfig).
+	@test -n "$(CLUSTER_DIR)" || { echo "CLUSTER_DIR is required: make cluster-up CLUSTER_DIR=/tmp/c1" >&2; exit 1; }
+	@dir=$$(mkdir -p "$(CLUSTER_DIR)" && cd "$(CLUSTER_DIR)" && pwd); \
+	if [[ -f "$$dir/pid" ]] && kill -0 "$$(cat "$$dir/pid")" 2>/dev/null; then \
+		echo "a cluster is already running in $$dir (pid $$(cat "$$dir/pid")); make cluster-down CLUSTER_DIR=$$dir first" >&2; exit 1; fi; \
+	rm -f "$$dir/pid" "$$dir/ready" "$$dir/kubeconfig"; \
+	(cd e2e && $(GO) build -o "$$dir/meshcert-cluster" ./cmd/cluster); \
+	MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) setsid nohup "$$dir/meshcert-cluster" --dir "$$dir" >"$$dir/cluster.log" 2>&1 </dev/null & \
+	pid=$$!; \
+	for _ in $$(seq $$(( $(CLUSTER_START_TIMEOUT) * 5 ))); do \
+		if [[ -f "$$dir/ready" ]]; then break; fi; \
+		if ! kill -0 $$pid 2>/dev/null; then echo "cluster in $$dir exited during start; its log:" >&2; cat "$$dir/cluster.log" >&2; exit 1; fi; \
+		sleep 0.2; \
+	done; \
+	if [[ ! -f "$$dir/ready" ]]; then echo "cluster in $$dir not ready after $(CLUSTER_START_TIMEOUT)s; its log:" >&2; cat "$$dir/cluster.log" >&2; kill $$pid; exit 1; fi; \
+	$(KUBECTL) --kubeconfig "$$dir/kubeconfig" get --raw /readyz >/dev/null; \
+	echo "cluster up in $$dir (pid $$pid), logs in $$dir/logs"; \
+	echo "  export KUBECONFIG=$$dir/kubeconfig"; \
+	echo "  $(KUBECTL) get ns"
+
+# cluster-down signals the cluster command, which stops its components; then
+# it checks that none of the component processes it recorded is left.
+.PHONY: cluster-down
+cluster-down: ## Stop the control plane started by cluster-up in CLUSTER_DIR and wait until no process of it is left.
+	@test -n "$(CLUSTER_DIR)" || { echo "CLUSTER_DIR is required: make cluster-down CLUSTER_DIR=/tmp/c1" >&2; exit 1; }
+	@dir="$(CLUSTER_DIR)"; \
+	if [[ ! -f "$$dir/pid" ]]; then echo "no cluster pid file in $$dir; nothing to stop"; exit 0; fi; \
+	pid=$$(cat "$$dir/pid"); \
+	kill -TERM "$$pid" 2>/dev/null || true; \
+	for _ in $$(seq 150); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.2; done; \
+	if kill -0 "$$pid" 2>/dev/null; then echo "cluster $$pid did not stop in 30s, killing it" >&2; kill -KILL "$$pid" 2>/dev/null || true; fi; \
+	for _ in $$(seq 50); do \
+		left=""; for p in $$pid $$(cat "$$dir/component-pids" 2>/dev/null); do kill -0 "$$p" 2>/dev/null && left="$$left $$p"; done; \
+		[[ -z "$$left" ]] && break; sleep 0.2; \
+	done; \
+	if [[ -n "$$left" ]]; then echo "processes still running:$$left" >&2; exit 1; fi; \
+	rm -f "$$dir/pid" "$$dir/ready" "$$dir/component-pids"; \
+	echo "cluster in $$dir stopped"

@@ -1,0 +1,63 @@
+package framework
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ToolsPathEnv names the variable holding the directories (separated like
+// PATH) that `make tools` built the binaries into. `make e2e` sets it; to run
+// `go test` by hand: eval "$(make -s tools-env)".
+const ToolsPathEnv = "MESHCERT_TOOLS_PATH"
+
+// Tools are the paths of the binaries a control plane runs.
+type Tools struct {
+	Etcd                  string
+	KubeAPIServer         string
+	KubeControllerManager string
+	Kubectl               string
+	Helm                  string
+	CertManager           string
+}
+
+// ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
+func ToolsFromEnv() (Tools, error) {
+	path := os.Getenv(ToolsPathEnv)
+	if path == "" {
+		return Tools{}, fmt.Errorf("%s is not set: run the tests with `make e2e`, or eval \"$(make -s tools-env)\" after `make tools`", ToolsPathEnv)
+	}
+	dirs := filepath.SplitList(path)
+	var missing []string
+	find := func(name string) string {
+		for _, dir := range dirs {
+			candidate := filepath.Join(dir, name)
+			if info, err := os.Stat(candidate); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+				return candidate
+			}
+		}
+		missing = append(missing, name)
+		return ""
+	}
+	tools := Tools{
+		Etcd:                  find("etcd"),
+		KubeAPIServer:         find("kube-apiserver"),
+		KubeControllerManager: find("kube-controller-manager"),
+		Kubectl:               find("kubectl"),
+		Helm:                  find("helm"),
+		CertManager:           find("cert-manager-controller"),
+	}
+	if len(missing) > 0 {
+		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)
+	}
+	return tools, nil
+}
+
+func (t Tools) validate() error {
+	if t.Etcd == "" || t.KubeAPIServer == "" || t.KubeControllerManager == "" || t.CertManager == "" {
+		return errors.New("etcd, kube-apiserver, kube-controller-manager and cert-manager-controller paths are required")
+	}
+	return nil
+}

@@ -1,0 +1,410 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// position is what the tests compare about each decoded object.
+type position struct {
+	Kind, Name string
+	Line       int
+	Index      int
+}
+
+func positions(objs []*Object) []position {
+	out := make([]position, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, position{Kind: o.Object.GetKind(), Name: o.Object.GetName(), Line: o.Line, Index: o.Index})
+	}
+	return out
+}
+
+func TestDecode(t *testing.T) {
+	tests := map[string]struct {
+		file string
+		in   string
+		want []position
+	}{
+		"a single object is decoded with its line": {
+			in:   "# leading comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+			want: []position{{Kind: "ConfigMap", Name: "a", Line: 2, Index: 0}},
+		},
+		"multi-document YAML keeps input order": {
+			in: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n",
+			want: []position{
+				{Kind: "ConfigMap", Name: "a", Line: 1, Index: 0},
+				{Kind: "Secret", Name: "b", Line: 5, Index: 1},
+			},
+		},
+		"empty and comment-only documents are skipped": {
+			in:   "---\n---\n# nothing here\n---\n\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nnull\n---\n...\n",
+			want: []position{{Kind: "ConfigMap", Name: "a", Line: 7, Index: 0}},
+		},
+		"an empty file has no objects": {
+			in: "",
+		},
+		"a List is split into its items": {
+			in: `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: a
+- apiVersion: v1
+  kind: Secret
+  metadata:
+    name: b
+`,
+			want: []position{
+				{Kind: "ConfigMap", Name: "a", Line: 4, Index: 0},
+				{Kind: "Secret", Name: "b", Line: 8, Index: 1},
+			},
+		},
+		"any *List kind with items is split and nested lists are flattened": {
+			in: `apiVersion: networking.istio.io/v1
+kind: GatewayList
+items:
+- apiVersion: networking.istio.io/v1
+  kind: Gateway
+  metadata: {name: gw}
+- apiVersion: v1
+  kind: List
+  items:
+  - apiVersion: v1
+    kind: Secret
+    metadata: {name: s}
+`,
+			want: []position{
+				{Kind: "Gateway", Name: "gw", Line: 4, Index: 0},
+				{Kind: "Secret", Name: "s", Line: 10, Index: 1},
+			},
+		},
+		"an empty List has no objects": {
+			in: "apiVersion: v1\nkind: List\nitems: []\n",
+		},
+		"a kind ending in List without items is an ordinary object": {
+			in:   "apiVersion: example.com/v1\nkind: AllowList\nspec: {}\n",
+			want: []position{{Kind: "AllowList", Line: 1}},
+		},
+		"JSON is decoded with lines": {
+			file: "cm.json",
+			in:   "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"ConfigMap\",\n\t\"metadata\": {\"name\": \"a\\/b\"}\n}\n",
+			want: []position{{Kind: "ConfigMap", Name: "a/b", Line: 1}},
+		},
+		"a JSON List and a JSON stream are split": {
+			file: "list.json",
+			in: `{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+  {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b"}}
+]}
+{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "c"}}
+`,
+			want: []position{
+				{Kind: "ConfigMap", Name: "a", Line: 2, Index: 0},
+				{Kind: "Secret", Name: "b", Line: 3, Index: 1},
+				{Kind: "Service", Name: "c", Line: 5, Index: 2},
+			},
+		},
+		"a byte order mark before JSON is ignored": {
+			file: "bom.json",
+			in:   "\xef\xbb\xbf{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}",
+			want: []position{{Kind: "ConfigMap", Line: 1}},
+		},
+		"a YAML flow mapping is not mistaken for JSON": {
+			in:   "{apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n",
+			want: []position{{Kind: "ConfigMap", Name: "a", Line: 1}},
+		},
+		"anchors, aliases and merge keys are expanded": {
+			in: `apiVersion: v1
+kind: ConfigMap
+metadata:
+  labels: &labels {app: x}
+  annotations:
+    <<: *labels
+    extra: "1"
+  name: a
+`,
+			want: []position{{Kind: "ConfigMap", Name: "a", Line: 1}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			file := tc.file
+			if file == "" {
+				file = "in.yaml"
+			}
+			objs, err := Decode(file, []byte(tc.in))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, positionsOrNil(objs))
+			for _, o := range objs {
+				require.Equal(t, file, o.File)
+			}
+		})
+	}
+}
+
+func positionsOrNil(objs []*Object) []position {
+	if len(objs) == 0 {
+		return nil
+	}
+	return positions(objs)
+}
+
+func TestDecodeValues(t *testing.T) {
+	in := `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: a
+  labels: &labels {app: x}
+  annotations:
+    <<: *labels
+    extra: "1"
+spec:
+  int: 42
+  negative: -7
+  hex: 0x1F
+  octal: 0777
+  underscored: 1_000
+  big: 18446744073709551615
+  float: 1.5
+  integralFloat: 2.0
+  exponent: 1e3
+  bool: true
+  yaml11Bool: yes
+  quotedBool: "yes"
+  off: off
+  nothing: null
+  tilde: ~
+  empty:
+  date: 2024-01-02
+  version: 1.10
+  quotedNumber: "42"
+  binary: !!binary aGVsbG8=
+  stringTag: !!str 12
+  block: |
+    line one
+    line two
+  unknownField: {nested: [1, "two", {three: 3}]}
+  1: intKey
+  true: boolKey
+`
+	objs, err := Decode("values.yaml", []byte(in))
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	require.Equal(t, map[string]any{
+		"apiVersion": "v1",
+		"kind":       "ConfigMap",
+		"metadata": map[string]any{
+			"name":        "a",
+			"labels":      map[string]any{"app": "x"},
+			"annotations": map[string]any{"app": "x", "extra": "1"},
+		},
+		"spec": map[string]any{
+			"int":           int64(42),
+			"negative":      int64(-7),
+			"hex":           int64(31),
+			"octal":         int64(511),
+			"underscored":   int64(1000),
+			"big":           float64(18446744073709551615),
+			"float":         1.5,
+			"integralFloat": int64(2),
+			"exponent":      int64(1000),
+			"bool":          true,
+			"yaml11Bool":    true,
+			"quotedBool":    "yes",
+			"false":         false,
+			"nothing":       nil,
+			"tilde":         nil,
+			"empty":         nil,
+			"date":          "2024-01-02",
+			"version":       1.1,
+			"quotedNumber":  "42",
+			"binary":        "hello",
+			"stringTag":     "12",
+			"block":         "line one\nline two\n",
+			"unknownField":  map[string]any{"nested": []any{int64(1), "two", map[string]any{"three": int64(3)}}},
+			"1":             "intKey",
+			"true":          "boolKey",
+		},
+	}, objs[0].Object.Object)
+}
+
+// TestDecodeMatchesKubectl checks the YAML 1.1 scalar rules against the
+// library kubectl uses, so the re-implementation cannot drift from it.
+func TestDecodeMatchesKubectl(t *testing.T) {
+	scalars := []string{
+		`yes`, `Yes`, `YES`, `y`, `Y`, `n`, `no`, `on`, `off`, `true`, `False`, `TRUE`,
+		`null`, `Null`, `~`, `""`, `''`, `0`, `-0`, `+1`, `-1`, `007`, `0777`, `08`, `0x1f`, `0X1F`, `0o17`, `0b101`,
+		`-0b101`, `1_000`, `9223372036854775807`, `9223372036854775808`, `-9223372036854775808`,
+		`18446744073709551615`, `18446744073709551616`, `1.0`, `1.5`, `-1.5`, `.5`, `1.`, `1e3`, `1E3`, `1e+21`,
+		`1e20`, `1e-7`, `123456789012345678901234567890`, `3.14159265358979323846`, `0.1`, `1.10`,
+		`2024-01-02`, `2024-01-02T03:04:05Z`, `2024-1-2 3:4:5`, `12:30:45`, `1:20`, `+`, `.`, `..`,
+		`.e3`, `1e`, `0x`, `0b`, `'yes'`, `"0x1f"`, `!!str 5`, `!!int "5"`, `!!float 5`, `!!bool "yes"`,
+		`!!binary aGk=`, `!custom 5`, `<<`, `"<<"`, `=`, `foo bar`, `|` + "\n  text\n", `>` + "\n  folded\n  text\n",
+	}
+	for _, s := range scalars {
+		t.Run(s, func(t *testing.T) {
+			doc := "apiVersion: v1\nkind: ConfigMap\nvalue: " + s + "\n" + "list: [" + strings.TrimSpace(s) + "]\n"
+			if strings.HasPrefix(s, "|") || strings.HasPrefix(s, ">") {
+				doc = "apiVersion: v1\nkind: ConfigMap\nvalue: " + s
+			}
+			want := kubectlDecode(t, doc)
+			objs, err := Decode("scalar.yaml", []byte(doc))
+			require.NoError(t, err)
+			require.Len(t, objs, 1)
+			require.Equal(t, want, objs[0].Object.Object)
+		})
+	}
+}
+
+// kubectlDecode decodes one document the way kubectl does.
+func kubectlDecode(t *testing.T, doc string) map[string]any {
+	t.Helper()
+	j, err := yaml.YAMLToJSON([]byte(doc))
+	require.NoError(t, err)
+	obj, _, err := unstructured.UnstructuredJSONScheme.Decode(j, nil, nil)
+	require.NoError(t, err)
+	return obj.(*unstructured.Unstructured).Object
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := map[string]struct {
+		file string
+		in   string
+		want string
+	}{
+		"invalid YAML names the file and line": {
+			in:   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n    bad: indent\n",
+			want: "failed to decode in.yaml:5: mapping values are not allowed in this context",
+		},
+		"an unterminated flow sequence names its line": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata: [\n",
+			want: "failed to decode in.yaml:3: did not find expected node content",
+		},
+		"a tab used for indentation is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: a\n",
+			want: "failed to decode in.yaml:4: found character that cannot start any token",
+		},
+		"invalid JSON names the file and line": {
+			file: "in.json",
+			in:   "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ConfigMap\",\n  \"metadata\": {\"name\": \"a\",}\n}\n",
+			want: "failed to decode in.json:4: invalid character '}' looking for beginning of object key string",
+		},
+		"truncated JSON names the last line": {
+			file: "in.json",
+			in:   "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ConfigMap\"\n",
+			want: "failed to decode in.json:3: unexpected EOF",
+		},
+		"a document that is a list is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n---\n- a\n- b\n",
+			want: "failed to decode in.yaml:4: expected a mapping (a Kubernetes object), found a list",
+		},
+		"a document that is a string is rejected": {
+			in:   "---\njust text\n",
+			want: `failed to decode in.yaml:2: expected a mapping (a Kubernetes object), found the string "just text"`,
+		},
+		"a missing apiVersion is rejected at the object's line": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n---\n# comment\nkind: ConfigMap\nmetadata: {name: a}\n",
+			want: "failed to decode in.yaml:5: object has no apiVersion",
+		},
+		"a missing kind is rejected at the object's line": {
+			in:   "apiVersion: v1\nmetadata: {name: a}\n",
+			want: "failed to decode in.yaml:1: object has no kind",
+		},
+		"a non-string kind counts as missing": {
+			in:   "apiVersion: v1\nkind: 5\n",
+			want: "failed to decode in.yaml:1: object has no kind",
+		},
+		"a bad List item names the item's line": {
+			in:   "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n- metadata: {name: a}\n",
+			want: "failed to decode in.yaml:6: List item 1: object has no apiVersion",
+		},
+		"a List item that is not a mapping is rejected": {
+			in:   "apiVersion: v1\nkind: List\nitems:\n- 5\n",
+			want: "failed to decode in.yaml:4: List item 0: expected a mapping (a Kubernetes object), found int64 5",
+		},
+		"an unknown anchor is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata: *nope\n",
+			want: "failed to decode in.yaml:3: unknown anchor 'nope' referenced",
+		},
+		"an anchor containing itself is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata: &a [*a]\n",
+			want: `failed to decode in.yaml:3: anchor "a" value contains itself`,
+		},
+		"a value JSON cannot carry is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\nspec:\n  ratio: .nan\n",
+			want: "failed to decode in.yaml:4: unsupported value NaN: JSON cannot represent it",
+		},
+		"a null map key is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n~: x\n",
+			want: "failed to decode in.yaml:3: unsupported map key <nil>",
+		},
+		"a mapping used as a key is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n? {a: 1}\n: x\n",
+			want: "failed to decode in.yaml:3: invalid map key: a key must be a scalar",
+		},
+		"a merge of a scalar is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  <<: 5\n",
+			want: "failed to decode in.yaml:4: map merge requires map or sequence of maps as the value",
+		},
+		"a mistyped explicit tag is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: !!int abc\n",
+			want: "failed to decode in.yaml:4: cannot decode !!str `abc` as a !!int",
+		},
+		"invalid base64 in a binary scalar is rejected": {
+			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: !!binary '%%'\n",
+			want: "failed to decode in.yaml:4: !!binary value contains invalid base64 data",
+		},
+		"alias expansion bombs are stopped": {
+			in:   aliasBomb(),
+			want: "excessive aliasing",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			file := tc.file
+			if file == "" {
+				file = "in.yaml"
+			}
+			objs, err := Decode(file, []byte(tc.in))
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, objs)
+			var de *DecodeError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, file, de.File)
+			require.Positive(t, de.Line)
+		})
+	}
+}
+
+func aliasBomb() string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\na0: &a0 [a, b, c, d, e, f, g, h, i, j]\n")
+	for i := 1; i < 10; i++ {
+		b.WriteString("a" + itoa(i) + ": &a" + itoa(i) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*a" + itoa(i-1))
+		}
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+func TestDecodeJSONNumbersMatchYAML(t *testing.T) {
+	yamlObjs, err := Decode("a.yaml", []byte("apiVersion: v1\nkind: X\nnums: [1, 1.0, 1.5, 1e3, -0, 12345678901234567890]\n"))
+	require.NoError(t, err)
+	jsonObjs, err := Decode("a.json", []byte(`{"apiVersion": "v1", "kind": "X", "nums": [1, 1.0, 1.5, 1e3, -0, 12345678901234567890]}`))
+	require.NoError(t, err)
+	require.Equal(t, yamlObjs[0].Object.Object, jsonObjs[0].Object.Object)
+}

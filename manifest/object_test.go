@@ -1,0 +1,137 @@
+package manifest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const gatewayYAML = `# Gateway for the public edge.
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: edge
+  annotations:
+    cert-manager.io/issuer: letsencrypt
+    example.com/odd]key: x
+  labels: &labels
+    app: edge
+spec:
+  selector:
+    <<: *labels
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+    hosts:
+    - "*.example.com"
+    tls:
+      mode: SIMPLE
+      credentialName: edge-cert
+  - port: {number: 80, name: http}
+    hosts: ["*"]
+---
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  meshConfig:
+    caCertificates:
+    - certs: |
+        -----BEGIN CERTIFICATE-----
+      trustDomains: [cluster.local]
+data:
+  "0": zero
+  1: one
+`
+
+func TestLineOf(t *testing.T) {
+	objs, err := Decode("gateway.yaml", []byte(gatewayYAML))
+	require.NoError(t, err)
+	require.Len(t, objs, 2)
+	gw, op := objs[0], objs[1]
+	require.Equal(t, 2, gw.Line)
+	require.Equal(t, 27, op.Line)
+
+	tests := map[string]struct {
+		obj  *Object
+		path string
+		want int
+	}{
+		"the empty path is the object's line":                   {gw, "", 2},
+		"a top-level field is the line of its key":              {gw, "kind", 3},
+		"a nested field":                                        {gw, "spec.servers", 15},
+		"a list item is the line of the item":                   {gw, "spec.servers[1]", 24},
+		"a field inside a list item":                            {gw, "spec.servers[0].tls.credentialName", 23},
+		"a field of a flow mapping":                             {gw, "spec.servers[1].port.name", 24},
+		"an item of a scalar list":                              {gw, "spec.servers[0].hosts[0]", 20},
+		"a map key with dots and slashes in brackets":           {gw, "metadata.annotations[cert-manager.io/issuer]", 7},
+		"a map key containing a closing bracket":                {gw, "metadata.annotations[example.com/odd]key]", 8},
+		"a field pulled in by a merge key points at the anchor": {gw, "spec.selector.app", 10},
+		"an explicit field next to a merge key":                 {gw, "spec.selector.istio", 14},
+		"a missing field falls back to its parent":              {gw, "spec.servers[0].tls.privateKey", 21},
+		"a missing list index falls back to the list":           {gw, "spec.servers[7].tls", 15},
+		"an index into a mapping falls back":                    {gw, "metadata[0]", 4},
+		"a field of a scalar falls back to the scalar":          {gw, "metadata.name.first", 5},
+		"a missing top-level field falls back to the object":    {gw, "status.conditions[0]", 2},
+		"a block scalar in a list item of the second document":  {op, "spec.meshConfig.caCertificates[0].certs", 32},
+		"a sibling after a block scalar":                        {op, "spec.meshConfig.caCertificates[0].trustDomains[0]", 34},
+		"a bracketed number on a mapping is a key":              {op, "data[0]", 36},
+		"a numeric YAML key matches its string form":            {op, "data[1]", 37},
+		"an unterminated bracket does not panic":                {gw, "metadata.annotations[cert-manager.io", 6},
+		"stray separators are ignored":                          {gw, "..spec..servers", 15},
+		"a negative index falls back":                           {gw, "spec.servers[-1]", 15},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.obj.LineOf(tc.path))
+		})
+	}
+	require.Equal(t, "gateway.yaml:23", gw.Location("spec.servers[0].tls.credentialName"))
+}
+
+func TestLineOfJSON(t *testing.T) {
+	in := `{
+  "apiVersion": "networking.istio.io/v1",
+  "kind": "Gateway",
+  "spec": {
+    "servers": [
+      {
+        "tls": {"credentialName": "edge-cert"}
+      }
+    ]
+  }
+}`
+	objs, err := Decode("gw.json", []byte(in))
+	require.NoError(t, err)
+	require.Len(t, objs, 1)
+	require.Equal(t, 7, objs[0].LineOf("spec.servers[0].tls.credentialName"))
+	require.Equal(t, 6, objs[0].LineOf("spec.servers[0]"))
+	require.Equal(t, 4, objs[0].LineOf("spec.missing"))
+}
+
+func TestLineOfListItems(t *testing.T) {
+	in := `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  data:
+    a: "1"
+- apiVersion: v1
+  kind: Secret
+  type: Opaque
+`
+	objs, err := Decode("list.yaml", []byte(in))
+	require.NoError(t, err)
+	require.Len(t, objs, 2)
+	require.Equal(t, 7, objs[0].LineOf("data.a"))
+	require.Equal(t, 10, objs[1].LineOf("type"))
+	require.Equal(t, 8, objs[1].LineOf("nothing"))
+}
+
+func TestLineOfWithoutNode(t *testing.T) {
+	var nilObj *Object
+	require.Zero(t, nilObj.LineOf("spec"))
+	require.Equal(t, 3, (&Object{Line: 3}).LineOf("spec.x"))
+}
