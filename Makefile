@@ -22,7 +22,9 @@ LDFLAGS := -X github.com/meshcert/meshcert/cmd/meshcert/app.version=$(VERSION)
 FUZZ_TARGETS := \
 	./manifest:FuzzDecode \
 	./certs:FuzzCredentialName \
-	./certs:FuzzPlanGateway
+	./certs:FuzzPlanGateway \
+	./certs:FuzzCheckIstioOperator \
+	./certs:FuzzDNSValidators
 
 .PHONY: help
 help: ## Show this help.

@@ -9,7 +9,7 @@ import (
 
 // LegacyGatewayCertsSecret is the Secret Istio's ingress gateway once
 // mounted at /etc/istio/ingressgateway-certs, before SDS.
-const LegacyGatewayCertsSecret = "istio-ingressgateway-certs"
+const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // A Secret name, not a credential.
 
 // CheckCertificate checks a cert-manager Certificate, whoever wrote it: its
 // issuerRef can be used from its namespace, in this cluster, and its Secret

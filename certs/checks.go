@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // checkCredentials checks, for every server that reads a credential, that
@@ -242,10 +241,9 @@ func serverPos(gw *Gateway, index int) int {
 }
 
 func hostConflict(gw *Gateway, server, host int, key portHost, other, otherCredential, credential string) Finding {
-	fp := serverPath(server).Child("hosts")
-	var p *field.Path = fp
+	p := serverPath(server).Child("hosts")
 	if host >= 0 {
-		p = fp.Index(host)
+		p = p.Index(host)
 	}
 	return Finding{
 		Severity: SeverityError, Code: CodeHostConflict, Object: gw.Ref, Field: p.String(),

@@ -25,10 +25,15 @@ type ObjectRef struct {
 
 // String renders the reference the way kubectl users read it: Kind ns/name.
 func (r ObjectRef) String() string {
-	if r.Namespace == "" {
-		return r.Kind + " " + r.Name
+	name := r.Name
+	if name == "" {
+		// istioctl input files often carry no name.
+		name = "(unnamed)"
 	}
-	return r.Kind + " " + r.Namespace + "/" + r.Name
+	if r.Namespace == "" {
+		return r.Kind + " " + name
+	}
+	return r.Kind + " " + r.Namespace + "/" + name
 }
 
 // Finding is one result of a check. Code is stable and documented in

@@ -191,78 +191,86 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 	return gw
 }
 
+// parseServer reads one server. Field paths are only built for findings:
+// building them eagerly was most of the planner's allocations.
 func parseServer(i int, m map[string]any, malformed func(*field.Path, string)) Server {
-	p := serverPath(i)
 	srv := Server{Index: i}
-	srv.Name = stringField(m, "name", p, malformed)
+	str := func(m map[string]any, key string, parent func() *field.Path) string {
+		s, ok := stringField(m, key)
+		if !ok {
+			malformed(parent().Child(key), "a string")
+		}
+		return s
+	}
+	serverAt := func() *field.Path { return serverPath(i) }
+	srv.Name = str(m, "name", serverAt)
 	if hosts, found := m["hosts"]; found && hosts != nil {
-		srv.Hosts = stringList(hosts, p.Child("hosts"), malformed)
+		srv.Hosts = stringList(hosts, func() *field.Path { return serverPath(i).Child("hosts") }, malformed)
 	}
 	if port, found := m["port"]; found && port != nil {
+		portAt := func() *field.Path { return serverPath(i).Child("port") }
 		portMap, ok := port.(map[string]any)
 		if !ok {
-			malformed(p.Child("port"), "an object")
+			malformed(portAt(), "an object")
 		} else {
-			srv.Port.Name = stringField(portMap, "name", p.Child("port"), malformed)
-			srv.Port.Protocol = stringField(portMap, "protocol", p.Child("port"), malformed)
+			srv.Port.Name = str(portMap, "name", portAt)
+			srv.Port.Protocol = str(portMap, "protocol", portAt)
 			if n, found := portMap["number"]; found && n != nil {
 				num, ok := asInt(n)
 				if !ok {
-					malformed(p.Child("port", "number"), "an integer")
+					malformed(portAt().Child("number"), "an integer")
 				}
 				srv.Port.Number = num
 			}
 		}
 	}
 	if tls, found := m["tls"]; found && tls != nil {
+		tlsAt := func() *field.Path { return serverPath(i).Child("tls") }
 		tlsMap, ok := tls.(map[string]any)
 		if !ok {
-			malformed(p.Child("tls"), "an object")
+			malformed(tlsAt(), "an object")
 			return srv
 		}
-		tp := p.Child("tls")
 		srv.TLS = &ServerTLS{
-			Mode:                 stringField(tlsMap, "mode", tp, malformed),
-			CredentialName:       stringField(tlsMap, "credentialName", tp, malformed),
-			ServerCertificate:    stringField(tlsMap, "serverCertificate", tp, malformed),
-			PrivateKey:           stringField(tlsMap, "privateKey", tp, malformed),
-			CACertificates:       stringField(tlsMap, "caCertificates", tp, malformed),
-			CACertCredentialName: stringField(tlsMap, "caCertCredentialName", tp, malformed),
+			Mode:                 str(tlsMap, "mode", tlsAt),
+			CredentialName:       str(tlsMap, "credentialName", tlsAt),
+			ServerCertificate:    str(tlsMap, "serverCertificate", tlsAt),
+			PrivateKey:           str(tlsMap, "privateKey", tlsAt),
+			CACertificates:       str(tlsMap, "caCertificates", tlsAt),
+			CACertCredentialName: str(tlsMap, "caCertCredentialName", tlsAt),
 		}
 		if srv.TLS.Mode == "" {
 			srv.TLS.Mode = ModePassthrough
 		}
 		if names, found := tlsMap["credentialNames"]; found && names != nil {
-			srv.TLS.CredentialNames = stringList(names, tp.Child("credentialNames"), malformed)
+			srv.TLS.CredentialNames = stringList(names, func() *field.Path { return tlsAt().Child("credentialNames") }, malformed)
 		}
 	}
 	return srv
 }
 
-func stringField(m map[string]any, key string, parent *field.Path, malformed func(*field.Path, string)) string {
+// stringField returns m[key] as a string; ok is false when it is set to
+// something else.
+func stringField(m map[string]any, key string) (string, bool) {
 	v, found := m[key]
 	if !found || v == nil {
-		return ""
+		return "", true
 	}
 	s, ok := v.(string)
-	if !ok {
-		malformed(parent.Child(key), "a string")
-		return ""
-	}
-	return s
+	return s, ok
 }
 
-func stringList(v any, p *field.Path, malformed func(*field.Path, string)) []string {
+func stringList(v any, at func() *field.Path, malformed func(*field.Path, string)) []string {
 	list, ok := v.([]any)
 	if !ok {
-		malformed(p, "a list of strings")
+		malformed(at(), "a list of strings")
 		return nil
 	}
 	out := make([]string, 0, len(list))
 	for i, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			malformed(p.Index(i), "a string")
+			malformed(at().Index(i), "a string")
 			continue
 		}
 		out = append(out, s)

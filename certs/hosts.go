@@ -20,13 +20,13 @@ func DNSNameOf(host string) string {
 // hostProblem says why a DNS name cannot go into a certificate, or "" when it
 // can. A leading "*." wildcard label is allowed, as TLS allows it.
 func hostProblem(name string) string {
-	switch {
-	case name == "":
+	switch name {
+	case "":
 		return "the host is empty"
-	case name == "*":
+	case "*":
 		return `a bare "*" host matches every name and cannot be put into a certificate; list the DNS names (or a "*.domain" wildcard) instead`
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
+	if isDNSName(strings.TrimPrefix(strings.TrimSuffix(name, "."), "*.")) || isIP(name) {
 		return ""
 	}
 	name = strings.ToLower(name)
@@ -49,6 +49,14 @@ func hostProblem(name string) string {
 // isIP reports whether a host is an IP address, which goes into a
 // certificate's ipAddresses rather than its dnsNames.
 func isIP(host string) bool {
+	// Parsing only what could be an address avoids netip's error value for
+	// every DNS name.
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') && c != '.' && c != ':' && c != '%' {
+			return false
+		}
+	}
 	_, err := netip.ParseAddr(host)
 	return err == nil
 }
@@ -68,4 +76,53 @@ func Covers(san, host string) bool {
 	}
 	dot := strings.IndexByte(host, '.')
 	return dot > 0 && host[dot:] == san[1:]
+}
+
+// isDNS1123Subdomain is validation.IsDNS1123Subdomain without the regular
+// expression: the planner validates every host and credential of every
+// server, and the regexp was most of its cost.
+func isDNS1123Subdomain(s string) bool {
+	if len(s) == 0 || len(s) > validation.DNS1123SubdomainMaxLength {
+		return false
+	}
+	prev := byte('.')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-':
+			if prev == '.' {
+				return false
+			}
+		case c == '.':
+			if prev == '.' || prev == '-' {
+				return false
+			}
+		default:
+			return false
+		}
+		prev = c
+	}
+	return prev != '-' && prev != '.'
+}
+
+// isDNSName reports whether s (lower case, no wildcard) is a DNS-1123
+// subdomain whose labels are at most 63 characters: a name a certificate
+// can hold.
+func isDNSName(s string) bool {
+	if !isDNS1123Subdomain(s) {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			label = 0
+			continue
+		}
+		label++
+		if label > validation.DNS1123LabelMaxLength {
+			return false
+		}
+	}
+	return true
 }

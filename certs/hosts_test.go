@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 func TestCovers(t *testing.T) {
@@ -59,4 +61,23 @@ func TestDNSNameOf(t *testing.T) {
 	assert.Equal(t, "web.example.com", DNSNameOf("*/web.example.com"))
 	assert.Equal(t, "*.example.com", DNSNameOf("./*.example.com"))
 	assert.Equal(t, "web.example.com", DNSNameOf("web.example.com"))
+}
+
+func FuzzDNSValidators(f *testing.F) {
+	for _, s := range []string{"a", "a.b", "-a", "a-", "a..b", "A.b", "a_b", strings.Repeat("a", 64) + ".com", "xn--bcher-kva.example", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// The fast validators must agree with apimachinery's.
+		if got, want := isDNS1123Subdomain(s), len(validation.IsDNS1123Subdomain(s)) == 0; got != want {
+			t.Fatalf("isDNS1123Subdomain(%q) = %v, apimachinery says %v", s, got, want)
+		}
+		labelsOK := true
+		for l := range strings.SplitSeq(s, ".") {
+			labelsOK = labelsOK && len(validation.IsDNS1123Label(l)) == 0
+		}
+		if got, want := isDNSName(s), len(validation.IsDNS1123Subdomain(s)) == 0 && labelsOK; got != want {
+			t.Fatalf("isDNSName(%q) = %v, want %v", s, got, want)
+		}
+	})
 }

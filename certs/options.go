@@ -15,7 +15,7 @@ const (
 	LabelInjectEnabled = "enabled"
 	// AnnotationCredentialNamespace overrides where a Gateway's credentials
 	// (and so its Certificates) live.
-	AnnotationCredentialNamespace = "meshcert.io/credential-namespace"
+	AnnotationCredentialNamespace = "meshcert.io/credential-namespace" //nolint:gosec // An annotation key, not a credential.
 
 	// LabelManagedBy marks Certificates meshcert created.
 	LabelManagedBy = "app.kubernetes.io/managed-by"

@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -113,11 +116,11 @@ func isManaged(gw *Gateway, lookup Lookup, opts Options) (bool, Findings) {
 // default.
 func credentialNamespaces(gw *Gateway, lookup Lookup, opts Options) ([]string, Findings) {
 	if ns, ok := gw.Annotations[AnnotationCredentialNamespace]; ok {
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		if len(validation.IsDNS1123Label(ns)) > 0 {
 			return []string{opts.credentialNamespace()}, Findings{{
 				Severity: SeverityError, Code: CodeInvalidMeshcertAnnotation, Object: gw.Ref,
 				Field:   annotationPath(AnnotationCredentialNamespace).String(),
-				Message: fmt.Sprintf("%q is not a namespace name (%s); set it to the namespace of the gateway pods", ns, strings.Join(errs, "; ")),
+				Message: fmt.Sprintf("%q is not a namespace name (lower-case letters, digits and '-', at most 63); set it to the namespace of the gateway pods", ns),
 			}}
 		}
 		return []string{ns}, nil
@@ -142,9 +145,8 @@ func checkServerTLS(gw *Gateway, managed bool) Findings {
 		if t == nil {
 			continue
 		}
-		tp := serverPath(srv.Index).Child("tls")
 		if _, known := networking.ServerTLSSettings_TLSmode_value[t.Mode]; !known {
-			add(SeverityError, CodeUnknownTLSMode, tp.Child("mode").String(),
+			add(SeverityError, CodeUnknownTLSMode, tlsField(srv.Index, "mode"),
 				fmt.Sprintf("%q is not an Istio TLS mode; use SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH, AUTO_PASSTHROUGH or ISTIO_MUTUAL", t.Mode))
 			continue
 		}
@@ -159,54 +161,60 @@ func checkServerTLS(gw *Gateway, managed bool) Findings {
 			sources++
 		}
 		if sources > 1 {
-			add(SeverityError, CodeConflictingCredentialSources, tp.String(),
+			add(SeverityError, CodeConflictingCredentialSources, tlsField(srv.Index),
 				"set only one of credentialName, credentialNames, or serverCertificate with privateKey")
 		}
 		if len(t.CredentialNames) > 2 {
-			add(SeverityError, CodeConflictingCredentialSources, tp.Child("credentialNames").String(),
+			add(SeverityError, CodeConflictingCredentialSources, tlsField(srv.Index, "credentialNames"),
 				fmt.Sprintf("%d credentialNames given; Istio takes at most 2 (one RSA and one ECDSA certificate)", len(t.CredentialNames)))
 		}
 		for i, name := range t.Credentials() {
-			fp := tp.Child("credentialName")
+			if isDNS1123Subdomain(secretNameOf(name)) {
+				continue
+			}
+			fp := serverPath(srv.Index).Child("tls", "credentialName")
 			if t.CredentialName == "" {
-				fp = tp.Child("credentialNames").Index(i)
+				fp = serverPath(srv.Index).Child("tls", "credentialNames").Index(i)
 			}
-			if errs := validation.IsDNS1123Subdomain(secretNameOf(name)); len(errs) > 0 {
-				sev := SeverityWarning
-				if managed && t.TerminatesWithCredential() {
-					sev = SeverityError
-				}
-				add(sev, CodeInvalidCredentialName, fp.String(),
-					fmt.Sprintf("%q is not a valid Secret name (%s); use lower-case letters, digits, '-' and '.'", name, strings.Join(errs, "; ")))
+			sev := SeverityWarning
+			if managed && t.TerminatesWithCredential() {
+				sev = SeverityError
 			}
+			add(sev, CodeInvalidCredentialName, fp.String(),
+				fmt.Sprintf("%q is not a valid Secret name; use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", name))
 		}
 		hasCredential := sources > 0
 		switch t.Mode {
 		case ModeIstioMutual:
 			if t.CredentialName != "" || len(t.CredentialNames) > 0 {
-				add(SeverityError, CodeIstioMutualWithCredential, tp.Child("credentialName").String(),
+				add(SeverityError, CodeIstioMutualWithCredential, tlsField(srv.Index, "credentialName"),
 					"ISTIO_MUTUAL uses the mesh's own workload certificates and Istio rejects a credentialName with it; remove the credential or use MUTUAL")
 			}
 		case ModePassthrough, ModeAutoPassthrough:
 			if hasCredential {
-				add(SeverityWarning, CodePassthroughWithCredential, tp.String(),
+				add(SeverityWarning, CodePassthroughWithCredential, tlsField(srv.Index),
 					t.Mode+" does not terminate TLS, so the credential is ignored; remove it, or use SIMPLE to terminate TLS at the gateway")
 			}
 		case ModeSimple, ModeMutual, ModeOptionalMutual:
 			switch {
 			case t.UsesFiles():
 				if managed {
-					add(SeverityInfo, CodeFileCertificate, tp.Child("serverCertificate").String(),
+					add(SeverityInfo, CodeFileCertificate, tlsField(srv.Index, "serverCertificate"),
 						"this server reads its certificate from files mounted into the gateway pod, not from a Secret; meshcert leaves it alone")
 				}
 			case !hasCredential && !managed:
-				add(SeverityError, CodeMissingCredential, tp.Child("credentialName").String(),
+				add(SeverityError, CodeMissingCredential, tlsField(srv.Index, "credentialName"),
 					fmt.Sprintf("%s needs a credential and Istio rejects the server without one; set credentialName, or annotate the Gateway with %s so meshcert provides one",
 						t.Mode, cmapi.IngressClusterIssuerNameAnnotationKey))
 			}
 		}
 	}
 	return findings
+}
+
+// tlsField renders spec.servers[i].tls[.names] for a finding.
+func tlsField(i int, names ...string) string {
+	return serverPath(i).Child("tls", names...).String()
 }
 
 // secretNameOf strips the "kubernetes://" scheme Istio accepts in front of
@@ -239,7 +247,7 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 		}
 		name := CredentialName(gw.Namespace, gw.Name, key)
 		if mutated == nil {
-			mutated = gw.Object.DeepCopy()
+			mutated = shallowCopyServers(gw.Object)
 		}
 		if err := setCredentialName(mutated, srv.Index, name); err != nil {
 			// ParseGateway accepted this server, so its shape is right; a
@@ -254,7 +262,7 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 		credentials[i] = []string{name}
 		p.Injections = append(p.Injections, Injection{
 			Server:         srv.Index,
-			Field:          serverPath(srv.Index).Child("tls", "credentialName").String(),
+			Field:          "spec.servers[" + strconv.Itoa(srv.Index) + "].tls.credentialName",
 			CredentialName: name,
 		})
 	}
@@ -263,20 +271,48 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 	}
 }
 
+// shallowCopyServers copies obj down to its spec.servers slice. Together
+// with setCredentialName copying the server and tls maps it changes, the
+// input is never modified, while everything meshcert does not touch is
+// shared rather than deep-copied (a deep copy was a sixth of the planner's
+// time). Callers treat GatewayPlan.Mutated as read-only.
+func shallowCopyServers(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: maps.Clone(obj.Object)}
+	if spec, ok := out.Object["spec"].(map[string]any); ok {
+		spec = maps.Clone(spec)
+		if servers, ok := spec["servers"].([]any); ok {
+			spec["servers"] = slices.Clone(servers)
+		}
+		out.Object["spec"] = spec
+	}
+	return out
+}
+
+// setCredentialName sets spec.servers[index].tls.credentialName in a copy
+// made by shallowCopyServers, copying the server and its tls map first.
 func setCredentialName(obj *unstructured.Unstructured, index int, name string) error {
-	servers, found, err := unstructured.NestedSlice(obj.Object, "spec", "servers")
-	if err != nil || !found || index >= len(servers) {
-		return fmt.Errorf("spec.servers[%d] not found: %w", index, err)
+	spec, ok := obj.Object["spec"].(map[string]any)
+	if !ok {
+		return errors.New("spec is not an object")
+	}
+	servers, ok := spec["servers"].([]any)
+	if !ok || index >= len(servers) {
+		return fmt.Errorf("spec.servers[%d] not found", index)
 	}
 	srv, ok := servers[index].(map[string]any)
 	if !ok {
 		return fmt.Errorf("spec.servers[%d] is not an object", index)
 	}
-	if err := unstructured.SetNestedField(srv, name, "tls", "credentialName"); err != nil {
-		return fmt.Errorf("failed to set spec.servers[%d].tls.credentialName: %w", index, err)
+	tls, ok := srv["tls"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("spec.servers[%d].tls is not an object", index)
 	}
+	srv = maps.Clone(srv)
+	tls = maps.Clone(tls)
+	tls["credentialName"] = name
+	srv["tls"] = tls
 	servers[index] = srv
-	return unstructured.SetNestedSlice(obj.Object, servers, "spec", "servers")
+	return nil
 }
 
 // secretGroup is the servers of one Gateway that share a Secret.
@@ -295,7 +331,7 @@ func groupBySecret(gw *Gateway, credentials [][]string) []secretGroup {
 			continue
 		}
 		secret := secretNameOf(credentials[i][0])
-		if len(validation.IsDNS1123Subdomain(secret)) > 0 {
+		if !isDNS1123Subdomain(secret) {
 			continue
 		}
 		j, ok := index[secret]
@@ -360,16 +396,16 @@ func (p *GatewayPlan) planCertificates(credentials [][]string, lookup Lookup, op
 func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.IssuerReference, tmpl certificateTemplate, lookup Lookup) (*cmapi.Certificate, Findings) {
 	gw := p.Gateway
 	var findings Findings
-	firstField := serverPath(g.servers[0].Index).Child("tls", "credentialName").String()
+	firstField := func() string { return serverPath(g.servers[0].Index).Child("tls", "credentialName").String() }
 
 	// Never take over a Certificate meshcert did not create, nor one that
 	// another Gateway's plan owns; two writers of one Secret fight forever.
 	if existing, ok := lookup.Certificate(ns, g.secret); ok && !ownedBy(existing, gw) {
-		return nil, Findings{notOwnedFinding(gw, firstField, existing)}
+		return nil, Findings{notOwnedFinding(gw, firstField(), existing)}
 	}
 	for _, other := range lookup.CertificatesForSecret(ns, g.secret) {
 		if other.Name != g.secret && !ownedBy(other, gw) {
-			return nil, Findings{notOwnedFinding(gw, firstField, other)}
+			return nil, Findings{notOwnedFinding(gw, firstField(), other)}
 		}
 	}
 
@@ -423,7 +459,7 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 	if len(crt.Spec.DNSNames) == 0 && len(crt.Spec.IPAddresses) == 0 && crt.Spec.CommonName == "" &&
 		len(crt.Spec.EmailAddresses) == 0 {
 		findings = append(findings, Finding{
-			Severity: SeverityError, Code: CodeUncertifiableHost, Object: gw.Ref, Field: firstField,
+			Severity: SeverityError, Code: CodeUncertifiableHost, Object: gw.Ref, Field: firstField(),
 			Message: fmt.Sprintf("no host of the servers using Secret %q can go into a certificate, so meshcert creates none; list DNS names in hosts or in %s",
 				g.secret, cmapi.AltNamesAnnotationKey),
 		})
@@ -484,8 +520,8 @@ func LabelValue(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	hash := hex.EncodeToString(sum[:])[:credentialHashLen]
 	prefix := sanitizeDNS(v)
-	if max := validation.LabelValueMaxLength - credentialHashLen - 1; len(prefix) > max {
-		prefix = strings.TrimRight(prefix[:max], "-")
+	if maxLen := validation.LabelValueMaxLength - credentialHashLen - 1; len(prefix) > maxLen {
+		prefix = strings.TrimRight(prefix[:maxLen], "-")
 	}
 	if prefix == "" {
 		return hash

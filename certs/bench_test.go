@@ -1,0 +1,50 @@
+package certs
+
+import (
+	"fmt"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// gatewayWithServers builds an annotated Gateway with n SIMPLE servers, each
+// with two hosts and no credential, so every server is injected and certified.
+func gatewayWithServers(n int) *unstructured.Unstructured {
+	servers := make([]any, n)
+	for i := range servers {
+		servers[i] = map[string]any{
+			"port":  map[string]any{"number": int64(443), "name": fmt.Sprintf("https-%d", i), "protocol": "HTTPS"},
+			"hosts": []any{fmt.Sprintf("team-a/app%d.example.com", i), fmt.Sprintf("www.app%d.example.com", i)},
+			"tls":   map[string]any{"mode": "SIMPLE"},
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1",
+		"kind":       "Gateway",
+		"metadata": map[string]any{
+			"name": "web", "namespace": "team-a",
+			"annotations": map[string]any{"cert-manager.io/cluster-issuer": "ca", "cert-manager.io/duration": "2160h"},
+		},
+		"spec": map[string]any{
+			"selector": map[string]any{"istio": "ingressgateway"},
+			"servers":  servers,
+		},
+	}}
+}
+
+func BenchmarkPlanGateway(b *testing.B) {
+	index := indexOf(b, cluster)
+	opts := DefaultOptions()
+	for _, n := range []int{1, 10, 100} {
+		obj := gatewayWithServers(n)
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				plan := PlanGateway(ParseGateway(obj), index, opts)
+				if len(plan.Certificates) != n {
+					b.Fatalf("planned %d certificates, want %d", len(plan.Certificates), n)
+				}
+			}
+		})
+	}
+}

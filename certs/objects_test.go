@@ -1,0 +1,152 @@
+package certs
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPlanObjects(t *testing.T) {
+	tests := []struct {
+		name         string
+		input        string
+		wantCerts    []string
+		wantFindings map[int][]string
+	}{
+		{
+			name: "objects without a namespace are planned in the default namespace",
+			input: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, annotations: {cert-manager.io/issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gw, labels: {istio: ingressgateway}}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: ca}
+spec: {selfSigned: {}}
+`,
+			wantCerts: []string{"apps/" + CredentialName("apps", "web", "https")},
+		},
+		{
+			name: "two managed Gateways on one workload claiming one host conflict both ways",
+			input: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: a, namespace: ns, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: b, namespace: ns, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {selfSigned: {}}
+`,
+			wantCerts: []string{
+				"istio-system/" + CredentialName("ns", "a", "https"),
+				"istio-system/" + CredentialName("ns", "b", "https"),
+			},
+			wantFindings: map[int][]string{
+				0: {"error MC3003 spec.servers[0].hosts[0]"},
+				1: {"error MC3003 spec.servers[0].hosts[0]"},
+			},
+		},
+		{
+			name: "a hand-written credential provided by another Gateway's Certificate is found",
+			input: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: a, namespace: ns, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https}
+    hosts: [a.example.com, b.example.com]
+    tls: {mode: SIMPLE, credentialName: shared}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: b, namespace: ns}
+spec:
+  selector: {istio: other}
+  servers:
+  - port: {number: 443, name: https}
+    hosts: [b.example.com]
+    tls: {mode: SIMPLE, credentialName: shared}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {selfSigned: {}}
+`,
+			wantCerts: []string{"istio-system/shared"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := objectsFromYAML(t, tc.input)
+			res, err := PlanObjects(objs, DefaultOptions(), "apps")
+			require.NoError(t, err)
+			require.Len(t, res.Objects, len(objs))
+			var got []string
+			for _, crt := range res.Certificates {
+				got = append(got, crt.Namespace+"/"+crt.Name)
+			}
+			assert.Equal(t, tc.wantCerts, got)
+			findings := map[int][]string{}
+			for _, f := range res.Findings {
+				findings[f.Index] = append(findings[f.Index], summary(Findings{f.Finding})...)
+			}
+			if tc.wantFindings == nil {
+				tc.wantFindings = map[int][]string{}
+			}
+			assert.Equal(t, tc.wantFindings, findings)
+			for i, obj := range objs {
+				assert.Equal(t, obj.GetNamespace(), res.Objects[i].GetNamespace(), "the printed object keeps the namespace it had")
+			}
+		})
+	}
+}
+
+func TestPlanObjectsNamesTheObjectItCannotRead(t *testing.T) {
+	objs := objectsFromYAML(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: fine}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: bad, namespace: ns}
+spec: {dnsNames: not-a-list}
+`)
+	_, err := PlanObjects(objs, DefaultOptions(), "default")
+	var objErr *ObjectError
+	require.ErrorAs(t, err, &objErr)
+	assert.Equal(t, 1, objErr.Index)
+	assert.Contains(t, err.Error(), "Certificate ns/bad")
+	assert.ErrorIs(t, err, objErr.Err)
+}
