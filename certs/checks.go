@@ -2,6 +2,7 @@ package certs
 
 import (
 	"fmt"
+	"strconv"
 	"slices"
 	"strings"
 
@@ -190,50 +191,111 @@ func checkConflicts(gw *Gateway, credentials [][]string, lookup Lookup) Findings
 	if len(gw.Selector) == 0 || len(claims) == 0 {
 		return findings
 	}
-	ownCredentials := map[string]int{}
+	// Other Gateways on the same workload, found by what they claim, so the
+	// cost does not grow with the number of Gateways.
+	reported := map[string]bool{}
 	for i, creds := range credentials {
+		if !gw.Servers[i].TLS.TerminatesWithCredential() {
+			continue
+		}
 		for _, c := range creds {
-			if _, ok := ownCredentials[c]; !ok {
-				ownCredentials[c] = i
+			if reported[c] {
+				continue
+			}
+			for _, other := range lookup.GatewaysWithCredential(gw.Selector, c) {
+				if other.Namespace == gw.Namespace && other.Name == gw.Name {
+					continue
+				}
+				reported[c] = true
+				findings = append(findings, Finding{
+					Severity: SeverityWarning, Code: CodeCredentialSharedAcrossGateways, Object: gw.Ref,
+					Field: serverPath(gw.Servers[i].Index).Child("tls", "credentialName").String(),
+					Message: fmt.Sprintf("credential %q is also used by Gateway %s/%s on the same gateway workload (Istio's IST0138); give each Gateway its own credential",
+						c, other.Namespace, other.Name),
+				})
+				break
 			}
 		}
 	}
-	reported := map[string]bool{}
-	for _, other := range lookup.GatewaysWithSelector(gw.Selector) {
-		if other.Namespace == gw.Namespace && other.Name == gw.Name {
-			continue
-		}
-		for _, srv := range other.Servers {
-			if !srv.TLS.TerminatesWithCredential() || len(srv.TLS.Credentials()) == 0 {
+	for key, mine := range claims {
+		for _, other := range lookup.GatewaysWithHost(gw.Selector, key.port, key.host) {
+			if other.Namespace == gw.Namespace && other.Name == gw.Name {
 				continue
 			}
-			credential := strings.Join(srv.TLS.Credentials(), ",")
-			for _, c := range srv.TLS.Credentials() {
-				if i, shared := ownCredentials[c]; shared && !reported[c] {
-					reported[c] = true
-					findings = append(findings, Finding{
-						Severity: SeverityWarning, Code: CodeCredentialSharedAcrossGateways, Object: gw.Ref,
-						Field: serverPath(gw.Servers[i].Index).Child("tls", "credentialName").String(),
-						Message: fmt.Sprintf("credential %q is also used by Gateway %s/%s on the same gateway workload (Istio's IST0138); give each Gateway its own credential",
-							c, other.Namespace, other.Name),
-					})
-				}
+			credential, ok := credentialFor(other, key)
+			if !ok || credential == mine.credential {
+				continue
 			}
-			for _, host := range srv.Hosts {
-				key := portHost{srv.Port.Number, strings.ToLower(DNSNameOf(host))}
-				mine, ok := claims[key]
-				if !ok || mine.credential == credential {
-					continue
-				}
-				h := slices.IndexFunc(gw.Servers[serverPos(gw, mine.server)].Hosts, func(x string) bool {
-					return strings.EqualFold(DNSNameOf(x), key.host)
-				})
-				findings = append(findings, hostConflict(gw, mine.server, h, key,
-					fmt.Sprintf("Gateway %s/%s", other.Namespace, other.Name), credential, mine.credential))
-			}
+			h := slices.IndexFunc(gw.Servers[serverPos(gw, mine.server)].Hosts, func(x string) bool {
+				return strings.EqualFold(DNSNameOf(x), key.host)
+			})
+			findings = append(findings, hostConflict(gw, mine.server, h, key,
+				fmt.Sprintf("Gateway %s/%s", other.Namespace, other.Name), credential, mine.credential))
 		}
 	}
 	return findings
+}
+
+// credentialFor returns the credential a Gateway serves host on port with.
+func credentialFor(gw *Gateway, key portHost) (string, bool) {
+	for _, srv := range gw.Servers {
+		if srv.Port.Number != key.port || !srv.TLS.TerminatesWithCredential() || len(srv.TLS.Credentials()) == 0 {
+			continue
+		}
+		for _, h := range srv.Hosts {
+			if strings.EqualFold(DNSNameOf(h), key.host) {
+				return strings.Join(srv.TLS.Credentials(), ","), true
+			}
+		}
+	}
+	return "", false
+}
+
+// GatewayHostKeys returns the keys under which a Gateway's TLS host claims
+// are indexed: one per (selector, port, host) of a server that terminates
+// TLS with a credential. Lookups built over caches index Gateways with it.
+func GatewayHostKeys(gw *Gateway) []string {
+	var keys []string
+	for _, srv := range gw.Servers {
+		if !srv.TLS.TerminatesWithCredential() || len(srv.TLS.Credentials()) == 0 {
+			continue
+		}
+		for _, h := range srv.Hosts {
+			keys = append(keys, HostKey(gw.Selector, srv.Port.Number, strings.ToLower(DNSNameOf(h))))
+		}
+	}
+	return dedupe(keys)
+}
+
+// GatewayCredentialKeys returns the keys under which a Gateway's
+// credentials are indexed: one per (selector, credential).
+func GatewayCredentialKeys(gw *Gateway) []string {
+	var keys []string
+	for _, srv := range gw.Servers {
+		if !srv.TLS.TerminatesWithCredential() {
+			continue
+		}
+		for _, c := range srv.TLS.Credentials() {
+			keys = append(keys, CredentialKey(gw.Selector, c))
+		}
+	}
+	return dedupe(keys)
+}
+
+// HostKey is the index key of a host claim; host is lower case without
+// its namespace part.
+func HostKey(selector map[string]string, port int64, host string) string {
+	return SelectorKey(selector) + "|" + strconv.FormatInt(port, 10) + "|" + host
+}
+
+// CredentialKey is the index key of a credential on a workload.
+func CredentialKey(selector map[string]string, credential string) string {
+	return SelectorKey(selector) + "|cred|" + credential
+}
+
+func dedupe(keys []string) []string {
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 func serverPos(gw *Gateway, index int) int {

@@ -26,7 +26,9 @@ type Index struct {
 	secrets        map[string]bool                 // namespace/name
 	namespaces     map[string]map[string]string
 	workloads      []workload
-	gateways       map[string][]*Gateway // selector key → gateways
+	gatewayByKey   map[string]*Gateway   // namespace/name → gateway
+	gatewayKeys    map[string][]string   // namespace/name → its index keys
+	gateways       map[string][]*Gateway // HostKey or CredentialKey → gateways
 }
 
 type workload struct {
@@ -44,6 +46,8 @@ func NewIndex() *Index {
 		bySecret:       map[string][]*cmapi.Certificate{},
 		secrets:        map[string]bool{},
 		namespaces:     map[string]map[string]string{},
+		gatewayByKey:   map[string]*Gateway{},
+		gatewayKeys:    map[string][]string{},
 		gateways:       map[string][]*Gateway{},
 	}
 }
@@ -96,11 +100,18 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 // AddGateway records a parsed Gateway, replacing an earlier one with the
 // same namespace and name.
 func (x *Index) AddGateway(gw *Gateway) {
-	key := selectorKey(gw.Selector)
-	list := slices.DeleteFunc(x.gateways[key], func(g *Gateway) bool {
-		return g.Namespace == gw.Namespace && g.Name == gw.Name
-	})
-	x.gateways[key] = append(list, gw)
+	name := gw.Namespace + "/" + gw.Name
+	if old, ok := x.gatewayByKey[name]; ok {
+		for _, k := range x.gatewayKeys[name] {
+			x.gateways[k] = slices.DeleteFunc(x.gateways[k], func(g *Gateway) bool { return g == old })
+		}
+	}
+	keys := append(GatewayHostKeys(gw), GatewayCredentialKeys(gw)...)
+	x.gatewayByKey[name] = gw
+	x.gatewayKeys[name] = keys
+	for _, k := range keys {
+		x.gateways[k] = append(x.gateways[k], gw)
+	}
 }
 
 // AddCertificate records a Certificate.
@@ -135,8 +146,8 @@ func insertSorted(list []string, s string) []string {
 	return slices.Insert(list, i, s)
 }
 
-// selectorKey is a canonical string for a label selector map.
-func selectorKey(selector map[string]string) string {
+// SelectorKey is a canonical string for a label selector map.
+func SelectorKey(selector map[string]string) string {
 	keys := slices.Sorted(maps.Keys(selector))
 	var b strings.Builder
 	for _, k := range keys {
@@ -199,7 +210,12 @@ func (x *Index) NamespaceLabels(namespace string) (map[string]string, bool) {
 	return l, ok
 }
 
-// GatewaysWithSelector implements Lookup.
-func (x *Index) GatewaysWithSelector(selector map[string]string) []*Gateway {
-	return x.gateways[selectorKey(selector)]
+// GatewaysWithHost implements Lookup.
+func (x *Index) GatewaysWithHost(selector map[string]string, port int64, host string) []*Gateway {
+	return x.gateways[HostKey(selector, port, host)]
+}
+
+// GatewaysWithCredential implements Lookup.
+func (x *Index) GatewaysWithCredential(selector map[string]string, credential string) []*Gateway {
+	return x.gateways[CredentialKey(selector, credential)]
 }

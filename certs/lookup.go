@@ -28,8 +28,11 @@ type Lookup interface {
 	WorkloadNamespaces(selector map[string]string) []string
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
 	NamespaceLabels(namespace string) (map[string]string, bool)
-	// GatewaysWithSelector returns the known Istio Gateways whose
-	// spec.selector equals selector (so they configure the same gateway
-	// workload), for checks across Gateways.
-	GatewaysWithSelector(selector map[string]string) []*Gateway
+	// GatewaysWithHost returns the known Istio Gateways whose spec.selector
+	// equals selector (so they configure the same gateway workload) and that
+	// terminate TLS for host on port; keys as HostKey builds them.
+	GatewaysWithHost(selector map[string]string, port int64, host string) []*Gateway
+	// GatewaysWithCredential returns the known Istio Gateways whose
+	// spec.selector equals selector and that use credential.
+	GatewaysWithCredential(selector map[string]string, credential string) []*Gateway
 }
