@@ -34,7 +34,10 @@ func ServerKey(s Server) string {
 // readable part alone is ambiguous ("a-b"+"c" and "a"+"b-c" read the same),
 // and it keeps names distinct after sanitising or cutting to 253 characters.
 func CredentialName(namespace, gateway, serverKey string) string {
-	sum := sha256.Sum256([]byte(namespace + "\x00" + gateway + "\x00" + serverKey))
+	// Length-prefixed so no choice of characters in the parts can make two
+	// different triples hash the same input.
+	sum := sha256.Sum256([]byte(strconv.Itoa(len(namespace)) + ":" + namespace +
+		strconv.Itoa(len(gateway)) + ":" + gateway + serverKey))
 	hash := hex.EncodeToString(sum[:])[:credentialHashLen]
 
 	readable := sanitizeDNS(namespace + "-" + gateway + "-" + serverKey)

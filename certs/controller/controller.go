@@ -1,0 +1,247 @@
+// Package controller is meshcert's Certificate controller: for every Istio
+// Gateway it asks the planner which Certificates the Gateway needs and makes
+// the cluster hold exactly those, creating, updating and deleting only
+// Certificates meshcert created. All decisions are the planner's; this
+// package reads caches and writes.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// FieldManager is the field manager of every write meshcert makes.
+const FieldManager = "meshcert"
+
+// Event reasons on the Gateway, matching cert-manager's shim where they
+// mean the same.
+const (
+	ReasonCreateCertificate = "CreateCertificate"
+	ReasonUpdateCertificate = "UpdateCertificate"
+	ReasonDeleteCertificate = "DeleteCertificate"
+	ReasonBadConfig         = "BadConfig"
+	// ReasonWebhookBypassed: the Gateway was stored without the
+	// credentialName the mutating webhook would have injected.
+	ReasonWebhookBypassed = "WebhookBypassed"
+)
+
+// GatewayGVK is the version the controller watches; the apiserver serves
+// every stored Gateway in it.
+var GatewayGVK = schema.GroupVersionKind{Group: certs.IstioNetworkingGroup, Version: "v1", Kind: "Gateway"}
+
+// Reconciler makes the Certificates of one Gateway match the plan.
+type Reconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client   client.Client
+	Lookup   certs.Lookup
+	Options  certs.Options
+	Recorder events.EventRecorder
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	gw := &unstructured.Unstructured{}
+	gw.SetGroupVersionKind(GatewayGVK)
+	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("failed to get Gateway %s: %w", req.NamespacedName, err)
+		}
+		// Gone: Certificates in its own namespace go with their owner
+		// reference; those in other namespaces are only found by label.
+		return ctrl.Result{}, r.prune(ctx, req.NamespacedName, nil, nil)
+	}
+	if gw.GetDeletionTimestamp() != nil {
+		return ctrl.Result{}, r.prune(ctx, req.NamespacedName, nil, gw)
+	}
+
+	plan := certs.PlanGateway(certs.ParseGateway(gw), r.Lookup, r.Options)
+	if len(plan.Injections) > 0 {
+		r.warnBypassed(gw, plan)
+	}
+	if errs := errorMessages(plan.Findings); len(errs) > 0 {
+		r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonBadConfig, "Plan", "%s", strings.Join(errs, "; "))
+	}
+
+	var applyErrs []error
+	for _, crt := range plan.Certificates {
+		if err := r.apply(ctx, gw, crt); err != nil {
+			applyErrs = append(applyErrs, err)
+		}
+	}
+	if len(applyErrs) > 0 {
+		return ctrl.Result{}, fmt.Errorf("failed to apply Certificates of Gateway %s: %w", req.NamespacedName, errors.Join(applyErrs...))
+	}
+	if plan.Managed && plan.Findings.HasErrors() {
+		// A typo in an annotation must not delete working Certificates:
+		// keep what exists until the Gateway is fixed or unmanaged.
+		log.V(1).Info("Not pruning Certificates of a managed Gateway with errors")
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, r.prune(ctx, req.NamespacedName, plan.Certificates, gw)
+}
+
+// apply creates the Certificate, or updates it when it is meshcert's and
+// differs from the plan, both with server-side apply. A Certificate meshcert
+// does not own is never written, even if the cache was stale when the plan
+// was made.
+func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, desired *cmapi.Certificate) error {
+	log := logf.FromContext(ctx).WithValues("certificate", client.ObjectKeyFromObject(desired))
+	existing := &cmapi.Certificate{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.applyCertificate(ctx, desired, false); err != nil {
+			return fmt.Errorf("failed to create Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
+		}
+		log.Info("Created Certificate")
+		r.Recorder.Eventf(gw, desired, corev1.EventTypeNormal, ReasonCreateCertificate, "Create",
+			"Created Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
+	}
+	if !ownedBy(existing, gw) {
+		log.Info("Leaving alone a Certificate meshcert does not own")
+		return nil
+	}
+	if upToDate(existing, desired) {
+		return nil
+	}
+	if err := r.applyCertificate(ctx, desired, true); err != nil {
+		return fmt.Errorf("failed to update Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
+	}
+	log.Info("Updated Certificate")
+	r.Recorder.Eventf(gw, existing, corev1.EventTypeNormal, ReasonUpdateCertificate, "Update",
+		"Updated Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
+	return nil
+}
+
+// applyCertificate server-side applies the Certificate as meshcert wants
+// it: every field meshcert sets is written, a field it no longer sets is
+// removed, fields others own are kept. Creating, it does not force: if
+// someone created a Certificate of that name since the cache was read, any
+// field they set differently conflicts and nothing is written, so meshcert
+// never takes over a Certificate it did not create.
+func (r *Reconciler) applyCertificate(ctx context.Context, desired *cmapi.Certificate, force bool) error {
+	u, err := certs.CertificateObject(desired)
+	if err != nil {
+		return err
+	}
+	opts := []client.ApplyOption{client.FieldOwner(FieldManager)}
+	if force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
+		return fmt.Errorf("failed to apply: %w", err)
+	}
+	return nil
+}
+
+// prune deletes meshcert's Certificates of the Gateway that the plan no
+// longer wants. Only Certificates carrying both meshcert's labels and this
+// Gateway's annotation are candidates; Secrets are never deleted.
+func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *unstructured.Unstructured) error {
+	log := logf.FromContext(ctx)
+	var list cmapi.CertificateList
+	if err := r.Client.List(ctx, &list, client.MatchingLabels{
+		certs.LabelManagedBy:        certs.ManagedByValue,
+		certs.LabelGatewayNamespace: certs.LabelValue(gateway.Namespace),
+		certs.LabelGatewayName:      certs.LabelValue(gateway.Name),
+	}); err != nil {
+		return fmt.Errorf("failed to list Certificates of Gateway %s: %w", gateway, err)
+	}
+	var errs []error
+	for i := range list.Items {
+		crt := &list.Items[i]
+		if crt.Annotations[certs.AnnotationGateway] != gateway.String() {
+			continue
+		}
+		if slices.ContainsFunc(desired, func(d *cmapi.Certificate) bool {
+			return d.Namespace == crt.Namespace && d.Name == crt.Name
+		}) {
+			continue
+		}
+		// Preconditions make sure what is deleted is what was inspected.
+		err := r.Client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
+			continue
+		}
+		log.Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
+		if gw != nil {
+			r.Recorder.Eventf(gw, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
+				"Deleted Certificate %s/%s, no longer needed by this Gateway", crt.Namespace, crt.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) warnBypassed(gw *unstructured.Unstructured, plan *certs.GatewayPlan) {
+	parts := make([]string, 0, len(plan.Injections))
+	for _, inj := range plan.Injections {
+		parts = append(parts, fmt.Sprintf("%s: %s", inj.Field, inj.CredentialName))
+	}
+	r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
+		"stored without the credentialName meshcert injects (was its webhook down?); the Certificate is ready under that name: re-apply the Gateway or set %s",
+		strings.Join(parts, ", "))
+}
+
+// ownedBy reports whether crt is meshcert's Certificate for gw.
+func ownedBy(crt *cmapi.Certificate, gw metav1.Object) bool {
+	return crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue &&
+		crt.Annotations[certs.AnnotationGateway] == gw.GetNamespace()+"/"+gw.GetName()
+}
+
+// upToDate reports whether existing already holds everything meshcert
+// wants: the whole spec, and its labels, annotations and owner references
+// (others may add their own).
+func upToDate(existing, desired *cmapi.Certificate) bool {
+	if !equality.Semantic.DeepEqual(existing.Spec, desired.Spec) {
+		return false
+	}
+	for k, v := range desired.Labels {
+		if existing.Labels[k] != v {
+			return false
+		}
+	}
+	for k, v := range desired.Annotations {
+		if existing.Annotations[k] != v {
+			return false
+		}
+	}
+	for _, ref := range desired.OwnerReferences {
+		if !slices.ContainsFunc(existing.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID }) {
+			return false
+		}
+	}
+	return true
+}
+
+func errorMessages(fs certs.Findings) []string {
+	var out []string
+	for _, f := range fs {
+		if f.Severity == certs.SeverityError {
+			out = append(out, fmt.Sprintf("%s %s: %s", f.Code, f.Field, f.Message))
+		}
+	}
+	return out
+}

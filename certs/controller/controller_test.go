@@ -1,0 +1,358 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+const background = `
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ingress, namespace: istio-system, labels: {istio: ingressgateway}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+`
+
+const gatewayYAML = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  uid: gw-uid
+  annotations:
+    cert-manager.io/cluster-issuer: ca
+    cert-manager.io/duration: 2160h
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+  - port: {number: 8443, name: admin, protocol: HTTPS}
+    hosts: [admin.example.com]
+    tls: {mode: SIMPLE, credentialName: admin-tls}
+`
+
+func decode(t *testing.T, stream string) []client.Object {
+	t.Helper()
+	var out []client.Object
+	for doc := range strings.SplitSeq(stream, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+		out = append(out, u)
+	}
+	return out
+}
+
+// harness is a Reconciler over a fake API server that counts writes.
+type harness struct {
+	t        *testing.T
+	client   client.Client
+	recorder *events.FakeRecorder
+	writes   []string
+}
+
+func newHarness(t *testing.T, objs ...client.Object) *harness {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	require.NoError(t, clientgoscheme.AddToScheme(scheme))
+	require.NoError(t, cmapi.AddToScheme(scheme))
+	require.NoError(t, istionetworking.AddToScheme(scheme))
+	h := &harness{t: t, recorder: events.NewFakeRecorder(100)}
+	count := func(verb string, obj client.Object) {
+		h.writes = append(h.writes, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
+	}
+	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithInterceptorFuncs(interceptor.Funcs{
+			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+				count("create", obj)
+				return c.Create(ctx, obj, opts...)
+			},
+			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				count("update", obj)
+				return c.Update(ctx, obj, opts...)
+			},
+			Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+				count("patch", obj)
+				return c.Patch(ctx, obj, patch, opts...)
+			},
+			Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+				u, _ := obj.(interface{ GetName() string })
+				name := ""
+				if u != nil {
+					name = u.GetName()
+				}
+				h.writes = append(h.writes, "apply "+name)
+				return c.Apply(ctx, obj, opts...)
+			},
+			Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+				count("delete", obj)
+				return c.Delete(ctx, obj, opts...)
+			},
+		}).Build()
+	return h
+}
+
+// lookup snapshots the fake API server into the planner's in-memory
+// lookup, standing in for the informer caches the server uses.
+func (h *harness) lookup() certs.Lookup {
+	h.t.Helper()
+	ctx := context.Background()
+	index := certs.NewIndex()
+	add := func(list client.ObjectList, gvk string) {
+		require.NoError(h.t, h.client.List(ctx, list))
+		items, err := metaItems(list)
+		require.NoError(h.t, err)
+		for _, item := range items {
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(item)
+			require.NoError(h.t, err)
+			u := &unstructured.Unstructured{Object: m}
+			if u.GetKind() == "" {
+				parts := strings.SplitN(gvk, "/", 3)
+				u.SetAPIVersion(strings.Join(parts[:len(parts)-1], "/"))
+				u.SetKind(parts[len(parts)-1])
+			}
+			require.NoError(h.t, index.Add(u))
+		}
+	}
+	add(&cmapi.ClusterIssuerList{}, "cert-manager.io/v1/ClusterIssuer")
+	add(&cmapi.IssuerList{}, "cert-manager.io/v1/Issuer")
+	add(&cmapi.CertificateList{}, "cert-manager.io/v1/Certificate")
+	add(&corev1.PodList{}, "v1/Pod")
+	add(&corev1.NamespaceList{}, "v1/Namespace")
+	gws := &unstructured.UnstructuredList{}
+	gws.SetGroupVersionKind(GatewayGVK.GroupVersion().WithKind("GatewayList"))
+	require.NoError(h.t, h.client.List(ctx, gws))
+	for i := range gws.Items {
+		index.AddGateway(certs.ParseGateway(&gws.Items[i]))
+	}
+	return index
+}
+
+func metaItems(list client.ObjectList) ([]runtime.Object, error) {
+	return meta.ExtractList(list)
+}
+
+func (h *harness) reconcile(name types.NamespacedName) {
+	h.t.Helper()
+	r := &Reconciler{Client: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: name})
+	require.NoError(h.t, err)
+}
+
+func (h *harness) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-h.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func (h *harness) certificate(ns, name string) (*cmapi.Certificate, bool) {
+	crt := &cmapi.Certificate{}
+	err := h.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, crt)
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	require.NoError(h.t, err)
+	return crt, true
+}
+
+func (h *harness) updateGateway(mutate func(u *unstructured.Unstructured)) {
+	h.t.Helper()
+	gw := &unstructured.Unstructured{}
+	gw.SetGroupVersionKind(GatewayGVK)
+	require.NoError(h.t, h.client.Get(context.Background(), web, gw))
+	mutate(gw)
+	require.NoError(h.t, h.client.Update(context.Background(), gw))
+	h.writes = nil
+}
+
+var web = types.NamespacedName{Namespace: "team-a", Name: "web"}
+
+func TestReconcileCreatesCertificatesInTheWorkloadNamespace(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+
+	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	crt, ok := h.certificate("istio-system", "web-tls")
+	require.True(t, ok)
+	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
+	assert.Equal(t, "ca", crt.Spec.IssuerRef.Name)
+	assert.Equal(t, "2160h0m0s", crt.Spec.Duration.Duration.String())
+	assert.Equal(t, "team-a/web", crt.Annotations[certs.AnnotationGateway])
+	assert.Empty(t, crt.OwnerReferences, "no owner reference across namespaces")
+	evs := h.events()
+	require.Len(t, evs, 2)
+	assert.Contains(t, evs[0], "Normal CreateCertificate")
+
+	h.writes = nil
+	h.reconcile(web)
+	assert.Empty(t, h.writes, "a second reconcile with nothing changed makes no write")
+	assert.Empty(t, h.events())
+}
+
+func TestReconcileUpdatesEverySpecFieldItOwns(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	h.events()
+
+	h.updateGateway(func(u *unstructured.Unstructured) {
+		servers, _, _ := unstructured.NestedSlice(u.Object, "spec", "servers")
+		servers[0].(map[string]any)["hosts"] = []any{"web.example.com", "www.example.com"}
+		require.NoError(t, unstructured.SetNestedSlice(u.Object, servers, "spec", "servers"))
+		ann := u.GetAnnotations()
+		delete(ann, "cert-manager.io/duration")
+		ann["cert-manager.io/private-key-algorithm"] = "ECDSA"
+		u.SetAnnotations(ann)
+	})
+	h.reconcile(web)
+
+	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	crt, _ := h.certificate("istio-system", "web-tls")
+	assert.Equal(t, []string{"web.example.com", "www.example.com"}, crt.Spec.DNSNames)
+	assert.Nil(t, crt.Spec.Duration, "a field meshcert no longer sets is removed")
+	require.NotNil(t, crt.Spec.PrivateKey)
+	assert.Equal(t, cmapi.ECDSAKeyAlgorithm, crt.Spec.PrivateKey.Algorithm)
+	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal UpdateCertificate")
+}
+
+func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "admin-tls", Namespace: "istio-system"}}
+	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), secret)...)
+	h.reconcile(web)
+	h.events()
+
+	h.updateGateway(func(u *unstructured.Unstructured) {
+		servers, _, _ := unstructured.NestedSlice(u.Object, "spec", "servers")
+		require.NoError(t, unstructured.SetNestedSlice(u.Object, servers[:1], "spec", "servers"))
+	})
+	h.reconcile(web)
+	assert.Equal(t, []string{"delete istio-system/admin-tls"}, h.writes)
+	_, ok := h.certificate("istio-system", "admin-tls")
+	assert.False(t, ok)
+	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal DeleteCertificate")
+	require.NoError(t, h.client.Get(context.Background(), client.ObjectKeyFromObject(secret), &corev1.Secret{}), "Secrets are never deleted")
+
+	// The Gateway goes: its Certificate in another namespace goes too.
+	gw := &unstructured.Unstructured{}
+	gw.SetGroupVersionKind(GatewayGVK)
+	gw.SetNamespace(web.Namespace)
+	gw.SetName(web.Name)
+	require.NoError(t, h.client.Delete(context.Background(), gw))
+	h.writes = nil
+	h.reconcile(web)
+	assert.Equal(t, []string{"delete istio-system/web-tls"}, h.writes)
+}
+
+func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
+	theirs := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "istio-system", Labels: map[string]string{"team": "platform"}},
+		Spec:       cmapi.CertificateSpec{SecretName: "web-tls", DNSNames: []string{"other.example.com"}},
+	}
+	// Someone else's Certificate even labelled like meshcert's but for
+	// another Gateway is not pruned either.
+	lookalike := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "istio-system",
+			Labels:      map[string]string{certs.LabelManagedBy: certs.ManagedByValue, certs.LabelGatewayNamespace: "team-a", certs.LabelGatewayName: "web"},
+			Annotations: map[string]string{certs.AnnotationGateway: "team-a/other"}},
+		Spec: cmapi.CertificateSpec{SecretName: "old"},
+	}
+	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), theirs, lookalike)...)
+	h.reconcile(web)
+
+	assert.Equal(t, []string{"apply admin-tls"}, h.writes)
+	crt, _ := h.certificate("istio-system", "web-tls")
+	assert.Equal(t, []string{"other.example.com"}, crt.Spec.DNSNames)
+	assert.Equal(t, theirs.Labels, crt.Labels)
+	_, ok := h.certificate("istio-system", "old")
+	assert.True(t, ok)
+}
+
+func TestReconcileWhenTheWebhookWasBypassed(t *testing.T) {
+	bypassed := strings.ReplaceAll(gatewayYAML, ", credentialName: web-tls", "")
+	h := newHarness(t, decode(t, background+"\n---\n"+bypassed)...)
+	h.reconcile(web)
+
+	name := certs.CredentialName("team-a", "web", "https")
+	assert.ElementsMatch(t, []string{"apply " + name, "apply admin-tls"}, h.writes,
+		"the Certificate is created under the name the webhook would inject")
+	evs := strings.Join(h.events(), "\n")
+	assert.Contains(t, evs, "Warning WebhookBypassed")
+	assert.Contains(t, evs, "spec.servers[0].tls.credentialName: "+name)
+
+	gw := &unstructured.Unstructured{}
+	gw.SetGroupVersionKind(GatewayGVK)
+	require.NoError(t, h.client.Get(context.Background(), web, gw))
+	_, found, _ := unstructured.NestedString(gw.Object, "spec", "servers", "0", "tls", "credentialName")
+	assert.False(t, found, "the controller never writes Gateways")
+}
+
+func TestReconcileKeepsCertificatesOfAManagedGatewayWithErrors(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	h.events()
+	h.updateGateway(func(u *unstructured.Unstructured) {
+		ann := u.GetAnnotations()
+		ann["cert-manager.io/duration"] = "ninety days"
+		u.SetAnnotations(ann)
+	})
+	h.reconcile(web)
+	assert.Empty(t, h.writes, "a bad annotation deletes nothing")
+	assert.Contains(t, strings.Join(h.events(), "\n"), "Warning BadConfig")
+
+	h.updateGateway(func(u *unstructured.Unstructured) { u.SetAnnotations(nil) })
+	h.reconcile(web)
+	assert.ElementsMatch(t, []string{"delete istio-system/web-tls", "delete istio-system/admin-tls"}, h.writes,
+		"an unmanaged Gateway keeps no meshcert Certificates")
+}
+
+func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	crt, _ := h.certificate("istio-system", "web-tls")
+	crt.Spec.DNSNames = []string{"evil.example.com"}
+	require.NoError(t, h.client.Update(context.Background(), crt))
+	h.writes = nil
+	h.reconcile(web)
+	assert.Equal(t, []string{"apply web-tls"}, h.writes)
+	crt, _ = h.certificate("istio-system", "web-tls")
+	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
+}
