@@ -185,9 +185,11 @@ func (h *harness) events() []string {
 	}
 }
 
-func (h *harness) certificate(ns, name string) (*cmapi.Certificate, bool) {
+// certificate reads a Certificate from istio-system, where the test
+// Gateway's workload runs.
+func (h *harness) certificate(name string) (*cmapi.Certificate, bool) {
 	crt := &cmapi.Certificate{}
-	err := h.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, crt)
+	err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "istio-system", Name: name}, crt)
 	if apierrors.IsNotFound(err) {
 		return nil, false
 	}
@@ -212,7 +214,7 @@ func TestReconcileCreatesCertificatesInTheWorkloadNamespace(t *testing.T) {
 	h.reconcile(web)
 
 	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
-	crt, ok := h.certificate("istio-system", "web-tls")
+	crt, ok := h.certificate("web-tls")
 	require.True(t, ok)
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 	assert.Equal(t, "ca", crt.Spec.IssuerRef.Name)
@@ -246,7 +248,7 @@ func TestReconcileUpdatesEverySpecFieldItOwns(t *testing.T) {
 	h.reconcile(web)
 
 	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
-	crt, _ := h.certificate("istio-system", "web-tls")
+	crt, _ := h.certificate("web-tls")
 	assert.Equal(t, []string{"web.example.com", "www.example.com"}, crt.Spec.DNSNames)
 	assert.Nil(t, crt.Spec.Duration, "a field meshcert no longer sets is removed")
 	require.NotNil(t, crt.Spec.PrivateKey)
@@ -266,7 +268,7 @@ func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
 	})
 	h.reconcile(web)
 	assert.Equal(t, []string{"delete istio-system/admin-tls"}, h.writes)
-	_, ok := h.certificate("istio-system", "admin-tls")
+	_, ok := h.certificate("admin-tls")
 	assert.False(t, ok)
 	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal DeleteCertificate")
 	require.NoError(t, h.client.Get(context.Background(), client.ObjectKeyFromObject(secret), &corev1.Secret{}), "Secrets are never deleted")
@@ -299,10 +301,10 @@ func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
 	h.reconcile(web)
 
 	assert.Equal(t, []string{"apply admin-tls"}, h.writes)
-	crt, _ := h.certificate("istio-system", "web-tls")
+	crt, _ := h.certificate("web-tls")
 	assert.Equal(t, []string{"other.example.com"}, crt.Spec.DNSNames)
 	assert.Equal(t, theirs.Labels, crt.Labels)
-	_, ok := h.certificate("istio-system", "old")
+	_, ok := h.certificate("old")
 	assert.True(t, ok)
 }
 
@@ -347,12 +349,12 @@ func TestReconcileKeepsCertificatesOfAManagedGatewayWithErrors(t *testing.T) {
 func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
 	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
 	h.reconcile(web)
-	crt, _ := h.certificate("istio-system", "web-tls")
+	crt, _ := h.certificate("web-tls")
 	crt.Spec.DNSNames = []string{"evil.example.com"}
 	require.NoError(t, h.client.Update(context.Background(), crt))
 	h.writes = nil
 	h.reconcile(web)
 	assert.Equal(t, []string{"apply web-tls"}, h.writes)
-	crt, _ = h.certificate("istio-system", "web-tls")
+	crt, _ = h.certificate("web-tls")
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 }
