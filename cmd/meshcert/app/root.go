@@ -65,6 +65,7 @@ webhooks and a controller, or offline for CI.`,
 	root.AddCommand(
 		newInjectCommand(),
 		newCheckCommand(),
+		newServeCommand(),
 		newVersionCommand(),
 	)
 	return root

@@ -1,0 +1,194 @@
+// Package cluster is meshcert's view of the cluster for the in-cluster
+// server: which objects the manager's informer cache holds, the field indexes
+// over them, and a certs.Lookup that answers the planner from that cache, so
+// an admission request makes no API call.
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// DefaultGatewayPodSelector selects the Pods whose metadata the cache holds
+// as gateway workloads: Istio's gateway Pods carry an "istio" label
+// (istio: ingressgateway for the default ingress gateway).
+const DefaultGatewayPodSelector = "istio"
+
+// Field index names. Namespaced objects are indexed per namespace and
+// across all namespaces; List with no namespace to look across namespaces.
+const (
+	// IndexCertificateSecretName indexes Certificates by spec.secretName.
+	IndexCertificateSecretName = "spec.secretName"
+	// IndexIssuerName indexes Issuers by name.
+	IndexIssuerName = "metadata.name"
+	// IndexGatewayClaims indexes Istio Gateways by the host and credential
+	// keys they claim (certs.GatewayHostKeys and certs.GatewayCredentialKeys).
+	IndexGatewayClaims = "meshcert.io/claims"
+)
+
+// GatewayGVK is the version of Istio's Gateway the cache watches. The API
+// server serves v1, v1beta1 and v1alpha3 from one storage, so watching v1
+// sees every Gateway whatever version it was written in.
+var GatewayGVK = schema.GroupVersionKind{Group: certs.IstioNetworkingGroup, Version: "v1", Kind: "Gateway"}
+
+// Config says what the cache holds beyond the fixed set of kinds.
+type Config struct {
+	// GatewayPodSelector selects the Pods whose metadata is cached to find
+	// gateway workloads. Only matching Pods are cached, so a Gateway whose
+	// spec.selector matches Pods outside it falls back to the default
+	// credential namespace. Nil means DefaultGatewayPodSelector.
+	GatewayPodSelector labels.Selector
+}
+
+// DefaultConfig returns the configuration the server starts from.
+func DefaultConfig() Config {
+	sel, err := labels.Parse(DefaultGatewayPodSelector)
+	if err != nil {
+		// A constant that does not parse is a programming error.
+		panic(fmt.Sprintf("default gateway pod selector %q: %v", DefaultGatewayPodSelector, err))
+	}
+	return Config{GatewayPodSelector: sel}
+}
+
+func (c Config) podSelector() labels.Selector {
+	if c.GatewayPodSelector == nil {
+		return DefaultConfig().GatewayPodSelector
+	}
+	return c.GatewayPodSelector
+}
+
+// NewGateway returns an empty unstructured Istio Gateway of GatewayGVK, the
+// type the cache holds Gateways as.
+func NewGateway() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(GatewayGVK)
+	return u
+}
+
+// NewGatewayList returns an empty list of GatewayGVK Gateways.
+func NewGatewayList() *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(GatewayGVK.GroupVersion().WithKind(GatewayGVK.Kind + "List"))
+	return l
+}
+
+func newMetadata(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	return m
+}
+
+func newMetadataList(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadataList {
+	l := &metav1.PartialObjectMetadataList{}
+	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return l
+}
+
+var (
+	podGVK       = corev1.SchemeGroupVersion.WithKind("Pod")
+	namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
+)
+
+// NewPodMetadata returns the type the cache holds gateway Pods as.
+func NewPodMetadata() *metav1.PartialObjectMetadata { return newMetadata(podGVK) }
+
+// NewNamespaceMetadata returns the type the cache holds Namespaces as.
+func NewNamespaceMetadata() *metav1.PartialObjectMetadata { return newMetadata(namespaceGVK) }
+
+// watched lists every object the cache holds; each gets an informer.
+func watched() []client.Object {
+	return []client.Object{
+		NewGateway(),
+		&cmapi.Issuer{},
+		&cmapi.ClusterIssuer{},
+		&cmapi.Certificate{},
+		NewNamespaceMetadata(),
+		NewPodMetadata(),
+	}
+}
+
+// CacheOptions returns the manager's cache options: Istio Gateways
+// (unstructured, v1), cert-manager Issuers, ClusterIssuers and Certificates,
+// and the metadata of Namespaces and of the gateway Pods cfg selects. The
+// cache refuses to read anything else rather than start an informer on
+// demand, so no Secret is ever cached; managedFields are dropped to save
+// memory. The manager fills in scheme, mapper and HTTP client.
+func CacheOptions(cfg Config) cache.Options {
+	return cache.Options{
+		ReaderFailOnMissingInformer: true,
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			NewPodMetadata(): {Label: cfg.podSelector()},
+		},
+	}
+}
+
+// Setup registers the field indexes and an informer for every kind the
+// Lookup reads, so the cache (with ReaderFailOnMissingInformer) can serve
+// them. Call it before the manager starts.
+func Setup(ctx context.Context, c cache.Informers) error {
+	if err := SetupIndexes(ctx, c); err != nil {
+		return err
+	}
+	for _, obj := range watched() {
+		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("failed to set up the informer for %T %s: %w", obj, obj.GetObjectKind().GroupVersionKind().Kind, err)
+		}
+	}
+	return nil
+}
+
+// SetupIndexes registers the field indexes the Lookup lists by.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	indexes := []struct {
+		obj     client.Object
+		field   string
+		extract client.IndexerFunc
+	}{
+		{&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName},
+		{&cmapi.Issuer{}, IndexIssuerName, ObjectName},
+		{NewGateway(), IndexGatewayClaims, GatewayClaims},
+	}
+	for _, ix := range indexes {
+		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
+			return fmt.Errorf("failed to index %T by %s: %w", ix.obj, ix.field, err)
+		}
+	}
+	return nil
+}
+
+// CertificateSecretName is the IndexCertificateSecretName index function.
+func CertificateSecretName(obj client.Object) []string {
+	crt, ok := obj.(*cmapi.Certificate)
+	if !ok || crt.Spec.SecretName == "" {
+		return nil
+	}
+	return []string{crt.Spec.SecretName}
+}
+
+// ObjectName is the IndexIssuerName index function.
+func ObjectName(obj client.Object) []string {
+	return []string{obj.GetName()}
+}
+
+// GatewayClaims is the IndexGatewayClaims index function: the host and
+// credential keys the planner looks other Gateways up by.
+func GatewayClaims(obj client.Object) []string {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil
+	}
+	gw := certs.ParseGateway(u)
+	return append(certs.GatewayHostKeys(gw), certs.GatewayCredentialKeys(gw)...)
+}

@@ -1,0 +1,434 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+func testScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	require.NoError(t, clientgoscheme.AddToScheme(s))
+	require.NoError(t, cmapi.AddToScheme(s))
+	return s
+}
+
+// fakeReader is a fake client with the same field indexes SetupIndexes
+// registers on the cache.
+func fakeReader(t *testing.T, objs ...client.Object) client.Client {
+	t.Helper()
+	return fake.NewClientBuilder().
+		WithScheme(testScheme(t)).
+		WithIndex(&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName).
+		WithIndex(&cmapi.Issuer{}, IndexIssuerName, ObjectName).
+		WithIndex(NewGateway(), IndexGatewayClaims, GatewayClaims).
+		WithObjects(objs...).
+		Build()
+}
+
+func issuer(ns, name string) *cmapi.Issuer {
+	return &cmapi.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
+func certificate(ns, name, secret string) *cmapi.Certificate {
+	return &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       cmapi.CertificateSpec{SecretName: secret, IssuerRef: cmmeta.IssuerReference{Name: "ca"}},
+	}
+}
+
+func pod(ns, name string, lbls map[string]string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbls}}
+}
+
+func namespace(name string, lbls map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls}}
+}
+
+func gatewayFromYAML(t *testing.T, apiVersion, doc string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &u.Object))
+	u.SetAPIVersion(apiVersion)
+	u.SetKind("Gateway")
+	return u
+}
+
+func gateway(t *testing.T, ns, name, host, credential string) *unstructured.Unstructured {
+	t.Helper()
+	return gatewayFromYAML(t, "networking.istio.io/v1", `
+metadata: {name: `+name+`, namespace: `+ns+`}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [`+host+`]
+    tls: {mode: SIMPLE, credentialName: `+credential+`}
+`)
+}
+
+var ingress = map[string]string{"istio": "ingressgateway"}
+
+func gatewayNames(gws []*certs.Gateway) []string {
+	var out []string
+	for _, g := range gws {
+		out = append(out, g.Namespace+"/"+g.Name)
+	}
+	return out
+}
+
+func certificateNames(crts []*cmapi.Certificate) []string {
+	var out []string
+	for _, c := range crts {
+		out = append(out, c.Namespace+"/"+c.Name)
+	}
+	return out
+}
+
+func TestLookup(t *testing.T) {
+	objects := func(t *testing.T) []client.Object {
+		return []client.Object{
+			issuer("istio-system", "ca"),
+			issuer("team-a", "ca"),
+			issuer("team-b", "other"),
+			&cmapi.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "letsencrypt"}},
+			certificate("istio-system", "web-b", "web-tls"),
+			certificate("istio-system", "web-a", "web-tls"),
+			certificate("team-a", "web", "web-tls"),
+			certificate("istio-system", "api", "api-tls"),
+			pod("istio-system", "ingress-1", ingress),
+			pod("istio-system", "ingress-2", ingress),
+			pod("edge", "ingress-1", ingress),
+			pod("istio-system", "egress-1", map[string]string{"istio": "egressgateway"}),
+			namespace("team-a", map[string]string{"meshcert.io/inject": "enabled"}),
+			namespace("plain", nil),
+			gateway(t, "team-a", "web", "team-a/web.example.com", "web-tls"),
+			gateway(t, "team-b", "web", "WEB.example.com", "other-tls"),
+			gateway(t, "team-b", "api", "api.example.com", "web-tls"),
+		}
+	}
+	tests := []struct {
+		name string
+		ask  func(l *Lookup) any
+		want any
+	}{
+		{"an Issuer in its namespace is found", func(l *Lookup) any {
+			iss, ok := l.Issuer("team-a", "ca")
+			return ok && iss.Namespace == "team-a" && iss.Name == "ca"
+		}, true},
+		{"an Issuer in another namespace is not found", func(l *Lookup) any {
+			_, ok := l.Issuer("team-b", "ca")
+			return ok
+		}, false},
+		{"IssuerNamespaces lists every namespace holding the name, sorted", func(l *Lookup) any {
+			return l.IssuerNamespaces("ca")
+		}, []string{"istio-system", "team-a"}},
+		{"IssuerNamespaces of an unknown name is empty", func(l *Lookup) any {
+			return l.IssuerNamespaces("missing")
+		}, []string(nil)},
+		{"a ClusterIssuer is found by name", func(l *Lookup) any {
+			iss, ok := l.ClusterIssuer("letsencrypt")
+			return ok && iss.Name == "letsencrypt"
+		}, true},
+		{"an unknown ClusterIssuer is not found", func(l *Lookup) any {
+			_, ok := l.ClusterIssuer("ca")
+			return ok
+		}, false},
+		{"a Certificate is found by namespace and name", func(l *Lookup) any {
+			crt, ok := l.Certificate("team-a", "web")
+			return ok && crt.Spec.SecretName == "web-tls"
+		}, true},
+		{"a Certificate in another namespace is not found", func(l *Lookup) any {
+			_, ok := l.Certificate("team-b", "web")
+			return ok
+		}, false},
+		{"CertificatesForSecret stays in its namespace and sorts by name", func(l *Lookup) any {
+			return certificateNames(l.CertificatesForSecret("istio-system", "web-tls"))
+		}, []string{"istio-system/web-a", "istio-system/web-b"}},
+		{"CertificatesForSecret of an unwritten Secret is empty", func(l *Lookup) any {
+			return certificateNames(l.CertificatesForSecret("team-b", "web-tls"))
+		}, []string(nil)},
+		{"SecretExists never knows, since Secrets are not cached", func(l *Lookup) any {
+			exists, known := l.SecretExists("istio-system", "web-tls")
+			return []bool{exists, known}
+		}, []bool{false, false}},
+		{"WorkloadNamespaces gives the sorted unique namespaces of matching pods", func(l *Lookup) any {
+			return l.WorkloadNamespaces(ingress)
+		}, []string{"edge", "istio-system"}},
+		{"WorkloadNamespaces of a selector matching no pod is empty", func(l *Lookup) any {
+			return l.WorkloadNamespaces(map[string]string{"istio": "none"})
+		}, []string(nil)},
+		{"NamespaceLabels of a labelled namespace", func(l *Lookup) any {
+			lbls, ok := l.NamespaceLabels("team-a")
+			return []any{lbls, ok}
+		}, []any{map[string]string{"meshcert.io/inject": "enabled"}, true}},
+		{"NamespaceLabels of a namespace without labels is known", func(l *Lookup) any {
+			lbls, ok := l.NamespaceLabels("plain")
+			return []any{len(lbls), ok}
+		}, []any{0, true}},
+		{"NamespaceLabels of an unknown namespace is not known", func(l *Lookup) any {
+			_, ok := l.NamespaceLabels("missing")
+			return ok
+		}, false},
+		{"GatewaysWithHost finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysWithHost(ingress, 443, "web.example.com"))
+		}, []string{"team-a/web", "team-b/web"}},
+		{"GatewaysWithHost on another port finds nothing", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysWithHost(ingress, 8443, "web.example.com"))
+		}, []string(nil)},
+		{"GatewaysWithHost with another selector finds nothing", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysWithHost(map[string]string{"istio": "egressgateway"}, 443, "web.example.com"))
+		}, []string(nil)},
+		{"GatewaysWithCredential finds every Gateway using the credential", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysWithCredential(ingress, "web-tls"))
+		}, []string{"team-a/web", "team-b/api"}},
+		{"Gateways come back parsed", func(l *Lookup) any {
+			gws := l.GatewaysWithCredential(ingress, "other-tls")
+			if len(gws) != 1 || len(gws[0].Servers) != 1 {
+				return nil
+			}
+			return gws[0].Servers[0].TLS.CredentialName
+		}, "other-tls"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLookup(fakeReader(t, objects(t)...), logr.Discard())
+			assert.Equal(t, tc.want, tc.ask(l))
+		})
+	}
+}
+
+// TestLookupAgreesWithIndex checks that the cache-backed Lookup gives the
+// planner the same answers as the CLI's in-memory certs.Index.
+func TestLookupAgreesWithIndex(t *testing.T) {
+	objs := []client.Object{
+		issuer("istio-system", "ca"),
+		certificate("istio-system", "web", "web-tls"),
+		pod("istio-system", "ingress-1", ingress),
+		namespace("team-a", map[string]string{"meshcert.io/inject": "enabled"}),
+		gateway(t, "team-b", "other", "web.example.com", "other-tls"),
+	}
+	index := certs.NewIndex()
+	for _, o := range objs {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		require.NoError(t, err)
+		u := &unstructured.Unstructured{Object: m}
+		gvk, err := fakeReader(t).GroupVersionKindFor(o)
+		require.NoError(t, err)
+		u.SetGroupVersionKind(gvk)
+		require.NoError(t, index.Add(u))
+	}
+	lookup := NewLookup(fakeReader(t, objs...), logr.Discard())
+
+	gw := certs.ParseGateway(gatewayFromYAML(t, "networking.istio.io/v1beta1", `
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+`))
+	opts := certs.DefaultOptions()
+	fromIndex := certs.PlanGateway(gw, index, opts)
+	fromCache := certs.PlanGateway(gw, lookup, opts)
+	require.NotEmpty(t, fromIndex.Injections, "the example must inject")
+	require.NotEmpty(t, fromIndex.Findings, "the example must have findings (the host conflict)")
+	assert.Equal(t, fromIndex.Injections, fromCache.Injections)
+	assert.Equal(t, fromIndex.Certificates, fromCache.Certificates)
+	assert.Equal(t, fromIndex.CredentialNamespaces, fromCache.CredentialNamespaces)
+	// Secrets are unknown to the cache, the Index knows there are none; no
+	// finding of this example depends on Secrets.
+	assert.Equal(t, fromIndex.Findings, fromCache.Findings)
+}
+
+type failingReader struct {
+	err   error
+	calls int
+}
+
+func (r *failingReader) Get(context.Context, client.ObjectKey, client.Object, ...client.GetOption) error {
+	r.calls++
+	return r.err
+}
+
+func (r *failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	r.calls++
+	return r.err
+}
+
+func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
+	reader := &failingReader{err: &cache.ErrCacheNotStarted{}}
+	var logged []string
+	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
+	l := NewLookup(reader, log)
+
+	_, ok := l.Issuer("ns", "ca")
+	assert.False(t, ok)
+	_, ok = l.Issuer("ns", "other")
+	assert.False(t, ok)
+	assert.Empty(t, l.IssuerNamespaces("ca"))
+	_, ok = l.ClusterIssuer("ca")
+	assert.False(t, ok)
+	_, ok = l.Certificate("ns", "web")
+	assert.False(t, ok)
+	assert.Empty(t, l.CertificatesForSecret("ns", "web"))
+	assert.Empty(t, l.WorkloadNamespaces(ingress))
+	_, ok = l.NamespaceLabels("ns")
+	assert.False(t, ok)
+	assert.Empty(t, l.GatewaysWithHost(ingress, 443, "web.example.com"))
+	assert.Empty(t, l.GatewaysWithCredential(ingress, "web"))
+	assert.Equal(t, 10, reader.calls)
+
+	// One line per kind, however often it failed.
+	require.Len(t, logged, 6, strings.Join(logged, "\n"))
+	for _, line := range logged {
+		assert.Contains(t, line, "cache lookup failed")
+		assert.Contains(t, line, "the cache is not started")
+	}
+}
+
+func TestLookupDoesNotLogNotFound(t *testing.T) {
+	var logged []string
+	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
+	l := NewLookup(fakeReader(t), log)
+	_, ok := l.Issuer("ns", "ca")
+	assert.False(t, ok)
+	assert.Empty(t, logged)
+}
+
+func TestLookupWithContextUsesTheRequestContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var seen []error
+	reader := readerFunc(func(ctx context.Context) error {
+		seen = append(seen, ctx.Err())
+		return ctx.Err()
+	})
+	base := NewLookup(reader, logr.Discard())
+	_, ok := base.WithContext(ctx).Issuer("ns", "ca")
+	assert.False(t, ok)
+	_, _ = base.Issuer("ns", "ca")
+	assert.Equal(t, []error{context.Canceled, nil}, seen, "WithContext must not change the base Lookup")
+}
+
+type readerFunc func(ctx context.Context) error
+
+func (f readerFunc) Get(ctx context.Context, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	return f(ctx)
+}
+
+func (f readerFunc) List(ctx context.Context, _ client.ObjectList, _ ...client.ListOption) error {
+	return f(ctx)
+}
+
+func TestCacheOptions(t *testing.T) {
+	t.Run("the default caches pod metadata with the istio label only", func(t *testing.T) {
+		opts := CacheOptions(DefaultConfig())
+		assert.True(t, opts.ReaderFailOnMissingInformer, "the cache must never start informers on demand (Secrets)")
+		assert.NotNil(t, opts.DefaultTransform)
+		require.Len(t, opts.ByObject, 1)
+		for obj, by := range opts.ByObject {
+			meta, ok := obj.(*metav1.PartialObjectMetadata)
+			require.True(t, ok, "pods are cached as metadata, got %T", obj)
+			assert.Equal(t, "Pod", meta.Kind)
+			assert.Equal(t, "istio", by.Label.String())
+			assert.True(t, by.Label.Matches(labels.Set{"istio": "ingressgateway"}))
+			assert.False(t, by.Label.Matches(labels.Set{"app": "web"}))
+		}
+	})
+	t.Run("a configured selector is used", func(t *testing.T) {
+		sel, err := labels.Parse("gateway=true")
+		require.NoError(t, err)
+		for _, by := range CacheOptions(Config{GatewayPodSelector: sel}).ByObject {
+			assert.Equal(t, "gateway=true", by.Label.String())
+		}
+	})
+	t.Run("a zero Config uses the default selector", func(t *testing.T) {
+		for _, by := range CacheOptions(Config{}).ByObject {
+			assert.Equal(t, "istio", by.Label.String())
+		}
+	})
+}
+
+// recordingInformers records what Setup asks the cache for.
+type recordingInformers struct {
+	cache.Informers
+	indexed  []string
+	informed []string
+	err      error
+}
+
+func (r *recordingInformers) IndexField(_ context.Context, obj client.Object, field string, _ client.IndexerFunc) error {
+	r.indexed = append(r.indexed, kindOf(obj)+" "+field)
+	return r.err
+}
+
+func (r *recordingInformers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
+	r.informed = append(r.informed, kindOf(obj))
+	return nil, r.err
+}
+
+func kindOf(obj client.Object) string {
+	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		return k
+	}
+	switch obj.(type) {
+	case *cmapi.Issuer:
+		return "Issuer"
+	case *cmapi.ClusterIssuer:
+		return "ClusterIssuer"
+	case *cmapi.Certificate:
+		return "Certificate"
+	default:
+		return "?"
+	}
+}
+
+func TestSetup(t *testing.T) {
+	t.Run("every read kind gets an informer and the lookups their indexes; never Secrets", func(t *testing.T) {
+		r := &recordingInformers{}
+		require.NoError(t, Setup(context.Background(), r))
+		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims"}, r.indexed)
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod"}, r.informed)
+	})
+	t.Run("a failing index is returned", func(t *testing.T) {
+		r := &recordingInformers{err: errors.New("boom")}
+		err := Setup(context.Background(), r)
+		require.ErrorContains(t, err, "failed to index")
+		assert.ErrorContains(t, err, "boom")
+	})
+}
+
+func TestGatewayClaims(t *testing.T) {
+	gw := gateway(t, "team-a", "web", "team-a/Web.Example.com", "web-tls")
+	assert.ElementsMatch(t, []string{
+		certs.HostKey(ingress, 443, "web.example.com"),
+		certs.CredentialKey(ingress, "web-tls"),
+	}, GatewayClaims(gw))
+	assert.Nil(t, GatewayClaims(&cmapi.Certificate{}), "only unstructured Gateways are indexed")
+}

@@ -1,0 +1,283 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshcert/meshcert/certs/controller"
+	"github.com/meshcert/meshcert/cluster"
+	mcwebhook "github.com/meshcert/meshcert/webhook"
+)
+
+// leaderElectionID names the Lease the controller replicas compete for.
+const leaderElectionID = "meshcert-controller"
+
+// serveFlags are the settings of `meshcert serve`.
+type serveFlags struct {
+	planner                 plannerFlags
+	kubeconfig              string
+	enforce                 bool
+	gatewayPodSelector      string
+	qps                     float32
+	burst                   int
+	webhookHost             string
+	webhookPort             int
+	webhookCertDir          string
+	metricsBindAddress      string
+	healthProbeBindAddress  string
+	leaderElect             bool
+	leaderElectionNamespace string
+	zap                     zap.Options
+}
+
+func newServeFlags() *serveFlags {
+	return &serveFlags{zap: zap.Options{}}
+}
+
+func (f *serveFlags) addTo(fs *pflag.FlagSet) {
+	f.planner.addTo(fs)
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "",
+		"kubeconfig file; empty: $KUBECONFIG, the in-cluster configuration, then ~/.kube/config")
+	fs.BoolVar(&f.enforce, "enforce", false,
+		"deny what may only mean \"not applied yet\" (issuer or credential not found) in every namespace, not only in namespaces labelled "+mcwebhook.LabelEnforce+"=true")
+	fs.StringVar(&f.gatewayPodSelector, "gateway-pod-selector", cluster.DefaultGatewayPodSelector,
+		"label selector of the gateway Pods whose metadata is cached to find where a Gateway's credentials live")
+	fs.Float32Var(&f.qps, "qps", 50, "API requests per second the controller may make")
+	fs.IntVar(&f.burst, "burst", 100, "API request burst the controller may make")
+	fs.StringVar(&f.webhookHost, "webhook-host", "", "address the webhook server listens on; empty: all interfaces")
+	fs.IntVar(&f.webhookPort, "webhook-port", webhook.DefaultPort, "port the webhook server listens on")
+	fs.StringVar(&f.webhookCertDir, "webhook-cert-dir", defaultWebhookCertDir(),
+		"directory holding the webhook serving certificate tls.crt and key tls.key; reloaded when they change")
+	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&f.healthProbeBindAddress, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 disables them")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true,
+		"elect one replica to run the controller; webhooks are served by every replica")
+	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "",
+		"namespace of the leader election Lease; empty: the namespace meshcert runs in")
+	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	f.zap.BindFlags(zapFlags)
+	fs.AddGoFlagSet(zapFlags)
+}
+
+func defaultWebhookCertDir() string {
+	return "/tmp/k8s-webhook-server/serving-certs"
+}
+
+// validate checks the flags before anything starts.
+func (f *serveFlags) validate() error {
+	var errs []error
+	if _, err := f.podSelector(); err != nil {
+		errs = append(errs, err)
+	}
+	if f.qps <= 0 {
+		errs = append(errs, fmt.Errorf("--qps must be positive, got %v", f.qps))
+	}
+	if f.burst < 1 {
+		errs = append(errs, fmt.Errorf("--burst must be at least 1, got %d", f.burst))
+	}
+	if f.webhookPort < 1 || f.webhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port must be between 1 and 65535, got %d", f.webhookPort))
+	}
+	if f.webhookCertDir == "" {
+		errs = append(errs, errors.New("--webhook-cert-dir must not be empty"))
+	}
+	if f.planner.defaultIssuerName != "" && f.planner.defaultIssuerKind == "" {
+		errs = append(errs, errors.New("--default-issuer-kind must not be empty when --default-issuer-name is set"))
+	}
+	if f.planner.defaultCredentialNamespace == "" {
+		errs = append(errs, errors.New("--default-credential-namespace must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+func (f *serveFlags) podSelector() (labels.Selector, error) {
+	sel, err := labels.Parse(f.gatewayPodSelector)
+	if err != nil {
+		return nil, fmt.Errorf("--gateway-pod-selector %q is not a label selector: %w", f.gatewayPodSelector, err)
+	}
+	if sel.Empty() {
+		return nil, errors.New("--gateway-pod-selector must not be empty: it would cache the metadata of every Pod")
+	}
+	return sel, nil
+}
+
+// restConfig loads the client configuration and applies the rate limits.
+func (f *serveFlags) restConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if f.kubeconfig != "" {
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig}, &clientcmd.ConfigOverrides{}).ClientConfig()
+	} else {
+		cfg, err = ctrlconfig.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the Kubernetes client configuration: %w", err)
+	}
+	cfg.QPS = f.qps
+	cfg.Burst = f.burst
+	cfg.UserAgent = "meshcert/" + version
+	return cfg, nil
+}
+
+// tlsOptions harden the webhook server: TLS 1.2 or later, and HTTP/1.1
+// only (HTTP/2 off, as advised after CVE-2023-44487 "rapid reset").
+func tlsOptions() []func(*tls.Config) {
+	return []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		c.NextProtos = []string{"http/1.1"}
+	}}
+}
+
+// newScheme knows the typed objects the server reads: Kubernetes' own and
+// cert-manager's. Istio Gateways and IstioOperators are read unstructured.
+func newScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("failed to register Kubernetes types: %w", err)
+	}
+	if err := cmapi.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("failed to register cert-manager types: %w", err)
+	}
+	return s, nil
+}
+
+// managerOptions are the manager settings the flags give.
+func (f *serveFlags) managerOptions(scheme *runtime.Scheme, sel labels.Selector) manager.Options {
+	return manager.Options{
+		Scheme: scheme,
+		Cache:  cluster.CacheOptions(cluster.Config{GatewayPodSelector: sel}),
+		// The controller reads Gateways (unstructured) through the client:
+		// from the cache too, never the API.
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		Metrics: metricsserver.Options{
+			BindAddress: f.metricsBindAddress,
+		},
+		HealthProbeBindAddress:  f.healthProbeBindAddress,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: f.leaderElectionNamespace,
+		// Give up the Lease on shutdown so another replica takes over at once;
+		// the process exits right after the manager stops.
+		LeaderElectionReleaseOnCancel: true,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    f.webhookHost,
+			Port:    f.webhookPort,
+			CertDir: f.webhookCertDir,
+			TLSOpts: tlsOptions(),
+		}),
+	}
+}
+
+func newServeCommand() *cobra.Command {
+	f := newServeFlags()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhooks and the Certificate controller in the cluster",
+		Long: `serve runs meshcert in the cluster: the mutating webhook that injects
+credentialNames into Istio Gateways, the validating webhooks for Gateways,
+cert-manager Certificates and IstioOperators, and the controller that
+creates the Certificates. Every replica serves the webhooks; one elected
+replica runs the controller. Webhooks answer from informer caches.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap), zap.WriteTo(cmd.ErrOrStderr())))
+			return f.run(ctrl.SetupSignalHandler())
+		},
+	}
+	f.addTo(cmd.Flags())
+	return cmd
+}
+
+// run builds the manager and runs it until ctx ends.
+func (f *serveFlags) run(ctx context.Context) error {
+	log := ctrl.Log.WithName("serve")
+	sel, err := f.podSelector()
+	if err != nil {
+		return err
+	}
+	cfg, err := f.restConfig()
+	if err != nil {
+		return err
+	}
+	scheme, err := newScheme()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, f.managerOptions(scheme, sel))
+	if err != nil {
+		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+	if err := cluster.Setup(ctx, mgr.GetCache()); err != nil {
+		return fmt.Errorf("failed to set up the cache: %w", err)
+	}
+	lookup := cluster.NewLookup(mgr.GetCache(), ctrl.Log.WithName("lookup"))
+	opts := f.planner.options()
+
+	adm, err := mcwebhook.NewMetrics(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("failed to register the admission metrics: %w", err)
+	}
+	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce}, adm)
+	if err := controller.Setup(mgr, lookup, opts); err != nil {
+		return fmt.Errorf("failed to set up the controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("failed to add the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("failed to add the webhook readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
+		return fmt.Errorf("failed to add the cache readiness check: %w", err)
+	}
+
+	log.Info("starting", "version", version, "enforce", f.enforce, "webhookPort", f.webhookPort,
+		"gatewayPodSelector", sel.String(), "leaderElect", f.leaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("failed to run the manager: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// cacheSynced is ready once the informers have synced, so no replica
+// answers admission requests from an empty cache.
+func cacheSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), 100*time.Millisecond)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("informer caches are not synced yet")
+		}
+		return nil
+	}
+}

@@ -1,0 +1,72 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are meshcert's admission metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	decisions *prometheus.CounterVec
+	findings  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+}
+
+// NewMetrics creates the admission metrics and registers them with reg
+// (controller-runtime's metrics.Registry in the server). Registering twice
+// with one registry reuses the collectors already there.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcert_admission_decisions_total",
+			Help: "Admission decisions by webhook and result (allowed, denied, patched, errored).",
+		}, []string{"webhook", "result"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcert_admission_findings_total",
+			Help: "Findings the validating webhooks reported, by webhook, finding code and severity.",
+		}, []string{"webhook", "code", "severity"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshcert_admission_duration_seconds",
+			Help:    "Time meshcert's admission handlers took to decide, by webhook.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		}, []string{"webhook"}),
+	}
+	var err error
+	if m.decisions, err = register(reg, m.decisions); err != nil {
+		return nil, err
+	}
+	if m.findings, err = register(reg, m.findings); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			if existing, ok := already.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("failed to register metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (m *Metrics) observe(webhook string, d decision, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(webhook, d.result).Inc()
+	for _, f := range d.findings {
+		m.findings.WithLabelValues(webhook, string(f.Code), string(f.Severity)).Inc()
+	}
+	m.duration.WithLabelValues(webhook).Observe(elapsed.Seconds())
+}

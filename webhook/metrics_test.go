@@ -1,0 +1,69 @@
+package webhook
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	again, err := NewMetrics(reg)
+	require.NoError(t, err, "registering twice reuses the collectors")
+
+	lookup := index(t, objects(t, clusterIssuerCA)...)
+	cfg := Config{Options: certs.DefaultOptions()}
+	gw := objects(t, managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca"))[0]
+	mutator := NewGatewayMutator(lookup, cfg, m)
+	handle(mutator, request(t, gw))
+	handle(mutator, request(t, gw))
+	handle(mutator, rawRequest(gw.GroupVersionKind(), "team-a", "web", []byte("{")))
+	handle(NewGatewayValidator(lookup, cfg, again), request(t, objects(t, mutualGateway)[0]))
+	handle(NewCertificateValidator(lookup, cfg, m), request(t, objects(t, missingIssuerCertificate)[0]))
+
+	assert.InDelta(t, 2, value(t, m.decisions.WithLabelValues("mutate-gateway", ResultPatched)), 0)
+	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("mutate-gateway", ResultErrored)), 0)
+	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-gateway", ResultDenied)), 0)
+	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-certificate", ResultAllowed)), 0)
+	assert.InDelta(t, 1, value(t, m.findings.WithLabelValues("validate-gateway", "MC2002", "error")), 0)
+	assert.InDelta(t, 1, value(t, m.findings.WithLabelValues("validate-certificate", "MC5002", "warning")), 0)
+	assert.Equal(t, 3, count(m.duration), "one duration series per webhook")
+
+	names, err := reg.Gather()
+	require.NoError(t, err)
+	var got []string
+	for _, mf := range names {
+		got = append(got, mf.GetName())
+	}
+	assert.ElementsMatch(t, []string{
+		"meshcert_admission_decisions_total", "meshcert_admission_findings_total", "meshcert_admission_duration_seconds",
+	}, got)
+}
+
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *Metrics
+	assert.NotPanics(t, func() { m.observe("x", allowed(), 0) })
+}
+
+// value reads a counter (prometheus/testutil is not among the module's
+// dependencies; this is its ToFloat64 for one counter).
+func value(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+func count(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric, 100)
+	c.Collect(ch)
+	close(ch)
+	return len(ch)
+}

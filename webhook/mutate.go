@@ -1,0 +1,63 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// NewGatewayMutator returns the handler that injects credentialNames into
+// Istio Gateways (v1, v1beta1 and v1alpha3) as the planner decides. It only
+// ever allows, with or without a patch: judging the Gateway is the
+// validating webhook's job. The patch is computed from the mutated object,
+// and reinvoking it on its own output gives no patch.
+func NewGatewayMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
+	h := &handler{name: "mutate-gateway", lookup: lookup, cfg: cfg, metrics: metrics}
+	h.review = h.mutateGateway
+	return h
+}
+
+func (h *handler) mutateGateway(_ context.Context, req admission.Request, lookup certs.Lookup) decision {
+	obj, hadNamespace, err := decodeUnstructured(req)
+	if err != nil {
+		return badRequest(err)
+	}
+	if !certs.IsGateway(obj.GroupVersionKind()) || beingDeleted(obj) {
+		return allowed()
+	}
+	opts := h.cfg.Options
+	opts.Strict = h.cfg.Enforce
+	plan := certs.PlanGateway(certs.ParseGateway(obj), lookup, opts)
+	if len(plan.Injections) == 0 {
+		return allowed()
+	}
+	mutated := plan.Mutated.Object
+	if !hadNamespace {
+		// The namespace was only filled in for planning; leave the request's
+		// object as it came, so the patch holds the injections alone.
+		mutated = maps.Clone(mutated)
+		if md, ok := mutated["metadata"].(map[string]any); ok {
+			md = maps.Clone(md)
+			delete(md, "namespace")
+			mutated["metadata"] = md
+		}
+	}
+	current, err := json.Marshal(mutated)
+	if err != nil {
+		return errored(http.StatusInternalServerError, fmt.Errorf("failed to encode the mutated Gateway: %w", err))
+	}
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, current)
+	if !resp.Allowed {
+		return decision{response: resp, result: ResultErrored}
+	}
+	if len(resp.Patches) == 0 {
+		return decision{response: resp, result: ResultAllowed}
+	}
+	return decision{response: resp, result: ResultPatched}
+}

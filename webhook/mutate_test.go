@@ -1,0 +1,202 @@
+package webhook
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+const clusterIssuerCA = `
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+status: {conditions: [{type: Ready, status: "True"}]}
+`
+
+func managedGateway(apiVersion, annotations string) string {
+	return `
+apiVersion: ` + apiVersion + `
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {` + annotations + `}
+  labels: {app: web}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [team-a/web.example.com]
+    tls: {mode: SIMPLE}
+  - port: {number: 8443, name: https-admin, protocol: HTTPS}
+    hosts: [admin.example.com]
+    tls: {mode: MUTUAL, credentialName: admin-tls, unknownField: kept}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`
+}
+
+func TestGatewayMutator(t *testing.T) {
+	tests := []struct {
+		name        string
+		gateway     string
+		extra       string
+		opts        certs.Options
+		wantPatched bool
+	}{
+		{
+			name:        "a v1 Gateway with an issuer annotation gets its credentialName",
+			gateway:     managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca"),
+			wantPatched: true,
+		},
+		{
+			name:        "a v1beta1 Gateway is patched the same way",
+			gateway:     managedGateway("networking.istio.io/v1beta1", "cert-manager.io/cluster-issuer: ca"),
+			wantPatched: true,
+		},
+		{
+			name:        "a v1alpha3 Gateway is patched the same way",
+			gateway:     managedGateway("networking.istio.io/v1alpha3", "cert-manager.io/cluster-issuer: ca"),
+			wantPatched: true,
+		},
+		{
+			name:        "a Gateway whose issuer does not exist yet is still patched, never denied",
+			gateway:     managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: missing"),
+			wantPatched: true,
+		},
+		{
+			name:    "an opted-out Gateway is left alone",
+			gateway: managedGateway("networking.istio.io/v1", `cert-manager.io/cluster-issuer: ca, meshcert.io/inject: "false"`),
+		},
+		{
+			name:    "a Gateway without issuer annotation in an unlabelled namespace is left alone",
+			gateway: managedGateway("networking.istio.io/v1", ""),
+			opts:    certs.Options{DefaultIssuer: certs.DefaultOptions().DefaultIssuer},
+		},
+		{
+			name:    "the default issuer manages Gateways in a labelled namespace",
+			gateway: managedGateway("networking.istio.io/v1", ""),
+			extra: `
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, labels: {meshcert.io/inject: enabled}}
+`,
+			opts: func() certs.Options {
+				o := certs.DefaultOptions()
+				o.DefaultIssuer.Name = "ca"
+				o.DefaultIssuer.Kind = "ClusterIssuer"
+				return o
+			}(),
+			wantPatched: true,
+		},
+		{
+			name:        "a Gateway with contradicting issuer annotations is patched as the planner decides; the validating webhook denies it",
+			gateway:     managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca, cert-manager.io/issuer: ca"),
+			wantPatched: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := objects(t, tc.gateway)[0]
+			lookup := index(t, objects(t, clusterIssuerCA+"\n---\n"+tc.extra)...)
+			h := NewGatewayMutator(lookup, Config{Options: tc.opts}, nil)
+			req := request(t, gw)
+
+			resp := handle(h, req)
+			require.True(t, resp.Allowed, "the mutating webhook never denies: %v", resp.Result)
+			want := certs.PlanGateway(certs.ParseGateway(gw), lookup, tc.opts)
+			if !tc.wantPatched {
+				assert.Empty(t, want.Injections, "the planner agrees nothing is injected")
+				assert.Empty(t, resp.Patches)
+				assert.Nil(t, resp.PatchType)
+				return
+			}
+			require.NotEmpty(t, want.Injections)
+			require.NotEmpty(t, resp.Patches)
+			for _, p := range resp.Patches {
+				assert.True(t, strings.HasPrefix(p.Path, "/spec/servers/0/tls"), "the patch touches only the injected field: %v", p)
+			}
+			patched := applyPatch(t, req.Object.Raw, resp)
+			assert.Equal(t, roundTrip(t, want.Mutated.Object), jsonToMap(t, patched), "the patched object is the planner's mutated object")
+
+			again := handle(h, rawRequest(gw.GroupVersionKind(), gw.GetNamespace(), gw.GetName(), patched, withOperation(admissionv1.Update)))
+			assert.True(t, again.Allowed)
+			assert.Empty(t, again.Patches, "reinvoking on the patched object gives no patch")
+		})
+	}
+}
+
+func TestGatewayMutatorRequests(t *testing.T) {
+	lookup := index(t, objects(t, clusterIssuerCA)...)
+	h := NewGatewayMutator(lookup, Config{}, nil)
+	gw := objects(t, managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca"))[0]
+
+	t.Run("a dry-run request is answered exactly like a real one", func(t *testing.T) {
+		wet := handle(h, request(t, gw))
+		dry := handle(h, request(t, gw, dryRun()))
+		require.NotEmpty(t, wet.Patches)
+		assert.Equal(t, wet, dry)
+	})
+	t.Run("an UPDATE is patched like a CREATE", func(t *testing.T) {
+		assert.Equal(t, handle(h, request(t, gw)).Patches, handle(h, request(t, gw, withOperation(admissionv1.Update))).Patches)
+	})
+	t.Run("a DELETE is allowed without looking at the object", func(t *testing.T) {
+		req := rawRequest(gw.GroupVersionKind(), "team-a", "web", nil, withOperation(admissionv1.Delete))
+		resp := handle(h, req)
+		assert.True(t, resp.Allowed)
+		assert.Empty(t, resp.Patches)
+	})
+	t.Run("an object that is not JSON is a bad request", func(t *testing.T) {
+		resp := handle(h, rawRequest(gw.GroupVersionKind(), "team-a", "web", []byte("{not json")))
+		assert.False(t, resp.Allowed)
+		assert.Equal(t, int32(http.StatusBadRequest), resp.Result.Code)
+	})
+	t.Run("a request without object is a bad request", func(t *testing.T) {
+		resp := handle(h, rawRequest(gw.GroupVersionKind(), "team-a", "web", nil))
+		assert.False(t, resp.Allowed)
+		assert.Equal(t, int32(http.StatusBadRequest), resp.Result.Code)
+	})
+	t.Run("a Gateway without metadata.namespace is planned in the request's namespace and keeps none", func(t *testing.T) {
+		noNS := gw.DeepCopy()
+		noNS.SetNamespace("")
+		req := request(t, noNS)
+		req.Namespace = "team-a"
+		resp := handle(h, req)
+		require.NotEmpty(t, resp.Patches)
+		patched := jsonToMap(t, applyPatch(t, req.Object.Raw, resp))
+		md, _ := patched["metadata"].(map[string]any)
+		assert.NotContains(t, md, "namespace")
+		withNS := handle(h, request(t, gw))
+		assert.Equal(t, withNS.Patches, resp.Patches, "the injected name uses the request's namespace")
+	})
+	t.Run("a Gateway being deleted is not mutated", func(t *testing.T) {
+		deleting := gw.DeepCopy()
+		deleting.Object["metadata"].(map[string]any)["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+		resp := handle(h, request(t, deleting, withOperation(admissionv1.Update)))
+		assert.True(t, resp.Allowed)
+		assert.Empty(t, resp.Patches)
+	})
+	t.Run("an object that is not a Gateway is allowed untouched", func(t *testing.T) {
+		other := gw.DeepCopy()
+		other.SetKind("VirtualService")
+		resp := handle(h, request(t, other))
+		assert.True(t, resp.Allowed)
+		assert.Empty(t, resp.Patches)
+	})
+	t.Run("the kind comes from the request when the object names none", func(t *testing.T) {
+		bare := gw.DeepCopy()
+		delete(bare.Object, "apiVersion")
+		delete(bare.Object, "kind")
+		req := request(t, bare)
+		req.Kind.Group, req.Kind.Version, req.Kind.Kind = "networking.istio.io", "v1beta1", "Gateway"
+		resp := handle(h, req)
+		assert.NotEmpty(t, resp.Patches)
+	})
+}

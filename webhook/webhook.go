@@ -1,0 +1,196 @@
+// Package webhook holds meshcert's admission handlers: thin glue that
+// decodes the object, looks other objects up in the informer cache through
+// a certs.Lookup, calls the certs planner and answers. The handlers hold no
+// API client, so an admission request makes no API call, and they have no
+// side effects, so dry-run requests are answered the same way.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// Paths the handlers are served at.
+const (
+	PathMutateGateway         = "/mutate-gateway"
+	PathValidateGateway       = "/validate-gateway"
+	PathValidateCertificate   = "/validate-certificate"
+	PathValidateIstioOperator = "/validate-istiooperator"
+)
+
+// LabelEnforce set to "true" on a namespace turns findings that may only mean
+// "not applied yet" (an issuer or credential not found) into denials for the
+// objects in that namespace, as the --enforce flag does for all namespaces.
+const LabelEnforce = "meshcert.io/enforce"
+
+// Config is what the handlers need besides the lookup.
+type Config struct {
+	// Options are the planner options; Strict is decided per request.
+	Options certs.Options
+	// Enforce makes every namespace strict, as if labelled LabelEnforce=true.
+	Enforce bool
+}
+
+// Register serves the four handlers on server. lookup must answer from
+// memory (cluster.Lookup over the manager's cache); metrics may be nil.
+func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
+	for path, h := range Handlers(lookup, cfg, metrics) {
+		server.Register(path, &admission.Webhook{Handler: h})
+	}
+}
+
+// Handlers returns the admission handlers by path.
+func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admission.Handler {
+	return map[string]admission.Handler{
+		PathMutateGateway:         NewGatewayMutator(lookup, cfg, metrics),
+		PathValidateGateway:       NewGatewayValidator(lookup, cfg, metrics),
+		PathValidateCertificate:   NewCertificateValidator(lookup, cfg, metrics),
+		PathValidateIstioOperator: NewIstioOperatorValidator(lookup, cfg, metrics),
+	}
+}
+
+// Results of an admission decision, the values of the result label.
+const (
+	ResultAllowed = "allowed"
+	ResultDenied  = "denied"
+	ResultPatched = "patched"
+	ResultErrored = "errored"
+)
+
+// decision is what a handler decided, for the response, metrics and logs.
+type decision struct {
+	response admission.Response
+	result   string
+	findings certs.Findings
+}
+
+func allowed() decision { return decision{response: admission.Allowed(""), result: ResultAllowed} }
+
+func errored(code int32, err error) decision {
+	return decision{response: admission.Errored(code, err), result: ResultErrored}
+}
+
+// handler is the part every webhook shares: instrumentation and logging
+// around a review function.
+type handler struct {
+	name    string
+	lookup  certs.Lookup
+	cfg     Config
+	metrics *Metrics
+	review  func(ctx context.Context, req admission.Request, lookup certs.Lookup) decision
+}
+
+var _ admission.Handler = (*handler)(nil)
+
+// Handle implements admission.Handler.
+func (h *handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	log := logf.FromContext(ctx).WithValues("webhook", h.name)
+	var d decision
+	if skip(req) {
+		d = allowed()
+	} else {
+		d = h.review(ctx, req, h.lookupFor(ctx))
+	}
+	elapsed := time.Since(start)
+	h.metrics.observe(h.name, d, elapsed)
+	keys := []any{"result", d.result, "findings", len(d.findings), "dryRun", req.DryRun != nil && *req.DryRun, "duration", elapsed}
+	switch d.result {
+	case ResultDenied:
+		log.Info("admission denied", append(keys, "reason", d.response.Result.Message)...)
+	case ResultErrored:
+		log.Info("admission errored", append(keys, "reason", d.response.Result.Message)...)
+	default:
+		log.V(1).Info("admission reviewed", keys...)
+	}
+	return d.response
+}
+
+// skip reports requests meshcert has nothing to say about: deletes,
+// connects and subresources. Objects already being deleted are skipped by
+// the reviews once decoded (see beingDeleted).
+func skip(req admission.Request) bool {
+	if req.SubResource != "" {
+		return true
+	}
+	switch req.Operation {
+	case "CREATE", "UPDATE":
+	default:
+		return true
+	}
+	return false
+}
+
+// lookupFor binds the lookup to the request's context when it can be.
+func (h *handler) lookupFor(ctx context.Context) certs.Lookup {
+	if l, ok := h.lookup.(interface {
+		WithContext(context.Context) certs.Lookup
+	}); ok {
+		return l.WithContext(ctx)
+	}
+	return h.lookup
+}
+
+// options are the planner options for an object in namespace: strict when
+// enforcement is on or the namespace is labelled for it.
+func (h *handler) options(lookup certs.Lookup, namespace string) certs.Options {
+	opts := h.cfg.Options
+	opts.Strict = h.cfg.Enforce
+	if !opts.Strict && namespace != "" {
+		lbls, _ := lookup.NamespaceLabels(namespace)
+		opts.Strict = lbls[LabelEnforce] == "true"
+	}
+	return opts
+}
+
+var errNoObject = errors.New("the admission request has no object")
+
+// decodeUnstructured reads the request's object. The kind comes from the
+// object, or from the request when the object names none; the namespace
+// from the request when the object names none (as the API server will store
+// it). hadNamespace says whether the object named its namespace.
+func decodeUnstructured(req admission.Request) (obj *unstructured.Unstructured, hadNamespace bool, err error) {
+	if len(req.Object.Raw) == 0 {
+		return nil, false, errNoObject
+	}
+	obj = &unstructured.Unstructured{}
+	if err := utiljson.Unmarshal(req.Object.Raw, &obj.Object); err != nil {
+		return nil, false, fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err)
+	}
+	if obj.Object == nil {
+		return nil, false, errNoObject
+	}
+	if obj.GetKind() == "" || obj.GetAPIVersion() == "" {
+		obj.SetAPIVersion(req.Kind.Group + "/" + req.Kind.Version)
+		if req.Kind.Group == "" {
+			obj.SetAPIVersion(req.Kind.Version)
+		}
+		obj.SetKind(req.Kind.Kind)
+	}
+	hadNamespace = obj.GetNamespace() != ""
+	if !hadNamespace && req.Namespace != "" {
+		obj.SetNamespace(req.Namespace)
+	}
+	return obj, hadNamespace, nil
+}
+
+// beingDeleted reports an object with a deletion timestamp: meshcert
+// neither mutates nor judges it, since denying its update could block the
+// removal of a finalizer.
+func beingDeleted(obj *unstructured.Unstructured) bool {
+	return obj.GetDeletionTimestamp() != nil
+}
+
+// badRequest is the answer to an object that cannot be read.
+func badRequest(err error) decision { return errored(http.StatusBadRequest, err) }
