@@ -56,6 +56,12 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 }
 
+// contextLookup is a Lookup whose reads can be bound to a context, as the
+// cache-backed one can.
+type contextLookup interface {
+	WithContext(ctx context.Context) certs.Lookup
+}
+
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
@@ -73,7 +79,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.prune(ctx, req.NamespacedName, nil, gw)
 	}
 
-	plan := certs.PlanGateway(certs.ParseGateway(gw), r.Lookup, r.Options)
+	lookup := r.Lookup
+	if bound, ok := lookup.(contextLookup); ok {
+		lookup = bound.WithContext(ctx)
+	}
+	plan := certs.PlanGateway(certs.ParseGateway(gw), lookup, r.Options)
 	if len(plan.Injections) > 0 {
 		r.warnBypassed(gw, plan)
 	}
@@ -112,6 +122,7 @@ func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, d
 		if err := r.applyCertificate(ctx, desired, false); err != nil {
 			return fmt.Errorf("failed to create Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 		}
+		certificateWrites.WithLabelValues("create").Inc()
 		log.Info("Created Certificate")
 		r.Recorder.Eventf(gw, desired, corev1.EventTypeNormal, ReasonCreateCertificate, "Create",
 			"Created Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
@@ -129,6 +140,7 @@ func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, d
 	if err := r.applyCertificate(ctx, desired, true); err != nil {
 		return fmt.Errorf("failed to update Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
+	certificateWrites.WithLabelValues("update").Inc()
 	log.Info("Updated Certificate")
 	r.Recorder.Eventf(gw, existing, corev1.EventTypeNormal, ReasonUpdateCertificate, "Update",
 		"Updated Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
@@ -186,6 +198,7 @@ func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, de
 			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
 			continue
 		}
+		certificateWrites.WithLabelValues("delete").Inc()
 		log.Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
 		if gw != nil {
 			r.Recorder.Eventf(gw, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",

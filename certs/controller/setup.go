@@ -57,6 +57,9 @@ func Setup(mgr manager.Manager, lookup certs.Lookup, opts certs.Options) error {
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
+	if err := registerManagedCertificates(mgr.GetCache()); err != nil {
+		return fmt.Errorf("failed to register the managed Certificates metric: %w", err)
+	}
 	return nil
 }
 
