@@ -176,7 +176,7 @@ func checkIssuerRef(c IssuerCheck, lookup Lookup, opts Options) (cmapi.GenericIs
 			return iss, readiness(c, iss, finding)
 		}
 		return nil, Findings{finding(opts.lenient(), CodeIssuerNotFound, fmt.Sprintf(
-			"ClusterIssuer %q not found; an issuerRef can only name an issuer in the same cluster (cert-manager cannot use an issuer of another cluster): create the ClusterIssuer here or fix the name", c.Ref.Name))}
+			"ClusterIssuer %q not found in this cluster; an issuerRef can only name an issuer in the same cluster (cert-manager cannot use another cluster's issuer): create the ClusterIssuer here or fix the name", c.Ref.Name))}
 	default:
 		return nil, Findings{finding(SeverityError, CodeInvalidIssuerRef, fmt.Sprintf(
 			"kind %q is not a cert-manager.io issuer kind; use Issuer or ClusterIssuer, or set the group of the external issuer that serves this kind", kind))}

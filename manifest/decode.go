@@ -2,16 +2,21 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // StdinName is the file name given to objects read from stdin.
@@ -36,141 +41,238 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // comment-only documents are skipped. file is only used for positions and
 // errors. Index counts from 0 within this file.
 func Decode(file string, data []byte) ([]*Object, error) {
-	d := &decoder{file: file, data: data}
-	if looksLikeJSON(data) {
-		docs, jsonErr := parseJSON(data)
-		if jsonErr == nil {
-			for _, doc := range docs {
-				if err := d.document(doc); err != nil {
-					return nil, d.wrap(err)
-				}
-			}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	d := &decoder{file: file}
+	if utilyaml.IsJSONBuffer(data) {
+		err := d.decodeJSON(data)
+		if err == nil {
 			return d.objs, nil
 		}
 		// A .json file must be JSON, but a YAML flow mapping also starts
 		// with '{', so anything else falls back to YAML.
 		if strings.EqualFold(filepath.Ext(file), ".json") {
-			return nil, d.wrap(jsonErr)
+			return nil, err
 		}
+		d.objs = nil
 	}
-	return d.decodeYAML(data)
+	if err := d.decodeYAML(data); err != nil {
+		return nil, err
+	}
+	return d.objs, nil
 }
 
 type decoder struct {
 	file string
-	data []byte
 	objs []*Object
-	// lastLine is the highest line seen so far, used as the position of
-	// parser errors that carry no line of their own.
-	lastLine int
+}
+
+func (d *decoder) errorf(line int, format string, args ...any) error {
+	return &DecodeError{File: d.file, Line: max(line, 1), Err: fmt.Errorf(format, args...)}
+}
+
+// decodeJSON reads a stream of JSON values, the way kubectl reads JSON.
+func (d *decoder) decodeJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		start := int(dec.InputOffset())
+		start = len(data) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			offset := len(data) - 1 // io.ErrUnexpectedEOF
+			if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+				offset = min(int(syntax.Offset), offset)
+			}
+			return d.errorf(bytes.Count(data[:offset], []byte("\n"))+1, "%w", err)
+		}
+		if err := d.decodeDocument(data[start:dec.InputOffset()], bytes.Count(data[:start], []byte("\n")), v); err != nil {
+			return err
+		}
+	}
 }
 
 var (
-	yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+	yamlLineError = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	yamlAnchor    = regexp.MustCompile(`anchor '(.*)'`)
 )
 
-func (d *decoder) wrap(err error) error {
-	var le *lineError
-	if errors.As(err, &le) {
-		return &DecodeError{File: d.file, Line: max(le.line, 1), Err: le.err}
-	}
-	line := d.lastLine + 1
-	msg := err.Error()
-	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-		// yaml.v3 gives no line here; the alias is easy to find.
-		if i := bytes.Index(d.data, []byte("*"+m[1])); i >= 0 {
-			line = bytes.Count(d.data[:i], []byte("\n")) + 1
+// decodeYAML splits a YAML stream into documents on lines starting with
+// "---", exactly like kubectl (k8s.io/apimachinery/pkg/util/yaml.YAMLReader),
+// and decodes each with sigs.k8s.io/yaml.
+func (d *decoder) decodeYAML(data []byte) error {
+	docStart, docLine := 0, 0 // offset of the current document and lines before it
+	for off, line := 0, 1; off < len(data); line++ {
+		next := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			next = off + i + 1
 		}
-	}
-	if m := yamlLineError.FindStringSubmatch(msg); m != nil {
-		if l, convErr := strconv.Atoi(m[1]); convErr == nil {
-			line = l
-		}
-		return &DecodeError{File: d.file, Line: max(line, 1), Err: errors.New(m[2])}
-	}
-	return &DecodeError{File: d.file, Line: max(line, 1), Err: errors.New(strings.TrimPrefix(msg, "yaml: "))}
-}
-
-func (d *decoder) decodeYAML(data []byte) (objs []*Object, err error) {
-	d.objs, d.lastLine = nil, 0
-	// yaml.v3 still has internal panics ("unexpected tail comment event")
-	// reachable from odd comment layouts; a CLI reading user files must
-	// report them as errors instead of crashing.
-	defer func() {
-		if r := recover(); r != nil {
-			objs, err = nil, d.wrap(fmt.Errorf("YAML parser failed: %v", r))
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var doc yaml.Node
-		if err := dec.Decode(&doc); err != nil {
-			if errors.Is(err, io.EOF) {
-				return d.objs, nil
+		if rest, ok := bytes.CutPrefix(data[off:next], []byte("---")); ok {
+			if rest = bytes.TrimSpace(rest); len(rest) > 0 && rest[0] != '#' {
+				return d.errorf(line, "invalid YAML document separator: %s", rest)
 			}
-			return nil, d.wrap(err)
+			if err := d.yamlDocument(data[docStart:off], docLine); err != nil {
+				return err
+			}
+			docStart, docLine = next, line
 		}
-		if err := d.document(&doc); err != nil {
-			return nil, d.wrap(err)
+		off = next
+	}
+	return d.yamlDocument(data[docStart:], docLine)
+}
+
+// yamlDocument decodes one document whose first line is line offset+1.
+func (d *decoder) yamlDocument(src []byte, offset int) error {
+	j, err := sigsyaml.YAMLToJSON(src)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := offset + firstLine(src)
+		if m := yamlLineError.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			line, msg = offset+max(n, 1), m[2]
+		} else if m := yamlAnchor.FindStringSubmatch(msg); m != nil {
+			// yaml.v2 gives no line here; the alias is easy to find.
+			if i := bytes.Index(src, []byte("*"+m[1])); i >= 0 {
+				line = offset + bytes.Count(src[:i], []byte("\n")) + 1
+			}
 		}
+		return d.errorf(line, "%s", msg)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return d.errorf(offset+firstLine(src), "%w", err)
+	}
+	return d.decodeDocument(src, offset, v)
+}
+
+// firstLine is the line, counting from 1, of the first content in src.
+func firstLine(src []byte) int {
+	for n := 1; ; n++ {
+		line, rest, found := bytes.Cut(src, []byte("\n"))
+		if t := bytes.TrimSpace(line); !found || (len(t) > 0 && t[0] != '#') {
+			return n
+		}
+		src = rest
 	}
 }
 
-func (d *decoder) document(doc *yaml.Node) error {
-	d.lastLine = max(d.lastLine, doc.Line)
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	root := doc.Content[0]
-	c := &converter{}
-	v, err := c.value(root)
-	d.lastLine = max(d.lastLine, lastLine(root))
+// decodeDocument turns the value of one document, decoded from src, into objects.
+// The lines before src are offset.
+func (d *decoder) decodeDocument(src []byte, offset int, v any) error {
+	v, err := numbers(v)
 	if err != nil {
-		return err
+		return d.errorf(offset+firstLine(src), "%w", err)
 	}
 	if v == nil {
 		// Empty, comment-only and explicit null documents carry no object.
 		return nil
 	}
-	return d.object(root, v, 0)
+	return d.object(&document{src: src}, nil, v, offset, offset+firstLine(src), 0)
 }
 
-// lastLine approximates where a document ends, for errors without a line.
-func lastLine(n *yaml.Node) int {
-	for i := 0; n != nil && i < maxDepth; i++ {
-		if len(n.Content) == 0 {
-			return n.Line
+// document is one document's text, parsed with yaml.v3 for positions only
+// when first needed: most objects are never asked for a line.
+type document struct {
+	src  []byte
+	once sync.Once
+	node *yaml.Node
+}
+
+// root returns the document's root node, or nil when yaml.v3 rejects
+// something yaml.v2 accepted; lines then fall back to the object's.
+func (doc *document) root() *yaml.Node {
+	doc.once.Do(func() {
+		if doc.node = parseNode(doc.src); doc.node == nil && bytes.IndexByte(doc.src, '\t') >= 0 {
+			// Tabs that yaml.v2 accepted are whitespace (in JSON they
+			// cannot be anything else), but yaml.v3 rejects some of them.
+			doc.node = parseNode(bytes.ReplaceAll(doc.src, []byte("\t"), []byte(" ")))
 		}
-		n = n.Content[len(n.Content)-1]
+	})
+	return doc.node
+}
+
+func parseNode(src []byte) (root *yaml.Node) {
+	defer func() {
+		// yaml.v3 still has internal panics ("unexpected tail comment
+		// event") reachable from odd comment layouts.
+		if r := recover(); r != nil {
+			root = nil
+		}
+	}()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
+		return nil
 	}
-	return 0
+	return doc.Content[0]
+}
+
+// numbers replaces json.Numbers with int64 or float64 the way the API
+// machinery does. Integral floats become int64 as well, so that JSON `1.0`
+// decodes like YAML `1.0` and survives Write.
+func numbers(v any) (any, error) {
+	var err error
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if v[k], err = numbers(x); err != nil {
+				return nil, err
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if v[i], err = numbers(x); err != nil {
+				return nil, err
+			}
+		}
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %s: %w", v, errors.Unwrap(err))
+		}
+		if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+			return int64(f), nil
+		}
+		return f, nil
+	}
+	return v, nil
 }
 
 const maxListDepth = 100
 
-func (d *decoder) object(n *yaml.Node, v any, listDepth int) error {
+// object adds v, found on line, or the items of a List. v is either the
+// root of doc or a List item at node n (nil when unknown).
+func (d *decoder) object(doc *document, n *yaml.Node, v any, offset, line, listDepth int) error {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return &lineError{line: n.Line, err: fmt.Errorf("expected a mapping (a Kubernetes object), found %s", describe(v))}
+		return d.errorf(line, "expected a mapping (a Kubernetes object), found %s", describe(v))
 	}
 	u := &unstructured.Unstructured{Object: m}
 	if items, ok := listItems(u); ok {
 		if listDepth >= maxListDepth {
-			return &lineError{line: n.Line, err: fmt.Errorf("lists nested deeper than %d", maxListDepth)}
+			return d.errorf(line, "lists nested deeper than %d", maxListDepth)
 		}
-		itemsNode := child(n, segment{key: "items"})
+		if doc != nil {
+			n = doc.root()
+		}
+		var seq *yaml.Node
+		if f := child(n, segment{key: "items"}); f != nil {
+			seq = deref(f.value)
+		}
 		for i, item := range items {
-			itemNode := n
-			if itemsNode != nil {
-				if seq := deref(itemsNode.value); seq != nil && seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
-					itemNode = seq.Content[i]
-				}
+			itemNode, itemLine := (*yaml.Node)(nil), line
+			if seq != nil && seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
+				itemNode, itemLine = seq.Content[i], offset+seq.Content[i].Line
 			}
-			if err := d.object(itemNode, item, listDepth+1); err != nil {
-				var le *lineError
-				if errors.As(err, &le) {
-					return &lineError{line: le.line, err: fmt.Errorf("%s item %d: %w", u.GetKind(), i, le.err)}
+			if err := d.object(nil, itemNode, item, offset, itemLine, listDepth+1); err != nil {
+				if de := (*DecodeError)(nil); errors.As(err, &de) {
+					de.Err = fmt.Errorf("%s item %d: %w", u.GetKind(), i, de.Err)
 				}
 				return err
 			}
@@ -178,12 +280,12 @@ func (d *decoder) object(n *yaml.Node, v any, listDepth int) error {
 		return nil
 	}
 	if u.GetAPIVersion() == "" {
-		return &lineError{line: n.Line, err: errors.New("object has no apiVersion")}
+		return d.errorf(line, "object has no apiVersion")
 	}
 	if u.GetKind() == "" {
-		return &lineError{line: n.Line, err: errors.New("object has no kind")}
+		return d.errorf(line, "object has no kind")
 	}
-	d.objs = append(d.objs, &Object{Object: u, File: d.file, Line: n.Line, Index: len(d.objs), node: n})
+	d.objs = append(d.objs, &Object{Object: u, File: d.file, Line: line, Index: len(d.objs), node: n, doc: doc, offset: offset})
 	return nil
 }
 
@@ -213,15 +315,11 @@ func describe(v any) string {
 	case []any:
 		return "a list"
 	case string:
-		return fmt.Sprintf("the string %q", truncate(v, 40))
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return fmt.Sprintf("the string %q", v)
 	default:
 		return fmt.Sprintf("%T %v", v, v)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

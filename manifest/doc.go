@@ -5,17 +5,15 @@
 // into objects. Every object is an *unstructured.Unstructured so that fields
 // meshcert does not know about survive a read/modify/write cycle untouched.
 //
-// Scalars are interpreted the way kubectl interprets them (sigs.k8s.io/yaml,
-// which follows YAML 1.1: `yes` and `on` are booleans, `0x1F` is an integer)
-// and numbers are normalised the way the API machinery normalises JSON
-// (int64 when integral, float64 otherwise). Decoding does not go through
-// sigs.k8s.io/yaml itself: one yaml.v3 parse yields both the values and the
-// node tree that Object.LineOf uses to point findings at source lines, which
-// is why the YAML 1.1 resolution rules are re-implemented in resolve.go.
+// Values are decoded the way kubectl decodes them: a YAML stream is split
+// on lines starting with "---" and each document goes through
+// sigs.k8s.io/yaml (YAML 1.1: `yes` and `on` are booleans, `0x1F` is an
+// integer, timestamps stay strings); input starting with '{' is a stream of
+// JSON values. Numbers become int64 when integral and float64 otherwise.
+// Positions come from a separate yaml.v3 parse of each document, used only
+// for Object.Line and Object.LineOf; where yaml.v3 cannot parse what
+// sigs.k8s.io/yaml accepted, lines fall back to the object's first line.
 //
 // Write emits a YAML stream with sigs.k8s.io/yaml, so output looks exactly
-// like `kubectl get -o yaml`, and decodes back to equal objects. The few
-// objects sigs.k8s.io/yaml would mangle (control characters, a "<<" key)
-// go through a yaml.v3 emitter that produces the same layout but quotes
-// every risky string.
+// like `kubectl get -o yaml`, and decodes back to equal objects.
 package manifest

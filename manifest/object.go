@@ -1,11 +1,13 @@
 package manifest
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Object is one decoded Kubernetes object and where it came from.
@@ -18,10 +20,14 @@ type Object struct {
 	// Index is the object's position in the input, counting from 0.
 	Index int
 
-	// node is the object's mapping node. The parser's tree is kept rather
-	// than an eager path→line index: most objects are never asked for a
-	// line, and walking a path is cheap.
-	node *yaml.Node
+	// The object's mapping node in a yaml.v3 parse of its document, used
+	// for positions only: node for a List item (nil when unknown), or the
+	// root of doc, parsed on first use. Node lines count from the start of
+	// the document, which follows offset lines of the file. The tree is
+	// kept rather than an eager path→line index: walking a path is cheap.
+	node   *yaml.Node
+	doc    *document
+	offset int
 }
 
 // Location returns "file:line" for fieldPath (see LineOf), ready to prefix
@@ -43,6 +49,9 @@ func (o *Object) LineOf(fieldPath string) int {
 	}
 	line := o.Line
 	n := o.node
+	if o.doc != nil {
+		n = o.doc.root()
+	}
 	for _, seg := range parsePath(fieldPath) {
 		if n == nil {
 			break
@@ -51,7 +60,7 @@ func (o *Object) LineOf(fieldPath string) int {
 		if next == nil {
 			break
 		}
-		line = next.line
+		line = o.offset + next.line
 		n = next.value
 	}
 	return line
@@ -112,6 +121,9 @@ type found struct {
 	value *yaml.Node
 }
 
+// maxDepth bounds alias chains.
+const maxDepth = 10000
+
 // deref follows aliases to the anchored node.
 func deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxDepth; i++ {
@@ -146,8 +158,16 @@ func child(n *yaml.Node, seg segment) *found {
 
 // lookupKey finds key in mapping n with the same precedence as decoding:
 // the last pair that sets the key wins, including pairs pulled in by merge
-// keys.
+// keys. Keys are compared as written first; only when that finds nothing
+// are plain keys resolved the YAML 1.1 way (`yes:` is the key "true").
 func lookupKey(n *yaml.Node, key string, depth int) *found {
+	if f := lookupKeyAs(n, key, depth, false); f != nil || !resolvedForm(key) {
+		return f
+	}
+	return lookupKeyAs(n, key, depth, true)
+}
+
+func lookupKeyAs(n *yaml.Node, key string, depth int, resolve bool) *found {
 	if depth > maxListDepth {
 		return nil
 	}
@@ -155,31 +175,31 @@ func lookupKey(n *yaml.Node, key string, depth int) *found {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if isMerge(k) {
-			if f := lookupMerge(v, key, depth+1); f != nil {
+			if f := lookupMerge(v, key, depth+1, resolve); f != nil {
 				result = f
 			}
 			continue
 		}
-		if s, ok := plainKey(k); ok && s == key {
+		if keyIs(k, key, resolve) {
 			result = &found{line: k.Line, value: v}
 		}
 	}
 	return result
 }
 
-func lookupMerge(v *yaml.Node, key string, depth int) *found {
+func lookupMerge(v *yaml.Node, key string, depth int, resolve bool) *found {
 	v = deref(v)
 	if v == nil {
 		return nil
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		return lookupKey(v, key, depth)
+		return lookupKeyAs(v, key, depth, resolve)
 	case yaml.SequenceNode:
 		// Earlier maps take precedence.
 		for _, src := range v.Content {
 			if src = deref(src); src != nil && src.Kind == yaml.MappingNode {
-				if f := lookupKey(src, key, depth); f != nil {
+				if f := lookupKeyAs(src, key, depth, resolve); f != nil {
 					return f
 				}
 			}
@@ -190,16 +210,34 @@ func lookupMerge(v *yaml.Node, key string, depth int) *found {
 	return nil
 }
 
-// plainKey returns the string a scalar key decodes to.
-func plainKey(k *yaml.Node) (string, bool) {
+func isMerge(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Value == "<<" && n.Tag == "!!merge"
+}
+
+// keyIs reports whether scalar key node k is key: as written or, with
+// resolve, as sigs.k8s.io/yaml turns a plain scalar into a JSON key.
+func keyIs(k *yaml.Node, key string, resolve bool) bool {
 	k = deref(k)
 	if k == nil || k.Kind != yaml.ScalarNode {
-		return "", false
+		return false
 	}
-	v, err := scalarValue(k)
-	if err != nil {
-		return "", false
+	if !resolve {
+		return k.Value == key
 	}
-	s, err := keyString(v)
-	return s, err == nil
+	if k.Style != 0 || strings.ContainsAny(k.Value, "\n\r") {
+		return false
+	}
+	j, err := sigsyaml.YAMLToJSON([]byte(k.Value + ": 0"))
+	var m map[string]any
+	if err != nil || json.Unmarshal(j, &m) != nil || len(m) != 1 {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}
+
+// resolvedForm reports whether key looks like a boolean or a number, the
+// only keys a plain scalar can resolve to without being written that way.
+func resolvedForm(key string) bool {
+	return key == "true" || key == "false" || (key != "" && strings.IndexByte("+-.0123456789", key[0]) >= 0)
 }

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -108,6 +109,27 @@ func TestLineOfJSON(t *testing.T) {
 	require.Equal(t, 7, objs[0].LineOf("spec.servers[0].tls.credentialName"))
 	require.Equal(t, 6, objs[0].LineOf("spec.servers[0]"))
 	require.Equal(t, 4, objs[0].LineOf("spec.missing"))
+
+	// yaml.v3 rejects tab indentation, which is fine in JSON.
+	objs, err = Decode("gw.json", []byte("\n"+strings.ReplaceAll(in, "  ", "\t")))
+	require.NoError(t, err)
+	require.Equal(t, 2, objs[0].Line)
+	require.Equal(t, 8, objs[0].LineOf("spec.servers[0].tls.credentialName"))
+
+	// Nor does it take `\/`; lines then fall back to the object's.
+	objs, err = Decode("gw.json", []byte("\n"+strings.ReplaceAll(in, "edge-cert", `edge\/cert`)))
+	require.NoError(t, err)
+	require.Equal(t, "edge/cert", objs[0].Object.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["credentialName"])
+	require.Equal(t, 2, objs[0].LineOf("spec.servers[0].tls.credentialName"))
+}
+
+func TestLineOfYAML11Keys(t *testing.T) {
+	objs, err := Decode("keys.yaml", []byte("apiVersion: v1\nkind: X\ndata:\n  yes: a\n  0x1F: b\n  1.0: c\n  \"on\": d\n"))
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"true": "a", "31": "b", "1": "c", "on": "d"}, objs[0].Object.Object["data"])
+	for path, want := range map[string]int{"data[true]": 4, "data[31]": 5, "data[1]": 6, "data[on]": 7, "data[0]": 3} {
+		require.Equal(t, want, objs[0].LineOf(path), path)
+	}
 }
 
 func TestLineOfListItems(t *testing.T) {

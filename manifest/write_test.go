@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -130,34 +129,36 @@ data:
 	}
 }
 
-// The fallback emitter must be indistinguishable from sigs.k8s.io/yaml on
-// ordinary objects, so that a manifest's layout does not depend on whether
-// some string in it needed escaping.
-func TestQuotedEmitterMatchesSigsYAML(t *testing.T) {
+// Write must print ordinary objects exactly like kubectl (sigs.k8s.io/yaml)
+// does; only strings that it would mangle are written differently.
+func TestWriteMatchesKubectl(t *testing.T) {
 	objs, err := Decode("in.yaml", append([]byte(gatewayYAML+"---\n"), benchInput()...))
 	require.NoError(t, err)
+	objs = append(objs, &Object{Object: &unstructured.Unstructured{Object: map[string]any{
+		"b": 1, "a10": 1, "a2": 1, "a": 1, "A": 1, "_x": 1, "1": 1, "10": 1, "9": 1, "a01": 1, "a1": 1, "é": 1, "": 1,
+		"big": float64(1 << 63), "float": 1e21, "small": 1e-7, "yes": "yes", "date": "2024-01-02", "nul": "\x00",
+	}}})
 	for _, o := range objs {
-		j, err := json.Marshal(o.Object.Object)
+		want, err := sigsyaml.Marshal(o.Object.Object)
 		require.NoError(t, err)
-		want, err := sigsyaml.JSONToYAML(j)
-		require.NoError(t, err)
-		got, err := encodeQuoted(j)
-		require.NoError(t, err)
-		require.Equal(t, string(want), string(got))
+		var got bytes.Buffer
+		require.NoError(t, Write(&got, []*unstructured.Unstructured{o.Object}))
+		require.Equal(t, string(want), got.String())
 	}
 }
 
-func TestKeyLessMatchesSigsYAML(t *testing.T) {
-	keys := []string{"b", "a10", "a2", "a", "A", "_x", "1", "10", "9", "a01", "a1", "a001", "é", "z-1", "z.1", "", "a0", "a00", "0", "00"}
-	obj := map[string]any{}
-	for _, k := range keys {
-		obj[k] = 1
-	}
-	j, err := json.Marshal(obj)
-	require.NoError(t, err)
-	want, err := sigsyaml.JSONToYAML(j)
-	require.NoError(t, err)
-	got, err := encodeQuoted(j)
-	require.NoError(t, err)
-	require.Equal(t, string(want), string(got))
+func TestWriteQuotesMergeKeys(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, Write(&out, []*unstructured.Unstructured{{Object: map[string]any{
+		"<<":   map[string]any{"<<": "<<", "a\"<<": 1},
+		"list": []any{map[string]any{"<<": 1}},
+		"x":    "<<meshcert-merge-key",
+	}}}))
+	require.Equal(t, `"<<":
+  "<<": <<
+  a"<<: 1
+list:
+- "<<": 1
+x: <<meshcert-merge-key
+`, out.String())
 }

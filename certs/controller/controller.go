@@ -214,7 +214,7 @@ func (r *Reconciler) warnBypassed(gw *unstructured.Unstructured, plan *certs.Gat
 		parts = append(parts, fmt.Sprintf("%s: %s", inj.Field, inj.CredentialName))
 	}
 	r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
-		"stored without the credentialName meshcert injects (was its webhook down?); the Certificate is ready under that name: re-apply the Gateway or set %s",
+		"stored without the credentialName meshcert injects (was its webhook down?); the Certificate is ready under that name: set %s, or update the Gateway (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects it",
 		strings.Join(parts, ", "))
 }
 

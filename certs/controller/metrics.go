@@ -24,14 +24,14 @@ func init() {
 }
 
 // registerManagedCertificates exposes how many Certificates meshcert owns,
-// counted from the cache when scraped.
-func registerManagedCertificates(reader client.Reader) error {
+// counted from the cache when scraped; ctx is the process's, since a scrape
+// brings none.
+func registerManagedCertificates(ctx context.Context, reader client.Reader) error {
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "meshcert_managed_certificates",
 		Help: "Certificates in the cluster that meshcert created and manages.",
 	}, func() float64 {
 		var list cmapi.CertificateList
-		ctx := context.Background()
 		if err := reader.List(ctx, &list, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
 			logf.FromContext(ctx).Error(err, "Failed to count managed Certificates")
 			return 0

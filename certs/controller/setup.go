@@ -29,7 +29,7 @@ const Name = "gateway-certificates"
 // label) and gateway Pods (the credential namespace) change plans too, so
 // they enqueue the Gateways they affect. Issuers are not watched: they change
 // findings, not which Certificates exist.
-func Setup(mgr manager.Manager, lookup certs.Lookup, opts certs.Options) error {
+func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts certs.Options) error {
 	r := &Reconciler{
 		Client:   mgr.GetClient(),
 		Lookup:   lookup,
@@ -57,7 +57,7 @@ func Setup(mgr manager.Manager, lookup certs.Lookup, opts certs.Options) error {
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
-	if err := registerManagedCertificates(mgr.GetCache()); err != nil {
+	if err := registerManagedCertificates(ctx, mgr.GetCache()); err != nil {
 		return fmt.Errorf("failed to register the managed Certificates metric: %w", err)
 	}
 	return nil

@@ -144,13 +144,13 @@ func TestCheckExitCodesAndFormats(t *testing.T) {
 		{name: "an error finding exits 1 with file and line", args: []string{"check", "-f", istioMutual}, wantExit: exitFindings, wantStdout: istioMutual + ":13: error MC2002 Gateway team-a/web: spec.servers[0].tls.credentialName:"},
 		{name: "a missing issuer is a warning and exits 0", args: []string{"check", "-f", missingIssuer}, wantExit: exitOK, wantStdout: "warning MC5002"},
 		{name: "a missing issuer is an error with --strict", args: []string{"check", "--strict", "-f", missingIssuer}, wantExit: exitFindings, wantStdout: "error MC5002"},
-		{name: "unparsable YAML exits 2 naming file and line", args: []string{"check", "-f", broken}, wantExit: exitInput, wantStderr: broken + ":3"},
+		{name: "unparsable YAML exits 2 naming file and line", args: []string{"check", "-f", broken}, wantExit: exitInput, wantStderr: broken + ":4"},
 		{name: "a missing file exits 2 naming it", args: []string{"check", "-f", filepath.Join(dir, "nope.yaml")}, wantExit: exitInput, wantStderr: "nope.yaml"},
 		{name: "no input exits 2 and says what to pass", args: []string{"check"}, wantExit: exitInput, wantStderr: "pass -f"},
 		{name: "an unknown output format exits 2", args: []string{"check", "-o", "xml", "-f", good}, wantExit: exitInput, wantStderr: "unknown output format"},
 		{name: "JSON output has an empty findings list when clean", args: []string{"check", "-o", "json", "-f", good}, wantExit: exitOK, wantStdout: `"findings": []`},
 		{name: "inject exits 1 on error findings and prints them to stderr", args: []string{"inject", "-f", istioMutual}, wantExit: exitFindings, wantStderr: "error MC2002"},
-		{name: "inject exits 2 on unreadable input", args: []string{"inject", "-f", broken}, wantExit: exitInput, wantStderr: broken + ":3"},
+		{name: "inject exits 2 on unreadable input", args: []string{"inject", "-f", broken}, wantExit: exitInput, wantStderr: broken + ":4"},
 		{name: "version prints the version", args: []string{"version"}, wantExit: exitOK, wantStdout: "meshcert dev"},
 	}
 	for _, tc := range tests {

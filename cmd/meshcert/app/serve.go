@@ -246,7 +246,7 @@ func (f *serveFlags) run(ctx context.Context) error {
 		return fmt.Errorf("failed to register the admission metrics: %w", err)
 	}
 	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce}, adm)
-	if err := controller.Setup(mgr, lookup, opts); err != nil {
+	if err := controller.Setup(ctx, mgr, lookup, opts); err != nil {
 		return fmt.Errorf("failed to set up the controller: %w", err)
 	}
 
