@@ -7,6 +7,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// certificateAPIVersion is cert-manager.io/v1, formatted once.
+var certificateAPIVersion = cmapi.SchemeGroupVersion.String()
+
 // LegacyGatewayCertsSecret is the Secret Istio's ingress gateway once
 // mounted at /etc/istio/ingressgateway-certs, before SDS.
 const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // A Secret name, not a credential.
@@ -15,7 +18,7 @@ const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // 
 // issuerRef can be used from its namespace, in this cluster, and its Secret
 // is one an Istio gateway will read.
 func CheckCertificate(crt *cmapi.Certificate, lookup Lookup, opts Options) Findings {
-	ref := ObjectRef{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
+	ref := ObjectRef{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
 	issuerPath := field.NewPath("spec", "issuerRef")
 	_, findings := checkIssuerRef(IssuerCheck{
 		Object: ref, Field: issuerPath.String(), Ref: crt.Spec.IssuerRef, Namespace: crt.Namespace,

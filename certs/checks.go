@@ -23,9 +23,11 @@ func checkCredentials(gw *Gateway, managed bool, credentials [][]string, namespa
 		providedByMeshcert := managed && len(srv.TLS.CredentialNames) == 0
 		for c, credential := range credentials[i] {
 			secret := secretNameOf(credential)
-			fp := serverPath(srv.Index).Child("tls", "credentialName")
-			if len(srv.TLS.CredentialNames) > 0 {
-				fp = serverPath(srv.Index).Child("tls", "credentialNames").Index(c)
+			fp := func() string {
+				if len(srv.TLS.CredentialNames) > 0 {
+					return serverPath(srv.Index).Child("tls", "credentialNames").Index(c).String()
+				}
+				return serverPath(srv.Index).Child("tls", "credentialName").String()
 			}
 			for _, ns := range namespaces {
 				providers, planned := providersOf(ns, secret, desired, lookup)
@@ -35,7 +37,7 @@ func checkCredentials(gw *Gateway, managed bool, credentials [][]string, namespa
 					}
 					if exists, known := lookup.SecretExists(ns, secret); known && !exists {
 						findings = append(findings, Finding{
-							Severity: opts.lenient(), Code: CodeCredentialNotFound, Object: gw.Ref, Field: fp.String(),
+							Severity: opts.lenient(), Code: CodeCredentialNotFound, Object: gw.Ref, Field: fp(),
 							Message: fmt.Sprintf("no Certificate or Secret %q is known in %q, where the gateway workload reads it; create one there, or annotate the Gateway with %s so meshcert does",
 								secret, ns, cmapi.IngressClusterIssuerNameAnnotationKey),
 						})
@@ -202,7 +204,7 @@ func checkConflicts(gw *Gateway, credentials [][]string, lookup Lookup) Findings
 			if reported[c] {
 				continue
 			}
-			for _, other := range lookup.GatewaysWithCredential(gw.Selector, c) {
+			for _, other := range lookup.GatewaysClaiming(CredentialKey(gw.SelectorKey, c)) {
 				if other.Namespace == gw.Namespace && other.Name == gw.Name {
 					continue
 				}
@@ -218,7 +220,7 @@ func checkConflicts(gw *Gateway, credentials [][]string, lookup Lookup) Findings
 		}
 	}
 	for key, mine := range claims {
-		for _, other := range lookup.GatewaysWithHost(gw.Selector, key.port, key.host) {
+		for _, other := range lookup.GatewaysClaiming(HostKey(gw.SelectorKey, key.port, key.host)) {
 			if other.Namespace == gw.Namespace && other.Name == gw.Name {
 				continue
 			}
@@ -251,46 +253,38 @@ func credentialFor(gw *Gateway, key portHost) (string, bool) {
 	return "", false
 }
 
-// GatewayHostKeys returns the keys under which a Gateway's TLS host claims
-// are indexed: one per (selector, port, host) of a server that terminates
-// TLS with a credential. Lookups built over caches index Gateways with it.
-func GatewayHostKeys(gw *Gateway) []string {
-	var keys []string
-	for _, srv := range gw.Servers {
-		if !srv.TLS.TerminatesWithCredential() || len(srv.TLS.Credentials()) == 0 {
-			continue
-		}
-		for _, h := range srv.Hosts {
-			keys = append(keys, HostKey(gw.Selector, srv.Port.Number, strings.ToLower(DNSNameOf(h))))
-		}
-	}
-	return dedupe(keys)
-}
-
-// GatewayCredentialKeys returns the keys under which a Gateway's
-// credentials are indexed: one per (selector, credential).
-func GatewayCredentialKeys(gw *Gateway) []string {
+// GatewayClaims returns the keys under which a Gateway is indexed for
+// GatewaysClaiming: a HostKey per host of each server that terminates TLS
+// with a credential, and a CredentialKey per credential.
+func GatewayClaims(gw *Gateway) []string {
 	var keys []string
 	for _, srv := range gw.Servers {
 		if !srv.TLS.TerminatesWithCredential() {
 			continue
 		}
-		for _, c := range srv.TLS.Credentials() {
-			keys = append(keys, CredentialKey(gw.Selector, c))
+		creds := srv.TLS.Credentials()
+		for _, c := range creds {
+			keys = append(keys, CredentialKey(gw.SelectorKey, c))
+		}
+		if len(creds) == 0 {
+			continue
+		}
+		for _, h := range srv.Hosts {
+			keys = append(keys, HostKey(gw.SelectorKey, srv.Port.Number, strings.ToLower(DNSNameOf(h))))
 		}
 	}
 	return dedupe(keys)
 }
 
-// HostKey is the index key of a host claim; host is lower case without
-// its namespace part.
-func HostKey(selector map[string]string, port int64, host string) string {
-	return SelectorKey(selector) + "|" + strconv.FormatInt(port, 10) + "|" + host
+// HostKey is the key of a host claim on a workload: selectorKey is the
+// Gateway's SelectorKey, host lower case without its namespace part.
+func HostKey(selectorKey string, port int64, host string) string {
+	return selectorKey + "|" + strconv.FormatInt(port, 10) + "|" + host
 }
 
-// CredentialKey is the index key of a credential on a workload.
-func CredentialKey(selector map[string]string, credential string) string {
-	return SelectorKey(selector) + "|cred|" + credential
+// CredentialKey is the key of a credential used on a workload.
+func CredentialKey(selectorKey, credential string) string {
+	return selectorKey + "|cred|" + credential
 }
 
 func dedupe(keys []string) []string {

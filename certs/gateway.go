@@ -50,6 +50,9 @@ type Gateway struct {
 	UID         string
 	Annotations map[string]string
 	Selector    map[string]string
+	// SelectorKey is SelectorKey(Selector), computed once: Gateways with
+	// equal keys configure the same gateway workload.
+	SelectorKey string
 	Servers     []Server
 	// Findings are problems with the shape of the object found while reading it.
 	Findings Findings
@@ -170,6 +173,7 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 			}
 		}
 	}
+	gw.SelectorKey = SelectorKey(gw.Selector)
 	servers, found := specMap["servers"]
 	if !found || servers == nil {
 		return gw

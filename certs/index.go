@@ -106,7 +106,7 @@ func (x *Index) AddGateway(gw *Gateway) {
 			x.gateways[k] = slices.DeleteFunc(x.gateways[k], func(g *Gateway) bool { return g == old })
 		}
 	}
-	keys := append(GatewayHostKeys(gw), GatewayCredentialKeys(gw)...)
+	keys := GatewayClaims(gw)
 	x.gatewayByKey[name] = gw
 	x.gatewayKeys[name] = keys
 	for _, k := range keys {
@@ -210,12 +210,7 @@ func (x *Index) NamespaceLabels(namespace string) (map[string]string, bool) {
 	return l, ok
 }
 
-// GatewaysWithHost implements Lookup.
-func (x *Index) GatewaysWithHost(selector map[string]string, port int64, host string) []*Gateway {
-	return x.gateways[HostKey(selector, port, host)]
-}
-
-// GatewaysWithCredential implements Lookup.
-func (x *Index) GatewaysWithCredential(selector map[string]string, credential string) []*Gateway {
-	return x.gateways[CredentialKey(selector, credential)]
+// GatewaysClaiming implements Lookup.
+func (x *Index) GatewaysClaiming(key string) []*Gateway {
+	return x.gateways[key]
 }

@@ -28,11 +28,9 @@ type Lookup interface {
 	WorkloadNamespaces(selector map[string]string) []string
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
 	NamespaceLabels(namespace string) (map[string]string, bool)
-	// GatewaysWithHost returns the known Istio Gateways whose spec.selector
-	// equals selector (so they configure the same gateway workload) and that
-	// terminate TLS for host on port; keys as HostKey builds them.
-	GatewaysWithHost(selector map[string]string, port int64, host string) []*Gateway
-	// GatewaysWithCredential returns the known Istio Gateways whose
-	// spec.selector equals selector and that use credential.
-	GatewaysWithCredential(selector map[string]string, credential string) []*Gateway
+	// GatewaysClaiming returns the known Istio Gateways that claim key: a
+	// HostKey (same selector, so the same gateway workload, terminating TLS
+	// for a host on a port) or a CredentialKey (same selector, using a
+	// credential). GatewayClaims lists a Gateway's keys for indexing.
+	GatewaysClaiming(key string) []*Gateway
 }

@@ -190,5 +190,5 @@ func GatewayClaims(obj client.Object) []string {
 		return nil
 	}
 	gw := certs.ParseGateway(u)
-	return append(certs.GatewayHostKeys(gw), certs.GatewayCredentialKeys(gw)...)
+	return certs.GatewayClaims(gw)
 }

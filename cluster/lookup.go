@@ -153,14 +153,9 @@ func (l *Lookup) NamespaceLabels(namespace string) (map[string]string, bool) {
 	return ns.Labels, true
 }
 
-// GatewaysWithHost implements certs.Lookup.
-func (l *Lookup) GatewaysWithHost(selector map[string]string, port int64, host string) []*certs.Gateway {
-	return l.gateways(certs.HostKey(selector, port, host))
-}
-
-// GatewaysWithCredential implements certs.Lookup.
-func (l *Lookup) GatewaysWithCredential(selector map[string]string, credential string) []*certs.Gateway {
-	return l.gateways(certs.CredentialKey(selector, credential))
+// GatewaysClaiming implements certs.Lookup.
+func (l *Lookup) GatewaysClaiming(key string) []*certs.Gateway {
+	return l.gateways(key)
 }
 
 // gateways lists the Gateways indexed under key in every namespace.

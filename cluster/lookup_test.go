@@ -191,20 +191,20 @@ func TestLookup(t *testing.T) {
 			_, ok := l.NamespaceLabels("missing")
 			return ok
 		}, false},
-		{"GatewaysWithHost finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysWithHost(ingress, 443, "web.example.com"))
+		{"GatewaysClaiming a host finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
 		}, []string{"team-a/web", "team-b/web"}},
-		{"GatewaysWithHost on another port finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysWithHost(ingress, 8443, "web.example.com"))
+		{"GatewaysClaiming a host on another port finds nothing", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 8443, "web.example.com")))
 		}, []string(nil)},
-		{"GatewaysWithHost with another selector finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysWithHost(map[string]string{"istio": "egressgateway"}, 443, "web.example.com"))
+		{"GatewaysClaiming a host with another selector finds nothing", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(map[string]string{"istio": "egressgateway"}), 443, "web.example.com")))
 		}, []string(nil)},
-		{"GatewaysWithCredential finds every Gateway using the credential", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysWithCredential(ingress, "web-tls"))
+		{"GatewaysClaiming a credential finds every Gateway using the credential", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "web-tls")))
 		}, []string{"team-a/web", "team-b/api"}},
 		{"Gateways come back parsed", func(l *Lookup) any {
-			gws := l.GatewaysWithCredential(ingress, "other-tls")
+			gws := l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "other-tls"))
 			if len(gws) != 1 || len(gws[0].Servers) != 1 {
 				return nil
 			}
@@ -300,8 +300,8 @@ func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
 	assert.Empty(t, l.WorkloadNamespaces(ingress))
 	_, ok = l.NamespaceLabels("ns")
 	assert.False(t, ok)
-	assert.Empty(t, l.GatewaysWithHost(ingress, 443, "web.example.com"))
-	assert.Empty(t, l.GatewaysWithCredential(ingress, "web"))
+	assert.Empty(t, l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
+	assert.Empty(t, l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "web")))
 	assert.Equal(t, 10, reader.calls)
 
 	// One line per kind, however often it failed.
@@ -427,8 +427,8 @@ func TestSetup(t *testing.T) {
 func TestGatewayClaims(t *testing.T) {
 	gw := gateway(t, "team-a", "web", "team-a/Web.Example.com", "web-tls")
 	assert.ElementsMatch(t, []string{
-		certs.HostKey(ingress, 443, "web.example.com"),
-		certs.CredentialKey(ingress, "web-tls"),
+		certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com"),
+		certs.CredentialKey(certs.SelectorKey(ingress), "web-tls"),
 	}, GatewayClaims(gw))
 	assert.Nil(t, GatewayClaims(&cmapi.Certificate{}), "only unstructured Gateways are indexed")
 }
