@@ -48,3 +48,22 @@ func BenchmarkPlanGateway(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanAndMutateGateway is the mutating webhook's work: planning
+// plus building the mutated Gateway the patch is computed from.
+func BenchmarkPlanAndMutateGateway(b *testing.B) {
+	index := indexOf(b, cluster)
+	opts := DefaultOptions()
+	for _, n := range []int{1, 10, 100} {
+		obj := gatewayWithServers(n)
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				plan := PlanGateway(ParseGateway(obj), index, opts)
+				if _, err := plan.Mutated(); err != nil || len(plan.Injections) != n {
+					b.Fatalf("injected %d, err %v", len(plan.Injections), err)
+				}
+			}
+		})
+	}
+}

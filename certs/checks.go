@@ -279,7 +279,13 @@ func GatewayClaims(gw *Gateway) []string {
 // HostKey is the key of a host claim on a workload: selectorKey is the
 // Gateway's SelectorKey, host lower case without its namespace part.
 func HostKey(selectorKey string, port int64, host string) string {
-	return selectorKey + "|" + strconv.FormatInt(port, 10) + "|" + host
+	key := make([]byte, 0, len(selectorKey)+len(host)+8)
+	key = append(key, selectorKey...)
+	key = append(key, '|')
+	key = strconv.AppendInt(key, port, 10)
+	key = append(key, '|')
+	key = append(key, host...)
+	return string(key)
 }
 
 // CredentialKey is the key of a credential used on a workload.

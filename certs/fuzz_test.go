@@ -91,21 +91,33 @@ servers:
 		input := obj.DeepCopy()
 
 		plan := PlanGateway(ParseGateway(obj), index, opts)
+		mutated, err := plan.Mutated()
+		if err != nil {
+			t.Fatalf("Mutated: %v", err)
+		}
 		if !reflect.DeepEqual(input.Object, obj.Object) {
 			t.Fatalf("planning modified its input")
 		}
 		again := PlanGateway(ParseGateway(obj), index, opts)
+		againMutated, err := again.Mutated()
+		if err != nil {
+			t.Fatalf("Mutated: %v", err)
+		}
 		if !reflect.DeepEqual(plan.Findings, again.Findings) || !reflect.DeepEqual(plan.Certificates, again.Certificates) ||
-			!reflect.DeepEqual(plan.Mutated.Object, again.Mutated.Object) {
+			!reflect.DeepEqual(mutated.Object, againMutated.Object) {
 			t.Fatalf("planning is not deterministic")
 		}
 
 		// Injecting twice equals injecting once.
-		second := PlanGateway(ParseGateway(plan.Mutated), index, opts)
+		second := PlanGateway(ParseGateway(mutated), index, opts)
+		secondMutated, err := second.Mutated()
+		if err != nil {
+			t.Fatalf("Mutated: %v", err)
+		}
 		if len(second.Injections) != 0 {
 			t.Fatalf("a second injection injected %+v", second.Injections)
 		}
-		if !reflect.DeepEqual(plan.Mutated.Object, second.Mutated.Object) {
+		if !reflect.DeepEqual(mutated.Object, secondMutated.Object) {
 			t.Fatalf("a second injection changed the object")
 		}
 		if !reflect.DeepEqual(plan.Certificates, second.Certificates) {

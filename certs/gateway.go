@@ -139,34 +139,25 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 		UID:         string(obj.GetUID()),
 		Annotations: obj.GetAnnotations(),
 	}
-	malformed := func(p *field.Path, want string) {
-		gw.Findings = append(gw.Findings, Finding{
-			Severity: SeverityError,
-			Code:     CodeMalformedGateway,
-			Object:   gw.Ref,
-			Field:    p.String(),
-			Message:  fmt.Sprintf("must be %s, as Istio's Gateway schema requires; fix the manifest", want),
-		})
-	}
 	spec, ok := obj.Object["spec"]
 	if !ok || spec == nil {
 		return gw
 	}
 	specMap, ok := spec.(map[string]any)
 	if !ok {
-		malformed(specPath, "an object")
+		gw.malformed(specPath, "an object")
 		return gw
 	}
 	if sel, found := specMap["selector"]; found && sel != nil {
 		selMap, ok := sel.(map[string]any)
 		if !ok {
-			malformed(specPath.Child("selector"), "a map of label names to values")
+			gw.malformed(specPath.Child("selector"), "a map of label names to values")
 		} else {
 			gw.Selector = make(map[string]string, len(selMap))
 			for k, v := range selMap {
 				s, ok := v.(string)
 				if !ok {
-					malformed(specPath.Child("selector").Key(k), "a string")
+					gw.malformed(specPath.Child("selector").Key(k), "a string")
 					continue
 				}
 				gw.Selector[k] = s
@@ -180,77 +171,91 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 	}
 	list, ok := servers.([]any)
 	if !ok {
-		malformed(serversPath, "a list of servers")
+		gw.malformed(serversPath, "a list of servers")
 		return gw
 	}
 	gw.Servers = make([]Server, 0, len(list))
 	for i, raw := range list {
 		srvMap, ok := raw.(map[string]any)
 		if !ok {
-			malformed(serverPath(i), "an object")
+			gw.malformed(serverPath(i), "an object")
 			continue
 		}
-		gw.Servers = append(gw.Servers, parseServer(i, srvMap, malformed))
+		gw.Servers = append(gw.Servers, gw.parseServer(i, srvMap))
 	}
 	return gw
 }
 
-// parseServer reads one server. Field paths are only built for findings:
-// building them eagerly was most of the planner's allocations.
-func parseServer(i int, m map[string]any, malformed func(*field.Path, string)) Server {
+// malformed records a part of the spec that does not have the shape Istio's
+// schema requires.
+func (gw *Gateway) malformed(p *field.Path, want string) {
+	gw.Findings = append(gw.Findings, Finding{
+		Severity: SeverityError,
+		Code:     CodeMalformedGateway,
+		Object:   gw.Ref,
+		Field:    p.String(),
+		Message:  fmt.Sprintf("must be %s, as Istio's Gateway schema requires; fix the manifest", want),
+	})
+}
+
+// parseServer reads one server.
+func (gw *Gateway) parseServer(i int, m map[string]any) Server {
 	srv := Server{Index: i}
-	str := func(m map[string]any, key string, parent func() *field.Path) string {
-		s, ok := stringField(m, key)
-		if !ok {
-			malformed(parent().Child(key), "a string")
-		}
-		return s
+	if s, ok := stringField(m, "name"); ok {
+		srv.Name = s
+	} else {
+		gw.malformed(serverPath(i).Child("name"), "a string")
 	}
-	serverAt := func() *field.Path { return serverPath(i) }
-	srv.Name = str(m, "name", serverAt)
 	if hosts, found := m["hosts"]; found && hosts != nil {
-		srv.Hosts = stringList(hosts, func() *field.Path { return serverPath(i).Child("hosts") }, malformed)
+		srv.Hosts = gw.stringList(hosts, i, "hosts")
 	}
 	if port, found := m["port"]; found && port != nil {
-		portAt := func() *field.Path { return serverPath(i).Child("port") }
 		portMap, ok := port.(map[string]any)
 		if !ok {
-			malformed(portAt(), "an object")
+			gw.malformed(serverPath(i).Child("port"), "an object")
 		} else {
-			srv.Port.Name = str(portMap, "name", portAt)
-			srv.Port.Protocol = str(portMap, "protocol", portAt)
+			srv.Port.Name = gw.field(i, portMap, "port", "name")
+			srv.Port.Protocol = gw.field(i, portMap, "port", "protocol")
 			if n, found := portMap["number"]; found && n != nil {
 				num, ok := asInt(n)
 				if !ok {
-					malformed(portAt().Child("number"), "an integer")
+					gw.malformed(serverPath(i).Child("port", "number"), "an integer")
 				}
 				srv.Port.Number = num
 			}
 		}
 	}
 	if tls, found := m["tls"]; found && tls != nil {
-		tlsAt := func() *field.Path { return serverPath(i).Child("tls") }
 		tlsMap, ok := tls.(map[string]any)
 		if !ok {
-			malformed(tlsAt(), "an object")
+			gw.malformed(serverPath(i).Child("tls"), "an object")
 			return srv
 		}
 		srv.TLS = &ServerTLS{
-			Mode:                 str(tlsMap, "mode", tlsAt),
-			CredentialName:       str(tlsMap, "credentialName", tlsAt),
-			ServerCertificate:    str(tlsMap, "serverCertificate", tlsAt),
-			PrivateKey:           str(tlsMap, "privateKey", tlsAt),
-			CACertificates:       str(tlsMap, "caCertificates", tlsAt),
-			CACertCredentialName: str(tlsMap, "caCertCredentialName", tlsAt),
+			Mode:                 gw.field(i, tlsMap, "tls", "mode"),
+			CredentialName:       gw.field(i, tlsMap, "tls", "credentialName"),
+			ServerCertificate:    gw.field(i, tlsMap, "tls", "serverCertificate"),
+			PrivateKey:           gw.field(i, tlsMap, "tls", "privateKey"),
+			CACertificates:       gw.field(i, tlsMap, "tls", "caCertificates"),
+			CACertCredentialName: gw.field(i, tlsMap, "tls", "caCertCredentialName"),
 		}
 		if srv.TLS.Mode == "" {
 			srv.TLS.Mode = ModePassthrough
 		}
 		if names, found := tlsMap["credentialNames"]; found && names != nil {
-			srv.TLS.CredentialNames = stringList(names, func() *field.Path { return tlsAt().Child("credentialNames") }, malformed)
+			srv.TLS.CredentialNames = gw.stringList(names, i, "tls", "credentialNames")
 		}
 	}
 	return srv
+}
+
+// field reads m[key], where m is the object at spec.servers[i].<parent>.
+func (gw *Gateway) field(i int, m map[string]any, parent, key string) string {
+	s, ok := stringField(m, key)
+	if !ok {
+		gw.malformed(serverPath(i).Child(parent, key), "a string")
+	}
+	return s
 }
 
 // stringField returns m[key] as a string; ok is false when it is set to
@@ -264,17 +269,18 @@ func stringField(m map[string]any, key string) (string, bool) {
 	return s, ok
 }
 
-func stringList(v any, at func() *field.Path, malformed func(*field.Path, string)) []string {
+// stringList reads a list of strings at spec.servers[i].<names>.
+func (gw *Gateway) stringList(v any, i int, names ...string) []string {
 	list, ok := v.([]any)
 	if !ok {
-		malformed(at(), "a list of strings")
+		gw.malformed(serverPath(i).Child(names[0], names[1:]...), "a list of strings")
 		return nil
 	}
 	out := make([]string, 0, len(list))
-	for i, item := range list {
+	for j, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			malformed(at().Index(i), "a string")
+			gw.malformed(serverPath(i).Child(names[0], names[1:]...).Index(j), "a string")
 			continue
 		}
 		out = append(out, s)

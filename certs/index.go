@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Index is an in-memory Lookup over a set of objects: the CLI's view of its
@@ -18,12 +19,12 @@ import (
 // Pods, Deployments, StatefulSets and DaemonSets, matched on their pod
 // (template) labels.
 type Index struct {
-	issuers        map[string]*cmapi.Issuer // namespace/name
+	issuers        map[types.NamespacedName]*cmapi.Issuer
 	issuerNS       map[string][]string      // name → namespaces
 	clusterIssuers map[string]*cmapi.ClusterIssuer
-	certificates   map[string]*cmapi.Certificate   // namespace/name
-	bySecret       map[string][]*cmapi.Certificate // namespace/secretName
-	secrets        map[string]bool                 // namespace/name
+	certificates   map[types.NamespacedName]*cmapi.Certificate
+	bySecret       map[types.NamespacedName][]*cmapi.Certificate // by namespace and spec.secretName
+	secrets        map[types.NamespacedName]bool
 	namespaces     map[string]map[string]string
 	workloads      []workload
 	gatewayByKey   map[string]*Gateway   // namespace/name → gateway
@@ -39,12 +40,12 @@ type workload struct {
 // NewIndex returns an empty Index.
 func NewIndex() *Index {
 	return &Index{
-		issuers:        map[string]*cmapi.Issuer{},
+		issuers:        map[types.NamespacedName]*cmapi.Issuer{},
 		issuerNS:       map[string][]string{},
 		clusterIssuers: map[string]*cmapi.ClusterIssuer{},
-		certificates:   map[string]*cmapi.Certificate{},
-		bySecret:       map[string][]*cmapi.Certificate{},
-		secrets:        map[string]bool{},
+		certificates:   map[types.NamespacedName]*cmapi.Certificate{},
+		bySecret:       map[types.NamespacedName][]*cmapi.Certificate{},
+		secrets:        map[types.NamespacedName]bool{},
 		namespaces:     map[string]map[string]string{},
 		gatewayByKey:   map[string]*Gateway{},
 		gatewayKeys:    map[string][]string{},
@@ -67,7 +68,7 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		if err := fromUnstructured(obj, iss); err != nil {
 			return err
 		}
-		x.issuers[ns+"/"+iss.Name] = iss
+		x.issuers[types.NamespacedName{Namespace: ns, Name: iss.Name}] = iss
 		x.issuerNS[iss.Name] = insertSorted(x.issuerNS[iss.Name], ns)
 	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.ClusterIssuerKind:
 		iss := &cmapi.ClusterIssuer{}
@@ -82,7 +83,7 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		x.AddCertificate(crt)
 	case gvk.Group == "" && gvk.Kind == "Secret":
-		x.secrets[ns+"/"+obj.GetName()] = true
+		x.secrets[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = true
 	case gvk.Group == "" && gvk.Kind == "Namespace":
 		x.namespaces[obj.GetName()] = obj.GetLabels()
 	case gvk.Group == "" && gvk.Kind == "Pod":
@@ -116,8 +117,8 @@ func (x *Index) AddGateway(gw *Gateway) {
 
 // AddCertificate records a Certificate.
 func (x *Index) AddCertificate(crt *cmapi.Certificate) {
-	x.certificates[crt.Namespace+"/"+crt.Name] = crt
-	key := crt.Namespace + "/" + crt.Spec.SecretName
+	x.certificates[types.NamespacedName{Namespace: crt.Namespace, Name: crt.Name}] = crt
+	key := types.NamespacedName{Namespace: crt.Namespace, Name: crt.Spec.SecretName}
 	list := slices.DeleteFunc(x.bySecret[key], func(c *cmapi.Certificate) bool { return c.Name == crt.Name })
 	list = append(list, crt)
 	slices.SortFunc(list, func(a, b *cmapi.Certificate) int { return strings.Compare(a.Name, b.Name) })
@@ -161,7 +162,7 @@ func SelectorKey(selector map[string]string) string {
 
 // Issuer implements Lookup.
 func (x *Index) Issuer(namespace, name string) (*cmapi.Issuer, bool) {
-	iss, ok := x.issuers[namespace+"/"+name]
+	iss, ok := x.issuers[types.NamespacedName{Namespace: namespace, Name: name}]
 	return iss, ok
 }
 
@@ -176,19 +177,19 @@ func (x *Index) ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool) {
 
 // Certificate implements Lookup.
 func (x *Index) Certificate(namespace, name string) (*cmapi.Certificate, bool) {
-	crt, ok := x.certificates[namespace+"/"+name]
+	crt, ok := x.certificates[types.NamespacedName{Namespace: namespace, Name: name}]
 	return crt, ok
 }
 
 // CertificatesForSecret implements Lookup.
 func (x *Index) CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate {
-	return x.bySecret[namespace+"/"+secretName]
+	return x.bySecret[types.NamespacedName{Namespace: namespace, Name: secretName}]
 }
 
 // SecretExists implements Lookup. An Index knows every Secret it was given,
 // so its answer is always known.
 func (x *Index) SecretExists(namespace, name string) (exists, known bool) {
-	return x.secrets[namespace+"/"+name], true
+	return x.secrets[types.NamespacedName{Namespace: namespace, Name: name}], true
 }
 
 // WorkloadNamespaces implements Lookup.

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -36,20 +37,55 @@ func ServerKey(s Server) string {
 func CredentialName(namespace, gateway, serverKey string) string {
 	// Length-prefixed so no choice of characters in the parts can make two
 	// different triples hash the same input.
-	sum := sha256.Sum256([]byte(strconv.Itoa(len(namespace)) + ":" + namespace +
-		strconv.Itoa(len(gateway)) + ":" + gateway + serverKey))
-	hash := hex.EncodeToString(sum[:])[:credentialHashLen]
+	h := sha256.New()
+	var num [20]byte
+	for _, part := range []string{namespace, gateway} {
+		h.Write(strconv.AppendInt(num[:0], int64(len(part)), 10))
+		h.Write([]byte{':'})
+		h.Write([]byte(part))
+	}
+	h.Write([]byte(serverKey))
+	var sum [sha256.Size]byte
+	var hash [credentialHashLen]byte
+	hex.Encode(hash[:], h.Sum(sum[:0])[:credentialHashLen/2])
 
-	readable := sanitizeDNS(namespace + "-" + gateway + "-" + serverKey)
+	// One buffer for the readable part, "-" and the hash: this runs for
+	// every injected server on the admission path.
+	out := make([]byte, 0, len(namespace)+len(gateway)+len(serverKey)+credentialHashLen+3)
+	out = appendDNS(out, namespace)
+	out = appendDNS(out, gateway)
+	out = appendDNS(out, serverKey)
+	out = bytes.TrimRight(out, "-")
 	// Leave room for "-" + hash.
-	maxReadable := validation.DNS1123SubdomainMaxLength - credentialHashLen - 1
-	if len(readable) > maxReadable {
-		readable = strings.TrimRight(readable[:maxReadable], "-.")
+	if maxReadable := validation.DNS1123SubdomainMaxLength - credentialHashLen - 1; len(out) > maxReadable {
+		out = bytes.TrimRight(out[:maxReadable], "-")
 	}
-	if readable == "" {
-		return "cred-" + hash
+	if len(out) == 0 {
+		out = append(out, "cred"...)
 	}
-	return readable + "-" + hash
+	out = append(out, '-')
+	out = append(out, hash[:]...)
+	return string(out)
+}
+
+// appendDNS appends s lower-cased, with every run of characters a DNS-1123
+// label cannot hold turned into one "-", followed by a "-" separator.
+func appendDNS(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			out = append(out, c)
+		case c >= 'A' && c <= 'Z':
+			out = append(out, c+('a'-'A'))
+		case len(out) > 0 && out[len(out)-1] != '-':
+			out = append(out, '-')
+		}
+	}
+	if len(out) > 0 && out[len(out)-1] != '-' {
+		out = append(out, '-')
+	}
+	return out
 }
 
 // sanitizeDNS lower-cases s and turns every run of characters a DNS-1123

@@ -90,7 +90,11 @@ func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespa
 		}
 		gateways[i] = ParseGateway(obj)
 		plan := PlanGateway(gateways[i], index, opts)
-		index.AddGateway(ParseGateway(plan.Mutated))
+		mutated, err := plan.Mutated()
+		if err != nil {
+			return nil, &ObjectError{Index: i, Err: err}
+		}
+		index.AddGateway(ParseGateway(mutated))
 		for _, crt := range plan.Certificates {
 			index.AddCertificate(crt)
 		}
@@ -111,7 +115,10 @@ func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespa
 			add(i, plan.Findings)
 			res.Certificates = append(res.Certificates, plan.Certificates...)
 			if len(plan.Injections) > 0 {
-				mutated := plan.Mutated
+				mutated, err := plan.Mutated()
+				if err != nil {
+					return nil, &ObjectError{Index: i, Err: err}
+				}
 				if objs[i].GetNamespace() == "" {
 					// Print what the user wrote, plus the injection only.
 					mutated = mutated.DeepCopy()

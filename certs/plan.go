@@ -26,9 +26,6 @@ type GatewayPlan struct {
 	// Managed is true when meshcert injects credentials and owns
 	// Certificates for this Gateway.
 	Managed bool
-	// Mutated is a copy of the Gateway with the injected credentialNames, or
-	// the input object itself when nothing was injected.
-	Mutated *unstructured.Unstructured
 	// Injections lists what was injected, in server order.
 	Injections []Injection
 	// Certificates are the Certificates meshcert should own for this
@@ -52,7 +49,7 @@ type Injection struct {
 // in which namespaces, and what is wrong with it. It is pure: the same
 // Gateway, lookup answers and options always give the same plan.
 func PlanGateway(gw *Gateway, lookup Lookup, opts Options) *GatewayPlan {
-	p := &GatewayPlan{Gateway: gw, Mutated: gw.Object}
+	p := &GatewayPlan{Gateway: gw}
 	p.Findings = append(p.Findings, gw.Findings...)
 
 	var managedFindings Findings
@@ -233,7 +230,6 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 		keyCount[ServerKey(srv)]++
 	}
 	seen := map[string]int{}
-	var mutated *unstructured.Unstructured
 	for i, srv := range gw.Servers {
 		key := ServerKey(srv)
 		seen[key]++
@@ -246,19 +242,6 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 			key = fmt.Sprintf("%s-%d", key, seen[key])
 		}
 		name := CredentialName(gw.Namespace, gw.Name, key)
-		if mutated == nil {
-			mutated = shallowCopyServers(gw.Object)
-		}
-		if err := setCredentialName(mutated, srv.Index, name); err != nil {
-			// ParseGateway accepted this server, so its shape is right; a
-			// failure here is a bug worth surfacing rather than hiding.
-			p.Findings = append(p.Findings, Finding{
-				Severity: SeverityError, Code: CodeMalformedGateway, Object: gw.Ref,
-				Field:   serverPath(srv.Index).Child("tls").String(),
-				Message: fmt.Sprintf("failed to inject credentialName: %v", err),
-			})
-			continue
-		}
 		credentials[i] = []string{name}
 		p.Injections = append(p.Injections, Injection{
 			Server:         srv.Index,
@@ -266,16 +249,31 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 			CredentialName: name,
 		})
 	}
-	if mutated != nil {
-		p.Mutated = mutated
+}
+
+// Mutated returns the Gateway with the injected credentialNames: the input
+// object itself when nothing is injected, else a copy. It is built on
+// demand, since only the mutating webhook and `meshcert inject` need it,
+// and treated as read-only: it shares the parts it does not change with
+// the input. An error means the object changed shape since it was parsed.
+func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
+	if len(p.Injections) == 0 {
+		return p.Gateway.Object, nil
 	}
+	mutated := shallowCopyServers(p.Gateway.Object)
+	for _, inj := range p.Injections {
+		if err := setCredentialName(mutated, inj.Server, inj.CredentialName); err != nil {
+			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field, p.Gateway.Namespace, p.Gateway.Name, err)
+		}
+	}
+	return mutated, nil
 }
 
 // shallowCopyServers copies obj down to its spec.servers slice. Together
 // with setCredentialName copying the server and tls maps it changes, the
 // input is never modified, while everything meshcert does not touch is
 // shared rather than deep-copied (a deep copy was a sixth of the planner's
-// time). Callers treat GatewayPlan.Mutated as read-only.
+// time). Callers treat GatewayPlan.Mutated's result as read-only.
 func shallowCopyServers(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	out := &unstructured.Unstructured{Object: maps.Clone(obj.Object)}
 	if spec, ok := out.Object["spec"].(map[string]any); ok {
@@ -409,8 +407,12 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 		}
 	}
 
-	var dnsNames, ips []string
-	seen := map[string]bool{}
+	hostCount := len(tmpl.altNames)
+	for _, srv := range g.servers {
+		hostCount += len(srv.Hosts)
+	}
+	dnsNames := make([]string, 0, hostCount)
+	var ips []string
 	for _, srv := range g.servers {
 		for h, host := range srv.Hosts {
 			name := strings.ToLower(DNSNameOf(host))
@@ -422,10 +424,6 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 				})
 				continue
 			}
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
 			if isIP(name) {
 				ips = append(ips, name)
 			} else {
@@ -433,14 +431,12 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 			}
 		}
 	}
-	for _, name := range tmpl.altNames {
-		if !seen[name] {
-			seen[name] = true
-			dnsNames = append(dnsNames, name)
-		}
-	}
+	dnsNames = append(dnsNames, tmpl.altNames...)
+	// Sorting then compacting de-duplicates without a set.
 	slices.Sort(dnsNames)
+	dnsNames = slices.Compact(dnsNames)
 	slices.Sort(ips)
+	ips = slices.Compact(ips)
 
 	crt := &cmapi.Certificate{
 		TypeMeta: metav1.TypeMeta{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind},

@@ -823,7 +823,9 @@ metadata: {name: web-tls, namespace: istio-system}
 				assert.Equal(t, gw.Ref, f.Object)
 			}
 			if len(plan.Injections) == 0 {
-				assert.Same(t, gw.Object, plan.Mutated, "nothing injected means the object is returned as is")
+				mutated, err := plan.Mutated()
+				require.NoError(t, err)
+				assert.Same(t, gw.Object, mutated, "nothing injected means the object is returned as is")
 			}
 		})
 	}
@@ -903,13 +905,17 @@ func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
 
 	first := PlanGateway(ParseGateway(obj), index, DefaultOptions())
 	require.Len(t, first.Injections, 1)
-	second := PlanGateway(ParseGateway(first.Mutated), index, DefaultOptions())
+	firstMutated, err := first.Mutated()
+	require.NoError(t, err)
+	second := PlanGateway(ParseGateway(firstMutated), index, DefaultOptions())
+	secondMutated, err := second.Mutated()
+	require.NoError(t, err)
 	assert.Empty(t, second.Injections, "a second injection changes nothing")
-	assert.Equal(t, first.Mutated.Object, second.Mutated.Object)
+	assert.Equal(t, firstMutated.Object, secondMutated.Object)
 	assert.Equal(t, first.Certificates, second.Certificates)
 
-	assert.Equal(t, map[string]any{"keep": "me"}, first.Mutated.Object["spec"].(map[string]any)["futureField"])
-	tls := first.Mutated.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)
+	assert.Equal(t, map[string]any{"keep": "me"}, firstMutated.Object["spec"].(map[string]any)["futureField"])
+	tls := firstMutated.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)
 	assert.Equal(t, "TLSV1_3", tls["minProtocolVersion"])
 	_, touched := obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["credentialName"]
 	assert.False(t, touched, "the input object is not modified")

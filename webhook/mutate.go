@@ -37,7 +37,11 @@ func (h *handler) mutateGateway(_ context.Context, req admission.Request, lookup
 	if len(plan.Injections) == 0 {
 		return allowed()
 	}
-	mutated := plan.Mutated.Object
+	mutatedObj, err := plan.Mutated()
+	if err != nil {
+		return errored(http.StatusInternalServerError, err)
+	}
+	mutated := mutatedObj.Object
 	if !hadNamespace {
 		// The namespace was only filled in for planning; leave the request's
 		// object as it came, so the patch holds the injections alone.

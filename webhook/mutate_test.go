@@ -124,7 +124,9 @@ metadata: {name: team-a, labels: {meshcert.io/inject: enabled}}
 				assert.True(t, strings.HasPrefix(p.Path, "/spec/servers/0/tls"), "the patch touches only the injected field: %v", p)
 			}
 			patched := applyPatch(t, req.Object.Raw, resp)
-			assert.Equal(t, roundTrip(t, want.Mutated.Object), jsonToMap(t, patched), "the patched object is the planner's mutated object")
+			wantMutated, err := want.Mutated()
+			require.NoError(t, err)
+			assert.Equal(t, roundTrip(t, wantMutated.Object), jsonToMap(t, patched), "the patched object is the planner's mutated object")
 
 			again := handle(h, rawRequest(gw.GroupVersionKind(), gw.GetNamespace(), gw.GetName(), patched, withOperation(admissionv1.Update)))
 			assert.True(t, again.Allowed)
