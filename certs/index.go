@@ -20,7 +20,7 @@ import (
 // (template) labels.
 type Index struct {
 	issuers        map[types.NamespacedName]*cmapi.Issuer
-	issuerNS       map[string][]string      // name → namespaces
+	issuerNS       map[string][]string // name → namespaces
 	clusterIssuers map[string]*cmapi.ClusterIssuer
 	certificates   map[types.NamespacedName]*cmapi.Certificate
 	bySecret       map[types.NamespacedName][]*cmapi.Certificate // by namespace and spec.secretName
