@@ -61,6 +61,8 @@ E2E_TIMEOUT   ?= 30m
 E2E_RUN       ?= .
 
 CLUSTER_START_TIMEOUT ?= 120
+# CLUSTER_FLAGS are passed to the cluster command, e.g. --without-meshcert.
+CLUSTER_FLAGS ?=
 
 .PHONY: tools
 tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the cert-manager runner into TOOLS_CACHE (skips what is built).
@@ -89,22 +91,27 @@ tools-env: ## Print the export line that lets `go test` in e2e/ find the tools (
 	@echo "export MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH)"
 
 .PHONY: e2e
-e2e: tools ## Run the end-to-end tests against real local control planes (E2E_RUN selects tests).
+e2e: tools build ## Run the end-to-end tests against real local control planes (E2E_RUN selects tests).
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
-		$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
+		MESHCERT_BINARY=$(BIN_DIR)/meshcert $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
+
+.PHONY: demo
+demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate.
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
+		$(GO) run ./cmd/demo --examples $(CURDIR)/examples
 
 # cluster-up builds the cluster command into CLUSTER_DIR, starts it in its own
 # session (so it outlives make and a terminal's Ctrl-C) and waits for the
 # ready marker it writes once every component answers.
 .PHONY: cluster-up
-cluster-up: tools ## Start a control plane in the background: make cluster-up CLUSTER_DIR=/tmp/c1 (then KUBECONFIG=$CLUSTER_DIR/kubeconfig).
+cluster-up: tools build ## Start a control plane and meshcert in the background: make cluster-up CLUSTER_DIR=/tmp/c1 (then KUBECONFIG=$CLUSTER_DIR/kubeconfig).
 	@test -n "$(CLUSTER_DIR)" || { echo "CLUSTER_DIR is required: make cluster-up CLUSTER_DIR=/tmp/c1" >&2; exit 1; }
 	@dir=$$(mkdir -p "$(CLUSTER_DIR)" && cd "$(CLUSTER_DIR)" && pwd); \
 	if [[ -f "$$dir/pid" ]] && kill -0 "$$(cat "$$dir/pid")" 2>/dev/null; then \
 		echo "a cluster is already running in $$dir (pid $$(cat "$$dir/pid")); make cluster-down CLUSTER_DIR=$$dir first" >&2; exit 1; fi; \
 	rm -f "$$dir/pid" "$$dir/ready" "$$dir/kubeconfig"; \
 	(cd e2e && $(GO) build -o "$$dir/meshcert-cluster" ./cmd/cluster); \
-	MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) setsid nohup "$$dir/meshcert-cluster" --dir "$$dir" >"$$dir/cluster.log" 2>&1 </dev/null & \
+	MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert setsid nohup "$$dir/meshcert-cluster" --dir "$$dir" $(CLUSTER_FLAGS) >"$$dir/cluster.log" 2>&1 </dev/null & \
 	pid=$$!; \
 	for _ in $$(seq $$(( $(CLUSTER_START_TIMEOUT) * 5 ))); do \
 		if [[ -f "$$dir/ready" ]]; then break; fi; \
@@ -118,7 +125,8 @@ cluster-up: tools ## Start a control plane in the background: make cluster-up CL
 	echo "  $(KUBECTL) get ns"
 
 # cluster-down signals the cluster command, which stops its components; then
-# it checks that none of the component processes it recorded is left.
+# it checks that none of the component processes it recorded is left (a
+# zombie waiting for init to reap it counts as gone: it no longer runs).
 .PHONY: cluster-down
 cluster-down: ## Stop the control plane started by cluster-up in CLUSTER_DIR and wait until no process of it is left.
 	@test -n "$(CLUSTER_DIR)" || { echo "CLUSTER_DIR is required: make cluster-down CLUSTER_DIR=/tmp/c1" >&2; exit 1; }
@@ -129,7 +137,9 @@ cluster-down: ## Stop the control plane started by cluster-up in CLUSTER_DIR and
 	for _ in $$(seq 150); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.2; done; \
 	if kill -0 "$$pid" 2>/dev/null; then echo "cluster $$pid did not stop in 30s, killing it" >&2; kill -KILL "$$pid" 2>/dev/null || true; fi; \
 	for _ in $$(seq 50); do \
-		left=""; for p in $$pid $$(cat "$$dir/component-pids" 2>/dev/null); do kill -0 "$$p" 2>/dev/null && left="$$left $$p"; done; \
+		left=""; for p in $$pid $$(cat "$$dir/component-pids" 2>/dev/null); do \
+			if [[ -e /proc/$$p ]] && ! grep -q '^State:[[:space:]]*Z' /proc/$$p/status 2>/dev/null; then left="$$left $$p"; fi; \
+		done; \
 		[[ -z "$$left" ]] && break; sleep 0.2; \
 	done; \
 	if [[ -n "$$left" ]]; then echo "processes still running:$$left" >&2; exit 1; fi; \

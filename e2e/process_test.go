@@ -4,13 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// processAlive reports whether a process with this pid exists.
+// processAlive reports whether a process with this pid runs; a zombie
+// waiting to be reaped does not.
 func processAlive(pid int) bool {
-	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return false
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "State:") {
+			return !strings.Contains(line, "zombie")
+		}
+	}
+	return true
 }
 
 // waitProcessGone waits until no process has this pid.

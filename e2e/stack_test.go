@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -222,7 +223,7 @@ func TestNamespaceDeletionAndGarbageCollection(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("dependent Secret still exists")
+		return errors.New("dependent Secret still exists")
 	})
 	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(bystander), &corev1.Secret{}), "an object without owner must stay")
 }
@@ -348,6 +349,45 @@ func TestCRDsAndTools(t *testing.T) {
 	installed := &corev1.ConfigMap{}
 	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceDefault, Name: "demo"}, installed))
 	require.Equal(t, "demo", installed.Labels["app.kubernetes.io/instance"])
+}
+
+// TestCertManagerGatewayShimRuns shows the runner can also run cert-manager's
+// own gateway-shim (for the later side-by-side benchmarks): a Gateway API
+// Gateway annotated with a ClusterIssuer gets its Certificate, issued.
+func TestCertManagerGatewayShimRuns(t *testing.T) {
+	cp := framework.Start(t, framework.WithoutControllerManager(),
+		framework.WithCertManagerControllers(framework.GatewayShimController))
+	logStart(t, cp)
+	ctx := t.Context()
+	c := cp.Client
+
+	issuer := &cmapi.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: "selfsigned"},
+		Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{SelfSigned: &cmapi.SelfSignedIssuer{}}},
+	}
+	require.NoError(t, c.Create(ctx, issuer))
+	gateway := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1",
+		"kind":       "Gateway",
+		"metadata": map[string]any{
+			"name":        "shim",
+			"namespace":   metav1.NamespaceDefault,
+			"annotations": map[string]any{"cert-manager.io/cluster-issuer": issuer.Name},
+		},
+		"spec": map[string]any{
+			"gatewayClassName": "example",
+			"listeners": []any{map[string]any{
+				"name": "https", "hostname": "shim.example.com", "port": int64(443), "protocol": "HTTPS",
+				"tls": map[string]any{"mode": "Terminate", "certificateRefs": []any{map[string]any{"name": "shim-tls"}}},
+			}},
+		},
+	}}
+	require.NoError(t, c.Create(ctx, gateway))
+	certificate := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: "shim-tls", Namespace: metav1.NamespaceDefault}}
+	waitCertificateReady(t, c, certificate)
+	require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(certificate), certificate))
+	require.Equal(t, []string{"shim.example.com"}, certificate.Spec.DNSNames)
+	require.Equal(t, issuer.Name, certificate.Spec.IssuerRef.Name)
 }
 
 func setGatewaySpec(spec *istionetworking.Gateway, host string) {

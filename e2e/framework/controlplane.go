@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,7 +32,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"golang.org/x/sync/errgroup"
 )
 
 // Namespaces every control plane starts with: where cert-manager keeps
@@ -148,13 +148,15 @@ func StartContext(ctx context.Context, cfg Config) (*ControlPlane, error) {
 var errPortTaken = errors.New("a listening port was taken")
 
 func startOnce(ctx context.Context, cfg Config) (*ControlPlane, error) {
-	p, err := freePorts()
+	p, err := freePorts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err := os.MkdirTemp("", "meshcert-etcd-")
-	if err != nil {
-		return nil, fmt.Errorf("failed to create the etcd data directory: %w", err)
+	// Inside the plane's directory, so whatever a hard-killed run leaves is
+	// cleared with the directory; removed on Stop as nobody reads it after.
+	dataDir := filepath.Join(cfg.Dir, "etcd-data")
+	if err := os.RemoveAll(dataDir); err != nil {
+		return nil, fmt.Errorf("failed to clear the etcd data directory: %w", err)
 	}
 	cp := &ControlPlane{
 		Dir:          cfg.Dir,
@@ -195,13 +197,13 @@ func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(p.etcdClient)
 	etcd, err := cp.run(cfg, "etcd", cfg.Tools.Etcd,
 		"--name=default",
-		"--data-dir="+filepath.Join(cp.dataDir, "etcd"),
+		"--data-dir="+cp.dataDir,
 		"--listen-client-urls="+etcdURL,
 		"--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls=http://127.0.0.1:"+strconv.Itoa(p.etcdPeer),
 		"--initial-advertise-peer-urls=http://127.0.0.1:"+strconv.Itoa(p.etcdPeer),
 		"--initial-cluster=default=http://127.0.0.1:"+strconv.Itoa(p.etcdPeer),
-		// Throwaway data: durability buys nothing and fsync costs seconds.
+		// Throwaway data: durability buys nothing and fsync costs time.
 		"--unsafe-no-fsync",
 		"--log-level=warn",
 	)
@@ -330,7 +332,7 @@ func (s *pkiSet) httpClient(user keyPair) (*http.Client, error) {
 func (cp *ControlPlane) writeKubeconfigs(certs *pkiSet) error {
 	cp.KubeconfigPath = filepath.Join(cp.Dir, "kubeconfig")
 	for path, user := range map[string]keyPair{
-		cp.KubeconfigPath:                                        certs.admin,
+		cp.KubeconfigPath: certs.admin,
 		filepath.Join(cp.Dir, "pki", "kube-controller-manager.kubeconfig"): certs.controllerManager,
 		filepath.Join(cp.Dir, "pki", "cert-manager.kubeconfig"):            certs.certManager,
 	} {
@@ -520,7 +522,7 @@ func (cp *ControlPlane) Stop() error {
 		cp.mu.Unlock()
 		var errs []error
 		for _, p := range slices.Backward(processes) {
-			if err := p.stop(stopGracePeriod); err != nil {
+			if err := p.stop(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -598,7 +600,7 @@ func (cp *ControlPlane) writeComponentPIDs() error {
 // freePorts picks distinct ports that are free right now. They are released
 // before the components bind them, so a start can still lose a race; the
 // caller retries.
-func freePorts() (ports, error) {
+func freePorts(ctx context.Context) (ports, error) {
 	var listeners []net.Listener
 	defer func() {
 		for _, listener := range listeners {
@@ -606,7 +608,7 @@ func freePorts() (ports, error) {
 		}
 	}()
 	next := func() (int, error) {
-		listener, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+		listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, fmt.Errorf("failed to find a free port: %w", err)
 		}

@@ -12,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -141,7 +141,7 @@ func moduleDir(ctx context.Context, module, version string) (string, error) {
 }
 
 // parseCRDs decodes every CustomResourceDefinition of a multi-document YAML
-// stream, skipping empty documents.
+// stream, skipping empty documents and other kinds.
 func parseCRDs(data []byte) ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var crds []*apiextensionsv1.CustomResourceDefinition
@@ -157,7 +157,9 @@ func parseCRDs(data []byte) ([]*apiextensionsv1.CustomResourceDefinition, error)
 			continue
 		}
 		if crd.Kind != "CustomResourceDefinition" {
-			return nil, fmt.Errorf("unexpected %s %q in a CRD file", crd.Kind, crd.Name)
+			// gateway-api ships a ValidatingAdmissionPolicy among its CRDs
+			// (it guards upgrades); only the CRDs are wanted here.
+			continue
 		}
 		crds = append(crds, crd)
 	}
@@ -166,10 +168,20 @@ func parseCRDs(data []byte) ([]*apiextensionsv1.CustomResourceDefinition, error)
 // installCRDs creates the CRDs and waits until the API server serves all of
 // them.
 func installCRDs(ctx context.Context, c client.Client, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	// Concurrently: the API server spends most of a CRD create building its
+	// schema, and creates do not depend on each other.
+	group, groupCtx := errgroup.WithContext(ctx)
+	group.SetLimit(8)
 	for _, crd := range crds {
-		if err := c.Create(ctx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("failed to create CRD %s: %w", crd.Name, err)
-		}
+		group.Go(func() error {
+			if err := c.Create(groupCtx, crd); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("failed to create CRD %s: %w", crd.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := group.Wait(); err != nil {
+		return err
 	}
 	return poll(ctx, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 		for _, crd := range crds {
@@ -197,12 +209,4 @@ func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
 		}
 	}
 	return established && namesAccepted
-}
-
-func crdNames(crds []*apiextensionsv1.CustomResourceDefinition) string {
-	names := make([]string, 0, len(crds))
-	for _, crd := range crds {
-		names = append(names, crd.Name)
-	}
-	return strings.Join(names, ", ")
 }

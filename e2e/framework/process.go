@@ -107,7 +107,8 @@ func (p *process) exitError() error {
 
 // stop sends SIGTERM to the process group, SIGKILL after the grace period,
 // and returns once the process has been reaped.
-func (p *process) stop(grace time.Duration) error {
+func (p *process) stop() error {
+	const grace = stopGracePeriod
 	select {
 	case <-p.done:
 		return nil

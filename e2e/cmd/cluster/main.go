@@ -3,7 +3,9 @@
 //
 // In --dir it writes pid (its own process id), kubeconfig (admin), the
 // component logs under logs/, and ready once everything answers; the
-// Makefile waits for ready. Later issues add meshcert itself here.
+// Makefile waits for ready. Unless --without-meshcert, it also runs
+// `meshcert serve` with its webhooks registered by URL (log in
+// logs/meshcert/meshcert.log).
 package main
 
 import (
@@ -31,6 +33,8 @@ func main() {
 	dir := flag.String("dir", "", "Directory for the cluster's pid, kubeconfig and logs (required).")
 	withoutControllerManager := flag.Bool("without-controller-manager", false, "Do not run kube-controller-manager.")
 	withoutCertManager := flag.Bool("without-cert-manager", false, "Do not run the cert-manager controllers.")
+	withoutMeshcert := flag.Bool("without-meshcert", false, "Do not run meshcert serve.")
+	meshcertArgs := flag.String("meshcert-args", "", "Space-separated extra flags for meshcert serve, e.g. --enforce.")
 	extraControllers := flag.String("cert-manager-controllers", "",
 		"Comma-separated cert-manager controllers to add to the default set, e.g. "+framework.GatewayShimController+".")
 	flag.Parse()
@@ -46,12 +50,16 @@ func main() {
 	if *extraControllers != "" {
 		cfg.ExtraCertManagerControllers = strings.Split(*extraControllers, ",")
 	}
-	if err := run(*dir, cfg); err != nil {
+	var meshcert *framework.MeshcertConfig
+	if !*withoutMeshcert {
+		meshcert = &framework.MeshcertConfig{LeaderElect: true, Args: strings.Fields(*meshcertArgs)}
+	}
+	if err := run(*dir, cfg, meshcert); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(dir string, cfg framework.Config) error {
+func run(dir string, cfg framework.Config, meshcertCfg *framework.MeshcertConfig) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
@@ -66,8 +74,25 @@ func run(dir string, cfg framework.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := publish(dir, cp); err != nil {
+	var meshcert *framework.Meshcert
+	if meshcertCfg != nil {
+		startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+		meshcert, err = cp.StartMeshcert(startCtx, *meshcertCfg)
+		cancel()
+		if err != nil {
+			return errors.Join(err, cp.Stop())
+		}
+		log.Printf("meshcert serving webhooks at %s, metrics at %s", meshcert.WebhookURL, meshcert.MetricsURL)
+	}
+	stopAll := func() error {
+		var err error
+		if meshcert != nil {
+			err = meshcert.Stop()
+		}
 		return errors.Join(err, cp.Stop())
+	}
+	if err := publish(dir, cp, meshcert); err != nil {
+		return errors.Join(err, stopAll())
 	}
 	log.Printf("cluster ready in %s: export KUBECONFIG=%s", cp.StartDuration.Round(time.Millisecond), filepath.Join(dir, "kubeconfig"))
 	if memory, err := cp.Memory(); err == nil {
@@ -76,7 +101,7 @@ func run(dir string, cfg framework.Config) error {
 
 	<-ctx.Done()
 	log.Print("stopping")
-	if err := cp.Stop(); err != nil {
+	if err := stopAll(); err != nil {
 		return fmt.Errorf("failed to stop the control plane: %w", err)
 	}
 	for _, name := range []string{"ready", "kubeconfig", "component-pids"} {
@@ -88,7 +113,7 @@ func run(dir string, cfg framework.Config) error {
 
 // publish puts the admin kubeconfig and component pids where the Makefile
 // and users look, then the ready marker last.
-func publish(dir string, cp *framework.ControlPlane) error {
+func publish(dir string, cp *framework.ControlPlane, meshcert *framework.Meshcert) error {
 	kubeconfig, err := os.ReadFile(cp.KubeconfigPath)
 	if err != nil {
 		return fmt.Errorf("failed to read the kubeconfig: %w", err)
@@ -99,6 +124,10 @@ func publish(dir string, cp *framework.ControlPlane) error {
 	pids, err := os.ReadFile(filepath.Join(cp.Dir, "component-pids"))
 	if err != nil {
 		return fmt.Errorf("failed to read the component pids: %w", err)
+	}
+	if meshcert != nil {
+		// cluster-down checks that meshcert is gone too.
+		pids = append(pids, []byte(strconv.Itoa(meshcert.PID())+"\n")...)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "component-pids"), pids, 0o600); err != nil {
 		return fmt.Errorf("failed to write the component pids: %w", err)

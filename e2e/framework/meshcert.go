@@ -1,0 +1,365 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// MeshcertBinaryEnv names a prebuilt meshcert binary; unset, the framework
+// builds one from this repository once per test process.
+const MeshcertBinaryEnv = "MESHCERT_BINARY"
+
+// WebhookConfigurationName names meshcert's webhook configurations.
+const WebhookConfigurationName = "meshcert"
+
+// MeshcertConfig describes a meshcert serve process to start against a
+// control plane.
+type MeshcertConfig struct {
+	// Args are extra flags for `meshcert serve`, e.g. --enforce.
+	Args []string
+	// LeaderElect turns leader election on (in namespace default).
+	LeaderElect bool
+	// WithoutWebhookConfigurations leaves the API server without meshcert's
+	// webhook configurations, as when the webhook is bypassed.
+	WithoutWebhookConfigurations bool
+	// FailurePolicy of the webhook configurations; empty means Fail.
+	FailurePolicy admissionregistrationv1.FailurePolicyType
+}
+
+// Meshcert is a running `meshcert serve`.
+type Meshcert struct {
+	// Dir holds its log (meshcert.log) and serving certificate.
+	Dir string
+	// WebhookURL is the https base URL the API server calls.
+	WebhookURL string
+	// MetricsURL serves Prometheus metrics; ProbeURL /healthz and /readyz.
+	MetricsURL, ProbeURL string
+	// CABundle signs the webhook's serving certificate.
+	CABundle []byte
+
+	cp       *ControlPlane
+	cfg      MeshcertConfig
+	binary   string
+	certDir  string
+	mu       sync.Mutex
+	proc     *process
+	stopOnce sync.Once
+}
+
+var (
+	buildOnce   sync.Once
+	builtBinary string
+	errBuild    error
+)
+
+// meshcertBinary returns MESHCERT_BINARY or a binary built from this
+// repository (the e2e module's replace points at it) into a temporary
+// directory, once per test process.
+func meshcertBinary(ctx context.Context) (string, error) {
+	if path := os.Getenv(MeshcertBinaryEnv); path != "" {
+		return path, nil
+	}
+	buildOnce.Do(func() {
+		// One fixed place, replaced atomically, so repeated runs leave
+		// nothing behind and concurrent ones do not see a half-written file.
+		dir := filepath.Join(os.TempDir(), "meshcert-e2e-bin")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			errBuild = fmt.Errorf("failed to create a build directory: %w", err)
+			return
+		}
+		builtBinary = filepath.Join(dir, "meshcert")
+		tmp := fmt.Sprintf("%s.%d", builtBinary, os.Getpid())
+		// Build in the product module (two levels above this file) so its
+		// own go.mod and go.sum decide the dependencies.
+		_, self, _, _ := runtime.Caller(0)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/meshcert")
+		cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errBuild = fmt.Errorf("failed to build meshcert: %w\n%s", err, out)
+			return
+		}
+		if err := os.Rename(tmp, builtBinary); err != nil {
+			errBuild = fmt.Errorf("failed to install the meshcert binary: %w", err)
+		}
+	})
+	return builtBinary, errBuild
+}
+
+// StartMeshcert starts `meshcert serve` against the plane, on free
+// 127.0.0.1 ports, registers its webhook configurations by URL (unless told
+// not to) and returns once it is ready and the API server reaches it.
+func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (*Meshcert, error) {
+	binary, err := meshcertBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cp.Dir, "meshcert")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+	}
+	ca, err := newPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.serving("meshcert-webhook")
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(dir, "serving-certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create %s: %w", certDir, err)
+	}
+	for name, data := range map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM} {
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			return nil, fmt.Errorf("failed to write the serving certificate: %w", err)
+		}
+	}
+	m := &Meshcert{Dir: dir, CABundle: ca.caPEM(), cp: cp, cfg: cfg, binary: binary, certDir: certDir}
+	if err := m.start(ctx); err != nil {
+		return nil, err
+	}
+	if !cfg.WithoutWebhookConfigurations {
+		if err := RegisterWebhooks(ctx, cp.Client, m.WebhookURL, m.CABundle, cfg.FailurePolicy); err != nil {
+			_ = m.Stop()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// start runs the process on fresh ports and waits until it is ready.
+func (m *Meshcert) start(ctx context.Context) error {
+	ports, err := freeLocalPorts(ctx, 3)
+	if err != nil {
+		return err
+	}
+	webhookPort, metricsPort, probePort := ports[0], ports[1], ports[2]
+	m.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(webhookPort)
+	m.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	m.ProbeURL = "http://127.0.0.1:" + strconv.Itoa(probePort)
+	args := append([]string{"serve",
+		"--kubeconfig=" + m.cp.KubeconfigPath,
+		"--webhook-host=127.0.0.1",
+		"--webhook-port=" + strconv.Itoa(webhookPort),
+		"--webhook-cert-dir=" + m.certDir,
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
+		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
+		"--leader-elect=" + strconv.FormatBool(m.cfg.LeaderElect),
+		"--leader-election-namespace=default",
+	}, m.cfg.Args...)
+	proc, err := startProcess("meshcert", m.binary, args, filepath.Join(m.Dir, "meshcert.log"))
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.proc = proc
+	m.mu.Unlock()
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = poll(waitCtx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if err := proc.exitError(); err != nil {
+			return false, err
+		}
+		return httpOK(ctx, m.ProbeURL+"/readyz"), nil
+	})
+	if err != nil {
+		_ = proc.stop()
+		return fmt.Errorf("failed waiting for meshcert to be ready: %w\n%s", err, proc.logTail(40))
+	}
+	return nil
+}
+
+// Restart stops the process and starts a new one with the same settings
+// (new ports, so the webhook configurations are registered again).
+func (m *Meshcert) Restart(ctx context.Context) error {
+	m.mu.Lock()
+	proc := m.proc
+	m.mu.Unlock()
+	if err := proc.stop(); err != nil {
+		return err
+	}
+	if err := m.start(ctx); err != nil {
+		return err
+	}
+	if m.cfg.WithoutWebhookConfigurations {
+		return nil
+	}
+	return RegisterWebhooks(ctx, m.cp.Client, m.WebhookURL, m.CABundle, m.cfg.FailurePolicy)
+}
+
+// Stop ends the process; it is safe to call more than once.
+func (m *Meshcert) Stop() error {
+	var err error
+	m.stopOnce.Do(func() {
+		m.mu.Lock()
+		proc := m.proc
+		m.mu.Unlock()
+		if proc != nil {
+			err = proc.stop()
+		}
+	})
+	return err
+}
+
+// LogTail returns the last lines of meshcert's log.
+func (m *Meshcert) LogTail(lines int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc.logTail(lines)
+}
+
+// PID is the process id of the running meshcert.
+func (m *Meshcert) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc.pid()
+}
+
+// Metrics returns the Prometheus text exposition of meshcert's metrics.
+func (m *Meshcert) Metrics(ctx context.Context) (string, error) {
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet, m.MetricsURL, http.NoBody)
+	if err != nil {
+		return "", fmt.Errorf("failed to build the metrics request: %w", err)
+	}
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		return "", fmt.Errorf("failed to scrape meshcert: %w", err)
+	}
+	defer func() { _ = response.Body.Close() }()
+	body, err := io.ReadAll(response.Body)
+	if err != nil {
+		return "", fmt.Errorf("failed to read meshcert's metrics: %w", err)
+	}
+	return string(body), nil
+}
+
+func httpOK(ctx context.Context, url string) bool {
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
+	if err != nil {
+		return false
+	}
+	response, err := (&http.Client{Timeout: 2 * time.Second}).Do(request)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, response.Body)
+	_ = response.Body.Close()
+	return response.StatusCode == http.StatusOK
+}
+
+func freeLocalPorts(ctx context.Context, n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("failed to find a free port: %w", err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// RegisterWebhooks creates or replaces meshcert's mutating and validating
+// webhook configurations, pointing the API server at baseURL.
+func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) error {
+	if policy == "" {
+		policy = admissionregistrationv1.Fail
+	}
+	none := admissionregistrationv1.SideEffectClassNone
+	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
+	equivalent := admissionregistrationv1.Equivalent
+	timeout := int32(10)
+	rule := func(group string, versions []string, resource string) []admissionregistrationv1.RuleWithOperations {
+		return []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: versions, Resources: []string{resource}},
+		}}
+	}
+	gateways := rule("networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"}, "gateways")
+	clientConfig := func(path string) admissionregistrationv1.WebhookClientConfig {
+		url := baseURL + path
+		return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
+	}
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "gateways.mutate.meshcert.io", ClientConfig: clientConfig("/mutate-gateway"), Rules: gateways,
+			SideEffects: &none, AdmissionReviewVersions: []string{"v1"}, FailurePolicy: &policy,
+			ReinvocationPolicy: &ifNeeded, MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
+		}},
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
+	}
+	for _, w := range []struct {
+		name, path string
+		rules      []admissionregistrationv1.RuleWithOperations
+	}{
+		{"gateways.validate.meshcert.io", "/validate-gateway", gateways},
+		{"certificates.validate.meshcert.io", "/validate-certificate", rule("cert-manager.io", []string{"v1"}, "certificates")},
+		{"istiooperators.validate.meshcert.io", "/validate-istiooperator", rule("install.istio.io", []string{"v1alpha1"}, "istiooperators")},
+	} {
+		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			Name: w.name, ClientConfig: clientConfig(w.path), Rules: w.rules,
+			SideEffects: &none, AdmissionReviewVersions: []string{"v1"}, FailurePolicy: &policy,
+			MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
+		})
+	}
+	for _, obj := range []client.Object{mutating, validating} {
+		if err := replace(ctx, c, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnregisterWebhooks removes meshcert's webhook configurations.
+func UnregisterWebhooks(ctx context.Context, c client.Client) error {
+	for _, obj := range []client.Object{
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName}},
+		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName}},
+	} {
+		if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("failed to delete %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func replace(ctx context.Context, c client.Client, obj client.Object) error {
+	err := c.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		existing := obj.DeepCopyObject().(client.Object)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+			return fmt.Errorf("failed to get %s: %w", obj.GetName(), err)
+		}
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		err = c.Update(ctx, obj)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to register webhook configuration %s: %w", obj.GetName(), err)
+	}
+	return nil
+}

@@ -1,0 +1,471 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/e2e/framework"
+)
+
+// repoRoot is the product repository, for examples/ and testdata/.
+const repoRoot = ".."
+
+// kubectlRun runs the real kubectl against the plane; stdin may be empty.
+func kubectlRun(t *testing.T, cp *framework.ControlPlane, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := cp.Kubectl(t.Context(), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func gatewayObject(ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("networking.istio.io/v1")
+	u.SetKind("Gateway")
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+// getCertificate reads a Certificate from istio-system.
+func getCertificate(ctx context.Context, c client.Client, name string) (*cmapi.Certificate, error) {
+	crt := &cmapi.Certificate{}
+	err := c.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: name}, crt)
+	return crt, err
+}
+
+// waitManagedCertificateReady waits for a Certificate in istio-system, where
+// the test Gateways' workload runs.
+func waitManagedCertificateReady(t *testing.T, c client.Client, name string) *cmapi.Certificate {
+	const ns = "istio-system"
+	t.Helper()
+	var crt *cmapi.Certificate
+	eventually(t, "Certificate "+ns+"/"+name+" Ready", func(ctx context.Context) error {
+		var err error
+		if crt, err = getCertificate(ctx, c, name); err != nil {
+			return err
+		}
+		for _, cond := range crt.Status.Conditions {
+			if cond.Type == cmapi.CertificateConditionReady && cond.Status == cmmeta.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v", crt.Status.Conditions)
+	})
+	return crt
+}
+
+// verifyTLS serves the Secret's certificate on 127.0.0.1 and handshakes as a
+// client for each host, trusting only the Secret's ca.crt.
+func verifyTLS(t *testing.T, secret *corev1.Secret, hosts []string) {
+	t.Helper()
+	pair, err := tls.X509KeyPair(secret.Data["tls.crt"], secret.Data["tls.key"])
+	require.NoError(t, err)
+	listener, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	require.NoError(t, err)
+	defer func() { _ = listener.Close() }()
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.(*tls.Conn).Handshake()
+			_ = conn.Close()
+		}
+	}()
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(secret.Data["ca.crt"]), "ca.crt holds the issuer's CA")
+	for _, host := range hosts {
+		dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}}
+		conn, err := dialer.DialContext(t.Context(), "tcp", listener.Addr().String())
+		require.NoError(t, err, "a TLS client for %s verifies the gateway certificate", host)
+		_ = conn.Close()
+	}
+	// And a host the Gateway does not list is rejected, so the check can fail.
+	dialer := &tls.Dialer{Config: &tls.Config{ServerName: "not-listed.example.org", RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	_, err = dialer.DialContext(t.Context(), "tcp", listener.Addr().String())
+	require.Error(t, err)
+}
+
+// metricValue sums the samples of a metric whose labels contain every
+// given label pair.
+func metricValue(metrics, name string, labels ...string) float64 {
+	sum := 0.0
+	for line := range strings.SplitSeq(metrics, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		if !slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line, l) }) {
+			fields := strings.Fields(line)
+			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+			if err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+func startMeshcert(t *testing.T, cp *framework.ControlPlane, cfg framework.MeshcertConfig) *framework.Meshcert {
+	t.Helper()
+	m, err := cp.StartMeshcert(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("meshcert log (%s):\n%s", m.Dir, m.LogTail(60))
+		}
+		assert.NoError(t, m.Stop())
+	})
+	return m
+}
+
+// TestMeshcertInTheCluster runs the product on the real stack: kube-apiserver
+// calls meshcert's webhooks by URL, meshcert's controller writes
+// Certificates, cert-manager issues them.
+func TestMeshcertInTheCluster(t *testing.T) {
+	cp := framework.Start(t)
+	ctx := t.Context()
+	c := cp.Client
+	m := startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true})
+
+	// The examples: the issuer chain, a gateway Pod in istio-system and an
+	// annotated Gateway in team-a. Pods wait for their namespace's default
+	// ServiceAccount, so apply until everything is accepted.
+	eventually(t, "kubectl apply -f examples/", func(context.Context) error {
+		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "examples"))
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, stderr)
+		}
+		return nil
+	})
+
+	credential := certs.CredentialName("team-a", "shop", "shop-https")
+	t.Run("the annotated Gateway gets its credential and a working certificate", func(t *testing.T) {
+		out, _, err := kubectlRun(t, cp, "", "get", "gateways.networking.istio.io", "-n", "team-a", "shop", "-o", "jsonpath={.spec.servers[0].tls.credentialName}")
+		require.NoError(t, err)
+		assert.Equal(t, credential, out, "the mutating webhook injected the credentialName")
+
+		crt := waitManagedCertificateReady(t, c, credential)
+		assert.Equal(t, []string{"shop.example.com", "www.shop.example.com"}, crt.Spec.DNSNames)
+		assert.Equal(t, "gateway-ca", crt.Spec.IssuerRef.Name)
+		assert.Equal(t, "team-a/shop", crt.Annotations[certs.AnnotationGateway])
+
+		secret := &corev1.Secret{}
+		require.NoError(t, c.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: credential}, secret))
+		verifyTLS(t, secret, crt.Spec.DNSNames)
+	})
+
+	t.Run("a server-side dry run prints the warning and creates nothing", func(t *testing.T) {
+		gw := strings.NewReplacer("name: shop\n", "name: dry\n", "shop.example.com", "dry.example.com", "gateway-ca", "no-such-issuer").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err := kubectlRun(t, cp, gw, "apply", "--dry-run=server", "-f", "-")
+		require.NoError(t, err, stderr)
+		assert.Regexp(t, `Warning: MC5002 cert-manager.io/cluster-issuer: ClusterIssuer "no-such-issuer" not found`, stderr)
+
+		// Barrier: a real Gateway applied after it is processed; by then the
+		// controller would have acted on the dry run too, had it seen it.
+		barrier := strings.NewReplacer("name: shop\n", "name: barrier\n", "shop.example.com", "barrier.example.com").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err = kubectlRun(t, cp, barrier, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		waitManagedCertificateReady(t, c, certs.CredentialName("team-a", "barrier", "shop-https"))
+		_, err = getCertificate(ctx, c, certs.CredentialName("team-a", "dry", "shop-https"))
+		assert.True(t, apierrors.IsNotFound(err), "the dry run created no Certificate: %v", err)
+		require.True(t, apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(gatewayObject("team-a", "dry")), gatewayObject("team-a", "dry"))))
+	})
+
+	t.Run("changing hosts updates the Certificate, removing servers and Gateways deletes them, Secrets stay", func(t *testing.T) {
+		name := "lifecycle"
+		gw := func(hosts string, servers int) string {
+			doc := fmt.Sprintf(`apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata:
+  name: %s
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: gateway-ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [%s]
+    tls: {mode: SIMPLE}
+`, name, hosts)
+			if servers > 1 {
+				doc += `  - port: {number: 8443, name: admin, protocol: HTTPS}
+    hosts: [admin.lifecycle.example.com]
+    tls: {mode: SIMPLE}
+`
+			}
+			return doc
+		}
+		https := certs.CredentialName("team-a", name, "https")
+		admin := certs.CredentialName("team-a", name, "admin")
+		_, stderr, err := kubectlRun(t, cp, gw("a.lifecycle.example.com", 2), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		waitManagedCertificateReady(t, c, https)
+		waitManagedCertificateReady(t, c, admin)
+
+		_, stderr, err = kubectlRun(t, cp, gw("a.lifecycle.example.com, b.lifecycle.example.com", 2), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		eventually(t, "dnsNames updated", func(ctx context.Context) error {
+			crt, err := getCertificate(ctx, c, https)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(crt.Spec.DNSNames, []string{"a.lifecycle.example.com", "b.lifecycle.example.com"}) {
+				return fmt.Errorf("dnsNames %v", crt.Spec.DNSNames)
+			}
+			return nil
+		})
+
+		_, stderr, err = kubectlRun(t, cp, gw("a.lifecycle.example.com, b.lifecycle.example.com", 1), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		eventually(t, "the removed server's Certificate deleted", func(ctx context.Context) error {
+			if _, err := getCertificate(ctx, c, admin); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("still there: %w", err)
+			}
+			return nil
+		})
+
+		_, stderr, err = kubectlRun(t, cp, "", "delete", "gateways.networking.istio.io", "-n", "team-a", name)
+		require.NoError(t, err, stderr)
+		eventually(t, "the Gateway's Certificate in istio-system deleted", func(ctx context.Context) error {
+			if _, err := getCertificate(ctx, c, https); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("still there: %w", err)
+			}
+			return nil
+		})
+		for _, secret := range []string{https, admin} {
+			require.NoError(t, c.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: secret}, &corev1.Secret{}), "Secret %s is kept", secret)
+		}
+	})
+
+	t.Run("a Certificate meshcert does not own is left untouched and the warning says so", func(t *testing.T) {
+		theirs := `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: partner-tls, namespace: istio-system, labels: {owner: partner-team}}
+spec:
+  secretName: partner-tls
+  dnsNames: [partner.example.com]
+  issuerRef: {name: gateway-ca, kind: ClusterIssuer}
+`
+		_, stderr, err := kubectlRun(t, cp, theirs, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		before := waitManagedCertificateReady(t, c, "partner-tls")
+
+		gw := `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: partner
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: gateway-ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [partner.example.com, extra.example.com]
+    tls: {mode: SIMPLE, credentialName: partner-tls}
+`
+		_, stderr, err = kubectlRun(t, cp, gw, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		assert.Contains(t, stderr, "Warning: MC4002")
+		assert.Contains(t, stderr, "Warning: MC3002", "and that it does not cover extra.example.com")
+
+		// Barrier, then compare: nothing of the partner's Certificate changed.
+		barrier := strings.NewReplacer("name: shop\n", "name: barrier2\n", "shop.example.com", "barrier2.example.com").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err = kubectlRun(t, cp, barrier, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		waitManagedCertificateReady(t, c, certs.CredentialName("team-a", "barrier2", "shop-https"))
+		after, err := getCertificate(ctx, c, "partner-tls")
+		require.NoError(t, err)
+		assert.Equal(t, before.Spec, after.Spec)
+		assert.Equal(t, before.Labels, after.Labels)
+		assert.Equal(t, before.Annotations, after.Annotations)
+		assert.Equal(t, before.Generation, after.Generation)
+	})
+
+	t.Run("a missing issuer warns, and is denied where enforcement is on", func(t *testing.T) {
+		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "testdata", "seed", "certificate-cluster-a.yaml"))
+		require.NoError(t, err, stderr)
+		assert.Contains(t, stderr, `Warning: MC5002 spec.issuerRef: ClusterIssuer "letsencrypt-staging-cluster-b" not found in this cluster`)
+		assert.Contains(t, stderr, "Warning: MC4004")
+
+		_, stderr, err = kubectlRun(t, cp, "", "label", "namespace", "istio-system", "meshcert.io/enforce=true")
+		require.NoError(t, err, stderr)
+		t.Cleanup(func() {
+			// t.Context() is over by now; later subtests need the label gone.
+			out, err := cp.Kubectl(context.Background(), "label", "namespace", "istio-system", "meshcert.io/enforce-").CombinedOutput()
+			assert.NoError(t, err, string(out))
+		})
+		// A new object, so kubectl sends a request (an unchanged one it skips).
+		renamed := strings.Replace(readFile(t, "testdata/seed/certificate-cluster-a.yaml"), "name: istio-ingress-gateway-cert", "name: enforced", 1)
+		eventually(t, "the enforce label in meshcert's cache, and the apply denied", func(context.Context) error {
+			_, stderr, err := kubectlRun(t, cp, renamed, "apply", "--dry-run=server", "-f", "-")
+			if err == nil {
+				return errors.New("not denied yet")
+			}
+			if !strings.Contains(stderr, "denied the request") || !strings.Contains(stderr, "an issuerRef can only name an issuer in the same cluster") || !strings.Contains(stderr, "(MC5002)") {
+				return fmt.Errorf("unexpected denial: %s", stderr)
+			}
+			return nil
+		})
+	})
+
+	t.Run("restarting meshcert with nothing changed makes zero writes", func(t *testing.T) {
+		managed := &cmapi.CertificateList{}
+		require.NoError(t, c.List(ctx, managed, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}))
+		require.NotEmpty(t, managed.Items)
+		gateways := &unstructured.UnstructuredList{}
+		gateways.SetAPIVersion("networking.istio.io/v1")
+		gateways.SetKind("GatewayList")
+		require.NoError(t, c.List(ctx, gateways))
+
+		require.NoError(t, m.Restart(ctx))
+		// Every Gateway is reconciled once after the caches sync.
+		eventually(t, "every Gateway reconciled after the restart", func(ctx context.Context) error {
+			metrics, err := m.Metrics(ctx)
+			if err != nil {
+				return err
+			}
+			done := metricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`)
+			if done < float64(len(gateways.Items)) {
+				return fmt.Errorf("%v of %d reconciled", done, len(gateways.Items))
+			}
+			return nil
+		})
+		metrics, err := m.Metrics(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, metricValue(metrics, "meshcert_certificate_writes_total"), "no Certificate written")
+		assert.InDelta(t, float64(len(managed.Items)), metricValue(metrics, "meshcert_managed_certificates"), 0)
+		after := &cmapi.CertificateList{}
+		require.NoError(t, c.List(ctx, after, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}))
+		for _, crt := range after.Items {
+			i := slices.IndexFunc(managed.Items, func(b cmapi.Certificate) bool { return b.UID == crt.UID })
+			require.GreaterOrEqual(t, i, 0, "Certificate %s/%s was recreated", crt.Namespace, crt.Name)
+			assert.Equal(t, managed.Items[i].Generation, crt.Generation, "Certificate %s/%s spec rewritten", crt.Namespace, crt.Name)
+		}
+	})
+
+	t.Run("a Gateway stored while the webhook was bypassed behaves as documented", func(t *testing.T) {
+		require.NoError(t, framework.UnregisterWebhooks(ctx, c))
+		gw := strings.NewReplacer("name: shop\n", "name: bypassed\n", "shop.example.com", "bypassed.example.com").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err := kubectlRun(t, cp, gw, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		out, _, err := kubectlRun(t, cp, "", "get", "gateways.networking.istio.io", "-n", "team-a", "bypassed", "-o", "jsonpath={.spec.servers[0].tls.credentialName}")
+		require.NoError(t, err)
+		require.Empty(t, out, "stored without a credentialName")
+
+		// The controller prepares the Certificate under the name the webhook
+		// would inject, and says so in a Warning Event on the Gateway.
+		name := certs.CredentialName("team-a", "bypassed", "shop-https")
+		waitManagedCertificateReady(t, c, name)
+		eventually(t, "a WebhookBypassed event", func(ctx context.Context) error {
+			evs := &eventsv1.EventList{}
+			if err := c.List(ctx, evs, client.InNamespace("team-a")); err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Regarding.Name == "bypassed" && e.Reason == "WebhookBypassed" && strings.Contains(e.Note, name) {
+					return nil
+				}
+			}
+			return errors.New("no WebhookBypassed event yet")
+		})
+
+		// With the webhook back, any update of the Gateway (kubectl skips an
+		// unchanged apply, so the event suggests an annotation) injects
+		// exactly that name.
+		require.NoError(t, framework.RegisterWebhooks(ctx, c, m.WebhookURL, m.CABundle, ""))
+		_, stderr, err = kubectlRun(t, cp, "", "annotate", "--overwrite", "gateways.networking.istio.io", "-n", "team-a", "bypassed", "meshcert.io/reinject=1")
+		require.NoError(t, err, stderr)
+		out, _, err = kubectlRun(t, cp, "", "get", "gateways.networking.istio.io", "-n", "team-a", "bypassed", "-o", "jsonpath={.spec.servers[0].tls.credentialName}")
+		require.NoError(t, err)
+		assert.Equal(t, name, out)
+	})
+
+	t.Run("admission makes zero API calls", func(t *testing.T) {
+		// Without leader election the process makes no periodic requests,
+		// so any request during the dry runs would be the webhooks'.
+		require.NoError(t, m.Stop())
+		quiet := startMeshcert(t, cp, framework.MeshcertConfig{})
+		eventually(t, "the restarted controller settled", func(ctx context.Context) error {
+			metrics, err := quiet.Metrics(ctx)
+			if err != nil {
+				return err
+			}
+			if metricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`) == 0 {
+				return errors.New("not reconciled yet")
+			}
+			return nil
+		})
+		requests := func() float64 {
+			metrics, err := quiet.Metrics(ctx)
+			require.NoError(t, err)
+			return metricValue(metrics, "rest_client_requests_total")
+		}
+		// Start from a quiet client: the startup reconciles are done when
+		// the count holds still for a second.
+		eventually(t, "meshcert's client quiet", func(ctx context.Context) error {
+			first := requests()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			if now := requests(); now != first {
+				return fmt.Errorf("%v requests, then %v", first, now)
+			}
+			return nil
+		})
+		decisions := func() float64 {
+			metrics, err := quiet.Metrics(ctx)
+			require.NoError(t, err)
+			return metricValue(metrics, "meshcert_admission_decisions_total")
+		}
+		before, decidedBefore := requests(), decisions()
+		gw := readFile(t, "examples/30-gateway.yaml")
+		for i := range 10 {
+			doc := strings.NewReplacer("name: shop\n", "name: probe-"+strconv.Itoa(i)+"\n", "shop.example.com", "probe-"+strconv.Itoa(i)+".example.com").Replace(gw)
+			_, stderr, err := kubectlRun(t, cp, doc, "apply", "--dry-run=server", "-f", "-")
+			require.NoError(t, err, stderr)
+			crt := strings.Replace(readFile(t, "testdata/seed/certificate-cluster-a.yaml"), "name: istio-ingress-gateway-cert", "name: probe-"+strconv.Itoa(i), 1)
+			_, stderr, err = kubectlRun(t, cp, crt, "apply", "--dry-run=server", "-f", "-")
+			require.NoError(t, err, stderr)
+		}
+		assert.GreaterOrEqual(t, decisions()-decidedBefore, 30.0, "the webhooks answered every dry run")
+		assert.InDelta(t, before, requests(), 0, "no API request while answering admissions")
+	})
+}
+
+func readFile(t *testing.T, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, rel))
+	require.NoError(t, err)
+	return string(data)
+}
