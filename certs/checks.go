@@ -60,14 +60,11 @@ func checkCredentials(gw *Gateway, managed bool, credentials [][]string, namespa
 // providersOf returns the Certificates that write Secret ns/secret: the ones
 // this plan creates, or else the known ones.
 func providersOf(ns, secret string, desired []*cmapi.Certificate, lookup Lookup) ([]*cmapi.Certificate, bool) {
-	var planned []*cmapi.Certificate
-	for _, crt := range desired {
+	// The plan has at most one Certificate per namespace and Secret.
+	for i, crt := range desired {
 		if crt.Namespace == ns && crt.Spec.SecretName == secret {
-			planned = append(planned, crt)
+			return desired[i : i+1 : i+1], true
 		}
-	}
-	if len(planned) > 0 {
-		return planned, true
 	}
 	return lookup.CertificatesForSecret(ns, secret), false
 }
@@ -279,13 +276,16 @@ func GatewayClaims(gw *Gateway) []string {
 // HostKey is the key of a host claim on a workload: selectorKey is the
 // Gateway's SelectorKey, host lower case without its namespace part.
 func HostKey(selectorKey string, port int64, host string) string {
-	key := make([]byte, 0, len(selectorKey)+len(host)+8)
-	key = append(key, selectorKey...)
-	key = append(key, '|')
-	key = strconv.AppendInt(key, port, 10)
-	key = append(key, '|')
-	key = append(key, host...)
-	return string(key)
+	// One allocation: the builder's buffer becomes the string.
+	var b strings.Builder
+	b.Grow(len(selectorKey) + len(host) + 22)
+	b.WriteString(selectorKey)
+	b.WriteByte('|')
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], port, 10))
+	b.WriteByte('|')
+	b.WriteString(host)
+	return b.String()
 }
 
 // CredentialKey is the key of a credential used on a workload.

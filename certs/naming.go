@@ -37,17 +37,17 @@ func ServerKey(s Server) string {
 func CredentialName(namespace, gateway, serverKey string) string {
 	// Length-prefixed so no choice of characters in the parts can make two
 	// different triples hash the same input.
-	h := sha256.New()
-	var num [20]byte
+	var stack [256]byte
+	in := stack[:0]
 	for _, part := range []string{namespace, gateway} {
-		h.Write(strconv.AppendInt(num[:0], int64(len(part)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(part))
+		in = strconv.AppendInt(in, int64(len(part)), 10)
+		in = append(in, ':')
+		in = append(in, part...)
 	}
-	h.Write([]byte(serverKey))
-	var sum [sha256.Size]byte
+	in = append(in, serverKey...)
+	sum := sha256.Sum256(in)
 	var hash [credentialHashLen]byte
-	hex.Encode(hash[:], h.Sum(sum[:0])[:credentialHashLen/2])
+	hex.Encode(hash[:], sum[:credentialHashLen/2])
 
 	// One buffer for the readable part, "-" and the hash: this runs for
 	// every injected server on the admission path.

@@ -39,9 +39,15 @@ type GatewayPlan struct {
 
 // Injection is one credentialName the injector sets.
 type Injection struct {
+	// Server is the index of the server in spec.servers.
 	Server         int
-	Field          string
 	CredentialName string
+}
+
+// Field is the field path the injection sets. It is built on demand: the
+// planner runs on every admission and most callers never print it.
+func (i Injection) Field() string {
+	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls.credentialName"
 }
 
 // PlanGateway decides everything about one Istio Gateway: whether meshcert
@@ -242,10 +248,9 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 			key = fmt.Sprintf("%s-%d", key, seen[key])
 		}
 		name := CredentialName(gw.Namespace, gw.Name, key)
-		credentials[i] = []string{name}
+		credentials[i] = []string{name}[:1:1]
 		p.Injections = append(p.Injections, Injection{
 			Server:         srv.Index,
-			Field:          "spec.servers[" + strconv.Itoa(srv.Index) + "].tls.credentialName",
 			CredentialName: name,
 		})
 	}
@@ -263,7 +268,7 @@ func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
 	mutated := shallowCopyServers(p.Gateway.Object)
 	for _, inj := range p.Injections {
 		if err := setCredentialName(mutated, inj.Server, inj.CredentialName); err != nil {
-			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field, p.Gateway.Namespace, p.Gateway.Name, err)
+			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field(), p.Gateway.Namespace, p.Gateway.Name, err)
 		}
 	}
 	return mutated, nil
@@ -446,8 +451,8 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 			Labels:      ownerLabels(gw),
 			Annotations: map[string]string{AnnotationGateway: gw.Namespace + "/" + gw.Name},
 		},
-		Spec: *tmpl.spec.DeepCopy(),
 	}
+	tmpl.spec.DeepCopyInto(&crt.Spec)
 	crt.Spec.SecretName = g.secret
 	crt.Spec.IssuerRef = issuer
 	crt.Spec.DNSNames = dnsNames

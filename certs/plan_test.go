@@ -800,7 +800,7 @@ metadata: {name: web-tls, namespace: istio-system}
 			assert.Equal(t, tc.wantManaged, plan.Managed, "managed")
 			injected := map[string]string{}
 			for _, inj := range plan.Injections {
-				injected[inj.Field] = inj.CredentialName
+				injected[inj.Field()] = inj.CredentialName
 			}
 			if tc.wantInjected == nil {
 				tc.wantInjected = map[string]string{}

@@ -398,6 +398,25 @@ spec:
 			return errors.New("no WebhookBypassed event yet")
 		})
 
+		// An IstioOperator stored meanwhile still gets its findings, as a
+		// Warning Event from the controller.
+		io := strings.Replace(readFile(t, "testdata/seed/istiooperator-gateway.yaml"), "kind: IstioOperator\n",
+			"kind: IstioOperator\nmetadata:\n  name: seed-gateway\n  namespace: istio-system\n", 1)
+		_, stderr, err = kubectlRun(t, cp, io, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		eventually(t, "a BadConfig event on the IstioOperator", func(ctx context.Context) error {
+			evs := &eventsv1.EventList{}
+			if err := c.List(ctx, evs, client.InNamespace("istio-system")); err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.Regarding.Name == "seed-gateway" && e.Reason == "BadConfig" && strings.Contains(e.Note, "MC6002") {
+					return nil
+				}
+			}
+			return errors.New("no BadConfig event yet")
+		})
+
 		// With the webhook back, any update of the Gateway (kubectl skips an
 		// unchanged apply, so the event suggests an annotation) injects
 		// exactly that name.

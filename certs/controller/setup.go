@@ -57,6 +57,9 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
+	if err := setupIstioOperators(ctx, mgr); err != nil {
+		return err
+	}
 	if err := registerManagedCertificates(ctx, mgr.GetCache()); err != nil {
 		return fmt.Errorf("failed to register the managed Certificates metric: %w", err)
 	}
