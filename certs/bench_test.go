@@ -67,3 +67,29 @@ func BenchmarkPlanAndMutateGateway(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanGatewaySharedWorkload plans the 10-server Gateway while 100
+// other Gateways (other hosts) use the same gateway workload, so every host
+// and credential is looked up for conflicts.
+func BenchmarkPlanGatewaySharedWorkload(b *testing.B) {
+	index := indexOf(b, cluster)
+	for i := range 100 {
+		other := gatewayWithServers(2)
+		other.SetName(fmt.Sprintf("other-%d", i))
+		for _, s := range other.Object["spec"].(map[string]any)["servers"].([]any) {
+			srv := s.(map[string]any)
+			srv["hosts"] = []any{fmt.Sprintf("other%d.example.com", i)}
+			srv["tls"] = map[string]any{"mode": "SIMPLE", "credentialName": fmt.Sprintf("other-%d-%s", i, srv["port"].(map[string]any)["name"])}
+		}
+		index.AddGateway(ParseGateway(other))
+	}
+	opts := DefaultOptions()
+	obj := gatewayWithServers(10)
+	b.ReportAllocs()
+	for b.Loop() {
+		plan := PlanGateway(ParseGateway(obj), index, opts)
+		if len(plan.Certificates) != 10 || plan.Findings.HasErrors() {
+			b.Fatalf("planned %d certificates, findings %v", len(plan.Certificates), plan.Findings)
+		}
+	}
+}

@@ -190,6 +190,13 @@ func checkConflicts(gw *Gateway, credentials [][]string, lookup Lookup) Findings
 	if len(gw.Selector) == 0 || len(claims) == 0 {
 		return findings
 	}
+	// A Gateway alone on its workload (the common per-team gateway) needs
+	// no per-host lookups at all.
+	if !slices.ContainsFunc(lookup.GatewaysClaiming(gw.SelectorKey), func(other *Gateway) bool {
+		return other.Namespace != gw.Namespace || other.Name != gw.Name
+	}) {
+		return findings
+	}
 	// Other Gateways on the same workload, found by what they claim, so the
 	// cost does not grow with the number of Gateways.
 	reported := map[string]bool{}
@@ -251,10 +258,14 @@ func credentialFor(gw *Gateway, key portHost) (string, bool) {
 }
 
 // GatewayClaims returns the keys under which a Gateway is indexed for
-// GatewaysClaiming: a HostKey per host of each server that terminates TLS
-// with a credential, and a CredentialKey per credential.
+// GatewaysClaiming: its SelectorKey (every Gateway on the workload), a
+// HostKey per host of each server that terminates TLS with a credential,
+// and a CredentialKey per credential.
 func GatewayClaims(gw *Gateway) []string {
 	var keys []string
+	if len(gw.Selector) > 0 {
+		keys = append(keys, gw.SelectorKey)
+	}
 	for _, srv := range gw.Servers {
 		if !srv.TLS.TerminatesWithCredential() {
 			continue

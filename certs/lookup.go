@@ -29,8 +29,9 @@ type Lookup interface {
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
 	NamespaceLabels(namespace string) (map[string]string, bool)
 	// GatewaysClaiming returns the known Istio Gateways that claim key: a
-	// HostKey (same selector, so the same gateway workload, terminating TLS
-	// for a host on a port) or a CredentialKey (same selector, using a
-	// credential). GatewayClaims lists a Gateway's keys for indexing.
+	// SelectorKey (every Gateway with that selector, so on the same gateway
+	// workload), a HostKey (same selector, terminating TLS for a host on a
+	// port) or a CredentialKey (same selector, using a credential).
+	// GatewayClaims lists a Gateway's keys for indexing.
 	GatewaysClaiming(key string) []*Gateway
 }

@@ -51,7 +51,8 @@ func CredentialName(namespace, gateway, serverKey string) string {
 
 	// One buffer for the readable part, "-" and the hash: this runs for
 	// every injected server on the admission path.
-	out := make([]byte, 0, len(namespace)+len(gateway)+len(serverKey)+credentialHashLen+3)
+	var stackOut [128]byte
+	out := stackOut[:0]
 	out = appendDNS(out, namespace)
 	out = appendDNS(out, gateway)
 	out = appendDNS(out, serverKey)

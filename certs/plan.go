@@ -35,6 +35,9 @@ type GatewayPlan struct {
 	// credentials must live, sorted.
 	CredentialNamespaces []string
 	Findings             Findings
+
+	// labels and annotations are shared by the plan's Certificates.
+	labels, annotations map[string]string
 }
 
 // Injection is one credentialName the injector sets.
@@ -236,6 +239,7 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 		keyCount[ServerKey(srv)]++
 	}
 	seen := map[string]int{}
+	var injected []string // one backing array for every injected name
 	for i, srv := range gw.Servers {
 		key := ServerKey(srv)
 		seen[key]++
@@ -248,7 +252,11 @@ func (p *GatewayPlan) inject(credentials [][]string) {
 			key = fmt.Sprintf("%s-%d", key, seen[key])
 		}
 		name := CredentialName(gw.Namespace, gw.Name, key)
-		credentials[i] = []string{name}[:1:1]
+		if injected == nil {
+			injected = make([]string, len(gw.Servers))
+		}
+		injected[i] = name
+		credentials[i] = injected[i : i+1 : i+1]
 		p.Injections = append(p.Injections, Injection{
 			Server:         srv.Index,
 			CredentialName: name,
@@ -325,8 +333,11 @@ type secretGroup struct {
 }
 
 func groupBySecret(gw *Gateway, credentials [][]string) []secretGroup {
-	index := map[string]int{}
-	var groups []secretGroup
+	groups := make([]secretGroup, 0, len(gw.Servers))
+	var index map[string]int // only for many servers; a scan is cheaper for a few
+	if len(gw.Servers) > 16 {
+		index = make(map[string]int, len(gw.Servers))
+	}
 	for i, srv := range gw.Servers {
 		if !eligible(srv) || len(credentials[i]) != 1 || len(srv.TLS.CredentialNames) > 0 {
 			// credentialNames pairs an RSA with an ECDSA certificate; which
@@ -337,11 +348,21 @@ func groupBySecret(gw *Gateway, credentials [][]string) []secretGroup {
 		if !isDNS1123Subdomain(secret) {
 			continue
 		}
-		j, ok := index[secret]
+		j, ok := -1, false
+		if index != nil {
+			j, ok = index[secret]
+		} else {
+			j = slices.IndexFunc(groups, func(g secretGroup) bool { return g.secret == secret })
+			ok = j >= 0
+		}
 		if !ok {
-			j = len(groups)
-			index[secret] = j
-			groups = append(groups, secretGroup{secret: secret})
+			// The first server's slice points into gw.Servers: no copy
+			// unless a second server shares the Secret.
+			groups = append(groups, secretGroup{secret: secret, servers: gw.Servers[i : i+1 : i+1]})
+			if index != nil {
+				index[secret] = len(groups) - 1
+			}
+			continue
 		}
 		groups[j].servers = append(groups[j].servers, srv)
 	}
@@ -448,8 +469,8 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        g.secret,
 			Namespace:   ns,
-			Labels:      ownerLabels(gw),
-			Annotations: map[string]string{AnnotationGateway: gw.Namespace + "/" + gw.Name},
+			Labels:      p.ownerLabels(),
+			Annotations: p.ownerAnnotations(),
 		},
 	}
 	tmpl.spec.DeepCopyInto(&crt.Spec)
@@ -502,13 +523,25 @@ func IsManagedCertificate(crt *cmapi.Certificate) bool {
 }
 
 // ownerLabels identify the source Gateway on its Certificates, so the
-// controller can find them by label in any namespace.
-func ownerLabels(gw *Gateway) map[string]string {
-	return map[string]string{
-		LabelManagedBy:        ManagedByValue,
-		LabelGatewayNamespace: LabelValue(gw.Namespace),
-		LabelGatewayName:      LabelValue(gw.Name),
+// controller can find them by label in any namespace. The Certificates of
+// one plan share this map and the annotations map; they are read-only.
+func (p *GatewayPlan) ownerLabels() map[string]string {
+	if p.labels == nil {
+		p.labels = map[string]string{
+			LabelManagedBy:        ManagedByValue,
+			LabelGatewayNamespace: LabelValue(p.Gateway.Namespace),
+			LabelGatewayName:      LabelValue(p.Gateway.Name),
+		}
 	}
+	return p.labels
+}
+
+// ownerAnnotations hold the full reference of the source Gateway.
+func (p *GatewayPlan) ownerAnnotations() map[string]string {
+	if p.annotations == nil {
+		p.annotations = map[string]string{AnnotationGateway: p.Gateway.Namespace + "/" + p.Gateway.Name}
+	}
+	return p.annotations
 }
 
 // LabelValue returns v when it is a valid label value, else a readable

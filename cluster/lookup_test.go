@@ -427,6 +427,7 @@ func TestSetup(t *testing.T) {
 func TestGatewayClaims(t *testing.T) {
 	gw := gateway(t, "team-a", "web", "team-a/Web.Example.com", "web-tls")
 	assert.ElementsMatch(t, []string{
+		certs.SelectorKey(ingress),
 		certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com"),
 		certs.CredentialKey(certs.SelectorKey(ingress), "web-tls"),
 	}, GatewayClaims(gw))
