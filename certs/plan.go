@@ -348,7 +348,8 @@ func groupBySecret(gw *Gateway, credentials [][]string) []secretGroup {
 		if !isDNS1123Subdomain(secret) {
 			continue
 		}
-		j, ok := -1, false
+		var j int
+		var ok bool
 		if index != nil {
 			j, ok = index[secret]
 		} else {
