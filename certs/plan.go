@@ -425,11 +425,11 @@ func (p *GatewayPlan) certificateFor(g secretGroup, ns string, issuer cmmeta.Iss
 
 	// Never take over a Certificate meshcert did not create, nor one that
 	// another Gateway's plan owns; two writers of one Secret fight forever.
-	if existing, ok := lookup.Certificate(ns, g.secret); ok && !ownedBy(existing, gw) {
+	if existing, ok := lookup.Certificate(ns, g.secret); ok && !OwnedBy(existing, gw.Namespace, gw.Name) {
 		return nil, Findings{notOwnedFinding(gw, firstField(), existing)}
 	}
 	for _, other := range lookup.CertificatesForSecret(ns, g.secret) {
-		if other.Name != g.secret && !ownedBy(other, gw) {
+		if other.Name != g.secret && !OwnedBy(other, gw.Namespace, gw.Name) {
 			return nil, Findings{notOwnedFinding(gw, firstField(), other)}
 		}
 	}
@@ -512,10 +512,11 @@ func notOwnedFinding(gw *Gateway, field string, existing *cmapi.Certificate) Fin
 	return Finding{Severity: SeverityWarning, Code: code, Object: gw.Ref, Field: field, Message: msg}
 }
 
-// ownedBy reports whether crt is meshcert's Certificate for gw.
-func ownedBy(crt *cmapi.Certificate, gw *Gateway) bool {
+// OwnedBy reports whether crt is meshcert's Certificate for the Gateway
+// namespace/name: meshcert's label and that Gateway's annotation.
+func OwnedBy(crt *cmapi.Certificate, namespace, name string) bool {
 	return crt.Labels[LabelManagedBy] == ManagedByValue &&
-		crt.Annotations[AnnotationGateway] == gw.Namespace+"/"+gw.Name
+		crt.Annotations[AnnotationGateway] == namespace+"/"+name
 }
 
 // IsManagedCertificate reports whether meshcert created crt.

@@ -130,7 +130,7 @@ func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, d
 	case err != nil:
 		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	if !ownedBy(existing, gw) {
+	if !certs.OwnedBy(existing, gw.GetNamespace(), gw.GetName()) {
 		log.Info("Leaving alone a Certificate meshcert does not own")
 		return nil
 	}
@@ -216,12 +216,6 @@ func (r *Reconciler) warnBypassed(gw *unstructured.Unstructured, plan *certs.Gat
 	r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
 		"stored without the credentialName meshcert injects (was its webhook down?); the Certificate is ready under that name: set %s, or update the Gateway (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects it",
 		strings.Join(parts, ", "))
-}
-
-// ownedBy reports whether crt is meshcert's Certificate for gw.
-func ownedBy(crt *cmapi.Certificate, gw metav1.Object) bool {
-	return crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue &&
-		crt.Annotations[certs.AnnotationGateway] == gw.GetNamespace()+"/"+gw.GetName()
 }
 
 // upToDate reports whether existing already holds everything meshcert
