@@ -44,12 +44,15 @@ func checkCredentials(gw *Gateway, managed bool, credentials [][]string, namespa
 					}
 					continue
 				}
+				if planned {
+					// A Certificate this plan builds holds every certifiable
+					// host of the servers using it, by construction.
+					continue
+				}
 				findings = append(findings, checkCoverage(gw, srv, secret, providers, opts)...)
-				if !planned {
-					for _, crt := range providers {
-						issuer := issuerOfCertificate(crt, lookup)
-						findings = append(findings, checkMutualClientCA(gw, []Server{srv}, ns, secret, issuer, lookup)...)
-					}
+				for _, crt := range providers {
+					issuer := issuerOfCertificate(crt, lookup)
+					findings = append(findings, checkMutualClientCA(gw, []Server{srv}, ns, secret, issuer, lookup)...)
 				}
 			}
 		}

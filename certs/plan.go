@@ -234,22 +234,42 @@ func secretNameOf(credential string) string {
 // injecting twice the same as injecting once.
 func (p *GatewayPlan) inject(credentials [][]string) {
 	gw := p.Gateway
-	keyCount := map[string]int{}
-	for _, srv := range gw.Servers {
-		keyCount[ServerKey(srv)]++
+	keys := make([]string, len(gw.Servers))
+	for i, srv := range gw.Servers {
+		keys[i] = ServerKey(srv)
 	}
-	seen := map[string]int{}
+	var counts map[string]int // only for many servers; a scan is cheaper for a few
+	if len(keys) > 32 {
+		counts = make(map[string]int, len(keys))
+		for _, k := range keys {
+			counts[k]++
+		}
+	}
 	var injected []string // one backing array for every injected name
 	for i, srv := range gw.Servers {
-		key := ServerKey(srv)
-		seen[key]++
 		if !eligible(srv) || len(credentials[i]) > 0 {
 			continue
 		}
 		// Servers sharing a key (say two "https" ports without names) get
 		// their position among those servers added, so their credentials differ.
-		if keyCount[key] > 1 {
-			key = fmt.Sprintf("%s-%d", key, seen[key])
+		key := keys[i]
+		total, position := 0, 0
+		if counts != nil {
+			total = counts[key]
+		}
+		if counts == nil || total > 1 {
+			total = 0
+			for j, k := range keys {
+				if k == key {
+					total++
+					if j <= i {
+						position++
+					}
+				}
+			}
+		}
+		if total > 1 {
+			key += "-" + strconv.Itoa(position)
 		}
 		name := CredentialName(gw.Namespace, gw.Name, key)
 		if injected == nil {
