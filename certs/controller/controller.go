@@ -174,17 +174,15 @@ func (r *Reconciler) applyCertificate(ctx context.Context, desired *cmapi.Certif
 func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *unstructured.Unstructured) error {
 	log := logf.FromContext(ctx)
 	var list cmapi.CertificateList
-	if err := r.Client.List(ctx, &list, client.MatchingLabels{
-		certs.LabelManagedBy:        certs.ManagedByValue,
-		certs.LabelGatewayNamespace: certs.LabelValue(gateway.Namespace),
-		certs.LabelGatewayName:      certs.LabelValue(gateway.Name),
-	}); err != nil {
+	// The field index finds this Gateway's Certificates in any namespace
+	// without scanning every Certificate in the cache on each reconcile.
+	if err := r.Client.List(ctx, &list, client.MatchingFields{IndexCertificateGateway: gateway.String()}); err != nil {
 		return fmt.Errorf("failed to list Certificates of Gateway %s: %w", gateway, err)
 	}
 	var errs []error
 	for i := range list.Items {
 		crt := &list.Items[i]
-		if crt.Annotations[certs.AnnotationGateway] != gateway.String() {
+		if !certs.OwnedBy(crt, gateway.Namespace, gateway.Name) {
 			continue
 		}
 		if slices.ContainsFunc(desired, func(d *cmapi.Certificate) bool {

@@ -96,6 +96,7 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 		h.writes = append(h.writes, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
 	}
 	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithIndex(&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway).
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 				count("create", obj)

@@ -44,6 +44,9 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	if err != nil {
 		return fmt.Errorf("failed to build the managed Certificate predicate: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway); err != nil {
+		return fmt.Errorf("failed to index Certificates by Gateway: %w", err)
+	}
 	c := mgr.GetClient()
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
@@ -62,6 +65,22 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	}
 	if err := registerManagedCertificates(ctx, mgr.GetCache()); err != nil {
 		return fmt.Errorf("failed to register the managed Certificates metric: %w", err)
+	}
+	return nil
+}
+
+// IndexCertificateGateway indexes meshcert's Certificates by the
+// "namespace/name" of their Gateway.
+const IndexCertificateGateway = "meshcert.io/gateway"
+
+// CertificateGateway is the index function of IndexCertificateGateway:
+// only Certificates meshcert created are indexed.
+func CertificateGateway(obj client.Object) []string {
+	if obj.GetLabels()[certs.LabelManagedBy] != certs.ManagedByValue {
+		return nil
+	}
+	if ref := obj.GetAnnotations()[certs.AnnotationGateway]; ref != "" {
+		return []string{ref}
 	}
 	return nil
 }
