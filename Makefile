@@ -71,7 +71,7 @@ bench: ## Run the planner benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./certs/...
 
 .PHONY: golden
-golden: ## Regenerate the inject golden files.
+golden: ## Regenerate the inject golden files and docs/findings.md.
 	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... -run Golden
 
 # The local control plane, the e2e tests and the demo.

@@ -2,7 +2,6 @@ package certs
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/mail"
 	"net/netip"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"github.com/cert-manager/cert-manager/pkg/util"
 	"github.com/cert-manager/cert-manager/pkg/util/pki"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
 // certificateTemplate is the part of a Certificate spec that comes from a
@@ -30,18 +31,11 @@ type certificateTemplate struct {
 // result with the rules cert-manager's webhook applies, so an annotation the
 // shim or the webhook would reject is reported here, on that annotation.
 // Unlike the shim, it reports every bad annotation, not just the first.
-func templateFromAnnotations(ref ObjectRef, ann map[string]string) (certificateTemplate, Findings) {
+// It reports whether every annotation was valid.
+func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certificateTemplate, bool) {
 	var tmpl certificateTemplate
-	var findings Findings
-	bad := func(key, format string, args ...any) {
-		findings = append(findings, Finding{
-			Severity: SeverityError,
-			Code:     CodeInvalidCertificateAnnotation,
-			Object:   ref,
-			Field:    annotationPath(key).String(),
-			Message:  fmt.Sprintf(format, args...),
-		})
-	}
+	problems := annotationProblems{findings: b}
+	bad := problems.bad
 	spec := &tmpl.spec
 
 	if v, ok := ann[cmapi.CommonNameAnnotationKey]; ok {
@@ -183,8 +177,20 @@ func templateFromAnnotations(ref ObjectRef, ann map[string]string) (certificateT
 		}
 	}
 
-	findings = append(findings, checkRenewal(ref, ann, spec)...)
-	return tmpl, findings
+	checkRenewal(bad, ann, spec)
+	return tmpl, problems.count == 0
+}
+
+// annotationProblems reports invalid cert-manager.io Certificate
+// annotations, counting them.
+type annotationProblems struct {
+	findings *finding.Builder
+	count    int
+}
+
+func (p *annotationProblems) bad(key, format string, args ...any) {
+	p.count++
+	p.findings.Errorf(finding.CodeInvalidCertificateAnnotation, annotationPath(key), format, args...)
 }
 
 func privateKeyFromAnnotations(ann map[string]string, spec *cmapi.CertificateSpec, bad func(string, string, ...any)) {
@@ -242,22 +248,15 @@ func privateKeyFromAnnotations(ann map[string]string, spec *cmapi.CertificateSpe
 
 // checkRenewal applies cert-manager's webhook rules that relate duration,
 // renew-before and renew-before-percentage to each other.
-func checkRenewal(ref ObjectRef, ann map[string]string, spec *cmapi.CertificateSpec) Findings {
-	var findings Findings
-	bad := func(key, format string, args ...any) {
-		findings = append(findings, Finding{
-			Severity: SeverityError, Code: CodeInvalidCertificateAnnotation, Object: ref,
-			Field: annotationPath(key).String(), Message: fmt.Sprintf(format, args...),
-		})
-	}
+func checkRenewal(bad func(key, format string, args ...any), ann map[string]string, spec *cmapi.CertificateSpec) {
 	if spec.RenewBefore != nil && spec.RenewBeforePercentage != nil {
 		bad(cmapi.RenewBeforePercentageAnnotationKey, "%q and %q are mutually exclusive; keep one",
 			cmapi.RenewBeforeAnnotationKey, cmapi.RenewBeforePercentageAnnotationKey)
-		return findings
+		return
 	}
 	if _, set := ann[cmapi.DurationAnnotationKey]; set && spec.Duration == nil {
 		// The duration itself was invalid and is reported already.
-		return findings
+		return
 	}
 	duration := apiutil.DefaultCertDuration(spec.Duration)
 	if spec.RenewBefore != nil && spec.RenewBefore.Duration >= duration {
@@ -270,7 +269,7 @@ func checkRenewal(ref ObjectRef, ann map[string]string, spec *cmapi.CertificateS
 				*spec.RenewBeforePercentage, duration, cmapi.MinimumRenewBefore)
 		}
 	}
-	return findings
+	return
 }
 
 func cmAnnotationIn(annotations map[string]string) string {

@@ -6,9 +6,11 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
-var testRef = ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "Gateway", Namespace: "ns", Name: "gw"}
+var testRef = finding.ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "Gateway", Namespace: "ns", Name: "gw"}
 
 func TestIssuerFromAnnotations(t *testing.T) {
 	caDefault := cmmeta.IssuerReference{Name: "default-ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
@@ -81,8 +83,11 @@ func TestIssuerFromAnnotations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, findings := issuerFromAnnotations(testRef, tc.annotations, tc.def)
+			b := finding.New(testRef)
+			got, _, valid := issuerFromAnnotations(b, tc.annotations, tc.def)
+			findings := b.Findings()
 			assert.Equal(t, tc.want, got)
+			assert.Equal(t, !findings.HasErrors(), valid, "valid must say whether there were errors")
 			if tc.wantFindings == nil {
 				tc.wantFindings = []string{}
 			}
@@ -181,11 +186,14 @@ func TestTemplateFromAnnotations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tmpl, findings := templateFromAnnotations(testRef, tc.annotations)
+			b := finding.New(testRef)
+			tmpl, valid := templateFromAnnotations(b, tc.annotations)
+			findings := b.Findings()
+			assert.Equal(t, len(tc.wantBad) == 0, valid, "valid must say whether an annotation was bad")
 			var bad []string
 			for _, f := range findings {
-				assert.Equal(t, SeverityError, f.Severity)
-				assert.Equal(t, CodeInvalidCertificateAnnotation, f.Code)
+				assert.Equal(t, finding.SeverityError, f.Severity)
+				assert.Equal(t, finding.CodeInvalidCertificateAnnotation, f.Code)
 				assert.NotEmpty(t, f.Message)
 				bad = append(bad, f.Field)
 			}

@@ -1,10 +1,12 @@
-package certs
+package certs_test
 
 import (
 	"fmt"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 // gatewayWithServers builds an annotated Gateway with n SIMPLE servers, each
@@ -34,13 +36,13 @@ func gatewayWithServers(n int) *unstructured.Unstructured {
 
 func BenchmarkPlanGateway(b *testing.B) {
 	index := indexOf(b, cluster)
-	opts := DefaultOptions()
+	opts := certs.DefaultOptions()
 	for _, n := range []int{1, 10, 100} {
 		obj := gatewayWithServers(n)
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				plan := PlanGateway(ParseGateway(obj), index, opts)
+				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
 				if len(plan.Certificates) != n {
 					b.Fatalf("planned %d certificates, want %d", len(plan.Certificates), n)
 				}
@@ -53,13 +55,13 @@ func BenchmarkPlanGateway(b *testing.B) {
 // plus building the mutated Gateway the patch is computed from.
 func BenchmarkPlanAndMutateGateway(b *testing.B) {
 	index := indexOf(b, cluster)
-	opts := DefaultOptions()
+	opts := certs.DefaultOptions()
 	for _, n := range []int{1, 10, 100} {
 		obj := gatewayWithServers(n)
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				plan := PlanGateway(ParseGateway(obj), index, opts)
+				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
 				if _, err := plan.Mutated(); err != nil || len(plan.Injections) != n {
 					b.Fatalf("injected %d, err %v", len(plan.Injections), err)
 				}
@@ -81,13 +83,13 @@ func BenchmarkPlanGatewaySharedWorkload(b *testing.B) {
 			srv["hosts"] = []any{fmt.Sprintf("other%d.example.com", i)}
 			srv["tls"] = map[string]any{"mode": "SIMPLE", "credentialName": fmt.Sprintf("other-%d-%s", i, srv["port"].(map[string]any)["name"])}
 		}
-		index.AddGateway(ParseGateway(other))
+		index.AddGateway(certs.ParseGateway(other))
 	}
-	opts := DefaultOptions()
+	opts := certs.DefaultOptions()
 	obj := gatewayWithServers(10)
 	b.ReportAllocs()
 	for b.Loop() {
-		plan := PlanGateway(ParseGateway(obj), index, opts)
+		plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
 		if len(plan.Certificates) != 10 || plan.Findings.HasErrors() {
 			b.Fatalf("planned %d certificates, findings %v", len(plan.Certificates), plan.Findings)
 		}

@@ -1,10 +1,15 @@
 package certs
 
 import (
+	"context"
 	"fmt"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
 // certificateAPIVersion is cert-manager.io/v1, formatted once.
@@ -12,25 +17,33 @@ var certificateAPIVersion = cmapi.SchemeGroupVersion.String()
 
 // LegacyGatewayCertsSecret is the Secret Istio's ingress gateway once
 // mounted at /etc/istio/ingressgateway-certs, before SDS.
-const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // A Secret name, not a credential.
+const LegacyGatewayCertsSecret = "istio-ingressgateway-certs"
 
 // CheckCertificate checks a cert-manager Certificate, whoever wrote it: its
 // issuerRef can be used from its namespace, in this cluster, and its Secret
 // is one an Istio gateway will read.
-func CheckCertificate(crt *cmapi.Certificate, lookup Lookup, opts Options) Findings {
-	ref := ObjectRef{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
-	issuerPath := field.NewPath("spec", "issuerRef")
-	_, findings := checkIssuerRef(IssuerCheck{
-		Object: ref, Field: issuerPath.String(), Ref: crt.Spec.IssuerRef, Namespace: crt.Namespace,
+func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup, opts Options) finding.Findings {
+	b := finding.New(finding.ObjectRef{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name})
+	checkIssuerRef(ctx, b, issuerCheck{
+		field: field.NewPath("spec", "issuerRef"), ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
 	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
-		findings = append(findings, Finding{
-			Severity: SeverityWarning, Code: CodeLegacyGatewayCertsSecret, Object: ref,
-			Field: field.NewPath("spec", "secretName").String(),
-			Message: fmt.Sprintf("current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one",
-				LegacyGatewayCertsSecret),
-		})
+		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)
 	}
+	findings := b.Findings()
 	findings.Sort()
 	return findings
+}
+
+// CertificateObject turns a planned Certificate into the object a user
+// would write: apiVersion and kind set, no empty status, no null
+// creationTimestamp.
+func CertificateObject(crt *cmapi.Certificate) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crt)
+	if err != nil {
+		return nil, fmt.Errorf("failed to convert Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	return &unstructured.Unstructured{Object: m}, nil
 }

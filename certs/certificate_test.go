@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"testing"
@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 func TestCheckCertificate(t *testing.T) {
@@ -143,9 +145,9 @@ status:
 		t.Run(tc.name, func(t *testing.T) {
 			crt := &cmapi.Certificate{}
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objectFromYAML(t, tc.certificate).Object, crt))
-			opts := DefaultOptions()
+			opts := certs.DefaultOptions()
 			opts.Strict = tc.strict
-			findings := CheckCertificate(crt, index, opts)
+			findings := certs.CheckCertificate(t.Context(), crt, index, opts)
 			if tc.wantFindings == nil {
 				tc.wantFindings = []string{}
 			}

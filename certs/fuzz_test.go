@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"reflect"
@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 func FuzzCredentialName(f *testing.F) {
@@ -18,16 +20,16 @@ func FuzzCredentialName(f *testing.F) {
 	f.Add("", "", "")
 	f.Add("ns", strings.Repeat("Gw.", 100), "Ünïcode server")
 	f.Fuzz(func(t *testing.T, namespace, gateway, server string) {
-		got := CredentialName(namespace, gateway, server)
+		got := certs.CredentialName(namespace, gateway, server)
 		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
 			t.Fatalf("CredentialName(%q, %q, %q) = %q is not a DNS-1123 subdomain: %v", namespace, gateway, server, got, errs)
 		}
-		if got != CredentialName(namespace, gateway, server) {
+		if got != certs.CredentialName(namespace, gateway, server) {
 			t.Fatalf("CredentialName is not deterministic")
 		}
 		// Moving one character between the parts must change the name.
 		if gateway != "" {
-			other := CredentialName(namespace+gateway[:1], gateway[1:], server)
+			other := certs.CredentialName(namespace+gateway[:1], gateway[1:], server)
 			if other == got {
 				t.Fatalf("CredentialName(%q, %q, %q) collides with a shifted triple", namespace, gateway, server)
 			}
@@ -71,8 +73,8 @@ servers:
   tls: {mode: SIMPLE, credentialNames: [a, b, c]}`), "meshcert.io/credential-namespace=team-a\ncert-manager.io/cluster-issuer=letsencrypt\ncert-manager.io/duration=1h", "ns", "g")
 
 	index := indexOf(f, cluster)
-	opts := DefaultOptions()
-	opts.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: cmapi.ClusterIssuerKind, Group: CertManagerGroup}
+	opts := certs.DefaultOptions()
+	opts.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: cmapi.ClusterIssuerKind, Group: certs.CertManagerGroup}
 
 	f.Fuzz(func(t *testing.T, specYAML []byte, annotationLines, namespace, name string) {
 		spec := map[string]any{}
@@ -90,7 +92,7 @@ servers:
 		obj.SetAnnotations(annotations)
 		input := obj.DeepCopy()
 
-		plan := PlanGateway(ParseGateway(obj), index, opts)
+		plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, opts)
 		mutated, err := plan.Mutated()
 		if err != nil {
 			t.Fatalf("Mutated: %v", err)
@@ -98,7 +100,7 @@ servers:
 		if !reflect.DeepEqual(input.Object, obj.Object) {
 			t.Fatalf("planning modified its input")
 		}
-		again := PlanGateway(ParseGateway(obj), index, opts)
+		again := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, opts)
 		againMutated, err := again.Mutated()
 		if err != nil {
 			t.Fatalf("Mutated: %v", err)
@@ -109,7 +111,7 @@ servers:
 		}
 
 		// Injecting twice equals injecting once.
-		second := PlanGateway(ParseGateway(mutated), index, opts)
+		second := certs.PlanGateway(t.Context(), certs.ParseGateway(mutated), index, opts)
 		secondMutated, err := second.Mutated()
 		if err != nil {
 			t.Fatalf("Mutated: %v", err)
@@ -133,7 +135,7 @@ servers:
 		allowed := map[string]bool{}
 		for _, srv := range plan.Gateway.Servers {
 			for _, h := range srv.Hosts {
-				allowed[strings.ToLower(DNSNameOf(h))] = true
+				allowed[strings.ToLower(certs.DNSNameOf(h))] = true
 			}
 		}
 		for n := range strings.SplitSeq(annotations[cmapi.AltNamesAnnotationKey], ",") {

@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"fmt"
@@ -8,6 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/offline"
 )
 
 // objectsFromYAML decodes a "---"-separated YAML stream into objects.
@@ -32,9 +35,9 @@ func objectFromYAML(t testing.TB, doc string) *unstructured.Unstructured {
 	return objs[0]
 }
 
-func indexOf(t testing.TB, stream string) *Index {
+func indexOf(t testing.TB, stream string) *offline.Index {
 	t.Helper()
-	x := NewIndex()
+	x := offline.NewIndex()
 	for _, obj := range objectsFromYAML(t, stream) {
 		require.NoError(t, x.Add(obj))
 	}
@@ -43,7 +46,7 @@ func indexOf(t testing.TB, stream string) *Index {
 
 // summary renders findings as "severity code field" lines, which is what
 // table tests compare; messages are checked separately where they matter.
-func summary(fs Findings) []string {
+func summary(fs finding.Findings) []string {
 	out := make([]string, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, fmt.Sprintf("%s %s %s", f.Severity, f.Code, f.Field))

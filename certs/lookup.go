@@ -1,37 +1,41 @@
 package certs
 
 import (
+	"context"
+
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 )
 
 // Lookup is everything the planner needs to know about objects other than
-// the one it plans. The CLI implements it over its input files (Index), the
-// server over informer caches; both answer from memory, never the API.
+// the one it plans. The CLI implements it over its input files
+// (offline.Index), the server over informer caches (cluster.Lookup); both
+// answer from memory, never the API. Like client.Reader, every method takes
+// the caller's context, so a read waiting on a cache ends with the request.
 type Lookup interface {
 	// Issuer returns the cert-manager Issuer namespace/name, if known.
-	Issuer(namespace, name string) (*cmapi.Issuer, bool)
+	Issuer(ctx context.Context, namespace, name string) (*cmapi.Issuer, bool)
 	// IssuerNamespaces lists the namespaces that hold an Issuer with this
 	// name, sorted, so a finding can say where the issuer actually is.
-	IssuerNamespaces(name string) []string
+	IssuerNamespaces(ctx context.Context, name string) []string
 	// ClusterIssuer returns the cert-manager ClusterIssuer, if known.
-	ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool)
+	ClusterIssuer(ctx context.Context, name string) (*cmapi.ClusterIssuer, bool)
 	// Certificate returns the Certificate namespace/name, if known.
-	Certificate(namespace, name string) (*cmapi.Certificate, bool)
+	Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool)
 	// CertificatesForSecret returns the Certificates in namespace whose
 	// spec.secretName is secretName, sorted by name.
-	CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate
+	CertificatesForSecret(ctx context.Context, namespace, secretName string) []*cmapi.Certificate
 	// SecretExists reports whether a Secret exists; known is false when the
 	// lookup does not track Secrets in that namespace.
-	SecretExists(namespace, name string) (exists, known bool)
+	SecretExists(ctx context.Context, namespace, name string) (exists, known bool)
 	// WorkloadNamespaces returns the sorted namespaces of gateway workloads
 	// whose labels match selector (an Istio Gateway's spec.selector).
-	WorkloadNamespaces(selector map[string]string) []string
+	WorkloadNamespaces(ctx context.Context, selector map[string]string) []string
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
-	NamespaceLabels(namespace string) (map[string]string, bool)
+	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool)
 	// GatewaysClaiming returns the known Istio Gateways that claim key: a
 	// SelectorKey (every Gateway with that selector, so on the same gateway
 	// workload), a HostKey (same selector, terminating TLS for a host on a
 	// port) or a CredentialKey (same selector, using a credential).
 	// GatewayClaims lists a Gateway's keys for indexing.
-	GatewaysClaiming(key string) []*Gateway
+	GatewaysClaiming(ctx context.Context, key string) []*Gateway
 }

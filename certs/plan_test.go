@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"testing"
@@ -7,6 +7,8 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 // cluster is the background most planner tests run against: a CA
@@ -84,13 +86,13 @@ spec:
 `
 
 func TestPlanGateway(t *testing.T) {
-	webCred := CredentialName("team-a", "web", "https")
+	webCred := certs.CredentialName("team-a", "web", "https")
 	tests := []struct {
 		name string
 		// extra objects on top of cluster
 		extra   string
 		gateway string
-		opts    func(*Options)
+		opts    func(*certs.Options)
 		// wantManaged, wantInjected (field → name), wantCerts (ns/name → dnsNames)
 		wantManaged  bool
 		wantInjected map[string]string
@@ -135,12 +137,12 @@ spec:
     hosts: [auto.example.com]
     tls: {mode: SIMPLE}
 `,
-			opts: func(o *Options) {
+			opts: func(o *certs.Options) {
 				o.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
 			},
 			wantManaged:  true,
-			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": CredentialName("team-auto", "auto", "https")},
-			wantCerts:    map[string][]string{"istio-system/" + CredentialName("team-auto", "auto", "https"): {"auto.example.com"}},
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": certs.CredentialName("team-auto", "auto", "https")},
+			wantCerts:    map[string][]string{"istio-system/" + certs.CredentialName("team-auto", "auto", "https"): {"auto.example.com"}},
 		},
 		{
 			name: "a labelled namespace without a default issuer is not managed",
@@ -223,12 +225,12 @@ spec:
 `,
 			wantManaged: true,
 			wantInjected: map[string]string{
-				"spec.servers[0].tls.credentialName": CredentialName("team-a", "web", "https-1"),
-				"spec.servers[1].tls.credentialName": CredentialName("team-a", "web", "https-2"),
+				"spec.servers[0].tls.credentialName": certs.CredentialName("team-a", "web", "https-1"),
+				"spec.servers[1].tls.credentialName": certs.CredentialName("team-a", "web", "https-2"),
 			},
 			wantCerts: map[string][]string{
-				"istio-system/" + CredentialName("team-a", "web", "https-1"): {"a.example.com"},
-				"istio-system/" + CredentialName("team-a", "web", "https-2"): {"b.example.com"},
+				"istio-system/" + certs.CredentialName("team-a", "web", "https-1"): {"a.example.com"},
+				"istio-system/" + certs.CredentialName("team-a", "web", "https-2"): {"b.example.com"},
 			},
 		},
 		{
@@ -249,8 +251,8 @@ spec:
     tls: {mode: SIMPLE}
 `,
 			wantManaged:  true,
-			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": CredentialName("team-a", "web", "web")},
-			wantCerts:    map[string][]string{"istio-system/" + CredentialName("team-a", "web", "web"): {"web.example.com"}},
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": certs.CredentialName("team-a", "web", "web")},
+			wantCerts:    map[string][]string{"istio-system/" + certs.CredentialName("team-a", "web", "web"): {"web.example.com"}},
 			wantFindings: []string{"error MC3001 spec.servers[0].hosts[0]"},
 		},
 		{
@@ -310,7 +312,7 @@ spec:
     hosts: [web.example.com]
     tls: {mode: SIMPLE, credentialName: web-tls}
 `,
-			opts:        func(o *Options) { o.DefaultCredentialNamespace = "gateways" },
+			opts:        func(o *certs.Options) { o.DefaultCredentialNamespace = "gateways" },
 			wantManaged: true,
 			wantCerts:   map[string][]string{"gateways/web-tls": {"web.example.com"}},
 		},
@@ -389,7 +391,7 @@ spec:
     hosts: [web.example.com]
     tls: {mode: SIMPLE, credentialName: web-tls}
 `,
-			opts:         func(o *Options) { o.Strict = true },
+			opts:         func(o *certs.Options) { o.Strict = true },
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 			wantFindings: []string{"error MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
@@ -790,12 +792,12 @@ metadata: {name: web-tls, namespace: istio-system}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			index := indexOf(t, cluster+"\n---\n"+tc.extra)
-			opts := DefaultOptions()
+			opts := certs.DefaultOptions()
 			if tc.opts != nil {
 				tc.opts(&opts)
 			}
-			gw := ParseGateway(objectFromYAML(t, tc.gateway))
-			plan := PlanGateway(gw, index, opts)
+			gw := certs.ParseGateway(objectFromYAML(t, tc.gateway))
+			plan := certs.PlanGateway(t.Context(), gw, index, opts)
 
 			assert.Equal(t, tc.wantManaged, plan.Managed, "managed")
 			injected := map[string]string{}
@@ -833,7 +835,7 @@ metadata: {name: web-tls, namespace: istio-system}
 
 func TestPlanGatewayCertificateShape(t *testing.T) {
 	index := indexOf(t, cluster)
-	gw := ParseGateway(objectFromYAML(t, `
+	gw := certs.ParseGateway(objectFromYAML(t, `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata:
@@ -859,7 +861,7 @@ spec:
     hosts: [web.example.com, 192.168.1.1]
     tls: {mode: SIMPLE, credentialName: web-tls}
 `))
-	plan := PlanGateway(gw, index, DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), gw, index, certs.DefaultOptions())
 	require.Empty(t, plan.Findings)
 	require.Len(t, plan.Certificates, 1)
 	crt := plan.Certificates[0]
@@ -869,9 +871,9 @@ spec:
 	assert.Equal(t, "web-tls", crt.Name)
 	assert.Equal(t, "istio-system", crt.Namespace)
 	assert.Equal(t, map[string]string{
-		LabelManagedBy: ManagedByValue, LabelGatewayNamespace: "istio-system", LabelGatewayName: "web",
+		"app.kubernetes.io/managed-by": "meshcert", "meshcert.io/gateway-namespace": "istio-system", "meshcert.io/gateway-name": "web",
 	}, crt.Labels)
-	assert.Equal(t, "istio-system/web", crt.Annotations[AnnotationGateway])
+	assert.Equal(t, "istio-system/web", crt.Annotations["meshcert.io/gateway"])
 	require.Len(t, crt.OwnerReferences, 1, "same namespace: owned by the Gateway")
 	assert.Equal(t, "1234-5678", string(crt.OwnerReferences[0].UID))
 	assert.Equal(t, "web-tls", crt.Spec.SecretName)
@@ -890,11 +892,11 @@ spec:
 func TestPlanGatewayCrossNamespaceHasNoOwnerReference(t *testing.T) {
 	obj := objectFromYAML(t, simpleGateway)
 	obj.SetUID("abc")
-	plan := PlanGateway(ParseGateway(obj), indexOf(t, cluster), DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), certs.DefaultOptions())
 	require.Len(t, plan.Certificates, 1)
 	assert.Equal(t, "istio-system", plan.Certificates[0].Namespace)
 	assert.Empty(t, plan.Certificates[0].OwnerReferences, "owner references cannot cross namespaces")
-	assert.Equal(t, "team-a", plan.Certificates[0].Labels[LabelGatewayNamespace])
+	assert.Equal(t, "team-a", plan.Certificates[0].Labels[certs.LabelGatewayNamespace])
 }
 
 func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
@@ -903,11 +905,11 @@ func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
 	obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["minProtocolVersion"] = "TLSV1_3"
 	index := indexOf(t, cluster)
 
-	first := PlanGateway(ParseGateway(obj), index, DefaultOptions())
+	first := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, certs.DefaultOptions())
 	require.Len(t, first.Injections, 1)
 	firstMutated, err := first.Mutated()
 	require.NoError(t, err)
-	second := PlanGateway(ParseGateway(firstMutated), index, DefaultOptions())
+	second := certs.PlanGateway(t.Context(), certs.ParseGateway(firstMutated), index, certs.DefaultOptions())
 	secondMutated, err := second.Mutated()
 	require.NoError(t, err)
 	assert.Empty(t, second.Injections, "a second injection changes nothing")

@@ -32,15 +32,14 @@ const (
 	IndexCertificateSecretName = "spec.secretName"
 	// IndexIssuerName indexes Issuers by name.
 	IndexIssuerName = "metadata.name"
-	// IndexGatewayClaims indexes Istio Gateways by the host and credential
-	// keys they claim (certs.GatewayHostKeys and certs.GatewayCredentialKeys).
+	// IndexGatewayClaims indexes Istio Gateways by the keys they claim
+	// (certs.GatewayClaims).
 	IndexGatewayClaims = "meshcert.io/claims"
+	// IndexCertificateGateway indexes meshcert's Certificates by the
+	// "namespace/name" of their Gateway, so the controller finds a Gateway's
+	// Certificates in any namespace without scanning them all.
+	IndexCertificateGateway = "meshcert.io/gateway"
 )
-
-// GatewayGVK is the version of Istio's Gateway the cache watches. The API
-// server serves v1, v1beta1 and v1alpha3 from one storage, so watching v1
-// sees every Gateway whatever version it was written in.
-var GatewayGVK = schema.GroupVersionKind{Group: certs.IstioNetworkingGroup, Version: "v1", Kind: "Gateway"}
 
 // Config says what the cache holds beyond the fixed set of kinds.
 type Config struct {
@@ -68,18 +67,18 @@ func (c Config) podSelector() labels.Selector {
 	return c.GatewayPodSelector
 }
 
-// NewGateway returns an empty unstructured Istio Gateway of GatewayGVK, the
+// NewGateway returns an empty unstructured Istio Gateway of certs.GatewayGVK, the
 // type the cache holds Gateways as.
 func NewGateway() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(GatewayGVK)
+	u.SetGroupVersionKind(certs.GatewayGVK)
 	return u
 }
 
-// NewGatewayList returns an empty list of GatewayGVK Gateways.
+// NewGatewayList returns an empty list of certs.GatewayGVK Gateways.
 func NewGatewayList() *unstructured.UnstructuredList {
 	l := &unstructured.UnstructuredList{}
-	l.SetGroupVersionKind(GatewayGVK.GroupVersion().WithKind(GatewayGVK.Kind + "List"))
+	l.SetGroupVersionKind(certs.GatewayGVK.GroupVersion().WithKind(certs.GatewayGVK.Kind + "List"))
 	return l
 }
 
@@ -134,9 +133,10 @@ func CacheOptions(cfg Config) cache.Options {
 	}
 }
 
-// Setup registers the field indexes and an informer for every kind the
-// Lookup reads, so the cache (with ReaderFailOnMissingInformer) can serve
-// them. Call it before the manager starts.
+// Setup registers every field index and an informer for every kind the
+// Lookup and the controller read, so the cache (with
+// ReaderFailOnMissingInformer) can serve them. It is the one place both are
+// registered; call it before the manager starts.
 func Setup(ctx context.Context, c cache.Informers) error {
 	if err := SetupIndexes(ctx, c); err != nil {
 		return err
@@ -149,20 +149,30 @@ func Setup(ctx context.Context, c cache.Informers) error {
 	return nil
 }
 
-// SetupIndexes registers the field indexes the Lookup lists by.
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
-	indexes := []struct {
-		obj     client.Object
-		field   string
-		extract client.IndexerFunc
-	}{
+// Index is one field index the cache keeps.
+type Index struct {
+	Object  client.Object
+	Field   string
+	Extract client.IndexerFunc
+}
+
+// Indexes lists every field index the Lookup and the controller list by.
+// SetupIndexes registers them with the manager; tests register the same
+// list with a fake client.
+func Indexes() []Index {
+	return []Index{
 		{&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName},
 		{&cmapi.Issuer{}, IndexIssuerName, ObjectName},
 		{NewGateway(), IndexGatewayClaims, GatewayClaims},
+		{&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway},
 	}
-	for _, ix := range indexes {
-		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
-			return fmt.Errorf("failed to index %T by %s: %w", ix.obj, ix.field, err)
+}
+
+// SetupIndexes registers Indexes with indexer.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	for _, ix := range Indexes() {
+		if err := indexer.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
+			return fmt.Errorf("failed to index %T by %s: %w", ix.Object, ix.Field, err)
 		}
 	}
 	return nil
@@ -180,6 +190,18 @@ func CertificateSecretName(obj client.Object) []string {
 // ObjectName is the IndexIssuerName index function.
 func ObjectName(obj client.Object) []string {
 	return []string{obj.GetName()}
+}
+
+// CertificateGateway is the IndexCertificateGateway index function: only
+// Certificates meshcert created are indexed.
+func CertificateGateway(obj client.Object) []string {
+	if obj.GetLabels()[certs.LabelManagedBy] != certs.ManagedByValue {
+		return nil
+	}
+	if ref := obj.GetAnnotations()[certs.AnnotationGateway]; ref != "" {
+		return []string{ref}
+	}
+	return nil
 }
 
 // GatewayClaims is the IndexGatewayClaims index function: the host and

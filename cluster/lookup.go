@@ -24,14 +24,6 @@ import (
 // working and reports what it cannot find.
 type Lookup struct {
 	reader client.Reader
-	// ctx is held because certs.Lookup methods take none; WithContext binds
-	// a request's context.
-	ctx   context.Context
-	state *lookupState
-}
-
-// lookupState is shared by every copy WithContext makes.
-type lookupState struct {
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
 }
@@ -41,15 +33,7 @@ var _ certs.Lookup = (*Lookup)(nil)
 // NewLookup returns a Lookup reading from reader and logging cache errors
 // to log.
 func NewLookup(reader client.Reader, log logr.Logger) *Lookup {
-	return &Lookup{reader: reader, ctx: context.Background(), state: &lookupState{log: log}}
-}
-
-// WithContext returns a Lookup whose reads use ctx (an admission request's
-// context), so a read waiting for an informer to sync ends with the request.
-func (l *Lookup) WithContext(ctx context.Context) certs.Lookup {
-	c := *l
-	c.ctx = ctx
-	return &c
+	return &Lookup{reader: reader, log: log}
 }
 
 // failed logs the first error for each kind and reports whether err was one
@@ -61,8 +45,8 @@ func (l *Lookup) failed(kind string, err error) bool {
 	if apierrors.IsNotFound(err) {
 		return true
 	}
-	if _, seen := l.state.logged.LoadOrStore(kind, struct{}{}); !seen {
-		l.state.log.V(1).Info("cache lookup failed; answering not found", "kind", kind, "error", err.Error())
+	if _, seen := l.logged.LoadOrStore(kind, struct{}{}); !seen {
+		l.log.V(1).Info("cache lookup failed; answering not found", "kind", kind, "error", err.Error())
 	}
 	return true
 }
@@ -70,18 +54,18 @@ func (l *Lookup) failed(kind string, err error) bool {
 var readOnly = client.UnsafeDisableDeepCopy
 
 // Issuer implements certs.Lookup.
-func (l *Lookup) Issuer(namespace, name string) (*cmapi.Issuer, bool) {
+func (l *Lookup) Issuer(ctx context.Context, namespace, name string) (*cmapi.Issuer, bool) {
 	iss := &cmapi.Issuer{}
-	if l.failed(cmapi.IssuerKind, l.reader.Get(l.ctx, client.ObjectKey{Namespace: namespace, Name: name}, iss, readOnly)) {
+	if l.failed(cmapi.IssuerKind, l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, iss, readOnly)) {
 		return nil, false
 	}
 	return iss, true
 }
 
 // IssuerNamespaces implements certs.Lookup.
-func (l *Lookup) IssuerNamespaces(name string) []string {
+func (l *Lookup) IssuerNamespaces(ctx context.Context, name string) []string {
 	list := &cmapi.IssuerList{}
-	if l.failed(cmapi.IssuerKind, l.reader.List(l.ctx, list, client.MatchingFields{IndexIssuerName: name}, readOnly)) {
+	if l.failed(cmapi.IssuerKind, l.reader.List(ctx, list, client.MatchingFields{IndexIssuerName: name}, readOnly)) {
 		return nil
 	}
 	var out []string
@@ -93,27 +77,27 @@ func (l *Lookup) IssuerNamespaces(name string) []string {
 }
 
 // ClusterIssuer implements certs.Lookup.
-func (l *Lookup) ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool) {
+func (l *Lookup) ClusterIssuer(ctx context.Context, name string) (*cmapi.ClusterIssuer, bool) {
 	iss := &cmapi.ClusterIssuer{}
-	if l.failed(cmapi.ClusterIssuerKind, l.reader.Get(l.ctx, client.ObjectKey{Name: name}, iss, readOnly)) {
+	if l.failed(cmapi.ClusterIssuerKind, l.reader.Get(ctx, client.ObjectKey{Name: name}, iss, readOnly)) {
 		return nil, false
 	}
 	return iss, true
 }
 
 // Certificate implements certs.Lookup.
-func (l *Lookup) Certificate(namespace, name string) (*cmapi.Certificate, bool) {
+func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool) {
 	crt := &cmapi.Certificate{}
-	if l.failed(cmapi.CertificateKind, l.reader.Get(l.ctx, client.ObjectKey{Namespace: namespace, Name: name}, crt, readOnly)) {
+	if l.failed(cmapi.CertificateKind, l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, crt, readOnly)) {
 		return nil, false
 	}
 	return crt, true
 }
 
 // CertificatesForSecret implements certs.Lookup.
-func (l *Lookup) CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate {
+func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretName string) []*cmapi.Certificate {
 	list := &cmapi.CertificateList{}
-	err := l.reader.List(l.ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexCertificateSecretName: secretName}, readOnly)
+	err := l.reader.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexCertificateSecretName: secretName}, readOnly)
 	if l.failed(cmapi.CertificateKind, err) || len(list.Items) == 0 {
 		return nil
 	}
@@ -127,13 +111,13 @@ func (l *Lookup) CertificatesForSecret(namespace, secretName string) []*cmapi.Ce
 
 // SecretExists implements certs.Lookup. Secrets are never cached, so the
 // answer is always unknown.
-func (l *Lookup) SecretExists(string, string) (exists, known bool) { return false, false }
+func (l *Lookup) SecretExists(context.Context, string, string) (exists, known bool) { return false, false }
 
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'
 // metadata.
-func (l *Lookup) WorkloadNamespaces(selector map[string]string) []string {
+func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]string) []string {
 	list := newMetadataList(podGVK)
-	if l.failed(podGVK.Kind, l.reader.List(l.ctx, list, client.MatchingLabels(selector), readOnly)) {
+	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
 		return nil
 	}
 	var out []string
@@ -145,23 +129,18 @@ func (l *Lookup) WorkloadNamespaces(selector map[string]string) []string {
 }
 
 // NamespaceLabels implements certs.Lookup.
-func (l *Lookup) NamespaceLabels(namespace string) (map[string]string, bool) {
+func (l *Lookup) NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool) {
 	ns := NewNamespaceMetadata()
-	if l.failed(namespaceGVK.Kind, l.reader.Get(l.ctx, client.ObjectKey{Name: namespace}, ns, readOnly)) {
+	if l.failed(namespaceGVK.Kind, l.reader.Get(ctx, client.ObjectKey{Name: namespace}, ns, readOnly)) {
 		return nil, false
 	}
 	return ns.Labels, true
 }
 
 // GatewaysClaiming implements certs.Lookup.
-func (l *Lookup) GatewaysClaiming(key string) []*certs.Gateway {
-	return l.gateways(key)
-}
-
-// gateways lists the Gateways indexed under key in every namespace.
-func (l *Lookup) gateways(key string) []*certs.Gateway {
+func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gateway {
 	list := NewGatewayList()
-	if l.failed(GatewayGVK.Kind, l.reader.List(l.ctx, list, client.MatchingFields{IndexGatewayClaims: key}, readOnly)) || len(list.Items) == 0 {
+	if l.failed(certs.GatewayGVK.Kind, l.reader.List(ctx, list, client.MatchingFields{IndexGatewayClaims: key}, readOnly)) || len(list.Items) == 0 {
 		return nil
 	}
 	out := make([]*certs.Gateway, len(list.Items))

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/offline"
 )
 
 func testScheme(t *testing.T) *runtime.Scheme {
@@ -134,77 +135,77 @@ func TestLookup(t *testing.T) {
 		want any
 	}{
 		{"an Issuer in its namespace is found", func(l *Lookup) any {
-			iss, ok := l.Issuer("team-a", "ca")
+			iss, ok := l.Issuer(t.Context(), "team-a", "ca")
 			return ok && iss.Namespace == "team-a" && iss.Name == "ca"
 		}, true},
 		{"an Issuer in another namespace is not found", func(l *Lookup) any {
-			_, ok := l.Issuer("team-b", "ca")
+			_, ok := l.Issuer(t.Context(), "team-b", "ca")
 			return ok
 		}, false},
 		{"IssuerNamespaces lists every namespace holding the name, sorted", func(l *Lookup) any {
-			return l.IssuerNamespaces("ca")
+			return l.IssuerNamespaces(t.Context(), "ca")
 		}, []string{"istio-system", "team-a"}},
 		{"IssuerNamespaces of an unknown name is empty", func(l *Lookup) any {
-			return l.IssuerNamespaces("missing")
+			return l.IssuerNamespaces(t.Context(), "missing")
 		}, []string(nil)},
 		{"a ClusterIssuer is found by name", func(l *Lookup) any {
-			iss, ok := l.ClusterIssuer("letsencrypt")
+			iss, ok := l.ClusterIssuer(t.Context(), "letsencrypt")
 			return ok && iss.Name == "letsencrypt"
 		}, true},
 		{"an unknown ClusterIssuer is not found", func(l *Lookup) any {
-			_, ok := l.ClusterIssuer("ca")
+			_, ok := l.ClusterIssuer(t.Context(), "ca")
 			return ok
 		}, false},
 		{"a Certificate is found by namespace and name", func(l *Lookup) any {
-			crt, ok := l.Certificate("team-a", "web")
+			crt, ok := l.Certificate(t.Context(), "team-a", "web")
 			return ok && crt.Spec.SecretName == "web-tls"
 		}, true},
 		{"a Certificate in another namespace is not found", func(l *Lookup) any {
-			_, ok := l.Certificate("team-b", "web")
+			_, ok := l.Certificate(t.Context(), "team-b", "web")
 			return ok
 		}, false},
 		{"CertificatesForSecret stays in its namespace and sorts by name", func(l *Lookup) any {
-			return certificateNames(l.CertificatesForSecret("istio-system", "web-tls"))
+			return certificateNames(l.CertificatesForSecret(t.Context(), "istio-system", "web-tls"))
 		}, []string{"istio-system/web-a", "istio-system/web-b"}},
 		{"CertificatesForSecret of an unwritten Secret is empty", func(l *Lookup) any {
-			return certificateNames(l.CertificatesForSecret("team-b", "web-tls"))
+			return certificateNames(l.CertificatesForSecret(t.Context(), "team-b", "web-tls"))
 		}, []string(nil)},
 		{"SecretExists never knows, since Secrets are not cached", func(l *Lookup) any {
-			exists, known := l.SecretExists("istio-system", "web-tls")
+			exists, known := l.SecretExists(t.Context(), "istio-system", "web-tls")
 			return []bool{exists, known}
 		}, []bool{false, false}},
 		{"WorkloadNamespaces gives the sorted unique namespaces of matching pods", func(l *Lookup) any {
-			return l.WorkloadNamespaces(ingress)
+			return l.WorkloadNamespaces(t.Context(), ingress)
 		}, []string{"edge", "istio-system"}},
 		{"WorkloadNamespaces of a selector matching no pod is empty", func(l *Lookup) any {
-			return l.WorkloadNamespaces(map[string]string{"istio": "none"})
+			return l.WorkloadNamespaces(t.Context(), map[string]string{"istio": "none"})
 		}, []string(nil)},
 		{"NamespaceLabels of a labelled namespace", func(l *Lookup) any {
-			lbls, ok := l.NamespaceLabels("team-a")
+			lbls, ok := l.NamespaceLabels(t.Context(), "team-a")
 			return []any{lbls, ok}
 		}, []any{map[string]string{"meshcert.io/inject": "enabled"}, true}},
 		{"NamespaceLabels of a namespace without labels is known", func(l *Lookup) any {
-			lbls, ok := l.NamespaceLabels("plain")
+			lbls, ok := l.NamespaceLabels(t.Context(), "plain")
 			return []any{len(lbls), ok}
 		}, []any{0, true}},
 		{"NamespaceLabels of an unknown namespace is not known", func(l *Lookup) any {
-			_, ok := l.NamespaceLabels("missing")
+			_, ok := l.NamespaceLabels(t.Context(), "missing")
 			return ok
 		}, false},
 		{"GatewaysClaiming a host finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
 		}, []string{"team-a/web", "team-b/web"}},
 		{"GatewaysClaiming a host on another port finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 8443, "web.example.com")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 8443, "web.example.com")))
 		}, []string(nil)},
 		{"GatewaysClaiming a host with another selector finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(map[string]string{"istio": "egressgateway"}), 443, "web.example.com")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(map[string]string{"istio": "egressgateway"}), 443, "web.example.com")))
 		}, []string(nil)},
 		{"GatewaysClaiming a credential finds every Gateway using the credential", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "web-tls")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "web-tls")))
 		}, []string{"team-a/web", "team-b/api"}},
 		{"Gateways come back parsed", func(l *Lookup) any {
-			gws := l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "other-tls"))
+			gws := l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "other-tls"))
 			if len(gws) != 1 || len(gws[0].Servers) != 1 {
 				return nil
 			}
@@ -220,7 +221,7 @@ func TestLookup(t *testing.T) {
 }
 
 // TestLookupAgreesWithIndex checks that the cache-backed Lookup gives the
-// planner the same answers as the CLI's in-memory certs.Index.
+// planner the same answers as the CLI's in-memory offline.Index.
 func TestLookupAgreesWithIndex(t *testing.T) {
 	objs := []client.Object{
 		issuer("istio-system", "ca"),
@@ -229,7 +230,7 @@ func TestLookupAgreesWithIndex(t *testing.T) {
 		namespace("team-a", map[string]string{"meshcert.io/inject": "enabled"}),
 		gateway(t, "team-b", "other", "web.example.com", "other-tls"),
 	}
-	index := certs.NewIndex()
+	index := offline.NewIndex()
 	for _, o := range objs {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 		require.NoError(t, err)
@@ -254,8 +255,8 @@ spec:
     tls: {mode: SIMPLE}
 `))
 	opts := certs.DefaultOptions()
-	fromIndex := certs.PlanGateway(gw, index, opts)
-	fromCache := certs.PlanGateway(gw, lookup, opts)
+	fromIndex := certs.PlanGateway(t.Context(), gw, index, opts)
+	fromCache := certs.PlanGateway(t.Context(), gw, lookup, opts)
 	require.NotEmpty(t, fromIndex.Injections, "the example must inject")
 	require.NotEmpty(t, fromIndex.Findings, "the example must have findings (the host conflict)")
 	assert.Equal(t, fromIndex.Injections, fromCache.Injections)
@@ -287,21 +288,21 @@ func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
 	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
 	l := NewLookup(reader, log)
 
-	_, ok := l.Issuer("ns", "ca")
+	_, ok := l.Issuer(t.Context(), "ns", "ca")
 	assert.False(t, ok)
-	_, ok = l.Issuer("ns", "other")
+	_, ok = l.Issuer(t.Context(), "ns", "other")
 	assert.False(t, ok)
-	assert.Empty(t, l.IssuerNamespaces("ca"))
-	_, ok = l.ClusterIssuer("ca")
+	assert.Empty(t, l.IssuerNamespaces(t.Context(), "ca"))
+	_, ok = l.ClusterIssuer(t.Context(), "ca")
 	assert.False(t, ok)
-	_, ok = l.Certificate("ns", "web")
+	_, ok = l.Certificate(t.Context(), "ns", "web")
 	assert.False(t, ok)
-	assert.Empty(t, l.CertificatesForSecret("ns", "web"))
-	assert.Empty(t, l.WorkloadNamespaces(ingress))
-	_, ok = l.NamespaceLabels("ns")
+	assert.Empty(t, l.CertificatesForSecret(t.Context(), "ns", "web"))
+	assert.Empty(t, l.WorkloadNamespaces(t.Context(), ingress))
+	_, ok = l.NamespaceLabels(t.Context(), "ns")
 	assert.False(t, ok)
-	assert.Empty(t, l.GatewaysClaiming(certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
-	assert.Empty(t, l.GatewaysClaiming(certs.CredentialKey(certs.SelectorKey(ingress), "web")))
+	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
+	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "web")))
 	assert.Equal(t, 10, reader.calls)
 
 	// One line per kind, however often it failed.
@@ -316,24 +317,24 @@ func TestLookupDoesNotLogNotFound(t *testing.T) {
 	var logged []string
 	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
 	l := NewLookup(fakeReader(t), log)
-	_, ok := l.Issuer("ns", "ca")
+	_, ok := l.Issuer(t.Context(), "ns", "ca")
 	assert.False(t, ok)
 	assert.Empty(t, logged)
 }
 
-func TestLookupWithContextUsesTheRequestContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+func TestLookupReadsWithTheCallersContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var seen []error
 	reader := readerFunc(func(ctx context.Context) error {
 		seen = append(seen, ctx.Err())
 		return ctx.Err()
 	})
-	base := NewLookup(reader, logr.Discard())
-	_, ok := base.WithContext(ctx).Issuer("ns", "ca")
+	l := NewLookup(reader, logr.Discard())
+	_, ok := l.Issuer(ctx, "ns", "ca")
 	assert.False(t, ok)
-	_, _ = base.Issuer("ns", "ca")
-	assert.Equal(t, []error{context.Canceled, nil}, seen, "WithContext must not change the base Lookup")
+	_, _ = l.Issuer(t.Context(), "ns", "ca")
+	assert.Equal(t, []error{context.Canceled, nil}, seen, "each read must use the context it is given")
 }
 
 type readerFunc func(ctx context.Context) error
@@ -413,7 +414,7 @@ func TestSetup(t *testing.T) {
 	t.Run("every read kind gets an informer and the lookups their indexes; never Secrets", func(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
-		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims"}, r.indexed)
+		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims", "Certificate meshcert.io/gateway"}, r.indexed)
 		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod"}, r.informed)
 	})
 	t.Run("a failing index is returned", func(t *testing.T) {

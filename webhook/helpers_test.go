@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 )
 
 // objects decodes a YAML stream; objects of namespaced kinds without a
@@ -41,9 +41,9 @@ func clusterScoped(kind string) bool {
 
 // index is the Lookup the handler tests run against: the planner's own
 // in-memory index over the given objects.
-func index(t *testing.T, objs ...*unstructured.Unstructured) *certs.Index {
+func index(t *testing.T, objs ...*unstructured.Unstructured) *offline.Index {
 	t.Helper()
-	x := certs.NewIndex()
+	x := offline.NewIndex()
 	for _, o := range objs {
 		require.NoError(t, x.Add(o))
 	}

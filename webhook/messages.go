@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 // MaxWarningLength is the longest admission warning meshcert returns, in
@@ -17,18 +17,18 @@ const MaxWarningLength = 119
 // judge turns findings into an answer: any error denies, listing every
 // error in full; warnings come back as short admission warnings, with a
 // denial too; infos are not returned.
-func judge(findings certs.Findings) decision {
+func judge(findings finding.Findings) decision {
 	var errs []string
 	var causes []metav1.StatusCause
 	var warnings []string
 	for _, f := range findings {
 		switch f.Severity {
-		case certs.SeverityError:
+		case finding.SeverityError:
 			errs = append(errs, denialLine(f))
 			causes = append(causes, metav1.StatusCause{
 				Type: metav1.CauseTypeFieldValueInvalid, Field: f.Field, Message: f.Message + " (" + string(f.Code) + ")",
 			})
-		case certs.SeverityWarning:
+		case finding.SeverityWarning:
 			warnings = append(warnings, ShortWarning(f))
 		default:
 		}
@@ -42,7 +42,7 @@ func judge(findings certs.Findings) decision {
 }
 
 // denialLine is one error of a denial, in full: "<field>: <message> (<code>)".
-func denialLine(f certs.Finding) string {
+func denialLine(f finding.Finding) string {
 	if f.Field == "" {
 		return f.Message + " (" + string(f.Code) + ")"
 	}
@@ -55,7 +55,7 @@ func denialLine(f certs.Finding) string {
 // what is wrong before what to do, so the cut loses the least useful words;
 // the code finds the full explanation in docs/findings.md. An annotation's
 // field is shown as its key alone, to leave room for the message.
-func ShortWarning(f certs.Finding) string {
+func ShortWarning(f finding.Finding) string {
 	var b strings.Builder
 	b.WriteString(string(f.Code))
 	b.WriteByte(' ')

@@ -7,49 +7,49 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 func TestShortWarning(t *testing.T) {
 	long := strings.Repeat("word ", 40)
 	tests := []struct {
 		name    string
-		finding certs.Finding
+		finding finding.Finding
 		want    string
 	}{
 		{
 			name:    "a short finding is code, field and message",
-			finding: certs.Finding{Code: "MC5002", Field: "spec.issuerRef", Message: `ClusterIssuer "ca" not found`},
+			finding: finding.Finding{Code: "MC5002", Field: "spec.issuerRef", Message: `ClusterIssuer "ca" not found`},
 			want:    `MC5002 spec.issuerRef: ClusterIssuer "ca" not found`,
 		},
 		{
 			name:    "a finding without field is code and message",
-			finding: certs.Finding{Code: "MC2001", Message: "no server"},
+			finding: finding.Finding{Code: "MC2001", Message: "no server"},
 			want:    "MC2001 no server",
 		},
 		{
 			name:    "an annotation field is shown as its key",
-			finding: certs.Finding{Code: "MC5003", Field: "metadata.annotations[cert-manager.io/issuer]", Message: `Issuer "x" is elsewhere`},
+			finding: finding.Finding{Code: "MC5003", Field: "metadata.annotations[cert-manager.io/issuer]", Message: `Issuer "x" is elsewhere`},
 			want:    `MC5003 cert-manager.io/issuer: Issuer "x" is elsewhere`,
 		},
 		{
 			name:    "a long message is cut at a word boundary and marked",
-			finding: certs.Finding{Code: "MC4001", Field: "spec.x", Message: long},
+			finding: finding.Finding{Code: "MC4001", Field: "spec.x", Message: long},
 			want:    "MC4001 spec.x: " + strings.TrimSpace(strings.Repeat("word ", 20)) + "…",
 		},
 		{
 			name:    "punctuation before the cut is dropped",
-			finding: certs.Finding{Code: "MC4001", Field: "spec.x", Message: strings.Repeat("abcdefghi ", 9) + "abcdefg; tailtail"},
+			finding: finding.Finding{Code: "MC4001", Field: "spec.x", Message: strings.Repeat("abcdefghi ", 9) + "abcdefg; tailtail"},
 			want:    "MC4001 spec.x: " + strings.Repeat("abcdefghi ", 9) + "abcdefg…",
 		},
 		{
 			name:    "a message without spaces is cut at the limit",
-			finding: certs.Finding{Code: "MC4001", Message: strings.Repeat("x", 200)},
+			finding: finding.Finding{Code: "MC4001", Message: strings.Repeat("x", 200)},
 			want:    "MC4001 " + strings.Repeat("x", MaxWarningLength-len("MC4001 ")-1) + "…",
 		},
 		{
 			name:    "multi-byte characters count as one",
-			finding: certs.Finding{Code: "MC4001", Message: strings.Repeat("é", 112)},
+			finding: finding.Finding{Code: "MC4001", Message: strings.Repeat("é", 112)},
 			want:    "MC4001 " + strings.Repeat("é", 112),
 		},
 	}
@@ -64,16 +64,16 @@ func TestShortWarning(t *testing.T) {
 }
 
 func TestDenialLine(t *testing.T) {
-	assert.Equal(t, "spec.x: bad (MC2007)", denialLine(certs.Finding{Code: "MC2007", Field: "spec.x", Message: "bad"}))
-	assert.Equal(t, "bad (MC2007)", denialLine(certs.Finding{Code: "MC2007", Message: "bad"}))
+	assert.Equal(t, "spec.x: bad (MC2007)", denialLine(finding.Finding{Code: "MC2007", Field: "spec.x", Message: "bad"}))
+	assert.Equal(t, "bad (MC2007)", denialLine(finding.Finding{Code: "MC2007", Message: "bad"}))
 }
 
 func TestJudge(t *testing.T) {
-	findings := certs.Findings{
-		{Severity: certs.SeverityError, Code: "MC2007", Field: "spec.a", Message: "first"},
-		{Severity: certs.SeverityWarning, Code: "MC4001", Field: "spec.b", Message: "careful"},
-		{Severity: certs.SeverityInfo, Code: "MC2006", Field: "spec.c", Message: "fyi"},
-		{Severity: certs.SeverityError, Code: "MC2002", Field: "spec.d", Message: "second"},
+	findings := finding.Findings{
+		{Severity: finding.SeverityError, Code: "MC2007", Field: "spec.a", Message: "first"},
+		{Severity: finding.SeverityWarning, Code: "MC4001", Field: "spec.b", Message: "careful"},
+		{Severity: finding.SeverityInfo, Code: "MC2006", Field: "spec.c", Message: "fyi"},
+		{Severity: finding.SeverityError, Code: "MC2002", Field: "spec.d", Message: "second"},
 	}
 	d := judge(findings)
 	assert.Equal(t, ResultDenied, d.result)

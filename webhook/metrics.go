@@ -1,11 +1,11 @@
 package webhook
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshcert/meshcert/internal/metricsutil"
 )
 
 // Metrics are meshcert's admission metrics. A nil *Metrics records nothing.
@@ -35,30 +35,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"webhook"}),
 	}
 	var err error
-	if m.decisions, err = register(reg, m.decisions); err != nil {
+	if m.decisions, err = metricsutil.Register(reg, m.decisions); err != nil {
 		return nil, err
 	}
-	if m.findings, err = register(reg, m.findings); err != nil {
+	if m.findings, err = metricsutil.Register(reg, m.findings); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = metricsutil.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			if existing, ok := already.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("failed to register metrics: %w", err)
-	}
-	return c, nil
-}
 
 func (m *Metrics) observe(webhook string, d decision, elapsed time.Duration) {
 	if m == nil {

@@ -23,7 +23,7 @@ func NewGatewayMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admiss
 	return h
 }
 
-func (h *handler) mutateGateway(_ context.Context, req admission.Request, lookup certs.Lookup) decision {
+func (h *handler) mutateGateway(ctx context.Context, req admission.Request) decision {
 	obj, hadNamespace, err := decodeUnstructured(req)
 	if err != nil {
 		return badRequest(err)
@@ -33,7 +33,7 @@ func (h *handler) mutateGateway(_ context.Context, req admission.Request, lookup
 	}
 	opts := h.cfg.Options
 	opts.Strict = h.cfg.Enforce
-	plan := certs.PlanGateway(certs.ParseGateway(obj), lookup, opts)
+	plan := certs.PlanGateway(ctx, certs.ParseGateway(obj), h.lookup, opts)
 	if len(plan.Injections) == 0 {
 		return allowed()
 	}

@@ -111,7 +111,7 @@ metadata: {name: team-a, labels: {meshcert.io/inject: enabled}}
 
 			resp := handle(h, req)
 			require.True(t, resp.Allowed, "the mutating webhook never denies: %v", resp.Result)
-			want := certs.PlanGateway(certs.ParseGateway(gw), lookup, tc.opts)
+			want := certs.PlanGateway(t.Context(), certs.ParseGateway(gw), lookup, tc.opts)
 			if !tc.wantPatched {
 				assert.Empty(t, want.Injections, "the planner agrees nothing is injected")
 				assert.Empty(t, resp.Patches)

@@ -2,13 +2,14 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 // NewGatewayValidator returns the handler that judges Istio Gateways, as
@@ -29,14 +30,14 @@ func NewCertificateValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) 
 }
 
 // NewIstioOperatorValidator returns the handler that judges IstioOperators
-// with certs.CheckIstioOperator.
+// with istiooperator.Check.
 func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
 	h := &handler{name: "validate-istiooperator", lookup: lookup, cfg: cfg, metrics: metrics}
 	h.review = h.validateIstioOperator
 	return h
 }
 
-func (h *handler) validateGateway(_ context.Context, req admission.Request, lookup certs.Lookup) decision {
+func (h *handler) validateGateway(ctx context.Context, req admission.Request) decision {
 	obj, _, err := decodeUnstructured(req)
 	if err != nil {
 		return badRequest(err)
@@ -44,11 +45,11 @@ func (h *handler) validateGateway(_ context.Context, req admission.Request, look
 	if !certs.IsGateway(obj.GroupVersionKind()) || beingDeleted(obj) {
 		return allowed()
 	}
-	plan := certs.PlanGateway(certs.ParseGateway(obj), lookup, h.options(lookup, obj.GetNamespace()))
+	plan := certs.PlanGateway(ctx, certs.ParseGateway(obj), h.lookup, h.options(ctx, obj.GetNamespace()))
 	return judge(plan.Findings)
 }
 
-func (h *handler) validateCertificate(_ context.Context, req admission.Request, lookup certs.Lookup) decision {
+func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {
 	obj, _, err := decodeUnstructured(req)
 	if err != nil {
 		return badRequest(err)
@@ -57,21 +58,21 @@ func (h *handler) validateCertificate(_ context.Context, req admission.Request, 
 	if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind || beingDeleted(obj) {
 		return allowed()
 	}
+	// The object is decoded once; the typed Certificate is converted from it.
 	crt := &cmapi.Certificate{}
-	if err := json.Unmarshal(req.Object.Raw, crt); err != nil {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, crt); err != nil {
 		return badRequest(fmt.Errorf("failed to decode the Certificate: %w", err))
 	}
-	crt.Namespace = obj.GetNamespace()
-	return judge(certs.CheckCertificate(crt, lookup, h.options(lookup, crt.Namespace)))
+	return judge(certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace)))
 }
 
-func (h *handler) validateIstioOperator(_ context.Context, req admission.Request, _ certs.Lookup) decision {
+func (h *handler) validateIstioOperator(_ context.Context, req admission.Request) decision {
 	obj, _, err := decodeUnstructured(req)
 	if err != nil {
 		return badRequest(err)
 	}
-	if !certs.IsIstioOperator(obj.GroupVersionKind()) || beingDeleted(obj) {
+	if !istiooperator.Is(obj.GroupVersionKind()) || beingDeleted(obj) {
 		return allowed()
 	}
-	return judge(certs.CheckIstioOperator(obj))
+	return judge(istiooperator.Check(obj))
 }

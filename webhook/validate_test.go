@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 const findingsExamples = "../testdata/findings"
@@ -28,7 +30,7 @@ func validatorFor(t *testing.T, obj *unstructured.Unstructured, lookup certs.Loo
 		return NewGatewayValidator(lookup, cfg, m)
 	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
 		return NewCertificateValidator(lookup, cfg, m)
-	case certs.IsIstioOperator(gvk):
+	case istiooperator.Is(gvk):
 		return NewIstioOperatorValidator(lookup, cfg, m)
 	default:
 		return nil
@@ -36,18 +38,18 @@ func validatorFor(t *testing.T, obj *unstructured.Unstructured, lookup certs.Loo
 }
 
 // expected is what the planner itself says about obj.
-func expected(t *testing.T, obj *unstructured.Unstructured, lookup certs.Lookup, opts certs.Options) certs.Findings {
+func expected(t *testing.T, obj *unstructured.Unstructured, lookup certs.Lookup, opts certs.Options) finding.Findings {
 	t.Helper()
 	gvk := obj.GroupVersionKind()
 	switch {
 	case certs.IsGateway(gvk):
-		return certs.PlanGateway(certs.ParseGateway(obj), lookup, opts).Findings
-	case certs.IsIstioOperator(gvk):
-		return certs.CheckIstioOperator(obj)
+		return certs.PlanGateway(t.Context(), certs.ParseGateway(obj), lookup, opts).Findings
+	case istiooperator.Is(gvk):
+		return istiooperator.Check(obj)
 	default:
 		crt := &cmapi.Certificate{}
 		require.NoError(t, fromUnstructured(obj, crt))
-		return certs.CheckCertificate(crt, lookup, opts)
+		return certs.CheckCertificate(t.Context(), crt, lookup, opts)
 	}
 }
 
@@ -86,9 +88,9 @@ func TestEveryFindingExample(t *testing.T) {
 					var warnings int
 					for _, f := range want {
 						switch f.Severity {
-						case certs.SeverityError:
+						case finding.SeverityError:
 							assert.Contains(t, resp.Result.Message, denialLine(f))
-						case certs.SeverityWarning:
+						case finding.SeverityWarning:
 							warnings++
 							assert.Contains(t, resp.Warnings, ShortWarning(f))
 						default:
@@ -97,7 +99,7 @@ func TestEveryFindingExample(t *testing.T) {
 							}
 						}
 						// Errors and warnings were checked to come back above.
-						reported = reported || f.Code == certs.Code(code)
+						reported = reported || f.Code == finding.Code(code)
 					}
 					assert.Len(t, resp.Warnings, warnings)
 					for _, w := range resp.Warnings {

@@ -19,14 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
-)
-
-// Paths the handlers are served at.
-const (
-	PathMutateGateway         = "/mutate-gateway"
-	PathValidateGateway       = "/validate-gateway"
-	PathValidateCertificate   = "/validate-certificate"
-	PathValidateIstioOperator = "/validate-istiooperator"
+	"github.com/meshcert/meshcert/finding"
 )
 
 // LabelEnforce set to "true" on a namespace turns findings that may only mean
@@ -42,22 +35,22 @@ type Config struct {
 	Enforce bool
 }
 
-// Register serves the four handlers on server. lookup must answer from
-// memory (cluster.Lookup over the manager's cache); metrics may be nil.
+// Register serves every handler of Definitions on server. lookup must
+// answer from memory (cluster.Lookup over the manager's cache); metrics may
+// be nil.
 func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
 	for path, h := range Handlers(lookup, cfg, metrics) {
 		server.Register(path, &admission.Webhook{Handler: h})
 	}
 }
 
-// Handlers returns the admission handlers by path.
+// Handlers returns the admission handlers of Definitions by path.
 func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admission.Handler {
-	return map[string]admission.Handler{
-		PathMutateGateway:         NewGatewayMutator(lookup, cfg, metrics),
-		PathValidateGateway:       NewGatewayValidator(lookup, cfg, metrics),
-		PathValidateCertificate:   NewCertificateValidator(lookup, cfg, metrics),
-		PathValidateIstioOperator: NewIstioOperatorValidator(lookup, cfg, metrics),
+	out := map[string]admission.Handler{}
+	for _, d := range Definitions() {
+		out[d.Path] = d.handler(lookup, cfg, metrics)
 	}
+	return out
 }
 
 // Results of an admission decision, the values of the result label.
@@ -72,7 +65,7 @@ const (
 type decision struct {
 	response admission.Response
 	result   string
-	findings certs.Findings
+	findings finding.Findings
 }
 
 func allowed() decision { return decision{response: admission.Allowed(""), result: ResultAllowed} }
@@ -88,7 +81,7 @@ type handler struct {
 	lookup  certs.Lookup
 	cfg     Config
 	metrics *Metrics
-	review  func(ctx context.Context, req admission.Request, lookup certs.Lookup) decision
+	review  func(ctx context.Context, req admission.Request) decision
 }
 
 var _ admission.Handler = (*handler)(nil)
@@ -101,7 +94,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 	if skip(req) {
 		d = allowed()
 	} else {
-		d = h.review(ctx, req, h.lookupFor(ctx))
+		d = h.review(ctx, req)
 	}
 	elapsed := time.Since(start)
 	h.metrics.observe(h.name, d, elapsed)
@@ -132,23 +125,13 @@ func skip(req admission.Request) bool {
 	return false
 }
 
-// lookupFor binds the lookup to the request's context when it can be.
-func (h *handler) lookupFor(ctx context.Context) certs.Lookup {
-	if l, ok := h.lookup.(interface {
-		WithContext(context.Context) certs.Lookup
-	}); ok {
-		return l.WithContext(ctx)
-	}
-	return h.lookup
-}
-
 // options are the planner options for an object in namespace: strict when
 // enforcement is on or the namespace is labelled for it.
-func (h *handler) options(lookup certs.Lookup, namespace string) certs.Options {
+func (h *handler) options(ctx context.Context, namespace string) certs.Options {
 	opts := h.cfg.Options
 	opts.Strict = h.cfg.Enforce
 	if !opts.Strict && namespace != "" {
-		lbls, _ := lookup.NamespaceLabels(namespace)
+		lbls, _ := h.lookup.NamespaceLabels(ctx, namespace)
 		opts.Strict = lbls[LabelEnforce] == "true"
 	}
 	return opts

@@ -18,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcert/meshcert/webhook"
 )
 
 // MeshcertBinaryEnv names a prebuilt meshcert binary; unset, the framework
@@ -282,51 +284,13 @@ func freeLocalPorts(ctx context.Context, n int) ([]int, error) {
 }
 
 // RegisterWebhooks creates or replaces meshcert's mutating and validating
-// webhook configurations, pointing the API server at baseURL.
+// webhook configurations, pointing the API server at baseURL. They are built
+// from the webhook package's one declaration of paths and rules.
 func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) error {
-	if policy == "" {
-		policy = admissionregistrationv1.Fail
-	}
-	none := admissionregistrationv1.SideEffectClassNone
-	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
-	equivalent := admissionregistrationv1.Equivalent
-	timeout := int32(10)
-	rule := func(group string, versions []string, resource string) []admissionregistrationv1.RuleWithOperations {
-		return []admissionregistrationv1.RuleWithOperations{{
-			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: versions, Resources: []string{resource}},
-		}}
-	}
-	gateways := rule("networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"}, "gateways")
-	clientConfig := func(path string) admissionregistrationv1.WebhookClientConfig {
+	mutating, validating := webhook.Configurations(WebhookConfigurationName, func(path string) admissionregistrationv1.WebhookClientConfig {
 		url := baseURL + path
 		return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
-	}
-	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "gateways.mutate.meshcert.io", ClientConfig: clientConfig("/mutate-gateway"), Rules: gateways,
-			SideEffects: &none, AdmissionReviewVersions: []string{"v1"}, FailurePolicy: &policy,
-			ReinvocationPolicy: &ifNeeded, MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
-		}},
-	}
-	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
-	}
-	for _, w := range []struct {
-		name, path string
-		rules      []admissionregistrationv1.RuleWithOperations
-	}{
-		{"gateways.validate.meshcert.io", "/validate-gateway", gateways},
-		{"certificates.validate.meshcert.io", "/validate-certificate", rule("cert-manager.io", []string{"v1"}, "certificates")},
-		{"istiooperators.validate.meshcert.io", "/validate-istiooperator", rule("install.istio.io", []string{"v1alpha1"}, "istiooperators")},
-	} {
-		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name: w.name, ClientConfig: clientConfig(w.path), Rules: w.rules,
-			SideEffects: &none, AdmissionReviewVersions: []string{"v1"}, FailurePolicy: &policy,
-			MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
-		})
-	}
+	}, policy)
 	for _, obj := range []client.Object{mutating, validating} {
 		if err := replace(ctx, c, obj); err != nil {
 			return err

@@ -10,8 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 )
 
 func newCheckCommand() *cobra.Command {
@@ -59,14 +60,14 @@ credential not found) are errors.`,
 
 // locatedFinding is a finding with where it is in the input.
 type locatedFinding struct {
-	certs.Finding
+	finding.Finding
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`
 }
 
 // locate attaches file and line to every finding and orders them by input
 // position.
-func locate(objs []*manifest.Object, res *certs.Result) []locatedFinding {
+func locate(objs []*manifest.Object, res *offline.Result) []locatedFinding {
 	out := make([]locatedFinding, 0, len(res.Findings))
 	for _, f := range res.Findings {
 		lf := locatedFinding{Finding: f.Finding}
@@ -111,7 +112,7 @@ func writeJSON(w io.Writer, findings []locatedFinding) error {
 }
 
 func exitForFindings(findings []locatedFinding) error {
-	if slices.ContainsFunc(findings, func(f locatedFinding) bool { return f.Severity == certs.SeverityError }) {
+	if slices.ContainsFunc(findings, func(f locatedFinding) bool { return f.Severity == finding.SeverityError }) {
 		return &exitError{code: exitFindings, err: errors.New("error findings")}
 	}
 	return nil

@@ -1,54 +1,123 @@
 package app
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
 const (
 	findingsExamples = "../../../testdata/findings"
 	findingsDoc      = "../../../docs/findings.md"
-	codesSource      = "../../../certs/codes.go"
 )
 
-// TestEveryFindingCodeHasAWorkingExample keeps docs/findings.md honest: each
-// code in certs/codes.go has an example input that produces it, and the
-// document lists it.
-func TestEveryFindingCodeHasAWorkingExample(t *testing.T) {
-	src, err := os.ReadFile(codesSource)
-	require.NoError(t, err)
-	codes := regexp.MustCompile(`Code = "(MC\d{4})"`).FindAllStringSubmatch(string(src), -1)
-	require.NotEmpty(t, codes)
-	doc, err := os.ReadFile(findingsDoc)
-	require.NoError(t, err)
+const findingsDocIntro = "# Findings\n\n" +
+	"<!-- Generated from finding.Catalog, testdata/findings/ and meshcert check's output by\n" +
+	"     TestFindingsDocGolden (cmd/meshcert/app); regenerate with `make golden`. -->\n\n" +
+	`Every finding meshcert reports has a stable code, a severity, the object, the field path and a
+message that says what to do. Codes are never renumbered or reused. ` + "`meshcert check`" + ` prints them;
+the validating webhook returns errors as denials and warnings as admission warnings.
 
-	for _, m := range codes {
-		code := m[1]
-		t.Run(code, func(t *testing.T) {
-			example := filepath.Join(findingsExamples, code+".yaml")
-			stdout, stderr, exit := run(t, "", "check", "-o", "json", "-f", example)
-			require.NotEqual(t, exitInput, exit, stderr)
-			var out jsonOutput
-			require.NoError(t, json.Unmarshal([]byte(stdout), &out))
-			found := false
-			for _, f := range out.Findings {
-				found = found || f.Code == code
-			}
-			assert.True(t, found, "%s does not produce %s: %s", example, code, stdout)
-			assert.Contains(t, string(doc), "## "+code, "docs/findings.md has no section for %s", code)
-		})
+Severities: **error** fails ` + "`meshcert check`" + ` (exit 1) and denies admission; **warning** is printed;
+**info** explains. Findings marked *lenient* are warnings by default and errors under ` + "`--strict`" + `
+(and, in the cluster, under enforcement), because they may only mean that objects are applied in
+another order.
+
+Each example below is a file under ` + "`testdata/findings/`" + `, followed by what ` + "`meshcert check`" + `
+prints for it; the page is generated from the examples and the real output, so it cannot drift.
+
+`
+
+// TestFindingsDocGolden keeps docs/findings.md, finding.Catalog and the
+// examples in step: every code has an example that produces it with its
+// documented severity, and the page shows exactly what meshcert check prints
+// for each example. UPDATE_GOLDEN=1 rewrites the page.
+func TestFindingsDocGolden(t *testing.T) {
+	var doc strings.Builder
+	doc.WriteString(findingsDocIntro)
+	doc.WriteString("| code | severity | what |\n|---|---|---|\n")
+	for _, c := range finding.Catalog {
+		fmt.Fprintf(&doc, "| [%s](#%s) | %s | %s |\n", c.Code, strings.ToLower(string(c.Code)), severityText(c), lowerFirst(c.Summary))
 	}
+	for _, c := range finding.Catalog {
+		example := filepath.Join(findingsExamples, string(c.Code)+".yaml")
+		input, err := os.ReadFile(example)
+		require.NoError(t, err, "%s has no example %s", c.Code, example)
+		stdout, stderr, exit := run(t, "", "check", "-f", example)
+		require.NotEqual(t, exitInput, exit, stderr)
+		var lines []string
+		for line := range strings.SplitSeq(strings.TrimSpace(stdout), "\n") {
+			if strings.Contains(line, " "+string(c.Code)+" ") {
+				lines = append(lines, strings.TrimPrefix(line, findingsExamples+"/"))
+			}
+		}
+		require.NotEmpty(t, lines, "%s does not produce %s:\n%s", example, c.Code, stdout)
+		assert.Contains(t, lines[0], ": "+string(c.Severity)+" "+string(c.Code)+" ",
+			"%s: the example must show the documented severity %s", c.Code, c.Severity)
+		fmt.Fprintf(&doc, "\n## %s\n\n%s\n", c.Code, c.Summary)
+		if c.Note != "" {
+			fmt.Fprintf(&doc, "\n%s\n", c.Note)
+		}
+		fmt.Fprintf(&doc, "\n`testdata/findings/%s.yaml`:\n\n```yaml\n%s\n```\n\n```\n%s\n```\n",
+			c.Code, strings.TrimRight(string(input), "\n"), strings.Join(lines, "\n"))
+	}
+
+	if updateGolden {
+		require.NoError(t, os.WriteFile(findingsDoc, []byte(doc.String()), 0o644))
+	}
+	current, err := os.ReadFile(findingsDoc)
+	require.NoError(t, err)
+	if want := doc.String(); want != string(current) {
+		t.Errorf("docs/findings.md is stale (run make golden); first difference:\n%s", firstDifference(want, string(current)))
+	}
+
 	examples, err := filepath.Glob(filepath.Join(findingsExamples, "*.yaml"))
 	require.NoError(t, err)
 	for _, e := range examples {
-		code := strings.TrimSuffix(filepath.Base(e), ".yaml")
-		assert.Contains(t, string(src), `"`+code+`"`, "example %s is for a code that does not exist", e)
+		code := finding.Code(strings.TrimSuffix(filepath.Base(e), ".yaml"))
+		_, ok := finding.Info(code)
+		assert.True(t, ok, "example %s is for a code that is not in finding.Catalog", e)
 	}
+}
+
+func severityText(c finding.CodeInfo) string {
+	s := string(c.Severity)
+	if c.Lenient {
+		s += " (lenient)"
+	}
+	return s
+}
+
+// lowerFirst starts a summary lower-case for the table, unless it starts
+// with an acronym or constant such as ISTIO_MUTUAL.
+func lowerFirst(s string) string {
+	if len(s) < 2 || (s[1] >= 'A' && s[1] <= 'Z') {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// firstDifference shows the first line where want and got differ.
+func firstDifference(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d\nwant: %s\ngot:  %s", i+1, wl, gl)
+		}
+	}
+	return ""
 }

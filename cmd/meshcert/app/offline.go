@@ -7,10 +7,10 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 )
 
 // plannerFlags are the planner settings shared by inject, check and serve.
@@ -56,7 +56,7 @@ func (f *inputFlags) addTo(fs *pflag.FlagSet) {
 
 // planInput reads the inputs and plans them. Unreadable input is an
 // exitInput error naming the file and line.
-func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manifest.Object, *certs.Result, error) {
+func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manifest.Object, *offline.Result, error) {
 	if len(in.files) == 0 {
 		return nil, nil, &exitError{code: exitInput, err: errors.New("no input: pass -f with a file, a directory or - for stdin")}
 	}
@@ -64,13 +64,9 @@ func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manife
 	if err != nil {
 		return nil, nil, &exitError{code: exitInput, err: err}
 	}
-	plain := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		plain[i] = o.Object
-	}
-	res, err := certs.PlanObjects(plain, opts, in.namespace)
+	res, err := offline.PlanObjects(cmd.Context(), manifest.Unstructured(objs), opts, in.namespace)
 	if err != nil {
-		var objErr *certs.ObjectError
+		var objErr *offline.ObjectError
 		if errors.As(err, &objErr) {
 			o := objs[objErr.Index]
 			err = fmt.Errorf("%s:%d: %w", o.File, o.Line, objErr.Err)

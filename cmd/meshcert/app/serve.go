@@ -28,7 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/meshcert/meshcert/certs/controller"
+	"github.com/meshcert/meshcert/controller"
 	"github.com/meshcert/meshcert/cluster"
 	mcwebhook "github.com/meshcert/meshcert/webhook"
 )
@@ -246,7 +246,11 @@ func (f *serveFlags) run(ctx context.Context) error {
 		return fmt.Errorf("failed to register the admission metrics: %w", err)
 	}
 	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce}, adm)
-	if err := controller.Setup(ctx, mgr, lookup, opts); err != nil {
+	ctrlMetrics, err := controller.NewMetrics(ctx, metrics.Registry, mgr.GetCache())
+	if err != nil {
+		return fmt.Errorf("failed to register the controller metrics: %w", err)
+	}
+	if err := controller.Setup(ctx, mgr, lookup, opts, ctrlMetrics); err != nil {
 		return fmt.Errorf("failed to set up the controller: %w", err)
 	}
 

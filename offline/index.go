@@ -1,21 +1,28 @@
-package certs
+// Package offline plans a set of manifests as if they were the whole
+// cluster, for `meshcert inject` and `meshcert check`: Index is the
+// certs.Lookup over the input objects, PlanObjects runs the same planners the
+// webhooks and the controller run.
+package offline
 
 import (
+	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
-// Index is an in-memory Lookup over a set of objects: the CLI's view of its
-// input files, and a convenient lookup for tests. Gateway workloads are
+// Index is an in-memory certs.Lookup over a set of objects: the CLI's view of its
+// input files, and a convenient lookup for tests. certs.Gateway workloads are
 // Pods, Deployments, StatefulSets and DaemonSets, matched on their pod
 // (template) labels.
 type Index struct {
@@ -27,9 +34,9 @@ type Index struct {
 	secrets        map[types.NamespacedName]bool
 	namespaces     map[string]map[string]string
 	workloads      []workload
-	gatewayByKey   map[string]*Gateway   // namespace/name → gateway
-	gatewayKeys    map[string][]string   // namespace/name → its index keys
-	gateways       map[string][]*Gateway // HostKey or CredentialKey → gateways
+	gatewayByKey   map[string]*certs.Gateway   // namespace/name → gateway
+	gatewayKeys    map[string][]string         // namespace/name → its index keys
+	gateways       map[string][]*certs.Gateway // HostKey or CredentialKey → gateways
 }
 
 type workload struct {
@@ -47,13 +54,13 @@ func NewIndex() *Index {
 		bySecret:       map[types.NamespacedName][]*cmapi.Certificate{},
 		secrets:        map[types.NamespacedName]bool{},
 		namespaces:     map[string]map[string]string{},
-		gatewayByKey:   map[string]*Gateway{},
+		gatewayByKey:   map[string]*certs.Gateway{},
 		gatewayKeys:    map[string][]string{},
-		gateways:       map[string][]*Gateway{},
+		gateways:       map[string][]*certs.Gateway{},
 	}
 }
 
-var _ Lookup = (*Index)(nil)
+var _ certs.Lookup = (*Index)(nil)
 
 // Add records an object the lookup should know. Kinds the planner does not
 // look up are ignored. Objects must already carry their namespace.
@@ -61,22 +68,22 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 	gvk := obj.GroupVersionKind()
 	ns := obj.GetNamespace()
 	switch {
-	case IsGateway(gvk):
-		x.AddGateway(ParseGateway(obj))
-	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
+	case certs.IsGateway(gvk):
+		x.AddGateway(certs.ParseGateway(obj))
+	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
 		iss := &cmapi.Issuer{}
 		if err := fromUnstructured(obj, iss); err != nil {
 			return err
 		}
 		x.issuers[types.NamespacedName{Namespace: ns, Name: iss.Name}] = iss
 		x.issuerNS[iss.Name] = insertSorted(x.issuerNS[iss.Name], ns)
-	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.ClusterIssuerKind:
+	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.ClusterIssuerKind:
 		iss := &cmapi.ClusterIssuer{}
 		if err := fromUnstructured(obj, iss); err != nil {
 			return err
 		}
 		x.clusterIssuers[iss.Name] = iss
-	case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
 		crt := &cmapi.Certificate{}
 		if err := fromUnstructured(obj, crt); err != nil {
 			return err
@@ -98,16 +105,16 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 	return nil
 }
 
-// AddGateway records a parsed Gateway, replacing an earlier one with the
+// AddGateway records a parsed certs.Gateway, replacing an earlier one with the
 // same namespace and name.
-func (x *Index) AddGateway(gw *Gateway) {
+func (x *Index) AddGateway(gw *certs.Gateway) {
 	name := gw.Namespace + "/" + gw.Name
 	if old, ok := x.gatewayByKey[name]; ok {
 		for _, k := range x.gatewayKeys[name] {
-			x.gateways[k] = slices.DeleteFunc(x.gateways[k], func(g *Gateway) bool { return g == old })
+			x.gateways[k] = slices.DeleteFunc(x.gateways[k], func(g *certs.Gateway) bool { return g == old })
 		}
 	}
-	keys := GatewayClaims(gw)
+	keys := certs.GatewayClaims(gw)
 	x.gatewayByKey[name] = gw
 	x.gatewayKeys[name] = keys
 	for _, k := range keys {
@@ -127,16 +134,16 @@ func (x *Index) AddCertificate(crt *cmapi.Certificate) {
 
 func fromUnstructured(obj *unstructured.Unstructured, into any) error {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into); err != nil {
-		return fmt.Errorf("failed to read %s %s: %w", obj.GetKind(), ObjectRef{Namespace: obj.GetNamespace(), Name: obj.GetName()}.nsName(), err)
+		return fmt.Errorf("failed to read %s %s: %w", obj.GetKind(), nsName(obj.GetNamespace(), obj.GetName()), err)
 	}
 	return nil
 }
 
-func (r ObjectRef) nsName() string {
-	if r.Namespace == "" {
-		return r.Name
+func nsName(namespace, name string) string {
+	if namespace == "" {
+		return name
 	}
-	return r.Namespace + "/" + r.Name
+	return namespace + "/" + name
 }
 
 func insertSorted(list []string, s string) []string {
@@ -147,53 +154,40 @@ func insertSorted(list []string, s string) []string {
 	return slices.Insert(list, i, s)
 }
 
-// SelectorKey is a canonical string for a label selector map.
-func SelectorKey(selector map[string]string) string {
-	keys := slices.Sorted(maps.Keys(selector))
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(selector[k])
-		b.WriteByte(0)
-	}
-	return b.String()
-}
-
-// Issuer implements Lookup.
-func (x *Index) Issuer(namespace, name string) (*cmapi.Issuer, bool) {
+// Issuer implements certs.Lookup.
+func (x *Index) Issuer(_ context.Context, namespace, name string) (*cmapi.Issuer, bool) {
 	iss, ok := x.issuers[types.NamespacedName{Namespace: namespace, Name: name}]
 	return iss, ok
 }
 
-// IssuerNamespaces implements Lookup.
-func (x *Index) IssuerNamespaces(name string) []string { return x.issuerNS[name] }
+// IssuerNamespaces implements certs.Lookup.
+func (x *Index) IssuerNamespaces(_ context.Context, name string) []string { return x.issuerNS[name] }
 
-// ClusterIssuer implements Lookup.
-func (x *Index) ClusterIssuer(name string) (*cmapi.ClusterIssuer, bool) {
+// ClusterIssuer implements certs.Lookup.
+func (x *Index) ClusterIssuer(_ context.Context, name string) (*cmapi.ClusterIssuer, bool) {
 	iss, ok := x.clusterIssuers[name]
 	return iss, ok
 }
 
-// Certificate implements Lookup.
-func (x *Index) Certificate(namespace, name string) (*cmapi.Certificate, bool) {
+// Certificate implements certs.Lookup.
+func (x *Index) Certificate(_ context.Context, namespace, name string) (*cmapi.Certificate, bool) {
 	crt, ok := x.certificates[types.NamespacedName{Namespace: namespace, Name: name}]
 	return crt, ok
 }
 
-// CertificatesForSecret implements Lookup.
-func (x *Index) CertificatesForSecret(namespace, secretName string) []*cmapi.Certificate {
+// CertificatesForSecret implements certs.Lookup.
+func (x *Index) CertificatesForSecret(_ context.Context, namespace, secretName string) []*cmapi.Certificate {
 	return x.bySecret[types.NamespacedName{Namespace: namespace, Name: secretName}]
 }
 
-// SecretExists implements Lookup. An Index knows every Secret it was given,
+// SecretExists implements certs.Lookup. An Index knows every Secret it was given,
 // so its answer is always known.
-func (x *Index) SecretExists(namespace, name string) (exists, known bool) {
+func (x *Index) SecretExists(_ context.Context, namespace, name string) (exists, known bool) {
 	return x.secrets[types.NamespacedName{Namespace: namespace, Name: name}], true
 }
 
-// WorkloadNamespaces implements Lookup.
-func (x *Index) WorkloadNamespaces(selector map[string]string) []string {
+// WorkloadNamespaces implements certs.Lookup.
+func (x *Index) WorkloadNamespaces(_ context.Context, selector map[string]string) []string {
 	sel := labels.SelectorFromSet(selector)
 	var out []string
 	for _, w := range x.workloads {
@@ -205,13 +199,13 @@ func (x *Index) WorkloadNamespaces(selector map[string]string) []string {
 	return out
 }
 
-// NamespaceLabels implements Lookup.
-func (x *Index) NamespaceLabels(namespace string) (map[string]string, bool) {
+// NamespaceLabels implements certs.Lookup.
+func (x *Index) NamespaceLabels(_ context.Context, namespace string) (map[string]string, bool) {
 	l, ok := x.namespaces[namespace]
 	return l, ok
 }
 
-// GatewaysClaiming implements Lookup.
-func (x *Index) GatewaysClaiming(key string) []*Gateway {
+// GatewaysClaiming implements certs.Lookup.
+func (x *Index) GatewaysClaiming(_ context.Context, key string) []*certs.Gateway {
 	return x.gateways[key]
 }

@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +25,8 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/cluster"
+	"github.com/meshcert/meshcert/finding"
 )
 
 // FieldManager is the field manager of every write meshcert makes.
@@ -43,10 +44,6 @@ const (
 	ReasonWebhookBypassed = "WebhookBypassed"
 )
 
-// GatewayGVK is the version the controller watches; the apiserver serves
-// every stored Gateway in it.
-var GatewayGVK = schema.GroupVersionKind{Group: certs.IstioNetworkingGroup, Version: "v1", Kind: "Gateway"}
-
 // Reconciler makes the Certificates of one Gateway match the plan.
 type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
@@ -54,19 +51,14 @@ type Reconciler struct {
 	Lookup   certs.Lookup
 	Options  certs.Options
 	Recorder events.EventRecorder
-}
-
-// contextLookup is a Lookup whose reads can be bound to a context, as the
-// cache-backed one can.
-type contextLookup interface {
-	WithContext(ctx context.Context) certs.Lookup
+	// Metrics may be nil.
+	Metrics *Metrics
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	gw := &unstructured.Unstructured{}
-	gw.SetGroupVersionKind(GatewayGVK)
+	gw := cluster.NewGateway()
 	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("failed to get Gateway %s: %w", req.NamespacedName, err)
@@ -79,11 +71,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.prune(ctx, req.NamespacedName, nil, gw)
 	}
 
-	lookup := r.Lookup
-	if bound, ok := lookup.(contextLookup); ok {
-		lookup = bound.WithContext(ctx)
-	}
-	plan := certs.PlanGateway(certs.ParseGateway(gw), lookup, r.Options)
+	plan := certs.PlanGateway(ctx, certs.ParseGateway(gw), r.Lookup, r.Options)
 	if len(plan.Injections) > 0 {
 		r.warnBypassed(gw, plan)
 	}
@@ -122,7 +110,7 @@ func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, d
 		if err := r.applyCertificate(ctx, desired, false); err != nil {
 			return fmt.Errorf("failed to create Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 		}
-		certificateWrites.WithLabelValues("create").Inc()
+		r.Metrics.wrote(opCreate)
 		log.Info("Created Certificate")
 		r.Recorder.Eventf(gw, desired, corev1.EventTypeNormal, ReasonCreateCertificate, "Create",
 			"Created Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
@@ -140,7 +128,7 @@ func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, d
 	if err := r.applyCertificate(ctx, desired, true); err != nil {
 		return fmt.Errorf("failed to update Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	certificateWrites.WithLabelValues("update").Inc()
+	r.Metrics.wrote(opUpdate)
 	log.Info("Updated Certificate")
 	r.Recorder.Eventf(gw, existing, corev1.EventTypeNormal, ReasonUpdateCertificate, "Update",
 		"Updated Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
@@ -176,7 +164,7 @@ func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, de
 	var list cmapi.CertificateList
 	// The field index finds this Gateway's Certificates in any namespace
 	// without scanning every Certificate in the cache on each reconcile.
-	if err := r.Client.List(ctx, &list, client.MatchingFields{IndexCertificateGateway: gateway.String()}); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingFields{cluster.IndexCertificateGateway: gateway.String()}); err != nil {
 		return fmt.Errorf("failed to list Certificates of Gateway %s: %w", gateway, err)
 	}
 	var errs []error
@@ -196,7 +184,7 @@ func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, de
 			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
 			continue
 		}
-		certificateWrites.WithLabelValues("delete").Inc()
+		r.Metrics.wrote(opDelete)
 		log.Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
 		if gw != nil {
 			r.Recorder.Eventf(gw, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
@@ -241,10 +229,10 @@ func upToDate(existing, desired *cmapi.Certificate) bool {
 	return true
 }
 
-func errorMessages(fs certs.Findings) []string {
+func errorMessages(fs finding.Findings) []string {
 	var out []string
 	for _, f := range fs {
-		if f.Severity == certs.SeverityError {
+		if f.Severity == finding.SeverityError {
 			out = append(out, fmt.Sprintf("%s %s: %s", f.Code, f.Field, f.Message))
 		}
 	}

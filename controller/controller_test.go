@@ -6,12 +6,12 @@ import (
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/cluster"
 )
 
 const background = `
@@ -95,8 +96,11 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	count := func(verb string, obj client.Object) {
 		h.writes = append(h.writes, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
 	}
-	h.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway).
+	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
+	for _, ix := range cluster.Indexes() {
+		builder = builder.WithIndex(ix.Object, ix.Field, ix.Extract)
+	}
+	h.client = builder.
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 				count("create", obj)
@@ -127,50 +131,16 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	return h
 }
 
-// lookup snapshots the fake API server into the planner's in-memory
-// lookup, standing in for the informer caches the server uses.
+// lookup is the server's cache-backed Lookup over the fake API server,
+// which stands in for the informer cache.
 func (h *harness) lookup() certs.Lookup {
-	h.t.Helper()
-	ctx := context.Background()
-	index := certs.NewIndex()
-	add := func(list client.ObjectList, gvk string) {
-		require.NoError(h.t, h.client.List(ctx, list))
-		items, err := metaItems(list)
-		require.NoError(h.t, err)
-		for _, item := range items {
-			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(item)
-			require.NoError(h.t, err)
-			u := &unstructured.Unstructured{Object: m}
-			if u.GetKind() == "" {
-				parts := strings.SplitN(gvk, "/", 3)
-				u.SetAPIVersion(strings.Join(parts[:len(parts)-1], "/"))
-				u.SetKind(parts[len(parts)-1])
-			}
-			require.NoError(h.t, index.Add(u))
-		}
-	}
-	add(&cmapi.ClusterIssuerList{}, "cert-manager.io/v1/ClusterIssuer")
-	add(&cmapi.IssuerList{}, "cert-manager.io/v1/Issuer")
-	add(&cmapi.CertificateList{}, "cert-manager.io/v1/Certificate")
-	add(&corev1.PodList{}, "v1/Pod")
-	add(&corev1.NamespaceList{}, "v1/Namespace")
-	gws := &unstructured.UnstructuredList{}
-	gws.SetGroupVersionKind(GatewayGVK.GroupVersion().WithKind("GatewayList"))
-	require.NoError(h.t, h.client.List(ctx, gws))
-	for i := range gws.Items {
-		index.AddGateway(certs.ParseGateway(&gws.Items[i]))
-	}
-	return index
-}
-
-func metaItems(list client.ObjectList) ([]runtime.Object, error) {
-	return meta.ExtractList(list)
+	return cluster.NewLookup(h.client, logr.Discard())
 }
 
 func (h *harness) reconcile(name types.NamespacedName) {
 	h.t.Helper()
 	r := &Reconciler{Client: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
-	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: name})
+	_, err := r.Reconcile(h.t.Context(), ctrl.Request{NamespacedName: name})
 	require.NoError(h.t, err)
 }
 
@@ -190,7 +160,7 @@ func (h *harness) events() []string {
 // Gateway's workload runs.
 func (h *harness) certificate(name string) (*cmapi.Certificate, bool) {
 	crt := &cmapi.Certificate{}
-	err := h.client.Get(context.Background(), types.NamespacedName{Namespace: "istio-system", Name: name}, crt)
+	err := h.client.Get(h.t.Context(), types.NamespacedName{Namespace: "istio-system", Name: name}, crt)
 	if apierrors.IsNotFound(err) {
 		return nil, false
 	}
@@ -201,10 +171,10 @@ func (h *harness) certificate(name string) (*cmapi.Certificate, bool) {
 func (h *harness) updateGateway(mutate func(u *unstructured.Unstructured)) {
 	h.t.Helper()
 	gw := &unstructured.Unstructured{}
-	gw.SetGroupVersionKind(GatewayGVK)
-	require.NoError(h.t, h.client.Get(context.Background(), web, gw))
+	gw.SetGroupVersionKind(certs.GatewayGVK)
+	require.NoError(h.t, h.client.Get(h.t.Context(), web, gw))
 	mutate(gw)
-	require.NoError(h.t, h.client.Update(context.Background(), gw))
+	require.NoError(h.t, h.client.Update(h.t.Context(), gw))
 	h.writes = nil
 }
 
@@ -272,14 +242,14 @@ func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
 	_, ok := h.certificate("admin-tls")
 	assert.False(t, ok)
 	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal DeleteCertificate")
-	require.NoError(t, h.client.Get(context.Background(), client.ObjectKeyFromObject(secret), &corev1.Secret{}), "Secrets are never deleted")
+	require.NoError(t, h.client.Get(h.t.Context(), client.ObjectKeyFromObject(secret), &corev1.Secret{}), "Secrets are never deleted")
 
 	// The Gateway goes: its Certificate in another namespace goes too.
 	gw := &unstructured.Unstructured{}
-	gw.SetGroupVersionKind(GatewayGVK)
+	gw.SetGroupVersionKind(certs.GatewayGVK)
 	gw.SetNamespace(web.Namespace)
 	gw.SetName(web.Name)
-	require.NoError(t, h.client.Delete(context.Background(), gw))
+	require.NoError(t, h.client.Delete(h.t.Context(), gw))
 	h.writes = nil
 	h.reconcile(web)
 	assert.Equal(t, []string{"delete istio-system/web-tls"}, h.writes)
@@ -322,8 +292,8 @@ func TestReconcileWhenTheWebhookWasBypassed(t *testing.T) {
 	assert.Contains(t, evs, "spec.servers[0].tls.credentialName: "+name)
 
 	gw := &unstructured.Unstructured{}
-	gw.SetGroupVersionKind(GatewayGVK)
-	require.NoError(t, h.client.Get(context.Background(), web, gw))
+	gw.SetGroupVersionKind(certs.GatewayGVK)
+	require.NoError(t, h.client.Get(h.t.Context(), web, gw))
 	_, found, _ := unstructured.NestedString(gw.Object, "spec", "servers", "0", "tls", "credentialName")
 	assert.False(t, found, "the controller never writes Gateways")
 }
@@ -352,7 +322,7 @@ func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
 	h.reconcile(web)
 	crt, _ := h.certificate("web-tls")
 	crt.Spec.DNSNames = []string{"evil.example.com"}
-	require.NoError(t, h.client.Update(context.Background(), crt))
+	require.NoError(t, h.client.Update(h.t.Context(), crt))
 	h.writes = nil
 	h.reconcile(web)
 	assert.Equal(t, []string{"apply web-tls"}, h.writes)

@@ -1,14 +1,18 @@
-package certs
+package offline
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 // Result is the planner's answer for a whole set of objects, as the CLI
@@ -23,13 +27,13 @@ type Result struct {
 	// meshcert wants it to be, so feeding inject's output back in gives the
 	// same output.
 	Certificates []*cmapi.Certificate
-	// Findings are every finding, each with the input object it is about.
+	// finding.Findings are every finding, each with the input object it is about.
 	Findings []ObjectFinding
 }
 
 // ObjectFinding is a finding with the index of the input object it is about.
 type ObjectFinding struct {
-	Finding
+	finding.Finding
 	Index int
 }
 
@@ -40,6 +44,7 @@ type ObjectError struct {
 }
 
 func (e *ObjectError) Error() string { return e.Err.Error() }
+
 func (e *ObjectError) Unwrap() error { return e.Err }
 
 // namespacedKinds are the kinds the planner reads that live in a namespace;
@@ -59,10 +64,10 @@ var namespacedKinds = map[string]bool{
 }
 
 // PlanObjects plans a set of objects as if they were the cluster: each
-// Gateway is planned against all the others, the issuers, Certificates,
+// certs.Gateway is planned against all the others, the issuers, Certificates,
 // Secrets, namespaces and gateway workloads among them. Objects without a
 // namespace are taken to be in defaultNamespace, as kubectl would apply them.
-func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespace string) (*Result, error) {
+func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*Result, error) {
 	effective := make([]*unstructured.Unstructured, len(objs))
 	for i, obj := range objs {
 		effective[i] = obj
@@ -80,28 +85,28 @@ func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespa
 		}
 	}
 
-	// First pass: what every Gateway will look like after injection and
-	// which Certificates meshcert will own, so each Gateway is checked
+	// First pass: what every certs.Gateway will look like after injection and
+	// which Certificates meshcert will own, so each certs.Gateway is checked
 	// against the others as the cluster will hold them.
-	gateways := map[int]*Gateway{}
+	gateways := map[int]*certs.Gateway{}
 	for i, obj := range effective {
-		if !IsGateway(obj.GroupVersionKind()) {
+		if !certs.IsGateway(obj.GroupVersionKind()) {
 			continue
 		}
-		gateways[i] = ParseGateway(obj)
-		plan := PlanGateway(gateways[i], index, opts)
+		gateways[i] = certs.ParseGateway(obj)
+		plan := certs.PlanGateway(ctx, gateways[i], index, opts)
 		mutated, err := plan.Mutated()
 		if err != nil {
 			return nil, &ObjectError{Index: i, Err: err}
 		}
-		index.AddGateway(ParseGateway(mutated))
+		index.AddGateway(certs.ParseGateway(mutated))
 		for _, crt := range plan.Certificates {
 			index.AddCertificate(crt)
 		}
 	}
 
 	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs))}
-	add := func(i int, fs Findings) {
+	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
 			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
 		}
@@ -110,8 +115,8 @@ func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespa
 		res.Objects[i] = objs[i]
 		gvk := obj.GroupVersionKind()
 		switch {
-		case IsGateway(gvk):
-			plan := PlanGateway(gateways[i], index, opts)
+		case certs.IsGateway(gvk):
+			plan := certs.PlanGateway(ctx, gateways[i], index, opts)
 			add(i, plan.Findings)
 			res.Certificates = append(res.Certificates, plan.Certificates...)
 			if len(plan.Injections) > 0 {
@@ -126,18 +131,18 @@ func PlanObjects(objs []*unstructured.Unstructured, opts Options, defaultNamespa
 				}
 				res.Objects[i] = mutated
 			}
-		case gvk.Group == CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
-			crt, ok := index.Certificate(obj.GetNamespace(), obj.GetName())
+		case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+			crt, ok := index.Certificate(ctx, obj.GetNamespace(), obj.GetName())
 			if !ok {
 				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
 			}
-			if IsManagedCertificate(crt) {
-				// meshcert's own output fed back in: checked with its Gateway.
+			if certs.IsManagedCertificate(crt) {
+				// meshcert's own output fed back in: checked with its certs.Gateway.
 				continue
 			}
-			add(i, CheckCertificate(crt, index, opts))
-		case IsIstioOperator(gvk):
-			add(i, CheckIstioOperator(obj))
+			add(i, certs.CheckCertificate(ctx, crt, index, opts))
+		case istiooperator.Is(gvk):
+			add(i, istiooperator.Check(obj))
 		}
 	}
 	slices.SortFunc(res.Certificates, func(a, b *cmapi.Certificate) int {
@@ -158,8 +163,8 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 	}
 	for i, obj := range effective {
 		gvk := obj.GroupVersionKind()
-		if gvk.Group != CertManagerGroup || gvk.Kind != cmapi.CertificateKind ||
-			obj.GetLabels()[LabelManagedBy] != ManagedByValue {
+		if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind ||
+			obj.GetLabels()[certs.LabelManagedBy] != certs.ManagedByValue {
 			continue
 		}
 		key := obj.GetNamespace() + "/" + obj.GetName()
@@ -167,7 +172,7 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 		if !ok {
 			continue
 		}
-		u, err := CertificateObject(crt)
+		u, err := certs.CertificateObject(crt)
 		if err != nil {
 			return &ObjectError{Index: i, Err: err}
 		}
@@ -178,22 +183,4 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 		return desired[crt.Namespace+"/"+crt.Name] == nil
 	})
 	return nil
-}
-
-// CertificateObject turns a planned Certificate into the object a user
-// would write: apiVersion and kind set, no empty status, no null
-// creationTimestamp.
-func CertificateObject(crt *cmapi.Certificate) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crt)
-	if err != nil {
-		return nil, fmt.Errorf("failed to convert Certificate %s/%s: %w", crt.Namespace, crt.Name, err)
-	}
-	delete(m, "status")
-	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
-	return &unstructured.Unstructured{Object: m}, nil
-}
-
-// IsIstioOperator reports whether gvk is Istio's install-time IstioOperator.
-func IsIstioOperator(gvk schema.GroupVersionKind) bool {
-	return gvk.Group == "install.istio.io" && gvk.Kind == "IstioOperator"
 }

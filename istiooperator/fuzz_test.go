@@ -1,4 +1,4 @@
-package certs
+package istiooperator
 
 import (
 	"testing"
@@ -11,7 +11,7 @@ import (
 // FuzzCheckIstioOperator feeds arbitrary YAML as an IstioOperator's spec:
 // the check runs on user input in the webhook, so it must never panic and
 // must give the same answer every time.
-func FuzzCheckIstioOperator(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	for _, doc := range []string{seedIstioOperatorCA, seedIstioOperatorGateway} {
 		var obj map[string]any
 		require.NoError(f, yaml.Unmarshal([]byte(doc), &obj))
@@ -34,8 +34,8 @@ func FuzzCheckIstioOperator(f *testing.F) {
 			"kind":       "IstioOperator",
 			"spec":       spec,
 		}}
-		first := CheckIstioOperator(obj)
-		second := CheckIstioOperator(obj)
+		first := Check(obj)
+		second := Check(obj)
 		require.Equal(t, first, second)
 		for _, finding := range first {
 			require.NotEmpty(t, finding.Code)

@@ -1,4 +1,4 @@
-package certs
+package istiooperator
 
 import (
 	"testing"
@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
 // The two IstioOperator manifests of /work/shared/seed, as written there.
@@ -34,10 +36,10 @@ spec:
 `
 )
 
-// ioCodeField is the part of a finding the tables pin exactly; messages are
+// codeField is the part of a finding the tables pin exactly; messages are
 // checked by substring so wording can improve without churn.
-type ioCodeField struct {
-	code  Code
+type codeField struct {
+	code  finding.Code
 	field string
 }
 
@@ -61,20 +63,20 @@ func istioOperatorWithSpec(t testing.TB, spec string) *unstructured.Unstructured
 	}}
 }
 
-func TestCheckIstioOperator(t *testing.T) {
+func TestCheck(t *testing.T) {
 	tests := []struct {
 		name string
 		obj  *unstructured.Unstructured
-		want []ioCodeField
+		want []codeField
 		// messages holds, per finding in order, substrings its message must contain.
 		messages [][]string
 	}{
 		{
 			name: "the seed CA file's caCertificates keys certs and name are each an error with their path",
 			obj:  decodeIstioOperator(t, seedIstioOperatorCA),
-			want: []ioCodeField{
-				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].certs"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].name"},
+			want: []codeField{
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].certs"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].name"},
 			},
 			messages: [][]string{
 				{`"certs"`, `"pem"`, `"spiffeBundleUrl"`, `"certSigners"`, `"trustDomains"`, `"cacerts" Secret`, "isCA: true", "secretName: cacerts"},
@@ -84,8 +86,8 @@ func TestCheckIstioOperator(t *testing.T) {
 		{
 			name: "the seed gateway file's PILOT_CERT_PROVIDER on the ingress gateway is an error on the env entry",
 			obj:  decodeIstioOperator(t, seedIstioOperatorGateway),
-			want: []ioCodeField{
-				{CodePilotCertProviderOnGateway, "spec.components.ingressGateways[0].k8s.env[0]"},
+			want: []codeField{
+				{finding.CodePilotCertProviderOnGateway, "spec.components.ingressGateways[0].k8s.env[0]"},
 			},
 			messages: [][]string{
 				{"PILOT_CERT_PROVIDER", `"istio-ingressgateway"`, "istiod setting", "values.global.pilotCertProvider"},
@@ -165,9 +167,9 @@ meshConfig:
         addr: zipkin.istio-system:9411
     proxyMetadat: {FOO: bar}
 `),
-			want: []ioCodeField{
-				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadat"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.tracing.zipkin.addr"},
+			want: []codeField{
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadat"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.tracing.zipkin.addr"},
 			},
 			messages: [][]string{
 				{`"proxyMetadat"`, `did you mean "proxyMetadata"?`},
@@ -188,14 +190,14 @@ meshConfig:
     proxyMetadata: [FOO]
   outboundTrafficPolicy: [REGISTRY_ONLY]
 `),
-			want: []ioCodeField{
-				{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.concurrency"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadata"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.enableAutoMtls"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.trustDomain"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.trustDomainAliases"},
+			want: []codeField{
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.caCertificates"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.concurrency"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.proxyMetadata"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.enableAutoMtls"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.trustDomain"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.trustDomainAliases"},
 			},
 			messages: [][]string{
 				{"must be a list, not a map"},
@@ -214,7 +216,7 @@ meshConfig:
   outboundTrafficPolicy:
     mode: ALLOW_ALL
 `),
-			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy.mode"}},
+			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.outboundTrafficPolicy.mode"}},
 			messages: [][]string{
 				{`"ALLOW_ALL"`, "REGISTRY_ONLY", "ALLOW_ANY"},
 			},
@@ -227,9 +229,9 @@ meshConfig:
   defaultConfig:
     drainDuration: 45
 `),
-			want: []ioCodeField{
-				{CodeInvalidMeshConfig, "spec.meshConfig.connectTimeout"},
-				{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.drainDuration"},
+			want: []codeField{
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.connectTimeout"},
+				{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.drainDuration"},
 			},
 			messages: [][]string{{`"10 seconds" is not a duration`}, {"duration string"}},
 		},
@@ -241,7 +243,7 @@ meshConfig:
   defaultConfig:
     holdApplicationUntilProxyStarts: {value: true}
 `),
-			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"}},
+			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"}},
 		},
 		{
 			name: "both alternatives of a oneof set in one caCertificates entry is an error",
@@ -251,7 +253,7 @@ meshConfig:
   - pem: x
     spiffeBundleUrl: https://bundle.example.com/bundle
 `),
-			want:     []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].spiffeBundleUrl"}},
+			want:     []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].spiffeBundleUrl"}},
 			messages: [][]string{{"set only one"}},
 		},
 		{
@@ -261,7 +263,7 @@ meshConfig:
   trustDomain: a.example.com
   trust_domain: b.example.com
 `),
-			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig.trust_domain"}},
+			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.trust_domain"}},
 		},
 		{
 			name: "null values are unset, as Istio reads them",
@@ -286,7 +288,7 @@ components:
       - name: PILOT_CERT_PROVIDER
         value: istiod
 `),
-			want:     []ioCodeField{{CodePilotCertProviderOnGateway, "spec.components.egressGateways[0].k8s.env[1]"}},
+			want:     []codeField{{finding.CodePilotCertProviderOnGateway, "spec.components.egressGateways[0].k8s.env[1]"}},
 			messages: [][]string{{"egress gateway", `"istio-egressgateway"`}},
 		},
 		{
@@ -301,7 +303,7 @@ components:
       - name: PILOT_CERT_PROVIDER
         valueFrom: {configMapKeyRef: {name: x, key: y}}
 `),
-			want: []ioCodeField{{CodePilotCertProviderOnGateway, "spec.components.ingressGateways[1].k8s.env[0]"}},
+			want: []codeField{{finding.CodePilotCertProviderOnGateway, "spec.components.ingressGateways[1].k8s.env[0]"}},
 		},
 		{
 			name: "every pilotCertProvider istiod implements is valid",
@@ -334,9 +336,9 @@ components:
       - name: PILOT_CERT_PROVIDER
         value: Istiod
 `),
-			want: []ioCodeField{
-				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
-				{CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
+			want: []codeField{
+				{finding.CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
+				{finding.CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
 			},
 			messages: [][]string{
 				{`"Istiod"`, `"istiod"`, `"custom"`, `"none"`, `"k8s.io/<signer-name>"`},
@@ -358,22 +360,22 @@ components:
       - name: PILOT_CERT_PROVIDER
         value: 1
 `),
-			want: []ioCodeField{
-				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
-				{CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[1].value"},
-				{CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
+			want: []codeField{
+				{finding.CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[0].value"},
+				{finding.CodeInvalidPilotCertProvider, "spec.components.pilot.k8s.env[1].value"},
+				{finding.CodeInvalidPilotCertProvider, "spec.values.global.pilotCertProvider"},
 			},
 			messages: [][]string{{"names no signer"}, {"must be a string"}, {"no longer supported"}},
 		},
 		{
 			name: "a spec that is not a map is an error on spec",
 			obj:  istioOperatorWithSpec(t, `[meshConfig]`),
-			want: []ioCodeField{{CodeInvalidMeshConfig, "spec"}},
+			want: []codeField{{finding.CodeInvalidMeshConfig, "spec"}},
 		},
 		{
 			name: "a meshConfig that is not a map is an error on meshConfig",
 			obj:  istioOperatorWithSpec(t, `meshConfig: trustDomain=cluster.local`),
-			want: []ioCodeField{{CodeInvalidMeshConfig, "spec.meshConfig"}},
+			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig"}},
 		},
 		{
 			name: "malformed components and values are skipped without panicking",
@@ -417,11 +419,11 @@ values:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := CheckIstioOperator(tt.obj)
-			gotCodeFields := make([]ioCodeField, 0, len(got))
+			got := Check(tt.obj)
+			gotCodeFields := make([]codeField, 0, len(got))
 			for _, f := range got {
-				gotCodeFields = append(gotCodeFields, ioCodeField{f.Code, f.Field})
-				require.Equal(t, SeverityError, f.Severity)
+				gotCodeFields = append(gotCodeFields, codeField{f.Code, f.Field})
+				require.Equal(t, finding.SeverityError, f.Severity)
 				require.Equal(t, "install.istio.io/v1alpha1", f.Object.APIVersion)
 				require.Equal(t, "IstioOperator", f.Object.Kind)
 				require.NotEmpty(t, f.Message)
@@ -442,14 +444,14 @@ values:
 
 func TestCheckIstioOperatorObjectRef(t *testing.T) {
 	t.Run("the seed files have no metadata, so the finding's name stays empty", func(t *testing.T) {
-		got := CheckIstioOperator(decodeIstioOperator(t, seedIstioOperatorGateway))
+		got := Check(decodeIstioOperator(t, seedIstioOperatorGateway))
 		require.Len(t, got, 1)
-		require.Equal(t, ObjectRef{APIVersion: "install.istio.io/v1alpha1", Kind: "IstioOperator"}, got[0].Object)
+		require.Equal(t, finding.ObjectRef{APIVersion: "install.istio.io/v1alpha1", Kind: "IstioOperator"}, got[0].Object)
 	})
 	t.Run("metadata name and namespace are carried into the finding", func(t *testing.T) {
-		got := CheckIstioOperator(istioOperatorWithSpec(t, `values: {global: {pilotCertProvider: bogus}}`))
+		got := Check(istioOperatorWithSpec(t, `values: {global: {pilotCertProvider: bogus}}`))
 		require.Len(t, got, 1)
-		require.Equal(t, ObjectRef{
+		require.Equal(t, finding.ObjectRef{
 			APIVersion: "install.istio.io/v1alpha1", Kind: "IstioOperator",
 			Namespace: "istio-system", Name: "control-plane",
 		}, got[0].Object)
@@ -464,22 +466,22 @@ func TestCheckIstioOperatorUnstructuredNumbers(t *testing.T) {
 		"proxyListenPort":       int64(15001),
 		"outboundTrafficPolicy": map[string]any{"mode": int64(1)},
 	}}
-	require.Empty(t, CheckIstioOperator(obj))
+	require.Empty(t, Check(obj))
 
 	obj.Object["spec"] = map[string]any{"meshConfig": map[string]any{
 		"proxyListenPort": int64(1) << 40,
 	}}
-	got := CheckIstioOperator(obj)
+	got := Check(obj)
 	require.Len(t, got, 1)
 	require.Equal(t, "spec.meshConfig.proxyListenPort", got[0].Field)
 	require.Contains(t, got[0].Message, "out of range")
 }
 
-func BenchmarkCheckIstioOperator(b *testing.B) {
+func BenchmarkCheck(b *testing.B) {
 	obj := decodeIstioOperator(b, seedIstioOperatorCA)
 	b.ReportAllocs()
 	for b.Loop() {
-		if fs := CheckIstioOperator(obj); len(fs) != 2 {
+		if fs := Check(obj); len(fs) != 2 {
 			b.Fatalf("got %d findings, want 2", len(fs))
 		}
 	}

@@ -1,4 +1,8 @@
-package certs
+// Package finding is meshcert's vocabulary for what it reports: stable
+// codes, severities, the object and field a finding is about, and one
+// builder every check uses. It decides nothing and imports no client,
+// webhook or controller package; docs/findings.md is generated from Catalog.
+package finding
 
 import (
 	"cmp"

@@ -1,10 +1,13 @@
-package certs
+package offline
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 func TestPlanObjects(t *testing.T) {
@@ -36,7 +39,7 @@ kind: Issuer
 metadata: {name: ca}
 spec: {selfSigned: {}}
 `,
-			wantCerts: []string{"apps/" + CredentialName("apps", "web", "https")},
+			wantCerts: []string{"apps/" + certs.CredentialName("apps", "web", "https")},
 		},
 		{
 			name: "two managed Gateways on one workload claiming one host conflict both ways",
@@ -67,8 +70,8 @@ metadata: {name: ca}
 spec: {selfSigned: {}}
 `,
 			wantCerts: []string{
-				"istio-system/" + CredentialName("ns", "a", "https"),
-				"istio-system/" + CredentialName("ns", "b", "https"),
+				"istio-system/" + certs.CredentialName("ns", "a", "https"),
+				"istio-system/" + certs.CredentialName("ns", "b", "https"),
 			},
 			wantFindings: map[int][]string{
 				0: {"error MC3003 spec.servers[0].hosts[0]"},
@@ -109,7 +112,7 @@ spec: {selfSigned: {}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := objectsFromYAML(t, tc.input)
-			res, err := PlanObjects(objs, DefaultOptions(), "apps")
+			res, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "apps")
 			require.NoError(t, err)
 			require.Len(t, res.Objects, len(objs))
 			var got []string
@@ -119,7 +122,7 @@ spec: {selfSigned: {}}
 			assert.Equal(t, tc.wantCerts, got)
 			findings := map[int][]string{}
 			for _, f := range res.Findings {
-				findings[f.Index] = append(findings[f.Index], summary(Findings{f.Finding})...)
+				findings[f.Index] = append(findings[f.Index], summary(finding.Findings{f.Finding})...)
 			}
 			if tc.wantFindings == nil {
 				tc.wantFindings = map[int][]string{}
@@ -143,7 +146,7 @@ kind: Certificate
 metadata: {name: bad, namespace: ns}
 spec: {dnsNames: not-a-list}
 `)
-	_, err := PlanObjects(objs, DefaultOptions(), "default")
+	_, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
 	var objErr *ObjectError
 	require.ErrorAs(t, err, &objErr)
 	assert.Equal(t, 1, objErr.Index)

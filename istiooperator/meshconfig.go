@@ -1,4 +1,4 @@
-package certs
+package istiooperator
 
 import (
 	"encoding/base64"
@@ -10,96 +10,25 @@ import (
 	"strings"
 	"time"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-const (
-	istioOperatorAPIVersion = "install.istio.io/v1alpha1"
-	istioOperatorKind       = "IstioOperator"
-
-	pilotCertProviderEnv = "PILOT_CERT_PROVIDER"
-
-	// The values istiod acts on, from istio/istio pkg/config/constants
-	// (CertProvider*) and pilot/pkg/bootstrap (initIstiodCerts).
-	certProviderIstiod           = "istiod"
-	certProviderCustom           = "custom"
-	certProviderNone             = "none"
-	certProviderKubernetes       = "kubernetes"
-	certProviderK8sSignerPrefix  = "k8s.io/"
-	validPilotCertProvidersQuote = `"istiod" (the default), "custom", "none" or "k8s.io/<signer-name>"`
-
-	certificateDataMessage = "istio.mesh.v1alpha1.MeshConfig.CertificateData"
-)
-
-// CheckIstioOperator checks an install.istio.io/v1alpha1 IstioOperator: that
-// spec.meshConfig decodes as Istio's MeshConfig, that PILOT_CERT_PROVIDER is
-// not set on gateways, and that istiod's certificate provider is one istiod
-// accepts. Anything that is not an IstioOperator gives nil. It is pure and
-// never panics, so the webhook and the offline CLI can run it on any input.
-func CheckIstioOperator(obj *unstructured.Unstructured) Findings {
-	if obj == nil || obj.Object == nil {
-		return nil
-	}
-	if obj.GetAPIVersion() != istioOperatorAPIVersion || obj.GetKind() != istioOperatorKind {
-		return nil
-	}
-	c := &ioChecker{ref: ObjectRef{
-		APIVersion: istioOperatorAPIVersion,
-		Kind:       istioOperatorKind,
-		Namespace:  obj.GetNamespace(),
-		Name:       obj.GetName(),
-	}}
-	specPath := field.NewPath("spec")
-	rawSpec, ok := obj.Object["spec"]
-	if !ok || rawSpec == nil {
-		return nil
-	}
-	spec, ok := rawSpec.(map[string]any)
-	if !ok {
-		c.add(CodeInvalidMeshConfig, specPath, fmt.Sprintf(
-			"spec must be a map, not %s: istioctl cannot read this IstioOperator; write spec as a YAML mapping",
-			ioDescribe(rawSpec)))
-		return c.findings
-	}
-	c.checkMeshConfig(spec, specPath.Child("meshConfig"))
-	c.checkComponents(spec, specPath.Child("components"))
-	c.checkValues(spec, specPath.Child("values"))
-	c.findings.Sort()
-	return c.findings
-}
-
-// ioChecker collects the findings of one IstioOperator.
-type ioChecker struct {
-	ref      ObjectRef
-	findings Findings
-}
-
-// add records an error; every IstioOperator finding is an error because each
-// one makes istioctl reject the file or istiod misbehave.
-func (c *ioChecker) add(code Code, path *field.Path, msg string) {
-	c.findings = append(c.findings, Finding{
-		Severity: SeverityError,
-		Code:     code,
-		Object:   c.ref,
-		Field:    path.String(),
-		Message:  msg,
-	})
-}
-
-func (c *ioChecker) checkMeshConfig(spec map[string]any, path *field.Path) {
+func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 	raw, ok := spec["meshConfig"]
 	if !ok || raw == nil {
 		return
 	}
-	before := len(c.findings)
+	before := c.Len()
 	md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 	normalized := c.walkMessage(md, raw, path)
-	if len(c.findings) > before {
+	if c.Len() > before {
 		return
 	}
 	// The walk should catch everything, but protojson is the reference
@@ -114,16 +43,14 @@ func (c *ioChecker) checkMeshConfig(spec map[string]any, path *field.Path) {
 		return
 	}
 	if err := protojson.Unmarshal(data, &meshv1alpha1.MeshConfig{}); err != nil {
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf(
-			"meshConfig does not decode as Istio's MeshConfig (%v); fix the value it names so istioctl and istiod accept it",
-			err))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, "meshConfig does not decode as Istio's MeshConfig (%v); fix the value it names so istioctl and istiod accept it", err)
 	}
 }
 
 // walkMessage checks v against message md the way Istio's jsonpb decoder
 // reads it (JSON or proto field names, null means unset) and returns a copy
 // protojson can decode.
-func (c *ioChecker) walkMessage(md protoreflect.MessageDescriptor, v any, path *field.Path) any {
+func (c *checker) walkMessage(md protoreflect.MessageDescriptor, v any, path *field.Path) any {
 	switch md.FullName() {
 	case "google.protobuf.Duration":
 		return c.walkDuration(v, path)
@@ -169,7 +96,7 @@ func (c *ioChecker) walkMessage(md protoreflect.MessageDescriptor, v any, path *
 	fields := md.Fields()
 	setOneofs := map[protoreflect.FullName]string{}
 	seen := map[protoreflect.FieldNumber]string{}
-	for _, key := range ioSortedKeys(m) {
+	for _, key := range sortedKeys(m) {
 		val := m[key]
 		keyPath := path.Child(key)
 		fd := fields.ByJSONName(key)
@@ -177,24 +104,21 @@ func (c *ioChecker) walkMessage(md protoreflect.MessageDescriptor, v any, path *
 			fd = fields.ByName(protoreflect.Name(key))
 		}
 		if fd == nil {
-			c.add(CodeInvalidMeshConfig, keyPath, unknownFieldMessage(md, key))
+			c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "%s", unknownFieldMessage(md, key))
 			continue
 		}
 		if first, dup := seen[fd.Number()]; dup {
-			c.add(CodeInvalidMeshConfig, keyPath, fmt.Sprintf(
-				"the field is set twice, as %q and %q; keep only %q", first, key, fd.JSONName()))
+			c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "the field is set twice, as %q and %q; keep only %q", first, key, fd.JSONName())
 			continue
 		}
 		seen[fd.Number()] = key
-		if val == nil && !ioIsNullable(fd) {
+		if val == nil && !isNullable(fd) {
 			// Istio's decoder treats null as unset.
 			continue
 		}
 		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
 			if other, seen := setOneofs[od.FullName()]; seen {
-				c.add(CodeInvalidMeshConfig, keyPath, fmt.Sprintf(
-					"%q and %q are alternatives (%s); set only one of them",
-					other, key, ioOneofNames(od)))
+				c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "%q and %q are alternatives (%s); set only one of them", other, key, oneofNames(od))
 				continue
 			}
 			setOneofs[od.FullName()] = key
@@ -206,7 +130,7 @@ func (c *ioChecker) walkMessage(md protoreflect.MessageDescriptor, v any, path *
 	return out
 }
 
-func (c *ioChecker) walkField(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
+func (c *checker) walkField(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
 	switch {
 	case fd.IsMap():
 		m, ok := v.(map[string]any)
@@ -215,10 +139,10 @@ func (c *ioChecker) walkField(fd protoreflect.FieldDescriptor, v any, path *fiel
 			return nil
 		}
 		out := make(map[string]any, len(m))
-		for _, key := range ioSortedKeys(m) {
+		for _, key := range sortedKeys(m) {
 			keyPath := path.Key(key)
-			if err := ioCheckMapKey(fd.MapKey(), key); err != nil {
-				c.add(CodeInvalidMeshConfig, keyPath, fmt.Sprintf("map key %q is invalid: %v", key, err))
+			if err := checkMapKey(fd.MapKey(), key); err != nil {
+				c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "map key %q is invalid: %v", key, err)
 				continue
 			}
 			if m[key] == nil {
@@ -253,7 +177,7 @@ func (c *ioChecker) walkField(fd protoreflect.FieldDescriptor, v any, path *fiel
 	}
 }
 
-func (c *ioChecker) walkSingular(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
+func (c *checker) walkSingular(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
 		return c.walkMessage(fd.Message(), v, path)
 	}
@@ -262,7 +186,7 @@ func (c *ioChecker) walkSingular(fd protoreflect.FieldDescriptor, v any, path *f
 
 // walkScalar checks a non-message value. It returns nil when the value is
 // wrong (after adding a finding) or is itself null.
-func (c *ioChecker) walkScalar(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
+func (c *checker) walkScalar(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {
 	if v == nil {
 		return nil
 	}
@@ -286,7 +210,7 @@ func (c *ioChecker) walkScalar(fd protoreflect.FieldDescriptor, v any, path *fie
 			return nil
 		}
 		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-			c.add(CodeInvalidMeshConfig, path, fmt.Sprintf("must be base64 data: %v; encode the bytes with base64", err))
+			c.Errorf(finding.CodeInvalidMeshConfig, path, "must be base64 data: %v; encode the bytes with base64", err)
 			return nil
 		}
 		return v
@@ -310,29 +234,28 @@ func (c *ioChecker) walkScalar(fd protoreflect.FieldDescriptor, v any, path *fie
 	}
 }
 
-func (c *ioChecker) walkEnum(ed protoreflect.EnumDescriptor, v any, path *field.Path) any {
+func (c *checker) walkEnum(ed protoreflect.EnumDescriptor, v any, path *field.Path) any {
 	if ed.FullName() == "google.protobuf.NullValue" {
 		return nil
 	}
 	if s, ok := v.(string); ok {
 		if ed.Values().ByName(protoreflect.Name(s)) == nil {
-			c.add(CodeInvalidMeshConfig, path, fmt.Sprintf(
-				"%q is not a value of %s; use one of %s", s, ed.Name(), ioEnumNames(ed)))
+			c.Errorf(finding.CodeInvalidMeshConfig, path, "%q is not a value of %s; use one of %s", s, ed.Name(), enumNames(ed))
 			return nil
 		}
 		return v
 	}
 	// Enums are open: any int32 is accepted, as Istio's decoder does.
-	n, ok := ioInteger(v)
+	n, ok := jsonvalue.Integer(v)
 	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
-		c.wrongType(path, "one of "+ioEnumNames(ed), v)
+		c.wrongType(path, "one of "+enumNames(ed), v)
 		return nil
 	}
 	return v
 }
 
-func (c *ioChecker) walkInt(v any, path *field.Path, lo, hi int64) any {
-	n, ok := ioInteger(v)
+func (c *checker) walkInt(v any, path *field.Path, lo, hi int64) any {
+	n, ok := jsonvalue.Integer(v)
 	if s, isString := v.(string); isString {
 		// Istio's decoder also takes integers written as strings.
 		parsed, err := strconv.ParseInt(s, 10, 64)
@@ -343,13 +266,13 @@ func (c *ioChecker) walkInt(v any, path *field.Path, lo, hi int64) any {
 		return nil
 	}
 	if n < lo || n > hi {
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf("%d is out of range [%d, %d]; use a number in that range", n, lo, hi))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, "%d is out of range [%d, %d]; use a number in that range", n, lo, hi)
 		return nil
 	}
 	return v
 }
 
-func (c *ioChecker) walkUint(v any, path *field.Path, hi uint64) any {
+func (c *checker) walkUint(v any, path *field.Path, hi uint64) any {
 	var n uint64
 	ok := false
 	switch x := v.(type) {
@@ -359,9 +282,9 @@ func (c *ioChecker) walkUint(v any, path *field.Path, hi uint64) any {
 	case uint64:
 		n, ok = x, true
 	default:
-		if i, isInt := ioInteger(v); isInt && i >= 0 {
+		if i, isInt := jsonvalue.Integer(v); isInt && i >= 0 {
 			n, ok = uint64(i), true
-		} else if f, isNum := ioNumber(v); isNum && f == math.Trunc(f) && f >= 0 && f < 1<<64 {
+		} else if f, isNum := jsonvalue.Number(v); isNum && f == math.Trunc(f) && f >= 0 && f < 1<<64 {
 			n, ok = uint64(f), true
 		}
 	}
@@ -370,13 +293,13 @@ func (c *ioChecker) walkUint(v any, path *field.Path, hi uint64) any {
 		return nil
 	}
 	if n > hi {
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf("%d is out of range [0, %d]; use a number in that range", n, hi))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, "%d is out of range [0, %d]; use a number in that range", n, hi)
 		return nil
 	}
 	return v
 }
 
-func (c *ioChecker) walkFloat(v any, path *field.Path, bits int) any {
+func (c *checker) walkFloat(v any, path *field.Path, bits int) any {
 	if s, ok := v.(string); ok {
 		switch s {
 		case "NaN", "Infinity", "-Infinity":
@@ -388,7 +311,7 @@ func (c *ioChecker) walkFloat(v any, path *field.Path, bits int) any {
 		}
 		return v
 	}
-	f, ok := ioNumber(v)
+	f, ok := jsonvalue.Number(v)
 	if !ok {
 		c.wrongType(path, "a number", v)
 		return nil
@@ -401,7 +324,7 @@ func (c *ioChecker) walkFloat(v any, path *field.Path, bits int) any {
 	case math.IsInf(f, -1):
 		return "-Infinity"
 	case bits == 32 && math.Abs(f) > math.MaxFloat32:
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf("%g does not fit a 32-bit float; use a smaller number", f))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, "%g does not fit a 32-bit float; use a smaller number", f)
 		return nil
 	}
 	return v
@@ -410,7 +333,7 @@ func (c *ioChecker) walkFloat(v any, path *field.Path, bits int) any {
 // walkDuration accepts what Go's time.ParseDuration accepts ("45s", "1m0s",
 // "100ms"), as Istio's jsonpb decoder does, and rewrites it into the
 // seconds-only form protojson requires.
-func (c *ioChecker) walkDuration(v any, path *field.Path) any {
+func (c *checker) walkDuration(v any, path *field.Path) any {
 	s, ok := v.(string)
 	if !ok {
 		c.wrongType(path, `a duration string such as "45s" or "1m30s"`, v)
@@ -418,8 +341,7 @@ func (c *ioChecker) walkDuration(v any, path *field.Path) any {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf(
-			`%q is not a duration: %v; write it like "45s", "1m30s" or "100ms"`, s, err))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, `%q is not a duration: %v; write it like "45s", "1m30s" or "100ms"`, s, err)
 		return nil
 	}
 	sign := ""
@@ -437,7 +359,7 @@ func (c *ioChecker) walkDuration(v any, path *field.Path) any {
 	return fmt.Sprintf("%s%d.%09ds", sign, int64(secs), int64(nanos))
 }
 
-func (c *ioChecker) walkTimestamp(v any, path *field.Path) any {
+func (c *checker) walkTimestamp(v any, path *field.Path) any {
 	s, ok := v.(string)
 	if !ok {
 		c.wrongType(path, "an RFC 3339 timestamp string", v)
@@ -445,14 +367,13 @@ func (c *ioChecker) walkTimestamp(v any, path *field.Path) any {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil || t.Year() < 1 || t.Year() > 9999 {
-		c.add(CodeInvalidMeshConfig, path, fmt.Sprintf(
-			"%q is not an RFC 3339 timestamp; write it like \"2026-01-02T15:04:05Z\"", s))
+		c.Errorf(finding.CodeInvalidMeshConfig, path, "%q is not an RFC 3339 timestamp; write it like \"2026-01-02T15:04:05Z\"", s)
 		return nil
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
 }
 
-func (c *ioChecker) walkAny(v any, path *field.Path) any {
+func (c *checker) walkAny(v any, path *field.Path) any {
 	m, ok := v.(map[string]any)
 	if !ok {
 		c.wrongType(path, `a map with "@type"`, v)
@@ -460,16 +381,16 @@ func (c *ioChecker) walkAny(v any, path *field.Path) any {
 	}
 	typeURL, ok := m["@type"].(string)
 	if !ok {
-		c.add(CodeInvalidMeshConfig, path.Child("@type"), `an Any needs "@type" set to a type URL such as "type.googleapis.com/<message>"; add it`)
+		c.Errorf(finding.CodeInvalidMeshConfig, path.Child("@type"), `an Any needs "@type" set to a type URL such as "type.googleapis.com/<message>"; add it`)
 		return nil
 	}
 	mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
 	if err != nil {
-		c.add(CodeInvalidMeshConfig, path.Child("@type"), fmt.Sprintf("type %q is not known to Istio: %v; use a registered message type", typeURL, err))
+		c.Errorf(finding.CodeInvalidMeshConfig, path.Child("@type"), "type %q is not known to Istio: %v; use a registered message type", typeURL, err)
 		return nil
 	}
 	md := mt.Descriptor()
-	if ioIsWellKnown(md.FullName()) {
+	if isWellKnown(md.FullName()) {
 		body := c.walkMessage(md, m["value"], path.Child("value"))
 		if body == nil {
 			return nil
@@ -490,9 +411,8 @@ func (c *ioChecker) walkAny(v any, path *field.Path) any {
 	return body
 }
 
-func (c *ioChecker) wrongType(path *field.Path, want string, got any) {
-	c.add(CodeInvalidMeshConfig, path, fmt.Sprintf(
-		"must be %s, not %s; Istio rejects the whole meshConfig over this, so change the value", want, ioDescribe(got)))
+func (c *checker) wrongType(path *field.Path, want string, got any) {
+	c.Errorf(finding.CodeInvalidMeshConfig, path, "must be %s, not %s; Istio rejects the whole meshConfig over this, so change the value", want, describe(got))
 }
 
 // unknownFieldMessage explains an unknown key. The caCertificates case gets
@@ -506,12 +426,12 @@ func unknownFieldMessage(md protoreflect.MessageDescriptor, key string) string {
 			"and secretName: cacerts provides it), not a caCertificates entry; remove %q and create that Secret instead", key, key)
 	}
 	msg := fmt.Sprintf("unknown field %q in %s", key, md.Name())
-	names := ioFieldNames(md)
+	names := fieldNames(md)
 	switch {
 	case len(names) <= 8:
 		msg += "; valid fields are " + strings.Join(names, ", ")
 	default:
-		if s := ioClosestName(key, names); s != "" {
+		if s := closestName(key, names); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 	}
@@ -520,101 +440,7 @@ func unknownFieldMessage(md protoreflect.MessageDescriptor, key string) string {
 	return msg + "; Istio ignores unknown fields, so this setting has no effect: remove it or correct its name"
 }
 
-func (c *ioChecker) checkComponents(spec map[string]any, path *field.Path) {
-	components, ok := spec["components"].(map[string]any)
-	if !ok {
-		return
-	}
-	for _, kind := range []string{"ingressGateways", "egressGateways"} {
-		gateways, _ := components[kind].([]any)
-		for i, g := range gateways {
-			gw, _ := g.(map[string]any)
-			gwPath := path.Child(kind).Index(i)
-			name, _ := gw["name"].(string)
-			forEachPilotCertProviderEnv(gw, gwPath, func(envPath *field.Path, _ any) {
-				c.add(CodePilotCertProviderOnGateway, envPath, gatewayEnvMessage(kind, name))
-			})
-		}
-	}
-	pilot, _ := components["pilot"].(map[string]any)
-	forEachPilotCertProviderEnv(pilot, path.Child("pilot"), func(envPath *field.Path, value any) {
-		c.checkPilotCertProvider(value, envPath.Child("value"))
-	})
-}
-
-// forEachPilotCertProviderEnv calls fn for each PILOT_CERT_PROVIDER entry in
-// component.k8s.env. Shapes it cannot read are skipped: istioctl rejects
-// them itself and they say nothing about certificates.
-func forEachPilotCertProviderEnv(component map[string]any, path *field.Path, fn func(*field.Path, any)) {
-	k8s, _ := component["k8s"].(map[string]any)
-	env, _ := k8s["env"].([]any)
-	for j, e := range env {
-		entry, _ := e.(map[string]any)
-		if name, _ := entry["name"].(string); name == pilotCertProviderEnv {
-			fn(path.Child("k8s", "env").Index(j), entry["value"])
-		}
-	}
-}
-
-func gatewayEnvMessage(kind, name string) string {
-	which := "an ingress gateway"
-	if kind == "egressGateways" {
-		which = "an egress gateway"
-	}
-	if name != "" {
-		which += fmt.Sprintf(" (%q)", name)
-	}
-	return fmt.Sprintf("PILOT_CERT_PROVIDER is set on %s, where it has no effect on the gateway's certificates: "+
-		"it is an istiod setting that chooses how istiod gets its own serving certificate, and gateways load TLS "+
-		"certificates from the Secret named in a Gateway's credentialName. Istio already passes istiod's value to "+
-		"every proxy, so a different value here only breaks how the gateway verifies istiod. Remove this env entry "+
-		"and set values.global.pilotCertProvider (or PILOT_CERT_PROVIDER in spec.components.pilot.k8s.env) instead", which)
-}
-
-func (c *ioChecker) checkValues(spec map[string]any, path *field.Path) {
-	values, _ := spec["values"].(map[string]any)
-	global, _ := values["global"].(map[string]any)
-	value, ok := global["pilotCertProvider"]
-	if !ok || value == nil {
-		return
-	}
-	c.checkPilotCertProvider(value, path.Child("global", "pilotCertProvider"))
-}
-
-// checkPilotCertProvider checks a value istiod reads as PILOT_CERT_PROVIDER.
-// A missing value (valueFrom in an env entry) cannot be checked offline.
-func (c *ioChecker) checkPilotCertProvider(value any, path *field.Path) {
-	if value == nil {
-		return
-	}
-	s, ok := value.(string)
-	if !ok {
-		c.add(CodeInvalidPilotCertProvider, path, fmt.Sprintf(
-			"the pilot certificate provider must be a string, not %s; set it to %s",
-			ioDescribe(value), validPilotCertProvidersQuote))
-		return
-	}
-	switch {
-	case s == certProviderIstiod, s == certProviderCustom, s == certProviderNone:
-		return
-	case strings.HasPrefix(s, certProviderK8sSignerPrefix) && len(s) > len(certProviderK8sSignerPrefix):
-		return
-	case s == certProviderKubernetes:
-		c.add(CodeInvalidPilotCertProvider, path, fmt.Sprintf(
-			"pilot certificate provider %q is no longer supported: istiod exits at startup with it because Kubernetes "+
-				"removed the signer it used; use %s", s, validPilotCertProvidersQuote))
-	case s == certProviderK8sSignerPrefix:
-		c.add(CodeInvalidPilotCertProvider, path, fmt.Sprintf(
-			"pilot certificate provider %q names no signer; write k8s.io/ followed by the Kubernetes signer name, or use %s",
-			s, validPilotCertProvidersQuote))
-	default:
-		c.add(CodeInvalidPilotCertProvider, path, fmt.Sprintf(
-			"pilot certificate provider %q is not one istiod implements, so istiod would serve without a DNS certificate; use %s",
-			s, validPilotCertProvidersQuote))
-	}
-}
-
-func ioCheckMapKey(fd protoreflect.FieldDescriptor, key string) error {
+func checkMapKey(fd protoreflect.FieldDescriptor, key string) error {
 	var err error
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
@@ -636,15 +462,15 @@ func ioCheckMapKey(fd protoreflect.FieldDescriptor, key string) error {
 	return nil
 }
 
-func ioIsNullable(fd protoreflect.FieldDescriptor) bool {
+func isNullable(fd protoreflect.FieldDescriptor) bool {
 	return !fd.IsList() && !fd.IsMap() && fd.Message() != nil && fd.Message().FullName() == "google.protobuf.Value"
 }
 
-func ioIsWellKnown(name protoreflect.FullName) bool {
+func isWellKnown(name protoreflect.FullName) bool {
 	return strings.HasPrefix(string(name), "google.protobuf.")
 }
 
-func ioOneofNames(od protoreflect.OneofDescriptor) string {
+func oneofNames(od protoreflect.OneofDescriptor) string {
 	fields := od.Fields()
 	names := make([]string, 0, fields.Len())
 	for i := range fields.Len() {
@@ -653,7 +479,7 @@ func ioOneofNames(od protoreflect.OneofDescriptor) string {
 	return "one of " + strings.Join(names, ", ")
 }
 
-func ioEnumNames(ed protoreflect.EnumDescriptor) string {
+func enumNames(ed protoreflect.EnumDescriptor) string {
 	values := ed.Values()
 	names := make([]string, 0, values.Len())
 	for i := range values.Len() {
@@ -662,7 +488,7 @@ func ioEnumNames(ed protoreflect.EnumDescriptor) string {
 	return strings.Join(names, ", ")
 }
 
-func ioFieldNames(md protoreflect.MessageDescriptor) []string {
+func fieldNames(md protoreflect.MessageDescriptor) []string {
 	fields := md.Fields()
 	names := make([]string, 0, fields.Len())
 	for i := range fields.Len() {
@@ -672,22 +498,22 @@ func ioFieldNames(md protoreflect.MessageDescriptor) []string {
 	return names
 }
 
-// ioClosestName suggests the field a typo most likely meant, case-insensitively
+// closestName suggests the field a typo most likely meant, case-insensitively
 // and only when it is close, so the hint is never a wild guess.
-func ioClosestName(key string, names []string) string {
+func closestName(key string, names []string) string {
 	best, bestDist := "", 4
 	lower := strings.ToLower(key)
 	for _, n := range names {
-		if d := ioEditDistance(lower, strings.ToLower(n)); d < bestDist {
+		if d := editDistance(lower, strings.ToLower(n)); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
 	return best
 }
 
-// ioEditDistance is the Levenshtein distance; keys are short, and long ones
+// editDistance is the Levenshtein distance; keys are short, and long ones
 // are cut off so a fuzzed key cannot make this quadratic in a large input.
-func ioEditDistance(a, b string) int {
+func editDistance(a, b string) int {
 	const maxLen = 64
 	ra, rb := []rune(a), []rune(b)
 	if len(ra) > maxLen || len(rb) > maxLen {
@@ -712,7 +538,7 @@ func ioEditDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-func ioSortedKeys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -721,47 +547,7 @@ func ioSortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// ioNumber reads the number types JSON and YAML decoders produce.
-func ioNumber(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	default:
-		return 0, false
-	}
-}
-
-// ioInteger reads an integral number, exactly for the integer types.
-func ioInteger(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	}
-	f, ok := ioNumber(v)
-	if !ok || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, false
-	}
-	return int64(f), true
-}
-
-func ioDescribe(v any) string {
+func describe(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -774,7 +560,7 @@ func ioDescribe(v any) string {
 	case bool:
 		return fmt.Sprintf("the boolean %t", x)
 	default:
-		if _, ok := ioNumber(v); ok {
+		if _, ok := jsonvalue.Number(v); ok {
 			return fmt.Sprintf("the number %v", x)
 		}
 		return fmt.Sprintf("a %T", v)

@@ -1,0 +1,87 @@
+package certs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
+)
+
+// OwnedBy reports whether crt is meshcert's Certificate for the Gateway
+// namespace/name: meshcert's label and that Gateway's annotation.
+func OwnedBy(crt *cmapi.Certificate, namespace, name string) bool {
+	return crt.Labels[LabelManagedBy] == ManagedByValue &&
+		crt.Annotations[AnnotationGateway] == namespace+"/"+name
+}
+
+// IsManagedCertificate reports whether meshcert created crt.
+func IsManagedCertificate(crt *cmapi.Certificate) bool {
+	return crt.Labels[LabelManagedBy] == ManagedByValue && crt.Annotations[AnnotationGateway] != ""
+}
+
+// owner is the source Gateway as its Certificates record it: labels that
+// let the controller find them by label in any namespace, and an annotation
+// with the full reference. The Certificates of one plan share both maps,
+// built on first use; they are read-only.
+type owner struct {
+	gateway            *Gateway
+	labelMap, annotMap map[string]string
+}
+
+func (o *owner) labels() map[string]string {
+	if o.labelMap == nil {
+		o.labelMap = map[string]string{
+			LabelManagedBy:        ManagedByValue,
+			LabelGatewayNamespace: LabelValue(o.gateway.Namespace),
+			LabelGatewayName:      LabelValue(o.gateway.Name),
+		}
+	}
+	return o.labelMap
+}
+
+func (o *owner) annotations() map[string]string {
+	if o.annotMap == nil {
+		o.annotMap = map[string]string{AnnotationGateway: o.gateway.Namespace + "/" + o.gateway.Name}
+	}
+	return o.annotMap
+}
+
+// LabelValue returns v when it is a valid label value, else a readable
+// prefix plus a hash, since Gateway names can be longer than the 63
+// characters a label value allows.
+func LabelValue(v string) string {
+	// Namespace and Gateway names are DNS-1123, so the fast check settles
+	// nearly every call without the regular expression.
+	if len(v) <= validation.LabelValueMaxLength && isDNS1123Subdomain(v) || len(validation.IsValidLabelValue(v)) == 0 {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	hash := hex.EncodeToString(sum[:])[:credentialHashLen]
+	prefix := sanitizeDNS(v)
+	if maxLen := validation.LabelValueMaxLength - credentialHashLen - 1; len(prefix) > maxLen {
+		prefix = strings.TrimRight(prefix[:maxLen], "-")
+	}
+	if prefix == "" {
+		return hash
+	}
+	return prefix + "-" + hash
+}
+
+// notOwned reports a Certificate meshcert would create that exists and is
+// not this Gateway's: someone else's, or another Gateway's (IST0138).
+func notOwned(b *finding.Builder, path *field.Path, existing *cmapi.Certificate) {
+	if gwRef, ok := existing.Annotations[AnnotationGateway]; ok && existing.Labels[LabelManagedBy] == ManagedByValue {
+		b.Warningf(finding.CodeCredentialSharedAcrossGateways, path,
+			"Secret %q in %q is already provided by meshcert for Gateway %s; two Gateways sharing one credential is ambiguous (Istio's IST0138): give this server its own credentialName",
+			existing.Spec.SecretName, existing.Namespace, gwRef)
+		return
+	}
+	b.Warningf(finding.CodeCertificateNotOwned, path,
+		"Certificate %s/%s already provides Secret %q and was not created by meshcert for this Gateway, so meshcert leaves it untouched and creates none; make sure it covers this Gateway's hosts, or use another credentialName",
+		existing.Namespace, existing.Name, existing.Spec.SecretName)
+}

@@ -1,0 +1,198 @@
+package certs
+
+import (
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
+)
+
+// ParseGateway reads the planner's view of an Istio Gateway. It never fails:
+// parts that do not have the shape Istio's schema requires are reported as
+// MalformedGateway findings and skipped.
+func ParseGateway(obj *unstructured.Unstructured) *Gateway {
+	gw := &Gateway{
+		Object:      obj,
+		Ref:         refOf(obj),
+		Namespace:   obj.GetNamespace(),
+		Name:        obj.GetName(),
+		UID:         string(obj.GetUID()),
+		Annotations: obj.GetAnnotations(),
+	}
+	p := gatewayParser{gw: gw, findings: finding.Builder{Object: gw.Ref}}
+	p.parseSpec(obj)
+	gw.Findings = p.findings.Findings()
+	return gw
+}
+
+// gatewayParser collects the shape problems of one Gateway while reading it.
+type gatewayParser struct {
+	gw       *Gateway
+	findings finding.Builder
+}
+
+func (p *gatewayParser) parseSpec(obj *unstructured.Unstructured) {
+	gw := p.gw
+	spec, ok := obj.Object["spec"]
+	if !ok || spec == nil {
+		return
+	}
+	specMap, ok := spec.(map[string]any)
+	if !ok {
+		p.malformed(specPath, "an object")
+		return
+	}
+	if sel, found := specMap["selector"]; found && sel != nil {
+		selMap, ok := sel.(map[string]any)
+		if !ok {
+			p.malformed(specPath.Child("selector"), "a map of label names to values")
+		} else {
+			gw.Selector = make(map[string]string, len(selMap))
+			for k, v := range selMap {
+				s, ok := v.(string)
+				if !ok {
+					p.malformed(specPath.Child("selector").Key(k), "a string")
+					continue
+				}
+				gw.Selector[k] = s
+			}
+		}
+	}
+	gw.SelectorKey = SelectorKey(gw.Selector)
+	servers, found := specMap["servers"]
+	if !found || servers == nil {
+		return
+	}
+	list, ok := servers.([]any)
+	if !ok {
+		p.malformed(serversPath, "a list of servers")
+		return
+	}
+	gw.Servers = make([]Server, 0, len(list))
+	for i, raw := range list {
+		srvMap, ok := raw.(map[string]any)
+		if !ok {
+			p.malformed(serverPath(i), "an object")
+			continue
+		}
+		gw.Servers = append(gw.Servers, p.parseServer(i, srvMap))
+	}
+}
+
+// malformed records a part of the spec that does not have the shape Istio's
+// schema requires.
+func (p *gatewayParser) malformed(path *field.Path, want string) {
+	p.findings.Errorf(finding.CodeMalformedGateway, path, "must be %s, as Istio's Gateway schema requires; fix the manifest", want)
+}
+
+// parseServer reads one server.
+func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
+	srv := Server{Index: i}
+	if s, ok := stringField(m, "name"); ok {
+		srv.Name = s
+	} else {
+		p.malformed(serverPath(i).Child("name"), "a string")
+	}
+	if hosts, found := m["hosts"]; found && hosts != nil {
+		srv.Hosts = p.stringList(hosts, i, "hosts")
+	}
+	if port, found := m["port"]; found && port != nil {
+		portMap, ok := port.(map[string]any)
+		if !ok {
+			p.malformed(serverPath(i).Child("port"), "an object")
+		} else {
+			srv.Port.Name = p.field(i, portMap, "port", "name")
+			srv.Port.Protocol = p.field(i, portMap, "port", "protocol")
+			if n, found := portMap["number"]; found && n != nil {
+				num, ok := portNumber(n)
+				if !ok {
+					p.malformed(serverPath(i).Child("port", "number"), "an integer")
+				}
+				srv.Port.Number = num
+			}
+		}
+	}
+	if tls, found := m["tls"]; found && tls != nil {
+		tlsMap, ok := tls.(map[string]any)
+		if !ok {
+			p.malformed(serverPath(i).Child("tls"), "an object")
+			return srv
+		}
+		srv.TLS = &ServerTLS{
+			Mode:                 p.field(i, tlsMap, "tls", "mode"),
+			CredentialName:       p.field(i, tlsMap, "tls", "credentialName"),
+			ServerCertificate:    p.field(i, tlsMap, "tls", "serverCertificate"),
+			PrivateKey:           p.field(i, tlsMap, "tls", "privateKey"),
+			CACertificates:       p.field(i, tlsMap, "tls", "caCertificates"),
+			CACertCredentialName: p.field(i, tlsMap, "tls", "caCertCredentialName"),
+		}
+		if srv.TLS.Mode == "" {
+			srv.TLS.Mode = ModePassthrough
+		}
+		if names, found := tlsMap["credentialNames"]; found && names != nil {
+			srv.TLS.CredentialNames = p.stringList(names, i, "tls", "credentialNames")
+		}
+	}
+	return srv
+}
+
+// field reads m[key], where m is the object at spec.servers[i].<parent>.
+func (p *gatewayParser) field(i int, m map[string]any, parent, key string) string {
+	s, ok := stringField(m, key)
+	if !ok {
+		p.malformed(serverPath(i).Child(parent, key), "a string")
+	}
+	return s
+}
+
+// stringField returns m[key] as a string; ok is false when it is set to
+// something else.
+func stringField(m map[string]any, key string) (string, bool) {
+	v, found := m[key]
+	if !found || v == nil {
+		return "", true
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+// stringList reads a list of strings at spec.servers[i].<names>.
+func (p *gatewayParser) stringList(v any, i int, names ...string) []string {
+	list, ok := v.([]any)
+	if !ok {
+		p.malformed(serverPath(i).Child(names[0], names[1:]...), "a list of strings")
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for j, item := range list {
+		s, ok := item.(string)
+		if !ok {
+			p.malformed(serverPath(i).Child(names[0], names[1:]...).Index(j), "a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// portNumber reads a port number: an integer, or one quoted as a string,
+// as YAML authors sometimes write it.
+func portNumber(v any) (int64, bool) {
+	if s, ok := v.(string); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	return jsonvalue.Integer(v)
+}
+
+func refOf(obj *unstructured.Unstructured) finding.ObjectRef {
+	return finding.ObjectRef{
+		APIVersion: obj.GetAPIVersion(),
+		Kind:       obj.GetKind(),
+		Namespace:  obj.GetNamespace(),
+		Name:       obj.GetName(),
+	}
+}

@@ -1,0 +1,65 @@
+package controller
+
+import (
+	"context"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/internal/metricsutil"
+)
+
+// Metrics are the controller's own metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	// certificateWrites counts the Certificate writes the controller makes;
+	// a restart with nothing changed must not move it.
+	certificateWrites *prometheus.CounterVec
+}
+
+// NewMetrics creates the controller's metrics and registers them with reg:
+// meshcert_certificate_writes_total, and meshcert_managed_certificates,
+// counted from reader (the manager's cache) when scraped. ctx is the
+// process's, since a scrape brings none.
+func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Reader) (*Metrics, error) {
+	writes, err := metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshcert_certificate_writes_total",
+		Help: "Certificate writes by meshcert's controller, by operation (create, update, delete).",
+	}, []string{"operation"}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = metricsutil.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "meshcert_managed_certificates",
+		Help: "Certificates in the cluster that meshcert created and manages.",
+	}, func() float64 { return countManaged(ctx, reader) }))
+	if err != nil {
+		return nil, err
+	}
+	return &Metrics{certificateWrites: writes}, nil
+}
+
+func countManaged(ctx context.Context, reader client.Reader) float64 {
+	var list cmapi.CertificateList
+	if err := reader.List(ctx, &list, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
+		logf.FromContext(ctx).Error(err, "Failed to count managed Certificates")
+		return 0
+	}
+	return float64(len(list.Items))
+}
+
+// Certificate write operations, the values of the operation label.
+const (
+	opCreate = "create"
+	opUpdate = "update"
+	opDelete = "delete"
+)
+
+func (m *Metrics) wrote(operation string) {
+	if m == nil {
+		return
+	}
+	m.certificateWrites.WithLabelValues(operation).Inc()
+}

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/cluster"
+)
+
+// Name is the Certificate controller's name in logs and metrics.
+const Name = "gateway-certificates"
+
+// Setup registers the controllers with the manager, whose cache
+// cluster.Setup has prepared (informers and field indexes). Gateways are the
+// Certificate controller's primary objects; meshcert's Certificates,
+// namespaces (their inject label) and gateway Pods (the credential
+// namespace) change plans too, so they enqueue the Gateways they affect.
+// Issuers are not watched: they change findings, not which Certificates
+// exist. IstioOperators get their own controller where the CRD exists.
+// metrics may be nil.
+func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts certs.Options, metrics *Metrics) error {
+	r := &Reconciler{
+		Client:   mgr.GetClient(),
+		Lookup:   lookup,
+		Options:  opts,
+		Recorder: mgr.GetEventRecorder("meshcert"),
+		Metrics:  metrics,
+	}
+	managed, err := predicate.LabelSelectorPredicate(metav1.LabelSelector{
+		MatchLabels: map[string]string{certs.LabelManagedBy: certs.ManagedByValue},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to build the managed Certificate predicate: %w", err)
+	}
+	m := watchMappings{reader: mgr.GetClient()}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named(Name).
+		For(cluster.NewGateway()).
+		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(gatewayOfCertificate), builder.WithPredicates(managed)).
+		Watches(cluster.NewNamespaceMetadata(),
+			handler.EnqueueRequestsFromMapFunc(m.gatewaysInNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Watches(cluster.NewPodMetadata(),
+			handler.EnqueueRequestsFromMapFunc(m.gatewaysSelectingPod), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
+	}
+	return setupIstioOperators(ctx, mgr)
+}
+
+// gatewayOfCertificate maps a meshcert Certificate to its Gateway, so a
+// deleted or edited Certificate is put back.
+func gatewayOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
+	ns, name, ok := splitRef(obj.GetAnnotations()[certs.AnnotationGateway])
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+}
+
+// splitRef splits "namespace/name"; both parts must be non-empty.
+func splitRef(ref string) (string, string, bool) {
+	for i := range len(ref) {
+		if ref[i] == '/' {
+			return ref[:i], ref[i+1:], i > 0 && i < len(ref)-1
+		}
+	}
+	return "", "", false
+}
+
+// watchMappings turn changes of other objects into the Gateways to
+// reconcile, reading Gateways from the cache.
+type watchMappings struct {
+	reader client.Reader
+}
+
+func (m watchMappings) listGateways(ctx context.Context, opts ...client.ListOption) []unstructured.Unstructured {
+	list := cluster.NewGatewayList()
+	if err := m.reader.List(ctx, list, opts...); err != nil {
+		logf.FromContext(ctx).Error(err, "Failed to list Gateways")
+		return nil
+	}
+	return list.Items
+}
+
+func requestsFor(gateways []unstructured.Unstructured, keep func(*unstructured.Unstructured) bool) []reconcile.Request {
+	var out []reconcile.Request
+	for i := range gateways {
+		if keep == nil || keep(&gateways[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gateways[i])})
+		}
+	}
+	return out
+}
+
+// gatewaysInNamespace re-plans a namespace's Gateways when its labels
+// change (meshcert.io/inject, meshcert.io/enforce).
+func (m watchMappings) gatewaysInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	return requestsFor(m.listGateways(ctx, client.InNamespace(obj.GetName())), nil)
+}
+
+// gatewaysSelectingPod re-plans the Gateways whose selector matches a
+// gateway Pod, since the Pod decides their credential namespace.
+func (m watchMappings) gatewaysSelectingPod(ctx context.Context, obj client.Object) []reconcile.Request {
+	podLabels := labels.Set(obj.GetLabels())
+	return requestsFor(m.listGateways(ctx), func(gw *unstructured.Unstructured) bool {
+		sel, found, err := unstructured.NestedStringMap(gw.Object, "spec", "selector")
+		return err == nil && found && len(sel) > 0 && labels.SelectorFromSet(sel).Matches(podLabels)
+	})
+}

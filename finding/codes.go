@@ -1,0 +1,162 @@
+package finding
+
+// Code is the stable identifier of a kind of finding. Every code is listed,
+// with an example, in docs/findings.md; codes are never renumbered or reused.
+type Code string
+
+// Issuer selection and Certificate spec annotations on a Gateway.
+const (
+	// CodeInvalidIssuerAnnotation: the cert-manager.io issuer annotations
+	// contradict each other or name no issuer (cert-manager's own rules).
+	CodeInvalidIssuerAnnotation Code = "MC1001"
+	// CodeInvalidCertificateAnnotation: a cert-manager.io Certificate spec
+	// annotation does not parse or is out of range.
+	CodeInvalidCertificateAnnotation Code = "MC1002"
+	// CodeInvalidMeshcertAnnotation: a meshcert.io annotation is malformed.
+	CodeInvalidMeshcertAnnotation Code = "MC1003"
+)
+
+// Gateway servers and TLS settings.
+const (
+	// CodeNoEligibleServer: a managed Gateway has no SIMPLE, MUTUAL or
+	// OPTIONAL_MUTUAL server meshcert could give a certificate.
+	CodeNoEligibleServer Code = "MC2001"
+	// CodeIstioMutualWithCredential: ISTIO_MUTUAL uses the mesh's own
+	// certificates; a credential on it is rejected by Istio.
+	CodeIstioMutualWithCredential Code = "MC2002"
+	// CodePassthroughWithCredential: PASSTHROUGH and AUTO_PASSTHROUGH do not
+	// terminate TLS, so a credential on them is ignored.
+	CodePassthroughWithCredential Code = "MC2003"
+	// CodeConflictingCredentialSources: more than one of credentialName,
+	// credentialNames and the file pair is set, or too many credentialNames.
+	CodeConflictingCredentialSources Code = "MC2004"
+	// CodeMissingCredential: a TLS-terminating server of an unmanaged Gateway
+	// has no credential; Istio rejects it.
+	CodeMissingCredential Code = "MC2005"
+	// CodeFileCertificate: a server uses serverCertificate/privateKey file
+	// paths, which meshcert does not manage.
+	CodeFileCertificate Code = "MC2006"
+	// CodeUnknownTLSMode: servers[].tls.mode is not an Istio TLS mode.
+	CodeUnknownTLSMode Code = "MC2007"
+	// CodeMalformedGateway: the Gateway spec does not have the shape Istio's
+	// schema requires, so part of it could not be read.
+	CodeMalformedGateway Code = "MC2008"
+	// CodeInvalidCredentialName: a credentialName is not a valid Secret name.
+	CodeInvalidCredentialName Code = "MC2009"
+)
+
+// Hosts.
+const (
+	// CodeUncertifiableHost: a host (bare "*", or not a DNS name) cannot be
+	// put into a certificate.
+	CodeUncertifiableHost Code = "MC3001"
+	// CodeHostNotCovered: the Certificate providing a server's credential does
+	// not cover one of that server's hosts.
+	CodeHostNotCovered Code = "MC3002"
+	// CodeHostConflict: two servers selecting the same workload claim the same
+	// host on the same port with different credentials.
+	CodeHostConflict Code = "MC3003"
+)
+
+// Credentials and Certificates.
+const (
+	// CodeCredentialNotFound: no known Certificate or Secret provides a
+	// server's credential in the credential namespace.
+	CodeCredentialNotFound Code = "MC4001"
+	// CodeCertificateNotOwned: a Certificate meshcert would create already
+	// exists and is not meshcert's; meshcert leaves it alone.
+	CodeCertificateNotOwned Code = "MC4002"
+	// CodeCredentialSharedAcrossGateways: two Gateways selecting the same
+	// workload use the same credential (Istio's IST0138).
+	CodeCredentialSharedAcrossGateways Code = "MC4003"
+	// CodeLegacyGatewayCertsSecret: a Certificate writes the pre-SDS
+	// istio-ingressgateway-certs Secret that current gateways never mount.
+	CodeLegacyGatewayCertsSecret Code = "MC4004"
+)
+
+// Issuer references.
+const (
+	// CodeInvalidIssuerRef: an issuerRef's kind/group is not one cert-manager
+	// accepts, or its name is empty.
+	CodeInvalidIssuerRef Code = "MC5001"
+	// CodeIssuerNotFound: the referenced issuer is not known in this cluster.
+	CodeIssuerNotFound Code = "MC5002"
+	// CodeIssuerInOtherNamespace: a namespaced Issuer exists, but not in the
+	// namespace of the Certificate that needs it.
+	CodeIssuerInOtherNamespace Code = "MC5003"
+	// CodeIssuerNotReady: the referenced issuer exists but is not Ready.
+	CodeIssuerNotReady Code = "MC5004"
+	// CodeACMEIssuerForMutual: a MUTUAL server's client CA would come from an
+	// ACME certificate, which carries no usable CA.
+	CodeACMEIssuerForMutual Code = "MC5005"
+)
+
+// IstioOperator.
+const (
+	// CodeInvalidMeshConfig: spec.meshConfig does not decode as Istio's
+	// MeshConfig (unknown key or wrong type).
+	CodeInvalidMeshConfig Code = "MC6001"
+	// CodePilotCertProviderOnGateway: PILOT_CERT_PROVIDER is an istiod
+	// setting and has no effect on a gateway.
+	CodePilotCertProviderOnGateway Code = "MC6002"
+	// CodeInvalidPilotCertProvider: values.global.pilotCertProvider is not a
+	// value istiod accepts.
+	CodeInvalidPilotCertProvider Code = "MC6003"
+)
+
+// Catalog documents every code: the severity it is reported with and what
+// it means. docs/findings.md is generated from it and the examples under
+// testdata/findings/ (make docs), and a test keeps the three in step.
+var Catalog = []CodeInfo{
+	{Code: CodeInvalidIssuerAnnotation, Severity: SeverityError, Summary: "The cert-manager.io issuer annotations contradict each other or name no issuer (cert-manager's own rules)."},
+	{Code: CodeInvalidCertificateAnnotation, Severity: SeverityError, Summary: "A cert-manager.io Certificate spec annotation does not parse or is out of range."},
+	{Code: CodeInvalidMeshcertAnnotation, Severity: SeverityError, Summary: "A meshcert.io annotation is malformed.", Note: "An invalid `meshcert.io/inject` value is a warning: meshcert leaves the Gateway alone until it is `\"true\"` or `\"false\"`."},
+	{Code: CodeNoEligibleServer, Severity: SeverityWarning, Summary: "A managed Gateway has no SIMPLE, MUTUAL or OPTIONAL_MUTUAL server meshcert could give a certificate."},
+	{Code: CodeIstioMutualWithCredential, Severity: SeverityError, Summary: "ISTIO_MUTUAL uses the mesh's own certificates; a credential on it is rejected by Istio."},
+	{Code: CodePassthroughWithCredential, Severity: SeverityWarning, Summary: "PASSTHROUGH and AUTO_PASSTHROUGH do not terminate TLS, so a credential on them is ignored."},
+	{Code: CodeConflictingCredentialSources, Severity: SeverityError, Summary: "More than one of credentialName, credentialNames and the file pair is set, or too many credentialNames."},
+	{Code: CodeMissingCredential, Severity: SeverityError, Summary: "A TLS-terminating server of an unmanaged Gateway has no credential; Istio rejects it."},
+	{Code: CodeFileCertificate, Severity: SeverityInfo, Summary: "A server uses serverCertificate/privateKey file paths, which meshcert does not manage."},
+	{Code: CodeUnknownTLSMode, Severity: SeverityError, Summary: "A server's tls.mode is not an Istio TLS mode."},
+	{Code: CodeMalformedGateway, Severity: SeverityError, Summary: "The Gateway spec does not have the shape Istio's schema requires, so part of it could not be read."},
+	{Code: CodeInvalidCredentialName, Severity: SeverityError, Summary: "A credentialName is not a valid Secret name.", Note: "It is a warning on a server meshcert does not manage or that does not terminate TLS with a Secret."},
+	{Code: CodeUncertifiableHost, Severity: SeverityError, Summary: "A host (bare \"*\", or not a DNS name) cannot be put into a certificate."},
+	{Code: CodeHostNotCovered, Severity: SeverityWarning, Lenient: true, Summary: "The Certificate providing a server's credential does not cover one of that server's hosts."},
+	{Code: CodeHostConflict, Severity: SeverityError, Summary: "Two servers selecting the same workload claim the same host on the same port with different credentials."},
+	{Code: CodeCredentialNotFound, Severity: SeverityWarning, Lenient: true, Summary: "No known Certificate or Secret provides a server's credential in the credential namespace."},
+	{Code: CodeCertificateNotOwned, Severity: SeverityWarning, Summary: "A Certificate meshcert would create already exists and is not meshcert's; meshcert leaves it alone."},
+	{Code: CodeCredentialSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways selecting the same workload use the same credential (Istio's IST0138)."},
+	{Code: CodeLegacyGatewayCertsSecret, Severity: SeverityWarning, Summary: "A Certificate writes the pre-SDS istio-ingressgateway-certs Secret that current gateways never mount."},
+	{Code: CodeInvalidIssuerRef, Severity: SeverityError, Summary: "An issuerRef's kind/group is not one cert-manager accepts, or its name is empty."},
+	{Code: CodeIssuerNotFound, Severity: SeverityWarning, Lenient: true, Summary: "The referenced issuer is not known in this cluster."},
+	{Code: CodeIssuerInOtherNamespace, Severity: SeverityWarning, Lenient: true, Summary: "A namespaced Issuer exists, but not in the namespace of the Certificate that needs it."},
+	{Code: CodeIssuerNotReady, Severity: SeverityWarning, Summary: "The referenced issuer exists but is not Ready."},
+	{Code: CodeACMEIssuerForMutual, Severity: SeverityWarning, Summary: "A MUTUAL server's client CA would come from an ACME certificate, which carries no usable CA."},
+	{Code: CodeInvalidMeshConfig, Severity: SeverityError, Summary: "Spec.meshConfig does not decode as Istio's MeshConfig (unknown key or wrong type)."},
+	{Code: CodePilotCertProviderOnGateway, Severity: SeverityError, Summary: "PILOT_CERT_PROVIDER is an istiod setting and has no effect on a gateway."},
+	{Code: CodeInvalidPilotCertProvider, Severity: SeverityError, Summary: "Values.global.pilotCertProvider is not a value istiod accepts."},
+}
+
+// CodeInfo is the documentation of one code.
+type CodeInfo struct {
+	Code Code
+	// Severity is the severity the code is reported with.
+	Severity Severity
+	// Lenient codes are warnings by default and errors under --strict or
+	// enforcement, because they may only mean "not applied yet".
+	Lenient bool
+	// Summary says in one sentence what the finding means.
+	Summary string
+	// Note, if set, says when the code comes with another severity.
+	Note string
+}
+
+// Info returns the documentation of code.
+func Info(code Code) (CodeInfo, bool) {
+	for _, c := range Catalog {
+		if c.Code == code {
+			return c, true
+		}
+	}
+	return CodeInfo{}, false
+}

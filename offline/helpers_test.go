@@ -1,0 +1,37 @@
+package offline
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/finding"
+)
+
+// objectsFromYAML decodes a "---"-separated YAML stream into objects.
+func objectsFromYAML(t testing.TB, stream string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for doc := range strings.SplitSeq(stream, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		m := map[string]any{}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &m), "decoding test YAML:\n%s", doc)
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out
+}
+
+// summary renders findings as "severity code field" lines.
+func summary(fs finding.Findings) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf("%s %s %s", f.Severity, f.Code, f.Field))
+	}
+	return out
+}
