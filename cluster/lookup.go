@@ -111,7 +111,9 @@ func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretNam
 
 // SecretExists implements certs.Lookup. Secrets are never cached, so the
 // answer is always unknown.
-func (l *Lookup) SecretExists(context.Context, string, string) (exists, known bool) { return false, false }
+func (l *Lookup) SecretExists(context.Context, string, string) (exists, known bool) {
+	return false, false
+}
 
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'
 // metadata.

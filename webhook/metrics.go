@@ -47,7 +47,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-
 func (m *Metrics) observe(webhook string, d decision, elapsed time.Duration) {
 	if m == nil {
 		return

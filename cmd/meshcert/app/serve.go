@@ -28,8 +28,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/meshcert/meshcert/controller"
 	"github.com/meshcert/meshcert/cluster"
+	"github.com/meshcert/meshcert/controller"
 	mcwebhook "github.com/meshcert/meshcert/webhook"
 )
 
