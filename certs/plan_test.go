@@ -90,9 +90,11 @@ func TestPlanGateway(t *testing.T) {
 	tests := []struct {
 		name string
 		// extra objects on top of cluster
-		extra   string
-		gateway string
-		opts    func(*certs.Options)
+		extra string
+		// mutate turns simpleGateway into this case's Gateway; nil is the
+		// base as is.
+		mutate []mutation
+		opts   func(*certs.Options)
 		// wantManaged, wantInjected (field → name), wantCerts (ns/name → dnsNames)
 		wantManaged  bool
 		wantInjected map[string]string
@@ -101,42 +103,27 @@ func TestPlanGateway(t *testing.T) {
 	}{
 		{
 			name:         "an annotated SIMPLE server gets a credential and a Certificate in the workload namespace",
-			gateway:      simpleGateway,
 			wantManaged:  true,
 			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
 			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
 		},
 		{
 			name: "an opted-out Gateway is left alone and Istio's rule about a missing credential is reported",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca, meshcert.io/inject: "false"}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE}
-`,
+			mutate: []mutation{
+				withAnnotation("meshcert.io/inject", "false"),
+				withHosts(0, "web.example.com"),
+			},
 			wantFindings: []string{"error MC2005 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "an unannotated Gateway in a labelled namespace is managed with the default issuer",
-			gateway: `
-apiVersion: networking.istio.io/v1beta1
-kind: Gateway
-metadata: {name: auto, namespace: team-auto}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [auto.example.com]
-    tls: {mode: SIMPLE}
-`,
+			mutate: []mutation{
+				withAPIVersion("networking.istio.io/v1beta1"),
+				withName("auto"),
+				withNamespace("team-auto"),
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "auto.example.com"),
+			},
 			opts: func(o *certs.Options) {
 				o.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: "ClusterIssuer", Group: "cert-manager.io"}
 			},
@@ -146,17 +133,13 @@ spec:
 		},
 		{
 			name: "a labelled namespace without a default issuer is not managed",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: auto, namespace: team-auto}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [auto.example.com]
-    tls: {mode: SIMPLE, credentialName: auto-tls}
-`,
+			mutate: []mutation{
+				withName("auto"),
+				withNamespace("team-auto"),
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "auto.example.com"),
+				withCredential(0, "auto-tls"),
+			},
 			extra: `
 apiVersion: v1
 kind: Secret
@@ -165,64 +148,32 @@ metadata: {name: auto-tls, namespace: istio-system}
 		},
 		{
 			name: "an existing credentialName is kept and gets a Certificate of that name",
-			gateway: `
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAPIVersion("networking.istio.io/v1alpha3"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 		},
 		{
 			name: "servers sharing a credential merge their hosts into one Certificate",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [b.example.com, a.example.com]
-    tls: {mode: SIMPLE, credentialName: shared}
-  - port: {number: 8443, name: https-alt, protocol: HTTPS}
-    hosts: [a.example.com, "ns/c.example.com"]
-    tls: {mode: MUTUAL, credentialName: shared}
-`,
+			mutate: []mutation{
+				withHosts(0, "b.example.com", "a.example.com"),
+				withCredential(0, "shared"),
+				addServer(newServer(8443, "https-alt", "HTTPS",
+					[]string{"a.example.com", "ns/c.example.com"},
+					map[string]any{"mode": "MUTUAL", "credentialName": "shared"})),
+			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"istio-system/shared": {"a.example.com", "b.example.com", "c.example.com"}},
 		},
 		{
 			name: "two unnamed servers on ports with the same name get distinct credentials",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [a.example.com]
-    tls: {mode: SIMPLE}
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [b.example.com]
-    tls: {mode: SIMPLE}
-`,
+			mutate: []mutation{
+				withHosts(0, "a.example.com"),
+				addServer(newServer(443, "https", "HTTPS", []string{"b.example.com"}, map[string]any{"mode": "SIMPLE"})),
+			},
 			wantManaged: true,
 			wantInjected: map[string]string{
 				"spec.servers[0].tls.credentialName": certs.CredentialName("team-a", "web", "https-1"),
@@ -235,21 +186,10 @@ spec:
 		},
 		{
 			name: "a bare star host is an error and stays out of the Certificate",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - name: web
-    port: {number: 443, name: https, protocol: HTTPS}
-    hosts: ["*", web.example.com]
-    tls: {mode: SIMPLE}
-`,
+			mutate: []mutation{
+				withServerName(0, "web"),
+				withHosts(0, "*", "web.example.com"),
+			},
 			wantManaged:  true,
 			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": certs.CredentialName("team-a", "web", "web")},
 			wantCerts:    map[string][]string{"istio-system/" + certs.CredentialName("team-a", "web", "web"): {"web.example.com"}},
@@ -257,39 +197,24 @@ spec:
 		},
 		{
 			name: "the credential-namespace annotation wins over the selected workload",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/issuer: team-ca, meshcert.io/credential-namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withAnnotation("cert-manager.io/issuer", "team-ca"),
+				withAnnotation("meshcert.io/credential-namespace", "team-a"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"team-a/web-tls": {"web.example.com"}},
 		},
 		{
 			name: "a selector matching workloads in two namespaces gives a Certificate in each",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: edge
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: edge}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [edge.example.com]
-    tls: {mode: SIMPLE, credentialName: edge-tls}
-`,
+			mutate: []mutation{
+				withName("edge"),
+				withSelector("istio", "edge"),
+				withHosts(0, "edge.example.com"),
+				withCredential(0, "edge-tls"),
+			},
 			wantManaged: true,
 			wantCerts: map[string][]string{
 				"edge-a/edge-tls": {"edge.example.com"},
@@ -298,99 +223,56 @@ spec:
 		},
 		{
 			name: "with no matching workload the default credential namespace is used",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: nowhere}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withSelector("istio", "nowhere"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			opts:        func(o *certs.Options) { o.DefaultCredentialNamespace = "gateways" },
 			wantManaged: true,
 			wantCerts:   map[string][]string{"gateways/web-tls": {"web.example.com"}},
 		},
 		{
 			name: "an Issuer only in the Gateway's namespace is reported with what to use instead",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/issuer: team-ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withAnnotation("cert-manager.io/issuer", "team-ca"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 			wantFindings: []string{"warning MC5003 metadata.annotations[cert-manager.io/issuer]"},
 		},
 		{
 			name: "an Issuer in the credential namespace is fine",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/issuer: mesh-ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withAnnotation("cert-manager.io/issuer", "mesh-ca"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 		},
 		{
 			name: "a missing ClusterIssuer is a warning by default",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: nope}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAnnotation("cert-manager.io/cluster-issuer", "nope"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 			wantFindings: []string{"warning MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
 		},
 		{
 			name: "a missing ClusterIssuer is an error when strict",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: nope}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAnnotation("cert-manager.io/cluster-issuer", "nope"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			opts:         func(o *certs.Options) { o.Strict = true },
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
@@ -398,61 +280,38 @@ spec:
 		},
 		{
 			name: "issuer and cluster-issuer together are cert-manager's configuration error and give no Certificate",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/issuer: mesh-ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAnnotation("cert-manager.io/issuer", "mesh-ca"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"error MC1001 metadata.annotations[cert-manager.io/cluster-issuer]"},
 		},
 		{
 			name: "an invalid spec annotation is an error on it and gives no Certificate",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/duration: soon}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAnnotation("cert-manager.io/duration", "soon"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"error MC1002 metadata.annotations[cert-manager.io/duration]"},
 		},
 		{
 			name: "ISTIO_MUTUAL with a credential is an error and PASSTHROUGH with one a warning",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: mixed, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 15443, name: tls-mesh, protocol: TLS}
-    hosts: [mesh.example.com]
-    tls: {mode: ISTIO_MUTUAL, credentialName: mesh}
-  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: [pass.example.com]
-    tls: {mode: PASSTHROUGH, credentialName: pass}
-  - port: {number: 8443, name: tls-auto, protocol: TLS}
-    hosts: [auto.example.com]
-    tls: {mode: AUTO_PASSTHROUGH, serverCertificate: /etc/cert.pem, privateKey: /etc/key.pem}
-`,
+			mutate: []mutation{
+				withName("mixed"),
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withServers([]any{
+					newServer(15443, "tls-mesh", "TLS", []string{"mesh.example.com"},
+						map[string]any{"mode": "ISTIO_MUTUAL", "credentialName": "mesh"}),
+					newServer(443, "tls", "TLS", []string{"pass.example.com"},
+						map[string]any{"mode": "PASSTHROUGH", "credentialName": "pass"}),
+					newServer(8443, "tls-auto", "TLS", []string{"auto.example.com"},
+						map[string]any{"mode": "AUTO_PASSTHROUGH", "serverCertificate": "/etc/cert.pem", "privateKey": "/etc/key.pem"}),
+				}),
+			},
 			wantFindings: []string{
 				"error MC2002 spec.servers[0].tls.credentialName",
 				"warning MC2003 spec.servers[1].tls",
@@ -461,60 +320,36 @@ spec:
 		},
 		{
 			name: "a managed Gateway with only passthrough servers warns that there is nothing to certify",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: pass
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: [pass.example.com]
-    tls: {mode: PASSTHROUGH}
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [pass.example.com]
-`,
+			mutate: []mutation{
+				withName("pass"),
+				withServers([]any{
+					newServer(443, "tls", "TLS", []string{"pass.example.com"}, map[string]any{"mode": "PASSTHROUGH"}),
+					newServer(80, "http", "HTTP", []string{"pass.example.com"}, nil),
+				}),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"warning MC2001 spec.servers"},
 		},
 		{
 			name: "file-based certificates are left alone on a managed Gateway",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: files
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [files.example.com]
-    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}
-`,
+			mutate: []mutation{
+				withName("files"),
+				withHosts(0, "files.example.com"),
+				withTLS(0, map[string]any{"serverCertificate": "/etc/istio/certs/tls.crt", "privateKey": "/etc/istio/certs/tls.key"}),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"info MC2006 spec.servers[0].tls.serverCertificate"},
 		},
 		{
 			name: "credentialName together with files and three credentialNames are errors",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: both, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [a.example.com]
-    tls: {mode: SIMPLE, credentialName: a, serverCertificate: /c, privateKey: /k}
-  - port: {number: 8443, name: https2, protocol: HTTPS}
-    hosts: [b.example.com]
-    tls: {mode: SIMPLE, credentialNames: [rsa, ec, third]}
-`,
+			mutate: []mutation{
+				withName("both"),
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "a.example.com"),
+				withTLS(0, map[string]any{"credentialName": "a", "serverCertificate": "/c", "privateKey": "/k"}),
+				addServer(newServer(8443, "https2", "HTTPS", []string{"b.example.com"},
+					map[string]any{"mode": "SIMPLE", "credentialNames": anyList("rsa", "ec", "third")})),
+			},
 			extra: `
 apiVersion: v1
 kind: Secret
@@ -535,32 +370,21 @@ metadata: {name: third, namespace: istio-system}
 		},
 		{
 			name: "an unknown TLS mode is an error",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: odd, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [a.example.com]
-    tls: {mode: STRICT}
-`,
+			mutate: []mutation{
+				withName("odd"),
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "a.example.com"),
+				withTLS(0, map[string]any{"mode": "STRICT"}),
+			},
 			wantFindings: []string{"error MC2007 spec.servers[0].tls.mode"},
 		},
 		{
 			name: "a hand-written credential with nothing providing it is reported",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: missing-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "missing-tls"),
+			},
 			wantFindings: []string{"warning MC4001 spec.servers[0].tls.credentialName"},
 		},
 		{
@@ -574,17 +398,11 @@ spec:
   dnsNames: ["*.example.com"]
   issuerRef: {name: ca, kind: ClusterIssuer}
 `,
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com, deep.web.example.com, example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "web.example.com", "deep.web.example.com", "example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantFindings: []string{
 				"warning MC3002 spec.servers[0].hosts[1]",
 				"warning MC3002 spec.servers[0].hosts[2]",
@@ -601,42 +419,21 @@ spec:
   dnsNames: [web.example.com]
   issuerRef: {name: ca, kind: ClusterIssuer}
 `,
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"warning MC4002 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "two servers claiming one host and port with different credentials conflict",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: one}
-  - port: {number: 443, name: https-b, protocol: HTTPS}
-    hosts: [WEB.example.com]
-    tls: {mode: SIMPLE, credentialName: two}
-`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "one"),
+				addServer(newServer(443, "https-b", "HTTPS", []string{"WEB.example.com"},
+					map[string]any{"mode": "SIMPLE", "credentialName": "two"})),
+			},
 			wantManaged: true,
 			wantCerts: map[string][]string{
 				"istio-system/one": {"web.example.com"},
@@ -657,20 +454,10 @@ spec:
     hosts: [web.example.com]
     tls: {mode: SIMPLE, credentialName: other-tls}
 `,
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
@@ -692,35 +479,21 @@ apiVersion: v1
 kind: Secret
 metadata: {name: shared-tls, namespace: istio-system}
 `,
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: shared-tls}
-`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "shared-tls"),
+			},
 			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "a MUTUAL server with an ACME issuer and no client CA Secret is warned about",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: mtls
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: letsencrypt}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [mtls.example.com]
-    tls: {mode: MUTUAL, credentialName: mtls-tls}
-`,
+			mutate: []mutation{
+				withName("mtls"),
+				withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"),
+				withHosts(0, "mtls.example.com"),
+				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "mtls-tls"}),
+			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
 			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
@@ -732,55 +505,31 @@ apiVersion: v1
 kind: Secret
 metadata: {name: mtls-tls-cacert, namespace: istio-system}
 `,
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: mtls
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: letsencrypt}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [mtls.example.com]
-    tls: {mode: MUTUAL, credentialName: mtls-tls}
-`,
+			mutate: []mutation{
+				withName("mtls"),
+				withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"),
+				withHosts(0, "mtls.example.com"),
+				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "mtls-tls"}),
+			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
 		},
 		{
 			name: "servers that are not lists are reported as malformed, not a panic",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: bad
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca}
-spec:
-  selector: {istio: ingressgateway}
-  servers: {port: 443}
-`,
+			mutate: []mutation{
+				withName("bad"),
+				withServers(map[string]any{"port": int64(443)}),
+			},
 			wantManaged:  true,
 			wantFindings: []string{"error MC2008 spec.servers", "warning MC2001 spec.servers"},
 		},
 		{
 			name: "an invalid inject annotation value is warned about and leaves the Gateway alone",
-			gateway: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: web
-  namespace: team-a
-  annotations: {cert-manager.io/cluster-issuer: ca, meshcert.io/inject: "no"}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
-`,
+			mutate: []mutation{
+				withAnnotation("meshcert.io/inject", "no"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
 			extra: `
 apiVersion: v1
 kind: Secret
@@ -796,7 +545,7 @@ metadata: {name: web-tls, namespace: istio-system}
 			if tc.opts != nil {
 				tc.opts(&opts)
 			}
-			gw := certs.ParseGateway(objectFromYAML(t, tc.gateway))
+			gw := certs.ParseGateway(buildGateway(t, tc.mutate...))
 			plan := certs.PlanGateway(t.Context(), gw, index, opts)
 
 			assert.Equal(t, tc.wantManaged, plan.Managed, "managed")
@@ -921,4 +670,21 @@ func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
 	assert.Equal(t, "TLSV1_3", tls["minProtocolVersion"])
 	_, touched := obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["credentialName"]
 	assert.False(t, touched, "the input object is not modified")
+}
+
+// TestCredentialNameIsPinned pins credential names the table above computes
+// with certs.CredentialName, so a change to the derivation cannot pass
+// unnoticed. The hashes were computed outside Go from the README's rule: the
+// first 10 hex characters of sha256 over "<len>:<namespace><len>:<gateway>"
+// followed by the server key, e.g.
+//
+//	printf '%s' '6:team-a3:webhttps' | sha256sum
+func TestCredentialNameIsPinned(t *testing.T) {
+	for _, tc := range []struct{ namespace, gateway, server, want string }{
+		{"team-a", "web", "https", "team-a-web-https-757e43db3a"}, // also the README's example
+		{"team-auto", "auto", "https", "team-auto-auto-https-6129ee09f8"},
+		{"team-a", "web", "https-1", "team-a-web-https-1-eb689385a4"},
+	} {
+		assert.Equal(t, tc.want, certs.CredentialName(tc.namespace, tc.gateway, tc.server), "%s/%s server %s", tc.namespace, tc.gateway, tc.server)
+	}
 }

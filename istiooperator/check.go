@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/meshcert/meshcert/finding"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
 )
 
 // GVK is the IstioOperator's one API version; Is is the only test of

@@ -10,14 +10,14 @@ import (
 	"strings"
 	"time"
 
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-
-	"github.com/meshcert/meshcert/finding"
-	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
 func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {

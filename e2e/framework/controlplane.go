@@ -78,6 +78,10 @@ type ControlPlane struct {
 	// KubeconfigPath is an admin (system:masters) kubeconfig with the
 	// certificates inline.
 	KubeconfigPath string
+	// MeshcertKubeconfigPath is the kubeconfig of the user meshcert runs
+	// as (MeshcertUser), who holds only the permissions meshcert declares
+	// (see StartMeshcert), so a missing RBAC rule fails the tests.
+	MeshcertKubeconfigPath string
 	// RESTConfig is the admin's client configuration.
 	RESTConfig *rest.Config
 	// Client is an admin controller-runtime client whose scheme knows the
@@ -279,6 +283,7 @@ type pkiSet struct {
 	ca                                          *pki
 	apiServer, controllerManagerServing         keyPair
 	admin, controllerManager, certManager       keyPair
+	meshcert                                    keyPair
 	serviceAccountPrivate, serviceAccountPublic string
 }
 
@@ -309,6 +314,10 @@ func newPKISet(dir string) (*pkiSet, error) {
 	if set.certManager, err = ca.client("cert-manager", "cert-manager", "system:masters"); err != nil {
 		return nil, err
 	}
+	// meshcert is an ordinary user, bound to the rules it declares.
+	if set.meshcert, err = ca.client("meshcert", MeshcertUser); err != nil {
+		return nil, err
+	}
 	if set.serviceAccountPrivate, set.serviceAccountPublic, err = ca.serviceAccountKey(); err != nil {
 		return nil, err
 	}
@@ -331,8 +340,10 @@ func (s *pkiSet) httpClient(user keyPair) (*http.Client, error) {
 
 func (cp *ControlPlane) writeKubeconfigs(certs *pkiSet) error {
 	cp.KubeconfigPath = filepath.Join(cp.Dir, "kubeconfig")
+	cp.MeshcertKubeconfigPath = filepath.Join(cp.Dir, "pki", "meshcert.kubeconfig")
 	for path, user := range map[string]keyPair{
-		cp.KubeconfigPath: certs.admin,
+		cp.KubeconfigPath:         certs.admin,
+		cp.MeshcertKubeconfigPath: certs.meshcert,
 		filepath.Join(cp.Dir, "pki", "kube-controller-manager.kubeconfig"): certs.controllerManager,
 		filepath.Join(cp.Dir, "pki", "cert-manager.kubeconfig"):            certs.certManager,
 	} {

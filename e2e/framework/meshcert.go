@@ -15,10 +15,12 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/webhook"
 )
 
@@ -28,6 +30,12 @@ const MeshcertBinaryEnv = "MESHCERT_BINARY"
 
 // WebhookConfigurationName names meshcert's webhook configurations.
 const WebhookConfigurationName = "meshcert"
+
+// MeshcertUser is the user meshcert runs as on the local plane.
+const MeshcertUser = "meshcert"
+
+// leaderElectionNamespace holds meshcert's leader election Lease.
+const leaderElectionNamespace = "default"
 
 // MeshcertConfig describes a meshcert serve process to start against a
 // control plane.
@@ -131,6 +139,9 @@ func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (
 			return nil, fmt.Errorf("failed to write the serving certificate: %w", err)
 		}
 	}
+	if err := grantMeshcertRBAC(ctx, cp.Client); err != nil {
+		return nil, err
+	}
 	m := &Meshcert{Dir: dir, CABundle: ca.caPEM(), cp: cp, cfg: cfg, binary: binary, certDir: certDir}
 	if err := m.start(ctx); err != nil {
 		return nil, err
@@ -155,14 +166,14 @@ func (m *Meshcert) start(ctx context.Context) error {
 	m.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	m.ProbeURL = "http://127.0.0.1:" + strconv.Itoa(probePort)
 	args := append([]string{"serve",
-		"--kubeconfig=" + m.cp.KubeconfigPath,
+		"--kubeconfig=" + m.cp.MeshcertKubeconfigPath,
 		"--webhook-host=127.0.0.1",
 		"--webhook-port=" + strconv.Itoa(webhookPort),
 		"--webhook-cert-dir=" + m.certDir,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
 		"--leader-elect=" + strconv.FormatBool(m.cfg.LeaderElect),
-		"--leader-election-namespace=default",
+		"--leader-election-namespace=" + leaderElectionNamespace,
 	}, m.cfg.Args...)
 	proc, err := startProcess("meshcert", m.binary, args, filepath.Join(m.Dir, "meshcert.log"))
 	if err != nil {
@@ -283,6 +294,32 @@ func freeLocalPorts(ctx context.Context, n int) ([]int, error) {
 	return ports, nil
 }
 
+// grantMeshcertRBAC gives MeshcertUser exactly the permissions meshcert
+// declares (cluster.PolicyRules, and cluster.LeaderElectionRules in the
+// leader election namespace) and nothing else.
+func grantMeshcertRBAC(ctx context.Context, c client.Client) error {
+	user := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: MeshcertUser}}
+	for _, obj := range []client.Object{
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "meshcert"}, Rules: cluster.PolicyRules()},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "meshcert"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "meshcert"},
+			Subjects:   user,
+		},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "meshcert-leader-election", Namespace: leaderElectionNamespace}, Rules: cluster.LeaderElectionRules()},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "meshcert-leader-election", Namespace: leaderElectionNamespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "meshcert-leader-election"},
+			Subjects:   user,
+		},
+	} {
+		if err := replace(ctx, c, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RegisterWebhooks creates or replaces meshcert's mutating and validating
 // webhook configurations, pointing the API server at baseURL. They are built
 // from the webhook package's one declaration of paths and rules.
@@ -323,7 +360,7 @@ func replace(ctx context.Context, c client.Client, obj client.Object) error {
 		err = c.Update(ctx, obj)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to register webhook configuration %s: %w", obj.GetName(), err)
+		return fmt.Errorf("failed to create or replace %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
 }

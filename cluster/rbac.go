@@ -1,0 +1,42 @@
+package cluster
+
+import (
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/istiooperator"
+)
+
+// PolicyRules are the cluster-wide permissions `meshcert serve` needs,
+// declared once next to the cache that reads and the controller that
+// writes: the e2e stack runs meshcert with exactly these (so a missing rule
+// fails a test), and the chart's ClusterRole is built from them.
+//
+// Reads are the kinds the cache watches (Pods and Namespaces as metadata,
+// never Secrets); the only writes are meshcert's Certificates and Events.
+// IstioOperators are read where the CRD exists.
+func PolicyRules() []rbacv1.PolicyRule {
+	read := []string{"get", "list", "watch"}
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{certs.IstioNetworkingGroup}, Resources: []string{"gateways"}, Verbs: read},
+		{APIGroups: []string{cmapi.SchemeGroupVersion.Group}, Resources: []string{"issuers", "clusterissuers"}, Verbs: read},
+		{
+			APIGroups: []string{cmapi.SchemeGroupVersion.Group}, Resources: []string{"certificates"},
+			// Server-side apply is a patch; pruning deletes.
+			Verbs: []string{"get", "list", "watch", "create", "patch", "update", "delete"},
+		},
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods"}, Verbs: read},
+		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{"istiooperators"}, Verbs: read},
+		// controller-runtime's event recorder writes events.k8s.io/v1 Events.
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+	}
+}
+
+// LeaderElectionRules are the permissions on Leases that leader election
+// needs, in the leader election namespace only.
+func LeaderElectionRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
+	}
+}

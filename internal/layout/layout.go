@@ -1,0 +1,65 @@
+// Package layout writes down which of meshcert's packages may import which,
+// and layout_test.go enforces it, so the map in docs/design.md cannot drift
+// from the code. The rule of the house: decisions are pure (no client, no
+// manager, no door), and the three doors (CLI, webhook, controller) stand
+// side by side without importing each other.
+package layout
+
+// Module is meshcert's module path.
+const Module = "github.com/meshcert/meshcert"
+
+// Rule says what one package decides and what it must not import, directly
+// or through anything it imports.
+type Rule struct {
+	// Package is the import path relative to Module.
+	Package string
+	// Decides is a one-line description for the map.
+	Decides string
+	// Forbidden are import path prefixes the package must not reach,
+	// relative to Module when they start with "./", else absolute.
+	Forbidden []string
+}
+
+// client-go is not in the pure packages' list: cert-manager's pkg/util, whose
+// CSV parser the annotations use, imports k8s.io/client-go/rest; only
+// direct imports of client-go are forbidden there (see DirectForbidden).
+var (
+	doors  = []string{"./webhook", "./controller", "./cluster", "./cmd"}
+	server = []string{"sigs.k8s.io/controller-runtime"}
+)
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// Rules are the layout, one entry per package.
+var Rules = []Rule{
+	{"finding", "codes, severities, the finding builder and the code catalog behind docs/findings.md",
+		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./manifest"})},
+	{"certs", "Istio Gateway → credentialNames, Certificates and findings (pure)",
+		join(doors, server, []string{"./istiooperator", "./offline", "./manifest"})},
+	{"istiooperator", "IstioOperator checks (pure)",
+		join(doors, server, []string{"./certs", "./offline", "./manifest"})},
+	{"offline", "a set of manifests planned as if it were the cluster, for the CLI (pure)",
+		join(doors, server, []string{"./manifest"})},
+	{"manifest", "reading and writing YAML/JSON manifests with file and line",
+		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./finding"})},
+	{"cluster", "informer caches, field indexes, the cache-backed Lookup, the server's RBAC",
+		[]string{"./webhook", "./controller", "./cmd", "./offline", "./manifest"}},
+	{"webhook", "admission handlers and their declaration (paths, rules)",
+		[]string{"./controller", "./cluster", "./cmd", "./offline", "./manifest"}},
+	{"controller", "the Certificate controller and IstioOperator events",
+		[]string{"./webhook", "./cmd", "./offline", "./manifest"}},
+	{"cmd/meshcert/app", "the cobra commands: serve wires the doors, inject/check run offline", nil},
+}
+
+// DirectForbidden are import prefixes the pure packages must not import
+// directly, even where a dependency of theirs does.
+var DirectForbidden = []string{"k8s.io/client-go"}
+
+// Pure lists the packages DirectForbidden applies to.
+var Pure = []string{"finding", "certs", "istiooperator", "offline", "manifest"}
