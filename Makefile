@@ -23,7 +23,7 @@ FUZZ_TARGETS := \
 	./manifest:FuzzDecode \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
-	./certs:FuzzCheckIstioOperator \
+	./istiooperator:FuzzCheck \
 	./certs:FuzzDNSValidators
 
 .PHONY: help
@@ -67,8 +67,8 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each.
 	done
 
 .PHONY: bench
-bench: ## Run the planner benchmarks.
-	$(GO) test -run '^$$' -bench . -benchmem ./certs/...
+bench: ## Run the planner, IstioOperator and manifest benchmarks.
+	$(GO) test -run '^$$' -bench . -benchmem ./certs/... ./istiooperator/... ./manifest/...
 
 .PHONY: golden
 golden: ## Regenerate the inject golden files and docs/findings.md.

@@ -183,6 +183,54 @@ func TestMeshcertInTheCluster(t *testing.T) {
 		verifyTLS(t, secret, crt.Spec.DNSNames)
 	})
 
+	t.Run("a Gateway whose workload runs outside istio-system gets its Certificate in the workload's namespace", func(t *testing.T) {
+		const workload = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: edge-gateways}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: edge-gateway
+  namespace: edge-gateways
+  labels: {istio: edge}
+spec:
+  containers: [{name: istio-proxy, image: docker.io/istio/proxyv2:1.28.0}]
+`
+		eventually(t, "the edge gateway Pod applied", func(context.Context) error {
+			if _, stderr, err := kubectlRun(t, cp, workload, "apply", "-f", "-"); err != nil {
+				return fmt.Errorf("%w: %s", err, stderr)
+			}
+			return nil
+		})
+		gw := strings.NewReplacer("name: shop\n", "name: edge\n", "istio: ingressgateway", "istio: edge",
+			"name: shop-https", "name: edge-https", "shop.example.com", "edge.example.com").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err := kubectlRun(t, cp, gw, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		// Pinned from the README's naming rule, not from the code:
+		// sha256("6:team-a4:edgeedge-https")[:10].
+		const edgeCredential = "team-a-edge-edge-https-6e64900a98"
+		out, _, err := kubectlRun(t, cp, "", "get", "gateways.networking.istio.io", "-n", "team-a", "edge", "-o", "jsonpath={.spec.servers[0].tls.credentialName}")
+		require.NoError(t, err)
+		assert.Equal(t, edgeCredential, out)
+		crt := &cmapi.Certificate{}
+		eventually(t, "Certificate edge-gateways/"+edgeCredential+" Ready", func(ctx context.Context) error {
+			if err := c.Get(ctx, types.NamespacedName{Namespace: "edge-gateways", Name: edgeCredential}, crt); err != nil {
+				return err
+			}
+			for _, cond := range crt.Status.Conditions {
+				if cond.Type == cmapi.CertificateConditionReady && cond.Status == cmmeta.ConditionTrue {
+					return nil
+				}
+			}
+			return fmt.Errorf("conditions %+v", crt.Status.Conditions)
+		})
+		assert.Equal(t, []string{"edge.example.com", "www.edge.example.com"}, crt.Spec.DNSNames)
+		_, err = getCertificate(ctx, c, edgeCredential)
+		assert.True(t, apierrors.IsNotFound(err), "nothing in istio-system, where the workload does not run: %v", err)
+	})
+
 	t.Run("a server-side dry run prints the warning and creates nothing", func(t *testing.T) {
 		gw := strings.NewReplacer("name: shop\n", "name: dry\n", "shop.example.com", "dry.example.com", "gateway-ca", "no-such-issuer").Replace(readFile(t, "examples/30-gateway.yaml"))
 		_, stderr, err := kubectlRun(t, cp, gw, "apply", "--dry-run=server", "-f", "-")
@@ -337,6 +385,32 @@ spec:
 		})
 	})
 
+	t.Run("the enforce label on a Gateway's namespace turns a missing issuer into a denial", func(t *testing.T) {
+		gw := strings.NewReplacer("name: shop\n", "name: enforced\n", "shop.example.com", "enforced.example.com", "gateway-ca", "no-such-issuer").Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err := kubectlRun(t, cp, gw, "apply", "--dry-run=server", "-f", "-")
+		require.NoError(t, err, "without the label a missing issuer is a warning: %s", stderr)
+		assert.Contains(t, stderr, `Warning: MC5002 cert-manager.io/cluster-issuer: ClusterIssuer "no-such-issuer" not found`)
+
+		_, stderr, err = kubectlRun(t, cp, "", "label", "namespace", "team-a", "meshcert.io/enforce=true")
+		require.NoError(t, err, stderr)
+		t.Cleanup(func() {
+			out, err := cp.Kubectl(context.Background(), "label", "namespace", "team-a", "meshcert.io/enforce-").CombinedOutput()
+			assert.NoError(t, err, string(out))
+		})
+		eventually(t, "the Gateway denied in the labelled namespace", func(context.Context) error {
+			_, stderr, err := kubectlRun(t, cp, gw, "apply", "--dry-run=server", "-f", "-")
+			if err == nil {
+				return errors.New("not denied yet")
+			}
+			if !strings.Contains(stderr, "denied the request") ||
+				!strings.Contains(stderr, `metadata.annotations[cert-manager.io/cluster-issuer]: ClusterIssuer "no-such-issuer" not found in this cluster`) ||
+				!strings.Contains(stderr, "(MC5002)") {
+				return fmt.Errorf("unexpected denial: %s", stderr)
+			}
+			return nil
+		})
+	})
+
 	t.Run("restarting meshcert with nothing changed makes zero writes", func(t *testing.T) {
 		managed := &cmapi.CertificateList{}
 		require.NoError(t, c.List(ctx, managed, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}))
@@ -346,6 +420,8 @@ spec:
 		gateways.SetKind("GatewayList")
 		require.NoError(t, c.List(ctx, gateways))
 
+		writesBefore := certificateWrites(t, cp)
+		require.Positive(t, writesBefore, "the API server counted the Certificates meshcert created so far")
 		require.NoError(t, m.Restart(ctx))
 		// Every Gateway is reconciled once after the caches sync.
 		eventually(t, "every Gateway reconciled after the restart", func(ctx context.Context) error {
@@ -361,7 +437,9 @@ spec:
 		})
 		metrics, err := m.Metrics(ctx)
 		require.NoError(t, err)
-		assert.Zero(t, metricValue(metrics, "meshcert_certificate_writes_total"), "no Certificate written")
+		// Counted by the API server, whoever in meshcert writes.
+		assert.Zero(t, certificateWrites(t, cp)-writesBefore, "the API server saw no Certificate write")
+		assert.Zero(t, metricValue(metrics, "meshcert_certificate_writes_total"), "meshcert counted no Certificate write")
 		assert.InDelta(t, float64(len(managed.Items)), metricValue(metrics, "meshcert_managed_certificates"), 0)
 		after := &cmapi.CertificateList{}
 		require.NoError(t, c.List(ctx, after, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}))
@@ -480,6 +558,21 @@ spec:
 		assert.GreaterOrEqual(t, decisions()-decidedBefore, 30.0, "the webhooks answered every dry run")
 		assert.InDelta(t, before, requests(), 0, "no API request while answering admissions")
 	})
+}
+
+// certificateWrites is the number of writes to Certificates (not their
+// status, which cert-manager writes) the API server has served, from its
+// own apiserver_request_total.
+func certificateWrites(t *testing.T, cp *framework.ControlPlane) float64 {
+	t.Helper()
+	out, err := cp.Kubectl(t.Context(), "get", "--raw", "/metrics").Output()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, verb := range []string{"CREATE", "POST", "PUT", "UPDATE", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"} {
+		sum += metricValue(string(out), "apiserver_request_total",
+			`group="cert-manager.io"`, `resource="certificates"`, `subresource=""`, `verb="`+verb+`"`)
+	}
+	return sum
 }
 
 func readFile(t *testing.T, rel string) string {

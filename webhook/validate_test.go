@@ -141,6 +141,23 @@ spec:
   issuerRef: {name: missing, kind: ClusterIssuer, group: cert-manager.io}
 `
 
+// missingIssuerGateway is a managed Gateway in team-a whose ClusterIssuer
+// is not in the cluster.
+const missingIssuerGateway = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: missing}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
+`
+
 func TestValidators(t *testing.T) {
 	enforcedNamespace := `
 apiVersion: v1
@@ -190,6 +207,19 @@ metadata: {name: team-a, labels: {meshcert.io/enforce: "yes"}}
 			cluster:     enforcedNamespace,
 			wantAllowed: false,
 			wantDenial:  []string{"spec.issuerRef: ", "(MC5002)"},
+		},
+		{
+			name:         "a Gateway whose issuer is not found is allowed with a warning",
+			object:       missingIssuerGateway,
+			wantAllowed:  true,
+			wantWarnings: []string{`MC5002 cert-manager.io/cluster-issuer: ClusterIssuer "missing" not found in this cluster`},
+		},
+		{
+			name:        "the namespace label meshcert.io/enforce=true turns a Gateway's missing issuer into a denial",
+			object:      missingIssuerGateway,
+			cluster:     enforcedNamespace,
+			wantAllowed: false,
+			wantDenial:  []string{`metadata.annotations[cert-manager.io/cluster-issuer]: ClusterIssuer "missing" not found in this cluster`, "(MC5002)"},
 		},
 		{
 			name:         "another value of meshcert.io/enforce does not enforce",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
@@ -235,18 +236,35 @@ func (f *serveFlags) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
 	}
+	if err := f.wire(ctx, mgr, metrics.Registry); err != nil {
+		return err
+	}
+
+	log.Info("starting", "version", version, "enforce", f.enforce, "webhookPort", f.webhookPort,
+		"gatewayPodSelector", sel.String(), "leaderElect", f.leaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("failed to run the manager: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// wire registers meshcert with the manager: the cache's informers and
+// indexes, the webhooks and the controllers (both reading through the
+// cache-backed Lookup), their metrics with reg, and the probes.
+func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg prometheus.Registerer) error {
 	if err := cluster.Setup(ctx, mgr.GetCache()); err != nil {
 		return fmt.Errorf("failed to set up the cache: %w", err)
 	}
 	lookup := cluster.NewLookup(mgr.GetCache(), ctrl.Log.WithName("lookup"))
 	opts := f.planner.options()
 
-	adm, err := mcwebhook.NewMetrics(metrics.Registry)
+	adm, err := mcwebhook.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("failed to register the admission metrics: %w", err)
 	}
 	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce}, adm)
-	ctrlMetrics, err := controller.NewMetrics(ctx, metrics.Registry, mgr.GetCache())
+	ctrlMetrics, err := controller.NewMetrics(ctx, reg, mgr.GetCache())
 	if err != nil {
 		return fmt.Errorf("failed to register the controller metrics: %w", err)
 	}
@@ -263,13 +281,6 @@ func (f *serveFlags) run(ctx context.Context) error {
 	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
 		return fmt.Errorf("failed to add the cache readiness check: %w", err)
 	}
-
-	log.Info("starting", "version", version, "enforce", f.enforce, "webhookPort", f.webhookPort,
-		"gatewayPodSelector", sel.String(), "leaderElect", f.leaderElect)
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("failed to run the manager: %w", err)
-	}
-	log.Info("stopped")
 	return nil
 }
 
