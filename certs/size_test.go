@@ -18,19 +18,19 @@ import (
 func interesting() []any {
 	return []any{
 		map[string]any{
-			"port": map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+			"port":  map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
 			"hosts": []any{"a.example.com"}, "tls": map[string]any{"mode": "SIMPLE"},
 		},
 		map[string]any{
-			"port": map[string]any{"number": int64(8443), "name": "shared-1", "protocol": "HTTPS"},
+			"port":  map[string]any{"number": int64(8443), "name": "shared-1", "protocol": "HTTPS"},
 			"hosts": []any{"b.example.com"}, "tls": map[string]any{"mode": "SIMPLE", "credentialName": "shared"},
 		},
 		map[string]any{
-			"port": map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+			"port":  map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
 			"hosts": []any{"c.example.com"}, "tls": map[string]any{"mode": "SIMPLE"},
 		},
 		map[string]any{
-			"port": map[string]any{"number": int64(9443), "name": "shared-2", "protocol": "HTTPS"},
+			"port":  map[string]any{"number": int64(9443), "name": "shared-2", "protocol": "HTTPS"},
 			"hosts": []any{"d.example.com"}, "tls": map[string]any{"mode": "MUTUAL", "credentialName": "shared"},
 		},
 	}
