@@ -216,6 +216,9 @@ spec:
 		assert.Equal(t, edgeCredential, out)
 		crt := &cmapi.Certificate{}
 		eventually(t, "Certificate edge-gateways/"+edgeCredential+" Ready", func(ctx context.Context) error {
+			if _, err := getCertificate(ctx, c, edgeCredential); err == nil {
+				return permanent(errors.New("the Certificate was created in istio-system, where the workload does not run"))
+			}
 			if err := c.Get(ctx, types.NamespacedName{Namespace: "edge-gateways", Name: edgeCredential}, crt); err != nil {
 				return err
 			}

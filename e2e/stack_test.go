@@ -429,8 +429,14 @@ func waitCertificateReady(t *testing.T, c client.Client, certificate *cmapi.Cert
 	})
 }
 
+// permanentError ends eventually at once: waiting cannot make it pass.
+type permanentError struct{ error }
+
+// permanent marks err as a failure that waiting will not fix.
+func permanent(err error) error { return permanentError{err} }
+
 // eventually polls check until it returns nil, failing the test with the
-// last error after waitTimeout.
+// last error after waitTimeout, or at once on a permanent error.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
@@ -441,6 +447,9 @@ func eventually(t *testing.T, what string, check func(ctx context.Context) error
 		err := check(ctx)
 		if err == nil {
 			return
+		}
+		if errors.As(err, new(permanentError)) {
+			t.Fatalf("waiting for %s: %v", what, err)
 		}
 		select {
 		case <-ctx.Done():

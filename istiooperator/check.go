@@ -34,8 +34,6 @@ const (
 	certProviderKubernetes       = "kubernetes"
 	certProviderK8sSignerPrefix  = "k8s.io/"
 	validPilotCertProvidersQuote = `"istiod" (the default), "custom", "none" or "k8s.io/<signer-name>"`
-
-	certificateDataMessage = "istio.mesh.v1alpha1.MeshConfig.CertificateData"
 )
 
 // Check checks an IstioOperator: that
@@ -72,12 +70,6 @@ func Check(obj *unstructured.Unstructured) finding.Findings {
 	findings := c.Findings()
 	findings.Sort()
 	return findings
-}
-
-// checker collects the findings of one IstioOperator. Every one is an
-// error, because each makes istioctl reject the file or istiod misbehave.
-type checker struct {
-	*finding.Builder
 }
 
 func (c *checker) checkComponents(spec map[string]any, path *field.Path) {

@@ -20,6 +20,15 @@ import (
 	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
+// certificateDataMessage is the MeshConfig message of caCertificates entries.
+const certificateDataMessage = "istio.mesh.v1alpha1.MeshConfig.CertificateData"
+
+// checker collects the findings of one IstioOperator. Every one is an
+// error, because each makes istioctl reject the file or istiod misbehave.
+type checker struct {
+	*finding.Builder
+}
+
 func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 	raw, ok := spec["meshConfig"]
 	if !ok || raw == nil {

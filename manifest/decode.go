@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,6 +34,11 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+var (
+	yamlLineError = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
+	yamlAnchor    = regexp.MustCompile(`anchor '(.*)'`)
+)
 
 // Decode decodes every object in one file's contents: a multi-document YAML
 // stream or JSON, with List kinds split into their items. Empty and
@@ -93,11 +97,6 @@ func (d *decoder) decodeJSON(data []byte) error {
 		}
 	}
 }
-
-var (
-	yamlLineError = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
-	yamlAnchor    = regexp.MustCompile(`anchor '(.*)'`)
-)
 
 // decodeYAML splits a YAML stream into documents on lines starting with
 // "---", exactly like kubectl (k8s.io/apimachinery/pkg/util/yaml.YAMLReader),
@@ -174,42 +173,6 @@ func (d *decoder) decodeDocument(src []byte, offset int, v any) error {
 	return d.object(&document{src: src}, nil, v, offset, offset+firstLine(src), 0)
 }
 
-// document is one document's text, parsed with yaml.v3 for positions only
-// when first needed: most objects are never asked for a line.
-type document struct {
-	src  []byte
-	once sync.Once
-	node *yaml.Node
-}
-
-// root returns the document's root node, or nil when yaml.v3 rejects
-// something yaml.v2 accepted; lines then fall back to the object's.
-func (doc *document) root() *yaml.Node {
-	doc.once.Do(func() {
-		if doc.node = parseNode(doc.src); doc.node == nil && bytes.IndexByte(doc.src, '\t') >= 0 {
-			// Tabs that yaml.v2 accepted are whitespace (in JSON they
-			// cannot be anything else), but yaml.v3 rejects some of them.
-			doc.node = parseNode(bytes.ReplaceAll(doc.src, []byte("\t"), []byte(" ")))
-		}
-	})
-	return doc.node
-}
-
-func parseNode(src []byte) (root *yaml.Node) {
-	defer func() {
-		// yaml.v3 still has internal panics ("unexpected tail comment
-		// event") reachable from odd comment layouts.
-		if r := recover(); r != nil {
-			root = nil
-		}
-	}()
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
-		return nil
-	}
-	return doc.Content[0]
-}
-
 // numbers replaces json.Numbers with int64 or float64 the way the API
 // machinery does. Integral floats become int64 as well, so that JSON `1.0`
 // decodes like YAML `1.0` and survives Write.
@@ -243,8 +206,6 @@ func numbers(v any) (any, error) {
 	}
 	return v, nil
 }
-
-const maxListDepth = 100
 
 // object adds v, found on line, or the items of a List. v is either the
 // root of doc or a List item at node n (nil when unknown).

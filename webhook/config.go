@@ -3,6 +3,7 @@ package webhook
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -37,6 +38,24 @@ const (
 // TimeoutSeconds is the webhooks' timeout. They answer from memory in
 // milliseconds; the API server's default (10 s) only delays a failure.
 const TimeoutSeconds = 10
+
+// Register serves every handler of Definitions on server. lookup must
+// answer from memory (cluster.Lookup over the manager's cache); metrics may
+// be nil.
+func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
+	for path, h := range Handlers(lookup, cfg, metrics) {
+		server.Register(path, &admission.Webhook{Handler: h})
+	}
+}
+
+// Handlers returns the admission handlers of Definitions by path.
+func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admission.Handler {
+	out := map[string]admission.Handler{}
+	for _, d := range Definitions() {
+		out[d.Path] = d.handler(lookup, cfg, metrics)
+	}
+	return out
+}
 
 // Definitions lists every webhook meshcert serves, the mutating one first.
 func Definitions() []Definition {

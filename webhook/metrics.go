@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/internal/metricsutil"
 )
 
@@ -47,12 +48,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(webhook string, d decision, elapsed time.Duration) {
+func (m *Metrics) observe(webhook, result string, findings finding.Findings, elapsed time.Duration) {
 	if m == nil {
 		return
 	}
-	m.decisions.WithLabelValues(webhook, d.result).Inc()
-	for _, f := range d.findings {
+	m.decisions.WithLabelValues(webhook, result).Inc()
+	for _, f := range findings {
 		m.findings.WithLabelValues(webhook, string(f.Code), string(f.Severity)).Inc()
 	}
 	m.duration.WithLabelValues(webhook).Observe(elapsed.Seconds())

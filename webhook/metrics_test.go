@@ -49,7 +49,7 @@ func TestMetrics(t *testing.T) {
 
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *Metrics
-	assert.NotPanics(t, func() { m.observe("x", allowed(), 0) })
+	assert.NotPanics(t, func() { m.observe("x", ResultAllowed, nil, 0) })
 }
 
 // value reads a counter (prometheus/testutil is not among the module's

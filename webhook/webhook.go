@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -33,24 +32,6 @@ type Config struct {
 	Options certs.Options
 	// Enforce makes every namespace strict, as if labelled LabelEnforce=true.
 	Enforce bool
-}
-
-// Register serves every handler of Definitions on server. lookup must
-// answer from memory (cluster.Lookup over the manager's cache); metrics may
-// be nil.
-func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
-	for path, h := range Handlers(lookup, cfg, metrics) {
-		server.Register(path, &admission.Webhook{Handler: h})
-	}
-}
-
-// Handlers returns the admission handlers of Definitions by path.
-func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admission.Handler {
-	out := map[string]admission.Handler{}
-	for _, d := range Definitions() {
-		out[d.Path] = d.handler(lookup, cfg, metrics)
-	}
-	return out
 }
 
 // Results of an admission decision, the values of the result label.
@@ -97,7 +78,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 		d = h.review(ctx, req)
 	}
 	elapsed := time.Since(start)
-	h.metrics.observe(h.name, d, elapsed)
+	h.metrics.observe(h.name, d.result, d.findings, elapsed)
 	keys := []any{"result", d.result, "findings", len(d.findings), "dryRun", req.DryRun != nil && *req.DryRun, "duration", elapsed}
 	switch d.result {
 	case ResultDenied:

@@ -9,25 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags -X.
-var version = "dev"
-
-// Exit codes of the offline commands, for CI pipelines.
-const (
-	exitOK       = 0
-	exitFindings = 1
-	exitInput    = 2
-)
-
-// exitError carries the process exit code out of a command.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
 // Main runs meshcert with args and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := NewRootCommand(stdin, stdout, stderr)
@@ -69,16 +50,4 @@ webhooks and a controller, or offline for CI.`,
 		newVersionCommand(),
 	)
 	return root
-}
-
-func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print meshcert's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "meshcert %s\n", version)
-			return err
-		},
-	}
 }

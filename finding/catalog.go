@@ -1,0 +1,58 @@
+package finding
+
+// Catalog documents every code: the severity it is reported with and what
+// it means. docs/findings.md is generated from it and the examples under
+// testdata/findings/ (make golden), and a test keeps the three in step.
+var Catalog = []CodeInfo{
+	{Code: CodeInvalidIssuerAnnotation, Severity: SeverityError, Summary: "The cert-manager.io issuer annotations contradict each other or name no issuer (cert-manager's own rules)."},
+	{Code: CodeInvalidCertificateAnnotation, Severity: SeverityError, Summary: "A cert-manager.io Certificate spec annotation does not parse or is out of range."},
+	{Code: CodeInvalidMeshcertAnnotation, Severity: SeverityError, Summary: "A meshcert.io annotation is malformed.", Note: "An invalid `meshcert.io/inject` value is a warning: meshcert leaves the Gateway alone until it is `\"true\"` or `\"false\"`."},
+	{Code: CodeNoEligibleServer, Severity: SeverityWarning, Summary: "A managed Gateway has no SIMPLE, MUTUAL or OPTIONAL_MUTUAL server meshcert could give a certificate."},
+	{Code: CodeIstioMutualWithCredential, Severity: SeverityError, Summary: "ISTIO_MUTUAL uses the mesh's own certificates; a credential on it is rejected by Istio."},
+	{Code: CodePassthroughWithCredential, Severity: SeverityWarning, Summary: "PASSTHROUGH and AUTO_PASSTHROUGH do not terminate TLS, so a credential on them is ignored."},
+	{Code: CodeConflictingCredentialSources, Severity: SeverityError, Summary: "More than one of credentialName, credentialNames and the file pair is set, or too many credentialNames."},
+	{Code: CodeMissingCredential, Severity: SeverityError, Summary: "A TLS-terminating server of an unmanaged Gateway has no credential; Istio rejects it."},
+	{Code: CodeFileCertificate, Severity: SeverityInfo, Summary: "A server uses serverCertificate/privateKey file paths, which meshcert does not manage."},
+	{Code: CodeUnknownTLSMode, Severity: SeverityError, Summary: "A server's tls.mode is not an Istio TLS mode."},
+	{Code: CodeMalformedGateway, Severity: SeverityError, Summary: "The Gateway spec does not have the shape Istio's schema requires, so part of it could not be read."},
+	{Code: CodeInvalidCredentialName, Severity: SeverityError, Summary: "A credentialName is not a valid Secret name.", Note: "It is a warning on a server meshcert does not manage or that does not terminate TLS with a Secret."},
+	{Code: CodeUncertifiableHost, Severity: SeverityError, Summary: "A host (bare \"*\", or not a DNS name) cannot be put into a certificate."},
+	{Code: CodeHostNotCovered, Severity: SeverityWarning, Lenient: true, Summary: "The Certificate providing a server's credential does not cover one of that server's hosts."},
+	{Code: CodeHostConflict, Severity: SeverityError, Summary: "Two servers selecting the same workload claim the same host on the same port with different credentials."},
+	{Code: CodeCredentialNotFound, Severity: SeverityWarning, Lenient: true, Summary: "No known Certificate or Secret provides a server's credential in the credential namespace."},
+	{Code: CodeCertificateNotOwned, Severity: SeverityWarning, Summary: "A Certificate meshcert would create already exists and is not meshcert's; meshcert leaves it alone."},
+	{Code: CodeCredentialSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways selecting the same workload use the same credential (Istio's IST0138)."},
+	{Code: CodeLegacyGatewayCertsSecret, Severity: SeverityWarning, Summary: "A Certificate writes the pre-SDS istio-ingressgateway-certs Secret that current gateways never mount."},
+	{Code: CodeInvalidIssuerRef, Severity: SeverityError, Summary: "An issuerRef's kind/group is not one cert-manager accepts, or its name is empty."},
+	{Code: CodeIssuerNotFound, Severity: SeverityWarning, Lenient: true, Summary: "The referenced issuer is not known in this cluster."},
+	{Code: CodeIssuerInOtherNamespace, Severity: SeverityWarning, Lenient: true, Summary: "A namespaced Issuer exists, but not in the namespace of the Certificate that needs it."},
+	{Code: CodeIssuerNotReady, Severity: SeverityWarning, Summary: "The referenced issuer exists but is not Ready."},
+	{Code: CodeACMEIssuerForMutual, Severity: SeverityWarning, Summary: "A MUTUAL server's client CA would come from an ACME certificate, which carries no usable CA."},
+	{Code: CodeInvalidMeshConfig, Severity: SeverityError, Summary: "Spec.meshConfig does not decode as Istio's MeshConfig (unknown key or wrong type)."},
+	{Code: CodePilotCertProviderOnGateway, Severity: SeverityError, Summary: "PILOT_CERT_PROVIDER is an istiod setting and has no effect on a gateway."},
+	{Code: CodeInvalidPilotCertProvider, Severity: SeverityError, Summary: "Values.global.pilotCertProvider is not a value istiod accepts."},
+}
+
+// CodeInfo is the documentation of one code.
+type CodeInfo struct {
+	Code Code
+	// Severity is the severity the code is reported with.
+	Severity Severity
+	// Lenient codes are warnings by default and errors under --strict or
+	// enforcement, because they may only mean "not applied yet".
+	Lenient bool
+	// Summary says in one sentence what the finding means.
+	Summary string
+	// Note, if set, says when the code comes with another severity.
+	Note string
+}
+
+// Info returns the documentation of code.
+func Info(code Code) (CodeInfo, bool) {
+	for _, c := range Catalog {
+		if c.Code == code {
+			return c, true
+		}
+	}
+	return CodeInfo{}, false
+}
