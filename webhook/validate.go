@@ -2,10 +2,8 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -50,18 +48,13 @@ func (h *handler) validateGateway(ctx context.Context, req admission.Request) de
 }
 
 func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {
-	obj, _, err := decodeUnstructured(req)
-	if err != nil {
+	crt := &cmapi.Certificate{}
+	if _, err := decode(req, crt, crt); err != nil {
 		return badRequest(err)
 	}
-	gvk := obj.GroupVersionKind()
-	if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind || beingDeleted(obj) {
+	gvk := crt.GroupVersionKind()
+	if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind || crt.DeletionTimestamp != nil {
 		return allowed()
-	}
-	// The object is decoded once; the typed Certificate is converted from it.
-	crt := &cmapi.Certificate{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, crt); err != nil {
-		return badRequest(fmt.Errorf("failed to decode the Certificate: %w", err))
 	}
 	return judge(certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace)))
 }

@@ -6,6 +6,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -120,33 +123,33 @@ func (h *handler) options(ctx context.Context, namespace string) certs.Options {
 
 var errNoObject = errors.New("the admission request has no object")
 
-// decodeUnstructured reads the request's object. The kind comes from the
-// object, or from the request when the object names none; the namespace
-// from the request when the object names none (as the API server will store
-// it). hadNamespace says whether the object named its namespace.
+// decodeUnstructured reads the request's object. hadNamespace says whether
+// the object named its namespace (see decode).
 func decodeUnstructured(req admission.Request) (obj *unstructured.Unstructured, hadNamespace bool, err error) {
-	if len(req.Object.Raw) == 0 {
-		return nil, false, errNoObject
-	}
 	obj = &unstructured.Unstructured{}
-	if err := utiljson.Unmarshal(req.Object.Raw, &obj.Object); err != nil {
-		return nil, false, fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err)
+	hadNamespace, err = decode(req, &obj.Object, obj)
+	return obj, hadNamespace, err
+}
+
+// decode unmarshals the request's object once into into, then completes obj
+// (the same object) as the API server will store it: the kind from the
+// request when the object names none, and the namespace from the request
+// when the object names none. hadNamespace says whether it named one.
+func decode(req admission.Request, into any, obj client.Object) (hadNamespace bool, err error) {
+	if raw := bytes.TrimSpace(req.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return false, errNoObject
 	}
-	if obj.Object == nil {
-		return nil, false, errNoObject
+	if err := utiljson.Unmarshal(req.Object.Raw, into); err != nil {
+		return false, fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err)
 	}
-	if obj.GetKind() == "" || obj.GetAPIVersion() == "" {
-		obj.SetAPIVersion(req.Kind.Group + "/" + req.Kind.Version)
-		if req.Kind.Group == "" {
-			obj.SetAPIVersion(req.Kind.Version)
-		}
-		obj.SetKind(req.Kind.Kind)
+	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind == "" || gvk.Version == "" {
+		obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind})
 	}
 	hadNamespace = obj.GetNamespace() != ""
 	if !hadNamespace && req.Namespace != "" {
 		obj.SetNamespace(req.Namespace)
 	}
-	return obj, hadNamespace, nil
+	return hadNamespace, nil
 }
 
 // beingDeleted reports an object with a deletion timestamp: meshcert
