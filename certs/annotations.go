@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/mail"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,28 +111,8 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 		spec.Subject = &subject
 	}
 
-	if v, ok := ann[cmapi.DurationAnnotationKey]; ok {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil:
-			bad(cmapi.DurationAnnotationKey, "%q is not a duration; use Go duration syntax such as 2160h", v)
-		case d < cmapi.MinimumCertificateDuration:
-			bad(cmapi.DurationAnnotationKey, "certificate duration must be at least %s, got %s", cmapi.MinimumCertificateDuration, d)
-		default:
-			spec.Duration = &metav1.Duration{Duration: d}
-		}
-	}
-	if v, ok := ann[cmapi.RenewBeforeAnnotationKey]; ok {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil:
-			bad(cmapi.RenewBeforeAnnotationKey, "%q is not a duration; use Go duration syntax such as 720h", v)
-		case d < cmapi.MinimumRenewBefore:
-			bad(cmapi.RenewBeforeAnnotationKey, "renew-before must be at least %s, got %s", cmapi.MinimumRenewBefore, d)
-		default:
-			spec.RenewBefore = &metav1.Duration{Duration: d}
-		}
-	}
+	spec.Duration = durationAnnotation(ann, cmapi.DurationAnnotationKey, "certificate duration", cmapi.MinimumCertificateDuration, "2160h", bad)
+	spec.RenewBefore = durationAnnotation(ann, cmapi.RenewBeforeAnnotationKey, "renew-before", cmapi.MinimumRenewBefore, "720h", bad)
 	if v, ok := ann[cmapi.RenewBeforePercentageAnnotationKey]; ok {
 		pct, err := strconv.ParseInt(v, 10, 32)
 		switch {
@@ -193,24 +174,48 @@ func (p *annotationProblems) bad(key, format string, args ...any) {
 	p.findings.Errorf(finding.CodeInvalidCertificateAnnotation, annotationPath(key), format, args...)
 }
 
+// durationAnnotation reads the duration annotation key, at least minimum;
+// example is a valid value for the message.
+func durationAnnotation(ann map[string]string, key, what string, minimum time.Duration, example string, bad func(string, string, ...any)) *metav1.Duration {
+	v, ok := ann[key]
+	if !ok {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		bad(key, "%q is not a duration; use Go duration syntax such as %s", v, example)
+	case d < minimum:
+		bad(key, "%s must be at least %s, got %s", what, minimum, d)
+	default:
+		return &metav1.Duration{Duration: d}
+	}
+	return nil
+}
+
+// enumAnnotation reads the annotation key as one of allowed; what names the
+// value in the message.
+func enumAnnotation[T ~string](ann map[string]string, key, what string, bad func(string, string, ...any), allowed ...T) T {
+	v, ok := ann[key]
+	if !ok {
+		return ""
+	}
+	if slices.Contains(allowed, T(v)) {
+		return T(v)
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	bad(key, "%q is not a %s; use %s", v, what, strings.Join(names[:len(names)-1], ", ")+" or "+names[len(names)-1])
+	return ""
+}
+
 func privateKeyFromAnnotations(ann map[string]string, spec *cmapi.CertificateSpec, bad func(string, string, ...any)) {
 	key := cmapi.CertificatePrivateKey{}
-	if v, ok := ann[cmapi.PrivateKeyAlgorithmAnnotationKey]; ok {
-		switch alg := cmapi.PrivateKeyAlgorithm(v); alg {
-		case cmapi.RSAKeyAlgorithm, cmapi.ECDSAKeyAlgorithm, cmapi.Ed25519KeyAlgorithm:
-			key.Algorithm = alg
-		default:
-			bad(cmapi.PrivateKeyAlgorithmAnnotationKey, "%q is not a private key algorithm; use RSA, ECDSA or Ed25519", v)
-		}
-	}
-	if v, ok := ann[cmapi.PrivateKeyEncodingAnnotationKey]; ok {
-		switch enc := cmapi.PrivateKeyEncoding(v); enc {
-		case cmapi.PKCS1, cmapi.PKCS8:
-			key.Encoding = enc
-		default:
-			bad(cmapi.PrivateKeyEncodingAnnotationKey, "%q is not a private key encoding; use PKCS1 or PKCS8", v)
-		}
-	}
+	key.Algorithm = enumAnnotation(ann, cmapi.PrivateKeyAlgorithmAnnotationKey, "private key algorithm", bad,
+		cmapi.RSAKeyAlgorithm, cmapi.ECDSAKeyAlgorithm, cmapi.Ed25519KeyAlgorithm)
+	key.Encoding = enumAnnotation(ann, cmapi.PrivateKeyEncodingAnnotationKey, "private key encoding", bad, cmapi.PKCS1, cmapi.PKCS8)
 	if v, ok := ann[cmapi.PrivateKeySizeAnnotationKey]; ok {
 		size, err := strconv.Atoi(v)
 		switch {
@@ -233,14 +238,8 @@ func privateKeyFromAnnotations(ann map[string]string, spec *cmapi.CertificateSpe
 			key.Size = size
 		}
 	}
-	if v, ok := ann[cmapi.PrivateKeyRotationPolicyAnnotationKey]; ok {
-		switch policy := cmapi.PrivateKeyRotationPolicy(v); policy {
-		case cmapi.RotationPolicyNever, cmapi.RotationPolicyAlways:
-			key.RotationPolicy = policy
-		default:
-			bad(cmapi.PrivateKeyRotationPolicyAnnotationKey, "%q is not a rotation policy; use Always or Never", v)
-		}
-	}
+	key.RotationPolicy = enumAnnotation(ann, cmapi.PrivateKeyRotationPolicyAnnotationKey, "rotation policy", bad,
+		cmapi.RotationPolicyAlways, cmapi.RotationPolicyNever)
 	if key != (cmapi.CertificatePrivateKey{}) {
 		spec.PrivateKey = &key
 	}

@@ -9,6 +9,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcert/meshcert/certs"
@@ -68,9 +69,14 @@ func (l *Lookup) IssuerNamespaces(ctx context.Context, name string) []string {
 	if l.failed(cmapi.IssuerKind, l.reader.List(ctx, list, client.MatchingFields{IndexIssuerName: name}, readOnly)) {
 		return nil
 	}
+	return namespacesOf(list.Items, func(iss *cmapi.Issuer) string { return iss.Namespace })
+}
+
+// namespacesOf returns the sorted, distinct namespaces of items.
+func namespacesOf[T any](items []T, namespace func(*T) string) []string {
 	var out []string
-	for i := range list.Items {
-		out = append(out, list.Items[i].Namespace)
+	for i := range items {
+		out = append(out, namespace(&items[i]))
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -122,12 +128,7 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
 		return nil
 	}
-	var out []string
-	for i := range list.Items {
-		out = append(out, list.Items[i].Namespace)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return namespacesOf(list.Items, func(pod *metav1.PartialObjectMetadata) string { return pod.Namespace })
 }
 
 // NamespaceLabels implements certs.Lookup.

@@ -102,36 +102,48 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // does not own is never written, even if the cache was stale when the plan
 // was made.
 func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, desired *cmapi.Certificate) error {
-	log := logf.FromContext(ctx).WithValues("certificate", client.ObjectKeyFromObject(desired))
 	existing := &cmapi.Certificate{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
 	switch {
 	case apierrors.IsNotFound(err):
-		if err := r.applyCertificate(ctx, desired, false); err != nil {
-			return fmt.Errorf("failed to create Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
-		}
-		r.Metrics.wrote(opCreate)
-		log.Info("Created Certificate")
-		r.Recorder.Eventf(gw, desired, corev1.EventTypeNormal, ReasonCreateCertificate, "Create",
-			"Created Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
-		return nil
+		return r.write(ctx, gw, desired, desired, creating)
 	case err != nil:
 		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
 	if !certs.OwnedBy(existing, gw.GetNamespace(), gw.GetName()) {
-		log.Info("Leaving alone a Certificate meshcert does not own")
+		logf.FromContext(ctx).Info("Leaving alone a Certificate meshcert does not own", "certificate", client.ObjectKeyFromObject(desired))
 		return nil
 	}
 	if upToDate(existing, desired) {
 		return nil
 	}
-	if err := r.applyCertificate(ctx, desired, true); err != nil {
-		return fmt.Errorf("failed to update Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
+	return r.write(ctx, gw, existing, desired, updating)
+}
+
+// writeKind is a create or an update of a Certificate, with what the
+// controller says about it.
+type writeKind struct {
+	op, verb, action, reason, done string
+	// force takes over fields others set; never when creating (see
+	// applyCertificate).
+	force bool
+}
+
+var (
+	creating = writeKind{op: opCreate, verb: "create", action: "Create", reason: ReasonCreateCertificate, done: "Created"}
+	updating = writeKind{op: opUpdate, verb: "update", action: "Update", reason: ReasonUpdateCertificate, done: "Updated", force: true}
+)
+
+// write applies desired and records it: metric, log and an Event on the
+// Gateway regarding the Certificate.
+func (r *Reconciler) write(ctx context.Context, gw *unstructured.Unstructured, regarding, desired *cmapi.Certificate, w writeKind) error {
+	if err := r.applyCertificate(ctx, desired, w.force); err != nil {
+		return fmt.Errorf("failed to %s Certificate %s/%s: %w", w.verb, desired.Namespace, desired.Name, err)
 	}
-	r.Metrics.wrote(opUpdate)
-	log.Info("Updated Certificate")
-	r.Recorder.Eventf(gw, existing, corev1.EventTypeNormal, ReasonUpdateCertificate, "Update",
-		"Updated Certificate %s/%s for Secret %q", desired.Namespace, desired.Name, desired.Spec.SecretName)
+	r.Metrics.wrote(w.op)
+	logf.FromContext(ctx).Info("Wrote Certificate", "operation", w.op, "certificate", client.ObjectKeyFromObject(desired))
+	r.Recorder.Eventf(gw, regarding, corev1.EventTypeNormal, w.reason, w.action,
+		"%s Certificate %s/%s for Secret %q", w.done, desired.Namespace, desired.Name, desired.Spec.SecretName)
 	return nil
 }
 

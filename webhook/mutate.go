@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -18,18 +19,14 @@ import (
 // validating webhook's job. The patch is computed from the mutated object,
 // and reinvoking it on its own output gives no patch.
 func NewGatewayMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	h := &handler{name: "mutate-gateway", lookup: lookup, cfg: cfg, metrics: metrics}
-	h.review = h.mutateGateway
-	return h
+	return newHandler("mutate-gateway", (*handler).mutateGateway, lookup, cfg, metrics)
 }
 
 func (h *handler) mutateGateway(ctx context.Context, req admission.Request) decision {
-	obj, hadNamespace, err := decodeUnstructured(req)
-	if err != nil {
-		return badRequest(err)
-	}
-	if !certs.IsGateway(obj.GroupVersionKind()) || beingDeleted(obj) {
-		return allowed()
+	obj := &unstructured.Unstructured{}
+	hadNamespace, skip := decodeFor(req, obj, certs.IsGateway)
+	if skip != nil {
+		return *skip
 	}
 	opts := h.cfg.Options
 	opts.Strict = h.cfg.Enforce

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -14,34 +16,25 @@ import (
 // they will be stored (after the mutating webhook), by the planner's
 // findings: errors deny, warnings come back as admission warnings.
 func NewGatewayValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	h := &handler{name: "validate-gateway", lookup: lookup, cfg: cfg, metrics: metrics}
-	h.review = h.validateGateway
-	return h
+	return newHandler("validate-gateway", (*handler).validateGateway, lookup, cfg, metrics)
 }
 
 // NewCertificateValidator returns the handler that judges cert-manager
 // Certificates, meshcert's own included, with certs.CheckCertificate.
 func NewCertificateValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	h := &handler{name: "validate-certificate", lookup: lookup, cfg: cfg, metrics: metrics}
-	h.review = h.validateCertificate
-	return h
+	return newHandler("validate-certificate", (*handler).validateCertificate, lookup, cfg, metrics)
 }
 
 // NewIstioOperatorValidator returns the handler that judges IstioOperators
 // with istiooperator.Check.
 func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	h := &handler{name: "validate-istiooperator", lookup: lookup, cfg: cfg, metrics: metrics}
-	h.review = h.validateIstioOperator
-	return h
+	return newHandler("validate-istiooperator", (*handler).validateIstioOperator, lookup, cfg, metrics)
 }
 
 func (h *handler) validateGateway(ctx context.Context, req admission.Request) decision {
-	obj, _, err := decodeUnstructured(req)
-	if err != nil {
-		return badRequest(err)
-	}
-	if !certs.IsGateway(obj.GroupVersionKind()) || beingDeleted(obj) {
-		return allowed()
+	obj := &unstructured.Unstructured{}
+	if _, skip := decodeFor(req, obj, certs.IsGateway); skip != nil {
+		return *skip
 	}
 	plan := certs.PlanGateway(ctx, certs.ParseGateway(obj), h.lookup, h.options(ctx, obj.GetNamespace()))
 	return judge(plan.Findings)
@@ -49,23 +42,20 @@ func (h *handler) validateGateway(ctx context.Context, req admission.Request) de
 
 func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {
 	crt := &cmapi.Certificate{}
-	if _, err := decode(req, crt, crt); err != nil {
-		return badRequest(err)
-	}
-	gvk := crt.GroupVersionKind()
-	if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind || crt.DeletionTimestamp != nil {
-		return allowed()
+	if _, skip := decodeFor(req, crt, isCertificate); skip != nil {
+		return *skip
 	}
 	return judge(certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace)))
 }
 
 func (h *handler) validateIstioOperator(_ context.Context, req admission.Request) decision {
-	obj, _, err := decodeUnstructured(req)
-	if err != nil {
-		return badRequest(err)
-	}
-	if !istiooperator.Is(obj.GroupVersionKind()) || beingDeleted(obj) {
-		return allowed()
+	obj := &unstructured.Unstructured{}
+	if _, skip := decodeFor(req, obj, istiooperator.Is); skip != nil {
+		return *skip
 	}
 	return judge(istiooperator.Check(obj))
+}
+
+func isCertificate(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind
 }

@@ -65,10 +65,14 @@ type handler struct {
 	lookup  certs.Lookup
 	cfg     Config
 	metrics *Metrics
-	review  func(ctx context.Context, req admission.Request) decision
+	review  func(h *handler, ctx context.Context, req admission.Request) decision
 }
 
 var _ admission.Handler = (*handler)(nil)
+
+func newHandler(name string, review func(*handler, context.Context, admission.Request) decision, lookup certs.Lookup, cfg Config, metrics *Metrics) *handler {
+	return &handler{name: name, lookup: lookup, cfg: cfg, metrics: metrics, review: review}
+}
 
 // Handle implements admission.Handler.
 func (h *handler) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -78,7 +82,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 	if skip(req) {
 		d = allowed()
 	} else {
-		d = h.review(ctx, req)
+		d = h.review(h, ctx, req)
 	}
 	elapsed := time.Since(start)
 	h.metrics.observe(h.name, d.result, d.findings, elapsed)
@@ -96,7 +100,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 
 // skip reports requests meshcert has nothing to say about: deletes,
 // connects and subresources. Objects already being deleted are skipped by
-// the reviews once decoded (see beingDeleted).
+// the reviews once decoded (see decodeFor).
 func skip(req admission.Request) bool {
 	if req.SubResource != "" {
 		return true
@@ -123,41 +127,42 @@ func (h *handler) options(ctx context.Context, namespace string) certs.Options {
 
 var errNoObject = errors.New("the admission request has no object")
 
-// decodeUnstructured reads the request's object. hadNamespace says whether
-// the object named its namespace (see decode).
-func decodeUnstructured(req admission.Request) (obj *unstructured.Unstructured, hadNamespace bool, err error) {
-	obj = &unstructured.Unstructured{}
-	hadNamespace, err = decode(req, &obj.Object, obj)
-	return obj, hadNamespace, err
-}
-
-// decode unmarshals the request's object once into into, then completes obj
-// (the same object) as the API server will store it: the kind from the
-// request when the object names none, and the namespace from the request
-// when the object names none. hadNamespace says whether it named one.
-func decode(req admission.Request, into any, obj client.Object) (hadNamespace bool, err error) {
+// decodeFor decodes the request's object into obj, once, and completes it as
+// the API server will store it: the kind from the request when the object
+// names none, the namespace from the request when it names none
+// (hadNamespace says whether it did). skip is the answer when there is
+// nothing to review: an object that cannot be read, one that is not of the
+// kind the handler reviews (is), or one being deleted (denying its update
+// could block the removal of a finalizer).
+func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (hadNamespace bool, skip *decision) {
 	if raw := bytes.TrimSpace(req.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return false, errNoObject
+		return false, badRequest(errNoObject)
+	}
+	var into any = obj
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		into = &u.Object
 	}
 	if err := utiljson.Unmarshal(req.Object.Raw, into); err != nil {
-		return false, fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err)
+		return false, badRequest(fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err))
 	}
-	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind == "" || gvk.Version == "" {
-		obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind})
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if gvk.Kind == "" || gvk.Version == "" {
+		gvk = schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
 	}
 	hadNamespace = obj.GetNamespace() != ""
 	if !hadNamespace && req.Namespace != "" {
 		obj.SetNamespace(req.Namespace)
 	}
+	if !is(gvk) || obj.GetDeletionTimestamp() != nil {
+		d := allowed()
+		return hadNamespace, &d
+	}
 	return hadNamespace, nil
 }
 
-// beingDeleted reports an object with a deletion timestamp: meshcert
-// neither mutates nor judges it, since denying its update could block the
-// removal of a finalizer.
-func beingDeleted(obj *unstructured.Unstructured) bool {
-	return obj.GetDeletionTimestamp() != nil
-}
-
 // badRequest is the answer to an object that cannot be read.
-func badRequest(err error) decision { return errored(http.StatusBadRequest, err) }
+func badRequest(err error) *decision {
+	d := errored(http.StatusBadRequest, err)
+	return &d
+}
