@@ -36,7 +36,7 @@ type certificateTemplate struct {
 func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certificateTemplate, bool) {
 	var tmpl certificateTemplate
 	problems := annotationProblems{findings: b}
-	bad := problems.bad
+	bad := problems.badf
 	spec := &tmpl.spec
 
 	if v, ok := ann[cmapi.CommonNameAnnotationKey]; ok {
@@ -169,7 +169,7 @@ type annotationProblems struct {
 	count    int
 }
 
-func (p *annotationProblems) bad(key, format string, args ...any) {
+func (p *annotationProblems) badf(key, format string, args ...any) {
 	p.count++
 	p.findings.Errorf(finding.CodeInvalidCertificateAnnotation, annotationPath(key), format, args...)
 }
@@ -268,7 +268,6 @@ func checkRenewal(bad func(key, format string, args ...any), ann map[string]stri
 				*spec.RenewBeforePercentage, duration, cmapi.MinimumRenewBefore)
 		}
 	}
-	return
 }
 
 func cmAnnotationIn(annotations map[string]string) string {

@@ -17,7 +17,7 @@ var certificateAPIVersion = cmapi.SchemeGroupVersion.String()
 
 // LegacyGatewayCertsSecret is the Secret Istio's ingress gateway once
 // mounted at /etc/istio/ingressgateway-certs, before SDS.
-const LegacyGatewayCertsSecret = "istio-ingressgateway-certs"
+const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // A Secret name, not a credential.
 
 // CheckCertificate checks a cert-manager Certificate, whoever wrote it: its
 // issuerRef can be used from its namespace, in this cluster, and its Secret
