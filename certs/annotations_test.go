@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -96,6 +97,33 @@ func TestIssuerFromAnnotations(t *testing.T) {
 	}
 }
 
+func TestTemplateMessagesSayWhatToDo(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        string
+	}{
+		{name: "an IP in alt-names points at ip-sans", annotations: map[string]string{"cert-manager.io/alt-names": "10.0.0.1"},
+			want: `"10.0.0.1" cannot be a DNS name in a certificate: it is an IP address; put IP addresses in cert-manager.io/ip-sans`},
+		{name: "a bare star in alt-names says why", annotations: map[string]string{"cert-manager.io/alt-names": "*"},
+			want: `"*" cannot be a DNS name in a certificate: a bare "*" host matches every name and cannot be put into a certificate; list the DNS names (or a "*.domain" wildcard) instead`},
+		{name: "a rotation policy lists the values in the documented order", annotations: map[string]string{"cert-manager.io/private-key-rotation-policy": "Sometimes"},
+			want: `"Sometimes" is not a rotation policy; use Always or Never`},
+		{name: "a key algorithm lists the three algorithms", annotations: map[string]string{"cert-manager.io/private-key-algorithm": "DSA"},
+			want: `"DSA" is not a private key algorithm; use RSA, ECDSA or Ed25519`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := finding.New(testRef)
+			templateFromAnnotations(b, tc.annotations)
+			findings := b.Findings()
+			if assert.Len(t, findings, 1) {
+				assert.Equal(t, tc.want, findings[0].Message)
+			}
+		})
+	}
+}
+
 func TestTemplateFromAnnotations(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -156,6 +184,31 @@ func TestTemplateFromAnnotations(t *testing.T) {
 		}},
 		{name: "secret-template sets labels and annotations", annotations: map[string]string{"cert-manager.io/secret-template": `{"annotations":{"a":"b"}}`}, check: func(t *testing.T, tmpl certificateTemplate) {
 			assert.Equal(t, map[string]string{"a": "b"}, tmpl.spec.SecretTemplate.Annotations)
+		}},
+		{name: "a common name of exactly 64 characters is accepted", annotations: map[string]string{"cert-manager.io/common-name": strings.Repeat("a", 64)}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Len(t, tmpl.spec.CommonName, 64)
+		}},
+		{name: "a revision history limit of 1 is accepted", annotations: map[string]string{"cert-manager.io/revision-history-limit": "1"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, int32(1), *tmpl.spec.RevisionHistoryLimit)
+		}},
+		{name: "an empty secret template sets no template", annotations: map[string]string{"cert-manager.io/secret-template": `{"labels":{},"annotations":{}}`}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Nil(t, tmpl.spec.SecretTemplate)
+		}},
+		{name: "a secret template with labels only is kept", annotations: map[string]string{"cert-manager.io/secret-template": `{"labels":{"team":"a"}}`}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, map[string]string{"team": "a"}, tmpl.spec.SecretTemplate.Labels)
+		}},
+		{name: "the smallest RSA key size, 2048, is accepted", annotations: map[string]string{"cert-manager.io/private-key-size": "2048"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, 2048, tmpl.spec.PrivateKey.Size)
+		}},
+		{name: "the largest RSA key size, 8192, is accepted", annotations: map[string]string{"cert-manager.io/private-key-algorithm": "RSA", "cert-manager.io/private-key-size": "8192"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, 8192, tmpl.spec.PrivateKey.Size)
+		}},
+		{name: "an RSA key size over 8192 is rejected", annotations: map[string]string{"cert-manager.io/private-key-size": "8193"}, wantBad: []string{"cert-manager.io/private-key-size"}},
+		{name: "a percentage leaving half of a one-hour certificate is accepted", annotations: map[string]string{"cert-manager.io/duration": "1h", "cert-manager.io/renew-before-percentage": "50"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, int32(50), *tmpl.spec.RenewBeforePercentage)
+		}},
+		{name: "a percentage leaving exactly five minutes is accepted", annotations: map[string]string{"cert-manager.io/duration": "100m", "cert-manager.io/renew-before-percentage": "95"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, int32(95), *tmpl.spec.RenewBeforePercentage)
 		}},
 		{name: "a common name over 64 characters is rejected", annotations: map[string]string{"cert-manager.io/common-name": string(make([]byte, 65))}, wantBad: []string{"cert-manager.io/common-name"}},
 		{name: "an IP in alt-names is rejected", annotations: map[string]string{"cert-manager.io/alt-names": "10.0.0.1"}, wantBad: []string{"cert-manager.io/alt-names"}},

@@ -47,13 +47,15 @@ func hostProblem(name string) string {
 }
 
 // isIP reports whether a host is an IP address, which goes into a
-// certificate's ipAddresses rather than its dnsNames.
+// certificate's ipAddresses rather than its dnsNames. An IPv6 address with
+// a zone ("fe80::1%eth0") is not: a zone means nothing outside one host,
+// and cert-manager's webhook (net.ParseIP) rejects it.
 func isIP(host string) bool {
 	// Parsing only what could be an address avoids netip's error value for
 	// every DNS name.
 	for i := 0; i < len(host); i++ {
 		c := host[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') && c != '.' && c != ':' && c != '%' {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') && c != '.' && c != ':' {
 			return false
 		}
 	}

@@ -24,6 +24,7 @@ func TestCovers(t *testing.T) {
 		{name: "a name does not cover a wildcard host", san: "web.example.com", host: "*.example.com"},
 		{name: "a trailing dot is ignored", san: "web.example.com.", host: "web.example.com", want: true},
 		{name: "different names do not match", san: "a.example.com", host: "b.example.com"},
+		{name: "a wildcard does not cover an empty leftmost label", san: "*.example.com", host: ".example.com"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,10 +49,40 @@ func TestHostProblem(t *testing.T) {
 		{name: "a wildcard in the middle is not", host: "web.*.example.com"},
 		{name: "a partial wildcard label is not", host: "w*.example.com"},
 		{name: "underscores are not", host: "my_host.example.com"},
+		{name: "an IPv6 address is fine", host: "2001:db8::a", ok: true},
+		{name: "an IPv6 address with a zone is not", host: "fe80::1%eth0"},
+		{name: "a label of 63 characters is fine", host: strings.Repeat("a", 63) + ".example.com", ok: true},
+		{name: "a label of 64 characters is not", host: strings.Repeat("a", 64) + ".example.com"},
+		{name: "a name of 253 characters is fine", host: strings.Repeat("a.", 126) + "a", ok: true},
+		{name: "a name of 255 characters is not", host: strings.Repeat("a.", 127) + "a"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.ok, hostProblem(tc.host) == "", "problem: %q", hostProblem(tc.host))
+		})
+	}
+}
+
+func TestIsIP(t *testing.T) {
+	tests := []struct {
+		name string
+		host string
+		want bool
+	}{
+		{name: "an IPv4 address", host: "10.0.0.1", want: true},
+		{name: "IPv6 loopback", host: "::1", want: true},
+		{name: "IPv6 with lower-case hex letters a to f", host: "fd00:abcd::ef", want: true},
+		{name: "IPv6 with upper-case hex letters A to F", host: "2001:DB8::ABCF", want: true},
+		{name: "IPv4 in IPv6", host: "::ffff:10.0.0.1", want: true},
+		{name: "IPv6 with a numeric zone is not a certificate IP", host: "fe80::1%1"},
+		{name: "IPv6 with a named zone is not a certificate IP", host: "fe80::1%eth0"},
+		{name: "a DNS name of hex letters is no IP", host: "cafe.be"},
+		{name: "a DNS name is no IP", host: "web.example.com"},
+		{name: "an incomplete address is no IP", host: "10.0.0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, isIP(tc.host))
 		})
 	}
 }

@@ -93,3 +93,21 @@ func TestLabelValue(t *testing.T) {
 		})
 	}
 }
+
+// TestLabelValueIsPinned pins LabelValue's output, computed outside Go: the
+// value cut to 52 characters after every run of characters a label cannot
+// hold became "-", then "-" and the first 10 hex digits of sha256(value).
+func TestLabelValueIsPinned(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+	}{
+		{name: "a long name keeps a readable prefix", value: strings.Repeat("a", 64), want: strings.Repeat("a", 52) + "-ffe054fe7a"},
+		{name: "dots become dashes in the prefix", value: strings.Repeat("team.", 13), want: "team-team-team-team-team-team-team-team-team-team-te-c4b75ceca1"},
+		{name: "a value with nothing readable is the hash alone", value: strings.Repeat("_", 64), want: "89ec7e9081"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, LabelValue(tc.value))
+		})
+	}
+}

@@ -537,6 +537,249 @@ metadata: {name: web-tls, namespace: istio-system}
 `,
 			wantFindings: []string{"warning MC1003 metadata.annotations[meshcert.io/inject]"},
 		},
+		{
+			name: "a Gateway of the same name in another namespace on the same workload conflicts on a host",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "another Gateway in the same namespace on the same workload conflicts on a host",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "a Gateway of the same name in another namespace sharing the credential is IST0138",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "another Gateway in the same namespace sharing the credential is IST0138",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "a Gateway already stored (as the controller sees it) does not conflict with itself",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+		},
+		{
+			name: "its own meshcert Certificate, already there, is planned again without a finding",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web-tls
+  namespace: istio-system
+  labels: {app.kubernetes.io/managed-by: meshcert}
+  annotations: {meshcert.io/gateway: team-a/web}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com", "new.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged: true,
+			// The planned Certificate, not the stale one, provides the Secret:
+			// no "host not covered" for the host just added.
+			wantCerts: map[string][]string{"istio-system/web-tls": {"new.example.com", "web.example.com"}},
+		},
+		{
+			name: "a Certificate with meshcert's annotation but not its label is not meshcert's",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web-tls
+  namespace: istio-system
+  annotations: {meshcert.io/gateway: team-a/web}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantFindings: []string{"warning MC4002 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "meshcert's Certificate of another Gateway for the same Secret is IST0138, not taken over",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web-tls
+  namespace: istio-system
+  labels: {app.kubernetes.io/managed-by: meshcert}
+  annotations: {meshcert.io/gateway: team-b/shop}
+spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged: true,
+			// That Certificate, which meshcert leaves alone, does not cover this host either.
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName", "warning MC3002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "a server with credentialNames beside an injected one needs its Secrets to exist",
+			mutate: []mutation{
+				addServer(newServer(8443, "https-pair", "HTTPS", []string{"pair.example.com"},
+					map[string]any{"mode": "SIMPLE", "credentialNames": []any{"pair-rsa", "pair-ecdsa"}})),
+			},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+			wantFindings: []string{
+				"warning MC4001 spec.servers[1].tls.credentialNames[0]",
+				"warning MC4001 spec.servers[1].tls.credentialNames[1]",
+			},
+		},
+		{
+			name:         "exactly two credentialNames, an RSA and an ECDSA certificate, are allowed",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialNames": []any{"web-rsa", "web-ecdsa"}})},
+			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-rsa, namespace: istio-system}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: web-ecdsa, namespace: istio-system}\n",
+			wantFindings: []string{},
+		},
+		{
+			name:         "ISTIO_MUTUAL without a credential is fine",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "ISTIO_MUTUAL"})},
+			wantFindings: []string{},
+		},
+		{
+			name:         "an OPTIONAL_MUTUAL server with an ACME issuer has no usable client CA",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "OPTIONAL_MUTUAL"})},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
+		},
+		{
+			name:         "a SIMPLE server with an ACME issuer needs no client CA",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt")},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
+			name:         "an Issuer that exists in no namespace is not found, not elsewhere",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere")},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"warning MC5002 metadata.annotations[cert-manager.io/issuer]"},
+		},
+		{
+			name:         "IP hosts alone give a Certificate with IP addresses only",
+			mutate:       []mutation{withHosts(0, "10.0.0.1", "2001:DB8::A")},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {}},
+		},
+		{
+			name:         "a common name alone still gives a Certificate when no host can be certified",
+			mutate:       []mutation{withHosts(0, "*"), withAnnotation("cert-manager.io/common-name", "web.example.com")},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {}},
+			wantFindings: []string{"error MC3001 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:         "an email SAN alone still gives a Certificate when no host can be certified",
+			mutate:       []mutation{withHosts(0, "*"), withAnnotation("cert-manager.io/email-sans", "tls@example.com")},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {}},
+			wantFindings: []string{"error MC3001 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "a Gateway without a selector uses the default credential namespace",
+			mutate: []mutation{func(t testing.TB, gw map[string]any) {
+				delete(object(t, gw, "spec"), "selector")
+			}},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

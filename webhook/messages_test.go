@@ -88,3 +88,13 @@ func TestJudge(t *testing.T) {
 	assert.True(t, d.response.Allowed)
 	assert.Equal(t, []string{"MC4001 spec.b: careful"}, d.response.Warnings, "infos are not returned")
 }
+
+func TestTruncateWordsCutsAtASpaceOnlyInTheSecondHalf(t *testing.T) {
+	// The kept part is 118 characters; its last space is exactly in the
+	// middle (index 59), so cutting there would lose half the text.
+	s := strings.Repeat("a", 59) + " " + strings.Repeat("b", 100)
+	assert.Equal(t, strings.Repeat("a", 59)+" "+strings.Repeat("b", 58)+"…", truncateWords(s, MaxWarningLength))
+	// One character later, the space is in the second half: cut there.
+	s = strings.Repeat("a", 60) + " " + strings.Repeat("b", 100)
+	assert.Equal(t, strings.Repeat("a", 60)+"…", truncateWords(s, MaxWarningLength))
+}

@@ -1,0 +1,101 @@
+package certs_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+func TestIsGatewayTakesTheServedVersionsOnly(t *testing.T) {
+	for version, want := range map[string]bool{"v1": true, "v1beta1": true, "v1alpha3": true, "v1alpha1": false, "v2": false, "": false} {
+		t.Run("networking.istio.io/"+version, func(t *testing.T) {
+			assert.Equal(t, want, certs.IsGateway(schema.GroupVersionKind{Group: "networking.istio.io", Version: version, Kind: "Gateway"}))
+		})
+	}
+	assert.False(t, certs.IsGateway(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"}),
+		"a Gateway API Gateway is not an Istio Gateway")
+}
+
+func TestHostKeyIsPinned(t *testing.T) {
+	long := strings.Repeat("a", 50) + ".example.com"
+	assert.Equal(t, "|443|"+long, certs.HostKey("", 443, long), "no selector, a host longer than the key's spare room")
+	assert.Equal(t, "|8443|a.io", certs.HostKey("", 8443, "a.io"))
+	selector := certs.SelectorKey(map[string]string{"istio": "ingressgateway", "app": "edge"})
+	assert.Equal(t, "app=edge\x00istio=ingressgateway\x00", selector, "sorted key=value pairs, NUL-terminated")
+	assert.Equal(t, selector+"|443|web.example.com", certs.HostKey(selector, 443, "web.example.com"))
+	assert.Equal(t, selector+"|cred|web-tls", certs.CredentialKey(selector, "web-tls"))
+}
+
+func TestParseGatewayReadsPorts(t *testing.T) {
+	gw := certs.ParseGateway(buildGateway(t, addServer(map[string]any{
+		"port": map[string]any{"number": "8443", "name": "alt", "protocol": "HTTPS"}, "hosts": anyList("a.example.com"),
+	})))
+	require.Len(t, gw.Servers, 2)
+	assert.Equal(t, certs.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, gw.Servers[0].Port)
+	assert.Equal(t, certs.Port{Number: 8443, Name: "alt", Protocol: "HTTPS"}, gw.Servers[1].Port, "a quoted port number is read")
+	assert.Empty(t, gw.Findings)
+}
+
+func TestMutatedReportsAGatewayThatChangedShape(t *testing.T) {
+	obj := buildGateway(t)
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), certs.DefaultOptions())
+	require.NotEmpty(t, plan.Injections)
+	require.NoError(t, unstructured.SetNestedSlice(obj.Object, []any{}, "spec", "servers"))
+	_, err := plan.Mutated()
+	require.EqualError(t, err, "failed to inject spec.servers[0].tls.credentialName into Gateway team-a/web: spec.servers[0] not found")
+}
+
+// TestCertificatesWithoutDNSNames shows what goes into a Certificate when a
+// server's hosts are IP addresses, or cannot be certified at all but the
+// annotations name a subject: cert-manager accepts a Certificate with any
+// one of commonName, dnsNames, ipAddresses or emailAddresses.
+func TestCertificatesWithoutDNSNames(t *testing.T) {
+	plan := func(t *testing.T, mutations ...mutation) *certs.GatewayPlan {
+		t.Helper()
+		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), certs.DefaultOptions())
+		require.Len(t, p.Certificates, 1)
+		return p
+	}
+	t.Run("IP hosts go to ipAddresses, lower-cased and sorted", func(t *testing.T) {
+		crt := plan(t, withHosts(0, "2001:DB8::A", "10.0.0.1")).Certificates[0]
+		assert.Empty(t, crt.Spec.DNSNames)
+		assert.Equal(t, []string{"10.0.0.1", "2001:db8::a"}, crt.Spec.IPAddresses)
+	})
+	t.Run("a common name alone", func(t *testing.T) {
+		crt := plan(t, withHosts(0, "*"), withAnnotation("cert-manager.io/common-name", "web.example.com")).Certificates[0]
+		assert.Empty(t, crt.Spec.DNSNames)
+		assert.Equal(t, "web.example.com", crt.Spec.CommonName)
+	})
+	t.Run("an email address alone", func(t *testing.T) {
+		crt := plan(t, withHosts(0, "*"), withAnnotation("cert-manager.io/email-sans", "tls@example.com")).Certificates[0]
+		assert.Equal(t, []string{"tls@example.com"}, crt.Spec.EmailAddresses)
+	})
+}
+
+// TestIssuerMessagesExplainTheCredentialNamespace: an Issuer is looked up
+// where the Certificate lives, which for a Gateway is the workload's
+// namespace, and the message says so.
+func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
+	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t,
+		withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere"))),
+		indexOf(t, cluster), certs.DefaultOptions())
+	require.Len(t, p.Findings, 1)
+	assert.Equal(t, `Issuer "nowhere" not found in "istio-system", the credential namespace where meshcert creates this Gateway's Certificate; create it there or use cert-manager.io/cluster-issuer`,
+		p.Findings[0].Message)
+
+	// The same Gateway with its credentials in its own namespace: a plain
+	// not-found message.
+	p = certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t,
+		withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere"),
+		withAnnotation("meshcert.io/credential-namespace", "team-a"))),
+		indexOf(t, cluster), certs.DefaultOptions())
+	require.Len(t, p.Findings, 1)
+	assert.Equal(t, `Issuer "nowhere" not found in namespace "team-a"; an issuerRef can only name an issuer in the same cluster and, for kind Issuer, the same namespace: create it there or use a ClusterIssuer`,
+		p.Findings[0].Message)
+}
