@@ -97,7 +97,7 @@ func TestIssuerFromAnnotations(t *testing.T) {
 	}
 }
 
-func TestTemplateMessagesSayWhatToDo(t *testing.T) {
+func TestTemplateMessagesSayWhatToFix(t *testing.T) {
 	tests := []struct {
 		name        string
 		annotations map[string]string
