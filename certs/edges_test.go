@@ -99,3 +99,16 @@ func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
 	assert.Equal(t, `Issuer "nowhere" not found in namespace "team-a"; an issuerRef can only name an issuer in the same cluster and, for kind Issuer, the same namespace: create it there or use a ClusterIssuer`,
 		p.Findings[0].Message)
 }
+
+func TestGatewayClaimsArePinned(t *testing.T) {
+	gw := certs.ParseGateway(buildGateway(t, withHosts(0, "team-a/Web.example.com"), withCredential(0, "web-tls"),
+		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil))))
+	selector := "istio=ingressgateway\x00"
+	assert.Equal(t, []string{selector, selector + "|443|web.example.com", selector + "|cred|web-tls"}, certs.GatewayClaims(gw),
+		"the workload, each host a TLS server terminates (lower case, no namespace part) and each credential; plain HTTP claims nothing")
+
+	noSelector := certs.ParseGateway(buildGateway(t, withCredential(0, "web-tls"), func(t testing.TB, gw map[string]any) {
+		delete(object(t, gw, "spec"), "selector")
+	}))
+	assert.NotContains(t, certs.GatewayClaims(noSelector), "", "a Gateway without a selector claims no workload")
+}

@@ -663,6 +663,21 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 			wantCerts: map[string][]string{"istio-system/web-tls": {"new.example.com", "web.example.com"}},
 		},
 		{
+			name: "a hand-made Certificate of another name writing the same Secret is left alone",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: hand-made, namespace: istio-system}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantFindings: []string{"warning MC4002 spec.servers[0].tls.credentialName"},
+		},
+		{
 			name: "a Certificate with meshcert's annotation but not its label is not meshcert's",
 			extra: `
 apiVersion: cert-manager.io/v1
