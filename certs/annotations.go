@@ -159,18 +159,18 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 	}
 
 	checkRenewal(bad, ann, spec)
-	return tmpl, problems.count == 0
+	return tmpl, !problems.any
 }
 
 // annotationProblems reports invalid cert-manager.io Certificate
-// annotations, counting them.
+// annotations and remembers whether there was any.
 type annotationProblems struct {
 	findings *finding.Builder
-	count    int
+	any      bool
 }
 
 func (p *annotationProblems) badf(key, format string, args ...any) {
-	p.count++
+	p.any = true
 	p.findings.Errorf(finding.CodeInvalidCertificateAnnotation, annotationPath(key), format, args...)
 }
 

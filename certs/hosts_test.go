@@ -87,7 +87,15 @@ func TestIsIP(t *testing.T) {
 	}
 }
 
+func TestDNSValidatorsAtTheirLimits(t *testing.T) {
+	assert.True(t, isDNS1123Subdomain(strings.Repeat("a.", 126)+"a"), "253 characters")
+	assert.False(t, isDNS1123Subdomain(strings.Repeat("a.", 126)+"ab"), "254 characters")
+	assert.True(t, isDNSName(strings.Repeat("a", 63)+".com"), "a 63-character label")
+	assert.False(t, isDNSName(strings.Repeat("a", 64)+".com"), "a 64-character label")
+}
+
 func TestDNSNameOf(t *testing.T) {
+	assert.Equal(t, "web.example.com", DNSNameOf("/web.example.com"), "an empty namespace part is still a namespace part")
 	assert.Equal(t, "web.example.com", DNSNameOf("team-a/web.example.com"))
 	assert.Equal(t, "web.example.com", DNSNameOf("*/web.example.com"))
 	assert.Equal(t, "*.example.com", DNSNameOf("./*.example.com"))

@@ -104,6 +104,8 @@ func TestLabelValueIsPinned(t *testing.T) {
 		{name: "a long name keeps a readable prefix", value: strings.Repeat("a", 64), want: strings.Repeat("a", 52) + "-ffe054fe7a"},
 		{name: "dots become dashes in the prefix", value: strings.Repeat("team.", 13), want: "team-team-team-team-team-team-team-team-team-team-te-c4b75ceca1"},
 		{name: "a value with nothing readable is the hash alone", value: strings.Repeat("_", 64), want: "89ec7e9081"},
+		{name: "z, 0 and 9 are kept", value: strings.Repeat("z09.", 17), want: "z09-z09-z09-z09-z09-z09-z09-z09-z09-z09-z09-z09-z09-ec1626930c"},
+		{name: "a leading character a label cannot hold is dropped, not made a dash", value: "_" + strings.Repeat("a", 70), want: strings.Repeat("a", 52) + "-c117c405fb"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
