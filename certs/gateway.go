@@ -71,8 +71,10 @@ type Server struct {
 	Index int
 	Name  string
 	Hosts []string
-	Port  Port
-	TLS   *ServerTLS
+	// HasPort is false when the server has no port at all.
+	HasPort bool
+	Port    Port
+	TLS     *ServerTLS
 }
 
 // Port is a server's port.
@@ -121,6 +123,12 @@ func (t *ServerTLS) TerminatesWithCredential() bool {
 	}
 }
 
+// passesThrough reports a PASSTHROUGH or AUTO_PASSTHROUGH mode, which
+// terminates nothing.
+func (t *ServerTLS) passesThrough() bool {
+	return t.Mode == ModePassthrough || t.Mode == ModeAutoPassthrough
+}
+
 // UsesFiles reports whether the server reads its certificate from files
 // mounted into the gateway pod rather than from a Secret over SDS.
 func (t *ServerTLS) UsesFiles() bool {
@@ -128,9 +136,10 @@ func (t *ServerTLS) UsesFiles() bool {
 }
 
 // eligible reports whether meshcert can give a server a certificate: it
-// terminates TLS with a server certificate read over SDS.
+// terminates TLS with a server certificate read over SDS, on a port where
+// Istio serves TLS.
 func eligible(s Server) bool {
-	return s.TLS.TerminatesWithCredential() && !s.TLS.UsesFiles()
+	return s.TLS.TerminatesWithCredential() && !s.TLS.UsesFiles() && servesTLS(s)
 }
 
 // secretNameOf strips the "kubernetes://" scheme Istio accepts in front of

@@ -45,6 +45,9 @@ func (p *gatewayParser) parseSpec(obj *unstructured.Unstructured) {
 		p.malformed(specPath, "an object")
 		return
 	}
+	if hasUnknownFields(gatewayDescriptor, specMap) {
+		p.unknownFields(gatewayDescriptor, specMap, specPath)
+	}
 	if sel, found := specMap["selector"]; found && sel != nil {
 		selMap, ok := sel.(map[string]any)
 		if !ok {
@@ -100,6 +103,7 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		srv.Hosts = p.stringList(hosts, i, "hosts")
 	}
 	if port, found := m["port"]; found && port != nil {
+		srv.HasPort = true
 		portMap, ok := port.(map[string]any)
 		if !ok {
 			p.malformed(serverPath(i).Child("port"), "an object")

@@ -183,6 +183,26 @@ metadata: {name: auto-tls, namespace: istio-system}
 				"istio-system/" + certs.CredentialName("team-a", "web", "https-1"): {"a.example.com"},
 				"istio-system/" + certs.CredentialName("team-a", "web", "https-2"): {"b.example.com"},
 			},
+			// Istio itself rejects the repeated port name.
+			wantFindings: []string{"error MC2012 spec.servers[1].port.name"},
+		},
+		{
+			name: "two servers of the same name on different ports get distinct credentials",
+			mutate: []mutation{
+				withHosts(0, "a.example.com"),
+				withServerName(0, "edge"),
+				addServer(newServer(8443, "https-alt", "HTTPS", []string{"b.example.com"}, map[string]any{"mode": "SIMPLE"})),
+				withServerName(1, "edge"),
+			},
+			wantManaged: true,
+			wantInjected: map[string]string{
+				"spec.servers[0].tls.credentialName": certs.CredentialName("team-a", "web", "edge-1"),
+				"spec.servers[1].tls.credentialName": certs.CredentialName("team-a", "web", "edge-2"),
+			},
+			wantCerts: map[string][]string{
+				"istio-system/" + certs.CredentialName("team-a", "web", "edge-1"): {"a.example.com"},
+				"istio-system/" + certs.CredentialName("team-a", "web", "edge-2"): {"b.example.com"},
+			},
 		},
 		{
 			name: "a bare star host is an error and stays out of the Certificate",
@@ -785,6 +805,101 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
 			wantCerts:    map[string][]string{"istio-system/" + webCred: {}},
 			wantFindings: []string{"error MC3001 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:         "a SIMPLE server on a plain HTTP port is rejected and gets no credential",
+			mutate:       []mutation{withServers([]any{newServer(80, "http", "HTTP", []string{"web.example.com"}, map[string]any{"mode": "SIMPLE"})})},
+			wantManaged:  true,
+			wantFindings: []string{"error MC2010 spec.servers[0].tls"},
+		},
+		{
+			name:         "httpsRedirect on a plain HTTP port is allowed",
+			mutate:       []mutation{addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, map[string]any{"httpsRedirect": true}))},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
+			name:   "certificate files on a plain HTTP port are rejected even in PASSTHROUGH mode",
+			mutate: []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(80, "http", "HTTP", []string{"web.example.com"}, map[string]any{"httpsRedirect": true, "serverCertificate": "/etc/certs/tls.crt"})})},
+			// Istio warns about certificates in PASSTHROUGH mode too.
+			wantFindings: []string{"error MC2010 spec.servers[0].tls", "warning MC2003 spec.servers[0].tls"},
+		},
+		{
+			name:         "any tls settings on a TCP port are rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(5432, "postgres", "TCP", []string{"db.example.com"}, map[string]any{"mode": "PASSTHROUGH"})})},
+			wantFindings: []string{"error MC2010 spec.servers[0].tls"},
+		},
+		{
+			name:         "an HTTPS server without tls is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(443, "https", "HTTPS", []string{"web.example.com"}, nil)})},
+			wantFindings: []string{"error MC2011 spec.servers[0].port.protocol"},
+		},
+		{
+			name:         "a TLS server without tls is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(443, "tls", "TLS", []string{"web.example.com"}, nil)})},
+			wantFindings: []string{"error MC2011 spec.servers[0].port.protocol"},
+		},
+		{
+			name:         "protocols are read without case, as Istio reads them",
+			mutate:       []mutation{addServer(newServer(80, "http", "http", []string{"web.example.com"}, map[string]any{"httpsRedirect": true})), server(0, func(s map[string]any) { s["port"].(map[string]any)["protocol"] = "https" })},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
+			name:         "a protocol Istio does not know is rejected and gets no credential",
+			mutate:       []mutation{server(0, func(s map[string]any) { s["port"].(map[string]any)["protocol"] = "SMTPS" })},
+			wantManaged:  true,
+			wantFindings: []string{"error MC2013 spec.servers[0].port"},
+		},
+		{
+			name:         "a port without a name is rejected",
+			mutate:       []mutation{server(0, func(s map[string]any) { delete(s["port"].(map[string]any), "name") })},
+			wantManaged:  true,
+			wantFindings: []string{"error MC2013 spec.servers[0].port"},
+		},
+		{
+			name:         "port number 0 is rejected",
+			mutate:       []mutation{server(0, func(s map[string]any) { s["port"].(map[string]any)["number"] = int64(0) })},
+			wantManaged:  true,
+			wantFindings: []string{"error MC2013 spec.servers[0].port"},
+		},
+		{
+			name:         "a server without a port is rejected",
+			mutate:       []mutation{server(0, func(s map[string]any) { delete(s, "port") })},
+			wantManaged:  true,
+			wantFindings: []string{"error MC2013 spec.servers[0].port"},
+		},
+		{
+			name:         "a mistyped tls field is an error with its path",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialNmae": "web-tls"})},
+			wantFindings: []string{"error MC2014 spec.servers[0].tls.credentialNmae", "error MC2005 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "an unknown field anywhere in the spec is an error",
+			mutate: []mutation{
+				withCredential(0, "web-tls"),
+				func(t testing.TB, gw map[string]any) {
+					object(t, gw, "spec")["futureField"] = map[string]any{"x": true}
+				},
+				server(0, func(s map[string]any) { s["port"].(map[string]any)["nmae"] = "x" }),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"error MC2014 spec.futureField", "error MC2014 spec.servers[0].port.nmae"},
+		},
+		{
+			name:         "a proto field name in snake case is unknown to the Gateway CRD's schema",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credential_name": "web-tls"})},
+			wantFindings: []string{"error MC2014 spec.servers[0].tls.credential_name", "error MC2005 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name:         "fields meshcert does not use but Istio knows are fine",
+			mutate:       []mutation{withTLS(0, map[string]any{"minProtocolVersion": "TLSV1_3", "cipherSuites": []any{"ECDHE-ECDSA-AES256-GCM-SHA384"}}), server(0, func(s map[string]any) { s["bind"] = "0.0.0.0" })},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
 		},
 		{
 			name: "a Gateway without a selector uses the default credential namespace",

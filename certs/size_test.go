@@ -12,13 +12,13 @@ import (
 )
 
 // interesting are servers whose plan depends on the other servers of the
-// Gateway: two unnamed servers sharing a port name (their credentials get
-// their position), and two servers sharing a credentialName (one
-// Certificate with both servers' hosts).
+// Gateway: two servers of the same name (their credentials get their
+// position), and two servers sharing a credentialName (one Certificate with
+// both servers' hosts).
 func interesting() []any {
 	return []any{
 		map[string]any{
-			"port":  map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+			"name": "https", "port": map[string]any{"number": int64(443), "name": "https-a", "protocol": "HTTPS"},
 			"hosts": []any{"a.example.com"}, "tls": map[string]any{"mode": "SIMPLE"},
 		},
 		map[string]any{
@@ -26,7 +26,7 @@ func interesting() []any {
 			"hosts": []any{"b.example.com"}, "tls": map[string]any{"mode": "SIMPLE", "credentialName": "shared"},
 		},
 		map[string]any{
-			"port":  map[string]any{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+			"name": "https", "port": map[string]any{"number": int64(4443), "name": "https-c", "protocol": "HTTPS"},
 			"hosts": []any{"c.example.com"}, "tls": map[string]any{"mode": "SIMPLE"},
 		},
 		map[string]any{
@@ -78,7 +78,7 @@ func TestPlanDoesNotDependOnGatewaySize(t *testing.T) {
 		}
 		return out
 	}
-	// Pinned from the README's rule: the two unnamed "https" servers are
+	// Pinned from the README's rule: the two servers named "https" are
 	// "https-1" and "https-2"; sha256("6:team-a3:webhttps-1")[:10] and
 	// sha256("6:team-a3:webhttps-2")[:10].
 	want := []string{"team-a-web-https-1-eb689385a4", "team-a-web-https-2-8267762591"}

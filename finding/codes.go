@@ -43,6 +43,18 @@ const (
 	CodeMalformedGateway Code = "MC2008"
 	// CodeInvalidCredentialName: a credentialName is not a valid Secret name.
 	CodeInvalidCredentialName Code = "MC2009"
+	// CodeTLSOnPlainTextPort: tls settings on a port Istio serves as plain
+	// text (only httpsRedirect is allowed on HTTP ports).
+	CodeTLSOnPlainTextPort Code = "MC2010"
+	// CodeTLSServerWithoutTLS: an HTTPS or TLS server without tls settings.
+	CodeTLSServerWithoutTLS Code = "MC2011"
+	// CodeDuplicatePortName: two servers of one Gateway use one port name.
+	CodeDuplicatePortName Code = "MC2012"
+	// CodeInvalidServerPort: a server's port is missing, has no name, an
+	// unsupported protocol or a number outside 1-65535.
+	CodeInvalidServerPort Code = "MC2013"
+	// CodeUnknownField: the Gateway spec has a field Istio's schema does not.
+	CodeUnknownField Code = "MC2014"
 )
 
 // Hosts.

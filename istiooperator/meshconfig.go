@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
+	"github.com/meshcert/meshcert/internal/protonames"
 )
 
 // certificateDataMessage is the MeshConfig message of caCertificates entries.
@@ -434,16 +435,7 @@ func unknownFieldMessage(md protoreflect.MessageDescriptor, key string) string {
 			"istiod's own CA is the \"cacerts\" Secret in istiod's namespace (a cert-manager Certificate with isCA: true "+
 			"and secretName: cacerts provides it), not a caCertificates entry; remove %q and create that Secret instead", key, key)
 	}
-	msg := fmt.Sprintf("unknown field %q in %s", key, md.Name())
-	names := fieldNames(md)
-	switch {
-	case len(names) <= 8:
-		msg += "; valid fields are " + strings.Join(names, ", ")
-	default:
-		if s := closestName(key, names); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-		}
-	}
+	msg := fmt.Sprintf("unknown field %q in %s", key, md.Name()) + protonames.Hint(md, key)
 	// Current istioctl and istiod drop unknown MeshConfig fields silently
 	// (older istioctl rejected them), so the setting the user meant is lost.
 	return msg + "; Istio ignores unknown fields, so this setting has no effect: remove it or correct its name"
@@ -495,56 +487,6 @@ func enumNames(ed protoreflect.EnumDescriptor) string {
 		names = append(names, string(values.Get(i).Name()))
 	}
 	return strings.Join(names, ", ")
-}
-
-func fieldNames(md protoreflect.MessageDescriptor) []string {
-	fields := md.Fields()
-	names := make([]string, 0, fields.Len())
-	for i := range fields.Len() {
-		names = append(names, fields.Get(i).JSONName())
-	}
-	slices.Sort(names)
-	return names
-}
-
-// closestName suggests the field a typo most likely meant, case-insensitively
-// and only when it is close, so the hint is never a wild guess.
-func closestName(key string, names []string) string {
-	best, bestDist := "", 4
-	lower := strings.ToLower(key)
-	for _, n := range names {
-		if d := editDistance(lower, strings.ToLower(n)); d < bestDist {
-			best, bestDist = n, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance; keys are short, and long ones
-// are cut off so a fuzzed key cannot make this quadratic in a large input.
-func editDistance(a, b string) int {
-	const maxLen = 64
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > maxLen || len(rb) > maxLen {
-		return maxLen
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 func sortedKeys(m map[string]any) []string {

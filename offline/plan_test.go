@@ -26,7 +26,7 @@ metadata: {name: web, annotations: {cert-manager.io/issuer: ca}}
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: 443, name: https}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [web.example.com]
     tls: {mode: SIMPLE}
 ---
@@ -50,7 +50,7 @@ metadata: {name: a, namespace: ns, annotations: {cert-manager.io/cluster-issuer:
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: 443, name: https}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [web.example.com]
     tls: {mode: SIMPLE}
 ---
@@ -60,7 +60,7 @@ metadata: {name: b, namespace: ns, annotations: {cert-manager.io/cluster-issuer:
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: 443, name: https}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [web.example.com]
     tls: {mode: SIMPLE}
 ---
@@ -87,7 +87,7 @@ metadata: {name: a, namespace: ns, annotations: {cert-manager.io/cluster-issuer:
 spec:
   selector: {istio: ingressgateway}
   servers:
-  - port: {number: 443, name: https}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [a.example.com, b.example.com]
     tls: {mode: SIMPLE, credentialName: shared}
 ---
@@ -97,7 +97,7 @@ metadata: {name: b, namespace: ns}
 spec:
   selector: {istio: other}
   servers:
-  - port: {number: 443, name: https}
+  - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [b.example.com]
     tls: {mode: SIMPLE, credentialName: shared}
 ---

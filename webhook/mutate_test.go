@@ -37,7 +37,7 @@ spec:
     tls: {mode: SIMPLE}
   - port: {number: 8443, name: https-admin, protocol: HTTPS}
     hosts: [admin.example.com]
-    tls: {mode: MUTUAL, credentialName: admin-tls, unknownField: kept}
+    tls: {mode: MUTUAL, credentialName: admin-tls, minProtocolVersion: TLSV1_3}
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
 `

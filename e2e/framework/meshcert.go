@@ -77,10 +77,10 @@ var (
 	errBuild    error
 )
 
-// meshcertBinary returns MESHCERT_BINARY or a binary built from this
+// MeshcertBinary returns MESHCERT_BINARY or a binary built from this
 // repository (the e2e module's replace points at it) into a temporary
 // directory, once per test process.
-func meshcertBinary(ctx context.Context) (string, error) {
+func MeshcertBinary(ctx context.Context) (string, error) {
 	if path := os.Getenv(MeshcertBinaryEnv); path != "" {
 		return path, nil
 	}
@@ -114,7 +114,7 @@ func meshcertBinary(ctx context.Context) (string, error) {
 // 127.0.0.1 ports, registers its webhook configurations by URL (unless told
 // not to) and returns once it is ready and the API server reaches it.
 func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (*Meshcert, error) {
-	binary, err := meshcertBinary(ctx)
+	binary, err := MeshcertBinary(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type Tools struct {
 	Kubectl               string
 	Helm                  string
 	CertManager           string
+	// IstioOracle runs Istio's own Gateway validation and analyzers
+	// (e2e/oracles/istio).
+	IstioOracle string
 }
 
 // ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
@@ -48,6 +51,7 @@ func ToolsFromEnv() (Tools, error) {
 		Kubectl:               find("kubectl"),
 		Helm:                  find("helm"),
 		CertManager:           find("cert-manager-controller"),
+		IstioOracle:           find("istio-oracle"),
 	}
 	if len(missing) > 0 {
 		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)

@@ -1,0 +1,121 @@
+// Command istio-oracle runs Istio's own code on YAML files and prints its
+// verdicts as JSON lines, so meshcert's e2e tests can compare meshcert's
+// findings with Istio's (DESIGN.md §10).
+//
+//	istio-oracle validate [-namespace NS] [FILES...]
+//	    validation.ValidateGateway on every networking.istio.io Gateway, as
+//	    `istioctl validate` does; one line per Gateway.
+//	istio-oracle analyze [-namespace NS] [-istio-namespace NS] [-mesh-config FILE] [-all-kinds] [-istioctl] [FILES...]
+//	    Istio's analyzers on the files, as `istioctl analyze --use-kube=false`
+//	    does but keeping Pods and Secrets from the files (unless -istioctl);
+//	    one line per message.
+//
+// Both read stdin when no file is given. The exit code is 0 whatever the
+// verdicts are and 1 when the input cannot be read or parsed.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"istio.io/istio/pkg/log"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "istio-oracle: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: istio-oracle validate|analyze [flags] [FILES...]"
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%s", usage)
+	}
+	if err := quietLogs(); err != nil {
+		return err
+	}
+	out := json.NewEncoder(stdout)
+	out.SetEscapeHTML(false)
+	switch args[0] {
+	case "validate":
+		fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		// istioctl validate gives namespace-less objects "default" unless -n is set.
+		namespace := fs.String("namespace", "default", "namespace of objects that have none")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		inputs, err := readInputs(fs.Args(), stdin)
+		if err != nil {
+			return err
+		}
+		return validate(inputs, *namespace, out)
+	case "analyze":
+		fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var opts analyzeOptions
+		fs.StringVar(&opts.namespace, "namespace", "",
+			"report only this namespace and give it to namespace-less objects, like istioctl's -n (default: all namespaces, like -A)")
+		fs.StringVar(&opts.istioNamespace, "istio-namespace", "istio-system", "Istio's namespace (where the mesh config lives)")
+		fs.StringVar(&opts.meshConfig, "mesh-config", "", "MeshConfig YAML file, like istioctl's --meshConfigFile (default: Istio's defaults)")
+		fs.BoolVar(&opts.allKinds, "all-kinds", false, "print messages about every resource, not only networking.istio.io Gateways")
+		fs.BoolVar(&opts.istioctl, "istioctl", false,
+			"read the files exactly as `istioctl analyze --use-kube=false` does: ignore Pods, Secrets, Services, Namespaces and Nodes in them, add Istio's default ingress resources")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		inputs, err := readInputs(fs.Args(), stdin)
+		if err != nil {
+			return err
+		}
+		return analyze(inputs, opts, out, stderr)
+	default:
+		return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)
+	}
+}
+
+// input is one file's content; the name is echoed in the verdicts.
+type input struct {
+	name string
+	data []byte
+}
+
+func readInputs(files []string, stdin io.Reader) ([]input, error) {
+	if len(files) == 0 {
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read stdin: %w", err)
+		}
+		return []input{{name: "-", data: data}}, nil
+	}
+	inputs := make([]input, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read input: %w", err)
+		}
+		inputs = append(inputs, input{name: f, data: data})
+	}
+	return inputs, nil
+}
+
+// quietLogs sets Istio's log levels as istioctl does (istioctl/pkg/root):
+// stdout carries verdicts only, and the analyzer's info lines on stderr
+// ("aggregate/Pod synced", one per collection) would bury real warnings.
+func quietLogs() error {
+	o := log.DefaultOptions()
+	o.SetDefaultOutputLevel(log.OverrideScopeName, log.WarnLevel)
+	for _, scope := range []string{"validation", "processing", "kube"} {
+		o.SetDefaultOutputLevel(scope, log.ErrorLevel)
+	}
+	if err := log.Configure(o); err != nil {
+		return fmt.Errorf("failed to configure Istio's logging: %w", err)
+	}
+	return nil
+}
