@@ -883,11 +883,11 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 				func(t testing.TB, gw map[string]any) {
 					object(t, gw, "spec")["futureField"] = map[string]any{"x": true}
 				},
-				server(0, func(s map[string]any) { s["port"].(map[string]any)["nmae"] = "x" }),
+				server(0, func(s map[string]any) { s["port"].(map[string]any)["portNmae"] = "x" }),
 			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{"istio-system/web-tls": {"api.example.com", "web.example.com"}},
-			wantFindings: []string{"error MC2014 spec.futureField", "error MC2014 spec.servers[0].port.nmae"},
+			wantFindings: []string{"error MC2014 spec.futureField", "error MC2014 spec.servers[0].port.portNmae"},
 		},
 		{
 			name:         "a proto field name in snake case is unknown to the Gateway CRD's schema",

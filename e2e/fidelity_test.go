@@ -68,7 +68,8 @@ func runJSONLines(t *testing.T, stdin []byte, name string, args ...string) []byt
 	out, err := cmd.Output()
 	var exit *exec.ExitError
 	// meshcert check exits 1 when it has error findings; that is an answer.
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1 && filepath.Base(name) == "meshcert") {
+	findingsExit := errors.As(err, &exit) && exit.ExitCode() == 1 && filepath.Base(name) == "meshcert"
+	if err != nil && !findingsExit {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out

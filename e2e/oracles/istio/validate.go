@@ -166,8 +166,10 @@ func split(err error) []string {
 	if err == nil {
 		return nil
 	}
+	// The error itself is the list; wrapping a list would hide its
+	// messages' order, so only the outermost error is looked at.
 	var inner []error
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // A list is never wrapped here; see above.
 	case interface{ WrappedErrors() []error }:
 		inner = e.WrappedErrors()
 	case interface{ Unwrap() []error }:
