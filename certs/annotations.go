@@ -46,9 +46,8 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 			spec.CommonName = v
 		}
 	}
-	if v, ok := ann[cmapi.AltNamesAnnotationKey]; ok && v != "" {
-		for name := range strings.SplitSeq(v, ",") {
-			name = strings.TrimSpace(name)
+	if v, ok := ann[cmapi.AltNamesAnnotationKey]; ok {
+		for _, name := range commaList(v) {
 			if problem := hostProblem(name); problem != "" || isIP(name) {
 				if problem == "" {
 					problem = "it is an IP address; put IP addresses in " + cmapi.IPSANAnnotationKey
@@ -59,19 +58,23 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 			tmpl.altNames = append(tmpl.altNames, strings.ToLower(name))
 		}
 	}
-	if v, ok := ann[cmapi.IPSANAnnotationKey]; ok && v != "" {
-		for ip := range strings.SplitSeq(v, ",") {
-			ip = strings.TrimSpace(ip)
-			if _, err := netip.ParseAddr(ip); err != nil {
+	if v, ok := ann[cmapi.IPSANAnnotationKey]; ok {
+		for _, ip := range commaList(v) {
+			addr, err := netip.ParseAddr(ip)
+			switch {
+			case err != nil:
 				bad(cmapi.IPSANAnnotationKey, "%q is not an IP address; list IPv4 or IPv6 addresses separated by commas", ip)
-				continue
+			case addr.Zone() != "":
+				// cert-manager's webhook reads IPs with net.ParseIP, which
+				// rejects zones; a zone means nothing outside one host.
+				bad(cmapi.IPSANAnnotationKey, "%q has an IPv6 zone, which cannot go into a certificate; remove %q", ip, "%"+addr.Zone())
+			default:
+				spec.IPAddresses = append(spec.IPAddresses, addr.String())
 			}
-			spec.IPAddresses = append(spec.IPAddresses, ip)
 		}
 	}
 	if v, ok := ann[cmapi.EmailsAnnotationKey]; ok {
-		for email := range strings.SplitSeq(v, ",") {
-			email = strings.TrimSpace(email)
+		for _, email := range commaList(v) {
 			if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
 				bad(cmapi.EmailsAnnotationKey, "%q is not a plain email address; list addresses like user@example.com separated by commas", email)
 				continue
@@ -125,8 +128,8 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 		}
 	}
 	if v, ok := ann[cmapi.UsagesAnnotationKey]; ok {
-		for name := range strings.SplitSeq(v, ",") {
-			usage := cmapi.KeyUsage(strings.TrimSpace(name))
+		for _, name := range commaList(v) {
+			usage := cmapi.KeyUsage(name)
 			_, isKU := apiutil.KeyUsageType(usage)
 			_, isEKU := apiutil.ExtKeyUsageType(usage)
 			if !isKU && !isEKU {
@@ -172,6 +175,19 @@ type annotationProblems struct {
 func (p *annotationProblems) badf(key, format string, args ...any) {
 	p.any = true
 	p.findings.Errorf(finding.CodeInvalidCertificateAnnotation, annotationPath(key), format, args...)
+}
+
+// commaList splits a comma-separated annotation value into its trimmed
+// entries. Empty entries (an empty value, a trailing comma from a template)
+// are dropped, as cert-manager tolerates them.
+func commaList(v string) []string {
+	var out []string
+	for entry := range strings.SplitSeq(v, ",") {
+		if entry = strings.TrimSpace(entry); entry != "" {
+			out = append(out, entry)
+		}
+	}
+	return out
 }
 
 // durationAnnotation reads the duration annotation key, at least minimum;

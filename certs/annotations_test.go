@@ -210,6 +210,24 @@ func TestTemplateFromAnnotations(t *testing.T) {
 		{name: "a percentage leaving exactly five minutes is accepted", annotations: map[string]string{"cert-manager.io/duration": "100m", "cert-manager.io/renew-before-percentage": "95"}, check: func(t *testing.T, tmpl certificateTemplate) {
 			assert.Equal(t, int32(95), *tmpl.spec.RenewBeforePercentage)
 		}},
+		{name: "empty list entries, as a template's trailing comma leaves them, are ignored", annotations: map[string]string{
+			"cert-manager.io/alt-names": "a.example.com,, ", "cert-manager.io/ip-sans": "10.0.0.1,", "cert-manager.io/email-sans": ",a@example.com", "cert-manager.io/usages": "server auth,",
+		}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, []string{"a.example.com"}, tmpl.altNames)
+			assert.Equal(t, []string{"10.0.0.1"}, tmpl.spec.IPAddresses)
+			assert.Equal(t, []string{"a@example.com"}, tmpl.spec.EmailAddresses)
+			assert.Equal(t, []cmapi.KeyUsage{"server auth"}, tmpl.spec.Usages)
+		}},
+		{name: "empty list annotations are ignored", annotations: map[string]string{
+			"cert-manager.io/alt-names": "", "cert-manager.io/ip-sans": "", "cert-manager.io/email-sans": "", "cert-manager.io/usages": "",
+		}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, cmapi.CertificateSpec{}, tmpl.spec)
+			assert.Empty(t, tmpl.altNames)
+		}},
+		{name: "IP SANs are written in canonical form", annotations: map[string]string{"cert-manager.io/ip-sans": "2001:DB8:0::A, 10.0.0.1"}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, []string{"2001:db8::a", "10.0.0.1"}, tmpl.spec.IPAddresses)
+		}},
+		{name: "an IPv6 zone is rejected, as cert-manager's webhook rejects it", annotations: map[string]string{"cert-manager.io/ip-sans": "fe80::1%eth0"}, wantBad: []string{"cert-manager.io/ip-sans"}},
 		{name: "a common name over 64 characters is rejected", annotations: map[string]string{"cert-manager.io/common-name": string(make([]byte, 65))}, wantBad: []string{"cert-manager.io/common-name"}},
 		{name: "an IP in alt-names is rejected", annotations: map[string]string{"cert-manager.io/alt-names": "10.0.0.1"}, wantBad: []string{"cert-manager.io/alt-names"}},
 		{name: "a bare star in alt-names is rejected", annotations: map[string]string{"cert-manager.io/alt-names": "*"}, wantBad: []string{"cert-manager.io/alt-names"}},

@@ -3,6 +3,7 @@ package certs
 import (
 	"cmp"
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -136,7 +137,8 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 				continue
 			}
 			if isIP(name) {
-				ips = append(ips, name)
+				// Canonical form ("2001:db8::a"), so equal addresses compare equal.
+				ips = append(ips, netip.MustParseAddr(name).String())
 			} else {
 				dnsNames = append(dnsNames, name)
 			}
@@ -146,8 +148,6 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 	// Sorting then compacting de-duplicates without a set.
 	slices.Sort(dnsNames)
 	dnsNames = slices.Compact(dnsNames)
-	slices.Sort(ips)
-	ips = slices.Compact(ips)
 
 	crt := &cmapi.Certificate{
 		TypeMeta: metav1.TypeMeta{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind},
@@ -162,7 +162,10 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 	crt.Spec.SecretName = g.secret
 	crt.Spec.IssuerRef = issuer
 	crt.Spec.DNSNames = dnsNames
+	// Host IPs and cert-manager.io/ip-sans, both in canonical form, once each.
 	crt.Spec.IPAddresses = append(ips, crt.Spec.IPAddresses...)
+	slices.Sort(crt.Spec.IPAddresses)
+	crt.Spec.IPAddresses = slices.Compact(crt.Spec.IPAddresses)
 	if len(crt.Spec.DNSNames) == 0 && len(crt.Spec.IPAddresses) == 0 && crt.Spec.CommonName == "" &&
 		len(crt.Spec.EmailAddresses) == 0 {
 		b.Errorf(finding.CodeUncertifiableHost, firstField(), "no host of the servers using Secret %q can go into a certificate, so meshcert creates none; list DNS names in hosts or in %s", g.secret, cmapi.AltNamesAnnotationKey)

@@ -127,7 +127,9 @@ func checkMutualClientCA(ctx context.Context, b *finding.Builder, servers []Serv
 		if t.Mode != ModeMutual && t.Mode != ModeOptionalMutual {
 			continue
 		}
-		if t.CACertificates != "" || t.CACertCredentialName != "" {
+		// With a credentialName, Istio ignores the caCertificates file: only
+		// caCertCredentialName or the <secret>-cacert Secret give a client CA.
+		if t.CACertCredentialName != "" {
 			continue
 		}
 		if exists, _ := lookup.SecretExists(ctx, ns, secret+"-cacert"); exists {

@@ -44,11 +44,11 @@ func hasUnknownFields(md protoreflect.MessageDescriptor, m map[string]any) bool 
 // default strict field validation (the CRD preserves no unknown fields), and
 // Istio's own validation rejects it too. The walk follows the schema, so it
 // goes no deeper than the schema does, whatever the input's nesting.
-func (p *gatewayParser) unknownFields(md protoreflect.MessageDescriptor, m map[string]any, path *field.Path) {
+func unknownFields(b *finding.Builder, md protoreflect.MessageDescriptor, m map[string]any, path *field.Path) {
 	for key, v := range m {
 		fd := md.Fields().ByJSONName(key)
 		if fd == nil {
-			p.findings.Errorf(finding.CodeUnknownField, path.Child(key),
+			b.Errorf(finding.CodeUnknownField, path.Child(key),
 				"unknown field %q in %s, and the API server rejects a Gateway with unknown fields: correct or remove it%s",
 				key, md.Name(), protonames.Hint(md, key))
 			continue
@@ -62,13 +62,13 @@ func (p *gatewayParser) unknownFields(md protoreflect.MessageDescriptor, m map[s
 			items, _ := v.([]any)
 			for i, item := range items {
 				if sub, ok := item.(map[string]any); ok {
-					p.unknownFields(fd.Message(), sub, path.Child(key).Index(i))
+					unknownFields(b, fd.Message(), sub, path.Child(key).Index(i))
 				}
 			}
 			continue
 		}
 		if sub, ok := v.(map[string]any); ok {
-			p.unknownFields(fd.Message(), sub, path.Child(key))
+			unknownFields(b, fd.Message(), sub, path.Child(key))
 		}
 	}
 }

@@ -135,13 +135,6 @@ func (t *ServerTLS) UsesFiles() bool {
 	return t != nil && (t.ServerCertificate != "" || t.PrivateKey != "")
 }
 
-// eligible reports whether meshcert can give a server a certificate: it
-// terminates TLS with a server certificate read over SDS, on a port where
-// Istio serves TLS.
-func eligible(s Server) bool {
-	return s.TLS.TerminatesWithCredential() && !s.TLS.UsesFiles() && servesTLS(s)
-}
-
 // secretNameOf strips the "kubernetes://" scheme Istio accepts in front of
 // a credentialName.
 func secretNameOf(credential string) string {

@@ -46,7 +46,7 @@ func (p *gatewayParser) parseSpec(obj *unstructured.Unstructured) {
 		return
 	}
 	if hasUnknownFields(gatewayDescriptor, specMap) {
-		p.unknownFields(gatewayDescriptor, specMap, specPath)
+		unknownFields(&p.findings, gatewayDescriptor, specMap, specPath)
 	}
 	if sel, found := specMap["selector"]; found && sel != nil {
 		selMap, ok := sel.(map[string]any)

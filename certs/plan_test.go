@@ -769,6 +769,21 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
 		},
 		{
+			name:         "a caCertificates file does not give a MUTUAL server with a credentialName its client CA",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "MUTUAL", "caCertificates": "/etc/ca/ca.crt"})},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
+		},
+		{
+			name:         "caCertCredentialName gives a MUTUAL server its client CA",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "MUTUAL", "caCertCredentialName": "client-ca"})},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
 			name:         "a SIMPLE server with an ACME issuer needs no client CA",
 			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt")},
 			wantManaged:  true,
@@ -870,6 +885,19 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 			mutate:       []mutation{server(0, func(s map[string]any) { delete(s, "port") })},
 			wantManaged:  true,
 			wantFindings: []string{"error MC2013 spec.servers[0].port"},
+		},
+		{
+			name:         "a credential ending in -cacert is a client CA, not a server certificate",
+			mutate:       []mutation{withCredential(0, "web-cacert")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-cacert": {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"error MC2015 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name:         "a -cacert credential among credentialNames is reported at its index",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialNames": []any{"web-rsa", "web-cacert"}})},
+			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-rsa, namespace: istio-system}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: web-cacert, namespace: istio-system}\n",
+			wantFindings: []string{"error MC2015 spec.servers[0].tls.credentialNames[1]"},
 		},
 		{
 			name:         "a mistyped tls field is an error with its path",
@@ -1001,7 +1029,7 @@ spec:
 	assert.Equal(t, "web-tls", crt.Spec.SecretName)
 	assert.Equal(t, cmmeta.IssuerReference{Name: "mesh-ca", Kind: "Issuer", Group: "cert-manager.io"}, crt.Spec.IssuerRef)
 	assert.Equal(t, []string{"extra.example.com", "web.example.com"}, crt.Spec.DNSNames)
-	assert.Equal(t, []string{"192.168.1.1", "10.0.0.1"}, crt.Spec.IPAddresses)
+	assert.Equal(t, []string{"10.0.0.1", "192.168.1.1"}, crt.Spec.IPAddresses, "host IPs and ip-sans, canonical, sorted, once each")
 	assert.Equal(t, "web.example.com", crt.Spec.CommonName)
 	assert.Equal(t, "2160h0m0s", crt.Spec.Duration.Duration.String())
 	assert.Equal(t, "360h0m0s", crt.Spec.RenewBefore.Duration.String())

@@ -42,6 +42,13 @@ func kindOf(protocol string) protocolKind {
 	return protocolUnsupported
 }
 
+// eligible reports whether meshcert can give a server a certificate: it
+// terminates TLS with a server certificate read over SDS, on a port where
+// Istio serves TLS.
+func eligible(s Server) bool {
+	return s.TLS.TerminatesWithCredential() && !s.TLS.UsesFiles() && servesTLS(s)
+}
+
 // servesTLS reports whether Istio serves TLS on the server's port, so a
 // credential there is used: its port is HTTPS or TLS and otherwise valid.
 func servesTLS(s Server) bool {

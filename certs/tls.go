@@ -1,11 +1,16 @@
 package certs
 
 import (
+	"strings"
+
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshcert/meshcert/finding"
 )
+
+// caCertSuffix marks a credential istiod reads as a CA bundle only.
+const caCertSuffix = "-cacert"
 
 // checkServerTLS checks each server's TLS mode against its credential
 // settings the way Istio's validation does.
@@ -67,6 +72,19 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 				}
 			case !hasCredential && !managed:
 				b.Addf(finding.SeverityError, finding.CodeMissingCredential, tlsPath(srv.Index, "credentialName"), "%s needs a credential and Istio rejects the server without one; set credentialName, or annotate the Gateway with %s so meshcert provides one", t.Mode, cmapi.IngressClusterIssuerNameAnnotationKey)
+			}
+			for i, name := range t.Credentials() {
+				// istiod reads a Secret named <name>-cacert as the client CA
+				// of <name> and never as a server certificate.
+				if strings.HasSuffix(secretNameOf(name), caCertSuffix) {
+					fp := tlsPath(srv.Index, "credentialName")
+					if t.CredentialName == "" {
+						fp = tlsPath(srv.Index, "credentialNames").Index(i)
+					}
+					b.Errorf(finding.CodeCACertCredential, fp,
+						"%q ends in %q, which istiod reads as a client CA only, never as the server certificate %s needs; name the server certificate's Secret %q (a Secret %q then holds its client CA)",
+						name, caCertSuffix, t.Mode, strings.TrimSuffix(secretNameOf(name), caCertSuffix), secretNameOf(name))
+				}
 			}
 		}
 	}

@@ -21,6 +21,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeDuplicatePortName, Severity: SeverityError, Summary: "Two servers of one Gateway use the same port name; Istio requires unique names."},
 	{Code: CodeInvalidServerPort, Severity: SeverityError, Summary: "A server's port is missing, has no name, an unsupported protocol or a number outside 1-65535; Istio rejects it."},
 	{Code: CodeUnknownField, Severity: SeverityError, Summary: "The Gateway spec has a field Istio's Gateway schema does not have (a typo, or a field of a newer Istio); the API server rejects it."},
+	{Code: CodeCACertCredential, Severity: SeverityError, Summary: "A SIMPLE, MUTUAL or OPTIONAL_MUTUAL server names a credential ending in -cacert, which istiod reads as a client CA only."},
 	{Code: CodeUncertifiableHost, Severity: SeverityError, Summary: "A host (bare \"*\", or not a DNS name) cannot be put into a certificate."},
 	{Code: CodeHostNotCovered, Severity: SeverityWarning, Lenient: true, Summary: "The Certificate providing a server's credential does not cover one of that server's hosts."},
 	{Code: CodeHostConflict, Severity: SeverityError, Summary: "Two servers selecting the same workload claim the same host on the same port with different credentials."},

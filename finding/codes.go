@@ -55,6 +55,9 @@ const (
 	CodeInvalidServerPort Code = "MC2013"
 	// CodeUnknownField: the Gateway spec has a field Istio's schema does not.
 	CodeUnknownField Code = "MC2014"
+	// CodeCACertCredential: a server that needs a server certificate names a
+	// credential ending in -cacert, which istiod reads as a CA only.
+	CodeCACertCredential Code = "MC2015"
 )
 
 // Hosts.
