@@ -37,6 +37,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeInvalidMeshConfig, Severity: SeverityError, Summary: "Spec.meshConfig does not decode as Istio's MeshConfig (unknown key or wrong type)."},
 	{Code: CodePilotCertProviderOnGateway, Severity: SeverityError, Summary: "PILOT_CERT_PROVIDER is an istiod setting and has no effect on a gateway."},
 	{Code: CodeInvalidPilotCertProvider, Severity: SeverityError, Summary: "Values.global.pilotCertProvider is not a value istiod accepts."},
+	{Code: CodeDuplicateObject, Severity: SeverityWarning, Summary: "The input holds the same object more than once (for example `-f x -f x`); the last copy wins, as with kubectl.", Offline: true},
 }
 
 // CodeInfo is the documentation of one code.
@@ -51,6 +52,9 @@ type CodeInfo struct {
 	Summary string
 	// Note, if set, says when the code comes with another severity.
 	Note string
+	// Offline codes are about the input files of `meshcert check` and
+	// `inject`; the webhooks, which see one object, never report them.
+	Offline bool
 }
 
 // Info returns the documentation of code.

@@ -118,3 +118,10 @@ const (
 	// value istiod accepts.
 	CodeInvalidPilotCertProvider Code = "MC6003"
 )
+
+// The input of the offline CLI.
+const (
+	// CodeDuplicateObject: the input holds the same object (group, kind,
+	// namespace, name) more than once.
+	CodeDuplicateObject Code = "MC7001"
+)

@@ -110,8 +110,14 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
 		}
 	}
+	superseded := duplicates(effective, add)
 	for i, obj := range effective {
 		res.Objects[i] = objs[i]
+		if superseded[i] {
+			// kubectl applies every copy in turn and the last one wins, so
+			// only the last is planned; earlier copies are printed as given.
+			continue
+		}
 		gvk := obj.GroupVersionKind()
 		switch {
 		case certs.IsGateway(gvk):
@@ -151,6 +157,32 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		return nil, err
 	}
 	return res, nil
+}
+
+// duplicates finds objects the input holds more than once (same group,
+// kind, namespace and name), reports each later copy and returns the
+// indexes of the copies a later one supersedes.
+func duplicates(objs []*unstructured.Unstructured, add func(int, finding.Findings)) map[int]bool {
+	type key struct{ group, kind, namespace, name string }
+	last := map[key]int{}
+	superseded := map[int]bool{}
+	for i, obj := range objs {
+		if obj.GetName() == "" {
+			continue
+		}
+		gvk := obj.GroupVersionKind()
+		k := key{gvk.Group, gvk.Kind, obj.GetNamespace(), obj.GetName()}
+		if prev, ok := last[k]; ok {
+			superseded[prev] = true
+			b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+			b.Warningf(finding.CodeDuplicateObject, nil,
+				"the input holds this %s more than once; kubectl applies every copy in turn and the last one wins, so meshcert plans only this last copy: keep one",
+				gvk.Kind)
+			add(i, b.Findings())
+		}
+		last[k] = i
+	}
+	return superseded
 }
 
 // replaceOwnCertificates puts desired Certificates in the place of the

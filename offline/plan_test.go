@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -152,4 +153,27 @@ spec: {dnsNames: not-a-list}
 	assert.Equal(t, 1, objErr.Index)
 	assert.Contains(t, err.Error(), "Certificate ns/bad")
 	assert.ErrorIs(t, err, objErr.Err)
+}
+
+func TestPlanObjectsPlansTheLastCopyOfARepeatedObject(t *testing.T) {
+	gateway := `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [HOST]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`
+	objs := objectsFromYAML(t, strings.Replace(gateway, "HOST", "old.example.com", 1)+"\n---\n"+
+		strings.Replace(gateway, "HOST", "new.example.com", 1)+"\n---\napiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ca}\nspec: {selfSigned: {}}\n")
+	res, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
+	require.NoError(t, err)
+	require.Len(t, res.Certificates, 1, "one Certificate, not one per copy")
+	assert.Equal(t, []string{"new.example.com"}, res.Certificates[0].Spec.DNSNames, "the last copy wins, as with kubectl")
+	require.Len(t, res.Findings, 1)
+	assert.Equal(t, 1, res.Findings[0].Index, "reported on the later copy")
+	assert.Equal(t, finding.CodeDuplicateObject, res.Findings[0].Code)
 }

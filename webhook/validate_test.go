@@ -64,6 +64,10 @@ func TestEveryFindingExample(t *testing.T) {
 	for _, enforce := range []bool{false, true} {
 		for _, example := range examples {
 			code := strings.TrimSuffix(filepath.Base(example), ".yaml")
+			if info, ok := finding.Info(finding.Code(code)); ok && info.Offline {
+				// About the CLI's input files; a webhook sees one object.
+				continue
+			}
 			name := code
 			if enforce {
 				name += " enforced"

@@ -92,6 +92,9 @@ func severityText(c finding.CodeInfo) string {
 	if c.Lenient {
 		s += " (lenient)"
 	}
+	if c.Offline {
+		s += " (CLI only)"
+	}
 	return s
 }
 
