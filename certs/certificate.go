@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +28,17 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	checkIssuerRef(ctx, b, issuerCheck{
 		field: field.NewPath("spec", "issuerRef"), ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
+	for i, name := range crt.Spec.DNSNames {
+		path := field.NewPath("spec", "dnsNames").Index(i)
+		if ns, host, ok := strings.Cut(name, "/"); ok {
+			b.Errorf(finding.CodeUncertifiableHost, path,
+				"%q is an Istio Gateway host with its namespace part %q, not a DNS name; list %q", name, ns, DNSNameOf(host))
+			continue
+		}
+		if problem := hostProblem(strings.ToLower(name)); problem != "" {
+			b.Errorf(finding.CodeUncertifiableHost, path, "%q cannot be a DNS name in a certificate: %s", name, problem)
+		}
+	}
 	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
 		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)
 	}

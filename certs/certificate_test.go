@@ -130,6 +130,41 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: broke
 			wantFindings: []string{"warning MC5004 spec.issuerRef"},
 			wantMessage:  "secret root not found",
 		},
+		{
+			name: "an Istio host with its namespace part in dnsNames is no DNS name",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: istio-system}
+spec: {secretName: web-tls, dnsNames: [team-a/web.example.com, ok.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			wantFindings: []string{"error MC3001 spec.dnsNames[0]"},
+			wantMessage:  `"team-a/web.example.com" is an Istio Gateway host with its namespace part "team-a", not a DNS name; list "web.example.com"`,
+		},
+		{
+			name: "a bare star in dnsNames cannot be certified",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: istio-system}
+spec: {secretName: web-tls, dnsNames: ["*"], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			wantFindings: []string{"error MC3001 spec.dnsNames[0]"},
+		},
+		{
+			name: "meshcert's own label does not switch the checks off",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web
+  namespace: istio-system
+  labels: {app.kubernetes.io/managed-by: meshcert}
+  annotations: {meshcert.io/gateway: team-a/web}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: missing, kind: ClusterIssuer}}
+`,
+			wantFindings: []string{"warning MC5002 spec.issuerRef"},
+		},
 	}
 	index := indexOf(t, cluster+`
 ---

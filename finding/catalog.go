@@ -29,6 +29,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeCertificateNotOwned, Severity: SeverityWarning, Summary: "A Certificate meshcert would create already exists and is not meshcert's; meshcert leaves it alone."},
 	{Code: CodeCredentialSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways selecting the same workload use the same credential (Istio's IST0138)."},
 	{Code: CodeLegacyGatewayCertsSecret, Severity: SeverityWarning, Summary: "A Certificate writes the pre-SDS istio-ingressgateway-certs Secret that current gateways never mount."},
+	{Code: CodeOrphanCertificate, Severity: SeverityWarning, Summary: "A Certificate meshcert created names a Gateway the input does not hold.", Offline: true},
 	{Code: CodeInvalidIssuerRef, Severity: SeverityError, Summary: "An issuerRef's kind/group is not one cert-manager accepts, or its name is empty."},
 	{Code: CodeIssuerNotFound, Severity: SeverityWarning, Lenient: true, Summary: "The referenced issuer is not known in this cluster."},
 	{Code: CodeIssuerInOtherNamespace, Severity: SeverityWarning, Lenient: true, Summary: "A namespaced Issuer exists, but not in the namespace of the Certificate that needs it."},

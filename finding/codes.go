@@ -87,6 +87,9 @@ const (
 	// CodeLegacyGatewayCertsSecret: a Certificate writes the pre-SDS
 	// istio-ingressgateway-certs Secret that current gateways never mount.
 	CodeLegacyGatewayCertsSecret Code = "MC4004"
+	// CodeOrphanCertificate: a Certificate meshcert created for a Gateway
+	// that is not there.
+	CodeOrphanCertificate Code = "MC4005"
 )
 
 // Issuer references.

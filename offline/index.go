@@ -204,6 +204,12 @@ func (x *Index) NamespaceLabels(_ context.Context, namespace string) (map[string
 	return l, ok
 }
 
+// HasGateway reports whether the index holds the Gateway "namespace/name".
+func (x *Index) HasGateway(ref string) bool {
+	_, ok := x.gatewayByKey[ref]
+	return ok
+}
+
 // GatewaysClaiming implements certs.Lookup.
 func (x *Index) GatewaysClaiming(_ context.Context, key string) []*certs.Gateway {
 	return x.gateways[key]

@@ -8,6 +8,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
@@ -141,11 +142,15 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			if !ok {
 				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
 			}
-			if certs.IsManagedCertificate(crt) {
-				// meshcert's own output fed back in: checked with its certs.Gateway.
-				continue
+			findings := certs.CheckCertificate(ctx, crt, index, opts)
+			if certs.IsManagedCertificate(crt) && !index.HasGateway(crt.Annotations[certs.AnnotationGateway]) {
+				b := finding.New(certificateRef(crt))
+				b.Warningf(finding.CodeOrphanCertificate, field.NewPath("metadata", "annotations").Key(certs.AnnotationGateway),
+					"meshcert created this Certificate for Gateway %s, which the input does not hold; in the cluster meshcert deletes it once that Gateway is gone: remove it, or add the Gateway",
+					crt.Annotations[certs.AnnotationGateway])
+				findings = append(findings, b.Findings()...)
 			}
-			add(i, certs.CheckCertificate(ctx, crt, index, opts))
+			add(i, findings)
 		case istiooperator.Is(gvk):
 			add(i, istiooperator.Check(obj))
 		}
@@ -157,6 +162,10 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		return nil, err
 	}
 	return res, nil
+}
+
+func certificateRef(crt *cmapi.Certificate) finding.ObjectRef {
+	return finding.ObjectRef{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
 }
 
 // duplicates finds objects the input holds more than once (same group,
