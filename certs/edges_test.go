@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 func TestIsGatewayTakesTheServedVersionsOnly(t *testing.T) {
@@ -95,9 +96,13 @@ func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
 		withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere"),
 		withAnnotation("meshcert.io/credential-namespace", "team-a"))),
 		indexOf(t, cluster), certs.DefaultOptions())
-	require.Len(t, p.Findings, 1)
+	require.Len(t, p.Findings, 2, "the Issuer, and the annotation naming another namespace than the workload's")
+	// Sorted by field: the issuer annotation, then the namespace annotation.
 	assert.Equal(t, `Issuer "nowhere" not found in namespace "team-a"; an issuerRef can only name an issuer in the same cluster and, for kind Issuer, the same namespace: create it there or use a ClusterIssuer`,
 		p.Findings[0].Message)
+	assert.Equal(t, finding.CodeCredentialNamespaceMismatch, p.Findings[1].Code)
+	assert.Equal(t, `the gateway workloads this Gateway selects run in "istio-system", where Istio reads the credentials, not in "team-a": remove the annotation or make it name their namespace`,
+		p.Findings[1].Message)
 }
 
 func TestGatewayClaimsArePinned(t *testing.T) {

@@ -30,6 +30,10 @@ type Lookup interface {
 	// WorkloadNamespaces returns the sorted namespaces of gateway workloads
 	// whose labels match selector (an Istio Gateway's spec.selector).
 	WorkloadNamespaces(ctx context.Context, selector map[string]string) []string
+	// KnowsWorkloads reports whether the lookup knows any gateway workload
+	// at all, so a selector matching none of them can be told apart from a
+	// lookup that simply has none.
+	KnowsWorkloads(ctx context.Context) bool
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
 	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool)
 	// GatewaysClaiming returns the known Istio Gateways that claim key: a

@@ -3,9 +3,11 @@ package certs
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshcert/meshcert/finding"
@@ -84,18 +86,30 @@ func isManaged(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Look
 // matches (Istio reads the Secret in the workload's namespace), then the
 // default.
 func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Lookup, opts Options) []string {
+	var workloads []string
+	if len(gw.Selector) > 0 {
+		workloads = lookup.WorkloadNamespaces(ctx, gw.Selector)
+	}
 	if ns, ok := gw.Annotations[AnnotationCredentialNamespace]; ok {
 		if len(validation.IsDNS1123Label(ns)) > 0 {
 			b.Errorf(finding.CodeInvalidMeshcertAnnotation, annotationPath(AnnotationCredentialNamespace),
 				"%q is not a namespace name (lower-case letters, digits and '-', at most 63); set it to the namespace of the gateway pods", ns)
 			return []string{opts.credentialNamespace()}
 		}
+		if len(workloads) > 0 && !slices.Contains(workloads, ns) {
+			b.Warningf(finding.CodeCredentialNamespaceMismatch, annotationPath(AnnotationCredentialNamespace),
+				"the gateway workloads this Gateway selects run in %s, where Istio reads the credentials, not in %q: remove the annotation or make it name their namespace",
+				quoteJoin(workloads), ns)
+		}
 		return []string{ns}
 	}
-	if len(gw.Selector) > 0 {
-		if nss := lookup.WorkloadNamespaces(ctx, gw.Selector); len(nss) > 0 {
-			return nss
-		}
+	if len(workloads) > 0 {
+		return workloads
+	}
+	if len(gw.Selector) > 0 && lookup.KnowsWorkloads(ctx) {
+		b.Addf(opts.lenient(), finding.CodeSelectorMatchesNoWorkload, specPath.Child("selector"),
+			"selector %s matches none of the gateway workloads meshcert knows, so Istio applies this Gateway to no gateway: fix the labels, or deploy the gateway",
+			labels.SelectorFromSet(gw.Selector).String())
 	}
 	return []string{opts.credentialNamespace()}
 }

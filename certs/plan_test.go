@@ -226,6 +226,9 @@ metadata: {name: auto-tls, namespace: istio-system}
 			},
 			wantManaged: true,
 			wantCerts:   map[string][]string{"team-a/web-tls": {"web.example.com"}},
+			// The selected workloads run in istio-system: the annotation is
+			// followed, and the contradiction said.
+			wantFindings: []string{"warning MC4007 metadata.annotations[meshcert.io/credential-namespace]"},
 		},
 		{
 			name: "a selector matching workloads in two namespaces gives a Certificate in each",
@@ -248,9 +251,10 @@ metadata: {name: auto-tls, namespace: istio-system}
 				withHosts(0, "web.example.com"),
 				withCredential(0, "web-tls"),
 			},
-			opts:        func(o *certs.Options) { o.DefaultCredentialNamespace = "gateways" },
-			wantManaged: true,
-			wantCerts:   map[string][]string{"gateways/web-tls": {"web.example.com"}},
+			opts:         func(o *certs.Options) { o.DefaultCredentialNamespace = "gateways" },
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"gateways/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4006 spec.selector"},
 		},
 		{
 			name: "an Issuer only in the Gateway's namespace is reported with what to use instead",

@@ -131,6 +131,12 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 	return namespacesOf(list.Items, func(pod *metav1.PartialObjectMetadata) string { return pod.Namespace })
 }
 
+// KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
+func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
+	list := newMetadataList(podGVK)
+	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
+}
+
 // NamespaceLabels implements certs.Lookup.
 func (l *Lookup) NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool) {
 	ns := NewNamespaceMetadata()

@@ -180,6 +180,9 @@ func TestLookup(t *testing.T) {
 		{"WorkloadNamespaces of a selector matching no pod is empty", func(l *Lookup) any {
 			return l.WorkloadNamespaces(t.Context(), map[string]string{"istio": "none"})
 		}, []string(nil)},
+		{"KnowsWorkloads when gateway Pods are cached", func(l *Lookup) any {
+			return l.KnowsWorkloads(t.Context())
+		}, true},
 		{"NamespaceLabels of a labelled namespace", func(l *Lookup) any {
 			lbls, ok := l.NamespaceLabels(t.Context(), "team-a")
 			return []any{lbls, ok}
@@ -311,6 +314,12 @@ func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
 		assert.Contains(t, line, "cache lookup failed")
 		assert.Contains(t, line, "the cache is not started")
 	}
+}
+
+func TestLookupKnowsNoWorkloadsWithoutGatewayPods(t *testing.T) {
+	assert.False(t, NewLookup(fakeReader(t), logr.Discard()).KnowsWorkloads(t.Context()))
+	assert.False(t, NewLookup(&failingReader{err: &cache.ErrCacheNotStarted{}}, logr.Discard()).KnowsWorkloads(t.Context()),
+		"a cache that cannot answer knows nothing")
 }
 
 func TestLookupDoesNotLogNotFound(t *testing.T) {

@@ -30,6 +30,8 @@ var Catalog = []CodeInfo{
 	{Code: CodeCredentialSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways selecting the same workload use the same credential (Istio's IST0138)."},
 	{Code: CodeLegacyGatewayCertsSecret, Severity: SeverityWarning, Summary: "A Certificate writes the pre-SDS istio-ingressgateway-certs Secret that current gateways never mount."},
 	{Code: CodeOrphanCertificate, Severity: SeverityWarning, Summary: "A Certificate meshcert created names a Gateway the input does not hold.", Offline: true},
+	{Code: CodeSelectorMatchesNoWorkload, Severity: SeverityWarning, Lenient: true, Summary: "A Gateway's selector matches none of the gateway workloads known (Istio's IST0101), so it applies to no gateway."},
+	{Code: CodeCredentialNamespaceMismatch, Severity: SeverityWarning, Summary: "meshcert.io/credential-namespace names another namespace than the one the selected gateway workloads run in."},
 	{Code: CodeInvalidIssuerRef, Severity: SeverityError, Summary: "An issuerRef's kind/group is not one cert-manager accepts, or its name is empty."},
 	{Code: CodeIssuerNotFound, Severity: SeverityWarning, Lenient: true, Summary: "The referenced issuer is not known in this cluster."},
 	{Code: CodeIssuerInOtherNamespace, Severity: SeverityWarning, Lenient: true, Summary: "A namespaced Issuer exists, but not in the namespace of the Certificate that needs it."},

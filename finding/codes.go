@@ -90,6 +90,12 @@ const (
 	// CodeOrphanCertificate: a Certificate meshcert created for a Gateway
 	// that is not there.
 	CodeOrphanCertificate Code = "MC4005"
+	// CodeSelectorMatchesNoWorkload: a Gateway's selector matches none of
+	// the gateway workloads known (Istio's IST0101 for a selector).
+	CodeSelectorMatchesNoWorkload Code = "MC4006"
+	// CodeCredentialNamespaceMismatch: meshcert.io/credential-namespace
+	// names another namespace than the selected workloads run in.
+	CodeCredentialNamespaceMismatch Code = "MC4007"
 )
 
 // Issuer references.

@@ -198,6 +198,9 @@ func (x *Index) WorkloadNamespaces(_ context.Context, selector map[string]string
 	return out
 }
 
+// KnowsWorkloads implements certs.Lookup.
+func (x *Index) KnowsWorkloads(context.Context) bool { return len(x.workloads) > 0 }
+
 // NamespaceLabels implements certs.Lookup.
 func (x *Index) NamespaceLabels(_ context.Context, namespace string) (map[string]string, bool) {
 	l, ok := x.namespaces[namespace]
