@@ -24,7 +24,7 @@ const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // 
 // issuerRef can be used from its namespace, in this cluster, and its Secret
 // is one an Istio gateway will read.
 func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup, opts Options) finding.Findings {
-	b := finding.New(finding.ObjectRef{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name})
+	b := finding.New(CertificateRef(crt))
 	checkIssuerRef(ctx, b, issuerCheck{
 		field: field.NewPath("spec", "issuerRef"), ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
@@ -45,6 +45,11 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	findings := b.Findings()
 	findings.Sort()
 	return findings
+}
+
+// CertificateRef names a Certificate in findings.
+func CertificateRef(crt *cmapi.Certificate) finding.ObjectRef {
+	return finding.ObjectRef{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
 }
 
 // CertificateObject turns a planned Certificate into the object a user

@@ -144,7 +144,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			}
 			findings := certs.CheckCertificate(ctx, crt, index, opts)
 			if certs.IsManagedCertificate(crt) && !index.HasGateway(crt.Annotations[certs.AnnotationGateway]) {
-				b := finding.New(certificateRef(crt))
+				b := finding.New(certs.CertificateRef(crt))
 				b.Warningf(finding.CodeOrphanCertificate, field.NewPath("metadata", "annotations").Key(certs.AnnotationGateway),
 					"meshcert created this Certificate for Gateway %s, which the input does not hold; in the cluster meshcert deletes it once that Gateway is gone: remove it, or add the Gateway",
 					crt.Annotations[certs.AnnotationGateway])
@@ -162,10 +162,6 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		return nil, err
 	}
 	return res, nil
-}
-
-func certificateRef(crt *cmapi.Certificate) finding.ObjectRef {
-	return finding.ObjectRef{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind, Namespace: crt.Namespace, Name: crt.Name}
 }
 
 // duplicates finds objects the input holds more than once (same group,
