@@ -13,7 +13,10 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/cert-manager/cert-manager/pkg/util"
 	"github.com/cert-manager/cert-manager/pkg/util/pki"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
 )
@@ -156,6 +159,8 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 			bad(cmapi.IngressSecretTemplate, "failed to parse the secret template JSON: %v; use {\"labels\": {...}, \"annotations\": {...}}", err)
 		} else if key := cmAnnotationIn(tmplSecret.Annotations); key != "" {
 			bad(cmapi.IngressSecretTemplate, "the secret template must not set cert-manager.io/ annotations such as %q; cert-manager owns those", key)
+		} else if errs := secretTemplateErrors(tmplSecret); len(errs) > 0 {
+			bad(cmapi.IngressSecretTemplate, "cert-manager rejects this secret template: %s", errs.ToAggregate().Error())
 		} else if len(tmplSecret.Annotations) > 0 || len(tmplSecret.Labels) > 0 {
 			spec.SecretTemplate = tmplSecret
 		}
@@ -286,13 +291,24 @@ func checkRenewal(bad func(key, format string, args ...any), ann map[string]stri
 	}
 }
 
+// cmAnnotationIn returns a cert-manager.io/ annotation cert-manager's
+// webhook refuses in a secret template, or "".
 func cmAnnotationIn(annotations map[string]string) string {
 	for k := range annotations {
-		if strings.HasPrefix(k, "cert-manager.io/") {
+		if strings.HasPrefix(k, "cert-manager.io/") && k != "cert-manager.io/allow-direct-injection" {
 			return k
 		}
 	}
 	return ""
+}
+
+// secretTemplateErrors applies the label and annotation syntax rules
+// cert-manager's webhook applies to spec.secretTemplate, with the same
+// apimachinery validators.
+func secretTemplateErrors(tmpl *cmapi.CertificateSecretTemplate) field.ErrorList {
+	path := field.NewPath("spec", "secretTemplate")
+	errs := metavalidation.ValidateLabels(tmpl.Labels, path.Child("labels"))
+	return append(errs, apivalidation.ValidateAnnotations(tmpl.Annotations, path.Child("annotations"))...)
 }
 
 func isEmptySubject(s cmapi.X509Subject) bool {

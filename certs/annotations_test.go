@@ -252,6 +252,12 @@ func TestTemplateFromAnnotations(t *testing.T) {
 		{name: "a non-number key size is rejected", annotations: map[string]string{"cert-manager.io/private-key-size": "big"}, wantBad: []string{"cert-manager.io/private-key-size"}},
 		{name: "an unknown rotation policy is rejected", annotations: map[string]string{"cert-manager.io/private-key-rotation-policy": "Sometimes"}, wantBad: []string{"cert-manager.io/private-key-rotation-policy"}},
 		{name: "a secret template with unknown fields is rejected", annotations: map[string]string{"cert-manager.io/secret-template": `{"lables":{}}`}, wantBad: []string{"cert-manager.io/secret-template"}},
+		{name: "a secret template may ask for direct injection, as cert-manager allows", annotations: map[string]string{"cert-manager.io/secret-template": `{"annotations":{"cert-manager.io/allow-direct-injection":"true"}}`}, check: func(t *testing.T, tmpl certificateTemplate) {
+			assert.Equal(t, map[string]string{"cert-manager.io/allow-direct-injection": "true"}, tmpl.spec.SecretTemplate.Annotations)
+		}},
+		{name: "a secret template label value that is no label value is rejected", annotations: map[string]string{"cert-manager.io/secret-template": `{"labels":{"team":"a b"}}`}, wantBad: []string{"cert-manager.io/secret-template"}},
+		{name: "a secret template label key that is no label key is rejected", annotations: map[string]string{"cert-manager.io/secret-template": `{"labels":{"bad key":"a"}}`}, wantBad: []string{"cert-manager.io/secret-template"}},
+		{name: "a secret template annotation key that is no key is rejected", annotations: map[string]string{"cert-manager.io/secret-template": `{"annotations":{"/x":"a"}}`}, wantBad: []string{"cert-manager.io/secret-template"}},
 		{name: "a secret template with cert-manager annotations is rejected", annotations: map[string]string{"cert-manager.io/secret-template": `{"annotations":{"cert-manager.io/x":"y"}}`}, wantBad: []string{"cert-manager.io/secret-template"}},
 		{name: "every bad annotation is reported, not just the first", annotations: map[string]string{"cert-manager.io/duration": "x", "cert-manager.io/usages": "y"}, wantBad: []string{"cert-manager.io/duration", "cert-manager.io/usages"}},
 	}

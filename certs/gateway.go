@@ -71,6 +71,8 @@ type Server struct {
 	Index int
 	Name  string
 	Hosts []string
+	// Bind is the address the server listens on: an IP, or unix://path.
+	Bind string
 	// HasPort is false when the server has no port at all.
 	HasPort bool
 	Port    Port

@@ -99,6 +99,11 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 	} else {
 		p.malformed(serverPath(i).Child("name"), "a string")
 	}
+	if s, ok := stringField(m, "bind"); ok {
+		srv.Bind = s
+	} else {
+		p.malformed(serverPath(i).Child("bind"), "a string")
+	}
 	if hosts, found := m["hosts"]; found && hosts != nil {
 		srv.Hosts = p.stringList(hosts, i, "hosts")
 	}

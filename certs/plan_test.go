@@ -904,6 +904,25 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 			wantFindings: []string{"error MC2015 spec.servers[0].tls.credentialNames[1]"},
 		},
 		{
+			name:         "a bind that is no IP address is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)}), server(0, func(s map[string]any) { s["bind"] = "localhost" })},
+			wantFindings: []string{"error MC2016 spec.servers[0].bind"},
+		},
+		{
+			name:   "a unix socket bind with port number 0 is fine",
+			mutate: []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(0, "http", "HTTP", []string{"web.example.com"}, nil)}), server(0, func(s map[string]any) { s["bind"] = "unix:///var/run/gw.sock" })},
+		},
+		{
+			name:         "a unix socket bind with a port number is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)}), server(0, func(s map[string]any) { s["bind"] = "unix:///var/run/gw.sock" })},
+			wantFindings: []string{"error MC2016 spec.servers[0].bind"},
+		},
+		{
+			name:         "a unix socket bind with a relative path is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{newServer(0, "http", "HTTP", []string{"web.example.com"}, nil)}), server(0, func(s map[string]any) { s["bind"] = "unix://gw.sock" })},
+			wantFindings: []string{"error MC2016 spec.servers[0].bind"},
+		},
+		{
 			name:         "a mistyped tls field is an error with its path",
 			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialNmae": "web-tls"})},
 			wantFindings: []string{"error MC2014 spec.servers[0].tls.credentialNmae", "error MC2005 spec.servers[0].tls.credentialName"},

@@ -1,6 +1,8 @@
 package certs
 
 import (
+	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 
@@ -62,10 +64,36 @@ func portProblem(s Server) string {
 		return "the server has no port; set port.number, port.name and port.protocol"
 	case kindOf(s.Port.Protocol) == protocolUnsupported:
 		return strconv.Quote(s.Port.Protocol) + " is not a protocol Istio supports; use HTTPS or TLS to terminate TLS, or HTTP, HTTP2, GRPC, GRPC-WEB, TCP, MONGO, REDIS or MYSQL"
-	case s.Port.Number < 1 || s.Port.Number > 65535:
+	case (s.Port.Number < 1 || s.Port.Number > 65535) && !(s.Port.Number == 0 && strings.HasPrefix(s.Bind, unixPrefix)):
 		return "port number " + strconv.FormatInt(s.Port.Number, 10) + " is not between 1 and 65535"
 	case s.Port.Name == "":
 		return "the port has no name; Istio requires one, unique within the Gateway"
+	}
+	return ""
+}
+
+// unixPrefix starts a bind address that is a unix domain socket.
+const unixPrefix = "unix://"
+
+// bindProblem says why Istio rejects a server's bind address, or ""
+// (validateServerBind): an IP address, or unix:// with an absolute path (or
+// an @abstract name) and port number 0.
+func bindProblem(s Server) string {
+	if socket, ok := strings.CutPrefix(s.Bind, unixPrefix); ok {
+		switch {
+		case socket == "":
+			return "the unix socket address is empty"
+		case !strings.HasPrefix(socket, "@") && (!path.IsAbs(socket) || strings.HasSuffix(socket, "/")):
+			return strconv.Quote(socket) + " is not an absolute path to a socket file"
+		case s.Port.Number != 0:
+			return "a server bound to a unix socket must have port number 0"
+		}
+		return ""
+	}
+	if s.Bind != "" {
+		if _, err := netip.ParseAddr(s.Bind); err != nil {
+			return strconv.Quote(s.Bind) + " is not an IP address or unix://path"
+		}
 	}
 	return ""
 }
@@ -77,6 +105,9 @@ func portProblem(s Server) string {
 // ports no tls at all. Port names must be unique within the Gateway.
 func checkServerPorts(b *finding.Builder, gw *Gateway) {
 	for i, srv := range gw.Servers {
+		if problem := bindProblem(srv); problem != "" {
+			b.Errorf(finding.CodeInvalidBind, serverPath(srv.Index).Child("bind"), "%s; Istio rejects the server", problem)
+		}
 		if problem := portProblem(srv); problem != "" {
 			b.Errorf(finding.CodeInvalidServerPort, serverPath(srv.Index).Child("port"), "%s", problem)
 			continue

@@ -20,7 +20,7 @@ import (
 // istioShapeCodes are meshcert's findings about what Istio's own Gateway
 // validation decides: where Istio rejects a Gateway, meshcert must report
 // one of these as an error on it, and where Istio accepts it, none.
-var istioShapeCodes = []string{"MC2002", "MC2004", "MC2005", "MC2007", "MC2008", "MC2010", "MC2011", "MC2012", "MC2013", "MC2014"}
+var istioShapeCodes = []string{"MC2002", "MC2004", "MC2005", "MC2007", "MC2008", "MC2010", "MC2011", "MC2012", "MC2013", "MC2014", "MC2016"}
 
 // corpus are the Gateways of the repository's own inputs: examples, the
 // findings examples, the seed, the inject goldens and their inputs, and the
@@ -29,7 +29,7 @@ func corpus(t *testing.T) []string {
 	t.Helper()
 	var files []string
 	for _, pattern := range []string{
-		"examples/*.yaml", "testdata/findings/*.yaml", "testdata/seed/*.yaml",
+		"examples/*.yaml", "testdata/findings/*.yaml", "testdata/seed/*.yaml", "testdata/fidelity/*.yaml",
 		"cmd/meshcert/app/testdata/inject/*.yaml", "cmd/meshcert/app/testdata/inject/*.json",
 		"e2e/oracles/istio/testdata/*.yaml", "e2e/oracles/istio/testdata/analyze/*.yaml",
 	} {

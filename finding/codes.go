@@ -58,6 +58,9 @@ const (
 	// CodeCACertCredential: a server that needs a server certificate names a
 	// credential ending in -cacert, which istiod reads as a CA only.
 	CodeCACertCredential Code = "MC2015"
+	// CodeInvalidBind: a server's bind is neither an IP address nor a
+	// unix socket Istio accepts.
+	CodeInvalidBind Code = "MC2016"
 )
 
 // Hosts.
