@@ -64,12 +64,18 @@ func portProblem(s Server) string {
 		return "the server has no port; set port.number, port.name and port.protocol"
 	case kindOf(s.Port.Protocol) == protocolUnsupported:
 		return strconv.Quote(s.Port.Protocol) + " is not a protocol Istio supports; use HTTPS or TLS to terminate TLS, or HTTP, HTTP2, GRPC, GRPC-WEB, TCP, MONGO, REDIS or MYSQL"
-	case (s.Port.Number < 1 || s.Port.Number > 65535) && !(s.Port.Number == 0 && strings.HasPrefix(s.Bind, unixPrefix)):
+	case (s.Port.Number < 1 || s.Port.Number > 65535) && !onUnixSocketPort0(s):
 		return "port number " + strconv.FormatInt(s.Port.Number, 10) + " is not between 1 and 65535"
 	case s.Port.Name == "":
 		return "the port has no name; Istio requires one, unique within the Gateway"
 	}
 	return ""
+}
+
+// onUnixSocketPort0 reports a server bound to a unix socket with port
+// number 0, the one case where Istio takes 0 as a port number.
+func onUnixSocketPort0(s Server) bool {
+	return s.Port.Number == 0 && strings.HasPrefix(s.Bind, unixPrefix)
 }
 
 // unixPrefix starts a bind address that is a unix domain socket.
