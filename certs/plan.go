@@ -42,6 +42,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	p.CredentialNamespaces = credentialNamespaces(ctx, &b, gw, lookup, opts)
 	checkServerTLS(&b, gw, p.Managed)
 	checkServerPorts(&b, gw)
+	checkServerHosts(&b, gw)
 
 	// credentials[i] is what server i reads after injection.
 	credentials := make([][]string, len(gw.Servers))

@@ -23,6 +23,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeUnknownField, Severity: SeverityError, Summary: "The Gateway spec has a field Istio's Gateway schema does not have (a typo, or a field of a newer Istio); the API server rejects it."},
 	{Code: CodeCACertCredential, Severity: SeverityError, Summary: "A SIMPLE, MUTUAL or OPTIONAL_MUTUAL server names a credential ending in -cacert, which istiod reads as a client CA only."},
 	{Code: CodeInvalidBind, Severity: SeverityError, Summary: "A server's bind is neither an IP address nor a unix:// socket path (with port number 0); Istio rejects it."},
+	{Code: CodeInvalidIstioHost, Severity: SeverityError, Summary: "A server has no host, or a host Istio rejects: a short name, a partial wildcard, an invalid namespace part or label."},
 	{Code: CodeUncertifiableHost, Severity: SeverityError, Summary: "A host (bare \"*\", or not a DNS name) cannot be put into a certificate."},
 	{Code: CodeHostNotCovered, Severity: SeverityWarning, Lenient: true, Summary: "The Certificate providing a server's credential does not cover one of that server's hosts."},
 	{Code: CodeHostConflict, Severity: SeverityError, Summary: "Two servers selecting the same workload claim the same host on the same port with different credentials."},

@@ -61,6 +61,9 @@ const (
 	// CodeInvalidBind: a server's bind is neither an IP address nor a
 	// unix socket Istio accepts.
 	CodeInvalidBind Code = "MC2016"
+	// CodeInvalidIstioHost: a server has no host, or a host Istio's
+	// validation rejects.
+	CodeInvalidIstioHost Code = "MC2017"
 )
 
 // Hosts.
