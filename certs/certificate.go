@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/meshcert/meshcert/finding"
 )
@@ -45,6 +46,33 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	findings := b.Findings()
 	findings.Sort()
 	return findings
+}
+
+// UnknownCertificateFields reports the fields of a Certificate, given as
+// the JSON the API server receives, that cert-manager's v1 API does not
+// have: under kubectl's default strict field validation the API server
+// rejects such a Certificate. Paths come from the same strict decoder
+// Kubernetes uses (sigs.k8s.io/json).
+func UnknownCertificateFields(ref finding.ObjectRef, raw []byte) finding.Findings {
+	strict, err := sigsjson.UnmarshalStrict(raw, &cmapi.Certificate{}, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		// Not JSON a Certificate decodes from: the caller reports that.
+		return nil
+	}
+	b := finding.New(ref)
+	for _, e := range strict {
+		msg := e.Error()
+		path, ok := strings.CutPrefix(msg, "unknown field ")
+		if !ok {
+			continue
+		}
+		path = strings.Trim(path, `"`)
+		// The decoder's dotted path prints the same as a field.Path.
+		parts := strings.Split(path, ".")
+		b.Errorf(finding.CodeUnknownField, field.NewPath(parts[0], parts[1:]...),
+			"unknown field %q in a cert-manager.io/v1 Certificate, and the API server rejects objects with unknown fields: correct or remove it", parts[len(parts)-1])
+	}
+	return b.Findings()
 }
 
 // CertificateRef names a Certificate in findings.

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 func TestCheckCertificate(t *testing.T) {
@@ -191,6 +192,25 @@ status:
 				require.NotEmpty(t, findings)
 				assert.Contains(t, findings[0].Message, tc.wantMessage)
 			}
+		})
+	}
+}
+
+func TestUnknownCertificateFields(t *testing.T) {
+	ref := finding.ObjectRef{APIVersion: "cert-manager.io/v1", Kind: "Certificate", Namespace: "istio-system", Name: "web"}
+	tests := []struct {
+		name string
+		raw  string
+		want []string
+	}{
+		{name: "a Certificate of known fields has none", raw: `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"web"},"spec":{"secretName":"web","dnsNames":["a.example.com"],"issuerRef":{"name":"ca","kind":"ClusterIssuer"},"privateKey":{"algorithm":"ECDSA"}}}`, want: []string{}},
+		{name: "typos are reported with their full path", raw: `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"web"},"spec":{"secretName":"web","dnsName":["a.example.com"],"issuerRef":{"name":"ca","knd":"ClusterIssuer"}}}`,
+			want: []string{"error MC2014 spec.dnsName", "error MC2014 spec.issuerRef.knd"}},
+		{name: "what does not decode as a Certificate is left to the decoder's own error", raw: `{"spec":{"dnsNames":"a"}}`, want: []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.ElementsMatch(t, tc.want, summary(certs.UnknownCertificateFields(ref, []byte(tc.raw))))
 		})
 	}
 }

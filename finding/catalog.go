@@ -20,7 +20,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeTLSServerWithoutTLS, Severity: SeverityError, Summary: "An HTTPS or TLS server has no tls settings; Istio rejects it."},
 	{Code: CodeDuplicatePortName, Severity: SeverityError, Summary: "Two servers of one Gateway use the same port name; Istio requires unique names."},
 	{Code: CodeInvalidServerPort, Severity: SeverityError, Summary: "A server's port is missing, has no name, an unsupported protocol or a number outside 1-65535; Istio rejects it."},
-	{Code: CodeUnknownField, Severity: SeverityError, Summary: "The Gateway spec has a field Istio's Gateway schema does not have (a typo, or a field of a newer Istio); the API server rejects it."},
+	{Code: CodeUnknownField, Severity: SeverityError, Summary: "A Gateway or Certificate has a field its API does not have (a typo, or a field of a newer version); the API server rejects it."},
 	{Code: CodeCACertCredential, Severity: SeverityError, Summary: "A SIMPLE, MUTUAL or OPTIONAL_MUTUAL server names a credential ending in -cacert, which istiod reads as a client CA only."},
 	{Code: CodeInvalidBind, Severity: SeverityError, Summary: "A server's bind is neither an IP address nor a unix:// socket path (with port number 0); Istio rejects it."},
 	{Code: CodeInvalidIstioHost, Severity: SeverityError, Summary: "A server has no host, or a host Istio rejects: a short name, a partial wildcard, an invalid namespace part or label."},

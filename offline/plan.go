@@ -3,6 +3,7 @@ package offline
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -143,6 +144,9 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
 			}
 			findings := certs.CheckCertificate(ctx, crt, index, opts)
+			if raw, err := json.Marshal(obj.Object); err == nil {
+				findings = append(findings, certs.UnknownCertificateFields(certs.CertificateRef(crt), raw)...)
+			}
 			if certs.IsManagedCertificate(crt) && !index.HasGateway(crt.Annotations[certs.AnnotationGateway]) {
 				b := finding.New(certs.CertificateRef(crt))
 				b.Warningf(finding.CodeOrphanCertificate, field.NewPath("metadata", "annotations").Key(certs.AnnotationGateway),

@@ -45,7 +45,9 @@ func (h *handler) validateCertificate(ctx context.Context, req admission.Request
 	if _, skip := decodeFor(req, crt, isCertificate); skip != nil {
 		return *skip
 	}
-	return judge(certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace)))
+	findings := certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace))
+	findings = append(findings, certs.UnknownCertificateFields(certs.CertificateRef(crt), req.Object.Raw)...)
+	return judge(findings)
 }
 
 func (h *handler) validateIstioOperator(_ context.Context, req admission.Request) decision {

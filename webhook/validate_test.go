@@ -233,6 +233,21 @@ metadata: {name: team-a, labels: {meshcert.io/enforce: "yes"}}
 			wantWarnings: []string{"MC5002 spec.issuerRef: "},
 		},
 		{
+			name: "a Certificate with a mistyped field is denied with its path",
+			object: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: team-a}
+spec:
+  secretName: web-tls
+  dnsName: [web.example.com]
+  issuerRef: {name: ca, kind: ClusterIssuer}
+`,
+			cluster:     clusterIssuerCA,
+			wantAllowed: false,
+			wantDenial:  []string{`spec.dnsName: unknown field "dnsName" in a cert-manager.io/v1 Certificate`, "(MC2014)"},
+		},
+		{
 			name:         "a dry-run request is answered like a real one",
 			object:       missingIssuerCertificate,
 			opts:         []requestOption{dryRun()},
