@@ -99,6 +99,15 @@ e2e: tools build ## Run the end-to-end tests against real local control planes (
 		MESHCERT_BINARY=$(BIN_DIR)/meshcert $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
 	cd $(ISTIO_ORACLE_SRC) && $(GO) test -count=1 -run '$(E2E_RUN)' ./...
 
+FIDELITY_GATEWAYS ?= 50000
+FIDELITY_SEED     ?= $(shell date +%s)
+
+.PHONY: fidelity
+fidelity: tools build ## Compare meshcert with Istio's own validation on FIDELITY_GATEWAYS Gateways derived from Istio's samples (seed FIDELITY_SEED; make test runs 2,000 with a fixed seed).
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
+		MESHCERT_FIDELITY_GATEWAYS=$(FIDELITY_GATEWAYS) MESHCERT_FIDELITY_SEED=$(FIDELITY_SEED) \
+		$(GO) test -count=1 -timeout 30m -run '^TestGeneratedGatewaysAgreeWithIstio$$' -v . | grep -v '^=== RUN'
+
 .PHONY: demo
 demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate.
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \

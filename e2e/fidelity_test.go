@@ -75,14 +75,61 @@ func runJSONLines(t *testing.T, stdin []byte, name string, args ...string) []byt
 	return out
 }
 
-// TestGatewayValidityAgreesWithIstio runs Istio's own ValidateGateway (the
-// istio-oracle tool) on what `meshcert inject` prints, and `meshcert check`
-// on the input, side by side over the corpus:
-// wherever Istio rejects a Gateway, meshcert must report an Istio-shape
-// error on it; wherever Istio accepts one, meshcert must report none. The
-// disagreements that are known and explained are listed in
-// docs/findings.md and in knownIstioDisagreements; any other fails, and so
-// does a listed one that no longer happens.
+// compareWithIstio runs Istio's own ValidateGateway (the istio-oracle tool)
+// on what `meshcert inject` prints for file (the Gateways as the API server
+// stores them, after meshcert's mutating webhook) and `meshcert check` on
+// file, and returns how many Gateways it compared and every disagreement:
+// Istio rejects a Gateway and meshcert reports no Istio-shape error on it,
+// or Istio accepts it and meshcert reports one.
+func compareWithIstio(t *testing.T, oracle, meshcert, file, label string) (int, []string) {
+	t.Helper()
+	stored := runJSONLines(t, nil, meshcert, "inject", "-f", file)
+	var verdicts []istioVerdict
+	for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, stored, oracle, "validate")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var v istioVerdict
+		require.NoError(t, json.Unmarshal(line, &v), string(line))
+		verdicts = append(verdicts, v)
+	}
+	if len(verdicts) == 0 {
+		return 0, nil
+	}
+	var report struct {
+		Findings []meshcertFinding `json:"findings"`
+	}
+	require.NoError(t, json.Unmarshal(runJSONLines(t, nil, meshcert, "check", "-o", "json", "-f", file), &report))
+	shapeErrors := map[string][]string{}
+	for _, f := range report.Findings {
+		if f.Object.Kind == "Gateway" && f.Severity == "error" && slices.Contains(istioShapeCodes, f.Code) {
+			key := f.Object.Namespace + "/" + f.Object.Name
+			shapeErrors[key] = append(shapeErrors[key], f.Code+" "+f.Field)
+		}
+	}
+	var disagreements []string
+	rejected := 0
+	for _, v := range verdicts {
+		if !v.Valid {
+			rejected++
+		}
+		shape := shapeErrors[v.Namespace+"/"+v.Name]
+		key := fmt.Sprintf("%s %s/%s", label, v.Namespace, v.Name)
+		switch {
+		case !v.Valid && len(shape) == 0:
+			disagreements = append(disagreements, key+": Istio rejects it ("+strings.Join(v.Errors, "; ")+"), meshcert reports no such error")
+		case v.Valid && len(shape) > 0:
+			disagreements = append(disagreements, key+": Istio accepts it, meshcert reports "+strings.Join(shape, ", "))
+		}
+	}
+	t.Logf("%s: Istio rejects %d of %d Gateways", label, rejected, len(verdicts))
+	return len(verdicts), disagreements
+}
+
+// TestGatewayValidityAgreesWithIstio compares meshcert with Istio's own
+// validation over every Gateway of the repository's inputs: wherever Istio
+// rejects a Gateway, meshcert must report an Istio-shape error on it;
+// wherever Istio accepts one, meshcert must report none.
 func TestGatewayValidityAgreesWithIstio(t *testing.T) {
 	tools, err := framework.ToolsFromEnv()
 	require.NoError(t, err)
@@ -92,44 +139,11 @@ func TestGatewayValidityAgreesWithIstio(t *testing.T) {
 	var disagreements []string
 	checked := 0
 	for _, file := range corpus(t) {
-		// Istio judges the Gateway as the API server stores it: after
-		// meshcert's mutating webhook, which is what `meshcert inject` prints.
-		stored := runJSONLines(t, nil, meshcert, "inject", "-f", file)
-		var verdicts []istioVerdict
-		for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, stored, tools.IstioOracle, "validate")), []byte("\n")) {
-			if len(line) == 0 {
-				continue
-			}
-			var v istioVerdict
-			require.NoError(t, json.Unmarshal(line, &v), string(line))
-			verdicts = append(verdicts, v)
-		}
-		if len(verdicts) == 0 {
-			continue
-		}
-		var report struct {
-			Findings []meshcertFinding `json:"findings"`
-		}
-		require.NoError(t, json.Unmarshal(runJSONLines(t, nil, meshcert, "check", "-o", "json", "-f", file), &report))
 		rel, err := filepath.Rel(repoRoot, file)
 		require.NoError(t, err)
-		for _, v := range verdicts {
-			checked++
-			var shape []string
-			for _, f := range report.Findings {
-				if f.Object.Kind == "Gateway" && f.Object.Namespace == v.Namespace && f.Object.Name == v.Name &&
-					f.Severity == "error" && slices.Contains(istioShapeCodes, f.Code) {
-					shape = append(shape, f.Code+" "+f.Field)
-				}
-			}
-			key := fmt.Sprintf("%s %s/%s", rel, v.Namespace, v.Name)
-			switch {
-			case !v.Valid && len(shape) == 0:
-				disagreements = append(disagreements, key+": Istio rejects it ("+strings.Join(v.Errors, "; ")+"), meshcert reports no such error")
-			case v.Valid && len(shape) > 0:
-				disagreements = append(disagreements, key+": Istio accepts it, meshcert reports "+strings.Join(shape, ", "))
-			}
-		}
+		n, d := compareWithIstio(t, tools.IstioOracle, meshcert, file, rel)
+		checked += n
+		disagreements = append(disagreements, d...)
 	}
 	require.Positive(t, checked, "no Gateway compared")
 	sort.Strings(disagreements)

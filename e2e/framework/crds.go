@@ -114,8 +114,12 @@ func (s crdSource) read(ctx context.Context) ([]*apiextensionsv1.CustomResourceD
 	return crds, nil
 }
 
-// moduleDir asks the go command where a module version is extracted,
+// ModuleDir asks the go command where a module version is extracted,
 // downloading it through the module proxy if this machine lacks it.
+func ModuleDir(ctx context.Context, module, version string) (string, error) {
+	return moduleDir(ctx, module, version)
+}
+
 func moduleDir(ctx context.Context, module, version string) (string, error) {
 	goBinary, err := exec.LookPath("go")
 	if err != nil {
