@@ -59,18 +59,23 @@ func UnknownCertificateFields(ref finding.ObjectRef, raw []byte) finding.Finding
 		// Not JSON a Certificate decodes from: the caller reports that.
 		return nil
 	}
+	return UnknownFieldFindings(ref, strict)
+}
+
+// UnknownFieldFindings turns the strict errors of sigs.k8s.io/json
+// (`unknown field "spec.dnsName"`) into findings on ref, with the path.
+func UnknownFieldFindings(ref finding.ObjectRef, strict []error) finding.Findings {
 	b := finding.New(ref)
 	for _, e := range strict {
-		msg := e.Error()
-		path, ok := strings.CutPrefix(msg, "unknown field ")
+		path, ok := strings.CutPrefix(e.Error(), "unknown field ")
 		if !ok {
 			continue
 		}
-		path = strings.Trim(path, `"`)
 		// The decoder's dotted path prints the same as a field.Path.
-		parts := strings.Split(path, ".")
+		parts := strings.Split(strings.Trim(path, `"`), ".")
 		b.Errorf(finding.CodeUnknownField, field.NewPath(parts[0], parts[1:]...),
-			"unknown field %q in a cert-manager.io/v1 Certificate, and the API server rejects objects with unknown fields: correct or remove it", parts[len(parts)-1])
+			"unknown field %q in a %s %s, and the API server rejects objects with unknown fields: correct or remove it",
+			parts[len(parts)-1], ref.APIVersion, ref.Kind)
 	}
 	return b.Findings()
 }

@@ -42,11 +42,12 @@ func (h *handler) validateGateway(ctx context.Context, req admission.Request) de
 
 func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {
 	crt := &cmapi.Certificate{}
-	if _, skip := decodeFor(req, crt, isCertificate); skip != nil {
+	_, unknown, skip := decodeStrictFor(req, crt, isCertificate)
+	if skip != nil {
 		return *skip
 	}
 	findings := certs.CheckCertificate(ctx, crt, h.lookup, h.options(ctx, crt.Namespace))
-	findings = append(findings, certs.UnknownCertificateFields(certs.CertificateRef(crt), req.Object.Raw)...)
+	findings = append(findings, certs.UnknownFieldFindings(certs.CertificateRef(crt), unknown)...)
 	return judge(findings)
 }
 

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
@@ -135,15 +136,25 @@ var errNoObject = errors.New("the admission request has no object")
 // kind the handler reviews (is), or one being deleted (denying its update
 // could block the removal of a finalizer).
 func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (hadNamespace bool, skip *decision) {
+	hadNamespace, _, skip = decodeStrictFor(req, obj, is)
+	return hadNamespace, skip
+}
+
+// decodeStrictFor is decodeFor that also returns, for a typed object, the
+// fields its type does not have, as Kubernetes' strict decoder reports
+// them; the object is still decoded once.
+func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (hadNamespace bool, unknown []error, skip *decision) {
 	if raw := bytes.TrimSpace(req.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return false, badRequest(errNoObject)
+		return false, nil, badRequest(errNoObject)
 	}
-	var into any = obj
+	var err error
 	if u, ok := obj.(*unstructured.Unstructured); ok {
-		into = &u.Object
+		err = utiljson.Unmarshal(req.Object.Raw, &u.Object)
+	} else {
+		unknown, err = sigsjson.UnmarshalStrict(req.Object.Raw, obj, sigsjson.DisallowUnknownFields)
 	}
-	if err := utiljson.Unmarshal(req.Object.Raw, into); err != nil {
-		return false, badRequest(fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err))
+	if err != nil {
+		return false, nil, badRequest(fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err))
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" || gvk.Version == "" {
@@ -156,9 +167,9 @@ func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVer
 	}
 	if !is(gvk) || obj.GetDeletionTimestamp() != nil {
 		d := allowed()
-		return hadNamespace, &d
+		return hadNamespace, nil, &d
 	}
-	return hadNamespace, nil
+	return hadNamespace, unknown, nil
 }
 
 // badRequest is the answer to an object that cannot be read.
