@@ -59,12 +59,15 @@ $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each.
-	@for t in $(FUZZ_TARGETS); do \
+fuzz: tools ## Run every fuzz target for FUZZTIME (default 30s) each, the Istio differential one included.
+	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+	@echo "fuzz ./e2e FuzzGatewayAgreesWithIstio for $(FUZZTIME)"
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) \
+		$(GO) test -run '^$$' -fuzz '^FuzzGatewayAgreesWithIstio$$' -fuzztime $(FUZZTIME) .
 
 .PHONY: bench
 bench: ## Run the planner, IstioOperator and manifest benchmarks.

@@ -3,118 +3,192 @@ package certs
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
 )
 
-type portHost struct {
+// listenerHost is what istiod's merge of the Gateways on one workload
+// (pilot's mergeGateways) keys servers by: a host, on a port and bind.
+type listenerHost struct {
 	port int64
+	bind string
 	host string
 }
 
-type claim struct {
-	gateway    *Gateway
-	server     int
+func (k listenerHost) key() string { return HostKey(k.port, k.bind, k.host) }
+
+// served is a server serving a listenerHost.
+type served struct {
+	server int
+	hostAt int
+	tls    bool
+	// credential is what the server reads, comma-joined, or "".
 	credential string
 }
 
-// checkConflicts finds servers on the same gateway workload (this Gateway,
-// and other Gateways with the same selector) that claim one host on one port
-// with different credentials (Istio's IST0145), and credentials shared by
-// different Gateways on one workload (IST0138).
+// checkConflicts finds what istiod cannot serve when it merges the Gateways
+// on one gateway workload, and what istioctl analyze reports about it:
+//   - one host on one port and bind in two servers with tls settings,
+//     in this Gateway or another: istiod skips one server (MC3003);
+//   - one host on one port and bind in another Gateway otherwise (MC3004,
+//     Istio's IST0145);
+//   - one credential used by another Gateway (MC4003, Istio's IST0138).
+//
+// Gateways are on one workload when their selectors overlap
+// (selectorsOverlap). Other Gateways are found by what they claim
+// (GatewayClaims), so the cost does not grow with the number of Gateways.
 func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) {
-	claims := map[portHost]claim{}
-	for i, srv := range gw.Servers {
-		if !srv.TLS.TerminatesWithCredential() || len(credentials[i]) == 0 {
-			continue
-		}
-		credential := strings.Join(credentials[i], ",")
-		for h, host := range srv.Hosts {
-			key := portHost{srv.Port.Number, strings.ToLower(DNSNameOf(host))}
-			prev, ok := claims[key]
-			if !ok {
-				claims[key] = claim{gateway: gw, server: srv.Index, credential: credential}
-				continue
-			}
-			if prev.credential != credential {
-				hostConflict(b, srv.Index, h, key, "server "+serverPath(prev.server).String(), prev.credential, credential)
-			}
-		}
-	}
-	if len(gw.Selector) == 0 || len(claims) == 0 {
-		return
-	}
-	// A Gateway alone on its workload (the common per-team gateway) needs
-	// no per-host lookups at all.
-	if !slices.ContainsFunc(lookup.GatewaysClaiming(ctx, gw.SelectorKey), func(other *Gateway) bool {
-		return other.Namespace != gw.Namespace || other.Name != gw.Name
-	}) {
-		return
-	}
-	// Other Gateways on the same workload, found by what they claim, so the
-	// cost does not grow with the number of Gateways.
-	reported := map[string]bool{}
-	for i, creds := range credentials {
-		if !gw.Servers[i].TLS.TerminatesWithCredential() {
-			continue
-		}
-		for _, c := range creds {
-			if reported[c] {
-				continue
-			}
-			for _, other := range lookup.GatewaysClaiming(ctx, CredentialKey(gw.SelectorKey, c)) {
-				if other.Namespace == gw.Namespace && other.Name == gw.Name {
-					continue
-				}
-				reported[c] = true
-				b.Addf(finding.SeverityWarning, finding.CodeCredentialSharedAcrossGateways, serverPath(gw.Servers[i].Index).Child("tls", "credentialName"), "credential %q is also used by Gateway %s/%s on the same gateway workload (Istio's IST0138); give each Gateway its own credential", c, other.Namespace, other.Name)
-				break
-			}
-		}
-	}
-	for key, mine := range claims {
-		for _, other := range lookup.GatewaysClaiming(ctx, HostKey(gw.SelectorKey, key.port, key.host)) {
-			if other.Namespace == gw.Namespace && other.Name == gw.Name {
-				continue
-			}
-			credential, ok := credentialFor(other, key)
-			if !ok || credential == mine.credential {
-				continue
-			}
-			h := slices.IndexFunc(gw.Servers[serverPos(gw, mine.server)].Hosts, func(x string) bool {
-				return strings.EqualFold(DNSNameOf(x), key.host)
-			})
-			hostConflict(b, mine.server, h, key, "Gateway "+other.Namespace+"/"+other.Name, credential, mine.credential)
-		}
-	}
-}
-
-// credentialFor returns the credential a Gateway serves host on port with.
-func credentialFor(gw *Gateway, key portHost) (string, bool) {
+	hosts := 0
 	for _, srv := range gw.Servers {
-		if srv.Port.Number != key.port || !srv.TLS.TerminatesWithCredential() || len(srv.TLS.Credentials()) == 0 {
-			continue
-		}
-		for _, h := range srv.Hosts {
-			if strings.EqualFold(DNSNameOf(h), key.host) {
-				return strings.Join(srv.TLS.Credentials(), ","), true
+		hosts += len(srv.Hosts)
+	}
+	mine := make(map[listenerHost]served, hosts)
+	// Keys in server order, so findings come out in a stable order.
+	order := make([]listenerHost, 0, hosts)
+	for i, srv := range gw.Servers {
+		this := served{server: srv.Index, tls: srv.TLS != nil, credential: strings.Join(credentials[i], ",")}
+		for h, host := range srv.Hosts {
+			key := listenerHost{srv.Port.Number, srv.Bind, normalHost(host)}
+			this.hostAt = h
+			prev, ok := mine[key]
+			if !ok {
+				mine[key] = this
+				order = append(order, key)
+				continue
+			}
+			// Within one Gateway, plain-text servers of one host merge;
+			// servers with tls settings become SNI filter chains, which
+			// must be unique.
+			if prev.server != this.server && prev.tls && this.tls {
+				hostConflict(b, this, key, "server "+serverPath(prev.server).String(), prev.credential)
 			}
 		}
 	}
-	return "", false
+	for _, key := range order {
+		this := mine[key]
+		var skipped, merged []string
+		for _, other := range lookup.GatewaysClaiming(ctx, key.key()) {
+			if sameGateway(gw, other) || !selectorsOverlap(gw.Selector, other.Selector) {
+				continue
+			}
+			theirs, ok := servedBy(other, key)
+			switch {
+			case !ok:
+			case this.tls && theirs.tls:
+				name := "Gateway " + other.Namespace + "/" + other.Name
+				if theirs.credential != "" {
+					name += " (credential " + strconv.Quote(theirs.credential) + ")"
+				}
+				skipped = append(skipped, name)
+			default:
+				merged = append(merged, "Gateway "+other.Namespace+"/"+other.Name)
+			}
+		}
+		if len(skipped) > 0 {
+			b.Errorf(finding.CodeHostConflict, hostPath(this),
+				"host %q on port %d%s is also served with tls settings by %s; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses",
+				key.host, key.port, bindText(key.bind), nameList(skipped))
+		}
+		if len(merged) > 0 {
+			b.Warningf(finding.CodeHostSharedAcrossGateways, hostPath(this),
+				"host %q on port %d%s is also served by %s on the same gateway workload (Istio's IST0145); istiod merges them into one listener, where the routes bound to each Gateway compete for the host: serve it from one Gateway",
+				key.host, key.port, bindText(key.bind), nameList(merged))
+		}
+	}
+	checkSharedCredentials(ctx, b, gw, credentials, lookup)
 }
 
-func serverPos(gw *Gateway, index int) int {
-	return slices.IndexFunc(gw.Servers, func(s Server) bool { return s.Index == index })
+// checkSharedCredentials reports a credential (or file pair) that other
+// Gateways on the same workload use too (IST0138), once per credential,
+// naming them all.
+func checkSharedCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) {
+	reported := map[string]bool{}
+	for i, srv := range gw.Servers {
+		for source := range certificateSources(srv.TLS, credentials[i]) {
+			if reported[source] {
+				continue
+			}
+			reported[source] = true
+			var others []string
+			for _, other := range lookup.GatewaysClaiming(ctx, CredentialKey(source)) {
+				if !sameGateway(gw, other) && selectorsOverlap(gw.Selector, other.Selector) {
+					others = append(others, "Gateway "+other.Namespace+"/"+other.Name)
+				}
+			}
+			if len(others) == 0 {
+				continue
+			}
+			path, what := tlsPath(srv.Index, "credentialName"), "credential "+strconv.Quote(source)
+			switch {
+			case len(srv.TLS.CredentialNames) > 0:
+				path = tlsPath(srv.Index, "credentialNames")
+			case strings.HasPrefix(source, filesSource):
+				path, what = tlsPath(srv.Index, "serverCertificate"), "certificate file "+strconv.Quote(srv.TLS.ServerCertificate)
+			}
+			b.Warningf(finding.CodeCredentialSharedAcrossGateways, path,
+				"%s is also used by %s on the same gateway workload (Istio's IST0138); give each Gateway its own credential",
+				what, nameList(others))
+		}
+	}
 }
 
-func hostConflict(b *finding.Builder, server, host int, key portHost, other, otherCredential, credential string) {
-	p := serverPath(server).Child("hosts")
-	if host >= 0 {
-		p = p.Index(host)
+// servedBy finds the server of another Gateway serving key.
+func servedBy(gw *Gateway, key listenerHost) (served, bool) {
+	for _, srv := range gw.Servers {
+		if srv.Port.Number != key.port || srv.Bind != key.bind {
+			continue
+		}
+		if h := slices.IndexFunc(srv.Hosts, func(x string) bool { return normalHost(x) == key.host }); h >= 0 {
+			return served{server: srv.Index, hostAt: h, tls: srv.TLS != nil, credential: strings.Join(srv.TLS.Credentials(), ",")}, true
+		}
+	}
+	return served{}, false
+}
+
+// maxNamed is how many other Gateways a finding names; a host claimed by
+// hundreds of Gateways needs one finding, not a list of all of them.
+const maxNamed = 5
+
+// nameList joins names, sorted, naming at most maxNamed of them.
+func nameList(names []string) string {
+	slices.Sort(names)
+	if len(names) <= maxNamed {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:maxNamed], ", ") + " and " + strconv.Itoa(len(names)-maxNamed) + " more"
+}
+
+// hostPath is spec.servers[i].hosts[j] of a served host, built only for a
+// finding.
+func hostPath(this served) *field.Path {
+	return serverPath(this.server).Child("hosts").Index(this.hostAt)
+}
+
+func sameGateway(a, b *Gateway) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name
+}
+
+func bindText(bind string) string {
+	if bind == "" {
+		return ""
+	}
+	return " (bind " + bind + ")"
+}
+
+// hostConflict reports this server's host, which istiod cannot serve twice.
+func hostConflict(b *finding.Builder, this served, key listenerHost, other, otherCredential string) {
+	p := hostPath(this)
+	if this.credential != "" && otherCredential != "" && this.credential != otherCredential {
+		b.Errorf(finding.CodeHostConflict, p,
+			"host %q on port %d%s is also served by %s with credential %q, while this server uses %q; the gateway can serve only one: use one credential or different hosts",
+			key.host, key.port, bindText(key.bind), other, otherCredential, this.credential)
+		return
 	}
 	b.Errorf(finding.CodeHostConflict, p,
-		"host %q on port %d is also claimed by %s with credential %q, while this server uses %q; the gateway can serve only one: use one credential or different hosts",
-		key.host, key.port, other, otherCredential, credential)
+		"host %q on port %d%s is also served with tls settings by %s; istiod keeps one of the two servers and skips the other: serve each host once per port, or bind them to different addresses",
+		key.host, key.port, bindText(key.bind), other)
 }

@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -25,12 +26,9 @@ func TestIsGatewayTakesTheServedVersionsOnly(t *testing.T) {
 
 func TestHostKeyIsPinned(t *testing.T) {
 	long := strings.Repeat("a", 50) + ".example.com"
-	assert.Equal(t, "|443|"+long, certs.HostKey("", 443, long), "no selector, a host longer than the key's spare room")
-	assert.Equal(t, "|8443|a.io", certs.HostKey("", 8443, "a.io"))
-	selector := certs.SelectorKey(map[string]string{"istio": "ingressgateway", "app": "edge"})
-	assert.Equal(t, "app=edge\x00istio=ingressgateway\x00", selector, "sorted key=value pairs, NUL-terminated")
-	assert.Equal(t, selector+"|443|web.example.com", certs.HostKey(selector, 443, "web.example.com"))
-	assert.Equal(t, selector+"|cred|web-tls", certs.CredentialKey(selector, "web-tls"))
+	assert.Equal(t, "h\x00443\x00\x00"+long, certs.HostKey(443, "", long), "no bind, a host longer than the key's spare room")
+	assert.Equal(t, "h\x008443\x0010.0.0.1\x00a.io", certs.HostKey(8443, "10.0.0.1", "a.io"))
+	assert.Equal(t, "c\x00web-tls", certs.CredentialKey("web-tls"))
 }
 
 func TestParseGatewayReadsPorts(t *testing.T) {
@@ -106,14 +104,39 @@ func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
 }
 
 func TestGatewayClaimsArePinned(t *testing.T) {
-	gw := certs.ParseGateway(buildGateway(t, withHosts(0, "team-a/Web.example.com"), withCredential(0, "web-tls"),
-		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil))))
-	selector := "istio=ingressgateway\x00"
-	assert.Equal(t, []string{selector, selector + "|443|web.example.com", selector + "|cred|web-tls"}, certs.GatewayClaims(gw),
-		"the workload, each host a TLS server terminates (lower case, no namespace part) and each credential; plain HTTP claims nothing")
+	gw := certs.ParseGateway(buildGateway(t, withHosts(0, "team-a/Web.example.com"), withCredential(0, "kubernetes://web-tls"),
+		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)),
+		addServer(newServer(8443, "files", "HTTPS", []string{"files.example.com"},
+			map[string]any{"mode": "SIMPLE", "serverCertificate": "/etc/cert.pem", "privateKey": "/etc/key.pem"}))))
+	assert.Equal(t, []string{
+		"c\x00files:/etc/cert.pem\x00/etc/key.pem",
+		"c\x00web-tls",
+		"h\x00443\x00\x00web.example.com",
+		"h\x0080\x00\x00web.example.com",
+		"h\x008443\x00\x00files.example.com",
+	}, certs.GatewayClaims(gw),
+		"every host of every server by port and bind (lower case, no namespace part), each Secret without its scheme, and a file pair")
+}
 
-	noSelector := certs.ParseGateway(buildGateway(t, withCredential(0, "web-tls"), func(t testing.TB, gw map[string]any) {
-		delete(object(t, gw, "spec"), "selector")
-	}))
-	assert.NotContains(t, certs.GatewayClaims(noSelector), "", "a Gateway without a selector claims no workload")
+func TestConflictMessagesNameFiveGatewaysAndCountTheRest(t *testing.T) {
+	var others strings.Builder
+	for i := range 7 {
+		fmt.Fprintf(&others, `---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other-%d, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: other-%d}
+`, i, i)
+	}
+	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "web.example.com"), withCredential(0, "web-tls"))),
+		indexOf(t, cluster+others.String()), certs.DefaultOptions())
+	require.Len(t, p.Findings, 1)
+	assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
+	assert.Equal(t, `host "web.example.com" on port 443 is also served with tls settings by Gateway team-b/other-0 (credential "other-0"), Gateway team-b/other-1 (credential "other-1"), Gateway team-b/other-2 (credential "other-2"), Gateway team-b/other-3 (credential "other-3"), Gateway team-b/other-4 (credential "other-4") and 2 more; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses`,
+		p.Findings[0].Message)
 }

@@ -1,8 +1,6 @@
 package certs
 
 import (
-	"maps"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -58,9 +56,6 @@ type Gateway struct {
 	UID         string
 	Annotations map[string]string
 	Selector    map[string]string
-	// SelectorKey is SelectorKey(Selector), computed once: Gateways with
-	// equal keys configure the same gateway workload.
-	SelectorKey string
 	Servers     []Server
 	// finding.Findings are problems with the shape of the object found while reading it.
 	Findings finding.Findings
@@ -141,19 +136,6 @@ func (t *ServerTLS) UsesFiles() bool {
 // a credentialName.
 func secretNameOf(credential string) string {
 	return strings.TrimPrefix(credential, "kubernetes://")
-}
-
-// SelectorKey is a canonical string for a label selector map.
-func SelectorKey(selector map[string]string) string {
-	keys := slices.Sorted(maps.Keys(selector))
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(selector[k])
-		b.WriteByte(0)
-	}
-	return b.String()
 }
 
 // Field paths findings point at.

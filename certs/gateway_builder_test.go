@@ -109,6 +109,11 @@ func server(i int, change func(s map[string]any)) mutation {
 	}
 }
 
+// withBind sets spec.servers[i].bind.
+func withBind(i int, bind string) mutation {
+	return server(i, func(s map[string]any) { s["bind"] = bind })
+}
+
 // withServerName sets spec.servers[i].name.
 func withServerName(i int, name string) mutation {
 	return server(i, func(s map[string]any) { s["name"] = name })

@@ -37,9 +37,8 @@ type Lookup interface {
 	// NamespaceLabels returns a namespace's labels, if the namespace is known.
 	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool)
 	// GatewaysClaiming returns the known Istio Gateways that claim key: a
-	// SelectorKey (every Gateway with that selector, so on the same gateway
-	// workload), a HostKey (same selector, terminating TLS for a host on a
-	// port) or a CredentialKey (same selector, using a credential).
-	// GatewayClaims lists a Gateway's keys for indexing.
+	// HostKey (a server serving a host on a port and bind) or a
+	// CredentialKey (a server naming a credential), whatever their
+	// selectors. GatewayClaims lists a Gateway's keys for indexing.
 	GatewaysClaiming(ctx context.Context, key string) []*Gateway
 }

@@ -64,7 +64,6 @@ func (p *gatewayParser) parseSpec(obj *unstructured.Unstructured) {
 			}
 		}
 	}
-	gw.SelectorKey = SelectorKey(gw.Selector)
 	servers, found := specMap["servers"]
 	if !found || servers == nil {
 		return

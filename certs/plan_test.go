@@ -511,6 +511,176 @@ metadata: {name: shared-tls, namespace: istio-system}
 			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
+			name: "a Gateway whose selector is a superset of this one's, claiming the host with another credential, conflicts",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: canary, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway, istio.io/rev: canary}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "a Gateway without a selector is on every workload and conflicts on a host",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: everywhere, namespace: team-b}
+spec:
+  selector: {}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [WEB.example.com]
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "a Gateway whose selector neither contains nor is contained in this one's does not conflict",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: team-b}
+spec:
+  selector: {istio: edge}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{},
+		},
+		{
+			name: "the same host on the same port with another bind address is no conflict",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bound, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [web.example.com]
+    bind: 10.0.0.2
+    tls: {mode: SIMPLE, credentialName: other-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"), withBind(0, "10.0.0.1")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{},
+		},
+		{
+			name: "the same host on the same port and bind in another Gateway with the same credential conflicts, as istiod skips one server",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: twin, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE, credentialName: web-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]", "warning MC4003 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "a plain HTTP host also served by another Gateway on the same workload is IST0145",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: plain, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: p, protocol: HTTP}
+    hosts: [web.example.com]
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"), addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil))},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC3004 spec.servers[1].hosts[0]"},
+		},
+		{
+			name: "a passthrough server of another Gateway naming the same credential is IST0138",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: pass, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: p, protocol: TLS}
+    hosts: [pass.example.com]
+    tls: {mode: PASSTHROUGH, credentialName: web-tls}
+`,
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "the same certificate files in another Gateway on the same workload are IST0138",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: files, namespace: team-b}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: p, protocol: HTTPS}
+    hosts: [files.example.com]
+    tls: {mode: SIMPLE, serverCertificate: /etc/c.pem, privateKey: /etc/k.pem}
+`,
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withHosts(0, "web.example.com"), withTLS(0, map[string]any{"mode": "SIMPLE", "serverCertificate": "/etc/c.pem", "privateKey": "/etc/k.pem"})},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.serverCertificate"},
+		},
+		{
+			name: "two servers of one Gateway repeating a host on one port with the same credential conflict, as istiod skips the second",
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+				addServer(newServer(443, "https-b", "HTTPS", []string{"web.example.com"}, map[string]any{"mode": "SIMPLE", "credentialName": "web-tls"})),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[1].hosts[0]"},
+		},
+		{
+			name: "plain HTTP servers of one Gateway repeating a host merge without a finding",
+			mutate: []mutation{
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+				addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)),
+				addServer(newServer(80, "http-b", "HTTP", []string{"web.example.com"}, nil)),
+			},
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+		},
+		{
+			name:        "a host repeated within one server is not a conflict",
+			mutate:      []mutation{withHosts(0, "web.example.com", "WEB.example.com"), withCredential(0, "web-tls")},
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+		},
+		{
 			name: "a MUTUAL server with an ACME issuer and no client CA Secret is warned about",
 			mutate: []mutation{
 				withName("mtls"),

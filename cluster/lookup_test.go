@@ -196,19 +196,19 @@ func TestLookup(t *testing.T) {
 			return ok
 		}, false},
 		{"GatewaysClaiming a host finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com")))
 		}, []string{"team-a/web", "team-b/web"}},
 		{"GatewaysClaiming a host on another port finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 8443, "web.example.com")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(8443, "", "web.example.com")))
 		}, []string(nil)},
-		{"GatewaysClaiming a host with another selector finds nothing", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(map[string]string{"istio": "egressgateway"}), 443, "web.example.com")))
+		{"GatewaysClaiming a host on another bind address finds nothing", func(l *Lookup) any {
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.HostKey(443, "10.0.0.1", "web.example.com")))
 		}, []string(nil)},
 		{"GatewaysClaiming a credential finds every Gateway using the credential", func(l *Lookup) any {
-			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "web-tls")))
+			return gatewayNames(l.GatewaysClaiming(t.Context(), certs.CredentialKey("web-tls")))
 		}, []string{"team-a/web", "team-b/api"}},
 		{"Gateways come back parsed", func(l *Lookup) any {
-			gws := l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "other-tls"))
+			gws := l.GatewaysClaiming(t.Context(), certs.CredentialKey("other-tls"))
 			if len(gws) != 1 || len(gws[0].Servers) != 1 {
 				return nil
 			}
@@ -304,8 +304,8 @@ func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
 	assert.Empty(t, l.WorkloadNamespaces(t.Context(), ingress))
 	_, ok = l.NamespaceLabels(t.Context(), "ns")
 	assert.False(t, ok)
-	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com")))
-	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.CredentialKey(certs.SelectorKey(ingress), "web")))
+	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com")))
+	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.CredentialKey("web")))
 	assert.Equal(t, 10, reader.calls)
 
 	// One line per kind, however often it failed.
@@ -437,9 +437,8 @@ func TestSetup(t *testing.T) {
 func TestGatewayClaims(t *testing.T) {
 	gw := gateway(t, "team-a", "web", "team-a/Web.Example.com", "web-tls")
 	assert.ElementsMatch(t, []string{
-		certs.SelectorKey(ingress),
-		certs.HostKey(certs.SelectorKey(ingress), 443, "web.example.com"),
-		certs.CredentialKey(certs.SelectorKey(ingress), "web-tls"),
+		certs.HostKey(443, "", "web.example.com"),
+		certs.CredentialKey("web-tls"),
 	}, GatewayClaims(gw))
 	assert.Nil(t, GatewayClaims(&cmapi.Certificate{}), "only unstructured Gateways are indexed")
 }

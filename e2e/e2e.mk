@@ -33,9 +33,10 @@ CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
 
 # Oracles: other projects' own code run on our test inputs (e2e/oracles/).
 include e2e/oracles/istio/oracle.mk
+include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.
-MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR)
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR)
 
 # Static binaries, no local paths in them, no debug info (smaller, faster to link).
 TOOLS_GOFLAGS := -trimpath -buildvcs=false
@@ -68,7 +69,7 @@ CLUSTER_START_TIMEOUT ?= 120
 CLUSTER_FLAGS ?=
 
 .PHONY: tools
-tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(ISTIO_ORACLE) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner and the Istio oracle into TOOLS_CACHE (skips what is built).
+tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(ISTIO_ORACLE) $(CM_ORACLE) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
 
 $(ETCD):
 	cd e2e/tools/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(ETCD_DIR)/etcd.tmp go.etcd.io/etcd/server/v3
@@ -99,14 +100,17 @@ e2e: tools build ## Run the end-to-end tests against real local control planes (
 		MESHCERT_BINARY=$(BIN_DIR)/meshcert $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
 	cd $(ISTIO_ORACLE_SRC) && $(GO) test -count=1 -run '$(E2E_RUN)' ./...
 
-FIDELITY_GATEWAYS ?= 50000
-FIDELITY_SEED     ?= $(shell date +%s)
+FIDELITY_GATEWAYS     ?= 50000
+FIDELITY_CERTIFICATES ?= 20000
+FIDELITY_SEED         ?= $(shell date +%s)
 
 .PHONY: fidelity
-fidelity: tools build ## Compare meshcert with Istio's own validation on FIDELITY_GATEWAYS Gateways derived from Istio's samples (seed FIDELITY_SEED; make test runs 2,000 with a fixed seed).
+fidelity: tools build ## Compare meshcert with Istio's validation on FIDELITY_GATEWAYS Gateways derived from Istio's samples, and cert-manager's validation with the Certificates of FIDELITY_CERTIFICATES generated Gateways (seed FIDELITY_SEED; make test runs 2,000 and 1,000 with fixed seeds).
+	mkdir -p $(E2E_ARTIFACTS)
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
-		MESHCERT_FIDELITY_GATEWAYS=$(FIDELITY_GATEWAYS) MESHCERT_FIDELITY_SEED=$(FIDELITY_SEED) \
-		$(GO) test -count=1 -timeout 30m -run '^TestGeneratedGatewaysAgreeWithIstio$$' -v . | grep -v '^=== RUN'
+		MESHCERT_FIDELITY_GATEWAYS=$(FIDELITY_GATEWAYS) MESHCERT_FIDELITY_CERTIFICATES=$(FIDELITY_CERTIFICATES) MESHCERT_FIDELITY_SEED=$(FIDELITY_SEED) \
+		$(GO) test -count=1 -timeout 30m -run '^(TestGeneratedGatewaysAgreeWithIstio|TestPlannedCertificatesPassCertManagerValidation)$$' -v . > $(E2E_ARTIFACTS)/fidelity.log; \
+		status=$$?; grep -v "^=== RUN" $(E2E_ARTIFACTS)/fidelity.log; exit $$status
 
 .PHONY: demo
 demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate.

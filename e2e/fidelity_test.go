@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/e2e/framework"
 )
@@ -81,11 +86,49 @@ func runJSONLines(t *testing.T, stdin []byte, name string, args ...string) []byt
 // file, and returns how many Gateways it compared and every disagreement:
 // Istio rejects a Gateway and meshcert reports no Istio-shape error on it,
 // or Istio accepts it and meshcert reports one.
-func compareWithIstio(t *testing.T, oracle, meshcert, file, label string) (int, []string) {
+// fidelityTools finds the oracles and the meshcert binary the differential
+// tests run.
+func fidelityTools(t testing.TB) (tools framework.Tools, meshcert string) {
+	t.Helper()
+	tools, err := framework.ToolsFromEnv()
+	require.NoError(t, err)
+	meshcert, err = framework.MeshcertBinary(t.Context())
+	require.NoError(t, err)
+	return tools, meshcert
+}
+
+// envNumber reads a number from the environment variable name, or returns
+// def when it is not set; a longer run (make fidelity) sets them.
+func envNumber[N int | uint64](t testing.TB, name string, def N) N {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		_, err := fmt.Sscan(v, &def)
+		require.NoError(t, err, name)
+	}
+	return def
+}
+
+// comparison is what comparing one input with Istio and cert-manager gave.
+type comparison struct {
+	gateways, certificates int
+	disagreements          []string
+}
+
+func (c *comparison) add(o comparison) {
+	c.gateways += o.gateways
+	c.certificates += o.certificates
+	c.disagreements = append(c.disagreements, o.disagreements...)
+}
+
+// compareWithIstio judges file with Istio's validation and meshcert's
+// check (see TestGatewayValidityAgreesWithIstio), and every Certificate
+// meshcert plans for it with cert-manager's validation.
+func compareWithIstio(t *testing.T, tools framework.Tools, meshcert, file, label string) comparison {
 	t.Helper()
 	stored := runJSONLines(t, nil, meshcert, "inject", "-f", file)
+	result := checkWithCertManager(t, tools.CertManagerOracle, plannedCertificates(t, file, stored), label)
 	var verdicts []istioVerdict
-	for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, stored, oracle, "validate")), []byte("\n")) {
+	for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, stored, tools.IstioOracle, "validate")), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
@@ -94,7 +137,7 @@ func compareWithIstio(t *testing.T, oracle, meshcert, file, label string) (int, 
 		verdicts = append(verdicts, v)
 	}
 	if len(verdicts) == 0 {
-		return 0, nil
+		return result
 	}
 	var report struct {
 		Findings []meshcertFinding `json:"findings"`
@@ -123,7 +166,95 @@ func compareWithIstio(t *testing.T, oracle, meshcert, file, label string) (int, 
 		}
 	}
 	t.Logf("%s: Istio rejects %d of %d Gateways", label, rejected, len(verdicts))
-	return len(verdicts), disagreements
+	result.gateways = len(verdicts)
+	result.disagreements = append(result.disagreements, disagreements...)
+	return result
+}
+
+// plannedCertificates returns, as a YAML stream, the Certificates `meshcert
+// inject` printed for file beyond the ones the file holds: inject echoes
+// the input first, then adds what it plans.
+func plannedCertificates(t *testing.T, file string, injected []byte) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	inInput := map[string]int{}
+	for _, obj := range decodeObjects(t, data, file) {
+		if obj.GetKind() == "Certificate" {
+			inInput[objectKey(obj)]++
+		}
+	}
+	var planned bytes.Buffer
+	for _, obj := range decodeObjects(t, injected, "meshcert inject -f "+file) {
+		if obj.GetKind() != "Certificate" {
+			continue
+		}
+		if key := objectKey(obj); inInput[key] > 0 {
+			inInput[key]--
+			continue
+		}
+		doc, err := yaml.Marshal(obj.Object)
+		require.NoError(t, err)
+		planned.WriteString("---\n")
+		planned.Write(doc)
+	}
+	return planned.Bytes()
+}
+
+func objectKey(obj *unstructured.Unstructured) string {
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	return ns + "/" + obj.GetName()
+}
+
+// decodeObjects reads a YAML or JSON stream of objects.
+func decodeObjects(t *testing.T, data []byte, what string) []*unstructured.Unstructured {
+	t.Helper()
+	var objects []*unstructured.Unstructured
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var obj map[string]any
+		err := decoder.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return objects
+		}
+		if err != nil {
+			// Some inputs are broken on purpose; what they hold past the break
+			// is judged by the other comparisons.
+			t.Logf("%s: stops being readable YAML: %v", what, err)
+			return objects
+		}
+		if obj != nil {
+			objects = append(objects, &unstructured.Unstructured{Object: obj})
+		}
+	}
+}
+
+// checkWithCertManager runs cert-manager's own Certificate validation on
+// the Certificates meshcert planned: it must accept every one.
+func checkWithCertManager(t *testing.T, oracle string, certificates []byte, label string) comparison {
+	t.Helper()
+	var result comparison
+	if len(certificates) == 0 {
+		return result
+	}
+	for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, certificates, oracle)), []byte("\n")) {
+		var v struct {
+			Namespace, Name string
+			Valid           bool
+			Errors          []string
+		}
+		require.NoError(t, json.Unmarshal(line, &v), string(line))
+		result.certificates++
+		if !v.Valid {
+			result.disagreements = append(result.disagreements, fmt.Sprintf("%s Certificate %s/%s: meshcert plans it, cert-manager rejects it: %s",
+				label, v.Namespace, v.Name, strings.Join(v.Errors, "; ")))
+		}
+	}
+	require.Equal(t, bytes.Count(certificates, []byte("\nkind: Certificate\n")), result.certificates, "%s: cert-manager judged every planned Certificate", label)
+	return result
 }
 
 // TestGatewayValidityAgreesWithIstio compares meshcert with Istio's own
@@ -131,24 +262,19 @@ func compareWithIstio(t *testing.T, oracle, meshcert, file, label string) (int, 
 // rejects a Gateway, meshcert must report an Istio-shape error on it;
 // wherever Istio accepts one, meshcert must report none.
 func TestGatewayValidityAgreesWithIstio(t *testing.T) {
-	tools, err := framework.ToolsFromEnv()
-	require.NoError(t, err)
-	meshcert, err := framework.MeshcertBinary(t.Context())
-	require.NoError(t, err)
+	tools, meshcert := fidelityTools(t)
 
-	var disagreements []string
-	checked := 0
+	var all comparison
 	for _, file := range corpus(t) {
 		rel, err := filepath.Rel(repoRoot, file)
 		require.NoError(t, err)
-		n, d := compareWithIstio(t, tools.IstioOracle, meshcert, file, rel)
-		checked += n
-		disagreements = append(disagreements, d...)
+		all.add(compareWithIstio(t, tools, meshcert, file, rel))
 	}
-	require.Positive(t, checked, "no Gateway compared")
-	sort.Strings(disagreements)
-	t.Logf("%d Gateways compared with Istio's validation", checked)
-	for _, d := range disagreements {
+	require.Positive(t, all.gateways, "no Gateway compared")
+	require.Positive(t, all.certificates, "no planned Certificate judged by cert-manager")
+	sort.Strings(all.disagreements)
+	t.Logf("%d Gateways compared with Istio's validation; %d Certificates meshcert plans for them judged by cert-manager's", all.gateways, all.certificates)
+	for _, d := range all.disagreements {
 		t.Errorf("disagreement: %s", d)
 	}
 }

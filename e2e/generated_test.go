@@ -22,16 +22,11 @@ import (
 // derives from Istio's samples. MESHCERT_FIDELITY_GATEWAYS raises it, and
 // MESHCERT_FIDELITY_SEED varies it, for a longer run (make fidelity).
 func generatedGateways(t *testing.T) int {
-	n := 2000
-	if v := os.Getenv("MESHCERT_FIDELITY_GATEWAYS"); v != "" {
-		_, err := fmt.Sscan(v, &n)
-		require.NoError(t, err, "MESHCERT_FIDELITY_GATEWAYS")
-	}
-	return n
+	return envNumber(t, "MESHCERT_FIDELITY_GATEWAYS", 2000)
 }
 
 // istioVersion is the istio.io/istio version the oracle module requires.
-func istioVersion(t *testing.T) string {
+func istioVersion(t testing.TB) string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(repoRoot, "e2e", "oracles", "istio", "go.mod"))
 	require.NoError(t, err)
@@ -48,7 +43,7 @@ func istioVersion(t *testing.T) string {
 }
 
 // sampleGateways are the Istio Gateways of Istio's own samples.
-func sampleGateways(t *testing.T) []map[string]any {
+func sampleGateways(t testing.TB) []map[string]any {
 	t.Helper()
 	dir, err := framework.ModuleDir(t.Context(), "istio.io/istio", istioVersion(t))
 	require.NoError(t, err)
@@ -163,18 +158,10 @@ var gatewayMutations = []gatewayMutation{
 // them, as TestGatewayValidityAgreesWithIstio does for the repository's
 // inputs.
 func TestGeneratedGatewaysAgreeWithIstio(t *testing.T) {
-	tools, err := framework.ToolsFromEnv()
-	require.NoError(t, err)
-	meshcert, err := framework.MeshcertBinary(t.Context())
-	require.NoError(t, err)
+	tools, meshcert := fidelityTools(t)
 	samples := sampleGateways(t)
 
-	seed := uint64(7)
-	if v := os.Getenv("MESHCERT_FIDELITY_SEED"); v != "" {
-		_, err := fmt.Sscan(v, &seed)
-		require.NoError(t, err, "MESHCERT_FIDELITY_SEED")
-	}
-	r := rand.New(rand.NewPCG(seed, 42))
+	r := rand.New(rand.NewPCG(envNumber(t, "MESHCERT_FIDELITY_SEED", uint64(7)), 42))
 	var docs bytes.Buffer
 	n := generatedGateways(t)
 	for i := range n {
@@ -198,16 +185,17 @@ func TestGeneratedGatewaysAgreeWithIstio(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "generated.yaml")
 	require.NoError(t, os.WriteFile(file, docs.Bytes(), 0o600))
 
-	checked, disagreements := compareWithIstio(t, tools.IstioOracle, meshcert, file, "generated")
-	require.Equal(t, n, checked, "every generated Gateway was judged by Istio")
-	sort.Strings(disagreements)
-	t.Logf("%d Gateways derived from %d Istio samples compared with Istio's validation", checked, len(samples))
-	for _, d := range slices.Compact(disagreements) {
+	result := compareWithIstio(t, tools, meshcert, file, "generated")
+	require.Equal(t, n, result.gateways, "every generated Gateway was judged by Istio")
+	require.Positive(t, result.certificates, "no planned Certificate judged by cert-manager")
+	sort.Strings(result.disagreements)
+	t.Logf("%d Gateways derived from %d Istio samples compared with Istio's validation; %d Certificates meshcert plans for them judged by cert-manager's", result.gateways, len(samples), result.certificates)
+	for _, d := range slices.Compact(result.disagreements) {
 		t.Errorf("disagreement: %s", d)
 	}
 }
 
-func deepCopy(t *testing.T, obj map[string]any) map[string]any {
+func deepCopy(t testing.TB, obj map[string]any) map[string]any {
 	t.Helper()
 	data, err := yaml.Marshal(obj)
 	require.NoError(t, err)

@@ -74,9 +74,13 @@ const (
 	// CodeHostNotCovered: the Certificate providing a server's credential does
 	// not cover one of that server's hosts.
 	CodeHostNotCovered Code = "MC3002"
-	// CodeHostConflict: two servers selecting the same workload claim the same
-	// host on the same port with different credentials.
+	// CodeHostConflict: two servers with tls settings on one gateway
+	// workload serve the same host on the same port and bind; istiod skips
+	// one of them.
 	CodeHostConflict Code = "MC3003"
+	// CodeHostSharedAcrossGateways: two Gateways on one gateway workload
+	// serve the same host on the same port and bind (Istio's IST0145).
+	CodeHostSharedAcrossGateways Code = "MC3004"
 )
 
 // Credentials and Certificates.

@@ -24,6 +24,9 @@ type Tools struct {
 	// IstioOracle runs Istio's own Gateway validation and analyzers
 	// (e2e/oracles/istio).
 	IstioOracle string
+	// CertManagerOracle runs cert-manager's own Certificate validation
+	// (e2e/oracles/certmanager).
+	CertManagerOracle string
 }
 
 // ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
@@ -52,6 +55,7 @@ func ToolsFromEnv() (Tools, error) {
 		Helm:                  find("helm"),
 		CertManager:           find("cert-manager-controller"),
 		IstioOracle:           find("istio-oracle"),
+		CertManagerOracle:     find("certmanager-oracle"),
 	}
 	if len(missing) > 0 {
 		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)

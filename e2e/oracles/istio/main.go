@@ -2,9 +2,10 @@
 // verdicts as JSON lines, so meshcert's e2e tests can compare meshcert's
 // findings with Istio's (DESIGN.md §10).
 //
-//	istio-oracle validate [-namespace NS] [FILES...]
+//	istio-oracle validate [-namespace NS] [-stream] [FILES...]
 //	    validation.ValidateGateway on every networking.istio.io Gateway, as
-//	    `istioctl validate` does; one line per Gateway.
+//	    `istioctl validate` does; one line per Gateway. With -stream, one JSON
+//	    object per stdin line, each answered by one verdict line at once.
 //	istio-oracle analyze [-namespace NS] [-istio-namespace NS] [-mesh-config FILE] [-all-kinds] [-istioctl] [FILES...]
 //	    Istio's analyzers on the files, as `istioctl analyze --use-kube=false`
 //	    does but keeping Pods and Secrets from the files (unless -istioctl);
@@ -48,8 +49,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fs.SetOutput(stderr)
 		// istioctl validate gives namespace-less objects "default" unless -n is set.
 		namespace := fs.String("namespace", "default", "namespace of objects that have none")
+		stream := fs.Bool("stream", false, "read one JSON object per line from stdin and answer each with one verdict line, flushed")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if *stream {
+			return validateStream(stdin, stdout, *namespace)
 		}
 		inputs, err := readInputs(fs.Args(), stdin)
 		if err != nil {

@@ -152,3 +152,28 @@ func runJSON[T any](t *testing.T, stdin io.Reader, args ...string) []T {
 func containsSubstring(list []string, sub string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, sub) })
 }
+
+func TestValidateStreamAnswersEveryLine(t *testing.T) {
+	in := strings.Join([]string{
+		`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"ok"},"spec":{"servers":[{"port":{"number":80,"name":"http","protocol":"HTTP"},"hosts":["*"]}]}}`,
+		`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"no-tls","namespace":"a"},"spec":{"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["*"]}]}}`,
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`,
+		`not json`,
+	}, "\n") + "\n"
+	verdicts := runJSON[verdict](t, strings.NewReader(in), "validate", "-stream")
+	if len(verdicts) != 4 {
+		t.Fatalf("got %d verdicts for 4 lines: %+v", len(verdicts), verdicts)
+	}
+	if v := verdicts[0]; !v.Valid || v.Name != "ok" || v.Namespace != "default" || v.Index != 0 {
+		t.Errorf("line 0: %+v, want a valid Gateway default/ok", v)
+	}
+	if v := verdicts[1]; v.Valid || !containsSubstring(v.Errors, "server must have TLS settings") || v.Index != 1 {
+		t.Errorf("line 1: %+v, want Istio's error for HTTPS without tls", v)
+	}
+	if v := verdicts[2]; v.Valid || !containsSubstring(v.Errors, "not an Istio Gateway") {
+		t.Errorf("line 2: %+v, want it refused as not a Gateway", v)
+	}
+	if v := verdicts[3]; v.Valid || !containsSubstring(v.Errors, "not a JSON object") {
+		t.Errorf("line 3: %+v, want it refused as not JSON", v)
+	}
+}

@@ -67,6 +67,40 @@ func validate(inputs []input, defaultNamespace string, out *json.Encoder) error 
 	return nil
 }
 
+// validateStream judges one JSON object per input line and answers each
+// line with exactly one verdict line, flushed at once, so one oracle
+// process can serve a caller through many inputs (the e2e fuzz target).
+// A line that is not an Istio Gateway gets an invalid verdict saying so.
+func validateStream(in io.Reader, w io.Writer, defaultNamespace string) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for index := 0; sc.Scan(); index++ {
+		v := verdict{File: "-", Index: index}
+		var o object
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			v.Errors = []string{"not a JSON object: " + err.Error()}
+		} else if judged, ok := validateGateway(o, defaultNamespace); ok {
+			judged.File, judged.Index = v.File, index
+			v = judged
+		} else {
+			v.Errors = []string{"not an Istio Gateway"}
+		}
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("failed to write verdict: %w", err)
+		}
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("failed to write verdict: %w", err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("failed to read stdin: %w", err)
+	}
+	return nil
+}
+
 type located struct {
 	obj  object
 	line int
