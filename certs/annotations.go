@@ -58,7 +58,7 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 				bad(cmapi.AltNamesAnnotationKey, "%q cannot be a DNS name in a certificate: %s", name, problem)
 				continue
 			}
-			tmpl.altNames = append(tmpl.altNames, strings.ToLower(name))
+			tmpl.altNames = append(tmpl.altNames, certificateName(name))
 		}
 	}
 	if v, ok := ann[cmapi.IPSANAnnotationKey]; ok {

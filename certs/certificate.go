@@ -29,7 +29,22 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	checkIssuerRef(ctx, b, issuerCheck{
 		field: field.NewPath("spec", "issuerRef"), ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
-	for i, name := range crt.Spec.DNSNames {
+	checkDNSNames(b, crt.Spec.DNSNames)
+	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
+		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)
+	}
+	findings := b.Findings()
+	findings.Sort()
+	return findings
+}
+
+// checkDNSNames reports dnsNames that are not DNS names (errors), and ones
+// that are but not in the form issuers take and clients send: upper case,
+// a trailing dot, or a repeat once normalised (warnings: cert-manager's
+// webhook accepts them, an ACME server refuses a trailing dot).
+func checkDNSNames(b *finding.Builder, names []string) {
+	var seen map[string]int
+	for i, name := range names {
 		path := field.NewPath("spec", "dnsNames").Index(i)
 		if ns, host, ok := strings.Cut(name, "/"); ok {
 			b.Errorf(finding.CodeUncertifiableHost, path,
@@ -38,14 +53,21 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 		}
 		if problem := hostProblem(strings.ToLower(name)); problem != "" {
 			b.Errorf(finding.CodeUncertifiableHost, path, "%q cannot be a DNS name in a certificate: %s", name, problem)
+			continue
+		}
+		normal := certificateName(name)
+		if first, ok := seen[normal]; ok {
+			b.Warningf(finding.CodeCertificateNameForm, path, "%q repeats spec.dnsNames[%d] once names are compared as issuers do (lower case, no trailing dot); remove it", name, first)
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]int, len(names))
+		}
+		seen[normal] = i
+		if normal != name {
+			b.Warningf(finding.CodeCertificateNameForm, path, "%q is not in the form issuers take and TLS clients send (lower case, no trailing dot; an ACME server refuses the dot); list %q", name, normal)
 		}
 	}
-	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
-		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)
-	}
-	findings := b.Findings()
-	findings.Sort()
-	return findings
 }
 
 // UnknownCertificateFields reports the fields of a Certificate, given as

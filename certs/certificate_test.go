@@ -39,6 +39,26 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: mesh-
 `,
 		},
 		{
+			name: "dnsNames in upper case, with a trailing dot or repeated once normalised are warned about, each with the form to use",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: istio-system}
+spec: {secretName: web-tls, dnsNames: [web.example.com, API.example.com, shop.example.com., WEB.example.com.], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			wantFindings: []string{"warning MC3005 spec.dnsNames[1]", "warning MC3005 spec.dnsNames[2]", "warning MC3005 spec.dnsNames[3]"},
+			wantMessage:  `"API.example.com" is not in the form issuers take and TLS clients send (lower case, no trailing dot; an ACME server refuses the dot); list "api.example.com"`,
+		},
+		{
+			name: "a wildcard dnsName in lower case is fine",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: istio-system}
+spec: {secretName: web-tls, dnsNames: ["*.example.com", example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+		},
+		{
 			name: "a ClusterIssuer of another cluster is explained as impossible",
 			certificate: `
 apiVersion: cert-manager.io/v1

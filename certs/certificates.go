@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/netip"
 	"slices"
-	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
@@ -131,7 +130,7 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 	var ips []string
 	for _, srv := range g.servers {
 		for h, host := range srv.Hosts {
-			name := strings.ToLower(DNSNameOf(host))
+			name := certificateName(host)
 			if problem := hostProblem(name); problem != "" {
 				b.Errorf(finding.CodeUncertifiableHost, serverPath(srv.Index).Child("hosts").Index(h), "host %q cannot go into the certificate for Secret %q: %s", host, g.secret, problem)
 				continue

@@ -17,6 +17,13 @@ func DNSNameOf(host string) string {
 	return host
 }
 
+// certificateName is a host as a certificate names it: the DNS name without
+// its namespace part, lower case and without a trailing dot, which ACME
+// servers refuse and clients do not send.
+func certificateName(host string) string {
+	return strings.ToLower(strings.TrimSuffix(DNSNameOf(host), "."))
+}
+
 // hostProblem says why a DNS name cannot go into a certificate, or "" when it
 // can. A leading "*." wildcard label is allowed, as TLS allows it.
 func hostProblem(name string) string {

@@ -675,6 +675,16 @@ spec:
 			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
 		},
 		{
+			name: "hosts and alt-names that differ only in case or a trailing dot are one certificate name, without the dot",
+			mutate: []mutation{
+				withHosts(0, "web.example.com", "WEB.Example.com.", "team-a/api.example.com."),
+				withCredential(0, "web-tls"),
+				withAnnotation("cert-manager.io/alt-names", "Web.example.com.,extra.example.com."),
+			},
+			wantManaged: true,
+			wantCerts:   map[string][]string{"istio-system/web-tls": {"api.example.com", "extra.example.com", "web.example.com"}},
+		},
+		{
 			name:        "a host repeated within one server is not a conflict",
 			mutate:      []mutation{withHosts(0, "web.example.com", "WEB.example.com"), withCredential(0, "web-tls")},
 			wantManaged: true,

@@ -81,6 +81,9 @@ const (
 	// CodeHostSharedAcrossGateways: two Gateways on one gateway workload
 	// serve the same host on the same port and bind (Istio's IST0145).
 	CodeHostSharedAcrossGateways Code = "MC3004"
+	// CodeCertificateNameForm: a Certificate's dnsNames entry is in upper
+	// case, ends in a dot, or repeats another once normalised.
+	CodeCertificateNameForm Code = "MC3005"
 )
 
 // Credentials and Certificates.
