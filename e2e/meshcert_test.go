@@ -183,6 +183,42 @@ func TestMeshcertInTheCluster(t *testing.T) {
 		verifyTLS(t, secret, crt.Spec.DNSNames)
 	})
 
+	t.Run("the API server sends meshcert only the Gateways that can matter to it", func(t *testing.T) {
+		decisions := func() float64 {
+			metrics, err := m.Metrics(ctx)
+			require.NoError(t, err)
+			return metricValue(metrics, "meshcert_admission_decisions_total", `webhook="mutate-gateway"`) +
+				metricValue(metrics, "meshcert_admission_decisions_total", `webhook="validate-gateway"`)
+		}
+		_, stderr, err := kubectlRun(t, cp, "", "create", "namespace", "team-labelled")
+		require.NoError(t, err, stderr)
+		_, stderr, err = kubectlRun(t, cp, "", "label", "namespace", "team-labelled", "meshcert.io/inject=enabled")
+		require.NoError(t, err, stderr)
+		// Valid Gateways of their own names and hosts, so each apply is a
+		// request and is admitted.
+		annotated := strings.NewReplacer("name: shop\n", "name: annotated\n", "shop.example.com", "annotated.example.com").
+			Replace(readFile(t, "examples/30-gateway.yaml"))
+		plain := strings.NewReplacer("name: shop\n", "name: plain\n", "shop.example.com", "plain.example.com",
+			"    cert-manager.io/cluster-issuer: gateway-ca\n    cert-manager.io/duration: 2160h\n", "    example.com/owner: team\n",
+			"      mode: SIMPLE\n", "      mode: SIMPLE\n      credentialName: plain-tls\n").
+			Replace(readFile(t, "examples/30-gateway.yaml"))
+		require.NotContains(t, plain, "cert-manager.io/", "the plain Gateway has no meshcert-relevant annotation")
+		for _, tc := range []struct {
+			name, doc, namespace string
+			calls                float64
+		}{
+			{"an unannotated Gateway in an unlabelled namespace is never sent", plain, "team-a", 0},
+			{"an annotated Gateway in an unlabelled namespace is mutated and validated", annotated, "team-a", 2},
+			{"an unannotated Gateway in a namespace labelled for injection is mutated and validated", plain, "team-labelled", 2},
+		} {
+			before := decisions()
+			doc := strings.Replace(tc.doc, "namespace: team-a\n", "namespace: "+tc.namespace+"\n", 1)
+			_, stderr, err := kubectlRun(t, cp, doc, "apply", "--dry-run=server", "-f", "-")
+			require.NoError(t, err, "%s: %s", tc.name, stderr)
+			assert.InDelta(t, tc.calls, decisions()-before, 0, tc.name)
+		}
+	})
+
 	t.Run("a Gateway whose workload runs outside istio-system gets its Certificate in the workload's namespace", func(t *testing.T) {
 		const workload = `
 apiVersion: v1

@@ -17,6 +17,9 @@ import (
 type Definition struct {
 	// Name is the webhook's name in its configuration.
 	Name string
+	// Gateways marks the Gateway webhooks, which the API server calls only
+	// for Gateways that can matter to meshcert (see Configurations).
+	Gateways bool
 	// Path is where the server serves it.
 	Path string
 	// Mutating webhooks go into the MutatingWebhookConfiguration.
@@ -36,8 +39,9 @@ const (
 )
 
 // TimeoutSeconds is the webhooks' timeout. They answer from memory in
-// milliseconds; the API server's default (10 s) only delays a failure.
-const TimeoutSeconds = 10
+// milliseconds; a longer timeout would only delay the failure policy when
+// meshcert is unreachable, and every apply waits for it.
+const TimeoutSeconds = 5
 
 // Register serves every handler of Definitions on server. lookup must
 // answer from memory (cluster.Lookup over the manager's cache); metrics may
@@ -61,8 +65,8 @@ func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admi
 func Definitions() []Definition {
 	gateways := rules(certs.IstioNetworkingGroup, certs.GatewayVersions, "gateways")
 	return []Definition{
-		{Name: "gateways.mutate.meshcert.io", Path: PathMutateGateway, Mutating: true, Rules: gateways, handler: NewGatewayMutator},
-		{Name: "gateways.validate.meshcert.io", Path: PathValidateGateway, Rules: gateways, handler: NewGatewayValidator},
+		{Name: "gateways.mutate.meshcert.io", Path: PathMutateGateway, Mutating: true, Gateways: true, Rules: gateways, handler: NewGatewayMutator},
+		{Name: "gateways.validate.meshcert.io", Path: PathValidateGateway, Gateways: true, Rules: gateways, handler: NewGatewayValidator},
 		{
 			Name: "certificates.validate.meshcert.io", Path: PathValidateCertificate,
 			Rules: rules(certs.CertManagerGroup, []string{"v1"}, "certificates"), handler: NewCertificateValidator,
@@ -88,43 +92,126 @@ func rules(group string, versions []string, resource string) []admissionregistra
 // path: a Service in the cluster, or a URL (the local e2e stack).
 type ClientConfigFunc func(path string) admissionregistrationv1.WebhookClientConfig
 
-// Configurations builds meshcert's mutating and validating webhook
-// configurations, both named name, from Definitions. The webhooks have no
-// side effects, answer v1 AdmissionReviews, match equivalent versions, and
-// the mutating one is reinvoked when later mutations need it (it is
-// idempotent). An empty policy means Fail.
-func Configurations(name string, clientConfig ClientConfigFunc, policy admissionregistrationv1.FailurePolicyType) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
-	if policy == "" {
-		policy = admissionregistrationv1.Fail
+// InstallOptions say how the webhook configurations are installed.
+type InstallOptions struct {
+	// Name names both configurations.
+	Name string
+	// Namespace is where meshcert runs; the API server never calls meshcert
+	// about objects there, nor in kube-system, so meshcert cannot block its
+	// own recovery. Empty: only kube-system is skipped.
+	Namespace string
+	// ClientConfig says how the API server reaches each path.
+	ClientConfig ClientConfigFunc
+	// MutatingFailurePolicy and ValidatingFailurePolicy apply when meshcert
+	// cannot answer; empty means Ignore. Ignore on the mutating webhook
+	// admits a Gateway without its credentialName, which the validating
+	// webhook (under Fail) or Istio then reports.
+	MutatingFailurePolicy, ValidatingFailurePolicy admissionregistrationv1.FailurePolicyType
+}
+
+// Labels and annotations that make a Gateway matter to meshcert.
+const (
+	labelMetadataName = "kubernetes.io/metadata.name"
+	// gatewayMatters is true for a Gateway that carries a cert-manager.io or
+	// meshcert.io annotation: elsewhere than in namespaces labelled for
+	// injection or enforcement, no other Gateway can be managed or denied.
+	gatewayMatters = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith("cert-manager.io/") || k.startsWith("meshcert.io/"))`
+)
+
+// scope is one slice of the namespaces a Gateway webhook is split into,
+// so the API server sends meshcert only the Gateways that can matter.
+type scope struct {
+	prefix    string
+	selectors []metav1.LabelSelectorRequirement
+	condition bool
+}
+
+// gatewayScopes split the namespaces into disjoint slices: namespaces
+// labelled for injection (every Gateway matters), for enforcement (every
+// Gateway may be denied; validation only), and the rest, where only
+// annotated Gateways matter.
+func gatewayScopes(mutating bool) []scope {
+	injected := metav1.LabelSelectorRequirement{Key: certs.LabelInject, Operator: metav1.LabelSelectorOpIn, Values: []string{certs.LabelInjectEnabled}}
+	notInjected := metav1.LabelSelectorRequirement{Key: certs.LabelInject, Operator: metav1.LabelSelectorOpNotIn, Values: []string{certs.LabelInjectEnabled}}
+	enforced := metav1.LabelSelectorRequirement{Key: LabelEnforce, Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}
+	notEnforced := metav1.LabelSelectorRequirement{Key: LabelEnforce, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"}}
+	if mutating {
+		return []scope{
+			{prefix: "injected.", selectors: []metav1.LabelSelectorRequirement{injected}},
+			{selectors: []metav1.LabelSelectorRequirement{notInjected}, condition: true},
+		}
 	}
+	return []scope{
+		{prefix: "injected.", selectors: []metav1.LabelSelectorRequirement{injected}},
+		{prefix: "enforced.", selectors: []metav1.LabelSelectorRequirement{notInjected, enforced}},
+		{selectors: []metav1.LabelSelectorRequirement{notInjected, notEnforced}, condition: true},
+	}
+}
+
+// Configurations builds meshcert's mutating and validating webhook
+// configurations from Definitions: the one source for the e2e stack and the
+// chart. The webhooks have no side effects, answer v1 AdmissionReviews,
+// match equivalent versions and time out after TimeoutSeconds; the mutating
+// one is reinvoked when later mutations need it (it is idempotent). No
+// webhook sees kube-system or meshcert's own namespace. A Gateway webhook is
+// split by namespace labels (gatewayScopes) so that a Gateway without a
+// cert-manager.io or meshcert.io annotation, in a namespace labelled
+// neither for injection nor enforcement, never reaches meshcert.
+func Configurations(opts InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	mutatingPolicy, validatingPolicy := orIgnore(opts.MutatingFailurePolicy), orIgnore(opts.ValidatingFailurePolicy)
 	none := admissionregistrationv1.SideEffectClassNone
 	ifNeeded := admissionregistrationv1.IfNeededReinvocationPolicy
 	equivalent := admissionregistrationv1.Equivalent
 	timeout := int32(TimeoutSeconds)
 	reviewVersions := []string{"v1"}
+	skipped := []string{metav1.NamespaceSystem}
+	if opts.Namespace != "" && opts.Namespace != metav1.NamespaceSystem {
+		skipped = append(skipped, opts.Namespace)
+	}
+	notSkipped := metav1.LabelSelectorRequirement{Key: labelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: skipped}
 
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "MutatingWebhookConfiguration"},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.Name},
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingWebhookConfiguration"},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.Name},
 	}
 	for _, d := range Definitions() {
-		if d.Mutating {
-			mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{
-				Name: d.Name, ClientConfig: clientConfig(d.Path), Rules: d.Rules,
-				SideEffects: &none, AdmissionReviewVersions: reviewVersions, FailurePolicy: &policy,
-				ReinvocationPolicy: &ifNeeded, MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
-			})
-			continue
+		scopes := []scope{{}}
+		if d.Gateways {
+			scopes = gatewayScopes(d.Mutating)
 		}
-		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name: d.Name, ClientConfig: clientConfig(d.Path), Rules: d.Rules,
-			SideEffects: &none, AdmissionReviewVersions: reviewVersions, FailurePolicy: &policy,
-			MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
-		})
+		for _, sc := range scopes {
+			selector := &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{notSkipped}, sc.selectors...)}
+			var conditions []admissionregistrationv1.MatchCondition
+			if sc.condition {
+				conditions = []admissionregistrationv1.MatchCondition{{Name: "annotated", Expression: gatewayMatters}}
+			}
+			if d.Mutating {
+				mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{
+					Name: sc.prefix + d.Name, ClientConfig: opts.ClientConfig(d.Path), Rules: d.Rules,
+					SideEffects: &none, AdmissionReviewVersions: reviewVersions, FailurePolicy: &mutatingPolicy,
+					ReinvocationPolicy: &ifNeeded, MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
+					NamespaceSelector: selector, MatchConditions: conditions,
+				})
+				continue
+			}
+			validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
+				Name: sc.prefix + d.Name, ClientConfig: opts.ClientConfig(d.Path), Rules: d.Rules,
+				SideEffects: &none, AdmissionReviewVersions: reviewVersions, FailurePolicy: &validatingPolicy,
+				MatchPolicy: &equivalent, TimeoutSeconds: &timeout,
+				NamespaceSelector: selector, MatchConditions: conditions,
+			})
+		}
 	}
 	return mutating, validating
+}
+
+func orIgnore(p admissionregistrationv1.FailurePolicyType) admissionregistrationv1.FailurePolicyType {
+	if p == "" {
+		return admissionregistrationv1.Ignore
+	}
+	return p
 }

@@ -324,10 +324,18 @@ func grantMeshcertRBAC(ctx context.Context, c client.Client) error {
 // webhook configurations, pointing the API server at baseURL. They are built
 // from the webhook package's one declaration of paths and rules.
 func RegisterWebhooks(ctx context.Context, c client.Client, baseURL string, caBundle []byte, policy admissionregistrationv1.FailurePolicyType) error {
-	mutating, validating := webhook.Configurations(WebhookConfigurationName, func(path string) admissionregistrationv1.WebhookClientConfig {
-		url := baseURL + path
-		return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
-	}, policy)
+	if policy == "" {
+		// The tests want to see meshcert fail, not a request let through.
+		policy = admissionregistrationv1.Fail
+	}
+	mutating, validating := webhook.Configurations(webhook.InstallOptions{
+		Name: WebhookConfigurationName,
+		ClientConfig: func(path string) admissionregistrationv1.WebhookClientConfig {
+			url := baseURL + path
+			return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
+		},
+		MutatingFailurePolicy: policy, ValidatingFailurePolicy: policy,
+	})
 	for _, obj := range []client.Object{mutating, validating} {
 		if err := replace(ctx, c, obj); err != nil {
 			return err
