@@ -140,3 +140,38 @@ spec:
 	assert.Equal(t, `host "web.example.com" on port 443 is also served with tls settings by Gateway team-b/other-0 (credential "other-0"), Gateway team-b/other-1 (credential "other-1"), Gateway team-b/other-2 (credential "other-2"), Gateway team-b/other-3 (credential "other-3"), Gateway team-b/other-4 (credential "other-4") and 2 more; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses`,
 		p.Findings[0].Message)
 }
+
+func TestHostConflictMessagesSayWhyIstiodCannotServeBoth(t *testing.T) {
+	plan := func(tls map[string]any, bind string) string {
+		t.Helper()
+		mutations := []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"),
+			addServer(newServer(443, "https-b", "HTTPS", []string{"web.example.com"}, tls))}
+		if bind != "" {
+			mutations = append(mutations, withBind(0, bind), withBind(1, bind))
+		}
+		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), certs.DefaultOptions())
+		require.Len(t, p.Findings, 1, "%v", p.Findings)
+		assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
+		return p.Findings[0].Message
+	}
+	assert.Equal(t, `host "web.example.com" on port 443 is also served by server spec.servers[0] with credential "web-tls", while this server uses "other-tls"; the gateway can serve only one: use one credential or different hosts`,
+		plan(map[string]any{"mode": "SIMPLE", "credentialName": "other-tls"}, ""), "different credentials")
+	assert.Equal(t, `host "web.example.com" on port 443 (bind 10.0.0.1) is also served with tls settings by server spec.servers[0]; istiod keeps one of the two servers and skips the other: serve each host once per port, or bind them to different addresses`,
+		plan(map[string]any{"mode": "SIMPLE", "credentialName": "web-tls"}, "10.0.0.1"), "the same credential, on one bind address")
+	assert.Contains(t, plan(map[string]any{"mode": "PASSTHROUGH"}, ""), "is also served with tls settings by server spec.servers[0]; istiod keeps one",
+		"a passthrough server has no credential to compare")
+}
+
+func TestConflictMessagesNameUpToFiveGatewaysInFull(t *testing.T) {
+	var others strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&others, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: other-%d, namespace: team-b}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [web.example.com]\n", i)
+	}
+	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "api.example.com"), withCredential(0, "web-tls"),
+		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)))),
+		indexOf(t, cluster+others.String()), certs.DefaultOptions())
+	require.Len(t, p.Findings, 1)
+	assert.Equal(t, finding.CodeHostSharedAcrossGateways, p.Findings[0].Code)
+	assert.Contains(t, p.Findings[0].Message, "Gateway team-b/other-0, Gateway team-b/other-1, Gateway team-b/other-2, Gateway team-b/other-3, Gateway team-b/other-4 on the same gateway workload")
+	assert.NotContains(t, p.Findings[0].Message, "more")
+}

@@ -54,6 +54,8 @@ var Rules = []Rule{
 		[]string{"./controller", "./cluster", "./cmd", "./offline", "./manifest"}},
 	{"controller", "the Certificate controller and IstioOperator events",
 		[]string{"./webhook", "./cmd", "./offline", "./manifest"}},
+	{"internal/chart", "the chart's webhook and RBAC templates, generated from the webhook and cluster declarations",
+		[]string{"./controller", "./cmd", "./offline", "./manifest"}},
 	{"cmd/meshcert/app", "the cobra commands: serve wires the doors, inject/check run offline", nil},
 }
 
