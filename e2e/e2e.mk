@@ -17,7 +17,7 @@ CERT_MANAGER_VERSION := v1.21.2
 KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
 KUBE_MINOR := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
 
-CERT_MANAGER_RUNNER_HASH := $(shell cat e2e/tools/certmanager/main.go e2e/tools/certmanager/go.sum | sha256sum | cut -c1-12)
+CERT_MANAGER_RUNNER_HASH := $(shell cat $(sort $(wildcard e2e/tools/certmanager/*.go)) e2e/tools/certmanager/go.mod e2e/tools/certmanager/go.sum | sha256sum | cut -c1-12)
 
 ETCD_DIR         := $(TOOLS_CACHE)/etcd-$(ETCD_VERSION)
 KUBERNETES_DIR   := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)

@@ -49,6 +49,18 @@ type MeshcertConfig struct {
 	WithoutWebhookConfigurations bool
 	// FailurePolicy of the webhook configurations; empty means Fail.
 	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// Kubeconfig meshcert runs with; empty means MeshcertKubeconfigPath,
+	// the user bound to the declared RBAC (which StartMeshcert grants).
+	// With a Kubeconfig, the RBAC is the caller's (the chart's, say).
+	Kubeconfig string
+	// ServingCertPEM and ServingKeyPEM are the webhook's serving
+	// certificate; empty means one from a CA of the framework's own.
+	ServingCertPEM, ServingKeyPEM []byte
+	// WebhookPort is the port to serve the webhooks on; 0 means a free one.
+	WebhookPort int
+	// LeaderElectionNamespace holds the leader election Lease; empty means
+	// "default".
+	LeaderElectionNamespace string
 }
 
 // Meshcert is a running `meshcert serve`.
@@ -59,7 +71,8 @@ type Meshcert struct {
 	WebhookURL string
 	// MetricsURL serves Prometheus metrics; ProbeURL /healthz and /readyz.
 	MetricsURL, ProbeURL string
-	// CABundle signs the webhook's serving certificate.
+	// CABundle signs the webhook's serving certificate; nil when the
+	// caller gave the certificate.
 	CABundle []byte
 
 	cp       *ControlPlane
@@ -122,27 +135,34 @@ func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
 	}
-	ca, err := newPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		return nil, err
-	}
-	serving, err := ca.serving("meshcert-webhook")
-	if err != nil {
-		return nil, err
-	}
 	certDir := filepath.Join(dir, "serving-certs")
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", certDir, err)
 	}
-	for name, data := range map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM} {
+	var caBundle []byte
+	certPEM, keyPEM := cfg.ServingCertPEM, cfg.ServingKeyPEM
+	if len(certPEM) == 0 {
+		ca, err := newPKI(filepath.Join(dir, "pki"))
+		if err != nil {
+			return nil, err
+		}
+		serving, err := ca.serving("meshcert-webhook")
+		if err != nil {
+			return nil, err
+		}
+		certPEM, keyPEM, caBundle = serving.certPEM, serving.keyPEM, ca.caPEM()
+	}
+	for name, data := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM} {
 		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
 			return nil, fmt.Errorf("failed to write the serving certificate: %w", err)
 		}
 	}
-	if err := grantMeshcertRBAC(ctx, cp.Client); err != nil {
-		return nil, err
+	if cfg.Kubeconfig == "" {
+		if err := grantMeshcertRBAC(ctx, cp.Client); err != nil {
+			return nil, err
+		}
 	}
-	m := &Meshcert{Dir: dir, CABundle: ca.caPEM(), cp: cp, cfg: cfg, binary: binary, certDir: certDir}
+	m := &Meshcert{Dir: dir, CABundle: caBundle, cp: cp, cfg: cfg, binary: binary, certDir: certDir}
 	if err := m.start(ctx); err != nil {
 		return nil, err
 	}
@@ -162,18 +182,29 @@ func (m *Meshcert) start(ctx context.Context) error {
 		return err
 	}
 	webhookPort, metricsPort, probePort := ports[0], ports[1], ports[2]
+	if m.cfg.WebhookPort != 0 {
+		webhookPort = m.cfg.WebhookPort
+	}
+	kubeconfig := m.cfg.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = m.cp.MeshcertKubeconfigPath
+	}
+	electionNamespace := m.cfg.LeaderElectionNamespace
+	if electionNamespace == "" {
+		electionNamespace = leaderElectionNamespace
+	}
 	m.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(webhookPort)
 	m.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
 	m.ProbeURL = "http://127.0.0.1:" + strconv.Itoa(probePort)
 	args := append([]string{"serve",
-		"--kubeconfig=" + m.cp.MeshcertKubeconfigPath,
+		"--kubeconfig=" + kubeconfig,
 		"--webhook-host=127.0.0.1",
 		"--webhook-port=" + strconv.Itoa(webhookPort),
 		"--webhook-cert-dir=" + m.certDir,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
 		"--leader-elect=" + strconv.FormatBool(m.cfg.LeaderElect),
-		"--leader-election-namespace=" + leaderElectionNamespace,
+		"--leader-election-namespace=" + electionNamespace,
 	}, m.cfg.Args...)
 	proc, err := startProcess("meshcert", m.binary, args, filepath.Join(m.Dir, "meshcert.log"))
 	if err != nil {

@@ -155,7 +155,7 @@ func selectControllers(value string) ([]string, error) {
 		if name == "" {
 			continue
 		}
-		if _, ok := known[name]; !ok {
+		if _, ok := known[name]; !ok && name != caInjector {
 			return nil, fmt.Errorf("unknown controller %q, known: %s", name, strings.Join(knownControllers(), ", "))
 		}
 		selected = append(selected, name)
@@ -172,6 +172,7 @@ func knownControllers() []string {
 	for name := range controller.Known() {
 		names = append(names, name)
 	}
+	names = append(names, caInjector)
 	sort.Strings(names)
 	return names
 }
@@ -209,11 +210,28 @@ func run(ctx context.Context, opts options) error {
 	// factories, so every controller is built before the factories start.
 	loops := make(map[string]controller.Interface, len(opts.controllers))
 	for _, name := range opts.controllers {
+		if name == caInjector {
+			continue
+		}
 		loop, err := controller.Known()[name](factory)
 		if err != nil {
 			return fmt.Errorf("failed to build controller %s: %w", name, err)
 		}
 		loops[name] = loop
+	}
+
+	loopCtx, cancelLoops := context.WithCancel(ctx)
+	defer cancelLoops()
+	errs := make(chan error, len(loops)+1)
+	if slices.Contains(opts.controllers, caInjector) {
+		// Started, and synced, before the runner can report ready.
+		if err := startCAInjector(loopCtx, opts.kubeconfig, func(err error) {
+			errs <- err
+			cancelLoops()
+		}); err != nil {
+			return err
+		}
+		log.Info("CA injector started")
 	}
 
 	var ready atomic.Bool
@@ -253,9 +271,7 @@ func run(ctx context.Context, opts options) error {
 		}
 	}()
 
-	loopCtx, cancelLoops := context.WithCancel(ctx)
-	defer cancelLoops()
-	errs := make(chan error, len(loops))
+
 	var wg sync.WaitGroup
 	for name, loop := range loops {
 		wg.Go(func() {
