@@ -271,7 +271,6 @@ func run(ctx context.Context, opts options) error {
 		}
 	}()
 
-
 	var wg sync.WaitGroup
 	for name, loop := range loops {
 		wg.Go(func() {
