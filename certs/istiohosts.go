@@ -63,11 +63,10 @@ func istioWildcardDomainProblem(domain string) string {
 	if isInteger(tld) {
 		return "the top-level domain " + strconv.Quote(tld) + " cannot be all digits"
 	}
+	// Only the very last label may be empty: "istio.io." is fine (the loop
+	// ends on the empty rest after the dot), "istio.io.." is not.
 	for rest != "" {
 		label, more, _ := strings.Cut(rest, ".")
-		if label == "" && more == "" {
-			break
-		}
 		if !isIstioLabel(label) {
 			return "label " + strconv.Quote(label) + " is not a DNS label"
 		}

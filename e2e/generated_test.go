@@ -133,7 +133,7 @@ var gatewayMutations = []gatewayMutation{
 		s := randomServer(r, servers)
 		s["hosts"] = []any{pick(r, "web.example.com", "team-a/web.example.com", "*/web.example.com", "./web.example.com",
 			"web", "*", "*.example.com", "*foo.example.com", "foo*.example.com", "10.0.0.1", "::1", "web.example.123",
-			"web.example.com.", "Web.Example.com", "/web.example.com", "team_a/web.example.com", "web..example.com")}
+			"web.example.com.", "web.example.com..", "Web.Example.com", "/web.example.com", "team_a/web.example.com", "web..example.com")}
 	},
 	func(r *rand.Rand, _ map[string]any, servers []any) {
 		randomServer(r, servers)["bind"] = pick(r, "0.0.0.0", "::", "localhost", "unix:///var/run/gw.sock", "unix://gw.sock", "unix://@gw")
