@@ -95,9 +95,9 @@ tools-env: ## Print the export line that lets `go test` in e2e/ find the tools (
 	@echo "export MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH)"
 
 .PHONY: e2e
-e2e: tools build ## Run the end-to-end tests against real local control planes (E2E_RUN selects tests).
+e2e: tools build image ## Run the end-to-end tests against real local control planes (E2E_RUN selects tests).
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
-		MESHCERT_BINARY=$(BIN_DIR)/meshcert $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
+		MESHCERT_BINARY=$(BIN_DIR)/meshcert MESHCERT_IMAGE_TAR=$(IMAGE_TAR) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./...
 	cd $(ISTIO_ORACLE_SRC) && $(GO) test -count=1 -run '$(E2E_RUN)' ./...
 
 FIDELITY_GATEWAYS     ?= 50000

@@ -16,7 +16,9 @@ var extensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 // Read decodes the objects in paths, in order. A path is a file (read
 // whatever its extension), a directory (walked recursively in lexical order,
 // reading only .yaml, .yml and .json files) or "-" for stdin. Index numbers
-// objects across all inputs.
+// objects across all inputs. A Helm chart (a directory holding Chart.yaml)
+// inside a walked directory is skipped: its files are templates, not
+// manifests; given itself, it is an error saying to render it.
 func Read(paths []string, stdin io.Reader) ([]*Object, error) {
 	var objs []*Object
 	add := func(file string, data []byte) error {
@@ -70,11 +72,17 @@ func expand(path string) ([]string, error) {
 	if !info.IsDir() {
 		return []string{path}, nil
 	}
+	if isChart(path) {
+		return nil, fmt.Errorf("failed to read %s: it is a Helm chart, whose templates are not manifests; render it and read the result: helm template NAME %s | meshcert check -f -", path, path)
+	}
 	var files []string
 	// WalkDir visits entries in lexical order, which keeps output stable.
 	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("failed to read %s: %w", p, unwrapPath(err))
+		}
+		if d.IsDir() && p != path && isChart(p) {
+			return fs.SkipDir
 		}
 		if d.IsDir() || !extensions[filepath.Ext(p)] {
 			return nil
@@ -97,6 +105,12 @@ func expand(path string) ([]string, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// isChart reports whether dir is a Helm chart.
+func isChart(dir string) bool {
+	info, err := os.Stat(filepath.Join(dir, "Chart.yaml"))
+	return err == nil && !info.IsDir()
 }
 
 // unwrapPath drops the *fs.PathError layer, whose message repeats the path

@@ -49,8 +49,12 @@ func TestRead(t *testing.T) {
 		"README.md":         "# docs",
 		"nested/z.yaml":     configMap("nested-z"),
 		"nested/deep/y.yml": configMap("deep-y"),
-		"a.yaml.bak":        "broken: [",
-		"upper.YAML":        "broken: [",
+		// A Helm chart: its templates are no manifests.
+		"chart/Chart.yaml":       "apiVersion: v2\nname: chart\nversion: 0.1.0\n",
+		"chart/values.yaml":      "host: web.example.com\n",
+		"chart/templates/x.yaml": "metadata: {name: {{ .Values.host }}}\n",
+		"a.yaml.bak":             "broken: [",
+		"upper.YAML":             "broken: [",
 	}
 	tests := map[string]struct {
 		paths []string
@@ -65,7 +69,7 @@ func TestRead(t *testing.T) {
 			paths: []string{"manifest.txt"},
 			want:  []source{{Name: "t", File: "manifest.txt", Line: 1}},
 		},
-		"a directory is read recursively in lexical order with only manifest extensions": {
+		"a directory is read recursively in lexical order with only manifest extensions, Helm charts skipped": {
 			paths: []string{"."},
 			want: []source{
 				{Name: "a1", File: "a.yml", Line: 1, Index: 0},
@@ -126,6 +130,11 @@ func TestReadErrors(t *testing.T) {
 			paths: []string{"-"},
 			stdin: true,
 			want:  "failed to decode <stdin>:1: object has no kind",
+		},
+		"a Helm chart given itself is an error saying to render it": {
+			files: map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: chart\nversion: 0.1.0\n", "chart/templates/x.yaml": "{{ .Values }}"},
+			paths: []string{"chart"},
+			want:  "failed to read chart: it is a Helm chart, whose templates are not manifests; render it and read the result: helm template NAME chart | meshcert check -f -",
 		},
 		"stdin without a reader is an error": {
 			paths: []string{"-"},

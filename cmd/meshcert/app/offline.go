@@ -50,7 +50,7 @@ type inputFlags struct {
 
 func (f *inputFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&f.files, "filename", "f", nil,
-		"manifest file, directory (read recursively for .yaml, .yml and .json) or - for stdin; repeatable")
+		"manifest file, directory (read recursively for .yaml, .yml and .json, Helm charts skipped) or - for stdin; repeatable")
 	fs.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of objects that name none, as kubectl would apply them")
 }
 
