@@ -46,13 +46,7 @@ func TestHelmAndGitOpsInstalledGateways(t *testing.T) {
 	cp := framework.Start(t)
 	c := cp.Client
 	startMeshcert(t, cp, framework.MeshcertConfig{})
-	eventually(t, "kubectl apply -f examples/", func(context.Context) error {
-		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "examples"))
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, stderr)
-		}
-		return nil
-	})
+	applyExamples(t, cp)
 
 	t.Run("helm install, upgrade and uninstall of a chart with an annotated Gateway", func(t *testing.T) {
 		out, err := helmRun(t, cp, "install", "chart", teamGatewayChart, "-n", "team-a", "--set", "hosts={chart.example.com}")

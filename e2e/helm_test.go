@@ -159,13 +159,7 @@ func TestHelmInstalledMeshcert(t *testing.T) {
 		}
 	})
 
-	eventually(t, "kubectl apply -f examples/", func(context.Context) error {
-		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "examples"))
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, stderr)
-		}
-		return nil
-	})
+	applyExamples(t, cp)
 	credential := certs.CredentialName("team-a", "shop", "shop-https")
 	t.Run("through the chart's webhooks an annotated Gateway gets its credential and certificate", func(t *testing.T) {
 		out, _, err := kubectlRun(t, cp, "", "get", "gateways.networking.istio.io", "-n", "team-a", "shop", "-o", "jsonpath={.spec.servers[0].tls.credentialName}")

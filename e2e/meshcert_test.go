@@ -156,16 +156,7 @@ func TestMeshcertInTheCluster(t *testing.T) {
 	c := cp.Client
 	m := startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true})
 
-	// The examples: the issuer chain, a gateway Pod in istio-system and an
-	// annotated Gateway in team-a. Pods wait for their namespace's default
-	// ServiceAccount, so apply until everything is accepted.
-	eventually(t, "kubectl apply -f examples/", func(context.Context) error {
-		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "examples"))
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, stderr)
-		}
-		return nil
-	})
+	applyExamples(t, cp)
 
 	credential := certs.CredentialName("team-a", "shop", "shop-https")
 	t.Run("the annotated Gateway gets its credential and a working certificate", func(t *testing.T) {
@@ -612,6 +603,20 @@ func certificateWrites(t *testing.T, cp *framework.ControlPlane) float64 {
 			`group="cert-manager.io"`, `resource="certificates"`, `subresource=""`, `verb="`+verb+`"`)
 	}
 	return sum
+}
+
+// applyExamples applies examples/ (the issuer chain, a gateway Pod in
+// istio-system and an annotated Gateway in team-a). Pods wait for their
+// namespace's default ServiceAccount, so it applies until all is accepted.
+func applyExamples(t *testing.T, cp *framework.ControlPlane) {
+	t.Helper()
+	eventually(t, "kubectl apply -f examples/", func(context.Context) error {
+		_, stderr, err := kubectlRun(t, cp, "", "apply", "-f", filepath.Join(repoRoot, "examples"))
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, stderr)
+		}
+		return nil
+	})
 }
 
 func readFile(t *testing.T, rel string) string {
