@@ -40,7 +40,7 @@ IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 IMAGE_TAR  ?= $(BIN_DIR)/meshcert-image.tar
 
 .PHONY: image
-image: ## Build the container image as a tarball without a container engine: $(IMAGE_TAR) (docker load -i / crane push).
+image: ## Build the container image as a tarball without a container engine, bin/meshcert-image.tar (docker load -i, crane push).
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN_DIR)/linux_$(IMAGE_ARCH)/meshcert ./cmd/meshcert
 	cd e2e/tools/image && $(GO) run . -binary $(BIN_DIR)/linux_$(IMAGE_ARCH)/meshcert -arch $(IMAGE_ARCH) \
 		-tag $(IMAGE_REPO):$(IMAGE_TAG) -version $(VERSION) -out $(IMAGE_TAR)
