@@ -90,6 +90,13 @@ func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, 
 	var workloads []string
 	if len(gw.Selector) > 0 {
 		workloads = lookup.WorkloadNamespaces(ctx, gw.Selector)
+		// Wherever the credentials are said to live, a selector matching no
+		// gateway applies the Gateway to none.
+		if len(workloads) == 0 && lookup.KnowsWorkloads(ctx) {
+			b.Addf(opts.lenient(), finding.CodeSelectorMatchesNoWorkload, specPath.Child("selector"),
+				"selector %s matches none of the gateway workloads meshcert knows, so Istio applies this Gateway to no gateway: fix the labels, or deploy the gateway",
+				labels.SelectorFromSet(gw.Selector).String())
+		}
 	}
 	if ns, ok := gw.Annotations[AnnotationCredentialNamespace]; ok {
 		if len(validation.IsDNS1123Label(ns)) > 0 {
@@ -106,11 +113,6 @@ func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, 
 	}
 	if len(workloads) > 0 {
 		return workloads
-	}
-	if len(gw.Selector) > 0 && lookup.KnowsWorkloads(ctx) {
-		b.Addf(opts.lenient(), finding.CodeSelectorMatchesNoWorkload, specPath.Child("selector"),
-			"selector %s matches none of the gateway workloads meshcert knows, so Istio applies this Gateway to no gateway: fix the labels, or deploy the gateway",
-			labels.SelectorFromSet(gw.Selector).String())
 	}
 	return []string{opts.credentialNamespace()}
 }

@@ -231,6 +231,20 @@ metadata: {name: auto-tls, namespace: istio-system}
 			wantFindings: []string{"warning MC4007 metadata.annotations[meshcert.io/credential-namespace]"},
 		},
 		{
+			name: "the credential-namespace annotation contradicts nothing when no workload matches the selector",
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withAnnotation("cert-manager.io/issuer", "team-ca"),
+				withAnnotation("meshcert.io/credential-namespace", "team-a"),
+				withSelector("istio", "nowhere"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"team-a/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4006 spec.selector"},
+		},
+		{
 			name: "a selector matching workloads in two namespaces gives a Certificate in each",
 			mutate: []mutation{
 				withName("edge"),
