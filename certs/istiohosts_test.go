@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// istioHostVerdicts are Istio's own verdicts on Gateway server hosts (63 of them), taken
+// istioHostVerdicts are Istio's own verdicts on Gateway server hosts (59 of them), taken
 // from its ValidateGateway through e2e/oracles/istio (`istio-oracle validate`
 // on one Gateway per host), not from meshcert: the edges of label length,
 // domain length, wildcards, numeric top-level domains, IP addresses and
