@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
 	./istiooperator:FuzzCheck \
-	./certs:FuzzDNSValidators
+	./certs:FuzzDNSValidators \
+	./webhook:FuzzAdmissionHandlers
 
 .PHONY: help
 help: ## Show this help.
