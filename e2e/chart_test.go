@@ -235,6 +235,10 @@ func TestChartValues(t *testing.T) {
 		{"the PDB can be turned off", []string{"podDisruptionBudget.enabled=false"}, func(t *testing.T, r rendered) {
 			assert.NotContains(t, r, "PodDisruptionBudget/meshcert")
 		}},
+		{"a single replica gets no PDB, which would block every drain", []string{"replicaCount=1"}, func(t *testing.T, r rendered) {
+			assert.NotContains(t, r, "PodDisruptionBudget/meshcert")
+			assert.Contains(t, r, "Deployment/meshcert")
+		}},
 		{"a digest pins the image", []string{"image.digest=sha256:" + strings.Repeat("a", 64)}, func(t *testing.T, r rendered) {
 			containers, _, _ := unstructured.NestedSlice(r["Deployment/meshcert"].Object, "spec", "template", "spec", "containers")
 			assert.Equal(t, "ghcr.io/meshcert/meshcert@sha256:"+strings.Repeat("a", 64), containers[0].(map[string]any)["image"])
