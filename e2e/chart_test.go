@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,21 +33,9 @@ func helmTemplate(t *testing.T, helm string, set ...string) ([]byte, error) {
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), helm, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, &helmError{err: err, stderr: stderr.String()}
-	}
-	return stdout.Bytes(), nil
+	out, err := helmOutput(t, helm, "", args...)
+	return []byte(out), err
 }
-
-type helmError struct {
-	err    error
-	stderr string
-}
-
-func (e *helmError) Error() string { return e.err.Error() + ": " + e.stderr }
 
 // rendered is a rendered chart by "Kind/name".
 type rendered map[string]*unstructured.Unstructured
@@ -89,9 +75,9 @@ func helmBinary(t *testing.T) string {
 }
 
 func TestChartLintsClean(t *testing.T) {
-	out, err := exec.CommandContext(t.Context(), helmBinary(t), "lint", "--strict", chartPath).CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "0 chart(s) failed")
+	out, err := helmOutput(t, helmBinary(t), "", "lint", "--strict", chartPath)
+	require.NoError(t, err)
+	assert.Contains(t, out, "0 chart(s) failed")
 }
 
 // TestChartSaysWhatTheCodeDeclares renders the chart and compares its RBAC

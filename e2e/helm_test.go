@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,18 +31,12 @@ import (
 // can-i --list` prints it (UPDATE_GOLDEN=1 rewrites it).
 var canIGolden = filepath.Join(repoRoot, "e2e", "testdata", "can-i-meshcert.txt")
 
-// helmRun runs the helm binary against the plane as its admin, like helm
-// (stack_test.go) but returning the error, for the commands that may fail.
+// helmRun runs helm against the plane as its admin and returns its stdout
+// (a rendered chart stays clean of helm's warnings); the error carries
+// stderr.
 func helmRun(t *testing.T, cp *framework.ControlPlane, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), cp.Tools.Helm, append(args, "--kubeconfig", cp.KubeconfigPath)...)
-	home := t.TempDir()
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return helmOutput(t, cp.Tools.Helm, cp.KubeconfigPath, args...)
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates as

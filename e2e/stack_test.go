@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -475,12 +476,35 @@ func kubectl(t *testing.T, cp *framework.ControlPlane, args ...string) string {
 
 func helm(t *testing.T, cp *framework.ControlPlane, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), cp.Tools.Helm, append(args, "--kubeconfig", cp.KubeconfigPath)...)
-	// helm keeps caches and config under HOME; keep them out of the user's.
+	return runTool(t, helmCommand(t, cp.Tools.Helm, cp.KubeconfigPath, args...))
+}
+
+// helmCommand runs the helm binary, against kubeconfig unless it is
+// empty. helm keeps caches and config under HOME; they go to the test's
+// temporary directory, out of the user's.
+func helmCommand(t *testing.T, helm, kubeconfig string, args ...string) *exec.Cmd {
+	t.Helper()
+	if kubeconfig != "" {
+		args = append(args, "--kubeconfig", kubeconfig)
+	}
+	cmd := exec.CommandContext(t.Context(), helm, args...)
 	home := t.TempDir()
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
-	return runTool(t, cmd)
+	return cmd
+}
+
+// helmOutput runs helmCommand and returns its stdout, for the commands
+// that may fail: the error carries stderr.
+func helmOutput(t *testing.T, helm, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := helmCommand(t, helm, kubeconfig, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
 }
 
 func runTool(t *testing.T, cmd *exec.Cmd) string {
