@@ -88,7 +88,9 @@ func selectorsOverlap(a, b map[string]string) bool {
 	return selectorSubset(a, b) || selectorSubset(b, a)
 }
 
-// selectorSubset reports whether every label of a is in b with its value.
+// selectorSubset reports whether every label of a is in b with its value:
+// labels.SelectorFromSet(a).Matches(labels.Set(b)), without building a
+// selector for every Gateway a conflict check compares.
 func selectorSubset(a, b map[string]string) bool {
 	if len(a) > len(b) {
 		return false
