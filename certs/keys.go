@@ -25,6 +25,12 @@ const (
 	// AnnotationGateway holds the full "namespace/name" of the source Gateway.
 	AnnotationGateway = "meshcert.io/gateway"
 
+	// LabelTrustBundle marks the ConfigMaps meshcert may read CA
+	// certificates from (peer roots, client CAs); its value is not read.
+	// The server caches only ConfigMaps with this label, not every
+	// ConfigMap in the cluster.
+	LabelTrustBundle = "meshcert.io/trust-bundle"
+
 	// DefaultCredentialNamespace is where Istio's default ingress gateway runs.
 	DefaultCredentialNamespace = "istio-system"
 )

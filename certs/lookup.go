@@ -4,6 +4,7 @@ import (
 	"context"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Lookup is everything the planner needs to know about objects other than
@@ -27,6 +28,13 @@ type Lookup interface {
 	// SecretExists reports whether a Secret exists; known is false when the
 	// lookup does not track Secrets in that namespace.
 	SecretExists(ctx context.Context, namespace, name string) (exists, known bool)
+	// Secret returns a Secret with its data; known is false when the lookup
+	// does not hold Secret contents (the server never caches Secrets).
+	Secret(ctx context.Context, namespace, name string) (secret *corev1.Secret, known bool)
+	// TrustBundle returns a ConfigMap holding CA certificates. The server
+	// caches only ConfigMaps labelled LabelTrustBundle, so the planner
+	// requires that label wherever the ConfigMap comes from.
+	TrustBundle(ctx context.Context, namespace, name string) (*corev1.ConfigMap, bool)
 	// WorkloadNamespaces returns the sorted namespaces of gateway workloads
 	// whose labels match selector (an Istio Gateway's spec.selector).
 	WorkloadNamespaces(ctx context.Context, selector map[string]string) []string

@@ -1,6 +1,8 @@
 package certs
 
 import (
+	"time"
+
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 
 	"github.com/meshcert/meshcert/finding"
@@ -18,6 +20,37 @@ type Options struct {
 	// Strict turns findings that may only mean "applied in another order"
 	// (an issuer or credential not found yet) into errors.
 	Strict bool
+	// ClusterResourceNamespace is where cert-manager reads the Secrets of
+	// ClusterIssuers (its --cluster-resource-namespace); "" means
+	// cert-manager's default, DefaultClusterResourceNamespace.
+	ClusterResourceNamespace string
+	// Now is the clock certificate validity is judged by; nil means
+	// time.Now. Tests set it so expiry is decided by the fixture.
+	Now func() time.Time
+}
+
+// DefaultClusterResourceNamespace is cert-manager's default
+// --cluster-resource-namespace.
+const DefaultClusterResourceNamespace = "cert-manager"
+
+// Time returns the planner's current time.
+func (o Options) Time() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+// IssuerSecretNamespace is where cert-manager reads the Secret of an issuer
+// of kind (Issuer or ClusterIssuer) that lives in namespace.
+func (o Options) IssuerSecretNamespace(kind, namespace string) string {
+	if kind != "ClusterIssuer" {
+		return namespace
+	}
+	if o.ClusterResourceNamespace == "" {
+		return DefaultClusterResourceNamespace
+	}
+	return o.ClusterResourceNamespace
 }
 
 // DefaultOptions returns the options the CLI and server start from.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,6 +106,20 @@ func NewPodMetadata() *metav1.PartialObjectMetadata { return newMetadata(podGVK)
 // NewNamespaceMetadata returns the type the cache holds Namespaces as.
 func NewNamespaceMetadata() *metav1.PartialObjectMetadata { return newMetadata(namespaceGVK) }
 
+// newTrustBundle returns the type the cache holds trust-bundle ConfigMaps as.
+func newTrustBundle() *corev1.ConfigMap {
+	return &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}}
+}
+
+// trustBundleSelector selects the ConfigMaps meshcert may read roots from.
+var trustBundleSelector = func() labels.Selector {
+	req, err := labels.NewRequirement(certs.LabelTrustBundle, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant key; cannot fail
+	}
+	return labels.NewSelector().Add(*req)
+}()
+
 // watched lists every object the cache holds; each gets an informer.
 func watched() []client.Object {
 	return []client.Object{
@@ -114,6 +129,7 @@ func watched() []client.Object {
 		&cmapi.Certificate{},
 		NewNamespaceMetadata(),
 		NewPodMetadata(),
+		newTrustBundle(),
 	}
 }
 
@@ -129,6 +145,9 @@ func CacheOptions(cfg Config) cache.Options {
 		DefaultTransform:            cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			NewPodMetadata(): {Label: cfg.podSelector()},
+			// Only trust bundles: caching every ConfigMap would cost memory
+			// in proportion to the cluster and read far more than needed.
+			newTrustBundle(): {Label: trustBundleSelector},
 		},
 	}
 }

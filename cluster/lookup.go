@@ -8,6 +8,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -119,6 +120,22 @@ func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretNam
 // answer is always unknown.
 func (l *Lookup) SecretExists(context.Context, string, string) (exists, known bool) {
 	return false, false
+}
+
+// Secret implements certs.Lookup. Secrets are never cached, so the answer
+// is always unknown.
+func (l *Lookup) Secret(context.Context, string, string) (*corev1.Secret, bool) {
+	return nil, false
+}
+
+// TrustBundle implements certs.Lookup from the cache, which holds only
+// ConfigMaps labelled certs.LabelTrustBundle.
+func (l *Lookup) TrustBundle(ctx context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
+	cm := &corev1.ConfigMap{}
+	if l.failed("ConfigMap", l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm, readOnly)) {
+		return nil, false
+	}
+	return cm, true
 }
 
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'

@@ -357,31 +357,44 @@ func (f readerFunc) List(ctx context.Context, _ client.ObjectList, _ ...client.L
 }
 
 func TestCacheOptions(t *testing.T) {
-	t.Run("the default caches pod metadata with the istio label only", func(t *testing.T) {
+	// podLabel returns the label selector of the Pod metadata entry.
+	podLabel := func(t *testing.T, opts cache.Options) labels.Selector {
+		t.Helper()
+		for obj, by := range opts.ByObject {
+			if meta, ok := obj.(*metav1.PartialObjectMetadata); ok && meta.Kind == "Pod" {
+				return by.Label
+			}
+		}
+		t.Fatal("no Pod metadata in the cache options")
+		return nil
+	}
+	t.Run("the default caches pod metadata with the istio label and labelled ConfigMaps only", func(t *testing.T) {
 		opts := CacheOptions(DefaultConfig())
 		assert.True(t, opts.ReaderFailOnMissingInformer, "the cache must never start informers on demand (Secrets)")
 		assert.NotNil(t, opts.DefaultTransform)
-		require.Len(t, opts.ByObject, 1)
+		require.Len(t, opts.ByObject, 2)
 		for obj, by := range opts.ByObject {
-			meta, ok := obj.(*metav1.PartialObjectMetadata)
-			require.True(t, ok, "pods are cached as metadata, got %T", obj)
-			assert.Equal(t, "Pod", meta.Kind)
-			assert.Equal(t, "istio", by.Label.String())
-			assert.True(t, by.Label.Matches(labels.Set{"istio": "ingressgateway"}))
-			assert.False(t, by.Label.Matches(labels.Set{"app": "web"}))
+			switch o := obj.(type) {
+			case *metav1.PartialObjectMetadata:
+				assert.Equal(t, "Pod", o.Kind, "pods are cached as metadata")
+				assert.Equal(t, "istio", by.Label.String())
+				assert.True(t, by.Label.Matches(labels.Set{"istio": "ingressgateway"}))
+				assert.False(t, by.Label.Matches(labels.Set{"app": "web"}))
+			case *corev1.ConfigMap:
+				assert.True(t, by.Label.Matches(labels.Set{certs.LabelTrustBundle: "true"}))
+				assert.False(t, by.Label.Matches(labels.Set{"app": "web"}), "only trust bundles are cached")
+			default:
+				t.Errorf("unexpected cache entry %T", obj)
+			}
 		}
 	})
 	t.Run("a configured selector is used", func(t *testing.T) {
 		sel, err := labels.Parse("gateway=true")
 		require.NoError(t, err)
-		for _, by := range CacheOptions(Config{GatewayPodSelector: sel}).ByObject {
-			assert.Equal(t, "gateway=true", by.Label.String())
-		}
+		assert.Equal(t, "gateway=true", podLabel(t, CacheOptions(Config{GatewayPodSelector: sel})).String())
 	})
 	t.Run("a zero Config uses the default selector", func(t *testing.T) {
-		for _, by := range CacheOptions(Config{}).ByObject {
-			assert.Equal(t, "istio", by.Label.String())
-		}
+		assert.Equal(t, "istio", podLabel(t, CacheOptions(Config{})).String())
 	})
 }
 
@@ -424,7 +437,7 @@ func TestSetup(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
 		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims", "Certificate meshcert.io/gateway"}, r.indexed)
-		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod"}, r.informed)
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap"}, r.informed)
 	})
 	t.Run("a failing index is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}

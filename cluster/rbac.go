@@ -14,7 +14,9 @@ import (
 // fails a test), and the chart's ClusterRole is built from them.
 //
 // Reads are the kinds the cache watches (Pods and Namespaces as metadata,
-// never Secrets); the only writes are meshcert's Certificates and Events.
+// ConfigMaps only when labelled meshcert.io/trust-bundle, never Secrets;
+// list and watch permissions cannot be narrowed by label, the cache's
+// selector does that); the only writes are meshcert's Certificates and Events.
 // IstioOperators are read where the CRD exists.
 func PolicyRules() []rbacv1.PolicyRule {
 	read := []string{"get", "list", "watch"}
@@ -26,10 +28,20 @@ func PolicyRules() []rbacv1.PolicyRule {
 			// Server-side apply is a patch; pruning deletes.
 			Verbs: []string{"get", "list", "watch", "create", "patch", "update", "delete"},
 		},
-		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods"}, Verbs: read},
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "configmaps"}, Verbs: read},
 		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{"istiooperators"}, Verbs: read},
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events.
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+	}
+}
+
+// IstiodNamespaceRules are the permissions meshcert needs in istiod's
+// namespace only: reading whether a Secret cacerts exists before it creates
+// the Certificate that would write it, so a plugged-in CA made by hand is
+// never overwritten. Without them meshcert creates no mesh CA at all.
+func IstiodNamespaceRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts"}, Verbs: []string{"get"}},
 	}
 }
 

@@ -137,7 +137,7 @@ var (
 // write applies desired and records it: metric, log and an Event on the
 // Gateway regarding the Certificate.
 func (r *Reconciler) write(ctx context.Context, gw *unstructured.Unstructured, regarding, desired *cmapi.Certificate, w writeKind) error {
-	if err := r.applyCertificate(ctx, desired, w.force); err != nil {
+	if err := applyCertificate(ctx, r.Client, desired, w.force); err != nil {
 		return fmt.Errorf("failed to %s Certificate %s/%s: %w", w.verb, desired.Namespace, desired.Name, err)
 	}
 	r.Metrics.wrote(w.op)
@@ -153,7 +153,7 @@ func (r *Reconciler) write(ctx context.Context, gw *unstructured.Unstructured, r
 // someone created a Certificate of that name since the cache was read, any
 // field they set differently conflicts and nothing is written, so meshcert
 // never takes over a Certificate it did not create.
-func (r *Reconciler) applyCertificate(ctx context.Context, desired *cmapi.Certificate, force bool) error {
+func applyCertificate(ctx context.Context, c client.Client, desired *cmapi.Certificate, force bool) error {
 	u, err := certs.CertificateObject(desired)
 	if err != nil {
 		return err
@@ -162,7 +162,7 @@ func (r *Reconciler) applyCertificate(ctx context.Context, desired *cmapi.Certif
 	if force {
 		opts = append(opts, client.ForceOwnership)
 	}
-	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), opts...); err != nil {
 		return fmt.Errorf("failed to apply: %w", err)
 	}
 	return nil

@@ -2,28 +2,53 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
-// IstioOperatorReconciler reports the planner's findings on IstioOperators
-// as Warning Events, so mistakes stored while the validating webhook was
-// bypassed are still visible with `kubectl describe`.
+// IstioOperatorName is the IstioOperator controller's name in logs.
+const IstioOperatorName = "istiooperator-certificates"
+
+// ReasonCACertsNotOwned: a Secret cacerts that cert-manager did not write
+// is in istiod's namespace, so meshcert makes no mesh CA.
+const ReasonCACertsNotOwned = "CACertsNotOwned"
+
+// IstioOperatorReconciler makes istiod's mesh CA Certificate match what
+// the planner wants for an IstioOperator, and reports the planner's
+// errors as Warning Events, so mistakes stored while the validating
+// webhook was bypassed are still visible with `kubectl describe`.
 type IstioOperatorReconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads what the cache never holds: whether istiod's Secret
+	// cacerts exists (its metadata only).
+	APIReader client.Reader
+	Lookup    certs.Lookup
+	Options   certs.Options
+	Recorder  events.EventRecorder
+	// Metrics may be nil.
+	Metrics *Metrics
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -32,19 +57,142 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	obj.SetGroupVersionKind(istiooperator.GVK)
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, nil)
 		}
 		return ctrl.Result{}, fmt.Errorf("failed to get IstioOperator %s: %w", req.NamespacedName, err)
 	}
-	if errs := errorMessages(istiooperator.Check(obj)); len(errs) > 0 {
+	if obj.GetDeletionTimestamp() != nil {
+		return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, obj)
+	}
+	plan := istiooperator.PlanIstioOperator(ctx, obj, r.Lookup, r.Options)
+	if errs := errorMessages(plan.Findings); len(errs) > 0 {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonBadConfig, "Check", "%s", strings.Join(errs, "; "))
 	}
-	return ctrl.Result{}, nil
+	if plan.MeshCA && plan.Findings.HasErrors() {
+		// A typo must not delete istiod's working CA Certificate.
+		return ctrl.Result{}, nil
+	}
+	if plan.Certificate != nil {
+		if err := r.applyMeshCA(ctx, obj, plan.Certificate); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj)
+}
+
+// applyMeshCA creates or updates the cacerts Certificate. It creates it only
+// once it has seen that no Secret cacerts exists that cert-manager did not
+// write (the cache never holds Secrets, so it asks the API server), because
+// the Certificate would overwrite a plugged-in CA made by hand.
+func (r *IstioOperatorReconciler) applyMeshCA(ctx context.Context, obj *unstructured.Unstructured, desired *cmapi.Certificate) error {
+	existing := &cmapi.Certificate{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
+	switch {
+	case apierrors.IsNotFound(err):
+		if free, err := r.cacertsFree(ctx, obj, desired.Namespace); err != nil || !free {
+			return err
+		}
+		return r.writeMeshCA(ctx, obj, desired, desired, creating)
+	case err != nil:
+		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
+	}
+	if !istiooperator.OwnsCertificate(existing, obj.GetNamespace(), obj.GetName()) {
+		logf.FromContext(ctx).Info("Leaving alone a Certificate meshcert does not own", "certificate", client.ObjectKeyFromObject(desired))
+		return nil
+	}
+	if upToDate(existing, desired) {
+		return nil
+	}
+	return r.writeMeshCA(ctx, obj, existing, desired, updating)
+}
+
+// cacertsFree reports whether the Secret cacerts is absent or cert-manager's.
+// When meshcert may not read it (no Role in istiod's namespace), it makes no
+// mesh CA rather than risk overwriting one.
+func (r *IstioOperatorReconciler) cacertsFree(ctx context.Context, obj *unstructured.Unstructured, namespace string) (bool, error) {
+	secret := &metav1.PartialObjectMetadata{}
+	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: istiooperator.CACertsSecret}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case apierrors.IsForbidden(err):
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check",
+			"meshcert may not read Secret %s/%s, so it cannot tell a plugged-in CA from none and makes no mesh CA: grant get on that Secret (the chart's istiodNamespace Role)",
+			namespace, istiooperator.CACertsSecret)
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("failed to get Secret %s/%s: %w", namespace, istiooperator.CACertsSecret, err)
+	}
+	if istiooperator.ForeignCACerts(secret.GetAnnotations()) {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check",
+			"Secret %s/%s exists and cert-manager did not write it (a plugged-in CA made by hand?); a Certificate would overwrite istiod's CA, so meshcert makes none: move that Secret away to let meshcert manage it",
+			namespace, istiooperator.CACertsSecret)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (r *IstioOperatorReconciler) writeMeshCA(ctx context.Context, obj *unstructured.Unstructured, regarding, desired *cmapi.Certificate, w writeKind) error {
+	if err := applyCertificate(ctx, r.Client, desired, w.force); err != nil {
+		return fmt.Errorf("failed to %s Certificate %s/%s: %w", w.verb, desired.Namespace, desired.Name, err)
+	}
+	r.Metrics.wrote(w.op)
+	logf.FromContext(ctx).Info("Wrote Certificate", "operation", w.op, "certificate", client.ObjectKeyFromObject(desired))
+	r.Recorder.Eventf(obj, regarding, corev1.EventTypeNormal, w.reason, w.action,
+		"%s Certificate %s/%s for istiod's CA Secret %q", w.done, desired.Namespace, desired.Name, desired.Spec.SecretName)
+	return nil
+}
+
+// pruneMeshCA deletes meshcert's mesh CA Certificates of the IstioOperator
+// other than desired. The Secret stays: istiod keeps signing with it until
+// someone decides otherwise.
+func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.NamespacedName, desired *cmapi.Certificate, obj *unstructured.Unstructured) error {
+	var list cmapi.CertificateList
+	err := r.Client.List(ctx, &list, client.MatchingLabels{
+		certs.LabelManagedBy:                     certs.ManagedByValue,
+		istiooperator.LabelIstioOperatorNamespace: certs.LabelValue(key.Namespace),
+		istiooperator.LabelIstioOperatorName:      certs.LabelValue(key.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to list Certificates of IstioOperator %s: %w", key, err)
+	}
+	var errs []error
+	for i := range list.Items {
+		crt := &list.Items[i]
+		if !istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) {
+			continue
+		}
+		if desired != nil && desired.Namespace == crt.Namespace && desired.Name == crt.Name {
+			continue
+		}
+		err := r.Client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
+			continue
+		}
+		r.Metrics.wrote(opDelete)
+		logf.FromContext(ctx).Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
+		if obj != nil {
+			r.Recorder.Eventf(obj, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
+				"Deleted Certificate %s/%s, no longer wanted by this IstioOperator; Secret %q is kept", crt.Namespace, crt.Name, crt.Spec.SecretName)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.
+func istioOperatorOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
+	namespace, name, ok := splitRef(obj.GetAnnotations()[istiooperator.AnnotationIstioOperator])
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
 }
 
 // setupIstioOperators adds the IstioOperator controller when the API
 // server serves the CRD: istioctl stopped installing it in Istio 1.21.
-func setupIstioOperators(ctx context.Context, mgr manager.Manager) error {
+func setupIstioOperators(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts certs.Options, metrics *Metrics, managed predicate.Predicate) error {
 	log := logf.FromContext(ctx)
 	if _, err := mgr.GetRESTMapper().RESTMapping(istiooperator.GVK.GroupKind(), istiooperator.GVK.Version); err != nil {
 		if meta.IsNoMatchError(err) {
@@ -55,8 +203,20 @@ func setupIstioOperators(ctx context.Context, mgr manager.Manager) error {
 	}
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(istiooperator.GVK)
-	r := &IstioOperatorReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("meshcert")}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("istiooperator-findings").For(obj).Complete(r); err != nil {
+	r := &IstioOperatorReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Lookup:    lookup,
+		Options:   opts,
+		Recorder:  mgr.GetEventRecorder("meshcert"),
+		Metrics:   metrics,
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named(IstioOperatorName).
+		For(obj).
+		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(istioOperatorOfCertificate), builder.WithPredicates(managed)).
+		Complete(r)
+	if err != nil {
 		return fmt.Errorf("failed to set up the IstioOperator controller: %w", err)
 	}
 	return nil

@@ -60,7 +60,7 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
-	return setupIstioOperators(ctx, mgr)
+	return setupIstioOperators(ctx, mgr, lookup, opts, metrics, managed)
 }
 
 // gatewayOfCertificate maps a meshcert Certificate to its Gateway, so a

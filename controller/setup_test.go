@@ -46,6 +46,7 @@ type fakeManager struct {
 }
 
 func (m *fakeManager) GetClient() client.Client       { return m.client }
+func (m *fakeManager) GetAPIReader() client.Reader    { return m.client }
 func (m *fakeManager) GetScheme() *runtime.Scheme     { return m.client.Scheme() }
 func (m *fakeManager) GetCache() cache.Cache          { return &informertest.FakeInformers{} }
 func (m *fakeManager) GetRESTMapper() meta.RESTMapper { return m.mapper }
@@ -88,7 +89,7 @@ func TestSetup(t *testing.T) {
 		{
 			name:      "the Certificate controller and, where the CRD exists, the IstioOperator controller are added",
 			mapper:    withIstioOperator,
-			wantAdded: []string{"gateway-certificates", "istiooperator-findings"},
+			wantAdded: []string{"gateway-certificates", "istiooperator-certificates"},
 		},
 		{
 			name:      "without the IstioOperator CRD only the Certificate controller is added",
@@ -272,7 +273,7 @@ func TestIstioOperatorReconciler(t *testing.T) {
 	bad := io("bad", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "cert-manager"}}})
 	good := io("good", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "istiod"}}})
 	h := newHarness(t, bad, good)
-	r := &IstioOperatorReconciler{Client: h.client, Recorder: h.recorder}
+	r := &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
 
 	_, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
 	require.NoError(t, err)

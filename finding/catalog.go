@@ -44,6 +44,12 @@ var Catalog = []CodeInfo{
 	{Code: CodeInvalidMeshConfig, Severity: SeverityError, Summary: "Spec.meshConfig does not decode as Istio's MeshConfig (unknown key or wrong type)."},
 	{Code: CodePilotCertProviderOnGateway, Severity: SeverityError, Summary: "PILOT_CERT_PROVIDER is an istiod setting and has no effect on a gateway."},
 	{Code: CodeInvalidPilotCertProvider, Severity: SeverityError, Summary: "Values.global.pilotCertProvider is not a value istiod accepts."},
+	{Code: CodeIssuerCannotSignCA, Severity: SeverityError, Summary: "The issuer an IstioOperator names for istiod's CA cannot issue a CA certificate: an ACME issuer, or a CA issuer whose own CA is not a CA or has path length 0."},
+	{Code: CodeCACertsNotOwned, Severity: SeverityWarning, Summary: "A Secret or Certificate cacerts that meshcert did not make exists in istiod's namespace; meshcert leaves it alone and makes no mesh CA.", Note: "In the cluster the controller checks the Secret itself before creating the Certificate, and records an Event instead."},
+	{Code: CodePeerRootsNotFound, Severity: SeverityWarning, Lenient: true, Summary: "A ConfigMap named in meshcert.io/peer-roots is not known; no peer roots are injected until it is."},
+	{Code: CodeInvalidTrustBundle, Severity: SeverityError, Summary: "A trust bundle (peer roots or a client CA) lacks the meshcert.io/trust-bundle label or its key, or holds something other than valid, unexpired CA certificates: garbage, a private key, a leaf, an expired CA."},
+	{Code: CodeMultiRootDisabled, Severity: SeverityError, Summary: "Peer roots are named but ISTIO_MULTIROOT_MESH (istiod) or PROXY_CONFIG_XDS_AGENT (proxies) is set to something else than true, so Istio would ignore them."},
+	{Code: CodeIstiodNamespaceUnclear, Severity: SeverityWarning, Summary: "Spec.namespace and values.global.istioNamespace disagree, or only spec.namespace is set; meshcert puts cacerts where istioctl installs istiod."},
 	{Code: CodeDuplicateObject, Severity: SeverityWarning, Summary: "The input holds the same object more than once (for example `-f x -f x`); the last copy wins, as with kubectl.", Offline: true},
 }
 

@@ -139,6 +139,24 @@ const (
 	// CodeInvalidPilotCertProvider: values.global.pilotCertProvider is not a
 	// value istiod accepts.
 	CodeInvalidPilotCertProvider Code = "MC6003"
+	// CodeIssuerCannotSignCA: the mesh CA's issuer cannot issue a CA
+	// certificate (ACME, or a CA with path length 0).
+	CodeIssuerCannotSignCA Code = "MC6004"
+	// CodeCACertsNotOwned: a cacerts Secret or Certificate meshcert did not
+	// make is in the way; meshcert makes no mesh CA.
+	CodeCACertsNotOwned Code = "MC6005"
+	// CodePeerRootsNotFound: a ConfigMap named in meshcert.io/peer-roots is
+	// not known.
+	CodePeerRootsNotFound Code = "MC6006"
+	// CodeInvalidTrustBundle: a trust bundle holds something other than
+	// valid, unexpired CA certificates, or lacks its key or label.
+	CodeInvalidTrustBundle Code = "MC6007"
+	// CodeMultiRootDisabled: a setting multi-root trust needs is set to
+	// something else than true, or cannot be set.
+	CodeMultiRootDisabled Code = "MC6008"
+	// CodeIstiodNamespaceUnclear: spec.namespace and
+	// values.global.istioNamespace disagree or only one is set.
+	CodeIstiodNamespaceUnclear Code = "MC6009"
 )
 
 // The input of the offline CLI.

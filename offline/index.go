@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,7 +31,8 @@ type Index struct {
 	clusterIssuers map[string]*cmapi.ClusterIssuer
 	certificates   map[types.NamespacedName]*cmapi.Certificate
 	bySecret       map[types.NamespacedName][]*cmapi.Certificate // by namespace and spec.secretName
-	secrets        map[types.NamespacedName]bool
+	secrets        map[types.NamespacedName]*corev1.Secret
+	configMaps     map[types.NamespacedName]*corev1.ConfigMap
 	namespaces     map[string]map[string]string
 	workloads      []workload
 	gatewayByKey   map[string]*certs.Gateway   // namespace/name → gateway
@@ -51,7 +53,8 @@ func NewIndex() *Index {
 		clusterIssuers: map[string]*cmapi.ClusterIssuer{},
 		certificates:   map[types.NamespacedName]*cmapi.Certificate{},
 		bySecret:       map[types.NamespacedName][]*cmapi.Certificate{},
-		secrets:        map[types.NamespacedName]bool{},
+		secrets:        map[types.NamespacedName]*corev1.Secret{},
+		configMaps:     map[types.NamespacedName]*corev1.ConfigMap{},
 		namespaces:     map[string]map[string]string{},
 		gatewayByKey:   map[string]*certs.Gateway{},
 		gatewayKeys:    map[string][]string{},
@@ -89,7 +92,25 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		x.AddCertificate(crt)
 	case gvk.Group == "" && gvk.Kind == "Secret":
-		x.secrets[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = true
+		secret := &corev1.Secret{}
+		if err := fromUnstructured(obj, secret); err != nil {
+			return err
+		}
+		// The API server merges stringData into data on write.
+		for k, v := range secret.StringData {
+			if secret.Data == nil {
+				secret.Data = map[string][]byte{}
+			}
+			secret.Data[k] = []byte(v)
+		}
+		secret.StringData = nil
+		x.secrets[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = secret
+	case gvk.Group == "" && gvk.Kind == "ConfigMap":
+		cm := &corev1.ConfigMap{}
+		if err := fromUnstructured(obj, cm); err != nil {
+			return err
+		}
+		x.configMaps[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = cm
 	case gvk.Group == "" && gvk.Kind == "Namespace":
 		x.namespaces[obj.GetName()] = obj.GetLabels()
 	case gvk.Group == "" && gvk.Kind == "Pod":
@@ -182,7 +203,21 @@ func (x *Index) CertificatesForSecret(_ context.Context, namespace, secretName s
 // SecretExists implements certs.Lookup. An Index knows every Secret it was given,
 // so its answer is always known.
 func (x *Index) SecretExists(_ context.Context, namespace, name string) (exists, known bool) {
+	_, exists = x.secrets[types.NamespacedName{Namespace: namespace, Name: name}]
+	return exists, true
+}
+
+// Secret implements certs.Lookup; like SecretExists, its answer is always
+// known.
+func (x *Index) Secret(_ context.Context, namespace, name string) (*corev1.Secret, bool) {
 	return x.secrets[types.NamespacedName{Namespace: namespace, Name: name}], true
+}
+
+// TrustBundle implements certs.Lookup. It returns any ConfigMap of the
+// input, labelled or not, so the planner can say what the label is missing.
+func (x *Index) TrustBundle(_ context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
+	cm, ok := x.configMaps[types.NamespacedName{Namespace: namespace, Name: name}]
+	return cm, ok
 }
 
 // WorkloadNamespaces implements certs.Lookup.

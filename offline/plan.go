@@ -56,6 +56,7 @@ var namespacedKinds = map[string]bool{
 	"cert-manager.io/Issuer":             true,
 	"cert-manager.io/Certificate":        true,
 	"/Secret":                            true,
+	"/ConfigMap":                         true,
 	"/Pod":                               true,
 	"apps/Deployment":                    true,
 	"apps/StatefulSet":                   true,
@@ -156,7 +157,18 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			}
 			add(i, findings)
 		case istiooperator.Is(gvk):
-			add(i, istiooperator.Check(obj))
+			plan := istiooperator.PlanIstioOperator(ctx, obj, index, opts)
+			add(i, plan.Findings)
+			if plan.Certificate != nil {
+				res.Certificates = append(res.Certificates, plan.Certificate)
+			}
+			if mutated := plan.Mutated(); mutated != nil {
+				if objs[i].GetNamespace() == "" {
+					mutated = mutated.DeepCopy()
+					unstructured.RemoveNestedField(mutated.Object, "metadata", "namespace")
+				}
+				res.Objects[i] = mutated
+			}
 		}
 	}
 	slices.SortFunc(res.Certificates, func(a, b *cmapi.Certificate) int {

@@ -36,6 +36,7 @@ const (
 	PathValidateGateway       = "/validate-gateway"
 	PathValidateCertificate   = "/validate-certificate"
 	PathValidateIstioOperator = "/validate-istiooperator"
+	PathMutateIstioOperator   = "/mutate-istiooperator"
 )
 
 // TimeoutSeconds is the webhooks' timeout. They answer from memory in
@@ -70,6 +71,11 @@ func Definitions() []Definition {
 		{
 			Name: "certificates.validate.meshcert.io", Path: PathValidateCertificate,
 			Rules: rules(certs.CertManagerGroup, []string{"v1"}, "certificates"), handler: NewCertificateValidator,
+		},
+		{
+			Name: "istiooperators.mutate.meshcert.io", Path: PathMutateIstioOperator, Mutating: true,
+			Rules:   rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, "istiooperators"),
+			handler: NewIstioOperatorMutator,
 		},
 		{
 			Name: "istiooperators.validate.meshcert.io", Path: PathValidateIstioOperator,

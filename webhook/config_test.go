@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -46,12 +47,17 @@ func TestConfigurations(t *testing.T) {
 		assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *m.ReinvocationPolicy)
 		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *m.SideEffects)
 		assert.Equal(t, ptr.To(int32(5)), m.TimeoutSeconds, "at most 5 s, as the issue asks")
-		assert.Equal(t, gatewayRules, m.Rules)
+		if strings.Contains(m.Name, "gateways") {
+			assert.Equal(t, gatewayRules, m.Rules)
+		} else {
+			assert.Equal(t, "istiooperators", m.Rules[0].Resources[0])
+		}
 	}
 	assert.Equal(t, map[string]want{
 		"injected.gateways.mutate.meshcert.io": {"https://meshcert.test/mutate-gateway", []metav1.LabelSelectorRequirement{skip, injected}, false},
 		"gateways.mutate.meshcert.io":          {"https://meshcert.test/mutate-gateway", []metav1.LabelSelectorRequirement{skip, notInjected}, true},
-	}, gotMutating, "every Gateway of a labelled namespace; elsewhere only annotated ones")
+		"istiooperators.mutate.meshcert.io":    {"https://meshcert.test/mutate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
+	}, gotMutating, "every Gateway of a labelled namespace; elsewhere only annotated ones; every IstioOperator")
 
 	gotValidating := map[string]want{}
 	for _, v := range validating.Webhooks {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 // NewGatewayMutator returns the handler that injects credentialNames into
@@ -38,6 +39,13 @@ func (h *handler) mutateGateway(ctx context.Context, req admission.Request) deci
 	if err != nil {
 		return errored(http.StatusInternalServerError, err)
 	}
+	return patchTo(req, mutatedObj, hadNamespace)
+}
+
+// patchTo answers with the patch from the request's object to mutated. The
+// namespace the decoder filled in for planning is left out when the request
+// had none, so the patch holds the injections alone.
+func patchTo(req admission.Request, mutatedObj *unstructured.Unstructured, hadNamespace bool) decision {
 	mutated := mutatedObj.Object
 	if !hadNamespace {
 		// The namespace was only filled in for planning; leave the request's
@@ -51,7 +59,7 @@ func (h *handler) mutateGateway(ctx context.Context, req admission.Request) deci
 	}
 	current, err := json.Marshal(mutated)
 	if err != nil {
-		return errored(http.StatusInternalServerError, fmt.Errorf("failed to encode the mutated Gateway: %w", err))
+		return errored(http.StatusInternalServerError, fmt.Errorf("failed to encode the mutated %s: %w", req.Kind.Kind, err))
 	}
 	resp := admission.PatchResponseFromRaw(req.Object.Raw, current)
 	if !resp.Allowed {
@@ -61,4 +69,27 @@ func (h *handler) mutateGateway(ctx context.Context, req admission.Request) deci
 		return decision{response: resp, result: ResultAllowed}
 	}
 	return decision{response: resp, result: ResultPatched}
+}
+
+// NewIstioOperatorMutator returns the handler that injects peer roots into
+// IstioOperators (meshcert.io/peer-roots) as istiooperator.PlanIstioOperator
+// decides. Like the Gateway mutator it only ever allows; reinvoked on its
+// own output it gives no patch.
+func NewIstioOperatorMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
+	return newHandler("mutate-istiooperator", (*handler).mutateIstioOperator, lookup, cfg, metrics)
+}
+
+func (h *handler) mutateIstioOperator(ctx context.Context, req admission.Request) decision {
+	obj := &unstructured.Unstructured{}
+	hadNamespace, skip := decodeFor(req, obj, istiooperator.Is)
+	if skip != nil {
+		return *skip
+	}
+	opts := h.cfg.Options
+	opts.Strict = h.cfg.Enforce
+	mutated := istiooperator.PlanIstioOperator(ctx, obj, h.lookup, opts).Mutated()
+	if mutated == nil {
+		return allowed()
+	}
+	return patchTo(req, mutated, hadNamespace)
 }

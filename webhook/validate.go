@@ -26,7 +26,7 @@ func NewCertificateValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) 
 }
 
 // NewIstioOperatorValidator returns the handler that judges IstioOperators
-// with istiooperator.Check.
+// with istiooperator.PlanIstioOperator.
 func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
 	return newHandler("validate-istiooperator", (*handler).validateIstioOperator, lookup, cfg, metrics)
 }
@@ -51,12 +51,12 @@ func (h *handler) validateCertificate(ctx context.Context, req admission.Request
 	return judge(findings)
 }
 
-func (h *handler) validateIstioOperator(_ context.Context, req admission.Request) decision {
+func (h *handler) validateIstioOperator(ctx context.Context, req admission.Request) decision {
 	obj := &unstructured.Unstructured{}
 	if _, skip := decodeFor(req, obj, istiooperator.Is); skip != nil {
 		return *skip
 	}
-	return judge(istiooperator.Check(obj))
+	return judge(istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, obj.GetNamespace())).Findings)
 }
 
 func isCertificate(gvk schema.GroupVersionKind) bool {

@@ -45,7 +45,7 @@ func expected(t *testing.T, obj *unstructured.Unstructured, lookup certs.Lookup,
 	case certs.IsGateway(gvk):
 		return certs.PlanGateway(t.Context(), certs.ParseGateway(obj), lookup, opts).Findings
 	case istiooperator.Is(gvk):
-		return istiooperator.Check(obj)
+		return istiooperator.PlanIstioOperator(t.Context(), obj, lookup, opts).Findings
 	default:
 		crt := &cmapi.Certificate{}
 		require.NoError(t, fromUnstructured(obj, crt))

@@ -28,6 +28,7 @@ const (
 	sentinelServiceAccount   = "MESHCERT_SENTINEL_SERVICE_ACCOUNT"
 	sentinelValidatingPolicy = "MESHCERT_SENTINEL_VALIDATING_POLICY"
 	sentinelClientConfig     = "MESHCERT_SENTINEL_CLIENT_CONFIG"
+	sentinelIstiodNamespace  = "MESHCERT_SENTINEL_ISTIOD_NS"
 )
 
 const header = "# Code generated from the Go declarations by internal/chart (make golden); DO NOT EDIT.\n"
@@ -106,6 +107,17 @@ func rbacTemplate() (string, error) {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sentinelName + "-leader-election"},
 			Subjects:   subjects,
 		},
+		&rbacv1.Role{
+			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+			ObjectMeta: metav1.ObjectMeta{Name: sentinelName + "-istiod", Namespace: sentinelIstiodNamespace},
+			Rules:      cluster.IstiodNamespaceRules(),
+		},
+		&rbacv1.RoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: sentinelName + "-istiod", Namespace: sentinelIstiodNamespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sentinelName + "-istiod"},
+			Subjects:   subjects,
+		},
 	}
 	docs, err := documents(objects...)
 	if err != nil {
@@ -115,6 +127,7 @@ func rbacTemplate() (string, error) {
 	out = metadata(out, false)
 	out = strings.ReplaceAll(out, sentinelName, `{{ include "meshcert.fullname" . }}`)
 	out = strings.ReplaceAll(out, sentinelNamespace, "{{ .Release.Namespace }}")
+	out = strings.ReplaceAll(out, sentinelIstiodNamespace, "{{ .Values.istiodNamespace }}")
 	return header + out, nil
 }
 
@@ -126,8 +139,10 @@ func metadata(docs string, webhooks bool) string {
 		extra += "\n  {{- with (include \"meshcert.webhookAnnotations\" .) }}\n  annotations:\n    {{- . | nindent 4 }}\n  {{- end }}"
 	}
 	// Only metadata.name: roleRef.name has the same indentation.
-	docs = strings.ReplaceAll(docs, "metadata:\n  name: "+sentinelName+"\n", "metadata:\n  name: {{ include \"meshcert.fullname\" . }}"+extra+"\n")
-	return strings.ReplaceAll(docs, "metadata:\n  name: "+sentinelName+"-leader-election\n", "metadata:\n  name: {{ include \"meshcert.fullname\" . }}-leader-election"+extra+"\n")
+	for _, suffix := range []string{"", "-leader-election", "-istiod"} {
+		docs = strings.ReplaceAll(docs, "metadata:\n  name: "+sentinelName+suffix+"\n", "metadata:\n  name: {{ include \"meshcert.fullname\" . }}"+suffix+extra+"\n")
+	}
+	return docs
 }
 
 // documents marshals objects into one YAML stream.

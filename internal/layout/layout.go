@@ -40,10 +40,10 @@ func join(lists ...[]string) []string {
 var Rules = []Rule{
 	{"finding", "codes, severities, the finding builder and the code catalog behind docs/findings.md",
 		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./manifest"})},
-	{"certs", "Istio Gateway → credentialNames, Certificates and findings (pure)",
+	{"certs", "Istio Gateway → credentialNames, Certificates and findings, and the cert-manager vocabulary and trust bundles istiooperator shares (pure)",
 		join(doors, server, []string{"./istiooperator", "./offline", "./manifest"})},
-	{"istiooperator", "IstioOperator checks (pure)",
-		join(doors, server, []string{"./certs", "./offline", "./manifest"})},
+	{"istiooperator", "IstioOperator checks, istiod's CA Certificate and peer roots (pure; cert-manager vocabulary from certs)",
+		join(doors, server, []string{"./offline", "./manifest"})},
 	{"offline", "a set of manifests planned as if it were the cluster, for the CLI (pure)",
 		join(doors, server, []string{"./manifest"})},
 	{"manifest", "reading and writing YAML/JSON manifests with file and line",

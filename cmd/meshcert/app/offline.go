@@ -19,6 +19,7 @@ type plannerFlags struct {
 	defaultIssuerKind          string
 	defaultIssuerGroup         string
 	defaultCredentialNamespace string
+	clusterResourceNamespace   string
 }
 
 func (f *plannerFlags) addTo(fs *pflag.FlagSet) {
@@ -29,6 +30,8 @@ func (f *plannerFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringVar(&f.defaultIssuerGroup, "default-issuer-group", def.DefaultIssuer.Group, "API group of the default issuer")
 	fs.StringVar(&f.defaultCredentialNamespace, "default-credential-namespace", def.DefaultCredentialNamespace,
 		"namespace for credentials when no gateway workload matching a Gateway's selector is known")
+	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", certs.DefaultClusterResourceNamespace,
+		"cert-manager's --cluster-resource-namespace, where the Secrets of ClusterIssuers live")
 }
 
 func (f *plannerFlags) options() certs.Options {
@@ -39,6 +42,7 @@ func (f *plannerFlags) options() certs.Options {
 			Group: f.defaultIssuerGroup,
 		},
 		DefaultCredentialNamespace: f.defaultCredentialNamespace,
+		ClusterResourceNamespace:   f.clusterResourceNamespace,
 	}
 }
 

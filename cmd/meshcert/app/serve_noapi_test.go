@@ -26,7 +26,7 @@ import (
 var discovery = map[string]string{
 	"/api":                         `{"kind":"APIVersions","versions":["v1"]}`,
 	"/apis":                        `{"kind":"APIGroupList","apiVersion":"v1","groups":[` + group("networking.istio.io", "v1") + `,` + group("cert-manager.io", "v1") + `]}`,
-	"/api/v1":                      resources("v1", "pods:Pod:true", "namespaces:Namespace:false"),
+	"/api/v1":                      resources("v1", "pods:Pod:true", "namespaces:Namespace:false", "configmaps:ConfigMap:true"),
 	"/apis/networking.istio.io/v1": resources("networking.istio.io/v1", "gateways:Gateway:true"),
 	"/apis/cert-manager.io/v1":     resources("cert-manager.io/v1", "certificates:Certificate:true", "issuers:Issuer:true", "clusterissuers:ClusterIssuer:false"),
 }
@@ -102,7 +102,8 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 		mcwebhook.PathMutateGateway:         gatewayJSON,
 		mcwebhook.PathValidateGateway:       gatewayJSON,
 		mcwebhook.PathValidateCertificate:   `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"web","namespace":"istio-system"},"spec":{"secretName":"web","dnsNames":["web.example.com"],"issuerRef":{"name":"ca","kind":"ClusterIssuer"}}}`,
-		mcwebhook.PathValidateIstioOperator: `{"apiVersion":"install.istio.io/v1alpha1","kind":"IstioOperator","metadata":{"name":"io","namespace":"istio-system"},"spec":{"values":{"global":{"pilotCertProvider":"istiod"}}}}`,
+		mcwebhook.PathValidateIstioOperator: istioOperatorJSON,
+		mcwebhook.PathMutateIstioOperator:   istioOperatorJSON,
 	}
 	mux := mgr.GetWebhookServer().WebhookMux()
 	for _, d := range mcwebhook.Definitions() {
@@ -140,6 +141,11 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 		})
 	}
 }
+
+// istioOperatorJSON asks for everything the IstioOperator planner looks up:
+// the issuer, the cacerts Certificate and Secret, the peer roots.
+const istioOperatorJSON = `{"apiVersion":"install.istio.io/v1alpha1","kind":"IstioOperator","metadata":{"name":"io","namespace":"istio-system",` +
+	`"annotations":{"cert-manager.io/cluster-issuer":"ca","meshcert.io/peer-roots":"roots"}},"spec":{"values":{"global":{"pilotCertProvider":"istiod"}}}}`
 
 const gatewayJSON = `{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"team-a","annotations":{"cert-manager.io/cluster-issuer":"ca"}},` +
 	`"spec":{"selector":{"istio":"ingressgateway"},"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["web.example.com"],"tls":{"mode":"SIMPLE"}}]}}`

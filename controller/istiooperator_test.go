@@ -1,0 +1,145 @@
+package controller
+
+import (
+	"context"
+	"testing"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/istiooperator"
+)
+
+var mesh = types.NamespacedName{Namespace: "istio-system", Name: "mesh"}
+
+func meshOperator(annotations map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+	u.SetGroupVersionKind(istiooperator.GVK)
+	u.SetNamespace(mesh.Namespace)
+	u.SetName(mesh.Name)
+	u.SetAnnotations(annotations)
+	return u
+}
+
+var meshRoot = &cmapi.ClusterIssuer{
+	ObjectMeta: metav1.ObjectMeta{Name: "mesh-root"},
+	Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: "mesh-root"}}},
+}
+
+func (h *harness) reconcileOperator(r *IstioOperatorReconciler) {
+	h.t.Helper()
+	_, err := r.Reconcile(h.t.Context(), reconcile.Request{NamespacedName: mesh})
+	require.NoError(h.t, err)
+}
+
+func (h *harness) operatorReconciler() *IstioOperatorReconciler {
+	return &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+}
+
+func TestMeshCALifecycle(t *testing.T) {
+	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
+	h := newHarness(t, annotated, meshRoot)
+	r := h.operatorReconciler()
+
+	h.reconcileOperator(r)
+	crt, ok := h.certificate("cacerts")
+	require.True(t, ok, "the mesh CA Certificate is created")
+	assert.True(t, crt.Spec.IsCA)
+	assert.Equal(t, "cacerts", crt.Spec.SecretName)
+	assert.True(t, istiooperator.OwnsCertificate(crt, mesh.Namespace, mesh.Name))
+	assert.Contains(t, h.events(), "Normal CreateCertificate Created Certificate istio-system/cacerts for istiod's CA Secret \"cacerts\"")
+
+	h.writes = nil
+	h.reconcileOperator(r)
+	assert.Empty(t, h.writes, "nothing changed, nothing written")
+
+	// A typo keeps the working CA Certificate.
+	annotated.SetAnnotations(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root", "cert-manager.io/duration": "soon"})
+	require.NoError(t, h.client.Update(t.Context(), annotated))
+	h.reconcileOperator(r)
+	_, ok = h.certificate("cacerts")
+	assert.True(t, ok, "an annotation error must not delete istiod's CA Certificate")
+	assert.NotEmpty(t, h.events(), "the error is reported as an Event")
+
+	// Without the issuer annotation the Certificate goes; the Secret would stay.
+	annotated.SetAnnotations(nil)
+	require.NoError(t, h.client.Update(t.Context(), annotated))
+	h.reconcileOperator(r)
+	_, ok = h.certificate("cacerts")
+	assert.False(t, ok, "meshcert deletes the mesh CA Certificate it no longer wants")
+}
+
+func TestMeshCAPrunedWithItsIstioOperator(t *testing.T) {
+	h := newHarness(t, meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"}), meshRoot)
+	r := h.operatorReconciler()
+	h.reconcileOperator(r)
+	_, ok := h.certificate("cacerts")
+	require.True(t, ok)
+	require.NoError(t, h.client.Delete(t.Context(), meshOperator(nil)))
+	h.reconcileOperator(r)
+	_, ok = h.certificate("cacerts")
+	assert.False(t, ok)
+}
+
+func TestMeshCALeavesOthersAlone(t *testing.T) {
+	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
+	t.Run("a hand-made cacerts Secret is never overwritten", func(t *testing.T) {
+		handMade := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cacerts", Namespace: "istio-system"}}
+		h := newHarness(t, annotated.DeepCopy(), meshRoot, handMade)
+		// The cache-backed lookup never sees Secrets; the API reader does.
+		h.reconcileOperator(h.operatorReconciler())
+		_, ok := h.certificate("cacerts")
+		assert.False(t, ok)
+		assert.Contains(t, h.events()[0], "Warning CACertsNotOwned")
+	})
+	t.Run("a cacerts Secret cert-manager wrote for Certificate cacerts is taken over", func(t *testing.T) {
+		issued := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cacerts", Namespace: "istio-system",
+			Annotations: map[string]string{cmapi.CertificateNameKey: "cacerts"}}}
+		h := newHarness(t, annotated.DeepCopy(), meshRoot, issued)
+		h.reconcileOperator(h.operatorReconciler())
+		_, ok := h.certificate("cacerts")
+		assert.True(t, ok)
+	})
+	t.Run("without permission to read the Secret, no mesh CA is made", func(t *testing.T) {
+		h := newHarness(t, annotated.DeepCopy(), meshRoot)
+		r := h.operatorReconciler()
+		r.APIReader = interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+			Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+				return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "cacerts", nil)
+			},
+		})
+		h.reconcileOperator(r)
+		_, ok := h.certificate("cacerts")
+		assert.False(t, ok)
+		assert.Contains(t, h.events()[0], "may not read Secret istio-system/cacerts")
+	})
+	t.Run("a Certificate cacerts that is not meshcert's is left alone", func(t *testing.T) {
+		theirs := &cmapi.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Name: "cacerts", Namespace: "istio-system"},
+			Spec:       cmapi.CertificateSpec{SecretName: "cacerts", IsCA: true, CommonName: "theirs"},
+		}
+		h := newHarness(t, annotated.DeepCopy(), meshRoot, theirs)
+		h.reconcileOperator(h.operatorReconciler())
+		crt, ok := h.certificate("cacerts")
+		require.True(t, ok)
+		assert.Equal(t, "theirs", crt.Spec.CommonName)
+		assert.Empty(t, h.writes)
+	})
+}
+
+func TestIstioOperatorOfCertificate(t *testing.T) {
+	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{istiooperator.AnnotationIstioOperator: "istio-system/mesh"}}}
+	assert.Equal(t, []string{"istio-system/mesh"}, requestNames(istioOperatorOfCertificate(t.Context(), crt)))
+	assert.Empty(t, istioOperatorOfCertificate(t.Context(), &cmapi.Certificate{}))
+}

@@ -1,0 +1,205 @@
+package istiooperator
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
+)
+
+// The mesh CA's key unless the private-key annotations say otherwise:
+// RSA 4096, as Istio's own tooling makes plugged-in intermediates
+// (tools/certs in istio/istio).
+const (
+	DefaultCAKeyAlgorithm = cmapi.RSAKeyAlgorithm
+	DefaultCAKeySize      = 4096
+	// certificateNameAnnotation is what cert-manager writes on the Secrets
+	// it issues: the Certificate's name.
+	certificateNameAnnotation = cmapi.CertificateNameKey
+	// maxCommonName is X.509's upper bound for a common name.
+	maxCommonName = 64
+)
+
+// caUsages are the key usages of a CA that signs workload certificates.
+var caUsages = []cmapi.KeyUsage{cmapi.UsageCertSign, cmapi.UsageCRLSign, cmapi.UsageDigitalSignature}
+
+// annotationsNotForCA are Certificate annotations that make no sense on a
+// CA: a mesh CA names no endpoints, and its usages are fixed.
+var annotationsNotForCA = []string{
+	cmapi.AltNamesAnnotationKey,
+	cmapi.IPSANAnnotationKey,
+	cmapi.EmailsAnnotationKey,
+	cmapi.UsagesAnnotationKey,
+}
+
+var annotationsPath = field.NewPath("metadata", "annotations")
+
+// meshCA plans the Certificate for istiod's cacerts, or returns nil with
+// findings saying why not.
+func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certificate {
+	ann := pl.obj.GetAnnotations()
+	ref, refPath, refOK := certs.IssuerFromAnnotations(pl.Builder, ann)
+	spec, _, specOK := certs.SpecFromAnnotations(pl.Builder, ann)
+	for _, key := range annotationsNotForCA {
+		if _, ok := ann[key]; ok {
+			specOK = false
+			pl.Errorf(finding.CodeInvalidCertificateAnnotation, annotationsPath.Key(key),
+				"%s has no place on istiod's CA certificate: a mesh CA names no endpoints and its key usages are fixed (cert sign, crl sign, digital signature); remove the annotation", key)
+		}
+	}
+	if !refOK || !specOK {
+		return nil
+	}
+	if refPath == nil {
+		refPath = annotationsPath
+	}
+	iss := certs.CheckIssuer(ctx, pl.Builder, refPath, ref, namespace, pl.lookup, pl.opts)
+	pl.checkCanSignCA(ctx, refPath, ref, iss)
+	if !pl.cacertsFree(ctx, namespace) {
+		return nil
+	}
+
+	spec.SecretName = CACertsSecret
+	spec.IssuerRef = ref
+	spec.IsCA = true
+	spec.Usages = caUsages
+	if spec.CommonName == "" {
+		spec.CommonName = pl.commonName()
+	}
+	if spec.PrivateKey == nil {
+		spec.PrivateKey = &cmapi.CertificatePrivateKey{}
+	}
+	if spec.PrivateKey.Algorithm == "" {
+		spec.PrivateKey.Algorithm = DefaultCAKeyAlgorithm
+		if spec.PrivateKey.Size == 0 {
+			spec.PrivateKey.Size = DefaultCAKeySize
+		}
+	}
+	return &cmapi.Certificate{
+		TypeMeta: metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      CACertsSecret,
+			Namespace: namespace,
+			Labels: map[string]string{
+				certs.LabelManagedBy:        certs.ManagedByValue,
+				LabelIstioOperatorNamespace: certs.LabelValue(pl.obj.GetNamespace()),
+				LabelIstioOperatorName:      certs.LabelValue(pl.obj.GetName()),
+			},
+			Annotations: map[string]string{AnnotationIstioOperator: Key(pl.obj.GetNamespace(), pl.obj.GetName())},
+		},
+		Spec: spec,
+	}
+}
+
+// Key is how a mesh CA Certificate records its IstioOperator.
+func Key(namespace, name string) string { return namespace + "/" + name }
+
+// commonName names the cluster, so `openssl x509 -subject` on any workload
+// chain says which cluster's istiod signed it.
+func (pl *planner) commonName() string {
+	name := "istiod CA"
+	if cluster := pl.clusterName(); cluster != "" && len(name)+len(" for cluster ")+len(cluster) <= maxCommonName {
+		name += " for cluster " + cluster
+	}
+	return name
+}
+
+// OwnsCertificate reports whether crt is meshcert's mesh CA Certificate for
+// the IstioOperator namespace/name.
+func OwnsCertificate(crt *cmapi.Certificate, namespace, name string) bool {
+	return crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue &&
+		crt.Annotations[AnnotationIstioOperator] == Key(namespace, name)
+}
+
+// ForeignCACerts reports whether a Secret cacerts with these annotations is
+// not one cert-manager wrote for a Certificate named cacerts: a plugged-in
+// CA someone made by hand, which a Certificate would overwrite.
+func ForeignCACerts(secretAnnotations map[string]string) bool {
+	return secretAnnotations[certificateNameAnnotation] != CACertsSecret
+}
+
+// cacertsFree reports whether meshcert may own the cacerts Certificate:
+// no other Certificate writes the Secret, and the Secret, if known, is
+// cert-manager's. Otherwise it reports what is in the way.
+func (pl *planner) cacertsFree(ctx context.Context, namespace string) bool {
+	free := true
+	for _, crt := range pl.lookup.CertificatesForSecret(ctx, namespace, CACertsSecret) {
+		if crt.Name == CACertsSecret && OwnsCertificate(crt, pl.obj.GetNamespace(), pl.obj.GetName()) {
+			continue
+		}
+		free = false
+		owner := "not meshcert's"
+		if other := crt.Annotations[AnnotationIstioOperator]; other != "" && crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue {
+			owner = "meshcert's for IstioOperator " + other
+		}
+		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
+			"Certificate %s/%s (%s) already writes istiod's Secret %q; meshcert leaves it alone and makes no mesh CA here: remove that Certificate, or the issuer annotation",
+			crt.Namespace, crt.Name, owner, CACertsSecret)
+	}
+	if crt, ok := pl.lookup.Certificate(ctx, namespace, CACertsSecret); ok && crt.Spec.SecretName != CACertsSecret {
+		free = false
+		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
+			"a Certificate %s/%s exists for Secret %q; meshcert leaves it alone and makes no mesh CA here: rename or remove it",
+			namespace, CACertsSecret, crt.Spec.SecretName)
+	}
+	if secret, known := pl.lookup.Secret(ctx, namespace, CACertsSecret); known && secret != nil && ForeignCACerts(secret.Annotations) {
+		free = false
+		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
+			"Secret %s/%s exists and cert-manager did not write it (a plugged-in CA made by hand?); a Certificate would overwrite it and replace istiod's CA, so meshcert makes none: move that Secret away to let meshcert manage istiod's CA, or remove the issuer annotation",
+			namespace, CACertsSecret)
+	}
+	return free
+}
+
+// checkCanSignCA reports an issuer that cannot issue a CA certificate: an
+// ACME issuer, or a CA issuer whose own certificate is not a CA or forbids
+// CAs below it (path length 0). Issuers meshcert cannot see into (Vault,
+// Venafi, external ones, or a CA Secret the lookup does not hold) pass.
+func (pl *planner) checkCanSignCA(ctx context.Context, path *field.Path, ref cmmeta.IssuerReference, iss cmapi.GenericIssuer) {
+	if iss == nil {
+		return
+	}
+	spec := iss.GetSpec()
+	kind := ref.Kind
+	if kind == "" {
+		kind = cmapi.IssuerKind
+	}
+	switch {
+	case spec.ACME != nil:
+		pl.Errorf(finding.CodeIssuerCannotSignCA, path,
+			"%s %q is an ACME issuer, and ACME servers such as Let's Encrypt issue only leaf certificates for DNS names, never a CA istiod could sign with: use a CA issuer holding an intermediate of your mesh root (or Vault)",
+			kind, ref.Name)
+	case spec.CA != nil:
+		secretNS := pl.opts.IssuerSecretNamespace(kind, iss.GetNamespace())
+		secret, known := pl.lookup.Secret(ctx, secretNS, spec.CA.SecretName)
+		if !known || secret == nil {
+			return
+		}
+		block, _ := pem.Decode(secret.Data["tls.crt"])
+		if block == nil {
+			return // cert-manager marks such an issuer not Ready itself
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return
+		}
+		switch {
+		case !cert.IsCA:
+			pl.Errorf(finding.CodeIssuerCannotSignCA, path,
+				"%s %q signs with Secret %s/%s, whose certificate (%s) is not a CA certificate; give the issuer a CA",
+				kind, ref.Name, secretNS, spec.CA.SecretName, cert.Subject)
+		case cert.MaxPathLen == 0 && cert.MaxPathLenZero:
+			pl.Errorf(finding.CodeIssuerCannotSignCA, path,
+				"%s %q signs with a CA whose path length is 0 (%s): it may sign only leaf certificates, so clients reject every workload certificate istiod would sign under it; issue the issuer's CA with a path length of at least 1, or none",
+				kind, ref.Name, strings.TrimSpace(cert.Subject.String()))
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package istiooperator
+
+import (
+	"cmp"
+	"context"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
+)
+
+// What Istio needs to trust more than its own root (istio/istio
+// pilot/pkg/features and pilot-agent options): istiod builds a trust bundle
+// from meshConfig.caCertificates only with ISTIO_MULTIROOT_MESH, and proxies
+// receive it only with PROXY_CONFIG_XDS_AGENT.
+const (
+	multiRootEnv      = "ISTIO_MULTIROOT_MESH"
+	proxyConfigXDSEnv = "PROXY_CONFIG_XDS_AGENT"
+)
+
+var (
+	meshConfigPath     = specPath.Child("meshConfig")
+	caCertificatesPath = meshConfigPath.Child("caCertificates")
+	// multiRootSwitches are the settings that must be "true" for peer roots
+	// to take effect, where meshcert sets them.
+	multiRootSwitches = []struct {
+		fields []string
+		what   string
+	}{
+		{[]string{"values", "pilot", "env", multiRootEnv}, "istiod builds its trust bundle from meshConfig.caCertificates"},
+		{[]string{"meshConfig", "defaultConfig", "proxyMetadata", proxyConfigXDSEnv}, "proxies receive that trust bundle"},
+	}
+)
+
+// parsePeerRoots reads AnnotationPeerRoots: comma-separated
+// [namespace/]name[:key] entries.
+func (pl *planner) parsePeerRoots(value, istiodNamespace string) ([]certs.TrustBundleRef, bool) {
+	path := annotationsPath.Key(AnnotationPeerRoots)
+	var refs []certs.TrustBundleRef
+	ok := true
+	for entry := range strings.SplitSeq(value, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		ref := certs.TrustBundleRef{Namespace: istiodNamespace, Key: DefaultTrustBundleKey}
+		rest := entry
+		if before, after, found := strings.Cut(rest, ":"); found {
+			rest, ref.Key = before, after
+		}
+		if before, after, found := strings.Cut(rest, "/"); found {
+			ref.Namespace, rest = before, after
+		}
+		ref.Name = rest
+		var problems []string
+		if errs := validation.IsDNS1123Label(ref.Namespace); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("namespace %q: %s", ref.Namespace, strings.Join(errs, ", ")))
+		}
+		if errs := validation.IsDNS1123Subdomain(ref.Name); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("name %q: %s", ref.Name, strings.Join(errs, ", ")))
+		}
+		if errs := validation.IsConfigMapKey(ref.Key); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("key %q: %s", ref.Key, strings.Join(errs, ", ")))
+		}
+		if len(problems) > 0 {
+			ok = false
+			pl.Errorf(finding.CodeInvalidMeshcertAnnotation, path,
+				"entry %q is not [namespace/]name[:key] of a ConfigMap (%s); list ConfigMaps holding other clusters' roots, e.g. %q",
+				entry, strings.Join(problems, "; "), "istio-system/cluster-b-root:ca.crt")
+			continue
+		}
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 && ok {
+		ok = false
+		pl.Errorf(finding.CodeInvalidMeshcertAnnotation, path,
+			"names no ConfigMap; list ConfigMaps holding other clusters' roots as [namespace/]name[:key], or remove the annotation")
+	}
+	return refs, ok
+}
+
+// peerRoots reads every named trust bundle. It returns the anchors,
+// de-duplicated and sorted by fingerprint (so the order does not depend on
+// the order of the ConfigMaps or of the certificates in them), and whether
+// every source was found and valid.
+func (pl *planner) peerRoots(ctx context.Context, refs []certs.TrustBundleRef) ([]certs.TrustAnchor, bool) {
+	path := annotationsPath.Key(AnnotationPeerRoots)
+	now := pl.opts.Time()
+	var anchors []certs.TrustAnchor
+	ok := true
+	for _, ref := range refs {
+		found, exists, problems := certs.ReadTrustBundle(ctx, pl.lookup, ref, now)
+		switch {
+		case !exists:
+			ok = false
+			pl.Addf(pl.opts.Lenient(), finding.CodePeerRootsNotFound, path,
+				"%s not found (meshcert reads only ConfigMaps labelled %s); create it with the other cluster's root, for example as the target of a trust-manager Bundle, and label it",
+				ref, certs.LabelTrustBundle)
+		case len(problems) > 0:
+			ok = false
+			pl.Errorf(finding.CodeInvalidTrustBundle, path,
+				"%s cannot be a source of peer roots: %s; it must hold only the other clusters' CA certificates, PEM-encoded",
+				ref, strings.Join(problems, "; "))
+		default:
+			anchors = append(anchors, found...)
+		}
+	}
+	slices.SortFunc(anchors, func(a, b certs.TrustAnchor) int { return cmp.Compare(a.Fingerprint, b.Fingerprint) })
+	anchors = slices.CompactFunc(anchors, func(a, b certs.TrustAnchor) bool { return a.Fingerprint == b.Fingerprint })
+	return anchors, ok
+}
+
+// injectPeerRoots returns the IstioOperator with the peer roots in
+// spec.meshConfig.caCertificates, the entries meshcert added before replaced
+// and everyone else's kept, plus the switches multi-root trust needs; nil
+// when that changes nothing. With any problem in a source it changes
+// nothing: half a set of roots is worse than the roots already there.
+func (pl *planner) injectPeerRoots(ctx context.Context, istiodNamespace string) *unstructured.Unstructured {
+	ann := pl.obj.GetAnnotations()
+	value, named := ann[AnnotationPeerRoots]
+	previous := fingerprintSet(ann[AnnotationInjectedRoots])
+	if !named && len(previous) == 0 {
+		return nil
+	}
+	var anchors []certs.TrustAnchor
+	if named {
+		refs, ok := pl.parsePeerRoots(value, istiodNamespace)
+		if !ok {
+			return nil
+		}
+		if anchors, ok = pl.peerRoots(ctx, refs); !ok {
+			return nil
+		}
+	}
+
+	mutated := pl.obj.DeepCopy()
+	spec, ok := mutated.Object["spec"].(map[string]any)
+	if !ok {
+		if mutated.Object["spec"] != nil {
+			return nil // Check reported the shape
+		}
+		spec = map[string]any{}
+	}
+	entries, ok := pl.currentEntries(spec)
+	if !ok {
+		return nil
+	}
+	var kept []any
+	present := map[string]bool{}
+	for _, e := range entries {
+		if meshcertEntry(e, previous) {
+			continue
+		}
+		kept = append(kept, e)
+		for _, fp := range entryFingerprints(e) {
+			present[fp] = true
+		}
+	}
+	var injected []string
+	for _, a := range anchors {
+		if present[a.Fingerprint] {
+			continue // someone already trusts it; do not repeat it
+		}
+		kept = append(kept, map[string]any{"pem": a.PEM})
+		injected = append(injected, a.Fingerprint)
+	}
+
+	if len(kept) > 0 {
+		if err := unstructured.SetNestedSlice(spec, kept, "meshConfig", "caCertificates"); err != nil {
+			return nil
+		}
+	} else {
+		unstructured.RemoveNestedField(spec, "meshConfig", "caCertificates")
+		if mc, ok := spec["meshConfig"].(map[string]any); ok && len(mc) == 0 {
+			delete(spec, "meshConfig")
+		}
+	}
+	if len(anchors) > 0 && !pl.setMultiRootSwitches(spec) {
+		return nil
+	}
+	mutated.Object["spec"] = spec
+
+	newAnn := mutated.GetAnnotations()
+	if len(injected) > 0 {
+		newAnn[AnnotationInjectedRoots] = strings.Join(injected, ",")
+	} else {
+		delete(newAnn, AnnotationInjectedRoots)
+	}
+	mutated.SetAnnotations(newAnn)
+	if !changed(pl.obj, mutated) {
+		return nil
+	}
+	return mutated
+}
+
+// currentEntries returns spec.meshConfig.caCertificates; false when it is
+// not a list (Check reports that).
+func (pl *planner) currentEntries(spec map[string]any) ([]any, bool) {
+	mc, exists := spec["meshConfig"]
+	if !exists || mc == nil {
+		return nil, true
+	}
+	m, ok := mc.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	raw, exists := m["caCertificates"]
+	if !exists || raw == nil {
+		return nil, true
+	}
+	list, ok := raw.([]any)
+	return list, ok
+}
+
+// meshcertEntry reports whether a caCertificates entry is one meshcert
+// added: exactly {pem: <one certificate>} with a recorded fingerprint.
+func meshcertEntry(e any, previous map[string]bool) bool {
+	m, ok := e.(map[string]any)
+	if !ok || len(m) != 1 {
+		return false
+	}
+	prints := entryFingerprints(e)
+	return len(prints) == 1 && previous[prints[0]]
+}
+
+// entryFingerprints returns the fingerprints of the certificates in an
+// entry's pem.
+func entryFingerprints(e any) []string {
+	m, _ := e.(map[string]any)
+	data, _ := m["pem"].(string)
+	var out []string
+	rest := []byte(data)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return out
+		}
+		if block.Type == "CERTIFICATE" {
+			out = append(out, certs.Fingerprint(block.Bytes))
+		}
+	}
+}
+
+func fingerprintSet(value string) map[string]bool {
+	set := map[string]bool{}
+	for fp := range strings.SplitSeq(value, ",") {
+		if fp = strings.TrimSpace(fp); fp != "" {
+			set[fp] = true
+		}
+	}
+	return set
+}
+
+// setMultiRootSwitches sets what multi-root trust needs where it is unset,
+// and reports a value someone set otherwise instead of overwriting it.
+func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
+	ok := true
+	for _, sw := range multiRootSwitches {
+		path := specPath
+		for _, f := range sw.fields {
+			path = path.Child(f)
+		}
+		current, found, err := unstructured.NestedFieldNoCopy(spec, sw.fields...)
+		switch {
+		case err != nil:
+			ok = false
+			pl.Errorf(finding.CodeMultiRootDisabled, path,
+				"meshcert cannot set %s here (%v); peer roots take effect only when it is \"true\" (%s): make the fields above it maps",
+				path, err, sw.what)
+		case !found || current == nil:
+			if err := unstructured.SetNestedField(spec, "true", sw.fields...); err != nil {
+				ok = false
+				pl.Errorf(finding.CodeMultiRootDisabled, path,
+					"meshcert cannot set %s here (%v); peer roots take effect only when it is \"true\" (%s): make the fields above it maps",
+					path, err, sw.what)
+			}
+		case !isTrue(current):
+			ok = false
+			pl.Errorf(finding.CodeMultiRootDisabled, path,
+				"is %v, but the peer roots take effect only when it is \"true\" (%s); meshcert does not overwrite it: set it to \"true\" or remove it",
+				current, sw.what)
+		}
+	}
+	return ok
+}
+
+func isTrue(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		return strings.EqualFold(t, "true")
+	}
+	return false
+}

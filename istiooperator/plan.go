@@ -1,0 +1,151 @@
+package istiooperator
+
+import (
+	"context"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
+)
+
+// Annotations and labels meshcert reads on IstioOperators and writes on
+// what it makes for them.
+const (
+	// AnnotationPeerRoots names the ConfigMaps holding other clusters'
+	// roots: comma-separated [namespace/]name[:key] entries, the namespace
+	// defaulting to istiod's and the key to DefaultTrustBundleKey.
+	AnnotationPeerRoots = "meshcert.io/peer-roots"
+	// AnnotationInjectedRoots records the SHA-256 fingerprints of the
+	// caCertificates entries meshcert added, so it can replace them when the
+	// roots change without touching entries anyone else wrote.
+	AnnotationInjectedRoots = "meshcert.io/injected-peer-roots"
+	// AnnotationIstioOperator holds "namespace/name" of the IstioOperator a
+	// mesh CA Certificate was made for.
+	AnnotationIstioOperator = "meshcert.io/istiooperator"
+	// LabelIstioOperatorNamespace and LabelIstioOperatorName find the mesh
+	// CA Certificate of an IstioOperator by label; long values are hashed.
+	LabelIstioOperatorNamespace = "meshcert.io/istiooperator-namespace"
+	LabelIstioOperatorName      = "meshcert.io/istiooperator-name"
+
+	// CACertsSecret is the Secret istiod loads its signing CA from.
+	CACertsSecret = "cacerts"
+	// DefaultIstiodNamespace is where istiod runs unless told otherwise.
+	DefaultIstiodNamespace = "istio-system"
+	// DefaultTrustBundleKey is the key a trust bundle's PEM is read from;
+	// trust-manager Bundles and cert-manager CA Secrets both use it.
+	DefaultTrustBundleKey = "ca.crt"
+)
+
+// Plan is everything meshcert does for one IstioOperator: the mesh CA
+// Certificate it wants, what it injects and what it found.
+type Plan struct {
+	// Certificate is the Certificate for istiod's cacerts Secret, nil when
+	// the IstioOperator names no issuer or something prevents it.
+	Certificate *cmapi.Certificate
+	// MeshCA reports whether the IstioOperator asks for a mesh CA (names an
+	// issuer), even when errors prevent the Certificate.
+	MeshCA bool
+	// IstiodNamespace is where istiod and its cacerts live.
+	IstiodNamespace string
+	Findings        finding.Findings
+	// mutated is the IstioOperator with the peer roots injected, or nil
+	// when injection changes nothing.
+	mutated *unstructured.Unstructured
+}
+
+// Mutated returns the IstioOperator as meshcert injects it, or nil when
+// there is nothing to change. It must not be modified.
+func (p *Plan) Mutated() *unstructured.Unstructured { return p.mutated }
+
+// planner holds the state of one PlanIstioOperator call.
+type planner struct {
+	*checker
+	obj    *unstructured.Unstructured
+	spec   map[string]any
+	lookup certs.Lookup
+	opts   certs.Options
+}
+
+// PlanIstioOperator decides what meshcert does for an IstioOperator: Check's
+// findings, the mesh CA Certificate when an issuer annotation asks for one,
+// and the peer roots injected into spec.meshConfig.caCertificates. Anything
+// that is not an IstioOperator gives an empty plan. Like the Gateway
+// planner it is pure: the lookup answers from memory, nothing is written.
+func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, lookup certs.Lookup, opts certs.Options) *Plan {
+	plan := &Plan{}
+	if obj == nil || obj.Object == nil || !Is(obj.GroupVersionKind()) {
+		return plan
+	}
+	plan.Findings = Check(obj)
+	spec, _ := obj.Object["spec"].(map[string]any)
+	pl := &planner{
+		checker: &checker{Builder: finding.New(refOf(obj))},
+		obj:     obj,
+		spec:    spec,
+		lookup:  lookup,
+		opts:    opts,
+	}
+	plan.IstiodNamespace = pl.istiodNamespace()
+	ann := obj.GetAnnotations()
+	if certs.HasIssuerAnnotation(ann) {
+		plan.MeshCA = true
+		plan.Certificate = pl.meshCA(ctx, plan.IstiodNamespace)
+	}
+	plan.mutated = pl.injectPeerRoots(ctx, plan.IstiodNamespace)
+	plan.Findings = append(plan.Findings, pl.Findings()...)
+	plan.Findings.Sort()
+	return plan
+}
+
+func refOf(obj *unstructured.Unstructured) finding.ObjectRef {
+	return finding.ObjectRef{
+		APIVersion: GVK.GroupVersion().String(),
+		Kind:       GVK.Kind,
+		Namespace:  obj.GetNamespace(),
+		Name:       obj.GetName(),
+	}
+}
+
+var (
+	specPath          = field.NewPath("spec")
+	istioNamespaceKey = []string{"values", "global", "istioNamespace"}
+)
+
+// istiodNamespace is where istioctl installs istiod for this
+// IstioOperator: values.global.istioNamespace, which istioctl also makes
+// the install namespace, else spec.namespace, else istio-system.
+func (pl *planner) istiodNamespace() string {
+	fromValues, _, _ := unstructured.NestedString(pl.spec, istioNamespaceKey...)
+	fromSpec, _, _ := unstructured.NestedString(pl.spec, "namespace")
+	switch {
+	case fromValues != "" && fromSpec != "" && fromValues != fromSpec:
+		pl.Warningf(finding.CodeIstiodNamespaceUnclear, specPath.Child("namespace"),
+			"spec.namespace is %q but values.global.istioNamespace is %q; istioctl installs istiod in %q, so meshcert puts cacerts there: make them the same",
+			fromSpec, fromValues, fromValues)
+		return fromValues
+	case fromValues != "":
+		return fromValues
+	case fromSpec != "":
+		pl.Warningf(finding.CodeIstiodNamespaceUnclear, specPath.Child("namespace"),
+			"spec.namespace is %q but values.global.istioNamespace is not set, and istioctl needs both to install istiod outside %q; meshcert puts cacerts in %q: set values.global.istioNamespace to %q too",
+			fromSpec, DefaultIstiodNamespace, fromSpec, fromSpec)
+		return fromSpec
+	}
+	return DefaultIstiodNamespace
+}
+
+// clusterName is values.global.multiCluster.clusterName, or "".
+func (pl *planner) clusterName() string {
+	name, _, _ := unstructured.NestedString(pl.spec, "values", "global", "multiCluster", "clusterName")
+	return strings.TrimSpace(name)
+}
+
+// changed reports whether mutated differs from the original object.
+func changed(original, mutated *unstructured.Unstructured) bool {
+	return !equality.Semantic.DeepEqual(original.Object, mutated.Object)
+}
