@@ -150,7 +150,7 @@ func (r *IstioOperatorReconciler) writeMeshCA(ctx context.Context, obj *unstruct
 func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.NamespacedName, desired *cmapi.Certificate, obj *unstructured.Unstructured) error {
 	var list cmapi.CertificateList
 	err := r.Client.List(ctx, &list, client.MatchingLabels{
-		certs.LabelManagedBy:                     certs.ManagedByValue,
+		certs.LabelManagedBy:                      certs.ManagedByValue,
 		istiooperator.LabelIstioOperatorNamespace: certs.LabelValue(key.Namespace),
 		istiooperator.LabelIstioOperatorName:      certs.LabelValue(key.Name),
 	})

@@ -33,10 +33,11 @@ CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
 
 # Oracles: other projects' own code run on our test inputs (e2e/oracles/).
 include e2e/oracles/istio/oracle.mk
+include e2e/oracles/istio/istiod.mk
 include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.
-MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR)
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR)
 
 # Static binaries, no local paths in them, no debug info (smaller, faster to link).
 TOOLS_GOFLAGS := -trimpath -buildvcs=false
@@ -69,7 +70,7 @@ CLUSTER_START_TIMEOUT ?= 120
 CLUSTER_FLAGS ?=
 
 .PHONY: tools
-tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(ISTIO_ORACLE) $(CM_ORACLE) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
+tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
 
 $(ETCD):
 	cd e2e/tools/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(ETCD_DIR)/etcd.tmp go.etcd.io/etcd/server/v3

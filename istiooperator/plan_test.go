@@ -475,7 +475,7 @@ func TestPeerRootsProblems(t *testing.T) {
 		want    []string
 		message string
 	}{
-		{"an expired root is refused", "roots", []string{trustBundle("istio-system", "roots", rootA + pki(t, "expired.pem"))},
+		{"an expired root is refused", "roots", []string{trustBundle("istio-system", "roots", rootA+pki(t, "expired.pem"))},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "expired on 2021-01-01"},
 		{"a root not valid yet is refused", "roots", []string{trustBundle("istio-system", "roots", pki(t, "not-yet-valid.pem"))},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "not valid before 2100"},
@@ -489,7 +489,7 @@ func TestPeerRootsProblems(t *testing.T) {
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "not PEM"},
 		{"a PEM block that is not a certificate is refused", "roots", []string{trustBundle("istio-system", "roots", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "not a valid X.509 certificate"},
-		{"a private key in a trust bundle is called out", "roots", []string{trustBundle("istio-system", "roots", rootA + key)},
+		{"a private key in a trust bundle is called out", "roots", []string{trustBundle("istio-system", "roots", rootA+key)},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "private key must never"},
 		{"an unlabelled ConfigMap is refused, as the server could not see it", "roots",
 			[]string{strings.Replace(trustBundle("istio-system", "roots", rootA), `  labels: {meshcert.io/trust-bundle: "true"}`+"\n", "", 1)},

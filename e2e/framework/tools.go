@@ -27,6 +27,9 @@ type Tools struct {
 	// CertManagerOracle runs cert-manager's own Certificate validation
 	// (e2e/oracles/certmanager).
 	CertManagerOracle string
+	// PilotDiscovery is istiod, Istio's pilot-discovery of the Istio
+	// oracle's version (e2e/oracles/istio/istiod.mk), run by StartIstiod.
+	PilotDiscovery string
 }
 
 // ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
@@ -56,6 +59,7 @@ func ToolsFromEnv() (Tools, error) {
 		CertManager:           find("cert-manager-controller"),
 		IstioOracle:           find("istio-oracle"),
 		CertManagerOracle:     find("certmanager-oracle"),
+		PilotDiscovery:        find("pilot-discovery"),
 	}
 	if len(missing) > 0 {
 		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)
