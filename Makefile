@@ -28,6 +28,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
 	./istiooperator:FuzzCheck \
+	./istiooperator:FuzzPlanIstioOperator \
+	./certs:FuzzParseTrustAnchors \
 	./certs:FuzzDNSValidators \
 	./webhook:FuzzAdmissionHandlers
 

@@ -93,7 +93,7 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 			if crt == nil {
 				continue
 			}
-			checkMutualClientCA(ctx, b, g.servers, ns, g.secret, found, lookup)
+			checkMutualClientCA(ctx, b, gw, g.servers, ns, g.secret, found, lookup)
 			out = append(out, crt)
 		}
 	}

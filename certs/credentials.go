@@ -49,7 +49,7 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 				checkCoverage(b, srv, secret, providers, opts)
 				for _, crt := range providers {
 					issuer := issuerOfCertificate(ctx, crt, lookup)
-					checkMutualClientCA(ctx, b, []Server{srv}, ns, secret, issuer, lookup)
+					checkMutualClientCA(ctx, b, gw, []Server{srv}, ns, secret, issuer, lookup)
 				}
 			}
 		}
@@ -118,9 +118,12 @@ func issuerOfCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Loo
 // take its client CA from an ACME certificate: Istio reads the client CA
 // from <secret>-cacert, else from the Secret's ca.crt, and an ACME issuer
 // writes no CA there that could verify client certificates.
-func checkMutualClientCA(ctx context.Context, b *finding.Builder, servers []Server, ns, secret string, issuer cmapi.GenericIssuer, lookup Lookup) {
+func checkMutualClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, servers []Server, ns, secret string, issuer cmapi.GenericIssuer, lookup Lookup) {
 	if issuer == nil || issuer.GetSpec().ACME == nil {
 		return
+	}
+	if _, ok := gw.Annotations[AnnotationClientCA]; ok {
+		return // meshcert injects caCertCredentialName
 	}
 	for _, srv := range servers {
 		t := srv.TLS

@@ -10,17 +10,35 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// Injection is one credentialName the injector sets.
+// Injection is one field of a server's tls settings the injector sets: a
+// credentialName, or a caCertCredentialName (exactly one is set).
 type Injection struct {
 	// Server is the index of the server in spec.servers.
-	Server         int
-	CredentialName string
+	Server               int
+	CredentialName       string
+	CACertCredentialName string
+}
+
+// key is the tls field the injection sets.
+func (i Injection) key() string {
+	if i.CACertCredentialName != "" {
+		return "caCertCredentialName"
+	}
+	return "credentialName"
+}
+
+// Value is the value the injection sets.
+func (i Injection) Value() string {
+	if i.CACertCredentialName != "" {
+		return i.CACertCredentialName
+	}
+	return i.CredentialName
 }
 
 // Field is the field path the injection sets. It is built on demand: the
 // planner runs on every admission and most callers never print it.
 func (i Injection) Field() string {
-	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls.credentialName"
+	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls." + i.key()
 }
 
 // injectCredentials gives every eligible server without a credential a
@@ -97,9 +115,9 @@ func shallowCopyServers(obj *unstructured.Unstructured) *unstructured.Unstructur
 	return out
 }
 
-// setCredentialName sets spec.servers[index].tls.credentialName in a copy
-// made by shallowCopyServers, copying the server and its tls map first.
-func setCredentialName(obj *unstructured.Unstructured, index int, name string) error {
+// setTLSField sets spec.servers[index].tls.<key> in a copy made by
+// shallowCopyServers, copying the server and its tls map first.
+func setTLSField(obj *unstructured.Unstructured, index int, key, value string) error {
 	spec, ok := obj.Object["spec"].(map[string]any)
 	if !ok {
 		return errors.New("spec is not an object")
@@ -118,7 +136,7 @@ func setCredentialName(obj *unstructured.Unstructured, index int, name string) e
 	}
 	srv = maps.Clone(srv)
 	tls = maps.Clone(tls)
-	tls["credentialName"] = name
+	tls[key] = value
 	srv["tls"] = tls
 	servers[index] = srv
 	return nil

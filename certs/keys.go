@@ -25,6 +25,11 @@ const (
 	// AnnotationGateway holds the full "namespace/name" of the source Gateway.
 	AnnotationGateway = "meshcert.io/gateway"
 
+	// AnnotationClientCA names a trust-bundle ConfigMap in the credential
+	// namespace whose CA certificates MUTUAL and OPTIONAL_MUTUAL servers
+	// verify client certificates with (injected as caCertCredentialName).
+	AnnotationClientCA = "meshcert.io/client-ca"
+
 	// LabelTrustBundle marks the ConfigMaps meshcert may read CA
 	// certificates from (peer roots, client CAs); its value is not read.
 	// The server caches only ConfigMaps with this label, not every

@@ -51,6 +51,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	}
 	if p.Managed {
 		p.Injections = injectCredentials(gw, credentials)
+		p.Injections = append(p.Injections, injectClientCA(ctx, &b, gw, p.CredentialNamespaces, lookup, opts)...)
 		p.Certificates = desiredCertificates(ctx, &b, gw, p.CredentialNamespaces, credentials, lookup, opts)
 	}
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
@@ -128,7 +129,7 @@ func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
 	}
 	mutated := shallowCopyServers(p.Gateway.Object)
 	for _, inj := range p.Injections {
-		if err := setCredentialName(mutated, inj.Server, inj.CredentialName); err != nil {
+		if err := setTLSField(mutated, inj.Server, inj.key(), inj.Value()); err != nil {
 			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field(), p.Gateway.Namespace, p.Gateway.Name, err)
 		}
 	}

@@ -209,10 +209,10 @@ func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, de
 func (r *Reconciler) warnBypassed(gw *unstructured.Unstructured, plan *certs.GatewayPlan) {
 	parts := make([]string, 0, len(plan.Injections))
 	for _, inj := range plan.Injections {
-		parts = append(parts, fmt.Sprintf("%s: %s", inj.Field(), inj.CredentialName))
+		parts = append(parts, fmt.Sprintf("%s: %s", inj.Field(), inj.Value()))
 	}
 	r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
-		"stored without the credentialName meshcert injects (was its webhook down?); the Certificate is ready under that name: set %s, or update the Gateway (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects it",
+		"stored without what meshcert injects (was its webhook down?); the Certificate is ready under that name: set %s, or update the Gateway (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects it",
 		strings.Join(parts, ", "))
 }
 

@@ -145,9 +145,9 @@ const (
 	// CodeCACertsNotOwned: a cacerts Secret or Certificate meshcert did not
 	// make is in the way; meshcert makes no mesh CA.
 	CodeCACertsNotOwned Code = "MC6005"
-	// CodePeerRootsNotFound: a ConfigMap named in meshcert.io/peer-roots is
-	// not known.
-	CodePeerRootsNotFound Code = "MC6006"
+	// CodeTrustBundleNotFound: a ConfigMap named in meshcert.io/peer-roots
+	// or meshcert.io/client-ca is not known.
+	CodeTrustBundleNotFound Code = "MC6006"
 	// CodeInvalidTrustBundle: a trust bundle holds something other than
 	// valid, unexpired CA certificates, or lacks its key or label.
 	CodeInvalidTrustBundle Code = "MC6007"

@@ -101,7 +101,7 @@ func (pl *planner) peerRoots(ctx context.Context, refs []certs.TrustBundleRef) (
 		switch {
 		case !exists:
 			ok = false
-			pl.Addf(pl.opts.Lenient(), finding.CodePeerRootsNotFound, path,
+			pl.Addf(pl.opts.Lenient(), finding.CodeTrustBundleNotFound, path,
 				"%s not found (meshcert reads only ConfigMaps labelled %s); create it with the other cluster's root, for example as the target of a trust-manager Bundle, and label it",
 				ref, certs.LabelTrustBundle)
 		case len(problems) > 0:
