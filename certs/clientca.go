@@ -12,7 +12,7 @@ import (
 // configMapCredentialPrefix is how Istio's caCertCredentialName names a
 // ConfigMap (pilot/pkg/model/credentials: configmap://namespace/name); a
 // plain name means a Secret in the gateway's namespace.
-const configMapCredentialPrefix = "configmap://"
+const configMapCredentialPrefix = "configmap://" //nolint:gosec // A URI scheme, not a credential.
 
 // clientCAKeys are the keys Istio reads a CA from, in its order
 // (pilot/pkg/credentials/kube ExtractRoot).

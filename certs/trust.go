@@ -75,11 +75,14 @@ func ParseTrustAnchors(data []byte, now time.Time) ([]TrustAnchor, []string) {
 			PEM:         string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
 		})
 	}
-	if trailing := bytes.TrimSpace(rest); len(trailing) > 0 {
-		problems = append(problems, fmt.Sprintf("%d bytes after the last PEM block are not PEM (%s)", len(trailing), preview(trailing)))
-	}
-	if n == 0 && len(problems) == 0 {
+	trailing := bytes.TrimSpace(rest)
+	switch {
+	case n == 0 && len(trailing) > 0:
+		problems = append(problems, fmt.Sprintf("holds no PEM block, only %d bytes of something else (%s)", len(trailing), preview(trailing)))
+	case n == 0:
 		problems = append(problems, "holds no PEM certificate")
+	case len(trailing) > 0:
+		problems = append(problems, fmt.Sprintf("%d bytes after the last PEM block are not PEM (%s)", len(trailing), preview(trailing)))
 	}
 	return anchors, problems
 }

@@ -103,7 +103,13 @@ func TestChartSaysWhatTheCodeDeclares(t *testing.T) {
 	}
 	assert.False(t, slices.ContainsFunc(clusterRole.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "leases") }),
 		"no cluster-wide Leases")
-	for _, kind := range []string{"ClusterRoleBinding/meshcert", "RoleBinding/meshcert-leader-election"} {
+	var istiodRole rbacv1.Role
+	objects.get(t, "Role/meshcert-istiod", &istiodRole)
+	assert.Equal(t, cluster.IstiodNamespaceRules(), istiodRole.Rules)
+	assert.Equal(t, "istio-system", istiodRole.Namespace, "the cacerts check only in istiod's namespace")
+	assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts"}, Verbs: []string{"get"}}},
+		istiodRole.Rules, "get on the one Secret cacerts, nothing else")
+	for _, kind := range []string{"ClusterRoleBinding/meshcert", "RoleBinding/meshcert-leader-election", "RoleBinding/meshcert-istiod"} {
 		obj := objects[kind]
 		require.NotNil(t, obj, kind)
 		subjects, _, _ := unstructured.NestedSlice(obj.Object, "subjects")
@@ -217,6 +223,14 @@ func TestChartValues(t *testing.T) {
 		{"a ServiceMonitor and a NetworkPolicy on request", []string{"metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"}, func(t *testing.T, r rendered) {
 			assert.Contains(t, r, "ServiceMonitor/meshcert")
 			assert.Contains(t, r, "NetworkPolicy/meshcert")
+		}},
+		{"istiodNamespace moves the cacerts Role; empty leaves it out", []string{"istiodNamespace=mesh-system", "config.clusterResourceNamespace=cm"}, func(t *testing.T, r rendered) {
+			assert.Equal(t, "mesh-system", r["Role/meshcert-istiod"].GetNamespace())
+			assert.Contains(t, args(r), "--cluster-resource-namespace=cm")
+		}},
+		{"an empty istiodNamespace renders no Role in istiod's namespace", []string{"istiodNamespace="}, func(t *testing.T, r rendered) {
+			assert.NotContains(t, r, "Role/meshcert-istiod")
+			assert.NotContains(t, r, "RoleBinding/meshcert-istiod")
 		}},
 		{"the PDB can be turned off", []string{"podDisruptionBudget.enabled=false"}, func(t *testing.T, r rendered) {
 			assert.NotContains(t, r, "PodDisruptionBudget/meshcert")

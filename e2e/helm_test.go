@@ -125,8 +125,11 @@ func TestHelmInstalledMeshcert(t *testing.T) {
 		require.NoError(t, err, stderr)
 		outMeshcertNS, stderr, err := kubectlRun(t, cp, "", "auth", "can-i", "--list", "--as=system:serviceaccount:meshcert:meshcert", "-n", "meshcert")
 		require.NoError(t, err, stderr)
+		outIstiod, stderr, err := kubectlRun(t, cp, "", "auth", "can-i", "--list", "--as=system:serviceaccount:meshcert:meshcert", "-n", "istio-system")
+		require.NoError(t, err, stderr)
 		got := "# kubectl auth can-i --list --as=system:serviceaccount:meshcert:meshcert -n team-a\n" + out +
-			"# the same in meshcert's own namespace (-n meshcert)\n" + outMeshcertNS
+			"# the same in meshcert's own namespace (-n meshcert)\n" + outMeshcertNS +
+			"# the same in istiod's namespace (-n istio-system)\n" + outIstiod
 		if os.Getenv("UPDATE_GOLDEN") != "" {
 			require.NoError(t, os.MkdirAll(filepath.Dir(canIGolden), 0o755))
 			require.NoError(t, os.WriteFile(canIGolden, []byte(got), 0o644))
@@ -134,7 +137,9 @@ func TestHelmInstalledMeshcert(t *testing.T) {
 		want, err := os.ReadFile(canIGolden)
 		require.NoError(t, err)
 		assert.Equal(t, string(want), got, "the ServiceAccount's permissions changed: review, then make golden")
-		assert.NotContains(t, out, "secrets", "no Secrets anywhere")
+		assert.NotContains(t, out, "secrets", "no Secrets outside istiod's namespace")
+		assert.NotContains(t, outMeshcertNS, "secrets", "no Secrets outside istiod's namespace")
+		assert.Regexp(t, `secrets\s+\[\]\s+\[cacerts\]\s+\[get\]`, outIstiod, "in istiod's namespace only get, only on cacerts")
 		assert.NotContains(t, out, "leases", "Leases only in meshcert's namespace")
 		assert.Contains(t, outMeshcertNS, "leases.coordination.k8s.io")
 	})

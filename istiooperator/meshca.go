@@ -62,8 +62,7 @@ func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certific
 		refPath = annotationsPath
 	}
 	iss := certs.CheckIssuer(ctx, pl.Builder, refPath, ref, namespace, pl.lookup, pl.opts)
-	pl.checkCanSignCA(ctx, refPath, ref, iss)
-	if !pl.cacertsFree(ctx, namespace) {
+	if !pl.canSignCA(ctx, refPath, ref, iss) || !pl.cacertsFree(ctx, namespace) {
 		return nil
 	}
 
@@ -159,13 +158,13 @@ func (pl *planner) cacertsFree(ctx context.Context, namespace string) bool {
 	return free
 }
 
-// checkCanSignCA reports an issuer that cannot issue a CA certificate: an
-// ACME issuer, or a CA issuer whose own certificate is not a CA or forbids
-// CAs below it (path length 0). Issuers meshcert cannot see into (Vault,
+// canSignCA reports an issuer that cannot issue a CA certificate: an ACME
+// issuer, or a CA issuer whose own certificate is not a CA or forbids CAs
+// below it (path length 0). Issuers meshcert cannot see into (Vault,
 // Venafi, external ones, or a CA Secret the lookup does not hold) pass.
-func (pl *planner) checkCanSignCA(ctx context.Context, path *field.Path, ref cmmeta.IssuerReference, iss cmapi.GenericIssuer) {
+func (pl *planner) canSignCA(ctx context.Context, path *field.Path, ref cmmeta.IssuerReference, iss cmapi.GenericIssuer) bool {
 	if iss == nil {
-		return
+		return true
 	}
 	spec := iss.GetSpec()
 	kind := ref.Kind
@@ -177,29 +176,33 @@ func (pl *planner) checkCanSignCA(ctx context.Context, path *field.Path, ref cmm
 		pl.Errorf(finding.CodeIssuerCannotSignCA, path,
 			"%s %q is an ACME issuer, and ACME servers such as Let's Encrypt issue only leaf certificates for DNS names, never a CA istiod could sign with: use a CA issuer holding an intermediate of your mesh root (or Vault)",
 			kind, ref.Name)
+		return false
 	case spec.CA != nil:
 		secretNS := pl.opts.IssuerSecretNamespace(kind, iss.GetNamespace())
 		secret, known := pl.lookup.Secret(ctx, secretNS, spec.CA.SecretName)
 		if !known || secret == nil {
-			return
+			return true
 		}
 		block, _ := pem.Decode(secret.Data["tls.crt"])
 		if block == nil {
-			return // cert-manager marks such an issuer not Ready itself
+			return true // cert-manager marks such an issuer not Ready itself
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return
+			return true
 		}
 		switch {
 		case !cert.IsCA:
 			pl.Errorf(finding.CodeIssuerCannotSignCA, path,
 				"%s %q signs with Secret %s/%s, whose certificate (%s) is not a CA certificate; give the issuer a CA",
 				kind, ref.Name, secretNS, spec.CA.SecretName, cert.Subject)
+			return false
 		case cert.MaxPathLen == 0 && cert.MaxPathLenZero:
 			pl.Errorf(finding.CodeIssuerCannotSignCA, path,
 				"%s %q signs with a CA whose path length is 0 (%s): it may sign only leaf certificates, so clients reject every workload certificate istiod would sign under it; issue the issuer's CA with a path length of at least 1, or none",
 				kind, ref.Name, strings.TrimSpace(cert.Subject.String()))
+			return false
 		}
 	}
+	return true
 }

@@ -25,8 +25,6 @@ const (
 )
 
 var (
-	meshConfigPath     = specPath.Child("meshConfig")
-	caCertificatesPath = meshConfigPath.Child("caCertificates")
 	// multiRootSwitches are the settings that must be "true" for peer roots
 	// to take effect, where meshcert sets them.
 	multiRootSwitches = []struct {
@@ -102,8 +100,8 @@ func (pl *planner) peerRoots(ctx context.Context, refs []certs.TrustBundleRef) (
 		case !exists:
 			ok = false
 			pl.Addf(pl.opts.Lenient(), finding.CodeTrustBundleNotFound, path,
-				"%s not found (meshcert reads only ConfigMaps labelled %s); create it with the other cluster's root, for example as the target of a trust-manager Bundle, and label it",
-				ref, certs.LabelTrustBundle)
+				"ConfigMap %s/%s not found (meshcert reads only ConfigMaps labelled %s); create it with the other cluster's root under %q, for example as the target of a trust-manager Bundle, and label it",
+				ref.Namespace, ref.Name, certs.LabelTrustBundle, ref.Key)
 		case len(problems) > 0:
 			ok = false
 			pl.Errorf(finding.CodeInvalidTrustBundle, path,

@@ -222,24 +222,20 @@ spec:
 			others:      []string{acmeIssuer},
 			want:        []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
 			message:     "ACME",
-			// The Certificate is still planned: an error denies it at admission.
-			wantCertificate: true,
 		},
 		{
-			name:            "a CA issuer whose CA has path length 0 cannot sign a CA",
-			annotations:     `    cert-manager.io/cluster-issuer: mesh-root`,
-			others:          []string{caIssuer, pathZeroSecret},
-			want:            []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
-			message:         "path length is 0",
-			wantCertificate: true,
+			name:        "a CA issuer whose CA has path length 0 cannot sign a CA",
+			annotations: `    cert-manager.io/cluster-issuer: mesh-root`,
+			others:      []string{caIssuer, pathZeroSecret},
+			want:        []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
+			message:     "path length is 0",
 		},
 		{
-			name:            "a CA issuer whose Secret holds a leaf cannot sign a CA",
-			annotations:     `    cert-manager.io/cluster-issuer: mesh-root`,
-			others:          []string{caIssuer, leafSecret},
-			want:            []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
-			message:         "not a CA certificate",
-			wantCertificate: true,
+			name:        "a CA issuer whose Secret holds a leaf cannot sign a CA",
+			annotations: `    cert-manager.io/cluster-issuer: mesh-root`,
+			others:      []string{caIssuer, leafSecret},
+			want:        []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
+			message:     "not a CA certificate",
 		},
 		{
 			name:            "a CA issuer holding a root may sign a CA",
@@ -254,8 +250,6 @@ spec:
 			others:      []string{caIssuer, strings.Replace(pathZeroSecret, "namespace: cert-manager", "namespace: cm", 1)},
 			opts:        func(o *certs.Options) { o.ClusterResourceNamespace = "cm" },
 			want:        []string{"error MC6004 metadata.annotations[cert-manager.io/cluster-issuer]"},
-			// Elsewhere the same Secret is not the issuer's.
-			wantCertificate: true,
 		},
 		{
 			name:        "a hand-made cacerts Secret is reported and left alone",
@@ -423,7 +417,7 @@ func TestPeerRootsKeepOthersEntriesAndReplaceOwn(t *testing.T) {
 	userEntry := fmt.Sprintf(`    - pem: %s
       trustDomains: [cluster-b.local]`, block(rootB, 8))
 	spiffe := `    - spiffeBundleUrl: https://bundles.example.com/td`
-	oldInjected := fmt.Sprintf(`    - pem: %s`, block(rootA, 8))
+	oldInjected := `    - pem: ` + block(rootA, 8)
 	spec := "  meshConfig:\n    caCertificates:\n" + spiffe + "\n" + userEntry + "\n" + oldInjected
 
 	t.Run("a root someone already trusts is not added again, and theirs stay", func(t *testing.T) {
@@ -442,8 +436,8 @@ func TestPeerRootsKeepOthersEntriesAndReplaceOwn(t *testing.T) {
 	t.Run("a rotated root replaces the one meshcert injected", func(t *testing.T) {
 		rootC := pki(t, "pathlen0-ca.pem")
 		_, plan := planFirst(t, options(),
-			operator(fmt.Sprintf(`    meshcert.io/peer-roots: roots
-    meshcert.io/injected-peer-roots: %s`, fingerprintOf(t, rootA)), spec),
+			operator(`    meshcert.io/peer-roots: roots
+    meshcert.io/injected-peer-roots: `+fingerprintOf(t, rootA), spec),
 			trustBundle("istio-system", "roots", rootC))
 		require.Empty(t, codes(plan.Findings))
 		entries := caCertificates(t, plan.Mutated())
@@ -455,7 +449,7 @@ func TestPeerRootsKeepOthersEntriesAndReplaceOwn(t *testing.T) {
 	})
 	t.Run("without the annotation meshcert removes what it injected, nothing else", func(t *testing.T) {
 		_, plan := planFirst(t, options(),
-			operator(fmt.Sprintf(`    meshcert.io/injected-peer-roots: %s`, fingerprintOf(t, rootA)), spec))
+			operator(`    meshcert.io/injected-peer-roots: `+fingerprintOf(t, rootA), spec))
 		require.Empty(t, codes(plan.Findings))
 		mutated := plan.Mutated()
 		require.NotNil(t, mutated)
@@ -486,7 +480,9 @@ func TestPeerRootsProblems(t *testing.T) {
 		{"a CA that may not sign certificates is refused", "roots", []string{trustBundle("istio-system", "roots", pki(t, "ca-without-certsign.pem"))},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "keyCertSign"},
 		{"garbage is not PEM", "roots", []string{trustBundle("istio-system", "roots", "this is not a certificate")},
-			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "not PEM"},
+			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "holds no PEM block"},
+		{"garbage after a root is not PEM", "roots", []string{trustBundle("istio-system", "roots", rootA+"trailing words")},
+			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "after the last PEM block are not PEM"},
 		{"a PEM block that is not a certificate is refused", "roots", []string{trustBundle("istio-system", "roots", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")},
 			false, []string{"error MC6007 metadata.annotations[meshcert.io/peer-roots]"}, "not a valid X.509 certificate"},
 		{"a private key in a trust bundle is called out", "roots", []string{trustBundle("istio-system", "roots", rootA+key)},

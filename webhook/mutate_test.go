@@ -10,6 +10,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 const clusterIssuerCA = `
@@ -200,5 +201,71 @@ func TestGatewayMutatorRequests(t *testing.T) {
 		req.Kind.Group, req.Kind.Version, req.Kind.Kind = "networking.istio.io", "v1beta1", "Gateway"
 		resp := handle(h, req)
 		assert.NotEmpty(t, resp.Patches)
+	})
+}
+
+const peerRootsBundle = `
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: peer-roots
+  namespace: istio-system
+  labels: {meshcert.io/trust-bundle: "true"}
+data:
+  ca.crt: |
+    -----BEGIN CERTIFICATE-----
+    MIIBlTCCATugAwIBAgIBAjAKBggqhkjOPQQDAjAxMRYwFAYDVQQKEw1tZXNoY2Vy
+    dCB0ZXN0MRcwFQYDVQQDEw5jbHVzdGVyLWIgcm9vdDAgFw0yNjAxMDEwMDAwMDBa
+    GA8yMTI2MDEwMTAwMDAwMFowMTEWMBQGA1UEChMNbWVzaGNlcnQgdGVzdDEXMBUG
+    A1UEAxMOY2x1c3Rlci1iIHJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARj
+    kWK2LpoW9Z+nzgW3iJfEfzkKUXFx67AJUBNAnjlndw17nlK3V896OYIZfjoTSQKg
+    54vF7uHeDTwQ9xThHAj3o0IwQDAOBgNVHQ8BAf8EBAMCAYYwDwYDVR0TAQH/BAUw
+    AwEB/zAdBgNVHQ4EFgQUyzoP7ZQCpE36gZXpAXCcchmAafowCgYIKoZIzj0EAwID
+    SAAwRQIgU1L8hu8R/xcz6pp0LUyv1rZG059UfYsZ+kSc14BYYOwCIQCmE7GkIsyH
+    c/Mz1Ce+7YQJfF2WuvKimCzfditXai+M5g==
+    -----END CERTIFICATE-----
+`
+
+func TestIstioOperatorMutator(t *testing.T) {
+	operator := func(annotations string) string {
+		return `
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: mesh
+  namespace: istio-system
+  annotations: {` + annotations + `}
+spec:
+  meshConfig: {trustDomain: cluster.local}
+`
+	}
+	lookup := index(t, objects(t, peerRootsBundle)...)
+	h := NewIstioOperatorMutator(lookup, Config{Options: certs.DefaultOptions()}, nil)
+
+	t.Run("peer roots are injected as the planner decides, once", func(t *testing.T) {
+		obj := objects(t, operator("meshcert.io/peer-roots: peer-roots"))[0]
+		req := request(t, obj)
+		resp := handle(h, req)
+		require.True(t, resp.Allowed)
+		require.NotEmpty(t, resp.Patches)
+		patched := applyPatch(t, req.Object.Raw, resp)
+		want := istiooperator.PlanIstioOperator(t.Context(), obj, lookup, certs.DefaultOptions()).Mutated()
+		require.NotNil(t, want)
+		assert.Equal(t, roundTrip(t, want.Object), jsonToMap(t, patched), "the patched object is the planner's mutated object")
+		assert.Contains(t, string(patched), "BEGIN CERTIFICATE")
+
+		again := handle(h, rawRequest(obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName(), patched, withOperation(admissionv1.Update)))
+		assert.True(t, again.Allowed)
+		assert.Empty(t, again.Patches, "reinvoking on the patched object gives no patch")
+	})
+	t.Run("a missing trust bundle is allowed without a patch; the validating webhook says why", func(t *testing.T) {
+		resp := handle(h, request(t, objects(t, operator("meshcert.io/peer-roots: missing"))[0]))
+		assert.True(t, resp.Allowed)
+		assert.Empty(t, resp.Patches)
+	})
+	t.Run("an IstioOperator without peer roots is left alone", func(t *testing.T) {
+		resp := handle(h, request(t, objects(t, operator("cert-manager.io/cluster-issuer: ca"))[0]))
+		assert.True(t, resp.Allowed)
+		assert.Empty(t, resp.Patches)
 	})
 }

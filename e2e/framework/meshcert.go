@@ -326,8 +326,9 @@ func freeLocalPorts(ctx context.Context, n int) ([]int, error) {
 }
 
 // grantMeshcertRBAC gives MeshcertUser exactly the permissions meshcert
-// declares (cluster.PolicyRules, and cluster.LeaderElectionRules in the
-// leader election namespace) and nothing else.
+// declares (cluster.PolicyRules, cluster.LeaderElectionRules in the leader
+// election namespace, cluster.IstiodNamespaceRules in istio-system) and
+// nothing else.
 func grantMeshcertRBAC(ctx context.Context, c client.Client) error {
 	user := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: MeshcertUser}}
 	for _, obj := range []client.Object{
@@ -341,6 +342,12 @@ func grantMeshcertRBAC(ctx context.Context, c client.Client) error {
 		&rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "meshcert-leader-election", Namespace: leaderElectionNamespace},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "meshcert-leader-election"},
+			Subjects:   user,
+		},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "meshcert-istiod", Namespace: IstioNamespace}, Rules: cluster.IstiodNamespaceRules()},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "meshcert-istiod", Namespace: IstioNamespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "meshcert-istiod"},
 			Subjects:   user,
 		},
 	} {

@@ -44,7 +44,11 @@ func Templates() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"webhooks.yaml": webhooks, "rbac.yaml": rbac}, nil
+	istiod, err := istiodRBACTemplate()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"webhooks.yaml": webhooks, "rbac.yaml": rbac, "rbac-istiod.yaml": istiod}, nil
 }
 
 func webhookTemplate() (string, error) {
@@ -107,6 +111,24 @@ func rbacTemplate() (string, error) {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sentinelName + "-leader-election"},
 			Subjects:   subjects,
 		},
+	}
+	docs, err := documents(objects...)
+	if err != nil {
+		return "", err
+	}
+	out := strings.ReplaceAll(docs, sentinelServiceAccount, `{{ include "meshcert.serviceAccountName" . }}`)
+	out = metadata(out, false)
+	out = strings.ReplaceAll(out, sentinelName, `{{ include "meshcert.fullname" . }}`)
+	out = strings.ReplaceAll(out, sentinelNamespace, "{{ .Release.Namespace }}")
+	return header + out, nil
+}
+
+// istiodRBACTemplate is the Role in istiod's namespace, rendered only when
+// istiodNamespace is set: that namespace must exist when the chart is
+// installed, and without the Role meshcert makes no mesh CA.
+func istiodRBACTemplate() (string, error) {
+	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sentinelServiceAccount, Namespace: sentinelNamespace}}
+	docs, err := documents(
 		&rbacv1.Role{
 			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
 			ObjectMeta: metav1.ObjectMeta{Name: sentinelName + "-istiod", Namespace: sentinelIstiodNamespace},
@@ -118,8 +140,7 @@ func rbacTemplate() (string, error) {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sentinelName + "-istiod"},
 			Subjects:   subjects,
 		},
-	}
-	docs, err := documents(objects...)
+	)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +149,7 @@ func rbacTemplate() (string, error) {
 	out = strings.ReplaceAll(out, sentinelName, `{{ include "meshcert.fullname" . }}`)
 	out = strings.ReplaceAll(out, sentinelNamespace, "{{ .Release.Namespace }}")
 	out = strings.ReplaceAll(out, sentinelIstiodNamespace, "{{ .Values.istiodNamespace }}")
-	return header + out, nil
+	return header + "{{- if .Values.istiodNamespace }}\n" + out + "{{- end }}\n", nil
 }
 
 // metadata puts the chart's labels (and, for webhook configurations, the
