@@ -11,7 +11,12 @@
 //	    does but keeping Pods and Secrets from the files (unless -istioctl);
 //	    one line per message.
 //
-// Both read stdin when no file is given. The exit code is 0 whatever the
+//	istio-oracle istiooperator [FILES...]
+//	    istioctl's IstioOperator validation and the trust anchors istiod
+//	    builds from meshConfig.caCertificates, for every IstioOperator; one
+//	    line per IstioOperator.
+//
+// All read stdin when no file is given. The exit code is 0 whatever the
 // verdicts are and 1 when the input cannot be read or parsed.
 package main
 
@@ -32,7 +37,7 @@ func main() {
 	}
 }
 
-const usage = "usage: istio-oracle validate|analyze [flags] [FILES...]"
+const usage = "usage: istio-oracle validate|analyze|istiooperator [flags] [FILES...]"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -80,6 +85,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		return analyze(inputs, opts, out, stderr)
+	case "istiooperator":
+		inputs, err := readInputs(args[1:], stdin)
+		if err != nil {
+			return err
+		}
+		return istioOperators(inputs, out)
 	default:
 		return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)
 	}
@@ -119,6 +130,10 @@ func quietLogs() error {
 	for _, scope := range []string{"validation", "processing", "kube"} {
 		o.SetDefaultOutputLevel(scope, log.ErrorLevel)
 	}
+	// The trust bundle's refusals are verdicts (trustBundleError), not news.
+	o.SetDefaultOutputLevel("trustBundle", log.NoneLevel)
+	// stdout carries the verdicts only.
+	o.OutputPaths = []string{"stderr"}
 	if err := log.Configure(o); err != nil {
 		return fmt.Errorf("failed to configure Istio's logging: %w", err)
 	}
