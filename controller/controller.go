@@ -97,27 +97,78 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, r.prune(ctx, req.NamespacedName, plan.Certificates, gw)
 }
 
+// writer makes the Certificates of one Gateway.
+func (r *Reconciler) writer(gw *unstructured.Unstructured, gateway types.NamespacedName) certificateWriter {
+	w := certificateWriter{
+		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
+		owns:       func(crt *cmapi.Certificate) bool { return certs.OwnedBy(crt, gateway.Namespace, gateway.Name) },
+		secretNoun: "Secret",
+		deleteNote: "no longer needed by this Gateway",
+	}
+	if gw != nil {
+		w.source = gw
+	}
+	return w
+}
+
+func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, desired *cmapi.Certificate) error {
+	return r.writer(gw, client.ObjectKeyFromObject(gw)).apply(ctx, desired, nil)
+}
+
+// prune deletes meshcert's Certificates of the Gateway that the plan no
+// longer wants. Only Certificates carrying both meshcert's labels and this
+// Gateway's annotation are candidates; Secrets are never deleted.
+func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *unstructured.Unstructured) error {
+	var list cmapi.CertificateList
+	// The field index finds this Gateway's Certificates in any namespace
+	// without scanning every Certificate in the cache on each reconcile.
+	if err := r.Client.List(ctx, &list, client.MatchingFields{cluster.IndexCertificateGateway: gateway.String()}); err != nil {
+		return fmt.Errorf("failed to list Certificates of Gateway %s: %w", gateway, err)
+	}
+	return r.writer(gw, gateway).prune(ctx, list.Items, desired)
+}
+
+// certificateWriter creates, updates and deletes the Certificates meshcert
+// makes for one source object (a Gateway, an IstioOperator) and records
+// each write: metric, log and an Event on the source.
+type certificateWriter struct {
+	client   client.Client
+	recorder events.EventRecorder
+	metrics  *Metrics
+	// source gets the Events; nil (a source already gone) gets none.
+	source client.Object
+	// owns says whether a Certificate is meshcert's for this source.
+	owns func(*cmapi.Certificate) bool
+	// secretNoun and deleteNote word the Events.
+	secretNoun, deleteNote string
+}
+
 // apply creates the Certificate, or updates it when it is meshcert's and
 // differs from the plan, both with server-side apply. A Certificate meshcert
 // does not own is never written, even if the cache was stale when the plan
-// was made.
-func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, desired *cmapi.Certificate) error {
+// was made. mayCreate, if set, must agree before a Certificate is created.
+func (w certificateWriter) apply(ctx context.Context, desired *cmapi.Certificate, mayCreate func(context.Context) (bool, error)) error {
 	existing := &cmapi.Certificate{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
+	err := w.client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
 	switch {
 	case apierrors.IsNotFound(err):
-		return r.write(ctx, gw, desired, desired, creating)
+		if mayCreate != nil {
+			if ok, err := mayCreate(ctx); err != nil || !ok {
+				return err
+			}
+		}
+		return w.write(ctx, desired, desired, creating)
 	case err != nil:
 		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	if !certs.OwnedBy(existing, gw.GetNamespace(), gw.GetName()) {
+	if !w.owns(existing) {
 		logf.FromContext(ctx).Info("Leaving alone a Certificate meshcert does not own", "certificate", client.ObjectKeyFromObject(desired))
 		return nil
 	}
 	if upToDate(existing, desired) {
 		return nil
 	}
-	return r.write(ctx, gw, existing, desired, updating)
+	return w.write(ctx, existing, desired, updating)
 }
 
 // writeKind is a create or an update of a Certificate, with what the
@@ -135,15 +186,17 @@ var (
 )
 
 // write applies desired and records it: metric, log and an Event on the
-// Gateway regarding the Certificate.
-func (r *Reconciler) write(ctx context.Context, gw *unstructured.Unstructured, regarding, desired *cmapi.Certificate, w writeKind) error {
-	if err := applyCertificate(ctx, r.Client, desired, w.force); err != nil {
-		return fmt.Errorf("failed to %s Certificate %s/%s: %w", w.verb, desired.Namespace, desired.Name, err)
+// source regarding the Certificate.
+func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.Certificate, k writeKind) error {
+	if err := applyCertificate(ctx, w.client, desired, k.force); err != nil {
+		return fmt.Errorf("failed to %s Certificate %s/%s: %w", k.verb, desired.Namespace, desired.Name, err)
 	}
-	r.Metrics.wrote(w.op)
-	logf.FromContext(ctx).Info("Wrote Certificate", "operation", w.op, "certificate", client.ObjectKeyFromObject(desired))
-	r.Recorder.Eventf(gw, regarding, corev1.EventTypeNormal, w.reason, w.action,
-		"%s Certificate %s/%s for Secret %q", w.done, desired.Namespace, desired.Name, desired.Spec.SecretName)
+	w.metrics.wrote(k.op)
+	logf.FromContext(ctx).Info("Wrote Certificate", "operation", k.op, "certificate", client.ObjectKeyFromObject(desired))
+	if w.source != nil {
+		w.recorder.Eventf(w.source, regarding, corev1.EventTypeNormal, k.reason, k.action,
+			"%s Certificate %s/%s for %s %q", k.done, desired.Namespace, desired.Name, w.secretNoun, desired.Spec.SecretName)
+	}
 	return nil
 }
 
@@ -168,21 +221,14 @@ func applyCertificate(ctx context.Context, c client.Client, desired *cmapi.Certi
 	return nil
 }
 
-// prune deletes meshcert's Certificates of the Gateway that the plan no
-// longer wants. Only Certificates carrying both meshcert's labels and this
-// Gateway's annotation are candidates; Secrets are never deleted.
-func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *unstructured.Unstructured) error {
+// prune deletes the Certificates of list that are meshcert's for the
+// source and not desired. Secrets are never deleted.
+func (w certificateWriter) prune(ctx context.Context, list []cmapi.Certificate, desired []*cmapi.Certificate) error {
 	log := logf.FromContext(ctx)
-	var list cmapi.CertificateList
-	// The field index finds this Gateway's Certificates in any namespace
-	// without scanning every Certificate in the cache on each reconcile.
-	if err := r.Client.List(ctx, &list, client.MatchingFields{cluster.IndexCertificateGateway: gateway.String()}); err != nil {
-		return fmt.Errorf("failed to list Certificates of Gateway %s: %w", gateway, err)
-	}
 	var errs []error
-	for i := range list.Items {
-		crt := &list.Items[i]
-		if !certs.OwnedBy(crt, gateway.Namespace, gateway.Name) {
+	for i := range list {
+		crt := &list[i]
+		if !w.owns(crt) {
 			continue
 		}
 		if slices.ContainsFunc(desired, func(d *cmapi.Certificate) bool {
@@ -191,16 +237,16 @@ func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, de
 			continue
 		}
 		// Preconditions make sure what is deleted is what was inspected.
-		err := r.Client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})
+		err := w.client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
 			continue
 		}
-		r.Metrics.wrote(opDelete)
+		w.metrics.wrote(opDelete)
 		log.Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
-		if gw != nil {
-			r.Recorder.Eventf(gw, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
-				"Deleted Certificate %s/%s, no longer needed by this Gateway", crt.Namespace, crt.Name)
+		if w.source != nil {
+			w.recorder.Eventf(w.source, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
+				"Deleted Certificate %s/%s, %s", crt.Namespace, crt.Name, w.deleteNote)
 		}
 	}
 	return errors.Join(errs...)

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -80,30 +79,28 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj)
 }
 
+// writer makes the mesh CA Certificate of one IstioOperator.
+func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key types.NamespacedName) certificateWriter {
+	w := certificateWriter{
+		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
+		owns:       func(crt *cmapi.Certificate) bool { return istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) },
+		secretNoun: "istiod's CA Secret",
+		deleteNote: "no longer wanted by this IstioOperator; its Secret is kept",
+	}
+	if obj != nil {
+		w.source = obj
+	}
+	return w
+}
+
 // applyMeshCA creates or updates the cacerts Certificate. It creates it only
 // once it has seen that no Secret cacerts exists that cert-manager did not
 // write (the cache never holds Secrets, so it asks the API server), because
 // the Certificate would overwrite a plugged-in CA made by hand.
 func (r *IstioOperatorReconciler) applyMeshCA(ctx context.Context, obj *unstructured.Unstructured, desired *cmapi.Certificate) error {
-	existing := &cmapi.Certificate{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
-	switch {
-	case apierrors.IsNotFound(err):
-		if free, err := r.cacertsFree(ctx, obj, desired.Namespace); err != nil || !free {
-			return err
-		}
-		return r.writeMeshCA(ctx, obj, desired, desired, creating)
-	case err != nil:
-		return fmt.Errorf("failed to get Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
-	}
-	if !istiooperator.OwnsCertificate(existing, obj.GetNamespace(), obj.GetName()) {
-		logf.FromContext(ctx).Info("Leaving alone a Certificate meshcert does not own", "certificate", client.ObjectKeyFromObject(desired))
-		return nil
-	}
-	if upToDate(existing, desired) {
-		return nil
-	}
-	return r.writeMeshCA(ctx, obj, existing, desired, updating)
+	return r.writer(obj, client.ObjectKeyFromObject(obj)).apply(ctx, desired, func(ctx context.Context) (bool, error) {
+		return r.cacertsFree(ctx, obj, desired.Namespace)
+	})
 }
 
 // cacertsFree reports whether the Secret cacerts is absent or cert-manager's.
@@ -133,21 +130,14 @@ func (r *IstioOperatorReconciler) cacertsFree(ctx context.Context, obj *unstruct
 	return true, nil
 }
 
-func (r *IstioOperatorReconciler) writeMeshCA(ctx context.Context, obj *unstructured.Unstructured, regarding, desired *cmapi.Certificate, w writeKind) error {
-	if err := applyCertificate(ctx, r.Client, desired, w.force); err != nil {
-		return fmt.Errorf("failed to %s Certificate %s/%s: %w", w.verb, desired.Namespace, desired.Name, err)
-	}
-	r.Metrics.wrote(w.op)
-	logf.FromContext(ctx).Info("Wrote Certificate", "operation", w.op, "certificate", client.ObjectKeyFromObject(desired))
-	r.Recorder.Eventf(obj, regarding, corev1.EventTypeNormal, w.reason, w.action,
-		"%s Certificate %s/%s for istiod's CA Secret %q", w.done, desired.Namespace, desired.Name, desired.Spec.SecretName)
-	return nil
-}
-
 // pruneMeshCA deletes meshcert's mesh CA Certificates of the IstioOperator
 // other than desired. The Secret stays: istiod keeps signing with it until
 // someone decides otherwise.
 func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.NamespacedName, desired *cmapi.Certificate, obj *unstructured.Unstructured) error {
+	var desiredList []*cmapi.Certificate
+	if desired != nil {
+		desiredList = []*cmapi.Certificate{desired}
+	}
 	var list cmapi.CertificateList
 	err := r.Client.List(ctx, &list, client.MatchingLabels{
 		certs.LabelManagedBy:                      certs.ManagedByValue,
@@ -157,28 +147,7 @@ func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.Nam
 	if err != nil {
 		return fmt.Errorf("failed to list Certificates of IstioOperator %s: %w", key, err)
 	}
-	var errs []error
-	for i := range list.Items {
-		crt := &list.Items[i]
-		if !istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) {
-			continue
-		}
-		if desired != nil && desired.Namespace == crt.Namespace && desired.Name == crt.Name {
-			continue
-		}
-		err := r.Client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))
-			continue
-		}
-		r.Metrics.wrote(opDelete)
-		logf.FromContext(ctx).Info("Deleted Certificate", "certificate", client.ObjectKeyFromObject(crt))
-		if obj != nil {
-			r.Recorder.Eventf(obj, crt, corev1.EventTypeNormal, ReasonDeleteCertificate, "Delete",
-				"Deleted Certificate %s/%s, no longer wanted by this IstioOperator; Secret %q is kept", crt.Namespace, crt.Name, crt.Spec.SecretName)
-		}
-	}
-	return errors.Join(errs...)
+	return r.writer(obj, key).prune(ctx, list.Items, desiredList)
 }
 
 // istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.

@@ -64,22 +64,8 @@ func getCertificate(ctx context.Context, c client.Client, name string) (*cmapi.C
 // waitManagedCertificateReady waits for a Certificate in istio-system, where
 // the test Gateways' workload runs.
 func waitManagedCertificateReady(t *testing.T, c client.Client, name string) *cmapi.Certificate {
-	const ns = "istio-system"
 	t.Helper()
-	var crt *cmapi.Certificate
-	eventually(t, "Certificate "+ns+"/"+name+" Ready", func(ctx context.Context) error {
-		var err error
-		if crt, err = getCertificate(ctx, c, name); err != nil {
-			return err
-		}
-		for _, cond := range crt.Status.Conditions {
-			if cond.Type == cmapi.CertificateConditionReady && cond.Status == cmmeta.ConditionTrue {
-				return nil
-			}
-		}
-		return fmt.Errorf("conditions %+v", crt.Status.Conditions)
-	})
-	return crt
+	return ready(t, c, "istio-system", name)
 }
 
 // verifyTLS serves the Secret's certificate on 127.0.0.1 and handshakes as a

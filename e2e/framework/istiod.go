@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -264,33 +261,6 @@ func (i *Istiod) start(ctx context.Context) error {
 		return errors.Join(err, stopErr)
 	}
 	return nil
-}
-
-// startProcessIn is startProcess with extra environment variables and a
-// working directory.
-func startProcessIn(name, binary string, args, env []string, workDir, logPath string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open the log of %s: %w", name, err)
-	}
-	fmt.Fprintf(logFile, "# cd %s && %s %s %s\n", workDir, strings.Join(env, " "), binary, strings.Join(args, " "))
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = workDir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("failed to start %s: %w", name, err)
-	}
-	p := &process{name: name, logPath: logPath, cmd: cmd, logFile: logFile, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		_ = logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
 }
 
 // Stop ends istiod (SIGTERM, SIGKILL after a grace period) and waits for

@@ -60,15 +60,30 @@ func spawn(cmd *exec.Cmd) error {
 
 // startProcess starts binary with args, output appended to logPath.
 func startProcess(name, binary string, args []string, logPath string) (*process, error) {
+	return startProcessIn(name, binary, args, nil, "", logPath)
+}
+
+// startProcessIn is startProcess with extra environment variables (after
+// the test process's own, so they win) and a working directory ("" for the
+// test's).
+func startProcessIn(name, binary string, args, env []string, workDir, logPath string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the log of %s: %w", name, err)
 	}
-	fmt.Fprintf(logFile, "# %s %s\n", binary, strings.Join(args, " "))
+	command := binary + " " + strings.Join(args, " ")
+	if len(env) > 0 {
+		command = strings.Join(env, " ") + " " + command
+	}
+	if workDir != "" {
+		command = "cd " + workDir + " && " + command
+	}
+	fmt.Fprintf(logFile, "# %s\n", command)
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = workDir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Own process group: Stop can signal everything the component
 		// spawned, and a terminal's Ctrl-C reaches only the test process,

@@ -116,11 +116,16 @@ func rbacTemplate() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return header + rbacSentinels(docs), nil
+}
+
+// rbacSentinels templates the names and namespaces into RBAC documents.
+func rbacSentinels(docs string) string {
 	out := strings.ReplaceAll(docs, sentinelServiceAccount, `{{ include "meshcert.serviceAccountName" . }}`)
 	out = metadata(out, false)
 	out = strings.ReplaceAll(out, sentinelName, `{{ include "meshcert.fullname" . }}`)
 	out = strings.ReplaceAll(out, sentinelNamespace, "{{ .Release.Namespace }}")
-	return header + out, nil
+	return strings.ReplaceAll(out, sentinelIstiodNamespace, "{{ .Values.istiodNamespace }}")
 }
 
 // istiodRBACTemplate is the Role in istiod's namespace, rendered only when
@@ -144,12 +149,7 @@ func istiodRBACTemplate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := strings.ReplaceAll(docs, sentinelServiceAccount, `{{ include "meshcert.serviceAccountName" . }}`)
-	out = metadata(out, false)
-	out = strings.ReplaceAll(out, sentinelName, `{{ include "meshcert.fullname" . }}`)
-	out = strings.ReplaceAll(out, sentinelNamespace, "{{ .Release.Namespace }}")
-	out = strings.ReplaceAll(out, sentinelIstiodNamespace, "{{ .Values.istiodNamespace }}")
-	return header + "{{- if .Values.istiodNamespace }}\n" + out + "{{- end }}\n", nil
+	return header + "{{- if .Values.istiodNamespace }}\n" + rbacSentinels(docs) + "{{- end }}\n", nil
 }
 
 // metadata puts the chart's labels (and, for webhook configurations, the
