@@ -64,6 +64,12 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, obj)
 	}
 	plan := istiooperator.PlanIstioOperator(ctx, obj, r.Lookup, r.Options)
+	if plan.Mutated() != nil && !plan.Findings.HasErrors() {
+		// The controller never writes an IstioOperator; only the webhook
+		// injects, so say what it would have done.
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
+			"stored without the peer roots meshcert injects into spec.meshConfig.caCertificates (was its webhook down?); update the IstioOperator (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects them, or run meshcert inject on it")
+	}
 	if errs := errorMessages(plan.Findings); len(errs) > 0 {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonBadConfig, "Check", "%s", strings.Join(errs, "; "))
 	}
