@@ -14,6 +14,7 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	findings  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	panics    *prometheus.CounterVec
 }
 
 // NewMetrics creates the admission metrics and registers them with reg
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time meshcert's admission handlers took to decide, by webhook.",
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
 		}, []string{"webhook"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshcert_admission_panics_total",
+			Help: "Admission handler panics recovered and answered, by webhook (a bug: please report it with the log line).",
+		}, []string{"webhook"}),
 	}
 	var err error
 	if m.decisions, err = metricsutil.Register(reg, m.decisions); err != nil {
@@ -43,6 +48,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = metricsutil.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.panics, err = metricsutil.Register(reg, m.panics); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -57,4 +65,11 @@ func (m *Metrics) observe(webhook, result string, findings finding.Findings, ela
 		m.findings.WithLabelValues(webhook, string(f.Code), string(f.Severity)).Inc()
 	}
 	m.duration.WithLabelValues(webhook).Observe(elapsed.Seconds())
+}
+
+func (m *Metrics) panicked(webhook string) {
+	if m == nil {
+		return
+	}
+	m.panics.WithLabelValues(webhook).Inc()
 }

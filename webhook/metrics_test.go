@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"context"
+	"net/http"
 	"testing"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
@@ -66,4 +69,39 @@ func count(c prometheus.Collector) int {
 	c.Collect(ch)
 	close(ch)
 	return len(ch)
+}
+
+// panickingLookup stands in for a bug anywhere below the handlers.
+type panickingLookup struct{ certs.Lookup }
+
+func (panickingLookup) NamespaceLabels(context.Context, string) (map[string]string, bool) {
+	panic("a bug in the lookup")
+}
+
+func (panickingLookup) Issuer(context.Context, string, string) (*cmapi.Issuer, bool) {
+	panic("a bug in the lookup")
+}
+
+// TestPanicsAreAnsweredAndCounted: a panic in a handler never drops the
+// API server's request. The mutating webhook allows, as its Ignore
+// failure policy would; a validating one answers an error, which the API
+// server treats per its failure policy. Each is counted.
+func TestPanicsAreAnsweredAndCounted(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	cfg := Config{Options: certs.DefaultOptions()}
+	gw := objects(t, managedGateway("networking.istio.io/v1", "cert-manager.io/issuer: team-ca"))[0]
+
+	mutated := handle(NewGatewayMutator(panickingLookup{}, cfg, m), request(t, gw))
+	assert.True(t, mutated.Allowed, "the mutating webhook allows after a panic")
+	assert.Empty(t, mutated.Patches)
+
+	validated := handle(NewGatewayValidator(panickingLookup{}, cfg, m), request(t, gw))
+	assert.False(t, validated.Allowed, "the validating webhook answers an error after a panic")
+	assert.Equal(t, int32(http.StatusInternalServerError), validated.Result.Code)
+	assert.Contains(t, validated.Result.Message, "Gateway team-a/web")
+
+	assert.InDelta(t, 1, value(t, m.panics.WithLabelValues("mutate-gateway")), 0)
+	assert.InDelta(t, 1, value(t, m.panics.WithLabelValues("validate-gateway")), 0)
+	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-gateway", ResultErrored)), 0)
 }

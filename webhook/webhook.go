@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -71,6 +73,29 @@ type handler struct {
 
 var _ admission.Handler = (*handler)(nil)
 
+// safeReview runs the review and answers a panic instead of dropping the
+// connection: a mutating webhook allows (what its Ignore failure policy
+// would do, and the controller repairs what it let through), a validating
+// one answers an error, which the API server treats per its failure
+// policy. Either way the panic is logged with its stack and counted.
+func (h *handler) safeReview(ctx context.Context, req admission.Request) (d decision) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		h.metrics.panicked(h.name)
+		logf.FromContext(ctx).Error(fmt.Errorf("panic: %v", r), "Admission handler panicked; answering anyway",
+			"webhook", h.name, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "stack", string(debug.Stack()))
+		if strings.HasPrefix(h.name, "mutate-") {
+			d = allowed()
+			return
+		}
+		d = errored(http.StatusInternalServerError, fmt.Errorf("meshcert failed to review %s %s/%s (an internal error, logged and counted in meshcert_admission_panics_total)", req.Kind.Kind, req.Namespace, req.Name))
+	}()
+	return h.review(h, ctx, req)
+}
+
 func newHandler(name string, review func(*handler, context.Context, admission.Request) decision, lookup certs.Lookup, cfg Config, metrics *Metrics) *handler {
 	return &handler{name: name, lookup: lookup, cfg: cfg, metrics: metrics, review: review}
 }
@@ -83,7 +108,7 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 	if skip(req) {
 		d = allowed()
 	} else {
-		d = h.review(h, ctx, req)
+		d = h.safeReview(ctx, req)
 	}
 	elapsed := time.Since(start)
 	h.metrics.observe(h.name, d.result, d.findings, elapsed)
