@@ -103,6 +103,13 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 	return out
 }
 
+// MaxCertificateNames is the most DNS names and IP addresses meshcert puts
+// into one Certificate. The hard ceilings are far above (a Secret holds at
+// most 1 MiB, about 9,000 names' worth of PEM; an object in etcd 1.5 MiB),
+// but public CAs stop at 100 to 250 names, and every TLS handshake carries
+// the whole certificate.
+const MaxCertificateNames = 1000
+
 // certificateFor builds the Certificate for one Secret of the Gateway in one
 // credential namespace, or explains why meshcert must not own it.
 func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secretGroup, ns string, issuer cmmeta.IssuerReference, tmpl certificateTemplate, lookup Lookup) *cmapi.Certificate {
@@ -147,6 +154,12 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 	// Sorting then compacting de-duplicates without a set.
 	slices.Sort(dnsNames)
 	dnsNames = slices.Compact(dnsNames)
+	if names := len(dnsNames) + len(ips); names > MaxCertificateNames {
+		b.Errorf(finding.CodeTooManyNames, serverPath(g.servers[0].Index).Child("hosts"),
+			"the certificate for Secret %q would hold %d names, more than the %d meshcert puts in one; so many names make a Certificate and Secret near Kubernetes' size limits and a TLS handshake too large, and no public CA issues them: spread the hosts over servers with their own credentials",
+			g.secret, names, MaxCertificateNames)
+		return nil
+	}
 
 	crt := &cmapi.Certificate{
 		TypeMeta: metav1.TypeMeta{APIVersion: certificateAPIVersion, Kind: cmapi.CertificateKind},

@@ -29,6 +29,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeHostConflict, Severity: SeverityError, Summary: "Two servers with tls settings on one gateway workload serve the same host on the same port and bind; istiod keeps one and skips the other.", Note: "Gateways are on one workload when one's selector is a subset of the other's, as `istioctl analyze` counts them; hosts are compared as DNS names, without their namespace part."},
 	{Code: CodeHostSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways on one gateway workload serve the same host on the same port and bind (Istio's IST0145); istiod merges them into one listener, where their routes compete for the host.", Note: "Where both servers have tls settings the error MC3003 is reported instead."},
 	{Code: CodeCertificateNameForm, Severity: SeverityWarning, Summary: "A Certificate's dnsNames entry is in upper case, ends in a dot, or repeats another once both are normalised; cert-manager accepts it, but issuers and clients compare names in lower case without the dot, and ACME servers refuse the dot.", Note: "The Certificates meshcert writes are always normalised: lower case, no trailing dot, no repeats."},
+	{Code: CodeTooManyNames, Severity: SeverityError, Summary: "The certificate for one credential would hold more than 1,000 names (hosts and alt-names); meshcert creates none, since such a Certificate and its Secret approach Kubernetes' size limits, every handshake carries them and no public CA issues them."},
 	{Code: CodeCredentialNotFound, Severity: SeverityWarning, Lenient: true, Summary: "No known Certificate or Secret provides a server's credential in the credential namespace."},
 	{Code: CodeCertificateNotOwned, Severity: SeverityWarning, Summary: "A Certificate meshcert would create already exists and is not meshcert's; meshcert leaves it alone."},
 	{Code: CodeCredentialSharedAcrossGateways, Severity: SeverityWarning, Summary: "Two Gateways on one gateway workload use the same credential or certificate files (Istio's IST0138).", Note: "Every server with tls settings counts, passthrough ones too, as for IST0138."},
@@ -51,6 +52,7 @@ var Catalog = []CodeInfo{
 	{Code: CodeMultiRootDisabled, Severity: SeverityError, Summary: "Peer roots are named but ISTIO_MULTIROOT_MESH (istiod) or PROXY_CONFIG_XDS_AGENT (proxies) is set to something else than true, so Istio would ignore them."},
 	{Code: CodeIstiodNamespaceUnclear, Severity: SeverityWarning, Summary: "Spec.namespace and values.global.istioNamespace disagree, or only spec.namespace is set; meshcert puts cacerts where istioctl installs istiod."},
 	{Code: CodeDuplicateObject, Severity: SeverityWarning, Summary: "The input holds the same object more than once (for example `-f x -f x`); the last copy wins, as with kubectl.", Offline: true},
+	{Code: CodeObjectTooLarge, Severity: SeverityError, Summary: "An object is larger than the 1.5 MiB etcd stores by default (its --max-request-bytes), so the API server refuses to store it.", Offline: true},
 }
 
 // CodeInfo is the documentation of one code.

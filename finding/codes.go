@@ -84,6 +84,9 @@ const (
 	// CodeCertificateNameForm: a Certificate's dnsNames entry is in upper
 	// case, ends in a dot, or repeats another once normalised.
 	CodeCertificateNameForm Code = "MC3005"
+	// CodeTooManyNames: a planned certificate would hold more names than
+	// meshcert puts into one.
+	CodeTooManyNames Code = "MC3006"
 )
 
 // Credentials and Certificates.
@@ -164,4 +167,7 @@ const (
 	// CodeDuplicateObject: the input holds the same object (group, kind,
 	// namespace, name) more than once.
 	CodeDuplicateObject Code = "MC7001"
+	// CodeObjectTooLarge: an object is larger than etcd stores, so the API
+	// server refuses it.
+	CodeObjectTooLarge Code = "MC7002"
 )

@@ -114,6 +114,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 	superseded := duplicates(effective, add)
+	tooLarge(objs, add)
 	for i, obj := range effective {
 		res.Objects[i] = objs[i]
 		if superseded[i] {
@@ -204,6 +205,28 @@ func duplicates(objs []*unstructured.Unstructured, add func(int, finding.Finding
 		last[k] = i
 	}
 	return superseded
+}
+
+// MaxObjectBytes is the largest object the API server can store: etcd's
+// default --max-request-bytes (1.5 MiB), which every Kubernetes
+// distribution keeps or lowers.
+const MaxObjectBytes = 3 << 19
+
+// tooLarge reports objects larger than etcd stores. Only objects whose
+// size could come near the limit are encoded to measure them.
+func tooLarge(objs []*unstructured.Unstructured, add func(int, finding.Findings)) {
+	for i, obj := range objs {
+		data, err := json.Marshal(obj.Object)
+		if err != nil || len(data) <= MaxObjectBytes {
+			continue
+		}
+		gvk := obj.GroupVersionKind()
+		b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		b.Errorf(finding.CodeObjectTooLarge, nil,
+			"this %s is %.1f MiB, larger than the %.1f MiB etcd stores, so the API server refuses it: move large data elsewhere (a huge annotation, thousands of hosts or names)",
+			gvk.Kind, float64(len(data))/(1<<20), float64(MaxObjectBytes)/(1<<20))
+		add(i, b.Findings())
+	}
 }
 
 // replaceOwnCertificates puts desired Certificates in the place of the
