@@ -119,7 +119,7 @@ func Objects() []Case {
 		{Name: "a Certificate with 100,000 dnsNames", Kind: "Certificate", Object: mustJSON(map[string]any{
 			"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
 			"metadata": map[string]any{"name": "c", "namespace": "istio-system"},
-			"spec": map[string]any{"secretName": "c", "dnsNames": manyHosts, "issuerRef": map[string]any{"name": "ca", "kind": "ClusterIssuer"}},
+			"spec":     map[string]any{"secretName": "c", "dnsNames": manyHosts, "issuerRef": map[string]any{"name": "ca", "kind": "ClusterIssuer"}},
 		}), Garbage: Invalid},
 	}
 }
