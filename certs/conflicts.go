@@ -41,7 +41,11 @@ type served struct {
 // Gateways are on one workload when their selectors overlap
 // (selectorsOverlap). Other Gateways are found by what they claim
 // (GatewayClaims), so the cost does not grow with the number of Gateways.
-func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) {
+//
+// A host another namespace's Gateway claimed first on the same workload,
+// port and bind is a host hijack (MC8002) instead; checkConflicts returns
+// those hosts, so the plan makes no certificate for them.
+func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) (hijacked map[string]bool) {
 	hosts := 0
 	for _, srv := range gw.Servers {
 		hosts += len(srv.Hosts)
@@ -70,7 +74,7 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 	}
 	for _, key := range order {
 		this := mine[key]
-		var skipped, merged []string
+		var skipped, merged, owners []string
 		for _, other := range lookup.GatewaysClaiming(ctx, key.key()) {
 			if sameGateway(gw, other) || !selectorsOverlap(gw.Selector, other.Selector) {
 				continue
@@ -78,6 +82,10 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 			theirs, ok := servedBy(other, key)
 			switch {
 			case !ok:
+			case key.host != "*" && other.Namespace != gw.Namespace && claimedFirst(other, gw):
+				// "*" names no host: it is the catch-all Istio's samples
+				// (bookinfo, httpbin) each put on port 80 side by side.
+				owners = append(owners, "Gateway "+other.Namespace+"/"+other.Name)
 			case this.tls && theirs.tls:
 				name := "Gateway " + other.Namespace + "/" + other.Name
 				if theirs.credential != "" {
@@ -87,6 +95,15 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 			default:
 				merged = append(merged, "Gateway "+other.Namespace+"/"+other.Name)
 			}
+		}
+		if len(owners) > 0 {
+			if hijacked == nil {
+				hijacked = map[string]bool{}
+			}
+			hijacked[key.host] = true
+			b.Errorf(finding.CodeHostHijack, hostPath(this),
+				"host %q on port %d%s is served on the same gateway workload by %s of another namespace, which claimed it first; a Gateway may not take a host from another namespace, and meshcert makes no certificate for it: use another host, or agree with its owner to move it",
+				key.host, key.port, bindText(key.bind), nameList(owners))
 		}
 		if len(skipped) > 0 {
 			b.Errorf(finding.CodeHostConflict, hostPath(this),
@@ -100,6 +117,23 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 		}
 	}
 	checkSharedCredentials(ctx, b, gw, credentials, lookup)
+	return hijacked
+}
+
+// claimedFirst reports whether other claimed its hosts before gw: it was
+// stored earlier, or gw is not stored yet (an admission CREATE). When
+// neither is stored (files in CI) both count as first, so both are told.
+func claimedFirst(other, gw *Gateway) bool {
+	switch {
+	case gw.Created.IsZero():
+		return true
+	case other.Created.IsZero():
+		return false
+	case other.Created.Equal(gw.Created):
+		// Timestamps have a one-second resolution; the name breaks the tie.
+		return other.Namespace+"/"+other.Name < gw.Namespace+"/"+gw.Name
+	}
+	return other.Created.Before(gw.Created)
 }
 
 // checkSharedCredentials reports a credential (or file pair) that other

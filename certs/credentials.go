@@ -46,6 +46,14 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 					// host of the servers using it, by construction.
 					continue
 				}
+				if !providedByMeshcert {
+					if i := slices.IndexFunc(providers, func(crt *cmapi.Certificate) bool {
+						return IsManagedCertificate(crt) && !OwnedBy(crt, gw.Namespace, gw.Name)
+					}); i >= 0 {
+						credentialHijack(b, fp(), providers[i])
+						continue
+					}
+				}
 				checkCoverage(b, srv, secret, providers, opts)
 				for _, crt := range providers {
 					issuer := issuerOfCertificate(ctx, crt, lookup)

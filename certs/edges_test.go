@@ -124,7 +124,7 @@ func TestConflictMessagesNameFiveGatewaysAndCountTheRest(t *testing.T) {
 		fmt.Fprintf(&others, `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: other-%d, namespace: team-b}
+metadata: {name: other-%d, namespace: team-a}
 spec:
   selector: {istio: ingressgateway}
   servers:
@@ -137,7 +137,7 @@ spec:
 		indexOf(t, cluster+others.String()), certs.DefaultOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
-	assert.Equal(t, `host "web.example.com" on port 443 is also served with tls settings by Gateway team-b/other-0 (credential "other-0"), Gateway team-b/other-1 (credential "other-1"), Gateway team-b/other-2 (credential "other-2"), Gateway team-b/other-3 (credential "other-3"), Gateway team-b/other-4 (credential "other-4") and 2 more; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses`,
+	assert.Equal(t, `host "web.example.com" on port 443 is also served with tls settings by Gateway team-a/other-0 (credential "other-0"), Gateway team-a/other-1 (credential "other-1"), Gateway team-a/other-2 (credential "other-2"), Gateway team-a/other-3 (credential "other-3"), Gateway team-a/other-4 (credential "other-4") and 2 more; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses`,
 		p.Findings[0].Message)
 }
 
@@ -165,13 +165,13 @@ func TestHostConflictMessagesSayWhyIstiodCannotServeBoth(t *testing.T) {
 func TestConflictMessagesNameUpToFiveGatewaysInFull(t *testing.T) {
 	var others strings.Builder
 	for i := range 5 {
-		fmt.Fprintf(&others, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: other-%d, namespace: team-b}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [web.example.com]\n", i)
+		fmt.Fprintf(&others, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: other-%d, namespace: team-a}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [web.example.com]\n", i)
 	}
 	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "api.example.com"), withCredential(0, "web-tls"),
 		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)))),
 		indexOf(t, cluster+others.String()), certs.DefaultOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, finding.CodeHostSharedAcrossGateways, p.Findings[0].Code)
-	assert.Contains(t, p.Findings[0].Message, "Gateway team-b/other-0, Gateway team-b/other-1, Gateway team-b/other-2, Gateway team-b/other-3, Gateway team-b/other-4 on the same gateway workload")
+	assert.Contains(t, p.Findings[0].Message, "Gateway team-a/other-0, Gateway team-a/other-1, Gateway team-a/other-2, Gateway team-a/other-3, Gateway team-a/other-4 on the same gateway workload")
 	assert.NotContains(t, p.Findings[0].Message, "more")
 }

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -49,11 +50,14 @@ const (
 // Object stays the source of truth, so fields meshcert does not know survive
 // untouched when the object is mutated and written back.
 type Gateway struct {
-	Object      *unstructured.Unstructured
-	Ref         finding.ObjectRef
-	Namespace   string
-	Name        string
-	UID         string
+	Object    *unstructured.Unstructured
+	Ref       finding.ObjectRef
+	Namespace string
+	Name      string
+	UID       string
+	// Created is metadata.creationTimestamp; zero for an object not stored
+	// yet (an admission CREATE, a file).
+	Created     time.Time
 	Annotations map[string]string
 	Selector    map[string]string
 	Servers     []Server

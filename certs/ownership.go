@@ -75,13 +75,19 @@ func LabelValue(v string) string {
 // notOwned reports a Certificate meshcert would create that exists and is
 // not this Gateway's: someone else's, or another Gateway's (IST0138).
 func notOwned(b *finding.Builder, path *field.Path, existing *cmapi.Certificate) {
-	if gwRef, ok := existing.Annotations[AnnotationGateway]; ok && existing.Labels[LabelManagedBy] == ManagedByValue {
-		b.Warningf(finding.CodeCredentialSharedAcrossGateways, path,
-			"Secret %q in %q is already provided by meshcert for Gateway %s; two Gateways sharing one credential is ambiguous (Istio's IST0138): give this server its own credentialName",
-			existing.Spec.SecretName, existing.Namespace, gwRef)
+	if IsManagedCertificate(existing) {
+		credentialHijack(b, path, existing)
 		return
 	}
 	b.Warningf(finding.CodeCertificateNotOwned, path,
 		"Certificate %s/%s already provides Secret %q and was not created by meshcert for this Gateway, so meshcert leaves it untouched and creates none; make sure it covers this Gateway's hosts, or use another credentialName",
 		existing.Namespace, existing.Name, existing.Spec.SecretName)
+}
+
+// credentialHijack denies reading a credential meshcert manages for another
+// Gateway: whoever serves it serves that Gateway's private key.
+func credentialHijack(b *finding.Builder, path *field.Path, owned *cmapi.Certificate) {
+	b.Errorf(finding.CodeCredentialHijack, path,
+		"Secret %q in %q is the credential meshcert manages for Gateway %s; a Gateway may not serve another Gateway's key: remove this credentialName so meshcert makes this server its own, or use a credential of yours",
+		owned.Spec.SecretName, owned.Namespace, owned.Annotations[AnnotationGateway])
 }

@@ -20,6 +20,7 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 		Namespace:   obj.GetNamespace(),
 		Name:        obj.GetName(),
 		UID:         string(obj.GetUID()),
+		Created:     obj.GetCreationTimestamp().Time,
 		Annotations: obj.GetAnnotations(),
 	}
 	p := gatewayParser{gw: gw, findings: finding.Builder{Object: gw.Ref}}

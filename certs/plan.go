@@ -55,7 +55,13 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 		p.Certificates = desiredCertificates(ctx, &b, gw, p.CredentialNamespaces, credentials, lookup, opts)
 	}
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
-	checkConflicts(ctx, &b, gw, credentials, lookup)
+	if hijacked := checkConflicts(ctx, &b, gw, credentials, lookup); len(hijacked) > 0 {
+		// No certificate for a host another namespace holds, even when
+		// the webhook was bypassed and only the controller sees this.
+		p.Certificates = slices.DeleteFunc(p.Certificates, func(crt *cmapi.Certificate) bool {
+			return slices.ContainsFunc(crt.Spec.DNSNames, func(name string) bool { return hijacked[name] })
+		})
+	}
 	p.Findings = b.Findings()
 	p.Findings.Sort()
 	return p

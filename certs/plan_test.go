@@ -484,7 +484,7 @@ spec:
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: other, namespace: team-b}
+metadata: {name: other, namespace: team-a}
 spec:
   selector: {istio: ingressgateway}
   servers:
@@ -529,7 +529,7 @@ metadata: {name: shared-tls, namespace: istio-system}
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: canary, namespace: team-b}
+metadata: {name: canary, namespace: team-a}
 spec:
   selector: {istio: ingressgateway, istio.io/rev: canary}
   servers:
@@ -547,7 +547,7 @@ spec:
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: everywhere, namespace: team-b}
+metadata: {name: everywhere, namespace: team-a}
 spec:
   selector: {}
   servers:
@@ -602,7 +602,7 @@ spec:
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: twin, namespace: team-b}
+metadata: {name: twin, namespace: team-a}
 spec:
   selector: {istio: ingressgateway}
   servers:
@@ -620,7 +620,7 @@ spec:
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: plain, namespace: team-b}
+metadata: {name: plain, namespace: team-a}
 spec:
   selector: {istio: ingressgateway}
   servers:
@@ -756,7 +756,7 @@ metadata: {name: web-tls, namespace: istio-system}
 			wantFindings: []string{"warning MC1003 metadata.annotations[meshcert.io/inject]"},
 		},
 		{
-			name: "a Gateway of the same name in another namespace on the same workload conflicts on a host",
+			name: "a Gateway of the same name in another namespace on the same workload holds the host first: a host hijack, and no certificate for it",
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -773,8 +773,8 @@ spec:
 				withCredential(0, "web-tls"),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
-			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
+			wantCerts:    map[string][]string{},
+			wantFindings: []string{"error MC8002 spec.servers[0].hosts[0]"},
 		},
 		{
 			name: "another Gateway in the same namespace on the same workload conflicts on a host",
@@ -914,7 +914,7 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 			wantFindings: []string{"warning MC4002 spec.servers[0].tls.credentialName"},
 		},
 		{
-			name: "meshcert's Certificate of another Gateway for the same Secret is IST0138, not taken over",
+			name: "meshcert's Certificate of another Gateway for the same Secret is a credential hijack: denied, not taken over",
 			extra: `
 apiVersion: cert-manager.io/v1
 kind: Certificate
@@ -931,7 +931,26 @@ spec: {secretName: web-tls, dnsNames: [shop.example.com], issuerRef: {name: ca, 
 			},
 			wantManaged: true,
 			// That Certificate, which meshcert leaves alone, does not cover this host either.
-			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName", "warning MC3002 spec.servers[0].hosts[0]"},
+			wantFindings: []string{"error MC8001 spec.servers[0].tls.credentialName", "warning MC3002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name: "an unmanaged Gateway reading the credential meshcert manages for another Gateway is a credential hijack",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web-tls
+  namespace: istio-system
+  labels: {app.kubernetes.io/managed-by: meshcert}
+  annotations: {meshcert.io/gateway: team-b/shop}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate: []mutation{
+				withoutAnnotation("cert-manager.io/cluster-issuer"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, "web-tls"),
+			},
+			wantFindings: []string{"error MC8001 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "a server with credentialNames beside an injected one needs its Secrets to exist",

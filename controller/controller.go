@@ -102,7 +102,7 @@ func (r *Reconciler) writer(gw *unstructured.Unstructured, gateway types.Namespa
 	w := certificateWriter{
 		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
 		owns:       func(crt *cmapi.Certificate) bool { return certs.OwnedBy(crt, gateway.Namespace, gateway.Name) },
-		secretNoun: "Secret",
+		targetNoun: "Secret",
 		deleteNote: "no longer needed by this Gateway",
 	}
 	if gw != nil {
@@ -139,8 +139,8 @@ type certificateWriter struct {
 	source client.Object
 	// owns says whether a Certificate is meshcert's for this source.
 	owns func(*cmapi.Certificate) bool
-	// secretNoun and deleteNote word the Events.
-	secretNoun, deleteNote string
+	// targetNoun and deleteNote word the Events.
+	targetNoun, deleteNote string
 }
 
 // apply creates the Certificate, or updates it when it is meshcert's and
@@ -195,7 +195,7 @@ func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.
 	logf.FromContext(ctx).Info("Wrote Certificate", "operation", k.op, "certificate", client.ObjectKeyFromObject(desired))
 	if w.source != nil {
 		w.recorder.Eventf(w.source, regarding, corev1.EventTypeNormal, k.reason, k.action,
-			"%s Certificate %s/%s for %s %q", k.done, desired.Namespace, desired.Name, w.secretNoun, desired.Spec.SecretName)
+			"%s Certificate %s/%s for %s %q", k.done, desired.Namespace, desired.Name, w.targetNoun, desired.Spec.SecretName)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key typ
 	w := certificateWriter{
 		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
 		owns:       func(crt *cmapi.Certificate) bool { return istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) },
-		secretNoun: "istiod's CA Secret",
+		targetNoun: "istiod's CA Secret",
 		deleteNote: "no longer wanted by this IstioOperator; its Secret is kept",
 	}
 	if obj != nil {

@@ -24,7 +24,7 @@ var analyzerCodes = map[string][]string{
 	// GatewayDuplicateCertificate: two Gateways on one workload, one credential.
 	"IST0138": {"MC4003"},
 	// ConflictingGateways: one host on one port and bind.
-	"IST0145": {"MC3003", "MC3004"},
+	"IST0145": {"MC3003", "MC3004", "MC8002"},
 }
 
 // The other Gateways an IST0138 or IST0145 message names.
@@ -68,7 +68,7 @@ func namespaceOf(m istioMessage) string {
 // counted in the other direction.
 var reverseCodes = map[string][]string{
 	"IST0138": {"MC4003"},
-	"IST0145": {"MC3003", "MC3004"},
+	"IST0145": {"MC3003", "MC3004", "MC8002"},
 	"IST0101": {"MC4001", "MC4006"},
 }
 

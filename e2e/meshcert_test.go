@@ -180,11 +180,17 @@ func TestMeshcertInTheCluster(t *testing.T) {
 			"      mode: SIMPLE\n", "      mode: SIMPLE\n      credentialName: plain-tls\n").
 			Replace(readFile(t, "examples/30-gateway.yaml"))
 		require.NotContains(t, plain, "cert-manager.io/", "the plain Gateway has no meshcert-relevant annotation")
+		plainHTTP := strings.NewReplacer("name: shop\n", "name: plain-http\n", "shop.example.com", "plain-http.example.com",
+			"    cert-manager.io/cluster-issuer: gateway-ca\n    cert-manager.io/duration: 2160h\n", "    example.com/owner: team\n",
+			"      mode: SIMPLE\n", "      mode: SIMPLE\n      serverCertificate: /etc/certs/tls.crt\n      privateKey: /etc/certs/tls.key\n").
+			Replace(readFile(t, "examples/30-gateway.yaml"))
+		require.NotContains(t, plainHTTP, "credentialName:", "this one reads no credential by name")
 		for _, tc := range []struct {
 			name, doc, namespace string
 			calls                float64
 		}{
-			{"an unannotated Gateway in an unlabelled namespace is never sent", plain, "team-a", 0},
+			{"an unannotated Gateway that reads no credential by name, in an unlabelled namespace, is never sent", plainHTTP, "team-a", 0},
+			{"an unannotated Gateway reading a credential by name is sent to validation only (it could be another Gateway's)", plain, "team-a", 1},
 			{"an annotated Gateway in an unlabelled namespace is mutated and validated", annotated, "team-a", 2},
 			{"an unannotated Gateway in a namespace labelled for injection is mutated and validated", plain, "team-labelled", 2},
 		} {

@@ -162,6 +162,16 @@ const (
 	CodeIstiodNamespaceUnclear Code = "MC6009"
 )
 
+// Tenancy: what one namespace may not take from another.
+const (
+	// CodeCredentialHijack: a server reads a credential meshcert manages
+	// for another Gateway.
+	CodeCredentialHijack Code = "MC8001"
+	// CodeHostHijack: a host on a workload and port that a Gateway of
+	// another namespace claimed first.
+	CodeHostHijack Code = "MC8002"
+)
+
 // The input of the offline CLI.
 const (
 	// CodeDuplicateObject: the input holds the same object (group, kind,

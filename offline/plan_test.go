@@ -80,7 +80,7 @@ spec: {selfSigned: {}}
 			},
 		},
 		{
-			name: "a hand-written credential provided by another Gateway's Certificate is found",
+			name: "a hand-written credential provided by another Gateway's Certificate is found, and reading it is a credential hijack",
 			input: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -107,7 +107,8 @@ kind: ClusterIssuer
 metadata: {name: ca}
 spec: {selfSigned: {}}
 `,
-			wantCerts: []string{"istio-system/shared"},
+			wantCerts:    []string{"istio-system/shared"},
+			wantFindings: map[int][]string{1: {"error MC8001 spec.servers[0].tls.credentialName"}},
 		},
 	}
 	for _, tc := range tests {

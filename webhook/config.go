@@ -122,6 +122,12 @@ const (
 	// meshcert.io annotation: elsewhere than in namespaces labelled for
 	// injection or enforcement, no other Gateway can be managed or denied.
 	gatewayMatters = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith("cert-manager.io/") || k.startsWith("meshcert.io/"))`
+	// gatewayMayBeDenied adds, for validation, a Gateway that reads a
+	// credential by name: whatever its annotations, it may be serving the
+	// credential meshcert manages for another Gateway (MC8001) or a host
+	// another namespace holds (MC8002). The CRD's schema has been checked
+	// by then, so servers are objects.
+	gatewayMayBeDenied = gatewayMatters + ` || (has(object.spec) && has(object.spec.servers) && object.spec.servers.exists(s, has(s.tls) && (has(s.tls.credentialName) || has(s.tls.credentialNames))))`
 )
 
 // scope is one slice of the namespaces a Gateway webhook is split into,
@@ -162,7 +168,9 @@ func gatewayScopes(mutating bool) []scope {
 // webhook sees kube-system or meshcert's own namespace. A Gateway webhook is
 // split by namespace labels (gatewayScopes) so that a Gateway without a
 // cert-manager.io or meshcert.io annotation, in a namespace labelled
-// neither for injection nor enforcement, never reaches meshcert.
+// neither for injection nor enforcement, never reaches the mutating
+// webhook, and reaches the validating one only when it reads a credential
+// by name (which could be another Gateway's).
 func Configurations(opts InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	mutatingPolicy, validatingPolicy := orIgnore(opts.MutatingFailurePolicy), orIgnore(opts.ValidatingFailurePolicy)
 	none := admissionregistrationv1.SideEffectClassNone
@@ -192,8 +200,11 @@ func Configurations(opts InstallOptions) (*admissionregistrationv1.MutatingWebho
 		for _, sc := range scopes {
 			selector := &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{notSkipped}, sc.selectors...)}
 			var conditions []admissionregistrationv1.MatchCondition
-			if sc.condition {
+			switch {
+			case sc.condition && d.Mutating:
 				conditions = []admissionregistrationv1.MatchCondition{{Name: "annotated", Expression: gatewayMatters}}
+			case sc.condition:
+				conditions = []admissionregistrationv1.MatchCondition{{Name: "annotated-or-reads-credential", Expression: gatewayMayBeDenied}}
 			}
 			if d.Mutating {
 				mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{

@@ -68,7 +68,7 @@ func TestConfigurations(t *testing.T) {
 		assert.Equal(t, []string{"v1"}, v.AdmissionReviewVersions)
 		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *v.SideEffects)
 		for _, c := range v.MatchConditions {
-			assert.Equal(t, gatewayMatters, c.Expression)
+			assert.Equal(t, gatewayMayBeDenied, c.Expression)
 		}
 	}
 	assert.Equal(t, map[string]want{

@@ -170,7 +170,7 @@ func TestWebhookServerTLS(t *testing.T) {
 	addr := startWebhookServer(t, serving, map[string][]byte{})
 	roots := x509.NewCertPool()
 	roots.AddCert(serving.cert)
-	base := func() *tls.Config { return &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"} } //nolint:gosec // Each case sets its versions.
+	base := func() *tls.Config { return &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"} }
 
 	tests := []struct {
 		name    string

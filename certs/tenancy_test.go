@@ -1,0 +1,106 @@
+package certs_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// tenantGateway is a managed Gateway serving host on port 443 of the
+// ingress gateway, created at created ("" for not stored yet).
+func tenantGateway(namespace, name, host, port, selector, created string) string {
+	meta := "metadata: {name: " + name + ", namespace: " + namespace
+	if created != "" {
+		meta += ", creationTimestamp: \"" + created + "\""
+	}
+	return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+` + meta + `, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: ` + selector + `
+  servers:
+  - port: {number: ` + port + `, name: https, protocol: HTTPS}
+    hosts: [` + host + `]
+    tls: {mode: SIMPLE}
+`
+}
+
+func TestHostHijack(t *testing.T) {
+	const ingress = "{istio: ingressgateway}"
+	tests := []struct {
+		name     string
+		existing string
+		planned  string
+		want     []string
+		// wantCert: the planned Gateway still gets its Certificate.
+		wantCert bool
+	}{
+		{
+			name:     "a new Gateway claiming a host another namespace serves on the workload and port is denied",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", ingress, "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "thief", "shop.example.com", "443", ingress, ""),
+			want:     []string{"error MC8002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:     "the owner, updated later, keeps its host",
+			existing: tenantGateway("team-a", "thief", "shop.example.com", "443", ingress, "2026-06-01T00:00:00Z"),
+			planned:  tenantGateway("team-b", "shop", "shop.example.com", "443", ingress, "2026-01-01T00:00:00Z"),
+			want:     []string{"error MC3003 spec.servers[0].hosts[0]"},
+			wantCert: true,
+		},
+		{
+			name:     "a selector that overlaps counts as the same workload",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", "{istio: ingressgateway, tier: edge}", "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "thief", "shop.example.com", "443", ingress, ""),
+			want:     []string{"error MC8002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:     "another workload may serve the host",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", "{istio: other-gateway}", "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "mine", "shop.example.com", "443", ingress, ""),
+			want:     []string{},
+			wantCert: true,
+		},
+		{
+			name:     "another port may serve the host",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "8443", ingress, "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "mine", "shop.example.com", "443", ingress, ""),
+			want:     []string{},
+			wantCert: true,
+		},
+		{
+			name:     "within one namespace it is Istio's conflict, not a hijack",
+			existing: tenantGateway("team-a", "shop", "shop.example.com", "443", ingress, "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "other", "shop.example.com", "443", ingress, ""),
+			want:     []string{"error MC3003 spec.servers[0].hosts[0]"},
+			wantCert: true,
+		},
+		{
+			name:     "when neither is stored (files in CI) both are told",
+			existing: tenantGateway("team-a", "thief", "shop.example.com", "443", ingress, ""),
+			planned:  tenantGateway("team-b", "shop", "shop.example.com", "443", ingress, ""),
+			want:     []string{"error MC8002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:     "created in the same second, the name decides",
+			existing: tenantGateway("team-a", "first", "shop.example.com", "443", ingress, "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-b", "second", "shop.example.com", "443", ingress, "2026-01-01T00:00:00Z"),
+			want:     []string{"error MC8002 spec.servers[0].hosts[0]"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			index := indexOf(t, cluster+"\n---\n"+tt.existing)
+			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, tt.planned)), index, certs.DefaultOptions())
+			assert.Equal(t, tt.want, summary(plan.Findings))
+			assert.Equal(t, tt.wantCert, len(plan.Certificates) == 1, "a Certificate for the host")
+			if len(tt.want) > 0 && strings.Contains(tt.want[0], "MC8002") {
+				assert.Contains(t, plan.Findings[0].Message, "claimed it first")
+			}
+		})
+	}
+}
