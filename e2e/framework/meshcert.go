@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -75,10 +76,12 @@ type Meshcert struct {
 	// caller gave the certificate.
 	CABundle []byte
 
-	cp       *ControlPlane
-	cfg      MeshcertConfig
-	binary   string
-	certDir  string
+	cp      *ControlPlane
+	cfg     MeshcertConfig
+	binary  string
+	certDir string
+	// pki issued the serving certificate; nil when the caller gave it.
+	pki      *pki
 	mu       sync.Mutex
 	proc     *process
 	stopOnce sync.Once
@@ -140,9 +143,10 @@ func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (
 		return nil, fmt.Errorf("failed to create %s: %w", certDir, err)
 	}
 	var caBundle []byte
+	var ca *pki
 	certPEM, keyPEM := cfg.ServingCertPEM, cfg.ServingKeyPEM
 	if len(certPEM) == 0 {
-		ca, err := newPKI(filepath.Join(dir, "pki"))
+		ca, err = newPKI(filepath.Join(dir, "pki"))
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +166,7 @@ func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (
 			return nil, err
 		}
 	}
-	m := &Meshcert{Dir: dir, CABundle: caBundle, cp: cp, cfg: cfg, binary: binary, certDir: certDir}
+	m := &Meshcert{Dir: dir, CABundle: caBundle, cp: cp, cfg: cfg, binary: binary, certDir: certDir, pki: ca}
 	if err := m.start(ctx); err != nil {
 		return nil, err
 	}
@@ -244,6 +248,45 @@ func (m *Meshcert) Restart(ctx context.Context) error {
 		return nil
 	}
 	return RegisterWebhooks(ctx, m.cp.Client, m.WebhookURL, m.CABundle, m.cfg.FailurePolicy)
+}
+
+// RotateServingCertificate issues a new serving certificate from the same
+// CA and replaces tls.crt and tls.key in the certificate directory, each by
+// an atomic rename, as the kubelet updates a mounted Secret. It returns the
+// new certificate's PEM.
+func (m *Meshcert) RotateServingCertificate() ([]byte, error) {
+	if m.pki == nil {
+		return nil, errors.New("the serving certificate was given by the caller; rotate it yourself")
+	}
+	serving, err := m.pki.serving(fmt.Sprintf("meshcert-webhook-%d", time.Now().UnixNano()))
+	if err != nil {
+		return nil, err
+	}
+	// The key first: a reader between the two renames sees a key that does
+	// not match the old certificate and retries; the watcher reloads on the
+	// second event.
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"tls.key", serving.keyPEM}, {"tls.crt", serving.certPEM}} {
+		tmp := filepath.Join(m.certDir, "."+f.name+".tmp")
+		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
+			return nil, fmt.Errorf("failed to write the serving certificate: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(m.certDir, f.name)); err != nil {
+			return nil, fmt.Errorf("failed to replace the serving certificate: %w", err)
+		}
+	}
+	return serving.certPEM, nil
+}
+
+// Kill ends the process with SIGKILL, with no chance to clean up (no
+// Lease released, work in flight lost), and waits until it is gone.
+func (m *Meshcert) Kill() error {
+	m.mu.Lock()
+	proc := m.proc
+	m.mu.Unlock()
+	return proc.kill()
 }
 
 // Stop ends the process; it is safe to call more than once.

@@ -145,6 +145,21 @@ func (p *process) stop() error {
 	return nil
 }
 
+// kill sends SIGKILL to the process group, as a crash or the OOM killer
+// would end it, and waits until it has been reaped.
+func (p *process) kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.pid(), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("failed to send SIGKILL to %s: %w", p.name, err)
+	}
+	<-p.done
+	return nil
+}
+
 // rssBytes is the resident set size of the process (VmRSS), the memory it
 // really occupies.
 func (p *process) rssBytes() (int64, error) {
