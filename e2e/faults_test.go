@@ -78,28 +78,29 @@ func TestMeshcertKilledDuringABurst(t *testing.T) {
 	var created atomic.Int64
 	killed, restarted := make(chan struct{}), make(chan struct{})
 	var faults sync.WaitGroup
+	var killErr, restartErr error
 	faults.Go(func() {
 		for created.Load() < gateways/4 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		assert.NoError(t, m.Kill())
+		killErr = m.Kill()
 		close(killed)
 		for created.Load() < 3*gateways/4 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		assert.NoError(t, m.Restart(ctx))
+		restartErr = m.Restart(ctx)
 		close(restarted)
 	})
 	next := make(chan int)
+	writeErrs := make(chan error, gateways)
 	var work sync.WaitGroup
 	for range writers {
 		work.Go(func() {
 			for i := range next {
 				gw := burstGateway("burst", fmt.Sprintf("gw-%03d", i), fmt.Sprintf("gw-%03d.burst.example.com", i))
-				err := retry.OnError(retry.DefaultBackoff, func(error) bool { return true }, func() error {
+				writeErrs <- retry.OnError(retry.DefaultBackoff, func(error) bool { return true }, func() error {
 					return client.IgnoreAlreadyExists(cp.Client.Create(ctx, gw.DeepCopy()))
 				})
-				assert.NoError(t, err)
 				created.Add(1)
 			}
 		})
@@ -112,6 +113,12 @@ func TestMeshcertKilledDuringABurst(t *testing.T) {
 	faults.Wait()
 	<-killed
 	<-restarted
+	require.NoError(t, killErr)
+	require.NoError(t, restartErr)
+	close(writeErrs)
+	for err := range writeErrs {
+		require.NoError(t, err, "every Gateway is created in the end")
+	}
 
 	want := map[string]bool{}
 	for i := range gateways {
@@ -254,8 +261,11 @@ func TestServingCertificateReplacedUnderLoad(t *testing.T) {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		var answer admissionv1.AdmissionReview
-		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || answer.Response == nil || answer.Response.UID != "u" {
-			return fmt.Errorf("no answer: %v", err)
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			return fmt.Errorf("failed to decode the answer: %w", err)
+		}
+		if answer.Response == nil || answer.Response.UID != "u" {
+			return errors.New("no answer to this request")
 		}
 		served.Store(resp.TLS.PeerCertificates[0].SerialNumber.String(), true)
 		return nil
