@@ -304,3 +304,31 @@ func TestServingCertificateReplacedUnderLoad(t *testing.T) {
 	assert.Greater(t, requests.Load(), int64(100), "the load was real")
 	assert.NotEmpty(t, m.LogTail(5))
 }
+
+// TestCertManagerDownThenBack: with cert-manager not running, meshcert
+// still creates the Certificate of a new Gateway, and it waits, not
+// issued; when cert-manager comes back, it is issued and serves TLS for
+// the Gateway's hosts. Nothing is lost in between.
+func TestCertManagerDownThenBack(t *testing.T) {
+	cp := framework.Start(t, framework.WithoutCertManager())
+	startMeshcert(t, cp, framework.MeshcertConfig{})
+	applyExamples(t, cp)
+	ctx := t.Context()
+	credential := certs.CredentialName("team-a", "shop", "shop-https")
+
+	crt := &cmapi.Certificate{}
+	eventually(t, "the Certificate created while cert-manager is down", func(ctx context.Context) error {
+		return cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, crt)
+	})
+	time.Sleep(2 * time.Second)
+	require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, crt))
+	assert.Empty(t, crt.Status.Conditions, "nobody issues it yet")
+	err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, &corev1.Secret{})
+	assert.True(t, apierrors.IsNotFound(err), "no Secret without cert-manager: %v", err)
+
+	require.NoError(t, cp.StartCertManager(ctx))
+	ready(t, cp.Client, "istio-system", credential)
+	secret := &corev1.Secret{}
+	require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, secret))
+	verifyTLS(t, secret, []string{"shop.example.com", "www.shop.example.com"})
+}

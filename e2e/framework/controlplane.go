@@ -94,6 +94,11 @@ type ControlPlane struct {
 	// StartDuration is the time from StartContext to everything ready.
 	StartDuration time.Duration
 
+	// cfg and ports are what the plane was started with, for components
+	// started later (StartCertManager).
+	cfg   Config
+	ports ports
+
 	mu        sync.Mutex
 	processes []*process
 	dataDir   string
@@ -187,6 +192,7 @@ func startOnce(ctx context.Context, cfg Config) (*ControlPlane, error) {
 }
 
 func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
+	cp.cfg, cp.ports = cfg, p
 	phase := time.Now()
 	lap := func(what string) {
 		cfg.Logf("%s in %s", what, time.Since(phase).Round(time.Millisecond))
@@ -441,6 +447,16 @@ func (cp *ControlPlane) installAPIs(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// StartCertManager starts the cert-manager runner on a plane started
+// WithoutCertManager: cert-manager coming back after an outage. It is
+// stopped with the plane.
+func (cp *ControlPlane) StartCertManager(ctx context.Context) error {
+	if !cp.cfg.WithoutCertManager {
+		return errors.New("cert-manager already runs on this plane")
+	}
+	return cp.startCertManager(ctx, cp.cfg, cp.ports)
 }
 
 func (cp *ControlPlane) startCertManager(ctx context.Context, cfg Config, p ports) error {
