@@ -332,3 +332,122 @@ func TestCertManagerDownThenBack(t *testing.T) {
 	require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, secret))
 	verifyTLS(t, secret, []string{"shop.example.com", "www.shop.example.com"})
 }
+
+// isLeader reads whether a replica holds the Lease, from
+// controller-runtime's leader_election_master_status metric.
+func isLeader(ctx context.Context, m *framework.Meshcert) (bool, error) {
+	metrics, err := m.Metrics(ctx)
+	if err != nil {
+		return false, err
+	}
+	return metricValue(metrics, "leader_election_master_status") == 1, nil
+}
+
+// TestLeaderKilled: two replicas, the leader killed with SIGKILL (so it
+// never releases its Lease). The other replica keeps answering every
+// admission request while it waits out the Lease, then takes over and
+// creates the Certificates of Gateways made in the meantime.
+func TestLeaderKilled(t *testing.T) {
+	cp := framework.Start(t, framework.WithoutCertManager())
+	ctx := t.Context()
+	leader := startMeshcert(t, cp, framework.MeshcertConfig{Name: "meshcert-a", LeaderElect: true})
+	eventually(t, "replica a leads", func(ctx context.Context) error {
+		if ok, err := isLeader(ctx, leader); err != nil || !ok {
+			return fmt.Errorf("not yet: %v", err)
+		}
+		return nil
+	})
+	// The webhooks now point at replica b, which is not the leader.
+	follower := startMeshcert(t, cp, framework.MeshcertConfig{Name: "meshcert-b", LeaderElect: true})
+	ok, err := isLeader(ctx, follower)
+	require.NoError(t, err)
+	require.False(t, ok, "replica b follows")
+	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ha"}}))
+
+	require.NoError(t, leader.Kill())
+	killed := time.Now()
+	// Admission goes on while the Lease runs out: every create is
+	// answered by replica b (the webhooks' failure policy is Fail, so an
+	// unanswered request would be an error here).
+	var created []string
+	for i := 0; time.Since(killed) < 20*time.Second; i++ {
+		name := fmt.Sprintf("gw-%03d", i)
+		require.NoError(t, cp.Client.Create(ctx, burstGateway("ha", name, name+".ha.example.com")), "admission while the leader is gone")
+		created = append(created, name)
+		time.Sleep(200 * time.Millisecond)
+	}
+	eventually(t, "every Certificate created by the new leader", func(ctx context.Context) error {
+		for _, name := range created {
+			credential := certs.CredentialName("ha", name, "https")
+			if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, &cmapi.Certificate{}); err != nil {
+				return fmt.Errorf("%s: %w", credential, err)
+			}
+		}
+		return nil
+	})
+	first := &cmapi.Certificate{}
+	require.NoError(t, cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: certs.CredentialName("ha", created[0], "https")}, first))
+	t.Logf("leader killed; the first Gateway created after it got its Certificate %s later; %d Gateways admitted in between, none refused",
+		first.CreationTimestamp.Sub(killed).Round(time.Second), len(created))
+	ok, err = isLeader(ctx, follower)
+	require.NoError(t, err)
+	assert.True(t, ok, "replica b leads now")
+}
+
+// TestAPIServerRestarted: kube-apiserver restarts under a running meshcert
+// (leader election on, as deployed). A restart shorter than the Lease's
+// renew deadline (10 s) is ridden out in-process; a longer one makes the
+// leader exit rather than risk two leaders, as every controller-runtime
+// manager does, and the kubelet starts it again. The test plays the
+// kubelet: it restarts meshcert when it exits. No crash loop: at most one
+// exit, and afterwards a new Gateway is admitted through the webhooks and
+// gets its Certificate.
+func TestAPIServerRestarted(t *testing.T) {
+	cp := framework.Start(t, framework.WithoutCertManager())
+	m := startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true})
+	ctx := t.Context()
+	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restart"}}))
+	require.NoError(t, cp.Client.Create(ctx, burstGateway("restart", "before", "before.restart.example.com")))
+	ready := func(name string) {
+		credential := certs.CredentialName("restart", name, "https")
+		eventually(t, "Certificate "+credential, func(ctx context.Context) error {
+			return cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, &cmapi.Certificate{})
+		})
+	}
+	ready("before")
+
+	start := time.Now()
+	require.NoError(t, cp.RestartAPIServer(ctx))
+	t.Logf("kube-apiserver back in %s", time.Since(start).Round(time.Millisecond))
+
+	exits := 0
+	eventually(t, "a Gateway admitted after the restart", func(ctx context.Context) error {
+		if exited, why := m.Exited(); exited {
+			exits++
+			t.Logf("meshcert exited (%v); restarting it as the kubelet would", why)
+			if err := m.Restart(ctx); err != nil {
+				return err
+			}
+		}
+		return client.IgnoreAlreadyExists(cp.Client.Create(ctx, burstGateway("restart", "after", "after.restart.example.com")))
+	})
+	ready("after")
+	exited, why := m.Exited()
+	assert.False(t, exited, "meshcert keeps running once the API server is back: %v", why)
+	assert.LessOrEqual(t, exits, 1, "no crash loop")
+	assert.True(t, httpGetOK(ctx, m.ProbeURL+"/readyz"), "meshcert is ready")
+	t.Logf("converged %s after the restart began, with %d exit(s) of meshcert", time.Since(start).Round(time.Millisecond), exits)
+}
+
+func httpGetOK(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

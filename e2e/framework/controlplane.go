@@ -98,6 +98,8 @@ type ControlPlane struct {
 	// started later (StartCertManager).
 	cfg   Config
 	ports ports
+	// adminHTTP is an admin HTTP client of the API server.
+	adminHTTP *http.Client
 
 	mu        sync.Mutex
 	processes []*process
@@ -251,6 +253,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
 	if err != nil {
 		return err
 	}
+	cp.adminHTTP = adminHTTP
 	if err := cp.waitHTTP(ctx, apiServer, adminHTTP, cp.APIServerURL+"/readyz"); err != nil {
 		return err
 	}
@@ -447,6 +450,34 @@ func (cp *ControlPlane) installAPIs(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// RestartAPIServer stops kube-apiserver (SIGTERM, as a rolling update
+// does) and starts it again with the same flags and ports, returning once
+// it is ready. Its clients see connections drop and come back.
+func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
+	cp.mu.Lock()
+	i := slices.IndexFunc(cp.processes, func(p *process) bool { return p.name == "kube-apiserver" })
+	var old *process
+	if i >= 0 {
+		old = cp.processes[i]
+	}
+	cp.mu.Unlock()
+	if old == nil {
+		return errors.New("no kube-apiserver on this plane")
+	}
+	if err := old.stop(); err != nil {
+		return err
+	}
+	restarted, err := startProcess(old.name, old.cmd.Path, old.cmd.Args[1:], old.logPath)
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	cp.processes[i] = restarted
+	cp.mu.Unlock()
+	cp.cfg.Logf("restarted kube-apiserver (pid %d)", restarted.pid())
+	return cp.waitHTTP(ctx, restarted, cp.adminHTTP, cp.APIServerURL+"/readyz")
 }
 
 // StartCertManager starts the cert-manager runner on a plane started

@@ -62,6 +62,9 @@ type MeshcertConfig struct {
 	// LeaderElectionNamespace holds the leader election Lease; empty means
 	// "default".
 	LeaderElectionNamespace string
+	// Name is the directory under the plane's; empty means "meshcert". Two
+	// replicas on one plane need two names.
+	Name string
 }
 
 // Meshcert is a running `meshcert serve`.
@@ -134,7 +137,11 @@ func (cp *ControlPlane) StartMeshcert(ctx context.Context, cfg MeshcertConfig) (
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(cp.Dir, "meshcert")
+	name := cfg.Name
+	if name == "" {
+		name = "meshcert"
+	}
+	dir := filepath.Join(cp.Dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
 	}
@@ -278,6 +285,15 @@ func (m *Meshcert) RotateServingCertificate() ([]byte, error) {
 		}
 	}
 	return serving.certPEM, nil
+}
+
+// Exited reports whether the process has ended, and how.
+func (m *Meshcert) Exited() (bool, error) {
+	m.mu.Lock()
+	proc := m.proc
+	m.mu.Unlock()
+	err := proc.exitError()
+	return err != nil, err
 }
 
 // Kill ends the process with SIGKILL, with no chance to clean up (no
