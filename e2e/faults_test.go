@@ -352,8 +352,12 @@ func TestLeaderKilled(t *testing.T) {
 	ctx := t.Context()
 	leader := startMeshcert(t, cp, framework.MeshcertConfig{Name: "meshcert-a", LeaderElect: true})
 	eventually(t, "replica a leads", func(ctx context.Context) error {
-		if ok, err := isLeader(ctx, leader); err != nil || !ok {
-			return fmt.Errorf("not yet: %v", err)
+		ok, err := isLeader(ctx, leader)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("not leading yet")
 		}
 		return nil
 	})
