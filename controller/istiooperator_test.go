@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -145,9 +146,11 @@ func TestIstioOperatorOfCertificate(t *testing.T) {
 }
 
 func TestIstioOperatorStoredWithoutPeerRoots(t *testing.T) {
+	rootPEM, err := os.ReadFile("../testdata/pki/root-b.pem")
+	require.NoError(t, err)
 	bundle := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "roots", Namespace: "istio-system", Labels: map[string]string{certs.LabelTrustBundle: "true"}},
-		Data:       map[string]string{"ca.crt": testRootPEM},
+		Data:       map[string]string{"ca.crt": string(rootPEM)},
 	}
 	h := newHarness(t, meshOperator(map[string]string{istiooperator.AnnotationPeerRoots: "roots"}), bundle)
 	h.reconcileOperator(h.operatorReconciler())
@@ -156,17 +159,3 @@ func TestIstioOperatorStoredWithoutPeerRoots(t *testing.T) {
 	assert.Contains(t, evs[0], "Warning WebhookBypassed")
 	assert.Empty(t, h.writes, "the controller never writes the IstioOperator")
 }
-
-// testRootPEM is testdata/pki/root-b.pem, valid until 2126.
-const testRootPEM = `-----BEGIN CERTIFICATE-----
-MIIBlTCCATugAwIBAgIBAjAKBggqhkjOPQQDAjAxMRYwFAYDVQQKEw1tZXNoY2Vy
-dCB0ZXN0MRcwFQYDVQQDEw5jbHVzdGVyLWIgcm9vdDAgFw0yNjAxMDEwMDAwMDBa
-GA8yMTI2MDEwMTAwMDAwMFowMTEWMBQGA1UEChMNbWVzaGNlcnQgdGVzdDEXMBUG
-A1UEAxMOY2x1c3Rlci1iIHJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARj
-kWK2LpoW9Z+nzgW3iJfEfzkKUXFx67AJUBNAnjlndw17nlK3V896OYIZfjoTSQKg
-54vF7uHeDTwQ9xThHAj3o0IwQDAOBgNVHQ8BAf8EBAMCAYYwDwYDVR0TAQH/BAUw
-AwEB/zAdBgNVHQ4EFgQUyzoP7ZQCpE36gZXpAXCcchmAafowCgYIKoZIzj0EAwID
-SAAwRQIgU1L8hu8R/xcz6pp0LUyv1rZG059UfYsZ+kSc14BYYOwCIQCmE7GkIsyH
-c/Mz1Ce+7YQJfF2WuvKimCzfditXai+M5g==
------END CERTIFICATE-----
-`

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	mcwebhook "github.com/meshcert/meshcert/webhook"
 )
@@ -84,18 +85,7 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 	server := httptest.NewServer(api)
 	t.Cleanup(server.Close)
 
-	f, err := parseServeFlags(t, "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--webhook-host=127.0.0.1", "--default-issuer-name=ca", "--default-issuer-kind=ClusterIssuer")
-	require.NoError(t, err)
-	sel, err := f.podSelector()
-	require.NoError(t, err)
-	scheme, err := newScheme()
-	require.NoError(t, err)
-	opts := f.managerOptions(scheme, sel)
-	opts.Controller.SkipNameValidation = new(true)
-	mgr, err := ctrl.NewManager(&rest.Config{Host: server.URL}, opts)
-	require.NoError(t, err)
-	require.NoError(t, f.wire(t.Context(), mgr, prometheus.NewRegistry()))
+	mgr := newServeManager(t, server.URL, "--webhook-host=127.0.0.1", "--default-issuer-name=ca", "--default-issuer-kind=ClusterIssuer")
 	api.taken() // setup may read; admission may not
 
 	objects := map[string]string{
@@ -146,6 +136,25 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 // the issuer, the cacerts Certificate and Secret, the peer roots.
 const istioOperatorJSON = `{"apiVersion":"install.istio.io/v1alpha1","kind":"IstioOperator","metadata":{"name":"io","namespace":"istio-system",` +
 	`"annotations":{"cert-manager.io/cluster-issuer":"ca","meshcert.io/peer-roots":"roots"}},"spec":{"values":{"global":{"pilotCertProvider":"istiod"}}}}`
+
+// newServeManager builds and wires a manager exactly as `meshcert serve`
+// does with args, against the API server at host, without leader election,
+// metrics or probes; it is not started.
+func newServeManager(t *testing.T, host string, args ...string) manager.Manager {
+	t.Helper()
+	f, err := parseServeFlags(t, append([]string{"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)...)
+	require.NoError(t, err)
+	sel, err := f.podSelector()
+	require.NoError(t, err)
+	scheme, err := newScheme()
+	require.NoError(t, err)
+	opts := f.managerOptions(scheme, sel)
+	opts.Controller.SkipNameValidation = new(true)
+	mgr, err := ctrl.NewManager(&rest.Config{Host: host}, opts)
+	require.NoError(t, err)
+	require.NoError(t, f.wire(t.Context(), mgr, prometheus.NewRegistry()))
+	return mgr
+}
 
 const gatewayJSON = `{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"team-a","annotations":{"cert-manager.io/cluster-issuer":"ca"}},` +
 	`"spec":{"selector":{"istio":"ingressgateway"},"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["web.example.com"],"tls":{"mode":"SIMPLE"}}]}}`

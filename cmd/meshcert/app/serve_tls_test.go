@@ -23,13 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	mcwebhook "github.com/meshcert/meshcert/webhook"
 )
@@ -93,19 +90,7 @@ func startWebhookServer(t *testing.T, serving testCA, files map[string][]byte, e
 
 	api := httptest.NewServer(&fakeAPIServer{})
 	t.Cleanup(api.Close)
-	args := append([]string{"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--webhook-host=127.0.0.1", "--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + dir}, extra...)
-	f, err := parseServeFlags(t, args...)
-	require.NoError(t, err)
-	sel, err := f.podSelector()
-	require.NoError(t, err)
-	scheme, err := newScheme()
-	require.NoError(t, err)
-	opts := f.managerOptions(scheme, sel)
-	opts.Controller.SkipNameValidation = new(true)
-	mgr, err := ctrl.NewManager(&rest.Config{Host: api.URL}, opts)
-	require.NoError(t, err)
-	require.NoError(t, f.wire(t.Context(), mgr, prometheus.NewRegistry()))
+	mgr := newServeManager(t, api.URL, append([]string{"--webhook-host=127.0.0.1", "--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + dir}, extra...)...)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
