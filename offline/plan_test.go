@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -177,4 +178,17 @@ spec:
 	require.Len(t, res.Findings, 1)
 	assert.Equal(t, 1, res.Findings[0].Index, "reported on the later copy")
 	assert.Equal(t, finding.CodeDuplicateObject, res.Findings[0].Code)
+}
+
+func TestJSONSizeBoundIsAnUpperBound(t *testing.T) {
+	for name, v := range map[string]any{
+		"a Gateway":                   objectsFromYAML(t, "apiVersion: v1\nkind: X\nmetadata: {name: a, annotations: {k: v}}\nspec: {servers: [{port: {number: 443}, hosts: [a.example.com]}]}\n")[0].Object,
+		"control characters escape":   map[string]any{"s": "\x00\x01\x1f<>&\u2028"},
+		"numbers, booleans and nulls": []any{1.5e300, int64(-9223372036854775808), true, nil},
+		"nested empty maps and lists": map[string]any{"a": map[string]any{}, "b": []any{}},
+	} {
+		data, err := json.Marshal(v)
+		require.NoError(t, err, name)
+		assert.GreaterOrEqual(t, jsonSizeBound(v), len(data), name)
+	}
 }
