@@ -84,7 +84,7 @@ func checkClientCA(ctx context.Context, b *finding.Builder, ref TrustBundleRef, 
 			break
 		}
 	}
-	_, _, problems := ReadTrustBundle(ctx, lookup, ref, opts.Time())
+	_, problems := trustBundleAnchors(cm, ref, opts.Time())
 	if len(problems) > 0 {
 		b.Errorf(finding.CodeInvalidTrustBundle, path,
 			"%s cannot verify client certificates: %s; Istio reads the client CAs from key %q or %q",

@@ -136,16 +136,23 @@ func ReadTrustBundle(ctx context.Context, lookup Lookup, ref TrustBundleRef, now
 	if !ok {
 		return nil, false, nil
 	}
+	anchors, problems = trustBundleAnchors(cm, ref, now)
+	return anchors, true, problems
+}
+
+// trustBundleAnchors reads the anchors of a trust-bundle ConfigMap the
+// lookup returned.
+func trustBundleAnchors(cm *corev1.ConfigMap, ref TrustBundleRef, now time.Time) (anchors []TrustAnchor, problems []string) {
 	if _, labelled := cm.Labels[LabelTrustBundle]; !labelled {
 		problems = append(problems, fmt.Sprintf("is not labelled %s, and meshcert in the cluster reads only ConfigMaps with that label: label it (kubectl label configmap -n %s %s %s=true)",
 			LabelTrustBundle, ref.Namespace, ref.Name, LabelTrustBundle))
 	}
 	data, ok := configMapValue(cm, ref.Key)
 	if !ok {
-		return nil, true, append(problems, fmt.Sprintf("has no key %q (it has %s)", ref.Key, keysOf(cm)))
+		return nil, append(problems, fmt.Sprintf("has no key %q (it has %s)", ref.Key, keysOf(cm)))
 	}
 	anchors, pemProblems := ParseTrustAnchors(data, now)
-	return anchors, true, append(problems, pemProblems...)
+	return anchors, append(problems, pemProblems...)
 }
 
 func configMapValue(cm *corev1.ConfigMap, key string) ([]byte, bool) {
