@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	./istiooperator:FuzzPlanIstioOperator \
 	./certs:FuzzParseTrustAnchors \
 	./certs:FuzzDNSValidators \
+	./certs:FuzzParseNamespacePolicy \
 	./webhook:FuzzAdmissionHandlers
 
 .PHONY: help

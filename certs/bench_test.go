@@ -36,7 +36,7 @@ func gatewayWithServers(n int) *unstructured.Unstructured {
 
 func BenchmarkPlanGateway(b *testing.B) {
 	index := indexOf(b, cluster)
-	opts := certs.DefaultOptions()
+	opts := cliOptions()
 	for _, n := range []int{1, 10, 100} {
 		obj := gatewayWithServers(n)
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
@@ -55,7 +55,7 @@ func BenchmarkPlanGateway(b *testing.B) {
 // plus building the mutated Gateway the patch is computed from.
 func BenchmarkPlanAndMutateGateway(b *testing.B) {
 	index := indexOf(b, cluster)
-	opts := certs.DefaultOptions()
+	opts := cliOptions()
 	for _, n := range []int{1, 10, 100} {
 		obj := gatewayWithServers(n)
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
@@ -85,7 +85,7 @@ func BenchmarkPlanGatewaySharedWorkload(b *testing.B) {
 		}
 		index.AddGateway(certs.ParseGateway(other))
 	}
-	opts := certs.DefaultOptions()
+	opts := cliOptions()
 	obj := gatewayWithServers(10)
 	b.ReportAllocs()
 	for b.Loop() {

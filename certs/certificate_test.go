@@ -201,7 +201,7 @@ status:
 		t.Run(tc.name, func(t *testing.T) {
 			crt := &cmapi.Certificate{}
 			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objectFromYAML(t, tc.certificate).Object, crt))
-			opts := certs.DefaultOptions()
+			opts := cliOptions()
 			opts.Strict = tc.strict
 			findings := certs.CheckCertificate(t.Context(), crt, index, opts)
 			if tc.wantFindings == nil {

@@ -65,7 +65,7 @@ data:
 
 func TestClientCAInjection(t *testing.T) {
 	root := pkiFile(t, "root-b.pem")
-	opts := certs.DefaultOptions()
+	opts := cliOptions()
 	opts.Now = func() time.Time { return time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
 		name    string
@@ -151,14 +151,14 @@ func TestClientCAInjection(t *testing.T) {
 func TestClientCAInjectionKeepsTheirsAndIsIdempotent(t *testing.T) {
 	theirs := strings.Replace(mutualGateway, "    tls: {mode: MUTUAL}", "    tls: {mode: MUTUAL, caCertCredentialName: their-ca}", 1)
 	index := indexOf(t, cluster+"\n---\n"+clientCABundle("ca.crt", pkiFile(t, "root-b.pem"), true))
-	first := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, theirs)), index, certs.DefaultOptions())
+	first := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, theirs)), index, cliOptions())
 	mutated, err := first.Mutated()
 	require.NoError(t, err)
 	servers := mutated.Object["spec"].(map[string]any)["servers"].([]any)
 	assert.Equal(t, "their-ca", servers[0].(map[string]any)["tls"].(map[string]any)["caCertCredentialName"], "a client CA someone set is kept")
 	assert.Equal(t, "configmap://istio-system/peer-roots", servers[1].(map[string]any)["tls"].(map[string]any)["caCertCredentialName"])
 
-	second := certs.PlanGateway(t.Context(), certs.ParseGateway(mutated), index, certs.DefaultOptions())
+	second := certs.PlanGateway(t.Context(), certs.ParseGateway(mutated), index, cliOptions())
 	assert.Empty(t, second.Injections, "injecting twice is injecting once")
 }
 
@@ -171,7 +171,7 @@ metadata:
   namespace: gateways-b
   labels: {istio: ingressgateway}
 `
-	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, mutualGateway)), indexOf(t, cluster+"\n---\n"+secondGateway), certs.DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, mutualGateway)), indexOf(t, cluster+"\n---\n"+secondGateway), cliOptions())
 	assert.Contains(t, summary(plan.Findings), "error MC1003 metadata.annotations[meshcert.io/client-ca]")
 	for _, inj := range plan.Injections {
 		assert.Empty(t, inj.CACertCredentialName)

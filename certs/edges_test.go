@@ -43,7 +43,7 @@ func TestParseGatewayReadsPorts(t *testing.T) {
 
 func TestMutatedReportsAGatewayThatChangedShape(t *testing.T) {
 	obj := buildGateway(t)
-	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), certs.DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), cliOptions())
 	require.NotEmpty(t, plan.Injections)
 	require.NoError(t, unstructured.SetNestedSlice(obj.Object, []any{}, "spec", "servers"))
 	_, err := plan.Mutated()
@@ -57,7 +57,7 @@ func TestMutatedReportsAGatewayThatChangedShape(t *testing.T) {
 func TestCertificatesWithoutDNSNames(t *testing.T) {
 	plan := func(t *testing.T, mutations ...mutation) *certs.GatewayPlan {
 		t.Helper()
-		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), certs.DefaultOptions())
+		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), cliOptions())
 		require.Len(t, p.Certificates, 1)
 		return p
 	}
@@ -83,7 +83,7 @@ func TestCertificatesWithoutDNSNames(t *testing.T) {
 func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
 	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t,
 		withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere"))),
-		indexOf(t, cluster), certs.DefaultOptions())
+		indexOf(t, cluster), cliOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, `Issuer "nowhere" not found in "istio-system", the credential namespace where meshcert creates this Gateway's Certificate; create it there or use cert-manager.io/cluster-issuer`,
 		p.Findings[0].Message)
@@ -93,7 +93,7 @@ func TestIssuerMessagesExplainTheCredentialNamespace(t *testing.T) {
 	p = certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t,
 		withoutAnnotation("cert-manager.io/cluster-issuer"), withAnnotation("cert-manager.io/issuer", "nowhere"),
 		withAnnotation("meshcert.io/credential-namespace", "team-a"))),
-		indexOf(t, cluster), certs.DefaultOptions())
+		indexOf(t, cluster), cliOptions())
 	require.Len(t, p.Findings, 2, "the Issuer, and the annotation naming another namespace than the workload's")
 	// Sorted by field: the issuer annotation, then the namespace annotation.
 	assert.Equal(t, `Issuer "nowhere" not found in namespace "team-a"; an issuerRef can only name an issuer in the same cluster and, for kind Issuer, the same namespace: create it there or use a ClusterIssuer`,
@@ -134,7 +134,7 @@ spec:
 `, i, i)
 	}
 	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "web.example.com"), withCredential(0, "web-tls"))),
-		indexOf(t, cluster+others.String()), certs.DefaultOptions())
+		indexOf(t, cluster+others.String()), cliOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
 	assert.Equal(t, `host "web.example.com" on port 443 is also served with tls settings by Gateway team-a/other-0 (credential "other-0"), Gateway team-a/other-1 (credential "other-1"), Gateway team-a/other-2 (credential "other-2"), Gateway team-a/other-3 (credential "other-3"), Gateway team-a/other-4 (credential "other-4") and 2 more; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses`,
@@ -149,7 +149,7 @@ func TestHostConflictMessagesSayWhyIstiodCannotServeBoth(t *testing.T) {
 		if bind != "" {
 			mutations = append(mutations, withBind(0, bind), withBind(1, bind))
 		}
-		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), certs.DefaultOptions())
+		p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, mutations...)), indexOf(t, cluster), cliOptions())
 		require.Len(t, p.Findings, 1, "%v", p.Findings)
 		assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
 		return p.Findings[0].Message
@@ -169,7 +169,7 @@ func TestConflictMessagesNameUpToFiveGatewaysInFull(t *testing.T) {
 	}
 	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "api.example.com"), withCredential(0, "web-tls"),
 		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)))),
-		indexOf(t, cluster+others.String()), certs.DefaultOptions())
+		indexOf(t, cluster+others.String()), cliOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, finding.CodeHostSharedAcrossGateways, p.Findings[0].Code)
 	assert.Contains(t, p.Findings[0].Message, "Gateway team-a/other-0, Gateway team-a/other-1, Gateway team-a/other-2, Gateway team-a/other-3, Gateway team-a/other-4 on the same gateway workload")

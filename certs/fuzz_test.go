@@ -72,8 +72,9 @@ servers:
 - hosts: ["ns/x.example.com"]
   tls: {mode: SIMPLE, credentialNames: [a, b, c]}`), "meshcert.io/credential-namespace=team-a\ncert-manager.io/cluster-issuer=letsencrypt\ncert-manager.io/duration=1h", "ns", "g")
 
-	index := indexOf(f, cluster)
-	opts := certs.DefaultOptions()
+	// team-a carries a policy, so Gateways planned there are held to it.
+	index := indexOf(f, cluster+policyNamespace(withinPolicy))
+	opts := cliOptions()
 	opts.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: cmapi.ClusterIssuerKind, Group: certs.CertManagerGroup}
 
 	f.Fuzz(func(t *testing.T, specYAML []byte, annotationLines, namespace, name string) {
@@ -154,6 +155,24 @@ servers:
 		for _, fd := range plan.Findings {
 			if fd.Message == "" || fd.Code == "" {
 				t.Fatalf("finding without code or message: %+v", fd)
+			}
+		}
+
+		// team-a's policy allows names under example.com from
+		// ClusterIssuer ca: nothing else is ever planned there.
+		if plan.OutsidePolicy && len(plan.Certificates) > 0 {
+			t.Fatalf("a Gateway outside its policy got Certificates")
+		}
+		if namespace == "team-a" {
+			for _, crt := range plan.Certificates {
+				if crt.Spec.IssuerRef.Name != "ca" || crt.Spec.IssuerRef.Kind != cmapi.ClusterIssuerKind {
+					t.Fatalf("team-a got a Certificate from %+v", crt.Spec.IssuerRef)
+				}
+				for _, n := range crt.Spec.DNSNames {
+					if !strings.HasSuffix(n, ".example.com") {
+						t.Fatalf("team-a got a Certificate for %q", n)
+					}
+				}
 			}
 		}
 	})

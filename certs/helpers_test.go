@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/offline"
 )
@@ -52,4 +53,14 @@ func summary(fs finding.Findings) []string {
 		out = append(out, fmt.Sprintf("%s %s %s", f.Severity, f.Code, f.Field))
 	}
 	return out
+}
+
+// cliOptions are the options `meshcert check` plans with: the index stands
+// for its input files, which rarely hold the Namespaces, so only the
+// policies of Namespaces in the index are enforced. Tests of other rules
+// use it; policy_test.go covers the server's stricter reading.
+func cliOptions() certs.Options {
+	opts := certs.DefaultOptions()
+	opts.PolicyOnlyForKnownNamespaces = true
+	return opts
 }

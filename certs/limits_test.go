@@ -38,7 +38,7 @@ func TestCertificateNameLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, gatewayWith(tt.hosts, tt.altNames, tt.altPrefix))), indexOf(t, cluster), certs.DefaultOptions())
+			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, gatewayWith(tt.hosts, tt.altNames, tt.altPrefix))), indexOf(t, cluster), cliOptions())
 			assert.Equal(t, tt.want, summary(plan.Findings))
 			if len(tt.want) > 0 {
 				assert.Empty(t, plan.Certificates, "no Certificate meshcert could not create")

@@ -5,6 +5,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Lookup is everything the planner needs to know about objects other than
@@ -42,8 +43,9 @@ type Lookup interface {
 	// at all, so a selector matching none of them can be told apart from a
 	// lookup that simply has none.
 	KnowsWorkloads(ctx context.Context) bool
-	// NamespaceLabels returns a namespace's labels, if the namespace is known.
-	NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool)
+	// Namespace returns a namespace's metadata (its labels and annotations),
+	// if the namespace is known.
+	Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, bool)
 	// GatewaysClaiming returns the known Istio Gateways that claim key: a
 	// HostKey (a server serving a host on a port and bind) or a
 	// CredentialKey (a server naming a credential), whatever their

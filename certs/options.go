@@ -27,6 +27,15 @@ type Options struct {
 	// Now is the clock certificate validity is judged by; nil means
 	// time.Now. Tests set it so expiry is decided by the fixture.
 	Now func() time.Time
+	// NamespacePolicy says what a namespace without policy annotations
+	// may do (PolicyRequired: nothing). "" enforces only the policies
+	// namespaces carry, as PolicyOptional does; DefaultOptions and the
+	// flags start from PolicyRequired.
+	NamespacePolicy PolicyMode
+	// PolicyOnlyForKnownNamespaces skips the policy of a namespace the
+	// lookup does not know. The CLI sets it: its input rarely holds the
+	// Namespace. The server refuses such a namespace instead.
+	PolicyOnlyForKnownNamespaces bool
 }
 
 // DefaultClusterResourceNamespace is cert-manager's default
@@ -58,6 +67,7 @@ func DefaultOptions() Options {
 	return Options{
 		DefaultIssuer:              cmmeta.IssuerReference{Kind: "Issuer", Group: CertManagerGroup},
 		DefaultCredentialNamespace: DefaultCredentialNamespace,
+		NamespacePolicy:            PolicyRequired,
 	}
 }
 

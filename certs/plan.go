@@ -27,7 +27,11 @@ type GatewayPlan struct {
 	// CredentialNamespaces are the namespaces where this Gateway's
 	// credentials must live, sorted.
 	CredentialNamespaces []string
-	Findings             finding.Findings
+	// OutsidePolicy is true when the namespace's policy forbids a host or
+	// issuer of this managed Gateway: it gets no Certificate, and the
+	// controller withdraws those it made.
+	OutsidePolicy bool
+	Findings      finding.Findings
 }
 
 // PlanGateway decides everything about one Istio Gateway: whether meshcert
@@ -62,6 +66,10 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 			return slices.ContainsFunc(crt.Spec.DNSNames, func(name string) bool { return hijacked[name] })
 		})
 	}
+	if p.Managed && !checkNamespacePolicy(ctx, &b, gw, p.Certificates, lookup, opts) {
+		p.OutsidePolicy = true
+		p.Certificates = nil
+	}
 	p.Findings = b.Findings()
 	p.Findings.Sort()
 	return p
@@ -85,8 +93,8 @@ func isManaged(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Look
 	if opts.DefaultIssuer.Name == "" {
 		return false
 	}
-	labels, _ := lookup.NamespaceLabels(ctx, gw.Namespace)
-	return labels[LabelInject] == LabelInjectEnabled
+	ns, ok := lookup.Namespace(ctx, gw.Namespace)
+	return ok && ns.Labels[LabelInject] == LabelInjectEnabled
 }
 
 // credentialNamespaces decides where the Gateway's credentials live: the

@@ -67,6 +67,7 @@ kind: Namespace
 metadata:
   name: team-auto
   labels: {meshcert.io/inject: enabled}
+  annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: ClusterIssuer/ca}
 `
 
 const simpleGateway = `
@@ -1181,7 +1182,7 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			index := indexOf(t, cluster+"\n---\n"+tc.extra)
-			opts := certs.DefaultOptions()
+			opts := cliOptions()
 			if tc.opts != nil {
 				tc.opts(&opts)
 			}
@@ -1250,7 +1251,7 @@ spec:
     hosts: [web.example.com, 192.168.1.1]
     tls: {mode: SIMPLE, credentialName: web-tls}
 `))
-	plan := certs.PlanGateway(t.Context(), gw, index, certs.DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), gw, index, cliOptions())
 	require.Empty(t, plan.Findings)
 	require.Len(t, plan.Certificates, 1)
 	crt := plan.Certificates[0]
@@ -1281,7 +1282,7 @@ spec:
 func TestPlanGatewayCrossNamespaceHasNoOwnerReference(t *testing.T) {
 	obj := objectFromYAML(t, simpleGateway)
 	obj.SetUID("abc")
-	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), certs.DefaultOptions())
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), cliOptions())
 	require.Len(t, plan.Certificates, 1)
 	assert.Equal(t, "istio-system", plan.Certificates[0].Namespace)
 	assert.Empty(t, plan.Certificates[0].OwnerReferences, "owner references cannot cross namespaces")
@@ -1294,11 +1295,11 @@ func TestInjectionIsIdempotentAndKeepsUnknownFields(t *testing.T) {
 	obj.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)["tls"].(map[string]any)["minProtocolVersion"] = "TLSV1_3"
 	index := indexOf(t, cluster)
 
-	first := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, certs.DefaultOptions())
+	first := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, cliOptions())
 	require.Len(t, first.Injections, 1)
 	firstMutated, err := first.Mutated()
 	require.NoError(t, err)
-	second := certs.PlanGateway(t.Context(), certs.ParseGateway(firstMutated), index, certs.DefaultOptions())
+	second := certs.PlanGateway(t.Context(), certs.ParseGateway(firstMutated), index, cliOptions())
 	secondMutated, err := second.Mutated()
 	require.NoError(t, err)
 	assert.Empty(t, second.Injections, "a second injection changes nothing")

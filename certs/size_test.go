@@ -65,8 +65,8 @@ func gatewayOf(servers []any) *unstructured.Unstructured {
 // the same injections, by server, and the same Certificates.
 func TestPlanDoesNotDependOnGatewaySize(t *testing.T) {
 	index := indexOf(t, cluster)
-	small := certs.PlanGateway(t.Context(), certs.ParseGateway(gatewayOf(interesting())), index, certs.DefaultOptions())
-	large := certs.PlanGateway(t.Context(), certs.ParseGateway(gatewayOf(padded(10))), index, certs.DefaultOptions())
+	small := certs.PlanGateway(t.Context(), certs.ParseGateway(gatewayOf(interesting())), index, cliOptions())
+	large := certs.PlanGateway(t.Context(), certs.ParseGateway(gatewayOf(padded(10))), index, cliOptions())
 	require.Empty(t, small.Findings)
 	require.Empty(t, large.Findings)
 	require.Len(t, certs.ParseGateway(gatewayOf(padded(10))).Servers, 44, "past both thresholds (16 and 32 servers)")

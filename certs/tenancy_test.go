@@ -95,7 +95,7 @@ func TestHostHijack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			index := indexOf(t, cluster+"\n---\n"+tt.existing)
-			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, tt.planned)), index, certs.DefaultOptions())
+			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, tt.planned)), index, cliOptions())
 			assert.Equal(t, tt.want, summary(plan.Findings))
 			assert.Equal(t, tt.wantCert, len(plan.Certificates) == 1, "a Certificate for the host")
 			if len(tt.want) > 0 && strings.Contains(tt.want[0], "MC8002") {

@@ -154,13 +154,13 @@ func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
 }
 
-// NamespaceLabels implements certs.Lookup.
-func (l *Lookup) NamespaceLabels(ctx context.Context, namespace string) (map[string]string, bool) {
+// Namespace implements certs.Lookup.
+func (l *Lookup) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, bool) {
 	ns := NewNamespaceMetadata()
-	if l.failed(namespaceGVK.Kind, l.reader.Get(ctx, client.ObjectKey{Name: namespace}, ns, readOnly)) {
+	if l.failed(namespaceGVK.Kind, l.reader.Get(ctx, client.ObjectKey{Name: name}, ns, readOnly)) {
 		return nil, false
 	}
-	return ns.Labels, true
+	return &ns.ObjectMeta, true
 }
 
 // GatewaysClaiming implements certs.Lookup.

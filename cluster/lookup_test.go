@@ -183,16 +183,16 @@ func TestLookup(t *testing.T) {
 		{"KnowsWorkloads when gateway Pods are cached", func(l *Lookup) any {
 			return l.KnowsWorkloads(t.Context())
 		}, true},
-		{"NamespaceLabels of a labelled namespace", func(l *Lookup) any {
-			lbls, ok := l.NamespaceLabels(t.Context(), "team-a")
-			return []any{lbls, ok}
+		{"Namespace of a labelled namespace has its labels", func(l *Lookup) any {
+			ns, ok := l.Namespace(t.Context(), "team-a")
+			return []any{ns.Labels, ok}
 		}, []any{map[string]string{"meshcert.io/inject": "enabled"}, true}},
-		{"NamespaceLabels of a namespace without labels is known", func(l *Lookup) any {
-			lbls, ok := l.NamespaceLabels(t.Context(), "plain")
-			return []any{len(lbls), ok}
+		{"Namespace of a namespace without labels is known", func(l *Lookup) any {
+			ns, ok := l.Namespace(t.Context(), "plain")
+			return []any{len(ns.Labels), ok}
 		}, []any{0, true}},
-		{"NamespaceLabels of an unknown namespace is not known", func(l *Lookup) any {
-			_, ok := l.NamespaceLabels(t.Context(), "missing")
+		{"Namespace of an unknown namespace is not known", func(l *Lookup) any {
+			_, ok := l.Namespace(t.Context(), "missing")
 			return ok
 		}, false},
 		{"GatewaysClaiming a host finds Gateways across namespaces by lower-case DNS name", func(l *Lookup) any {
@@ -302,7 +302,7 @@ func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
 	assert.False(t, ok)
 	assert.Empty(t, l.CertificatesForSecret(t.Context(), "ns", "web"))
 	assert.Empty(t, l.WorkloadNamespaces(t.Context(), ingress))
-	_, ok = l.NamespaceLabels(t.Context(), "ns")
+	_, ok = l.Namespace(t.Context(), "ns")
 	assert.False(t, ok)
 	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com")))
 	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.CredentialKey("web")))

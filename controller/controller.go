@@ -42,6 +42,9 @@ const (
 	// ReasonWebhookBypassed: the Gateway was stored without the
 	// credentialName the mutating webhook would have injected.
 	ReasonWebhookBypassed = "WebhookBypassed"
+	// ReasonOutsidePolicy: the namespace's policy forbids a host or
+	// issuer of the Gateway, so it gets no Certificate.
+	ReasonOutsidePolicy = "OutsidePolicy"
 )
 
 // Reconciler makes the Certificates of one Gateway match the plan.
@@ -76,7 +79,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.warnBypassed(gw, plan)
 	}
 	if errs := errorMessages(plan.Findings); len(errs) > 0 {
-		r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, ReasonBadConfig, "Plan", "%s", strings.Join(errs, "; "))
+		reason := ReasonBadConfig
+		if plan.OutsidePolicy {
+			reason = ReasonOutsidePolicy
+		}
+		r.Recorder.Eventf(gw, nil, corev1.EventTypeWarning, reason, "Plan", "%s", strings.Join(errs, "; "))
 	}
 
 	var applyErrs []error
@@ -88,9 +95,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if len(applyErrs) > 0 {
 		return ctrl.Result{}, fmt.Errorf("failed to apply Certificates of Gateway %s: %w", req.NamespacedName, errors.Join(applyErrs...))
 	}
-	if plan.Managed && plan.Findings.HasErrors() {
+	if plan.Managed && plan.Findings.HasErrors() && !plan.OutsidePolicy {
 		// A typo in an annotation must not delete working Certificates:
-		// keep what exists until the Gateway is fixed or unmanaged.
+		// keep what exists until the Gateway is fixed or unmanaged. A
+		// policy that no longer allows the Gateway is a cluster admin's
+		// decision, so its Certificates go: cert-manager keeps the Secrets,
+		// which serve until they expire and are adopted again, without
+		// reissuing, if the policy comes back.
 		log.V(1).Info("Not pruning Certificates of a managed Gateway with errors")
 		return ctrl.Result{}, nil
 	}

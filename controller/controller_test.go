@@ -40,7 +40,9 @@ metadata: {name: ingress, namespace: istio-system, labels: {istio: ingressgatewa
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a}
+metadata:
+  name: team-a
+  annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: ClusterIssuer/ca}
 `
 
 const gatewayYAML = `
@@ -315,6 +317,48 @@ func TestReconcileKeepsCertificatesOfAManagedGatewayWithErrors(t *testing.T) {
 	h.reconcile(web)
 	assert.ElementsMatch(t, []string{"delete istio-system/web-tls", "delete istio-system/admin-tls"}, h.writes,
 		"an unmanaged Gateway keeps no meshcert Certificates")
+}
+
+// setPolicy sets team-a's allowed-hosts annotation, as a cluster admin would.
+func (h *harness) setPolicy(allowedHosts string) {
+	h.t.Helper()
+	ns := &corev1.Namespace{}
+	require.NoError(h.t, h.client.Get(h.t.Context(), client.ObjectKey{Name: "team-a"}, ns))
+	ns.Annotations[certs.AnnotationAllowedHosts] = allowedHosts
+	require.NoError(h.t, h.client.Update(h.t.Context(), ns))
+	h.writes = nil
+}
+
+func TestReconcileWithdrawsCertificatesThePolicyNoLongerAllows(t *testing.T) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "istio-system"}}
+	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), secret)...)
+	h.reconcile(web)
+	h.events()
+
+	h.setPolicy("web.example.com")
+	h.reconcile(web)
+	assert.ElementsMatch(t, []string{"delete istio-system/web-tls", "delete istio-system/admin-tls"}, h.writes,
+		"a Gateway outside its policy keeps no Certificate, not even for the host still allowed")
+	evs := strings.Join(h.events(), "\n")
+	assert.Contains(t, evs, "Warning OutsidePolicy")
+	assert.Contains(t, evs, `MC8003 spec.servers[1].hosts[0]: "admin.example.com" is outside the hosts Namespace team-a may claim`)
+	require.NoError(t, h.client.Get(h.t.Context(), client.ObjectKeyFromObject(secret), &corev1.Secret{}),
+		"the Secret stays: it serves until it expires, and is adopted again if the policy comes back")
+
+	h.setPolicy("*.example.com")
+	h.reconcile(web)
+	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+}
+
+func TestReconcileMakesNothingForANamespaceWithoutPolicy(t *testing.T) {
+	unpoliced := strings.Replace(background, "  annotations: {meshcert.io/allowed-hosts: \"*.example.com\", meshcert.io/allowed-issuers: ClusterIssuer/ca}\n", "", 1)
+	require.NotEqual(t, background, unpoliced)
+	h := newHarness(t, decode(t, unpoliced+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	assert.Empty(t, h.writes, "the secure default: no policy, no Certificate")
+	evs := strings.Join(h.events(), "\n")
+	assert.Contains(t, evs, "Warning OutsidePolicy")
+	assert.Contains(t, evs, "MC8004")
 }
 
 func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {

@@ -28,7 +28,7 @@ const Name = "gateway-certificates"
 // Setup registers the controllers with the manager, whose cache
 // cluster.Setup has prepared (informers and field indexes). Gateways are the
 // Certificate controller's primary objects; meshcert's Certificates,
-// namespaces (their inject label) and gateway Pods (the credential
+// namespaces (their inject label and policy) and gateway Pods (the credential
 // namespace) change plans too, so they enqueue the Gateways they affect.
 // Issuers are not watched: they change findings, not which Certificates
 // exist. IstioOperators get their own controller where the CRD exists.
@@ -53,7 +53,8 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 		For(cluster.NewGateway()).
 		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(gatewayOfCertificate), builder.WithPredicates(managed)).
 		Watches(cluster.NewNamespaceMetadata(),
-			handler.EnqueueRequestsFromMapFunc(m.gatewaysInNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+			handler.EnqueueRequestsFromMapFunc(m.gatewaysInNamespace),
+			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(cluster.NewPodMetadata(),
 			handler.EnqueueRequestsFromMapFunc(m.gatewaysSelectingPod), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Complete(r)
@@ -109,7 +110,8 @@ func requestsFor(gateways []unstructured.Unstructured, keep func(*unstructured.U
 }
 
 // gatewaysInNamespace re-plans a namespace's Gateways when its labels
-// change (meshcert.io/inject, meshcert.io/enforce).
+// (meshcert.io/inject, meshcert.io/enforce) or annotations (its policy)
+// change.
 func (m watchMappings) gatewaysInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
 	return requestsFor(m.listGateways(ctx, client.InNamespace(obj.GetName())), nil)
 }

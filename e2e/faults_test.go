@@ -23,7 +23,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
@@ -73,7 +72,7 @@ func TestMeshcertKilledDuringABurst(t *testing.T) {
 	cp := framework.Start(t, framework.WithoutCertManager())
 	m := startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true, FailurePolicy: admissionregistrationv1.Ignore})
 	ctx := t.Context()
-	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "burst"}}))
+	require.NoError(t, cp.Client.Create(ctx, tenantNamespace("burst")))
 
 	var created atomic.Int64
 	killed, restarted := make(chan struct{}), make(chan struct{})
@@ -168,7 +167,7 @@ func TestConcurrentWritersOfOneGateway(t *testing.T) {
 	cp := framework.Start(t, framework.WithoutCertManager())
 	startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true})
 	ctx := t.Context()
-	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shared"}}))
+	require.NoError(t, cp.Client.Create(ctx, tenantNamespace("shared")))
 	require.NoError(t, cp.Client.Create(ctx, burstGateway("shared", "web", "web.shared.example.com")))
 
 	var conflicts atomic.Int64
@@ -366,7 +365,7 @@ func TestLeaderKilled(t *testing.T) {
 	ok, err := isLeader(ctx, follower)
 	require.NoError(t, err)
 	require.False(t, ok, "replica b follows")
-	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ha"}}))
+	require.NoError(t, cp.Client.Create(ctx, tenantNamespace("ha")))
 
 	require.NoError(t, leader.Kill())
 	killed := time.Now()
@@ -410,7 +409,7 @@ func TestAPIServerRestarted(t *testing.T) {
 	cp := framework.Start(t, framework.WithoutCertManager())
 	m := startMeshcert(t, cp, framework.MeshcertConfig{LeaderElect: true})
 	ctx := t.Context()
-	require.NoError(t, cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restart"}}))
+	require.NoError(t, cp.Client.Create(ctx, tenantNamespace("restart")))
 	require.NoError(t, cp.Client.Create(ctx, burstGateway("restart", "before", "before.restart.example.com")))
 	ready := func(name string) {
 		credential := certs.CredentialName("restart", name, "https")

@@ -129,7 +129,9 @@ spec:
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a}
+metadata:
+  name: team-a
+  annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: ClusterIssuer/mesh-root}
 ---
 apiVersion: v1
 kind: Pod

@@ -170,6 +170,15 @@ const (
 	// CodeHostHijack: a host on a workload and port that a Gateway of
 	// another namespace claimed first.
 	CodeHostHijack Code = "MC8002"
+	// CodeHostOutsidePolicy: a managed Gateway claims a host its
+	// namespace's policy does not allow.
+	CodeHostOutsidePolicy Code = "MC8003"
+	// CodeIssuerOutsidePolicy: a managed Gateway uses an issuer its
+	// namespace's policy does not allow.
+	CodeIssuerOutsidePolicy Code = "MC8004"
+	// CodeInvalidNamespacePolicy: a Namespace's policy annotations do not
+	// parse.
+	CodeInvalidNamespacePolicy Code = "MC8005"
 )
 
 // The input of the offline CLI.

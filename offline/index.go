@@ -13,6 +13,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,7 +34,7 @@ type Index struct {
 	bySecret       map[types.NamespacedName][]*cmapi.Certificate // by namespace and spec.secretName
 	secrets        map[types.NamespacedName]*corev1.Secret
 	configMaps     map[types.NamespacedName]*corev1.ConfigMap
-	namespaces     map[string]map[string]string
+	namespaces     map[string]*metav1.ObjectMeta
 	workloads      []workload
 	gatewayByKey   map[string]*certs.Gateway   // namespace/name → gateway
 	gatewayKeys    map[string][]string         // namespace/name → its index keys
@@ -55,7 +56,7 @@ func NewIndex() *Index {
 		bySecret:       map[types.NamespacedName][]*cmapi.Certificate{},
 		secrets:        map[types.NamespacedName]*corev1.Secret{},
 		configMaps:     map[types.NamespacedName]*corev1.ConfigMap{},
-		namespaces:     map[string]map[string]string{},
+		namespaces:     map[string]*metav1.ObjectMeta{},
 		gatewayByKey:   map[string]*certs.Gateway{},
 		gatewayKeys:    map[string][]string{},
 		gateways:       map[string][]*certs.Gateway{},
@@ -112,7 +113,7 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		x.configMaps[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = cm
 	case gvk.Group == "" && gvk.Kind == "Namespace":
-		x.namespaces[obj.GetName()] = obj.GetLabels()
+		x.namespaces[obj.GetName()] = &metav1.ObjectMeta{Name: obj.GetName(), Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
 	case gvk.Group == "" && gvk.Kind == "Pod":
 		x.workloads = append(x.workloads, workload{namespace: ns, labels: obj.GetLabels()})
 	case gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet" || gvk.Kind == "DaemonSet"):
@@ -236,10 +237,10 @@ func (x *Index) WorkloadNamespaces(_ context.Context, selector map[string]string
 // KnowsWorkloads implements certs.Lookup.
 func (x *Index) KnowsWorkloads(context.Context) bool { return len(x.workloads) > 0 }
 
-// NamespaceLabels implements certs.Lookup.
-func (x *Index) NamespaceLabels(_ context.Context, namespace string) (map[string]string, bool) {
-	l, ok := x.namespaces[namespace]
-	return l, ok
+// Namespace implements certs.Lookup.
+func (x *Index) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, bool) {
+	meta, ok := x.namespaces[name]
+	return meta, ok
 }
 
 // HasGateway reports whether the index holds the Gateway "namespace/name".

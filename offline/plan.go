@@ -80,6 +80,9 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 
+	// The input is rarely the whole cluster: check the policies of the
+	// Namespaces it holds, not refuse every namespace it does not.
+	opts.PolicyOnlyForKnownNamespaces = true
 	index := NewIndex()
 	for i, obj := range effective {
 		if err := index.Add(obj); err != nil {

@@ -120,14 +120,8 @@ const (
 	labelMetadataName = "kubernetes.io/metadata.name"
 	// gatewayMatters is true for a Gateway that carries a cert-manager.io or
 	// meshcert.io annotation: elsewhere than in namespaces labelled for
-	// injection or enforcement, no other Gateway can be managed or denied.
+	// injection, no other Gateway can be managed.
 	gatewayMatters = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith("cert-manager.io/") || k.startsWith("meshcert.io/"))`
-	// gatewayMayBeDenied adds, for validation, a Gateway that reads a
-	// credential by name: whatever its annotations, it may be serving the
-	// credential meshcert manages for another Gateway (MC8001) or a host
-	// another namespace holds (MC8002). The CRD's schema has been checked
-	// by then, so servers are objects.
-	gatewayMayBeDenied = gatewayMatters + ` || (has(object.spec) && has(object.spec.servers) && object.spec.servers.exists(s, has(s.tls) && (has(s.tls.credentialName) || has(s.tls.credentialNames))))`
 )
 
 // scope is one slice of the namespaces a Gateway webhook is split into,
@@ -138,25 +132,22 @@ type scope struct {
 	condition bool
 }
 
-// gatewayScopes split the namespaces into disjoint slices: namespaces
-// labelled for injection (every Gateway matters), for enforcement (every
-// Gateway may be denied; validation only), and the rest, where only
-// annotated Gateways matter.
+// gatewayScopes split the namespaces into disjoint slices. For mutation:
+// namespaces labelled for injection (every Gateway matters) and the rest,
+// where only annotated Gateways matter. Validation is one slice, every
+// Gateway: any of them, annotated or not, may claim a host a Gateway of
+// another namespace holds (MC8002) or read a credential meshcert manages
+// (MC8001). Under the default Ignore failure policy this costs a cached
+// lookup per write and never blocks a Gateway when meshcert is down.
 func gatewayScopes(mutating bool) []scope {
+	if !mutating {
+		return []scope{{}}
+	}
 	injected := metav1.LabelSelectorRequirement{Key: certs.LabelInject, Operator: metav1.LabelSelectorOpIn, Values: []string{certs.LabelInjectEnabled}}
 	notInjected := metav1.LabelSelectorRequirement{Key: certs.LabelInject, Operator: metav1.LabelSelectorOpNotIn, Values: []string{certs.LabelInjectEnabled}}
-	enforced := metav1.LabelSelectorRequirement{Key: LabelEnforce, Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}
-	notEnforced := metav1.LabelSelectorRequirement{Key: LabelEnforce, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"}}
-	if mutating {
-		return []scope{
-			{prefix: "injected.", selectors: []metav1.LabelSelectorRequirement{injected}},
-			{selectors: []metav1.LabelSelectorRequirement{notInjected}, condition: true},
-		}
-	}
 	return []scope{
 		{prefix: "injected.", selectors: []metav1.LabelSelectorRequirement{injected}},
-		{prefix: "enforced.", selectors: []metav1.LabelSelectorRequirement{notInjected, enforced}},
-		{selectors: []metav1.LabelSelectorRequirement{notInjected, notEnforced}, condition: true},
+		{selectors: []metav1.LabelSelectorRequirement{notInjected}, condition: true},
 	}
 }
 
@@ -165,12 +156,11 @@ func gatewayScopes(mutating bool) []scope {
 // chart. The webhooks have no side effects, answer v1 AdmissionReviews,
 // match equivalent versions and time out after TimeoutSeconds; the mutating
 // one is reinvoked when later mutations need it (it is idempotent). No
-// webhook sees kube-system or meshcert's own namespace. A Gateway webhook is
-// split by namespace labels (gatewayScopes) so that a Gateway without a
-// cert-manager.io or meshcert.io annotation, in a namespace labelled
-// neither for injection nor enforcement, never reaches the mutating
-// webhook, and reaches the validating one only when it reads a credential
-// by name (which could be another Gateway's).
+// webhook sees kube-system or meshcert's own namespace. The mutating
+// Gateway webhook is split by namespace labels (gatewayScopes) so that a
+// Gateway without a cert-manager.io or meshcert.io annotation, in a
+// namespace not labelled for injection, never reaches it; every Gateway is
+// validated.
 func Configurations(opts InstallOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	mutatingPolicy, validatingPolicy := orIgnore(opts.MutatingFailurePolicy), orIgnore(opts.ValidatingFailurePolicy)
 	none := admissionregistrationv1.SideEffectClassNone
@@ -200,11 +190,8 @@ func Configurations(opts InstallOptions) (*admissionregistrationv1.MutatingWebho
 		for _, sc := range scopes {
 			selector := &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{notSkipped}, sc.selectors...)}
 			var conditions []admissionregistrationv1.MatchCondition
-			switch {
-			case sc.condition && d.Mutating:
+			if sc.condition {
 				conditions = []admissionregistrationv1.MatchCondition{{Name: "annotated", Expression: gatewayMatters}}
-			case sc.condition:
-				conditions = []admissionregistrationv1.MatchCondition{{Name: "annotated-or-reads-credential", Expression: gatewayMayBeDenied}}
 			}
 			if d.Mutating {
 				mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{

@@ -26,8 +26,6 @@ func TestConfigurations(t *testing.T) {
 	skip := metav1.LabelSelectorRequirement{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "meshcert-system"}}
 	injected := metav1.LabelSelectorRequirement{Key: "meshcert.io/inject", Operator: metav1.LabelSelectorOpIn, Values: []string{"enabled"}}
 	notInjected := metav1.LabelSelectorRequirement{Key: "meshcert.io/inject", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled"}}
-	enforced := metav1.LabelSelectorRequirement{Key: "meshcert.io/enforce", Operator: metav1.LabelSelectorOpIn, Values: []string{"true"}}
-	notEnforced := metav1.LabelSelectorRequirement{Key: "meshcert.io/enforce", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"true"}}
 	type want struct {
 		url       string
 		selector  []metav1.LabelSelectorRequirement
@@ -67,16 +65,11 @@ func TestConfigurations(t *testing.T) {
 		assert.Equal(t, ptr.To(int32(5)), v.TimeoutSeconds)
 		assert.Equal(t, []string{"v1"}, v.AdmissionReviewVersions)
 		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *v.SideEffects)
-		for _, c := range v.MatchConditions {
-			assert.Equal(t, gatewayMayBeDenied, c.Expression)
-		}
 	}
 	assert.Equal(t, map[string]want{
-		"injected.gateways.validate.meshcert.io": {"https://meshcert.test/validate-gateway", []metav1.LabelSelectorRequirement{skip, injected}, false},
-		"enforced.gateways.validate.meshcert.io": {"https://meshcert.test/validate-gateway", []metav1.LabelSelectorRequirement{skip, notInjected, enforced}, false},
-		"gateways.validate.meshcert.io":          {"https://meshcert.test/validate-gateway", []metav1.LabelSelectorRequirement{skip, notInjected, notEnforced}, true},
-		"certificates.validate.meshcert.io":      {"https://meshcert.test/validate-certificate", []metav1.LabelSelectorRequirement{skip}, false},
-		"istiooperators.validate.meshcert.io":    {"https://meshcert.test/validate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
+		"gateways.validate.meshcert.io":       {"https://meshcert.test/validate-gateway", []metav1.LabelSelectorRequirement{skip}, false},
+		"certificates.validate.meshcert.io":   {"https://meshcert.test/validate-certificate", []metav1.LabelSelectorRequirement{skip}, false},
+		"istiooperators.validate.meshcert.io": {"https://meshcert.test/validate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
 	}, gotValidating)
 
 	mutating, validating = Configurations(InstallOptions{

@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -74,7 +75,7 @@ func count(c prometheus.Collector) int {
 // panickingLookup stands in for a bug anywhere below the handlers.
 type panickingLookup struct{ certs.Lookup }
 
-func (panickingLookup) NamespaceLabels(context.Context, string) (map[string]string, bool) {
+func (panickingLookup) Namespace(context.Context, string) (*metav1.ObjectMeta, bool) {
 	panic("a bug in the lookup")
 }
 

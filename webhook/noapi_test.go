@@ -56,7 +56,9 @@ func TestHandlersReadOnlyTheCacheTheyAreGiven(t *testing.T) {
 		WithIndex(&cmapi.Issuer{}, cluster.IndexIssuerName, cluster.ObjectName).
 		WithIndex(cluster.NewGateway(), cluster.IndexGatewayClaims, cluster.GatewayClaims).
 		WithObjects(ci,
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{LabelEnforce: "true"}}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{LabelEnforce: "true"}, Annotations: map[string]string{
+				certs.AnnotationAllowedHosts: "*.example.com", certs.AnnotationAllowedIssuers: "ClusterIssuer/ca",
+			}}},
 			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "ingress", Labels: map[string]string{"istio": "ingressgateway"}}},
 		).Build()
 	reader := &countingReader{Reader: cache}

@@ -162,16 +162,25 @@ spec:
     tls: {mode: SIMPLE}
 `
 
+// teamAPolicy is the policy a cluster admin gives team-a in these tests:
+// names under example.com from any ClusterIssuer.
+const teamAPolicy = `annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: "ClusterIssuer/*"}`
+
 func TestValidators(t *testing.T) {
+	tenant := `
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, ` + teamAPolicy + `}
+`
 	enforcedNamespace := `
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a, labels: {meshcert.io/enforce: "true"}}
+metadata: {name: team-a, labels: {meshcert.io/enforce: "true"}, ` + teamAPolicy + `}
 `
 	otherLabel := `
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a, labels: {meshcert.io/enforce: "yes"}}
+metadata: {name: team-a, labels: {meshcert.io/enforce: "yes"}, ` + teamAPolicy + `}
 `
 	tests := []struct {
 		name         string
@@ -215,6 +224,7 @@ metadata: {name: team-a, labels: {meshcert.io/enforce: "yes"}}
 		{
 			name:         "a Gateway whose issuer is not found is allowed with a warning",
 			object:       missingIssuerGateway,
+			cluster:      tenant,
 			wantAllowed:  true,
 			wantWarnings: []string{`MC5002 cert-manager.io/cluster-issuer: ClusterIssuer "missing" not found in this cluster`},
 		},
@@ -259,6 +269,20 @@ spec:
 			object:      strings.Replace(missingIssuerCertificate, "missing", "ca", 1),
 			cluster:     clusterIssuerCA,
 			wantAllowed: true,
+		},
+		{
+			name:        "a Gateway outside its namespace's policy is denied, naming the namespace and its annotation",
+			object:      strings.NewReplacer("missing", "ca", "web.example.com", "web.example.org").Replace(missingIssuerGateway),
+			cluster:     tenant + "---\n" + clusterIssuerCA,
+			wantAllowed: false,
+			wantDenial:  []string{`spec.servers[0].hosts[0]: "web.example.org" is outside the hosts Namespace team-a may claim (meshcert.io/allowed-hosts: *.example.com)`, "(MC8003)"},
+		},
+		{
+			name:        "a Gateway in a namespace the cache does not hold is denied, not waved through",
+			object:      strings.Replace(missingIssuerGateway, "missing", "ca", 1),
+			cluster:     clusterIssuerCA,
+			wantAllowed: false,
+			wantDenial:  []string{"meshcert does not know namespace team-a yet", "(MC8003)"},
 		},
 		{
 			name:        "a DELETE is allowed whatever the object",

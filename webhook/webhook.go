@@ -145,8 +145,9 @@ func (h *handler) options(ctx context.Context, namespace string) certs.Options {
 	opts := h.cfg.Options
 	opts.Strict = h.cfg.Enforce
 	if !opts.Strict && namespace != "" {
-		lbls, _ := h.lookup.NamespaceLabels(ctx, namespace)
-		opts.Strict = lbls[LabelEnforce] == "true"
+		if ns, ok := h.lookup.Namespace(ctx, namespace); ok {
+			opts.Strict = ns.Labels[LabelEnforce] == "true"
+		}
 	}
 	return opts
 }

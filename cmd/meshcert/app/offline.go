@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/spf13/cobra"
@@ -20,6 +21,20 @@ type plannerFlags struct {
 	defaultIssuerGroup         string
 	defaultCredentialNamespace string
 	clusterResourceNamespace   string
+	namespacePolicy            policyModeFlag
+}
+
+// policyModeFlag is --namespace-policy, refusing a value that is no mode.
+type policyModeFlag certs.PolicyMode
+
+func (m *policyModeFlag) String() string { return string(*m) }
+func (m *policyModeFlag) Type() string   { return "mode" }
+func (m *policyModeFlag) Set(v string) error {
+	if !slices.Contains(certs.PolicyModes, certs.PolicyMode(v)) {
+		return fmt.Errorf("%q is not a namespace policy mode; use %q or %q", v, certs.PolicyRequired, certs.PolicyOptional)
+	}
+	*m = policyModeFlag(v)
+	return nil
 }
 
 func (f *plannerFlags) addTo(fs *pflag.FlagSet) {
@@ -32,6 +47,9 @@ func (f *plannerFlags) addTo(fs *pflag.FlagSet) {
 		"namespace for credentials when no gateway workload matching a Gateway's selector is known")
 	fs.StringVar(&f.clusterResourceNamespace, "cluster-resource-namespace", certs.DefaultClusterResourceNamespace,
 		"cert-manager's --cluster-resource-namespace, where the Secrets of ClusterIssuers live")
+	f.namespacePolicy = policyModeFlag(def.NamespacePolicy)
+	fs.Var(&f.namespacePolicy, "namespace-policy",
+		"required: a namespace without the meshcert.io/allowed-hosts and allowed-issuers annotations gets nothing; optional: only annotated namespaces are restricted")
 }
 
 func (f *plannerFlags) options() certs.Options {
@@ -43,6 +61,7 @@ func (f *plannerFlags) options() certs.Options {
 		},
 		DefaultCredentialNamespace: f.defaultCredentialNamespace,
 		ClusterResourceNamespace:   f.clusterResourceNamespace,
+		NamespacePolicy:            certs.PolicyMode(f.namespacePolicy),
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 func parseServeFlags(t *testing.T, args ...string) (*serveFlags, error) {
@@ -44,6 +46,8 @@ func TestServeFlagDefaults(t *testing.T) {
 	opts := f.planner.options()
 	assert.Empty(t, opts.DefaultIssuer.Name)
 	assert.Equal(t, "istio-system", opts.DefaultCredentialNamespace)
+	assert.Equal(t, certs.PolicyRequired, opts.NamespacePolicy, "the secure default: a namespace without a policy gets nothing")
+	assert.False(t, opts.PolicyOnlyForKnownNamespaces, "the server refuses a namespace it cannot see")
 }
 
 func TestServeFlags(t *testing.T) {
@@ -60,7 +64,7 @@ func TestServeFlags(t *testing.T) {
 				"--webhook-host=127.0.0.1", "--webhook-port=10443", "--webhook-cert-dir=/certs",
 				"--metrics-bind-address=0", "--health-probe-bind-address=:9000", "--leader-elect=false",
 				"--leader-election-namespace=meshcert", "--default-issuer-name=ca", "--default-issuer-kind=ClusterIssuer",
-				"--default-credential-namespace=gateways", "--zap-log-level=debug", "--zap-devel",
+				"--default-credential-namespace=gateways", "--namespace-policy=optional", "--zap-log-level=debug", "--zap-devel",
 			},
 			check: func(t *testing.T, f *serveFlags) {
 				assert.Equal(t, "/k", f.kubeconfig)
@@ -81,12 +85,14 @@ func TestServeFlags(t *testing.T) {
 				assert.Equal(t, "ca", opts.DefaultIssuer.Name)
 				assert.Equal(t, "ClusterIssuer", opts.DefaultIssuer.Kind)
 				assert.Equal(t, "gateways", opts.DefaultCredentialNamespace)
+				assert.Equal(t, certs.PolicyOptional, opts.NamespacePolicy)
 				assert.True(t, f.zap.Development)
 				assert.True(t, f.zap.Level.Enabled(zapcore.DebugLevel))
 			},
 		},
 		{name: "a selector that does not parse is refused", args: []string{"--gateway-pod-selector=a b"}, wantErr: "--gateway-pod-selector"},
 		{name: "an empty selector is refused, it would cache every Pod", args: []string{"--gateway-pod-selector="}, wantErr: "every Pod"},
+		{name: "a namespace policy mode that does not exist is refused", args: []string{"--namespace-policy=off"}, wantErr: `"off" is not a namespace policy mode`},
 		{name: "a zero QPS is refused", args: []string{"--qps=0"}, wantErr: "--qps must be positive"},
 		{name: "a zero burst is refused", args: []string{"--burst=0"}, wantErr: "--burst must be at least 1"},
 		{name: "a port out of range is refused", args: []string{"--webhook-port=70000"}, wantErr: "--webhook-port"},

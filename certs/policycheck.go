@@ -1,0 +1,191 @@
+package certs
+
+import (
+	"context"
+	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshcert/meshcert/finding"
+)
+
+// maxPolicyFindings bounds the findings one Gateway gets for names outside
+// its policy, so a Gateway with 100,000 hosts still gets a readable answer.
+const maxPolicyFindings = 10
+
+var namespacePath = field.NewPath("metadata", "namespace")
+
+// checkNamespacePolicy holds a managed Gateway to its namespace's policy:
+// every host its servers claim (except the catch-all "*", which is no
+// claim), every name, address and email domain in its Certificates, and
+// every issuer they use. It reports whether the Gateway is within it; one
+// that is not gets no Certificate at all.
+func checkNamespacePolicy(ctx context.Context, b *finding.Builder, gw *Gateway, crts []*cmapi.Certificate, lookup Lookup, opts Options) bool {
+	required := opts.NamespacePolicy == PolicyRequired
+	ns, known := lookup.Namespace(ctx, gw.Namespace)
+	if !known {
+		if !required || opts.PolicyOnlyForKnownNamespaces {
+			return true
+		}
+		// The API server admits nothing into a namespace that does not
+		// exist, so this is a cache behind by moments: refuse, not guess.
+		b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
+			"meshcert does not know namespace %s yet, so it cannot read the namespace's policy and refuses this Gateway; retry in a moment", gw.Namespace)
+		return false
+	}
+	policy, err := ParseNamespacePolicy(ns.Annotations)
+	if err != nil {
+		b.Errorf(finding.CodeInvalidNamespacePolicy, namespacePath,
+			"the policy on Namespace %s is invalid, so meshcert refuses its Gateways until a cluster admin fixes it: %v", gw.Namespace, err)
+		return false
+	}
+	c := policyCheck{b: b, namespace: gw.Namespace, policy: policy, required: required, seen: map[string]bool{}}
+	c.hostsOf(gw, crts)
+	c.issuersOf(gw, crts)
+	if c.outside > maxPolicyFindings {
+		b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
+			"%d more names are outside the hosts Namespace %s may claim (only the first %d are listed)", c.outside-maxPolicyFindings, gw.Namespace, maxPolicyFindings)
+	}
+	return c.within()
+}
+
+type policyCheck struct {
+	b         *finding.Builder
+	namespace string
+	policy    NamespacePolicy
+	required  bool
+	seen      map[string]bool
+	// outside counts names outside the policy; missingHosts and
+	// missingIssuers are set once the absent annotation was reported.
+	outside        int
+	missingHosts   bool
+	missingIssuers bool
+	deniedIssuer   bool
+}
+
+func (c *policyCheck) within() bool {
+	return c.outside == 0 && !c.missingHosts && !c.missingIssuers && !c.deniedIssuer
+}
+
+func (c *policyCheck) hostsOf(gw *Gateway, crts []*cmapi.Certificate) {
+	for i, srv := range gw.Servers {
+		for j, host := range srv.Hosts {
+			if name := certificateName(host); name != "*" {
+				c.host(name, serverPath(i).Child("hosts").Index(j))
+			}
+		}
+	}
+	for _, crt := range crts {
+		if crt.Spec.CommonName != "" {
+			c.host(strings.ToLower(crt.Spec.CommonName), annotationPath(cmapi.CommonNameAnnotationKey))
+		}
+		for _, name := range crt.Spec.DNSNames {
+			c.host(name, annotationPath(cmapi.AltNamesAnnotationKey))
+		}
+		for _, ip := range crt.Spec.IPAddresses {
+			c.host(ip, annotationPath(cmapi.IPSANAnnotationKey))
+		}
+		for _, email := range crt.Spec.EmailAddresses {
+			// An email address is an identity in the domain after its "@".
+			c.host(strings.ToLower(email[strings.LastIndexByte(email, '@')+1:]), annotationPath(cmapi.EmailsAnnotationKey))
+		}
+	}
+}
+
+// host checks one name where path claims it; each name is checked once,
+// at the first place that claims it.
+func (c *policyCheck) host(name string, path *field.Path) {
+	if c.seen[name] {
+		return
+	}
+	c.seen[name] = true
+	if c.policy.Hosts == nil {
+		if c.required && !c.missingHosts {
+			c.missingHosts = true
+			c.b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
+				"Namespace %s has no %s annotation, and without one its Gateways may claim no host; a cluster admin must list the hosts it may claim, e.g. kubectl annotate namespace %s %s='*.%s.example.com'",
+				c.namespace, AnnotationAllowedHosts, c.namespace, AnnotationAllowedHosts, c.namespace)
+		}
+		return
+	}
+	for _, p := range c.policy.Hosts {
+		if p.AllowsHost(name) {
+			return
+		}
+	}
+	c.outside++
+	if c.outside <= maxPolicyFindings {
+		c.b.Errorf(finding.CodeHostOutsidePolicy, path,
+			"%q is outside the hosts Namespace %s may claim (%s: %s); use a host it allows, or ask a cluster admin to allow this one",
+			name, c.namespace, AnnotationAllowedHosts, joinPatterns(c.policy.Hosts))
+	}
+}
+
+func (c *policyCheck) issuersOf(gw *Gateway, crts []*cmapi.Certificate) {
+	var path *field.Path
+	for _, key := range []string{cmapi.IngressClusterIssuerNameAnnotationKey, cmapi.IngressIssuerNameAnnotationKey} {
+		if _, ok := gw.Annotations[key]; ok {
+			path = annotationPath(key)
+			break
+		}
+	}
+	checked := map[cmmeta.IssuerReference]bool{}
+	for _, crt := range crts {
+		ref := crt.Spec.IssuerRef
+		if checked[ref] {
+			continue
+		}
+		checked[ref] = true
+		c.issuer(ref, path)
+	}
+}
+
+func (c *policyCheck) issuer(ref cmmeta.IssuerReference, path *field.Path) {
+	if c.policy.Issuers == nil {
+		if c.required && !c.missingIssuers {
+			c.missingIssuers = true
+			c.b.Errorf(finding.CodeIssuerOutsidePolicy, namespacePath,
+				"Namespace %s has no %s annotation, and without one meshcert may use no issuer for its Gateways; a cluster admin must list the issuers it may use, e.g. kubectl annotate namespace %s %s=%s",
+				c.namespace, AnnotationAllowedIssuers, c.namespace, AnnotationAllowedIssuers, issuerPatternOf(ref))
+		}
+		return
+	}
+	for _, p := range c.policy.Issuers {
+		if p.AllowsIssuer(ref) {
+			return
+		}
+	}
+	c.deniedIssuer = true
+	c.b.Errorf(finding.CodeIssuerOutsidePolicy, path,
+		"%s is not an issuer Namespace %s may use (%s: %s); use one it allows, or ask a cluster admin to allow this one",
+		issuerPatternOf(ref), c.namespace, AnnotationAllowedIssuers, joinPatterns(c.policy.Issuers))
+}
+
+// issuerPatternOf writes ref as an allowed-issuers entry that names it.
+func issuerPatternOf(ref cmmeta.IssuerReference) string {
+	p := IssuerPattern{Kind: ref.Kind, Group: ref.Group, Name: ref.Name}
+	if p.Kind == "" {
+		p.Kind = cmapi.IssuerKind
+	}
+	if p.Group == "" {
+		p.Group = CertManagerGroup
+	}
+	if p.Name == "" {
+		// An issuerRef always names its issuer; keep the entry valid anyway.
+		p.Name = "<name>"
+	}
+	return p.String()
+}
+
+func joinPatterns[P interface{ String() string }](patterns []P) string {
+	if len(patterns) == 0 {
+		return `"" (nothing)`
+	}
+	parts := make([]string, len(patterns))
+	for i, p := range patterns {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
+}
