@@ -10,12 +10,14 @@ import (
 	"time"
 
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/cert-manager/cert-manager/pkg/util"
 	"github.com/cert-manager/cert-manager/pkg/util/pki"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
@@ -167,7 +169,62 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 	}
 
 	checkRenewal(bad, ann, spec)
+	checkACMEShimAnnotations(bad, ann)
 	return tmpl, !problems.any
+}
+
+// checkACMEShimAnnotations checks the shim's ACME annotations, which become
+// solver overrides on the Certificate (acmeShimOverrides): cert-manager
+// fails an order that carries more than one override.
+func checkACMEShimAnnotations(bad func(string, string, ...any), ann map[string]string) {
+	var set []string
+	for _, key := range []string{cmacme.IngressEditInPlaceAnnotationKey, cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey, cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey} {
+		if _, ok := acmeShimOverrides(ann, "")[acmeOverrideOf[key]]; ok {
+			set = append(set, key)
+		}
+	}
+	if len(set) > 1 {
+		bad(set[1], "%s and %s both override the HTTP-01 solver, and cert-manager fails an order with more than one override (\"may not specify more than one of: name, class, ingressClassName\"); keep one", set[0], set[1])
+	}
+	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey]; v != "" {
+		if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+			bad(cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey, "%q is not an IngressClass name (%s)", v, strings.Join(errs, "; "))
+		}
+	}
+}
+
+// acmeOverrideOf maps each shim annotation to the Certificate annotation
+// it becomes.
+var acmeOverrideOf = map[string]string{
+	cmacme.IngressEditInPlaceAnnotationKey:                     cmacme.ACMECertificateHTTP01IngressNameOverride,
+	cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey:     cmacme.ACMECertificateHTTP01IngressClassOverride,
+	cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey: cmacme.ACMECertificateHTTP01IngressClassNameOverride,
+}
+
+// acmeShimOverrides are the annotations cert-manager's shim puts on the
+// Certificate of an annotated object named name (its setIssuerSpecificConfig):
+// edit-in-place "true" overrides the solver's Ingress name with the object's
+// name and asks for a temporary certificate; a non-empty http01-ingress-class
+// or http01-ingress-ingressclassname overrides the solver's class.
+func acmeShimOverrides(ann map[string]string, name string) map[string]string {
+	var out map[string]string
+	set := func(k, v string) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	if ann[cmacme.IngressEditInPlaceAnnotationKey] == "true" {
+		set(cmacme.ACMECertificateHTTP01IngressNameOverride, name)
+		set(cmapi.IssueTemporaryCertificateAnnotation, "true")
+	}
+	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey]; v != "" {
+		set(cmacme.ACMECertificateHTTP01IngressClassOverride, v)
+	}
+	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey]; v != "" {
+		set(cmacme.ACMECertificateHTTP01IngressClassNameOverride, v)
+	}
+	return out
 }
 
 // annotationProblems reports invalid cert-manager.io Certificate

@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -26,10 +27,12 @@ const LegacyGatewayCertsSecret = "istio-ingressgateway-certs" //nolint:gosec // 
 // is one an Istio gateway will read.
 func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup, opts Options) finding.Findings {
 	b := finding.New(CertificateRef(crt))
-	checkIssuerRef(ctx, b, issuerCheck{
-		field: field.NewPath("spec", "issuerRef"), ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
+	issuerField := field.NewPath("spec", "issuerRef")
+	issuer := checkIssuerRef(ctx, b, issuerCheck{
+		field: issuerField, ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
 	checkDNSNames(b, crt.Spec.DNSNames)
+	checkACMEIssuance(ctx, b, acmeCheck{issuer: issuer, issuerField: issuerField, pathOf: certificateIdentifierPath(crt)}, crt)
 	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
 		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)
 	}
@@ -118,4 +121,17 @@ func CertificateObject(crt *cmapi.Certificate) (*unstructured.Unstructured, erro
 	delete(m, "status")
 	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
 	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// certificateIdentifierPath finds where a Certificate lists an identifier.
+func certificateIdentifierPath(crt *cmapi.Certificate) func(string) *field.Path {
+	return func(id string) *field.Path {
+		if i := slices.Index(crt.Spec.DNSNames, id); i >= 0 {
+			return field.NewPath("spec", "dnsNames").Index(i)
+		}
+		if i := slices.Index(crt.Spec.IPAddresses, id); i >= 0 {
+			return field.NewPath("spec", "ipAddresses").Index(i)
+		}
+		return field.NewPath("spec", "commonName")
+	}
 }

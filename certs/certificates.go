@@ -94,6 +94,7 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 				continue
 			}
 			checkMutualClientCA(ctx, b, gw, g.servers, ns, g.secret, found, lookup)
+			checkACMEIssuance(ctx, b, acmeCheck{issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt)}, crt)
 			out = append(out, crt)
 		}
 	}
@@ -193,4 +194,29 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 		}}
 	}
 	return crt
+}
+
+// identifierPath finds where a Gateway asks for one identifier of crt:
+// the first server host that names it, else the annotation that adds it.
+func identifierPath(g secretGroup, crt *cmapi.Certificate) func(string) *field.Path {
+	return func(id string) *field.Path {
+		for _, srv := range g.servers {
+			for h, host := range srv.Hosts {
+				name := certificateName(host)
+				if isIP(name) {
+					name = netip.MustParseAddr(name).String()
+				}
+				if name == id {
+					return serverPath(srv.Index).Child("hosts").Index(h)
+				}
+			}
+		}
+		switch {
+		case id == crt.Spec.CommonName:
+			return annotationPath(cmapi.CommonNameAnnotationKey)
+		case isIP(id):
+			return annotationPath(cmapi.IPSANAnnotationKey)
+		}
+		return annotationPath(cmapi.AltNamesAnnotationKey)
+	}
 }

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -47,6 +48,7 @@ func (o *owner) labels() map[string]string {
 func (o *owner) annotations() map[string]string {
 	if o.annotMap == nil {
 		o.annotMap = map[string]string{AnnotationGateway: o.gateway.Namespace + "/" + o.gateway.Name}
+		maps.Copy(o.annotMap, acmeShimOverrides(o.gateway.Annotations, o.gateway.Name))
 	}
 	return o.annotMap
 }

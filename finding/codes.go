@@ -129,6 +129,18 @@ const (
 	// CodeACMEIssuerForMutual: a MUTUAL server's client CA would come from an
 	// ACME certificate, which carries no usable CA.
 	CodeACMEIssuerForMutual Code = "MC5005"
+	// CodeNoACMESolver: no solver of an ACME issuer would take one of a
+	// Certificate's names.
+	CodeNoACMESolver Code = "MC5006"
+	// CodeACMEWildcardNeedsDNS01: a wildcard name would go to an HTTP-01
+	// solver, which an ACME server does not offer for wildcards.
+	CodeACMEWildcardNeedsDNS01 Code = "MC5007"
+	// CodeACMECommonNameNotAName: the common name of a Certificate from an
+	// ACME issuer is not among its DNS names and IP addresses.
+	CodeACMECommonNameNotAName Code = "MC5008"
+	// CodeTooManyACMENames: more names than Let's Encrypt puts into one
+	// certificate.
+	CodeTooManyACMENames Code = "MC5009"
 )
 
 // IstioOperator.
