@@ -258,6 +258,18 @@ func TestNamespacePolicy(t *testing.T) {
 			opts:   server, want: []string{"error MC8003 metadata.annotations[cert-manager.io/common-name]"},
 		},
 		{
+			name:   "a common name that cannot be a host claims nothing",
+			extra:  policyNamespace(withinPolicy),
+			mutate: []mutation{withAnnotation("cert-manager.io/common-name", "Team A shop")},
+			opts:   server, wantCerts: 1,
+		},
+		{
+			name:   "a wildcard common name is a claim too",
+			extra:  policyNamespace(withinPolicy),
+			mutate: []mutation{withAnnotation("cert-manager.io/common-name", "*.bank.example.org")},
+			opts:   server, want: []string{"error MC8003 metadata.annotations[cert-manager.io/common-name]"},
+		},
+		{
 			name:   "an email address is held to the policy by its domain",
 			extra:  policyNamespace(withinPolicy),
 			mutate: []mutation{withAnnotation("cert-manager.io/email-sans", "ops@shop.example.com, ceo@bank.example.org")},

@@ -6,6 +6,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
@@ -78,8 +79,10 @@ func (c *policyCheck) hostsOf(gw *Gateway, crts []*cmapi.Certificate) {
 		}
 	}
 	for _, crt := range crts {
-		if crt.Spec.CommonName != "" {
-			c.host(strings.ToLower(crt.Spec.CommonName), annotationPath(cmapi.CommonNameAnnotationKey))
+		// A common name that could be a host claims it (legacy clients
+		// still read it); free text such as "Team A shop" claims nothing.
+		if cn := strings.ToLower(crt.Spec.CommonName); isIP(cn) || len(validation.IsDNS1123Subdomain(strings.TrimPrefix(cn, "*."))) == 0 {
+			c.host(cn, annotationPath(cmapi.CommonNameAnnotationKey))
 		}
 		for _, name := range crt.Spec.DNSNames {
 			c.host(name, annotationPath(cmapi.AltNamesAnnotationKey))
