@@ -125,7 +125,7 @@ func run(examples, dir string) (err error) {
 	fmt.Printf("   DNS names: %s\n   issuer: %s\n   valid until: %s\n",
 		strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName, leaf.NotAfter.Format(time.RFC3339))
 
-	step("A Gateway naming an issuer that does not exist: the warning kubectl prints (server-side dry run, nothing created)")
+	step("A Gateway with a typo in its issuer: team-a's policy allows only gateway-ca, so kubectl is denied and told why (server-side dry run, nothing created)")
 	gateway, err := os.ReadFile(filepath.Join(examples, "30-gateway.yaml"))
 	if err != nil {
 		return fmt.Errorf("failed to read the example Gateway: %w", err)
@@ -136,8 +136,11 @@ func run(examples, dir string) (err error) {
 	cmd.Stdin = strings.NewReader(broken)
 	var combined bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &combined, &combined
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl apply --dry-run=server failed: %w\n%s", err, combined.String())
+	if err := cmd.Run(); err == nil {
+		return fmt.Errorf("kubectl apply --dry-run=server of a Gateway outside its namespace's policy was not denied:\n%s", combined.String())
+	}
+	if !strings.Contains(combined.String(), "denied the request") {
+		return fmt.Errorf("kubectl apply --dry-run=server failed, but not with meshcert's denial:\n%s", combined.String())
 	}
 	fmt.Print(indent(combined.String()))
 

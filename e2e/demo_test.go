@@ -1,0 +1,33 @@
+package e2e
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDemoRuns runs `make demo`'s program as the README's quick start does,
+// against examples/, so a change that breaks the first command a newcomer
+// types fails here.
+func TestDemoRuns(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "demo")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/demo")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	cmd := exec.CommandContext(t.Context(), bin, "--examples", filepath.Join(repoRoot, "examples"), "--dir", t.TempDir())
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "the demo failed:\n%s", out)
+	for _, want := range []string{
+		"spec.servers[0].tls.credentialName: team-a-shop-shop-https-",
+		"DNS names: shop.example.com, www.shop.example.com",
+		"denied the request",
+		"(MC8004)",
+	} {
+		assert.Contains(t, string(out), want)
+	}
+	assert.NotContains(t, string(out), "panic")
+}
