@@ -51,6 +51,26 @@ func BenchmarkPlanGateway(b *testing.B) {
 	}
 }
 
+// BenchmarkPlanGatewayWithPolicy is what the server plans: the Gateway's
+// Namespace is known and carries a policy every host and the issuer are
+// checked against.
+func BenchmarkPlanGatewayWithPolicy(b *testing.B) {
+	index := indexOf(b, cluster+policyNamespace(withinPolicy))
+	opts := certs.DefaultOptions()
+	for _, n := range []int{1, 10, 100} {
+		obj := gatewayWithServers(n)
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
+				if len(plan.Certificates) != n || plan.OutsidePolicy {
+					b.Fatalf("planned %d certificates, want %d (outside policy: %v)", len(plan.Certificates), n, plan.OutsidePolicy)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkPlanAndMutateGateway is the mutating webhook's work: planning
 // plus building the mutated Gateway the patch is computed from.
 func BenchmarkPlanAndMutateGateway(b *testing.B) {

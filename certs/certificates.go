@@ -94,7 +94,9 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 				continue
 			}
 			checkMutualClientCA(ctx, b, gw, g.servers, ns, g.secret, found, lookup)
-			checkACMEIssuance(ctx, b, acmeCheck{issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt)}, crt)
+			if found != nil && found.GetSpec().ACME != nil {
+				checkACMEIssuance(ctx, b, acmeCheck{issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt)}, crt)
+			}
 			out = append(out, crt)
 		}
 	}

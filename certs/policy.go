@@ -60,6 +60,8 @@ type HostPattern struct {
 	Suffix string
 	// Exact is a lower-case DNS name, or an IP address in canonical form.
 	Exact string
+	// ip is Exact parsed, when it is an IP address.
+	ip netip.Addr
 }
 
 // IssuerPattern is one entry of meshcert.io/allowed-issuers. An empty Kind
@@ -102,7 +104,7 @@ func parseHostPattern(entry string) (HostPattern, error) {
 		return HostPattern{Any: true}, nil
 	}
 	if addr, err := netip.ParseAddr(entry); err == nil && addr.Zone() == "" {
-		return HostPattern{Exact: addr.String()}, nil
+		return HostPattern{Exact: addr.String(), ip: addr}, nil
 	}
 	name := strings.ToLower(strings.TrimSuffix(entry, "."))
 	domain, wildcard := strings.CutPrefix(name, "*.")
@@ -153,8 +155,10 @@ func (h HostPattern) AllowsHost(name string) bool {
 	case h.Suffix != "":
 		return strings.HasSuffix(name, h.Suffix) && len(name) > len(h.Suffix)
 	}
-	if addr, err := netip.ParseAddr(name); err == nil {
-		return addr.String() == h.Exact
+	if h.ip.IsValid() {
+		// Parsed only against IP patterns: a failed parse allocates its error.
+		addr, err := netip.ParseAddr(name)
+		return err == nil && addr == h.ip
 	}
 	return name == h.Exact
 }

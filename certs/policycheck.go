@@ -42,7 +42,7 @@ func checkNamespacePolicy(ctx context.Context, b *finding.Builder, gw *Gateway, 
 			"the policy on Namespace %s is invalid, so meshcert refuses its Gateways until a cluster admin fixes it: %v", gw.Namespace, err)
 		return false
 	}
-	c := policyCheck{b: b, namespace: gw.Namespace, policy: policy, required: required, seen: map[string]bool{}}
+	c := policyCheck{b: b, namespace: gw.Namespace, policy: policy, required: required}
 	c.hostsOf(gw, crts)
 	c.issuersOf(gw, crts)
 	if c.outside > maxPolicyFindings {
@@ -57,7 +57,9 @@ type policyCheck struct {
 	namespace string
 	policy    NamespacePolicy
 	required  bool
-	seen      map[string]bool
+	// reported holds the names reported outside the policy, so a name
+	// claimed twice (a host and an alt-name) is reported once.
+	reported map[string]bool
 	// outside counts names outside the policy; missingHosts and
 	// missingIssuers are set once the absent annotation was reported.
 	outside        int
@@ -70,40 +72,51 @@ func (c *policyCheck) within() bool {
 	return c.outside == 0 && !c.missingHosts && !c.missingIssuers && !c.deniedIssuer
 }
 
+// claimAt is where a name is claimed: server host [server][host], or an
+// annotation. The field path is built only for a finding, since a path per
+// allowed host would cost more than checking it.
+type claimAt struct {
+	server, host int
+	annotation   string
+}
+
+func (a claimAt) path() *field.Path {
+	if a.annotation != "" {
+		return annotationPath(a.annotation)
+	}
+	return serverPath(a.server).Child("hosts").Index(a.host)
+}
+
 func (c *policyCheck) hostsOf(gw *Gateway, crts []*cmapi.Certificate) {
 	for i, srv := range gw.Servers {
 		for j, host := range srv.Hosts {
 			if name := certificateName(host); name != "*" {
-				c.host(name, serverPath(i).Child("hosts").Index(j))
+				c.host(name, claimAt{server: i, host: j})
 			}
 		}
 	}
 	for _, crt := range crts {
 		// A common name that could be a host claims it (legacy clients
 		// still read it); free text such as "Team A shop" claims nothing.
-		if cn := strings.ToLower(crt.Spec.CommonName); isIP(cn) || len(validation.IsDNS1123Subdomain(strings.TrimPrefix(cn, "*."))) == 0 {
-			c.host(cn, annotationPath(cmapi.CommonNameAnnotationKey))
+		if cn := strings.ToLower(crt.Spec.CommonName); cn != "" && (isIP(cn) || len(validation.IsDNS1123Subdomain(strings.TrimPrefix(cn, "*."))) == 0) {
+			c.host(cn, claimAt{annotation: cmapi.CommonNameAnnotationKey})
 		}
 		for _, name := range crt.Spec.DNSNames {
-			c.host(name, annotationPath(cmapi.AltNamesAnnotationKey))
+			c.host(name, claimAt{annotation: cmapi.AltNamesAnnotationKey})
 		}
 		for _, ip := range crt.Spec.IPAddresses {
-			c.host(ip, annotationPath(cmapi.IPSANAnnotationKey))
+			c.host(ip, claimAt{annotation: cmapi.IPSANAnnotationKey})
 		}
 		for _, email := range crt.Spec.EmailAddresses {
 			// An email address is an identity in the domain after its "@".
-			c.host(strings.ToLower(email[strings.LastIndexByte(email, '@')+1:]), annotationPath(cmapi.EmailsAnnotationKey))
+			c.host(strings.ToLower(email[strings.LastIndexByte(email, '@')+1:]), claimAt{annotation: cmapi.EmailsAnnotationKey})
 		}
 	}
 }
 
-// host checks one name where path claims it; each name is checked once,
-// at the first place that claims it.
-func (c *policyCheck) host(name string, path *field.Path) {
-	if c.seen[name] {
-		return
-	}
-	c.seen[name] = true
+// host checks one name where at claims it; a name outside the policy is
+// reported once, at the first place that claims it.
+func (c *policyCheck) host(name string, at claimAt) {
 	if c.policy.Hosts == nil {
 		if c.required && !c.missingHosts {
 			c.missingHosts = true
@@ -118,9 +131,16 @@ func (c *policyCheck) host(name string, path *field.Path) {
 			return
 		}
 	}
+	if c.reported[name] {
+		return
+	}
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	c.reported[name] = true
 	c.outside++
 	if c.outside <= maxPolicyFindings {
-		c.b.Errorf(finding.CodeHostOutsidePolicy, path,
+		c.b.Errorf(finding.CodeHostOutsidePolicy, at.path(),
 			"%q is outside the hosts Namespace %s may claim (%s: %s); use a host it allows, or ask a cluster admin to allow this one",
 			name, c.namespace, AnnotationAllowedHosts, joinPatterns(c.policy.Hosts))
 	}
