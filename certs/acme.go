@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/cert-manager/cert-manager/pkg/util/solverpicker"
@@ -35,9 +36,14 @@ type acmeCheck struct {
 	issuer cmapi.GenericIssuer
 	// issuerField is where findings about the whole Certificate point.
 	issuerField *field.Path
-	// pathOf is where a finding about one identifier points; nil for
-	// issuerField.
+	// pathOf is where a finding about one identifier points.
 	pathOf func(identifier string) *field.Path
+}
+
+// isACME reports whether iss is a known ACME issuer. Callers check it
+// before building an acmeCheck, whose pathOf closure costs an allocation.
+func isACME(iss cmapi.GenericIssuer) bool {
+	return iss != nil && iss.GetSpec().ACME != nil
 }
 
 // checkACMEIssuance checks that an ACME issuer can issue crt, with the
@@ -45,22 +51,12 @@ type acmeCheck struct {
 // address, and the common name when it is one) has a solver cert-manager's
 // own solver picker selects for the challenges the ACME server offers; the
 // common name is among the DNS names and IP addresses, which cert-manager's
-// ACME issuer requires; and Let's Encrypt's cap on names is kept. It does
-// nothing for an issuer that is not ACME.
+// ACME issuer requires; and Let's Encrypt's cap on names is kept. The
+// issuer must be ACME (isACME).
 func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt *cmapi.Certificate) {
-	if c.issuer == nil || c.issuer.GetSpec().ACME == nil {
-		return
-	}
 	acme := c.issuer.GetSpec().ACME
-	kind := issuerKindName(c.issuer)
-	pathOf := func(id string) *field.Path {
-		if c.pathOf != nil {
-			if p := c.pathOf(id); p != nil {
-				return p
-			}
-		}
-		return c.issuerField
-	}
+	kind := apiutil.IssuerKind(crt.Spec.IssuerRef)
+	pathOf := c.pathOf
 
 	identifiers := acmeIdentifiers(crt)
 	if cn := crt.Spec.CommonName; cn != "" && !slices.Contains(crt.Spec.DNSNames, cn) && !slices.Contains(crt.Spec.IPAddresses, cn) {
@@ -78,14 +74,7 @@ func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt
 	order := &cmacme.Order{}
 	order.Labels = crt.Labels
 	for _, id := range identifiers {
-		offered := offeredForName
-		switch {
-		case strings.HasPrefix(id, "*."):
-			offered = offeredForWildcard
-		case isIP(id):
-			offered = offeredForIP
-		}
-		if solver, _ := solverpicker.Pick(ctx, id, offered, acme.Solvers, order); solver != nil {
+		if solver, _ := solverpicker.Pick(ctx, id, offeredFor(id), acme.Solvers, order); solver != nil {
 			continue
 		}
 		if strings.HasPrefix(id, "*.") {
@@ -138,13 +127,4 @@ func challengeTypes(chs []cmacme.ACMEChallenge) string {
 func isLetsEncrypt(server string) bool {
 	u, err := url.Parse(server)
 	return err == nil && (u.Hostname() == "api.letsencrypt.org" || strings.HasSuffix(u.Hostname(), ".api.letsencrypt.org"))
-}
-
-// issuerKindName is an issuer's kind; objects from a typed cache carry no
-// TypeMeta, but only a ClusterIssuer has no namespace.
-func issuerKindName(iss cmapi.GenericIssuer) string {
-	if iss.GetNamespace() == "" {
-		return cmapi.ClusterIssuerKind
-	}
-	return cmapi.IssuerKind
 }

@@ -177,13 +177,7 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 // solver overrides on the Certificate (acmeShimOverrides): cert-manager
 // fails an order that carries more than one override.
 func checkACMEShimAnnotations(bad func(string, string, ...any), ann map[string]string) {
-	var set []string
-	for _, key := range []string{cmacme.IngressEditInPlaceAnnotationKey, cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey, cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey} {
-		if _, ok := acmeShimOverrides(ann, "")[acmeOverrideOf[key]]; ok {
-			set = append(set, key)
-		}
-	}
-	if len(set) > 1 {
+	if set := acmeShimKeys(ann); len(set) > 1 {
 		bad(set[1], "%s and %s both override the HTTP-01 solver, and cert-manager fails an order with more than one override (\"may not specify more than one of: name, class, ingressClassName\"); keep one", set[0], set[1])
 	}
 	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey]; v != "" {
@@ -193,36 +187,41 @@ func checkACMEShimAnnotations(bad func(string, string, ...any), ann map[string]s
 	}
 }
 
-// acmeOverrideOf maps each shim annotation to the Certificate annotation
-// it becomes.
-var acmeOverrideOf = map[string]string{
-	cmacme.IngressEditInPlaceAnnotationKey:                     cmacme.ACMECertificateHTTP01IngressNameOverride,
-	cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey:     cmacme.ACMECertificateHTTP01IngressClassOverride,
-	cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey: cmacme.ACMECertificateHTTP01IngressClassNameOverride,
+// acmeShimKeys are the shim's HTTP-01 annotations on ann that take effect,
+// as its setIssuerSpecificConfig reads them: edit-in-place only as "true",
+// the two classes only when not empty.
+func acmeShimKeys(ann map[string]string) []string {
+	var keys []string
+	if ann[cmacme.IngressEditInPlaceAnnotationKey] == "true" {
+		keys = append(keys, cmacme.IngressEditInPlaceAnnotationKey)
+	}
+	for _, key := range []string{cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey, cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey} {
+		if ann[key] != "" {
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }
 
 // acmeShimOverrides are the annotations cert-manager's shim puts on the
-// Certificate of an annotated object named name (its setIssuerSpecificConfig):
-// edit-in-place "true" overrides the solver's Ingress name with the object's
-// name and asks for a temporary certificate; a non-empty http01-ingress-class
-// or http01-ingress-ingressclassname overrides the solver's class.
+// Certificate of an annotated object named name: edit-in-place overrides
+// the solver's Ingress name with the object's name and asks for a temporary
+// certificate; a class annotation overrides the solver's class.
 func acmeShimOverrides(ann map[string]string, name string) map[string]string {
 	var out map[string]string
-	set := func(k, v string) {
+	for _, key := range acmeShimKeys(ann) {
 		if out == nil {
 			out = map[string]string{}
 		}
-		out[k] = v
-	}
-	if ann[cmacme.IngressEditInPlaceAnnotationKey] == "true" {
-		set(cmacme.ACMECertificateHTTP01IngressNameOverride, name)
-		set(cmapi.IssueTemporaryCertificateAnnotation, "true")
-	}
-	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey]; v != "" {
-		set(cmacme.ACMECertificateHTTP01IngressClassOverride, v)
-	}
-	if v := ann[cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey]; v != "" {
-		set(cmacme.ACMECertificateHTTP01IngressClassNameOverride, v)
+		switch key {
+		case cmacme.IngressEditInPlaceAnnotationKey:
+			out[cmacme.ACMECertificateHTTP01IngressNameOverride] = name
+			out[cmapi.IssueTemporaryCertificateAnnotation] = "true"
+		case cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey:
+			out[cmacme.ACMECertificateHTTP01IngressClassOverride] = ann[key]
+		default:
+			out[cmacme.ACMECertificateHTTP01IngressClassNameOverride] = ann[key]
+		}
 	}
 	return out
 }

@@ -35,34 +35,25 @@ func gatewayWithServers(n int) *unstructured.Unstructured {
 }
 
 func BenchmarkPlanGateway(b *testing.B) {
-	index := indexOf(b, cluster)
-	opts := cliOptions()
-	for _, n := range []int{1, 10, 100} {
-		obj := gatewayWithServers(n)
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
-				if len(plan.Certificates) != n {
-					b.Fatalf("planned %d certificates, want %d", len(plan.Certificates), n)
-				}
-			}
-		})
-	}
+	benchmarkPlan(b, indexOf(b, cluster), cliOptions())
 }
 
 // BenchmarkPlanGatewayWithPolicy is what the server plans: the Gateway's
 // Namespace is known and carries a policy every host and the issuer are
 // checked against.
 func BenchmarkPlanGatewayWithPolicy(b *testing.B) {
-	index := indexOf(b, cluster+policyNamespace(withinPolicy))
-	opts := certs.DefaultOptions()
+	benchmarkPlan(b, indexOf(b, cluster+policyNamespace(withinPolicy)), certs.DefaultOptions())
+}
+
+// benchmarkPlan plans Gateways of 1, 10 and 100 servers, each of which must
+// get its Certificate.
+func benchmarkPlan(b *testing.B, lookup certs.Lookup, opts certs.Options) {
 	for _, n := range []int{1, 10, 100} {
 		obj := gatewayWithServers(n)
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
+				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), lookup, opts)
 				if len(plan.Certificates) != n || plan.OutsidePolicy {
 					b.Fatalf("planned %d certificates, want %d (outside policy: %v)", len(plan.Certificates), n, plan.OutsidePolicy)
 				}

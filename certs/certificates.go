@@ -94,7 +94,7 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 				continue
 			}
 			checkMutualClientCA(ctx, b, gw, g.servers, ns, g.secret, found, lookup)
-			if found != nil && found.GetSpec().ACME != nil {
+			if isACME(found) {
 				checkACMEIssuance(ctx, b, acmeCheck{issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt)}, crt)
 			}
 			out = append(out, crt)

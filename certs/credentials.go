@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -109,7 +110,7 @@ func issuerOfCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Loo
 	if !isCertManagerGroup(ref.Group) {
 		return nil
 	}
-	switch issuerKindOf(ref) {
+	switch apiutil.IssuerKind(ref) {
 	case cmapi.IssuerKind:
 		if iss, ok := lookup.Issuer(ctx, crt.Namespace, ref.Name); ok {
 			return iss

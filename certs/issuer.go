@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -36,6 +37,17 @@ type issuerSource struct {
 	field string
 }
 
+// issuerAnnotationKey is the annotation that names the issuer, as the shim
+// reads them (cluster-issuer over issuer), or "" for the default issuer.
+func issuerAnnotationKey(annotations map[string]string) string {
+	for _, key := range []string{cmapi.IngressClusterIssuerNameAnnotationKey, cmapi.IngressIssuerNameAnnotationKey} {
+		if _, ok := annotations[key]; ok {
+			return key
+		}
+	}
+	return ""
+}
+
 // issuerFromAnnotations resolves the issuer for a Gateway exactly as
 // cert-manager's ingress-shim does for an Ingress: the default first, then
 // cert-manager.io/issuer, cluster-issuer, issuer-kind and issuer-group on
@@ -50,15 +62,14 @@ func issuerFromAnnotations(b *finding.Builder, annotations map[string]string, de
 		b.Errorf(finding.CodeInvalidIssuerAnnotation, annotationPath(key), format, args...)
 	}
 
+	src.field = issuerAnnotationKey(annotations)
 	issuerName, issuerSet := annotations[cmapi.IngressIssuerNameAnnotationKey]
 	if issuerSet {
 		issuer.Name, issuer.Kind = issuerName, cmapi.IssuerKind
-		src.field = cmapi.IngressIssuerNameAnnotationKey
 	}
 	clusterIssuerName, clusterIssuerSet := annotations[cmapi.IngressClusterIssuerNameAnnotationKey]
 	if clusterIssuerSet {
 		issuer.Name, issuer.Kind = clusterIssuerName, cmapi.ClusterIssuerKind
-		src.field = cmapi.IngressClusterIssuerNameAnnotationKey
 	}
 	kind, kindSet := annotations[cmapi.IssuerKindAnnotationKey]
 	if kindSet {
@@ -99,14 +110,6 @@ func isCertManagerGroup(group string) bool {
 	return group == "" || group == CertManagerGroup
 }
 
-// issuerKindOf defaults an empty kind to Issuer, as cert-manager does.
-func issuerKindOf(ref cmmeta.IssuerReference) string {
-	if ref.Kind == "" {
-		return cmapi.IssuerKind
-	}
-	return ref.Kind
-}
-
 // issuerCheck is what the issuer checks need to know about one issuerRef.
 type issuerCheck struct {
 	// field is where the finding points: the Certificate's spec.issuerRef,
@@ -138,7 +141,7 @@ func checkIssuerRef(ctx context.Context, b *finding.Builder, c issuerCheck, look
 		}
 		return nil
 	}
-	kind := issuerKindOf(c.ref)
+	kind := apiutil.IssuerKind(c.ref)
 	switch kind {
 	case cmapi.IssuerKind:
 		if iss, ok := lookup.Issuer(ctx, c.namespace, c.ref.Name); ok {
@@ -193,12 +196,12 @@ func readiness(b *finding.Builder, c issuerCheck, iss cmapi.GenericIssuer) {
 		if cond.Type == cmapi.IssuerConditionReady {
 			if cond.Status != cmmeta.ConditionTrue {
 				b.Warningf(finding.CodeIssuerNotReady, c.field, "%s %q is not Ready (%s: %s); certificates will not be issued until it is",
-					issuerKindOf(c.ref), c.ref.Name, cond.Reason, cond.Message)
+					apiutil.IssuerKind(c.ref), c.ref.Name, cond.Reason, cond.Message)
 			}
 			return
 		}
 	}
-	b.Warningf(finding.CodeIssuerNotReady, c.field, "%s %q has no Ready condition yet; certificates will not be issued until it is Ready", issuerKindOf(c.ref), c.ref.Name)
+	b.Warningf(finding.CodeIssuerNotReady, c.field, "%s %q has no Ready condition yet; certificates will not be issued until it is Ready", apiutil.IssuerKind(c.ref), c.ref.Name)
 }
 
 func quoteJoin(items []string) string {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -75,28 +76,33 @@ type IssuerPattern struct {
 // ParseNamespacePolicy reads a Namespace's policy annotations. An error
 // names the annotation and the entry, so a cluster admin can fix it.
 func ParseNamespacePolicy(annotations map[string]string) (NamespacePolicy, error) {
-	var p NamespacePolicy
-	if v, ok := annotations[AnnotationAllowedHosts]; ok {
-		p.Hosts = []HostPattern{}
-		for _, entry := range commaList(v) {
-			h, err := parseHostPattern(entry)
-			if err != nil {
-				return NamespacePolicy{}, fmt.Errorf("%s: %q %w", AnnotationAllowedHosts, entry, err)
-			}
-			p.Hosts = append(p.Hosts, h)
-		}
+	hosts, err := parsePatterns(annotations, AnnotationAllowedHosts, parseHostPattern)
+	if err != nil {
+		return NamespacePolicy{}, err
 	}
-	if v, ok := annotations[AnnotationAllowedIssuers]; ok {
-		p.Issuers = []IssuerPattern{}
-		for _, entry := range commaList(v) {
-			i, err := parseIssuerPattern(entry)
-			if err != nil {
-				return NamespacePolicy{}, fmt.Errorf("%s: %q %w", AnnotationAllowedIssuers, entry, err)
-			}
-			p.Issuers = append(p.Issuers, i)
-		}
+	issuers, err := parsePatterns(annotations, AnnotationAllowedIssuers, parseIssuerPattern)
+	if err != nil {
+		return NamespacePolicy{}, err
 	}
-	return p, nil
+	return NamespacePolicy{Hosts: hosts, Issuers: issuers}, nil
+}
+
+// parsePatterns reads the comma-separated entries of annotation key: nil
+// when it is absent, an empty list when it lists nothing.
+func parsePatterns[P any](annotations map[string]string, key string, parse func(string) (P, error)) ([]P, error) {
+	v, ok := annotations[key]
+	if !ok {
+		return nil, nil
+	}
+	out := []P{}
+	for _, entry := range commaList(v) {
+		p, err := parse(entry)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q %w", key, entry, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func parseHostPattern(entry string) (HostPattern, error) {
@@ -169,14 +175,7 @@ func (i IssuerPattern) AllowsIssuer(ref cmmeta.IssuerReference) bool {
 	if i.Kind == "" {
 		return true
 	}
-	kind, group := ref.Kind, ref.Group
-	if kind == "" {
-		kind = "Issuer"
-	}
-	if group == "" {
-		group = CertManagerGroup
-	}
-	return kind == i.Kind && group == i.Group && (i.Name == "" || i.Name == ref.Name)
+	return apiutil.IssuerKind(ref) == i.Kind && apiutil.IssuerGroup(ref) == i.Group && (i.Name == "" || i.Name == ref.Name)
 }
 
 // String writes the pattern as the annotation does.

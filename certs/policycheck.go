@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -148,11 +149,8 @@ func (c *policyCheck) host(name string, at claimAt) {
 
 func (c *policyCheck) issuersOf(gw *Gateway, crts []*cmapi.Certificate) {
 	var path *field.Path
-	for _, key := range []string{cmapi.IngressClusterIssuerNameAnnotationKey, cmapi.IngressIssuerNameAnnotationKey} {
-		if _, ok := gw.Annotations[key]; ok {
-			path = annotationPath(key)
-			break
-		}
+	if key := issuerAnnotationKey(gw.Annotations); key != "" {
+		path = annotationPath(key)
 	}
 	checked := map[cmmeta.IssuerReference]bool{}
 	for _, crt := range crts {
@@ -188,13 +186,7 @@ func (c *policyCheck) issuer(ref cmmeta.IssuerReference, path *field.Path) {
 
 // issuerPatternOf writes ref as an allowed-issuers entry that names it.
 func issuerPatternOf(ref cmmeta.IssuerReference) string {
-	p := IssuerPattern{Kind: ref.Kind, Group: ref.Group, Name: ref.Name}
-	if p.Kind == "" {
-		p.Kind = cmapi.IssuerKind
-	}
-	if p.Group == "" {
-		p.Group = CertManagerGroup
-	}
+	p := IssuerPattern{Kind: apiutil.IssuerKind(ref), Group: apiutil.IssuerGroup(ref), Name: ref.Name}
 	if p.Name == "" {
 		// An issuerRef always names its issuer; keep the entry valid anyway.
 		p.Name = "<name>"

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/cert-manager/cert-manager/pkg/util/pki"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -244,10 +243,8 @@ func servingSerial(t *testing.T, cp *framework.ControlPlane, name string) string
 	t.Helper()
 	secret := &corev1.Secret{}
 	require.NoError(t, cp.Client.Get(t.Context(), client.ObjectKey{Namespace: "istio-system", Name: name}, secret))
-	block, _ := pem.Decode(secret.Data[corev1.TLSCertKey])
-	require.NotNil(t, block, "Secret %s holds no PEM certificate", name)
-	crt, err := x509.ParseCertificate(block.Bytes)
-	require.NoError(t, err)
+	crt, err := pki.DecodeX509CertificateBytes(secret.Data[corev1.TLSCertKey])
+	require.NoError(t, err, "Secret %s", name)
 	return crt.SerialNumber.String()
 }
 
