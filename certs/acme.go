@@ -38,6 +38,11 @@ type acmeCheck struct {
 	issuerField *field.Path
 	// pathOf is where a finding about one identifier points.
 	pathOf func(identifier string) *field.Path
+	lookup Lookup
+	opts   Options
+	// gateway is the Gateway the Certificate is planned for; nil when
+	// checking a Certificate on its own.
+	gateway *Gateway
 }
 
 // isACME reports whether iss is a known ACME issuer. Callers check it
@@ -63,6 +68,11 @@ func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt
 		b.Errorf(finding.CodeACMECommonNameNotAName, pathOf(cn),
 			"the common name %q is not among the certificate's DNS names and IP addresses, and cert-manager's ACME issuer refuses such a request (InvalidOrder): add it to cert-manager.io/alt-names, or remove cert-manager.io/common-name", cn)
 	}
+	if crt.Spec.IsCA {
+		b.Errorf(finding.CodeACMEIssuerForCA, c.issuerField,
+			"the certificate for Secret %q is a CA (isCA), and ACME servers issue only end-entity certificates: use a CA, Vault or other issuer that can sign a CA",
+			crt.Spec.SecretName)
+	}
 	if isLetsEncrypt(acme.Server) && len(identifiers) > LetsEncryptMaxNames {
 		b.Errorf(finding.CodeTooManyACMENames, c.issuerField,
 			"the certificate for Secret %q holds %d names and %s %q is Let's Encrypt, which issues at most %d per certificate: spread the hosts over servers with their own credentials",
@@ -73,8 +83,15 @@ func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt
 	// which solvers' matchLabels selectors are matched against.
 	order := &cmacme.Order{}
 	order.Labels = crt.Labels
+	http01 := http01Check{
+		acmeCheck: c, kind: kind, certificateAnnotations: crt.Annotations,
+		served: map[int]bool{},
+	}
 	for _, id := range identifiers {
 		if solver, _ := solverpicker.Pick(ctx, id, offeredFor(id), acme.Solvers, order); solver != nil {
+			if solver.HTTP01 != nil {
+				http01.check(ctx, b, id, solver)
+			}
 			continue
 		}
 		if strings.HasPrefix(id, "*.") {

@@ -289,3 +289,179 @@ func TestACMEShimAnnotationsAreCarried(t *testing.T) {
 		})
 	}
 }
+
+// istioIngressClass is the IngressClass Istio serves (its controller name).
+const istioIngressClass = `
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: istio}
+spec: {controller: istio.io/ingress-controller}
+`
+
+// TestACMEHTTP01ThroughIstio: an HTTP-01 solver is only useful when Istio
+// serves the Ingress cert-manager creates for it, on the workload that
+// serves the host, without a redirect answering first. Expectations follow
+// Istio's Ingress rules (STRICT mode, class "istio", IngressClass controller
+// istio.io/ingress-controller), cert-manager's solver Ingress (class as the
+// kubernetes.io/ingress.class annotation, ingressClassName as the field, at
+// most one of name, class and ingressClassName), and Istio's gateway routes
+// (an httpsRedirect server sets require_tls on the exact host).
+func TestACMEHTTP01ThroughIstio(t *testing.T) {
+	redirect80 := addServer(map[string]any{
+		"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+		"hosts": anyList("web.example.com"),
+		"tls":   map[string]any{"httpsRedirect": true},
+	})
+	tests := []struct {
+		name    string
+		solvers string
+		extra   string
+		mutate  []mutation
+		strict  bool
+		want    []string
+	}{
+		{
+			name:    "an IngressClass with Istio's controller is served",
+			solvers: `[{http01: {ingress: {ingressClassName: istio}}}]`,
+			extra:   istioIngressClass,
+		},
+		{
+			name:    "the class annotation istio is served",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+		},
+		{
+			name:    "the class annotation nginx is not served by Istio",
+			solvers: `[{http01: {ingress: {class: nginx}}}]`,
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "an IngressClass of another controller is not served by Istio",
+			solvers: `[{http01: {ingress: {ingressClassName: nginx}}}]`,
+			extra:   istioIngressClass + "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n",
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "an IngressClass that does not exist is not served by Istio in STRICT mode",
+			solvers: `[{http01: {ingress: {ingressClassName: missing}}}]`,
+			extra:   istioIngressClass,
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "an IngressClass meshcert was not given cannot be told, a warning",
+			solvers: `[{http01: {ingress: {ingressClassName: istio}}}]`,
+			want:    []string{"warning MC5011 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "an IngressClass meshcert was not given cannot be told, an error under strict",
+			solvers: `[{http01: {ingress: {ingressClassName: istio}}}]`,
+			strict:  true,
+			want:    []string{"error MC5011 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "no class takes the default IngressClass, served when it is Istio's",
+			solvers: `[{http01: {ingress: {}}}]`,
+			extra:   "\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: istio, annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}}\nspec: {controller: istio.io/ingress-controller}\n",
+		},
+		{
+			name:    "no class and no default IngressClass is not served by Istio in STRICT mode",
+			solvers: `[{http01: {ingress: {}}}]`,
+			extra:   istioIngressClass,
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "class and ingressClassName together are refused by cert-manager",
+			solvers: `[{http01: {ingress: {class: istio, ingressClassName: istio}}}]`,
+			extra:   istioIngressClass,
+			want:    []string{"error MC5012 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a gatewayHTTPRoute solver without parentRefs attaches to nothing",
+			solvers: `[{http01: {gatewayHTTPRoute: {}}}]`,
+			want:    []string{"error MC5012 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a gatewayHTTPRoute solver attached to a port other than 80 is never reached",
+			solvers: `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: web, port: 8080}]}}}]`,
+			want:    []string{"error MC5012 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a gatewayHTTPRoute solver attached to port 80 is fine",
+			solvers: `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: web, port: 80}]}}}]`,
+		},
+		{
+			name:    "a port-80 server redirecting the host to HTTPS swallows the challenge",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate:  []mutation{redirect80},
+			want:    []string{"error MC5013 spec.servers[1].hosts[0]"},
+		},
+		{
+			name:    "a redirect of a wildcard host leaves the exact host's challenge alone",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("*.example.com"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+		},
+		{
+			name:    "a redirect does not concern a DNS-01 solver",
+			solvers: `[` + dns01 + `]`,
+			mutate:  []mutation{redirect80},
+		},
+		{
+			name:    "a Gateway on another workload than Istio's ingress gateway does not get the challenge",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate:  []mutation{withSelector("istio", "edge")},
+			want:    []string{"warning MC5014 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "the Gateway's ingress-class annotation overrides the solver's class, as on the Order",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate:  []mutation{withAnnotation("acme.cert-manager.io/http01-ingress-class", "nginx")},
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a solver that fails is reported once, not per name",
+			solvers: `[{http01: {ingress: {class: nginx}}}]`,
+			mutate:  []mutation{withHosts(0, "web.example.com", "shop.example.com")},
+			// At the first name in order, shop.example.com.
+			want: []string{"warning MC5010 spec.servers[0].hosts[1]"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mutations := append([]mutation{
+				withAnnotation("cert-manager.io/cluster-issuer", "acme"),
+				withHosts(0, "web.example.com"),
+			}, tc.mutate...)
+			gw := certs.ParseGateway(buildGateway(t, mutations...))
+			stream := acmeIssuer(pebble, tc.solvers)
+			if tc.extra != "" {
+				stream += "---" + tc.extra
+			}
+			opts := cliOptions()
+			opts.Strict = tc.strict
+			plan := certs.PlanGateway(t.Context(), gw, indexOf(t, stream), opts)
+			got := http01Findings(plan.Findings)
+			if tc.want == nil {
+				assert.Empty(t, got)
+				return
+			}
+			assert.Equal(t, tc.want, summary(got))
+		})
+	}
+}
+
+func http01Findings(fs finding.Findings) finding.Findings {
+	var out finding.Findings
+	codes := []finding.Code{
+		finding.CodeACMESolverNotServedByIstio, finding.CodeACMESolverClassUnknown, finding.CodeInvalidACMESolver,
+		finding.CodeACMEChallengeRedirected, finding.CodeACMEChallengeOnOtherWorkload,
+	}
+	for _, f := range fs {
+		if slices.Contains(codes, f.Code) {
+			out = append(out, f)
+		}
+	}
+	return out
+}

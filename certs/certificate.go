@@ -33,7 +33,7 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	}, lookup, opts)
 	checkDNSNames(b, crt.Spec.DNSNames)
 	if isACME(issuer) {
-		checkACMEIssuance(ctx, b, acmeCheck{issuer: issuer, issuerField: issuerField, pathOf: certificateIdentifierPath(crt)}, crt)
+		checkACMEIssuance(ctx, b, acmeCheck{issuer: issuer, issuerField: issuerField, pathOf: certificateIdentifierPath(crt), lookup: lookup, opts: opts}, crt)
 	}
 	if crt.Spec.SecretName == LegacyGatewayCertsSecret {
 		b.Warningf(finding.CodeLegacyGatewayCertsSecret, field.NewPath("spec", "secretName"), "current Istio gateways do not mount Secret %q (it predates SDS) and read certificates only through a Gateway's tls.credentialName; reference this Secret from a Gateway server's credentialName, or let meshcert inject one", LegacyGatewayCertsSecret)

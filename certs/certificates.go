@@ -95,7 +95,9 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 			}
 			checkMutualClientCA(ctx, b, gw, g.servers, ns, g.secret, found, lookup)
 			if isACME(found) {
-				checkACMEIssuance(ctx, b, acmeCheck{issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt)}, crt)
+				checkACMEIssuance(ctx, b, acmeCheck{
+					issuer: found, issuerField: issuerField, pathOf: identifierPath(g, crt), lookup: lookup, opts: opts, gateway: gw,
+				}, crt)
 			}
 			out = append(out, crt)
 		}

@@ -96,6 +96,9 @@ type ServerTLS struct {
 	PrivateKey           string
 	CACertificates       string
 	CACertCredentialName string
+	// HTTPSRedirect answers every plain-HTTP request with a redirect to
+	// HTTPS (a port-80 server's tls.httpsRedirect).
+	HTTPSRedirect bool
 }
 
 // Credentials lists the Secret names the server reads: credentialName or the

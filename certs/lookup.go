@@ -5,6 +5,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -51,4 +52,8 @@ type Lookup interface {
 	// CredentialKey (a server naming a credential), whatever their
 	// selectors. GatewayClaims lists a Gateway's keys for indexing.
 	GatewaysClaiming(ctx context.Context, key string) []*Gateway
+	// IngressClasses returns the cluster's IngressClasses; known is false
+	// when the lookup cannot vouch that it holds them all (input files
+	// without any IngressClass).
+	IngressClasses(ctx context.Context) (classes []*networkingv1.IngressClass, known bool)
 }

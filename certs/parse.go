@@ -141,6 +141,13 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		if srv.TLS.Mode == "" {
 			srv.TLS.Mode = ModePassthrough
 		}
+		if redirect, found := tlsMap["httpsRedirect"]; found && redirect != nil {
+			on, ok := redirect.(bool)
+			if !ok {
+				p.malformed(serverPath(i).Child("tls", "httpsRedirect"), "a boolean")
+			}
+			srv.TLS.HTTPSRedirect = on
+		}
 		if names, found := tlsMap["credentialNames"]; found && names != nil {
 			srv.TLS.CredentialNames = p.stringList(names, i, "tls", "credentialNames")
 		}

@@ -27,7 +27,12 @@ spec:
   acme:
     server: https://acme.example/directory
     privateKeySecretRef: {name: le}
-    solvers: [{http01: {ingress: {}}}]
+    solvers: [{http01: {ingress: {ingressClassName: istio}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: istio}
+spec: {controller: istio.io/ingress-controller}
 ---
 apiVersion: cert-manager.io/v1
 kind: Issuer

@@ -10,6 +10,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -130,6 +131,7 @@ func watched() []client.Object {
 		NewNamespaceMetadata(),
 		NewPodMetadata(),
 		newTrustBundle(),
+		&networkingv1.IngressClass{},
 	}
 }
 

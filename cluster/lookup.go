@@ -9,6 +9,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -152,6 +153,20 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 	list := newMetadataList(podGVK)
 	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
+}
+
+// IngressClasses implements certs.Lookup from the cache, which holds every
+// IngressClass (a handful per cluster).
+func (l *Lookup) IngressClasses(ctx context.Context) ([]*networkingv1.IngressClass, bool) {
+	list := &networkingv1.IngressClassList{}
+	if l.failed("IngressClass", l.reader.List(ctx, list, readOnly)) {
+		return nil, false
+	}
+	out := make([]*networkingv1.IngressClass, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, true
 }
 
 // Namespace implements certs.Lookup.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -427,6 +428,8 @@ func kindOf(obj client.Object) string {
 		return "ClusterIssuer"
 	case *cmapi.Certificate:
 		return "Certificate"
+	case *networkingv1.IngressClass:
+		return "IngressClass"
 	default:
 		return "?"
 	}
@@ -437,7 +440,7 @@ func TestSetup(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
 		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims", "Certificate meshcert.io/gateway"}, r.indexed)
-		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap"}, r.informed)
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
 	})
 	t.Run("a failing index is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}

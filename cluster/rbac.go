@@ -16,7 +16,7 @@ import (
 // Reads are the kinds the cache watches (Pods and Namespaces as metadata,
 // ConfigMaps only when labelled meshcert.io/trust-bundle, never Secrets;
 // list and watch permissions cannot be narrowed by label, the cache's
-// selector does that); the only writes are meshcert's Certificates and Events.
+// selector does that) and IngressClasses; the only writes are meshcert's Certificates and Events.
 // IstioOperators are read where the CRD exists.
 func PolicyRules() []rbacv1.PolicyRule {
 	read := []string{"get", "list", "watch"}
@@ -30,6 +30,8 @@ func PolicyRules() []rbacv1.PolicyRule {
 		},
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "configmaps"}, Verbs: read},
 		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{"istiooperators"}, Verbs: read},
+		// Whether Istio serves an ACME HTTP-01 solver's Ingress.
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: read},
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events.
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 	}

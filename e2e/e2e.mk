@@ -13,6 +13,7 @@ ETCD_VERSION         := v3.7.3
 KUBERNETES_VERSION   := v1.37.2
 HELM_VERSION         := v3.22.0
 CERT_MANAGER_VERSION := v1.21.2
+PEBBLE_VERSION       := v2.10.3
 
 KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
 KUBE_MINOR := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
@@ -23,6 +24,7 @@ ETCD_DIR         := $(TOOLS_CACHE)/etcd-$(ETCD_VERSION)
 KUBERNETES_DIR   := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)
 HELM_DIR         := $(TOOLS_CACHE)/helm-$(HELM_VERSION)
 CERT_MANAGER_DIR := $(TOOLS_CACHE)/cert-manager-$(CERT_MANAGER_VERSION)-$(CERT_MANAGER_RUNNER_HASH)
+PEBBLE_DIR       := $(TOOLS_CACHE)/pebble-$(PEBBLE_VERSION)
 
 ETCD            := $(ETCD_DIR)/etcd
 KUBE_APISERVER  := $(KUBERNETES_DIR)/kube-apiserver
@@ -30,6 +32,7 @@ KUBE_CONTROLLER := $(KUBERNETES_DIR)/kube-controller-manager
 KUBECTL         := $(KUBERNETES_DIR)/kubectl
 HELM            := $(HELM_DIR)/helm
 CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
+PEBBLE          := $(PEBBLE_DIR)/pebble
 
 # Oracles: other projects' own code run on our test inputs (e2e/oracles/).
 include e2e/oracles/istio/oracle.mk
@@ -37,7 +40,7 @@ include e2e/oracles/istio/istiod.mk
 include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.
-MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR)
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR):$(PEBBLE_DIR)
 
 # Static binaries, no local paths in them, no debug info (smaller, faster to link).
 TOOLS_GOFLAGS := -trimpath -buildvcs=false
@@ -70,7 +73,7 @@ CLUSTER_START_TIMEOUT ?= 120
 CLUSTER_FLAGS ?=
 
 .PHONY: tools
-tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
+tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
 
 $(ETCD):
 	cd e2e/tools/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(ETCD_DIR)/etcd.tmp go.etcd.io/etcd/server/v3
@@ -90,6 +93,10 @@ $(HELM):
 $(CERT_MANAGER):
 	cd e2e/tools/certmanager && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(CERT_MANAGER_DIR)/cert-manager-controller.tmp .
 	mv $(CERT_MANAGER_DIR)/cert-manager-controller.tmp $@
+
+$(PEBBLE):
+	cd e2e/tools/pebble && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(PEBBLE_DIR)/pebble.tmp github.com/letsencrypt/pebble/v2/cmd/pebble
+	mv $(PEBBLE_DIR)/pebble.tmp $@
 
 .PHONY: tools-env
 tools-env: ## Print the export line that lets `go test` in e2e/ find the tools (for eval).

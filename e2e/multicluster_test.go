@@ -162,8 +162,14 @@ spec:
 // ready waits for Certificate namespace/name to be Ready.
 func ready(t *testing.T, c client.Client, namespace, name string) *cmapi.Certificate {
 	t.Helper()
+	return readyWithin(t, waitTimeout, c, namespace, name)
+}
+
+// readyWithin is ready with its own timeout.
+func readyWithin(t *testing.T, timeout time.Duration, c client.Client, namespace, name string) *cmapi.Certificate {
+	t.Helper()
 	crt := &cmapi.Certificate{}
-	eventually(t, "Certificate "+namespace+"/"+name+" Ready", func(ctx context.Context) error {
+	eventuallyWithin(t, timeout, "Certificate "+namespace+"/"+name+" Ready", func(ctx context.Context) error {
 		if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, crt); err != nil {
 			return err
 		}

@@ -440,7 +440,14 @@ func permanent(err error) error { return permanentError{err} }
 // last error after waitTimeout, or at once on a permanent error.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	eventuallyWithin(t, waitTimeout, what, check)
+}
+
+// eventuallyWithin is eventually with its own timeout, for what takes
+// longer than waitTimeout by design (an ACME order).
+func eventuallyWithin(t *testing.T, timeout time.Duration, what string, check func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
@@ -454,7 +461,7 @@ func eventually(t *testing.T, what string, check func(ctx context.Context) error
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s: %v", waitTimeout, what, err)
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
 		case <-ticker.C:
 		}
 	}

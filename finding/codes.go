@@ -141,6 +141,23 @@ const (
 	// CodeTooManyACMENames: more names than Let's Encrypt puts into one
 	// certificate.
 	CodeTooManyACMENames Code = "MC5009"
+	// CodeACMESolverNotServedByIstio: the HTTP-01 solver cert-manager would
+	// pick creates an Ingress Istio does not serve.
+	CodeACMESolverNotServedByIstio Code = "MC5010"
+	// CodeACMESolverClassUnknown: whether Istio serves the HTTP-01 solver's
+	// Ingress depends on IngressClasses meshcert was not given.
+	CodeACMESolverClassUnknown Code = "MC5011"
+	// CodeInvalidACMESolver: the HTTP-01 solver cert-manager would pick
+	// cannot work as configured (conflicting fields, no parent Gateway).
+	CodeInvalidACMESolver Code = "MC5012"
+	// CodeACMEChallengeRedirected: a port-80 server redirects the host to
+	// HTTPS, HTTP-01 challenges included.
+	CodeACMEChallengeRedirected Code = "MC5013"
+	// CodeACMEChallengeOnOtherWorkload: Istio serves the HTTP-01 solver's
+	// Ingress on another gateway workload than the Gateway's.
+	CodeACMEChallengeOnOtherWorkload Code = "MC5014"
+	// CodeACMEIssuerForCA: a CA certificate from an ACME issuer.
+	CodeACMEIssuerForCA Code = "MC5015"
 )
 
 // IstioOperator.

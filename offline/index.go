@@ -13,6 +13,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,6 +37,7 @@ type Index struct {
 	configMaps     map[types.NamespacedName]*corev1.ConfigMap
 	namespaces     map[string]*metav1.ObjectMeta
 	workloads      []workload
+	ingressClasses []*networkingv1.IngressClass
 	gatewayByKey   map[string]*certs.Gateway   // namespace/name → gateway
 	gatewayKeys    map[string][]string         // namespace/name → its index keys
 	gateways       map[string][]*certs.Gateway // HostKey or CredentialKey → gateways
@@ -114,6 +116,12 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		x.configMaps[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = cm
 	case gvk.Group == "" && gvk.Kind == "Namespace":
 		x.namespaces[obj.GetName()] = &metav1.ObjectMeta{Name: obj.GetName(), Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
+	case gvk.Group == networkingv1.GroupName && gvk.Kind == "IngressClass":
+		ic := &networkingv1.IngressClass{}
+		if err := fromUnstructured(obj, ic); err != nil {
+			return err
+		}
+		x.ingressClasses = append(x.ingressClasses, ic)
 	case gvk.Group == "" && gvk.Kind == "Pod":
 		x.workloads = append(x.workloads, workload{namespace: ns, labels: obj.GetLabels()})
 	case gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet" || gvk.Kind == "DaemonSet"):
@@ -232,6 +240,12 @@ func (x *Index) WorkloadNamespaces(_ context.Context, selector map[string]string
 	}
 	sort.Strings(out)
 	return out
+}
+
+// IngressClasses implements certs.Lookup: input with any IngressClass is
+// taken to hold the cluster's IngressClasses.
+func (x *Index) IngressClasses(context.Context) ([]*networkingv1.IngressClass, bool) {
+	return x.ingressClasses, len(x.ingressClasses) > 0
 }
 
 // KnowsWorkloads implements certs.Lookup.

@@ -67,6 +67,9 @@ type Config struct {
 	// ExtraCertManagerControllers are added to the runner's default set, e.g.
 	// GatewayShimController.
 	ExtraCertManagerControllers []string
+	// ACME also runs Pebble and a DNS server (ControlPlane.ACME), and
+	// cert-manager's ACME controllers resolving through it.
+	ACME bool
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
 }
@@ -93,6 +96,8 @@ type ControlPlane struct {
 	Tools Tools
 	// StartDuration is the time from StartContext to everything ready.
 	StartDuration time.Duration
+	// ACME is the ACME stack, with Config.ACME.
+	ACME *ACME
 
 	// cfg and ports are what the plane was started with, for components
 	// started later (StartCertManager).
@@ -103,14 +108,17 @@ type ControlPlane struct {
 
 	mu        sync.Mutex
 	processes []*process
-	dataDir   string
-	stopOnce  sync.Once
-	stopErr   error
+	// closers stop what runs in the test process (the DNS server).
+	closers  []func() error
+	dataDir  string
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // ports are the listening ports of one start attempt.
 type ports struct {
 	etcdClient, etcdPeer, apiServer, controllerManager, certManagerHealth int
+	pebble, pebbleManagement                                              int
 }
 
 // StartContext starts a control plane in cfg.Dir and returns once every
@@ -264,6 +272,13 @@ func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
 	}
 	if err := cp.buildClients(); err != nil {
 		return err
+	}
+
+	if cfg.ACME {
+		if err := cp.startACME(ctx, cfg, p, certs); err != nil {
+			return err
+		}
+		lap("Pebble and DNS ready")
 	}
 
 	group, groupCtx := errgroup.WithContext(ctx)
@@ -491,14 +506,13 @@ func (cp *ControlPlane) StartCertManager(ctx context.Context) error {
 }
 
 func (cp *ControlPlane) startCertManager(ctx context.Context, cfg Config, p ports) error {
-	controllers := "+" + strings.Join(cfg.ExtraCertManagerControllers, ",")
 	healthAddress := "127.0.0.1:" + strconv.Itoa(p.certManagerHealth)
-	process, err := cp.run(cfg, "cert-manager", cfg.Tools.CertManager,
-		"--kubeconfig="+filepath.Join(cp.Dir, "pki", "cert-manager.kubeconfig"),
-		"--cluster-resource-namespace="+CertManagerNamespace,
-		"--controllers="+controllers,
-		"--health-listen-address="+healthAddress,
-	)
+	process, err := cp.run(cfg, "cert-manager", cfg.Tools.CertManager, append([]string{
+		"--kubeconfig=" + filepath.Join(cp.Dir, "pki", "cert-manager.kubeconfig"),
+		"--cluster-resource-namespace=" + CertManagerNamespace,
+		"--controllers=" + certManagerControllers(cfg),
+		"--health-listen-address=" + healthAddress,
+	}, cp.certManagerACMEArgs()...)...)
 	if err != nil {
 		return err
 	}
@@ -577,10 +591,16 @@ func (cp *ControlPlane) Stop() error {
 	cp.stopOnce.Do(func() {
 		cp.mu.Lock()
 		processes := slices.Clone(cp.processes)
+		closers := slices.Clone(cp.closers)
 		cp.mu.Unlock()
 		var errs []error
 		for _, p := range slices.Backward(processes) {
 			if err := p.stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, closeFn := range closers {
+			if err := closeFn(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -674,7 +694,7 @@ func freePorts(ctx context.Context) (ports, error) {
 		return listener.Addr().(*net.TCPAddr).Port, nil
 	}
 	var p ports
-	for _, port := range []*int{&p.etcdClient, &p.etcdPeer, &p.apiServer, &p.controllerManager, &p.certManagerHealth} {
+	for _, port := range []*int{&p.etcdClient, &p.etcdPeer, &p.apiServer, &p.controllerManager, &p.certManagerHealth, &p.pebble, &p.pebbleManagement} {
 		var err error
 		if *port, err = next(); err != nil {
 			return ports{}, err

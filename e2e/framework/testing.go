@@ -38,6 +38,12 @@ func WithCertManagerControllers(names ...string) Option {
 	return func(c *Config) { c.ExtraCertManagerControllers = append(c.ExtraCertManagerControllers, names...) }
 }
 
+// WithACME runs Pebble and the DNS server of ACMEZone, and cert-manager's
+// ACME controllers (ControlPlane.ACME).
+func WithACME() Option {
+	return func(c *Config) { c.ACME = true }
+}
+
 // Start starts a control plane for t, in its own directory under the
 // artifacts directory, and stops it when t finishes (also when t fails or
 // panics). On failure every component's log tail is printed.

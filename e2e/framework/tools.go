@@ -30,6 +30,9 @@ type Tools struct {
 	// PilotDiscovery is istiod, Istio's pilot-discovery of the Istio
 	// oracle's version (e2e/oracles/istio/istiod.mk), run by StartIstiod.
 	PilotDiscovery string
+	// Pebble is Let's Encrypt's test ACME server (e2e/tools/pebble), run
+	// with Config.ACME.
+	Pebble string
 }
 
 // ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
@@ -60,6 +63,7 @@ func ToolsFromEnv() (Tools, error) {
 		IstioOracle:           find("istio-oracle"),
 		CertManagerOracle:     find("certmanager-oracle"),
 		PilotDiscovery:        find("pilot-discovery"),
+		Pebble:                find("pebble"),
 	}
 	if len(missing) > 0 {
 		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)

@@ -26,14 +26,19 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/klog/v2"
 
 	"github.com/cert-manager/cert-manager/pkg/controller"
+	dnsutil "github.com/cert-manager/cert-manager/pkg/issuer/acme/dns/util"
 	logf "github.com/cert-manager/cert-manager/pkg/logs"
 	utilfeature "github.com/cert-manager/cert-manager/pkg/util/feature"
 
 	// Each blank import registers controllers with controller.Register.
+	_ "github.com/cert-manager/cert-manager/pkg/controller/acmechallenges"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/acmeorders"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificate-shim/gateways"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/acme"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/selfsigned"
@@ -47,7 +52,10 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/controller/clusterissuers"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/issuers"
 	// The issuers and clusterissuers controllers look issuer types up in
-	// this registry to set the Ready condition.
+	// this registry to set the Ready condition; the ACME one registers the
+	// account that orders and challenges then use, so ACME issuance needs
+	// the issuers controllers in the same runner.
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/acme"
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
@@ -72,6 +80,17 @@ var defaultControllers = []string{
 	"issuers",
 }
 
+// acmeControllers issue from ACME issuers: orders and challenges, and the
+// CertificateRequest controller that turns a request into an Order.
+// `--controllers=+acme` adds them.
+var acmeControllers = []string{"certificaterequests-issuer-acme", "challenges", "orders"}
+
+const acmeSet = "acme"
+
+// defaultACMESolverImage is upstream's solver image of the version go.mod
+// pins. Nothing runs Pods on the local stack; the tests play the solver.
+const defaultACMESolverImage = "quay.io/jetstack/cert-manager-acmesolver:v1.21.2"
+
 // workersPerController matches upstream's default.
 const workersPerController = 5
 
@@ -82,6 +101,17 @@ type options struct {
 	kubeAPIQPS               float64
 	kubeAPIBurst             int
 	healthListenAddress      string
+	acme                     acmeOptions
+}
+
+// acmeOptions are the ACME flags of upstream's controller that the local
+// stack needs: where DNS-01 and HTTP-01 self-checks resolve names.
+type acmeOptions struct {
+	dns01Nameservers        []string
+	dns01RecursiveOnly      bool
+	dns01CheckRetryPeriod   time.Duration
+	http01SolverNameservers []string
+	http01SolverImage       string
 }
 
 func main() {
@@ -121,6 +151,17 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&opts.kubeAPIBurst, "kube-api-burst", 100, "Client burst when the API server has no priority and fairness.")
 	fs.StringVar(&opts.healthListenAddress, "health-listen-address", "",
 		"host:port serving /readyz (200 once every informer cache has synced); empty disables it.")
+	var dns01Nameservers, http01Nameservers string
+	fs.StringVar(&dns01Nameservers, "dns01-recursive-nameservers", "",
+		"Comma-separated host:port resolvers for DNS-01 self-checks and zone lookups (upstream's flag); empty: the system's.")
+	fs.BoolVar(&opts.acme.dns01RecursiveOnly, "dns01-recursive-nameservers-only", false,
+		"Check DNS-01 records only through --dns01-recursive-nameservers, not the zone's authoritative servers (upstream's flag).")
+	fs.DurationVar(&opts.acme.dns01CheckRetryPeriod, "dns01-check-retry-period", 10*time.Second,
+		"How long to wait before repeating a failed DNS-01 or HTTP-01 self-check (upstream's flag).")
+	fs.StringVar(&http01Nameservers, "acme-http01-solver-nameservers", "",
+		"Comma-separated host:port resolvers for HTTP-01 self-checks (upstream's flag); empty: the system's.")
+	fs.StringVar(&opts.acme.http01SolverImage, "acme-http01-solver-image", defaultACMESolverImage,
+		"Image of the HTTP-01 solver Pods cert-manager creates (upstream's flag).")
 	// Accepted so the runner takes the same command line as upstream's
 	// controller; there is only ever one runner per control plane.
 	leaderElect := fs.Bool("leader-elect", false, "Must be false: the runner does no leader election.")
@@ -138,6 +179,8 @@ func parseFlags(args []string) (options, error) {
 		return options{}, err
 	}
 	opts.controllers = selected
+	opts.acme.dns01Nameservers = splitList(dns01Nameservers)
+	opts.acme.http01SolverNameservers = splitList(http01Nameservers)
 	return opts, nil
 }
 
@@ -153,6 +196,10 @@ func selectControllers(value string) ([]string, error) {
 	for _, name := range strings.Split(value, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
+			continue
+		}
+		if name == acmeSet {
+			selected = append(selected, acmeControllers...)
 			continue
 		}
 		if _, ok := known[name]; !ok && name != caInjector {
@@ -172,7 +219,7 @@ func knownControllers() []string {
 	for name := range controller.Known() {
 		names = append(names, name)
 	}
-	names = append(names, caInjector)
+	names = append(names, caInjector, acmeSet)
 	sort.Strings(names)
 	return names
 }
@@ -201,6 +248,9 @@ func run(ctx context.Context, opts options) error {
 			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,
 		},
 		ConfigOptions: controller.ConfigOptions{EnableGatewayAPI: enableGatewayAPI},
+		ACMEOptions:   acmeContextOptions(opts.acme),
+		// Upstream's default; zero would schedule no challenge at all.
+		SchedulerOptions: controller.SchedulerOptions{MaxConcurrentChallenges: 60},
 	})
 	if err != nil {
 		return fmt.Errorf("failed to build the controller context factory: %w", err)
@@ -292,6 +342,40 @@ func run(ctx context.Context, opts options) error {
 	}
 	log.Info("controllers stopped")
 	return nil
+}
+
+// acmeContextOptions fills cert-manager's ACME options as upstream's
+// controller does from its flags, with upstream's defaults for the solver
+// Pods' resources.
+func acmeContextOptions(o acmeOptions) controller.ACMEOptions {
+	nameservers := o.dns01Nameservers
+	if len(nameservers) == 0 {
+		// Without any, every DNS-01 lookup answers nothing and the
+		// controller dereferences a nil reply; upstream reads resolv.conf.
+		nameservers = dnsutil.RecursiveNameservers
+	}
+	return controller.ACMEOptions{
+		HTTP01SolverImage:                 o.http01SolverImage,
+		HTTP01SolverResourceRequestCPU:    resource.MustParse("10m"),
+		HTTP01SolverResourceRequestMemory: resource.MustParse("64Mi"),
+		HTTP01SolverResourceLimitsCPU:     resource.MustParse("100m"),
+		HTTP01SolverResourceLimitsMemory:  resource.MustParse("64Mi"),
+		ACMEHTTP01SolverRunAsNonRoot:      true,
+		HTTP01SolverNameservers:           o.http01SolverNameservers,
+		DNS01Nameservers:                  nameservers,
+		DNS01CheckAuthoritative:           !o.dns01RecursiveOnly,
+		DNS01CheckRetryPeriod:             o.dns01CheckRetryPeriod,
+	}
+}
+
+func splitList(value string) []string {
+	var items []string
+	for item := range strings.SplitSeq(value, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 // serveHealth answers /readyz so the e2e framework can wait for the runner

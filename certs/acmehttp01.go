@@ -1,0 +1,241 @@
+package certs
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/meshcert/meshcert/finding"
+)
+
+// What Istio serves of Kubernetes Ingress, with the defaults of its mesh
+// config (pkg/config/mesh DefaultMeshConfig; pilot/pkg/config/kube/ingress):
+// ingressControllerMode STRICT, so an Ingress is served only when its
+// kubernetes.io/ingress.class annotation is IstioIngressClass, or, without
+// the annotation, when its spec.ingressClassName names an IngressClass whose
+// controller is IstioIngressController. The Gateway Istio makes of it
+// listens on port 80 of the workload labelled IstioIngressSelector.
+const (
+	IstioIngressClass      = "istio"
+	IstioIngressController = "istio.io/ingress-controller"
+	// ingressClassAnnotation is the annotation cert-manager sets from a
+	// solver's http01.ingress.class.
+	ingressClassAnnotation = "kubernetes.io/ingress.class"
+)
+
+// IstioIngressSelector selects the gateway workload that serves the Ingresses
+// Istio serves (meshConfig ingressSelector and ingressService unset).
+var IstioIngressSelector = map[string]string{"istio": "ingressgateway"}
+
+// http01Check checks one HTTP-01 solver cert-manager would pick, once per
+// solver for what is wrong with the solver itself, and per name for what
+// the Gateway does to the challenge.
+type http01Check struct {
+	acmeCheck
+	kind                   string
+	certificateAnnotations map[string]string
+	// served records, by index in the issuer's solvers, whether Istio
+	// serves the solver's Ingress; a solver is checked once.
+	served map[int]bool
+}
+
+func (c *http01Check) check(ctx context.Context, b *finding.Builder, id string, solver *cmacme.ACMEChallengeSolver) {
+	// The picker returns a copy; find the issuer's own entry.
+	i := slices.IndexFunc(c.issuer.GetSpec().ACME.Solvers, func(s cmacme.ACMEChallengeSolver) bool {
+		return equality.Semantic.DeepEqual(&s, solver)
+	})
+	served, checked := c.served[i]
+	if !checked {
+		served = c.checkSolver(ctx, b, id, solver)
+		c.served[i] = served
+	}
+	if served && c.gateway != nil {
+		c.checkGatewayRoutesChallenge(b, id)
+	}
+}
+
+// checkSolver reports what keeps the solver's challenge from being served
+// by Istio, and whether Istio serves it.
+func (c *http01Check) checkSolver(ctx context.Context, b *finding.Builder, id string, solver *cmacme.ACMEChallengeSolver) bool {
+	kind, name := c.issuerKindName()
+	switch {
+	case solver.HTTP01.GatewayHTTPRoute != nil:
+		route := solver.HTTP01.GatewayHTTPRoute
+		if len(route.ParentRefs) == 0 && c.certificateAnnotations[cmacme.ACMECertificateHTTP01ParentRefName] == "" {
+			b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
+				"the gatewayHTTPRoute solver of ACME %s %q that would take %q has no parentRefs, so the HTTPRoute cert-manager creates for the challenge attaches to no Gateway and the challenge is never served: add parentRefs naming a Gateway API Gateway with an HTTP listener on port 80",
+				kind, name, id)
+			return false
+		}
+		for _, ref := range route.ParentRefs {
+			if ref.Port != nil && *ref.Port != 80 {
+				b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
+					"the gatewayHTTPRoute solver of ACME %s %q that would take %q attaches to port %d of Gateway %q, but the ACME server sends HTTP-01 requests to port 80: use port 80, or leave the port out",
+					kind, name, id, *ref.Port, string(ref.Name))
+				return false
+			}
+		}
+		// Whether that Gateway API Gateway listens on port 80 and allows the
+		// route is not known to meshcert (it does not read them).
+		return false
+	case solver.HTTP01.Ingress != nil:
+		return c.checkIngressSolver(ctx, b, id, c.effectiveIngress(solver.HTTP01.Ingress))
+	}
+	return false
+}
+
+// effectiveIngress applies the Certificate's override annotations as
+// cert-manager does (acmeorders applyIngressParameterAnnotationOverrides):
+// any override clears the solver's name, class and ingressClassName.
+func (c *http01Check) effectiveIngress(ing *cmacme.ACMEChallengeSolverHTTP01Ingress) *cmacme.ACMEChallengeSolverHTTP01Ingress {
+	out := ing.DeepCopy()
+	overrides := map[string]func(string){
+		cmacme.ACMECertificateHTTP01IngressNameOverride:      func(v string) { out.Name = v },
+		cmacme.ACMECertificateHTTP01IngressClassOverride:     func(v string) { out.Class = &v },
+		cmacme.ACMECertificateHTTP01IngressClassNameOverride: func(v string) { out.IngressClassName = &v },
+	}
+	for _, key := range slices.Sorted(maps.Keys(overrides)) {
+		if v, ok := c.certificateAnnotations[key]; ok {
+			out.Name, out.Class, out.IngressClassName = "", nil, nil
+			overrides[key](v)
+			break
+		}
+	}
+	return out
+}
+
+// checkIngressSolver decides whether Istio serves the Ingress cert-manager
+// builds for this solver (pkg/issuer/acme/http/ingress.go: class becomes
+// the kubernetes.io/ingress.class annotation, ingressClassName the field).
+func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder, id string, ing *cmacme.ACMEChallengeSolverHTTP01Ingress) bool {
+	kind, name := c.issuerKindName()
+	path := c.pathOf(id)
+	set := 0
+	for _, isSet := range []bool{ing.Name != "", ing.Class != nil, ing.IngressClassName != nil} {
+		if isSet {
+			set++
+		}
+	}
+	if set > 1 {
+		b.Errorf(finding.CodeInvalidACMESolver, path,
+			"the HTTP-01 ingress solver of ACME %s %q that would take %q sets more than one of name, class and ingressClassName, which cert-manager refuses: keep ingressClassName %q only",
+			kind, name, id, IstioIngressClass)
+		return false
+	}
+	switch {
+	case ing.Name != "":
+		// The challenge path goes into an existing Ingress, whose class
+		// meshcert does not read.
+		return false
+	case ing.Class != nil:
+		if *ing.Class == IstioIngressClass {
+			return true
+		}
+		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+			"the HTTP-01 solver of ACME %s %q that would take %q creates an Ingress of class %q, and Istio serves only class %q: the ACME server's request for %q reaches no solver unless another ingress controller answers for it on port 80; use ingressClassName of an IngressClass with controller %s",
+			kind, name, id, *ing.Class, IstioIngressClass, id, IstioIngressController)
+		return false
+	}
+
+	classes, known := c.lookup.IngressClasses(ctx)
+	if ing.IngressClassName != nil {
+		className := *ing.IngressClassName
+		i := slices.IndexFunc(classes, func(ic *networkingv1.IngressClass) bool { return ic.Name == className })
+		switch {
+		case i >= 0 && classes[i].Spec.Controller == IstioIngressController:
+			return true
+		case i >= 0:
+			b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+				"the HTTP-01 solver of ACME %s %q that would take %q creates an Ingress of IngressClass %q, whose controller is %s, not Istio's %s: the ACME server's request for %q reaches no solver unless that controller answers for it on port 80; use an IngressClass with controller %s",
+				kind, name, id, className, classes[i].Spec.Controller, IstioIngressController, id, IstioIngressController)
+		case known:
+			b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+				"the HTTP-01 solver of ACME %s %q that would take %q creates an Ingress of IngressClass %q, which does not exist, and Istio serves an Ingress only when its IngressClass has controller %s: create IngressClass %q with that controller",
+				kind, name, id, className, IstioIngressController, className)
+		default:
+			b.Addf(c.opts.lenient(), finding.CodeACMESolverClassUnknown, path,
+				"the HTTP-01 solver of ACME %s %q that would take %q uses IngressClass %q, which is not in the input, so meshcert cannot tell whether Istio serves it (its controller must be %s): add the IngressClass to the input",
+				kind, name, id, className, IstioIngressController)
+		}
+		return false
+	}
+
+	// Neither: the API server's admission gives the Ingress the default
+	// IngressClass, if there is one.
+	i := slices.IndexFunc(classes, func(ic *networkingv1.IngressClass) bool {
+		return ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true"
+	})
+	switch {
+	case i >= 0 && classes[i].Spec.Controller == IstioIngressController:
+		return true
+	case i >= 0:
+		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, so its Ingress gets the default IngressClass %q, whose controller is %s, not Istio's %s: set ingressClassName to an IngressClass with controller %s",
+			kind, name, id, classes[i].Name, classes[i].Spec.Controller, IstioIngressController, IstioIngressController)
+	case known:
+		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+			"the HTTP-01 solver of ACME %s %q that would take %q sets no class and there is no default IngressClass, and Istio serves an Ingress without a class only when told to (ingressControllerMode DEFAULT): set ingressClassName to an IngressClass with controller %s",
+			kind, name, id, IstioIngressController)
+	default:
+		b.Addf(c.opts.lenient(), finding.CodeACMESolverClassUnknown, path,
+			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, so its Ingress gets the cluster's default IngressClass, which is not in the input: meshcert cannot tell whether Istio serves it; set ingressClassName, or add the IngressClasses to the input",
+			kind, name, id)
+	}
+	return false
+}
+
+// checkGatewayRoutesChallenge checks what the Gateway serving id does to
+// the challenge Istio's ingress gateway serves: it must run on the workload
+// that serves Ingress, and a port-80 server of that workload redirecting
+// exactly this host to HTTPS answers the challenge with the redirect
+// (Istio sets require_tls ALL on the host's one virtual host of route
+// http.80, before any route is matched).
+func (c *http01Check) checkGatewayRoutesChallenge(b *finding.Builder, id string) {
+	gw := c.gateway
+	if !selects(gw.Selector, IstioIngressSelector) {
+		b.Warningf(finding.CodeACMEChallengeOnOtherWorkload, c.pathOf(id),
+			"Istio serves the HTTP-01 solver's Ingress for %q on the gateway workload %s, but this Gateway, which serves %q, selects %s: if %q resolves to this Gateway's workload, the ACME server's request on port 80 never reaches the solver; use a DNS-01 solver, or serve this host from the workload %s",
+			id, selectorString(IstioIngressSelector), id, selectorString(gw.Selector), id, selectorString(IstioIngressSelector))
+		return
+	}
+	for _, srv := range gw.Servers {
+		if srv.Port.Number != 80 || srv.TLS == nil || !srv.TLS.HTTPSRedirect {
+			continue
+		}
+		for h, host := range srv.Hosts {
+			if strings.EqualFold(host, id) {
+				b.Errorf(finding.CodeACMEChallengeRedirected, serverPath(srv.Index).Child("hosts").Index(h),
+					"server %d redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect from this server (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
+					srv.Index, id)
+			}
+		}
+	}
+}
+
+func (c *http01Check) issuerKindName() (string, string) {
+	return c.kind, c.issuer.GetName()
+}
+
+// selects reports whether selector holds every label of workload: it then
+// picks Pods of that workload (or none at all).
+func selects(selector, workload map[string]string) bool {
+	for k, v := range workload {
+		if selector[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func selectorString(selector map[string]string) string {
+	pairs := make([]string, 0, len(selector))
+	for _, k := range slices.Sorted(maps.Keys(selector)) {
+		pairs = append(pairs, k+"="+selector[k])
+	}
+	return strings.Join(pairs, ",")
+}

@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/cert-manager/cert-manager/pkg/util/pki"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/e2e/framework"
+)
+
+// acmeOrderTimeout bounds one ACME issuance: cert-manager waits a fixed 60s
+// after its DNS-01 self-check passes (the record's TTL), then Pebble
+// validates and signs.
+const acmeOrderTimeout = 4 * time.Minute
+
+// acmeGatewayYAML is a namespace whose cluster admin allows names under
+// framework.ACMEZone from issuer, and in it a managed Gateway serving hosts
+// on port 443 from issuer.
+func acmeGatewayYAML(namespace, name, issuer string, hosts ...string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+  annotations: {meshcert.io/allowed-hosts: "*.%[4]s", meshcert.io/allowed-issuers: ClusterIssuer/%[3]s}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: %[2]s, namespace: %[1]s, annotations: {cert-manager.io/cluster-issuer: %[3]s}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [%[5]s]
+    tls: {mode: SIMPLE}
+`, namespace, name, issuer, framework.ACMEZone, strings.Join(hosts, ", "))
+}
+
+// acmeClusterIssuerYAML is an ACME ClusterIssuer of the plane's Pebble,
+// trusting Pebble's API certificate through caBundle, with solvers (YAML
+// of spec.acme.solvers, indented for it).
+func acmeClusterIssuerYAML(cp *framework.ControlPlane, name, solvers string) string {
+	return fmt.Sprintf(`apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: %s}
+spec:
+  acme:
+    server: %s
+    caBundle: %s
+    privateKeySecretRef: {name: %s-account}
+    solvers:
+%s`, name, cp.ACME.DirectoryURL, base64.StdEncoding.EncodeToString(cp.ACME.CABundle), name, solvers)
+}
+
+// applyYAML applies manifests with kubectl, retrying while meshcert's
+// caches catch up, and returns kubectl's stderr (its warnings).
+func applyYAML(t *testing.T, cp *framework.ControlPlane, manifests string) string {
+	t.Helper()
+	var warnings string
+	eventually(t, "kubectl apply", func(context.Context) error {
+		_, stderr, err := kubectlRun(t, cp, manifests, "apply", "-f", "-")
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, stderr)
+		}
+		warnings = stderr
+		return nil
+	})
+	return warnings
+}
+
+// waitIssuerReady waits until cert-manager registered the ACME account.
+func waitIssuerReady(t *testing.T, cp *framework.ControlPlane, name string) {
+	t.Helper()
+	eventually(t, "ClusterIssuer "+name+" Ready", func(ctx context.Context) error {
+		issuer := &cmapi.ClusterIssuer{}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Name: name}, issuer); err != nil {
+			return err
+		}
+		for _, c := range issuer.Status.Conditions {
+			if c.Type == cmapi.IssuerConditionReady && c.Status == cmmeta.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v", issuer.Status.Conditions)
+	})
+}
+
+// verifyIssuedByPebble checks that the Secret's chain verifies against the
+// root Pebble reports on its management interface, for every host.
+func verifyIssuedByPebble(t *testing.T, cp *framework.ControlPlane, secretName string, hosts ...string) {
+	t.Helper()
+	secret := &corev1.Secret{}
+	require.NoError(t, cp.Client.Get(t.Context(), client.ObjectKey{Namespace: "istio-system", Name: secretName}, secret))
+	chain, err := pki.DecodeX509CertificateChainBytes(secret.Data[corev1.TLSCertKey])
+	require.NoError(t, err)
+	rootPEM, err := cp.ACME.Roots(t.Context())
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(rootPEM), "Pebble's root parses")
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		intermediates.AddCert(c)
+	}
+	for _, host := range hosts {
+		_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: intermediates})
+		assert.NoError(t, err, "the issued certificate verifies for %s against Pebble's root", host)
+	}
+	_, err = chain[0].Verify(x509.VerifyOptions{DNSName: "not-ordered." + framework.ACMEZone, Roots: roots, Intermediates: intermediates})
+	assert.Error(t, err, "a name that was not ordered does not verify")
+}
+
+// TestACMEDNS01WildcardOnTheRealStack: a Gateway serving a name and its
+// wildcard from an ACME ClusterIssuer with an RFC2136 DNS-01 solver gets,
+// through meshcert, a Certificate that cert-manager orders from Pebble:
+// cert-manager writes the TXT records into the stack's name server with
+// TSIG-signed updates, checks they resolve, Pebble validates them, and the
+// chain verifies against Pebble's root for every host.
+func TestACMEDNS01WildcardOnTheRealStack(t *testing.T) {
+	cp := framework.Start(t, framework.WithACME())
+	startMeshcert(t, cp, framework.MeshcertConfig{})
+	require.NoError(t, cp.Client.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: framework.CertManagerNamespace, Name: "rfc2136-tsig"},
+		Data:       map[string][]byte{"secret": []byte(cp.ACME.TSIGSecret)},
+	}))
+	applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-dns", fmt.Sprintf(`    - dns01:
+        rfc2136:
+          nameserver: %s
+          tsigKeyName: %s
+          tsigAlgorithm: HMACSHA256
+          tsigSecretSecretRef: {name: rfc2136-tsig, key: secret}
+`, cp.ACME.DNS.Addr(), framework.ACMETSIGKeyName)))
+	waitIssuerReady(t, cp, "pebble-dns")
+
+	hosts := []string{"shop." + framework.ACMEZone, "*.shop." + framework.ACMEZone}
+	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-shop", "shop", "pebble-dns", `"`+hosts[0]+`"`, `"`+hosts[1]+`"`))
+	assert.NotContains(t, warnings, "MC", "a DNS-01 issuer that can issue every name draws no finding")
+
+	credential := certs.CredentialName("acme-shop", "shop", "https")
+	crt := readyWithin(t, acmeOrderTimeout, cp.Client, "istio-system", credential)
+	assert.ElementsMatch(t, hosts, crt.Spec.DNSNames)
+	verifyIssuedByPebble(t, cp, crt.Spec.SecretName, hosts[0], "any.shop."+framework.ACMEZone)
+	eventually(t, "cert-manager removed its TXT records", func(context.Context) error {
+		if values := cp.ACME.DNS.TXT("_acme-challenge.shop." + framework.ACMEZone); len(values) > 0 {
+			return fmt.Errorf("TXT records left: %v", values)
+		}
+		return nil
+	})
+}
+
+// TestACMEHTTP01ThroughIstioOnTheRealStack: an ACME ClusterIssuer whose
+// HTTP-01 solver uses the IngressClass Istio serves. meshcert's Certificate
+// leads cert-manager to create the solver's Pod, Service and Ingress; the
+// test plays the kubelet and serves what the solver Pod would, on port 80
+// where the name resolves; cert-manager's self-check and Pebble's
+// validation both reach it and the Certificate becomes Ready. A solver
+// Istio would not serve is warned about before anything is applied.
+func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
+	cp := framework.Start(t, framework.WithACME())
+	startMeshcert(t, cp, framework.MeshcertConfig{})
+	serveSolverPods(t, cp)
+
+	applyYAML(t, cp, `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: istio}
+spec: {controller: istio.io/ingress-controller}
+`)
+	applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-http", `    - http01:
+        ingress: {ingressClassName: istio}
+`))
+	waitIssuerReady(t, cp, "pebble-http")
+
+	host := "web." + framework.ACMEZone
+	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-web", "web", "pebble-http", host))
+	assert.NotContains(t, warnings, "MC", "an HTTP-01 solver Istio serves draws no finding")
+	credential := certs.CredentialName("acme-web", "web", "https")
+	eventuallyWithin(t, acmeOrderTimeout, "the solver Ingress with Istio's class", func(ctx context.Context) error {
+		var ingresses networkingv1.IngressList
+		if err := cp.Client.List(ctx, &ingresses, client.InNamespace("istio-system")); err != nil {
+			return err
+		}
+		for _, ing := range ingresses.Items {
+			if ing.Spec.IngressClassName != nil && *ing.Spec.IngressClassName == "istio" &&
+				len(ing.Spec.Rules) == 1 && ing.Spec.Rules[0].Host == host {
+				return nil
+			}
+		}
+		return fmt.Errorf("no solver Ingress for %s among %d", host, len(ingresses.Items))
+	})
+	crt := readyWithin(t, acmeOrderTimeout, cp.Client, "istio-system", credential)
+	verifyIssuedByPebble(t, cp, crt.Spec.SecretName, host)
+
+	t.Run("a solver Istio would not serve is warned about before anything is applied", func(t *testing.T) {
+		applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-nginx", `    - http01:
+        ingress: {ingressClassName: nginx}
+`))
+		waitIssuerReady(t, cp, "pebble-nginx")
+		gateway := acmeGatewayYAML("acme-nginx", "web", "pebble-nginx", "nginx."+framework.ACMEZone)
+		// A dry run creates no namespace, so the Gateway's must exist.
+		namespace, _, _ := strings.Cut(gateway, "---")
+		applyYAML(t, cp, namespace)
+		eventually(t, "meshcert warns on a dry run", func(context.Context) error {
+			_, stderr, err := kubectlRun(t, cp, gateway, "apply", "--dry-run=server", "-f", "-")
+			if err != nil {
+				return fmt.Errorf("%w: %s", err, stderr)
+			}
+			if !strings.Contains(stderr, "Warning:") || !strings.Contains(stderr, "MC5010") {
+				return fmt.Errorf("no MC5010 warning yet: %s", stderr)
+			}
+			// kubectl prints the start of the message.
+			assert.Contains(t, stderr, `ClusterIssuer "pebble-nginx"`)
+			return nil
+		})
+	})
+}
+
+// serveSolverPods plays the kubelet for cert-manager's HTTP-01 solver Pods,
+// which nothing runs on this stack: it serves on 127.0.0.1:80, where every
+// name of the ACME zone resolves, what a solver Pod serves, read from the
+// Pod's own arguments (--domain, --token, --key). So a token is answered
+// only once cert-manager has created its Pod.
+func serveSolverPods(t *testing.T, cp *framework.ControlPlane) {
+	t.Helper()
+	listener, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", framework.ACMEHTTP01Port))
+	require.NoError(t, err, "HTTP-01 is validated on port 80: the e2e tests need root or CAP_NET_BIND_SERVICE to bind it")
+	var mu sync.Mutex
+	served := map[string]int{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		var pods corev1.PodList
+		if err := cp.Client.List(r.Context(), &pods, client.MatchingLabels{"acme.cert-manager.io/http01-solver": "true"}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for _, pod := range pods.Items {
+			args := solverArgs(pod)
+			if args["domain"] == host && args["token"] == token {
+				mu.Lock()
+				served[host]++
+				mu.Unlock()
+				_, _ = w.Write([]byte(args["key"]))
+				return
+			}
+		}
+		http.NotFound(w, r)
+	})
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = server.Serve(listener) }()
+	t.Cleanup(func() {
+		_ = server.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("HTTP-01 challenges answered per host: %v", served)
+	})
+}
+
+// solverArgs reads the --name=value arguments of a solver Pod's container.
+func solverArgs(pod corev1.Pod) map[string]string {
+	args := map[string]string{}
+	for _, c := range pod.Spec.Containers {
+		for _, arg := range c.Args {
+			if name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "="); ok {
+				args[name] = value
+			}
+		}
+	}
+	return args
+}
