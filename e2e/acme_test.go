@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/e2e/framework"
@@ -174,7 +178,8 @@ func TestACMEDNS01WildcardOnTheRealStack(t *testing.T) {
 func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
 	cp := framework.Start(t, framework.WithACME())
 	startMeshcert(t, cp, framework.MeshcertConfig{})
-	serveSolverPods(t, cp)
+	host := "web." + framework.ACMEZone
+	serveSolverPods(t, cp, host)
 
 	applyYAML(t, cp, `apiVersion: networking.k8s.io/v1
 kind: IngressClass
@@ -186,7 +191,6 @@ spec: {controller: istio.io/ingress-controller}
 `))
 	waitIssuerReady(t, cp, "pebble-http")
 
-	host := "web." + framework.ACMEZone
 	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-web", "web", "pebble-http", host))
 	assert.NotContains(t, warnings, "MC", "an HTTP-01 solver Istio serves draws no finding")
 	credential := certs.CredentialName("acme-web", "web", "https")
@@ -228,14 +232,129 @@ spec: {controller: istio.io/ingress-controller}
 			return nil
 		})
 	})
+	t.Run("meshcert's verdict on each solver is Istio's on the Ingress cert-manager creates", func(t *testing.T) {
+		compareSolversWithIstio(t, cp)
+	})
+}
+
+// solverCases are HTTP-01 ingress solvers as users write them, each with
+// the host of the Gateway that uses it, for the comparison with Istio.
+var solverCases = []struct{ issuer, ingress, host string }{
+	{"class-istio", "{class: istio}", "class-istio"},
+	{"class-nginx", "{class: nginx}", "class-nginx"},
+	{"classname-istio", "{ingressClassName: istio}", "classname-istio"},
+	{"classname-nginx", "{ingressClassName: nginx}", "classname-nginx"},
+	{"classname-missing", "{ingressClassName: missing}", "classname-missing"},
+	{"no-class", "{}", "no-class"},
+}
+
+// compareSolversWithIstio: for each solver, meshcert's verdict on apply
+// (an MC5010 warning, or none) must be Istio's own on the Ingress
+// cert-manager then creates for it: Istio's Ingress controller (the
+// istio-oracle tool) decides whether istiod serves it.
+func compareSolversWithIstio(t *testing.T, cp *framework.ControlPlane) {
+	t.Helper()
+	applyYAML(t, cp, `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+`)
+	meshcertServes := map[string]bool{}
+	for _, c := range solverCases {
+		issuer := "pebble-" + c.issuer
+		applyYAML(t, cp, acmeClusterIssuerYAML(cp, issuer, "    - http01:\n        ingress: "+c.ingress+"\n"))
+		waitIssuerReady(t, cp, issuer)
+		host := c.host + "." + framework.ACMEZone
+		warnings := applyYAML(t, cp, acmeGatewayYAML("solver-"+c.issuer, "web", issuer, host))
+		meshcertServes[host] = !strings.Contains(warnings, "MC5010")
+	}
+
+	// One snapshot of every Ingress and IngressClass, taken once each case
+	// has its solver Ingress; the challenges stay pending (serveSolverPods
+	// answers none of these hosts), so the Ingresses stay.
+	var snapshot []byte
+	byName := map[string]string{}
+	eventually(t, "a solver Ingress for every case", func(context.Context) error {
+		stream := listItems(t, kubectl(t, cp, "get", "ingresses,ingressclasses", "-A", "-o", "yaml"))
+		clear(byName)
+		for _, obj := range stream.objects {
+			if obj.Kind == "Ingress" && len(obj.Spec.Rules) > 0 {
+				byName[obj.Metadata.Name] = obj.Spec.Rules[0].Host
+			}
+		}
+		for host := range meshcertServes {
+			if !slices.Contains(slices.Collect(maps.Values(byName)), host) {
+				return fmt.Errorf("no solver Ingress for %s yet", host)
+			}
+		}
+		snapshot = stream.yaml
+		return nil
+	})
+	tools, err := framework.ToolsFromEnv()
+	require.NoError(t, err)
+	istioServes := map[string]bool{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(runJSONLines(t, snapshot, tools.IstioOracle, "ingress"))), "\n") {
+		var verdict struct {
+			Name   string `json:"name"`
+			Served bool   `json:"served"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &verdict))
+		if host, ok := byName[verdict.Name]; ok {
+			istioServes[host] = istioServes[host] || verdict.Served
+		}
+	}
+	for host, served := range meshcertServes {
+		assert.Equal(t, istioServes[host], served, "meshcert and Istio disagree on whether istiod serves the solver Ingress for %s", host)
+	}
+	// Both verdicts occur, so the comparison can fail either way.
+	assert.Contains(t, istioServes, "class-istio."+framework.ACMEZone)
+	assert.True(t, istioServes["class-istio."+framework.ACMEZone])
+	assert.False(t, istioServes["class-nginx."+framework.ACMEZone])
+}
+
+// kubeObject is what compareSolversWithIstio reads of an item.
+type kubeObject struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Rules []struct {
+			Host string `json:"host"`
+		} `json:"rules"`
+	} `json:"spec"`
+}
+
+// kubeItems is a kubectl List as a YAML stream of its items, and the items.
+type kubeItems struct {
+	yaml    []byte
+	objects []kubeObject
+}
+
+func listItems(t *testing.T, list string) kubeItems {
+	t.Helper()
+	var parsed struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(list), &parsed))
+	var out kubeItems
+	for _, item := range parsed.Items {
+		data, err := yaml.JSONToYAML(item)
+		require.NoError(t, err)
+		out.yaml = append(append(out.yaml, "---\n"...), data...)
+		var obj kubeObject
+		require.NoError(t, json.Unmarshal(item, &obj))
+		out.objects = append(out.objects, obj)
+	}
+	return out
 }
 
 // serveSolverPods plays the kubelet for cert-manager's HTTP-01 solver Pods,
 // which nothing runs on this stack: it serves on 127.0.0.1:80, where every
 // name of the ACME zone resolves, what a solver Pod serves, read from the
-// Pod's own arguments (--domain, --token, --key). So a token is answered
-// only once cert-manager has created its Pod.
-func serveSolverPods(t *testing.T, cp *framework.ControlPlane) {
+// Pod's own arguments (--domain, --token, --key), for the given hosts only.
+// So a token is answered only once cert-manager has created its Pod.
+func serveSolverPods(t *testing.T, cp *framework.ControlPlane, hosts ...string) {
 	t.Helper()
 	listener, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", framework.ACMEHTTP01Port))
 	require.NoError(t, err, "HTTP-01 is validated on port 80: the e2e tests need root or CAP_NET_BIND_SERVICE to bind it")
@@ -258,7 +377,7 @@ func serveSolverPods(t *testing.T, cp *framework.ControlPlane) {
 		}
 		for _, pod := range pods.Items {
 			args := solverArgs(pod)
-			if args["domain"] == host && args["token"] == token {
+			if args["domain"] == host && args["token"] == token && slices.Contains(hosts, host) {
 				mu.Lock()
 				served[host]++
 				mu.Unlock()

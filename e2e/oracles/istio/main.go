@@ -16,6 +16,11 @@
 //	    builds from meshConfig.caCertificates, for every IstioOperator; one
 //	    line per IstioOperator.
 //
+//	istio-oracle ingress [FILES...]
+//	    Istio's Ingress controller, with the default mesh config, on the
+//	    Ingresses and IngressClasses of the files: whether istiod serves each
+//	    Ingress, on which workload and port-80 hosts; one line per Ingress.
+//
 // All read stdin when no file is given. The exit code is 0 whatever the
 // verdicts are and 1 when the input cannot be read or parsed.
 package main
@@ -37,7 +42,7 @@ func main() {
 	}
 }
 
-const usage = "usage: istio-oracle validate|analyze|istiooperator [flags] [FILES...]"
+const usage = "usage: istio-oracle validate|analyze|istiooperator|ingress [flags] [FILES...]"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -66,6 +71,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		return validate(inputs, *namespace, out)
+	case "ingress":
+		inputs, err := readInputs(args[1:], stdin)
+		if err != nil {
+			return err
+		}
+		return servedIngresses(inputs, out)
 	case "analyze":
 		fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 		fs.SetOutput(stderr)
