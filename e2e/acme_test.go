@@ -3,15 +3,11 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -55,22 +50,6 @@ spec:
     hosts: [%[5]s]
     tls: {mode: SIMPLE}
 `, namespace, name, issuer, framework.ACMEZone, strings.Join(hosts, ", "))
-}
-
-// acmeClusterIssuerYAML is an ACME ClusterIssuer of the plane's Pebble,
-// trusting Pebble's API certificate through caBundle, with solvers (YAML
-// of spec.acme.solvers, indented for it).
-func acmeClusterIssuerYAML(cp *framework.ControlPlane, name, solvers string) string {
-	return fmt.Sprintf(`apiVersion: cert-manager.io/v1
-kind: ClusterIssuer
-metadata: {name: %s}
-spec:
-  acme:
-    server: %s
-    caBundle: %s
-    privateKeySecretRef: {name: %s-account}
-    solvers:
-%s`, name, cp.ACME.DirectoryURL, base64.StdEncoding.EncodeToString(cp.ACME.CABundle), name, solvers)
 }
 
 // applyYAML applies manifests with kubectl, retrying while meshcert's
@@ -139,17 +118,7 @@ func verifyIssuedByPebble(t *testing.T, cp *framework.ControlPlane, secretName s
 func TestACMEDNS01WildcardOnTheRealStack(t *testing.T) {
 	cp := framework.Start(t, framework.WithACME())
 	startMeshcert(t, cp, framework.MeshcertConfig{})
-	require.NoError(t, cp.Client.Create(t.Context(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: framework.CertManagerNamespace, Name: "rfc2136-tsig"},
-		Data:       map[string][]byte{"secret": []byte(cp.ACME.TSIGSecret)},
-	}))
-	applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-dns", fmt.Sprintf(`    - dns01:
-        rfc2136:
-          nameserver: %s
-          tsigKeyName: %s
-          tsigAlgorithm: HMACSHA256
-          tsigSecretSecretRef: {name: rfc2136-tsig, key: secret}
-`, cp.ACME.DNS.Addr(), framework.ACMETSIGKeyName)))
+	applyYAML(t, cp, cp.ACME.DNS01ClusterIssuerYAML("pebble-dns"))
 	waitIssuerReady(t, cp, "pebble-dns")
 
 	hosts := []string{"shop." + framework.ACMEZone, "*.shop." + framework.ACMEZone}
@@ -179,16 +148,11 @@ func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
 	cp := framework.Start(t, framework.WithACME())
 	startMeshcert(t, cp, framework.MeshcertConfig{})
 	host := "web." + framework.ACMEZone
-	serveSolverPods(t, cp, host)
+	stopSolvers, err := cp.ServeHTTP01Solvers(t.Context(), host)
+	require.NoError(t, err)
+	t.Cleanup(func() { t.Logf("HTTP-01 challenges answered per host: %v", stopSolvers()) })
 
-	applyYAML(t, cp, `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: istio}
-spec: {controller: istio.io/ingress-controller}
-`)
-	applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-http", `    - http01:
-        ingress: {ingressClassName: istio}
-`))
+	applyYAML(t, cp, cp.ACME.HTTP01ClusterIssuerYAML("pebble-http"))
 	waitIssuerReady(t, cp, "pebble-http")
 
 	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-web", "web", "pebble-http", host))
@@ -211,7 +175,7 @@ spec: {controller: istio.io/ingress-controller}
 	verifyIssuedByPebble(t, cp, crt.Spec.SecretName, host)
 
 	t.Run("a solver Istio would not serve is warned about before anything is applied", func(t *testing.T) {
-		applyYAML(t, cp, acmeClusterIssuerYAML(cp, "pebble-nginx", `    - http01:
+		applyYAML(t, cp, cp.ACME.ClusterIssuerYAML("pebble-nginx", `    - http01:
         ingress: {ingressClassName: nginx}
 `))
 		waitIssuerReady(t, cp, "pebble-nginx")
@@ -262,7 +226,7 @@ spec: {controller: k8s.io/ingress-nginx}
 	meshcertServes := map[string]bool{}
 	for _, c := range solverCases {
 		issuer := "pebble-" + c.issuer
-		applyYAML(t, cp, acmeClusterIssuerYAML(cp, issuer, "    - http01:\n        ingress: "+c.ingress+"\n"))
+		applyYAML(t, cp, cp.ACME.ClusterIssuerYAML(issuer, "    - http01:\n        ingress: "+c.ingress+"\n"))
 		waitIssuerReady(t, cp, issuer)
 		host := c.host + "." + framework.ACMEZone
 		warnings := applyYAML(t, cp, acmeGatewayYAML("solver-"+c.issuer, "web", issuer, host))
@@ -270,8 +234,8 @@ spec: {controller: k8s.io/ingress-nginx}
 	}
 
 	// One snapshot of every Ingress and IngressClass, taken once each case
-	// has its solver Ingress; the challenges stay pending (serveSolverPods
-	// answers none of these hosts), so the Ingresses stay.
+	// has its solver Ingress; the challenges stay pending (the test serves
+	// none of these hosts), so the Ingresses stay.
 	var snapshot []byte
 	byName := map[string]string{}
 	eventually(t, "a solver Ingress for every case", func(context.Context) error {
@@ -347,65 +311,4 @@ func listItems(t *testing.T, list string) kubeItems {
 		out.objects = append(out.objects, obj)
 	}
 	return out
-}
-
-// serveSolverPods plays the kubelet for cert-manager's HTTP-01 solver Pods,
-// which nothing runs on this stack: it serves on 127.0.0.1:80, where every
-// name of the ACME zone resolves, what a solver Pod serves, read from the
-// Pod's own arguments (--domain, --token, --key), for the given hosts only.
-// So a token is answered only once cert-manager has created its Pod.
-func serveSolverPods(t *testing.T, cp *framework.ControlPlane, hosts ...string) {
-	t.Helper()
-	listener, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", fmt.Sprintf("127.0.0.1:%d", framework.ACMEHTTP01Port))
-	require.NoError(t, err, "HTTP-01 is validated on port 80: the e2e tests need root or CAP_NET_BIND_SERVICE to bind it")
-	var mu sync.Mutex
-	served := map[string]int{}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host
-		}
-		var pods corev1.PodList
-		if err := cp.Client.List(r.Context(), &pods, client.MatchingLabels{"acme.cert-manager.io/http01-solver": "true"}); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		for _, pod := range pods.Items {
-			args := solverArgs(pod)
-			if args["domain"] == host && args["token"] == token && slices.Contains(hosts, host) {
-				mu.Lock()
-				served[host]++
-				mu.Unlock()
-				_, _ = w.Write([]byte(args["key"]))
-				return
-			}
-		}
-		http.NotFound(w, r)
-	})
-	server := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = server.Serve(listener) }()
-	t.Cleanup(func() {
-		_ = server.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		t.Logf("HTTP-01 challenges answered per host: %v", served)
-	})
-}
-
-// solverArgs reads the --name=value arguments of a solver Pod's container.
-func solverArgs(pod corev1.Pod) map[string]string {
-	args := map[string]string{}
-	for _, c := range pod.Spec.Containers {
-		for _, arg := range c.Args {
-			if name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "="); ok {
-				args[name] = value
-			}
-		}
-	}
-	return args
 }

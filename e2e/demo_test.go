@@ -18,7 +18,8 @@ func TestDemoRuns(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	cmd := exec.CommandContext(t.Context(), bin, "--examples", filepath.Join(repoRoot, "examples"), "--dir", t.TempDir())
+	// `make demo ACME=1`, which shows all of `make demo` and more.
+	cmd := exec.CommandContext(t.Context(), bin, "--examples", filepath.Join(repoRoot, "examples"), "--dir", t.TempDir(), "--acme")
 	out, err = cmd.CombinedOutput()
 	require.NoError(t, err, "the demo failed:\n%s", out)
 	for _, want := range []string{
@@ -26,6 +27,8 @@ func TestDemoRuns(t *testing.T) {
 		"DNS names: shop.example.com, www.shop.example.com",
 		"denied the request",
 		"(MC8004)",
+		"DNS names: web.acme.test",
+		"issuer: Pebble Intermediate CA",
 	} {
 		assert.Contains(t, string(out), want)
 	}

@@ -69,7 +69,8 @@ E2E_TIMEOUT   ?= 30m
 E2E_RUN       ?= .
 
 CLUSTER_START_TIMEOUT ?= 120
-# CLUSTER_FLAGS are passed to the cluster command, e.g. --without-meshcert.
+# CLUSTER_FLAGS are passed to the cluster command, e.g. --without-meshcert,
+# or --acme for Pebble and the DNS server (ClusterIssuers in acme-issuers.yaml).
 CLUSTER_FLAGS ?=
 
 .PHONY: tools
@@ -121,9 +122,9 @@ fidelity: tools build ## Compare meshcert with Istio's validation on FIDELITY_GA
 		status=$$?; grep -v "^=== RUN" $(E2E_ARTIFACTS)/fidelity.log; exit $$status
 
 .PHONY: demo
-demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate.
+demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate (ACME=1: one from Pebble too).
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
-		$(GO) run ./cmd/demo --examples $(CURDIR)/examples
+		$(GO) run ./cmd/demo --examples $(CURDIR)/examples $(if $(filter 1,$(ACME)),--acme)
 
 # cluster-up builds the cluster command into CLUSTER_DIR, starts it in its own
 # session (so it outlives make and a terminal's Ctrl-C) and waits for the

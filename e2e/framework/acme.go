@@ -7,11 +7,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // ACMEZone is the DNS zone the ACME stack's name server is authoritative
@@ -154,6 +162,54 @@ func (cp *ControlPlane) startACME(ctx context.Context, cfg Config, p ports, cert
 	return nil
 }
 
+// ClusterIssuerYAML is an ACME ClusterIssuer of this Pebble, trusting its
+// API certificate through caBundle, with solvers (the YAML list of
+// spec.acme.solvers, indented by four spaces).
+func (a *ACME) ClusterIssuerYAML(name, solvers string) string {
+	return fmt.Sprintf(`apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: %s}
+spec:
+  acme:
+    server: %s
+    caBundle: %s
+    privateKeySecretRef: {name: %s-account}
+    solvers:
+%s`, name, a.DirectoryURL, base64.StdEncoding.EncodeToString(a.CABundle), name, solvers)
+}
+
+// DNS01ClusterIssuerYAML is a ClusterIssuer of this Pebble solving DNS-01
+// with RFC2136 updates to the stack's name server, signed with the TSIG key
+// in Secret <name>-tsig of cert-manager's namespace, which comes first.
+func (a *ACME) DNS01ClusterIssuerYAML(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: %[1]s-tsig, namespace: %[2]s}
+stringData: {secret: %[3]s}
+---
+`, name, CertManagerNamespace, a.TSIGSecret) + a.ClusterIssuerYAML(name, fmt.Sprintf(`    - dns01:
+        rfc2136:
+          nameserver: %s
+          tsigKeyName: %s
+          tsigAlgorithm: HMACSHA256
+          tsigSecretSecretRef: {name: %s-tsig, key: secret}
+`, a.DNS.Addr(), ACMETSIGKeyName, name))
+}
+
+// HTTP01ClusterIssuerYAML is a ClusterIssuer of this Pebble solving HTTP-01
+// with an Ingress of IngressClass istio, which comes first: the class
+// Istio serves (controller istio.io/ingress-controller).
+func (a *ACME) HTTP01ClusterIssuerYAML(name string) string {
+	return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: istio}
+spec: {controller: istio.io/ingress-controller}
+---
+` + a.ClusterIssuerYAML(name, `    - http01:
+        ingress: {ingressClassName: istio}
+`)
+}
+
 // certManagerACMEArgs are the runner's flags for issuing from Pebble:
 // the ACME controllers, and every DNS lookup of a self-check through the
 // stack's name server (a resolver, as the zone's NS records point nowhere).
@@ -179,4 +235,66 @@ func certManagerControllers(cfg Config) string {
 		extra = append(extra[:len(extra):len(extra)], "acme")
 	}
 	return "+" + strings.Join(extra, ",")
+}
+
+// ServeHTTP01Solvers plays the kubelet for cert-manager's HTTP-01 solver
+// Pods, which nothing runs on this stack: it serves on 127.0.0.1:80, where
+// every name of ACMEZone resolves, what a solver Pod serves, read from the
+// Pod's own arguments (--domain, --token, --key), for the given hosts only.
+// So a token is answered only once cert-manager has created its Pod. stop
+// ends serving and returns how many requests each host was answered.
+func (cp *ControlPlane) ServeHTTP01Solvers(ctx context.Context, hosts ...string) (stop func() map[string]int, err error) {
+	listener, err := (&net.ListenConfig{}).Listen(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", ACMEHTTP01Port))
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on port %d, where HTTP-01 is validated (it needs root or CAP_NET_BIND_SERVICE): %w", ACMEHTTP01Port, err)
+	}
+	var mu sync.Mutex
+	served := map[string]int{}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if !ok || !slices.Contains(hosts, host) {
+			http.NotFound(w, r)
+			return
+		}
+		var pods corev1.PodList
+		if err := cp.Client.List(r.Context(), &pods, client.MatchingLabels{"acme.cert-manager.io/http01-solver": "true"}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for _, pod := range pods.Items {
+			if args := solverArgs(pod); args["domain"] == host && args["token"] == token {
+				mu.Lock()
+				served[host]++
+				mu.Unlock()
+				_, _ = w.Write([]byte(args["key"]))
+				return
+			}
+		}
+		http.NotFound(w, r)
+	})
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = server.Serve(listener) }()
+	return func() map[string]int {
+		_ = server.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(served)
+	}, nil
+}
+
+// solverArgs reads the --name=value arguments of a solver Pod's container.
+func solverArgs(pod corev1.Pod) map[string]string {
+	args := map[string]string{}
+	for _, c := range pod.Spec.Containers {
+		for _, arg := range c.Args {
+			if name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "="); ok {
+				args[name] = value
+			}
+		}
+	}
+	return args
 }

@@ -37,6 +37,7 @@ func main() {
 	meshcertArgs := flag.String("meshcert-args", "", "Space-separated extra flags for meshcert serve, e.g. --enforce.")
 	extraControllers := flag.String("cert-manager-controllers", "",
 		"Comma-separated cert-manager controllers to add to the default set, e.g. "+framework.GatewayShimController+".")
+	acme := flag.Bool("acme", false, "Also run Pebble (an ACME server) and a DNS server for "+framework.ACMEZone+", with cert-manager's ACME controllers; writes acme-issuers.yaml.")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("--dir is required")
@@ -45,6 +46,7 @@ func main() {
 		Dir:                      filepath.Join(*dir, "logs"),
 		WithoutControllerManager: *withoutControllerManager,
 		WithoutCertManager:       *withoutCertManager,
+		ACME:                     *acme,
 		Logf:                     log.Printf,
 	}
 	if *extraControllers != "" {
@@ -90,6 +92,15 @@ func run(dir string, cfg framework.Config, meshcertCfg *framework.MeshcertConfig
 			err = meshcert.Stop()
 		}
 		return errors.Join(err, cp.Stop())
+	}
+	if cp.ACME != nil {
+		path := filepath.Join(dir, "acme-issuers.yaml")
+		issuers := cp.ACME.DNS01ClusterIssuerYAML("pebble-dns") + "---\n" + cp.ACME.HTTP01ClusterIssuerYAML("pebble-http")
+		if err := os.WriteFile(path, []byte(issuers), 0o600); err != nil {
+			return errors.Join(fmt.Errorf("failed to write %s: %w", path, err), stopAll())
+		}
+		log.Printf("ACME directory %s, DNS server %s for %s; ClusterIssuers pebble-dns (DNS-01) and pebble-http (HTTP-01) in %s",
+			cp.ACME.DirectoryURL, cp.ACME.DNS.Addr(), framework.ACMEZone, path)
 	}
 	if err := publish(dir, cp, meshcert); err != nil {
 		return errors.Join(err, stopAll())

@@ -34,13 +34,14 @@ import (
 func main() {
 	examples := flag.String("examples", "examples", "Directory of manifests to apply.")
 	dir := flag.String("dir", "", "Directory for the control plane's logs (default: a new temporary directory).")
+	acme := flag.Bool("acme", false, "Also issue a Gateway's certificate from a local ACME server (Pebble) over HTTP-01 through Istio's IngressClass; binds 127.0.0.1:80.")
 	flag.Parse()
-	if err := run(*examples, *dir); err != nil {
+	if err := run(*examples, *dir, *acme); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(examples, dir string) (err error) {
+func run(examples, dir string, acme bool) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -52,7 +53,7 @@ func run(examples, dir string) (err error) {
 	}
 
 	step("Starting a local control plane (etcd, kube-apiserver, kube-controller-manager, cert-manager)")
-	cp, err := framework.StartContext(ctx, framework.Config{Dir: dir, Logf: func(string, ...any) {}})
+	cp, err := framework.StartContext(ctx, framework.Config{Dir: dir, ACME: acme, Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,86 @@ func run(examples, dir string) (err error) {
 	}
 	fmt.Print(indent(combined.String()))
 
+	if acme {
+		if err := showACME(ctx, cp); err != nil {
+			return err
+		}
+	}
+
 	step("Done; stopping everything")
+	return nil
+}
+
+// showACME issues a Gateway's certificate from Pebble: an HTTP-01 solver
+// whose Ingress Istio serves, the challenge answered on port 80 where the
+// demo plays the solver Pod cert-manager creates.
+func showACME(ctx context.Context, cp *framework.ControlPlane) error {
+	host := "web." + framework.ACMEZone
+	step("ACME: a ClusterIssuer of a local Pebble, solving HTTP-01 with an Ingress of the class Istio serves")
+	stopSolvers, err := cp.ServeHTTP01Solvers(ctx, host)
+	if err != nil {
+		return err
+	}
+	defer stopSolvers()
+	manifests := cp.ACME.HTTP01ClusterIssuerYAML("pebble") + fmt.Sprintf(`---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team-web
+  annotations: {meshcert.io/allowed-hosts: "*.%[1]s", meshcert.io/allowed-issuers: ClusterIssuer/pebble}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-web, annotations: {cert-manager.io/cluster-issuer: pebble}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [%[2]s]
+    tls: {mode: SIMPLE}
+`, framework.ACMEZone, host)
+	var out string
+	if err := retry(ctx, func() error {
+		cmd := cp.Kubectl(ctx, "apply", "-f", "-")
+		cmd.Stdin = strings.NewReader(manifests)
+		data, err := cmd.CombinedOutput()
+		out = string(data)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, data)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Print(indent(out))
+
+	step("cert-manager ordered " + host + " from Pebble; Pebble fetched the challenge on port 80 and signed")
+	credential, err := kubectl(ctx, cp, "get", "gateways.networking.istio.io", "-n", "team-web", "web",
+		"-o", "jsonpath={.spec.servers[0].tls.credentialName}")
+	if err != nil {
+		return err
+	}
+	secret := &corev1.Secret{}
+	if err := retry(ctx, func() error {
+		if err := cp.Client.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: credential}, secret); err != nil {
+			return err
+		}
+		if len(secret.Data["tls.crt"]) == 0 {
+			return errors.New("not issued yet")
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("failed waiting for the ACME certificate in Secret istio-system/%s: %w", credential, err)
+	}
+	block, _ := pem.Decode(secret.Data["tls.crt"])
+	if block == nil {
+		return errors.New("the ACME Secret's tls.crt holds no PEM certificate")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("failed to parse the ACME certificate: %w", err)
+	}
+	fmt.Printf("   DNS names: %s\n   issuer: %s\n", strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName)
 	return nil
 }
 
