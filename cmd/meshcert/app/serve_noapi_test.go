@@ -26,10 +26,11 @@ import (
 // watches, without the IstioOperator CRD.
 var discovery = map[string]string{
 	"/api":                         `{"kind":"APIVersions","versions":["v1"]}`,
-	"/apis":                        `{"kind":"APIGroupList","apiVersion":"v1","groups":[` + group("networking.istio.io", "v1") + `,` + group("cert-manager.io", "v1") + `]}`,
+	"/apis":                        `{"kind":"APIGroupList","apiVersion":"v1","groups":[` + group("networking.istio.io", "v1") + `,` + group("cert-manager.io", "v1") + `,` + group("networking.k8s.io", "v1") + `]}`,
 	"/api/v1":                      resources("v1", "pods:Pod:true", "namespaces:Namespace:false", "configmaps:ConfigMap:true"),
 	"/apis/networking.istio.io/v1": resources("networking.istio.io/v1", "gateways:Gateway:true"),
 	"/apis/cert-manager.io/v1":     resources("cert-manager.io/v1", "certificates:Certificate:true", "issuers:Issuer:true", "clusterissuers:ClusterIssuer:false"),
+	"/apis/networking.k8s.io/v1":   resources("networking.k8s.io/v1", "ingressclasses:IngressClass:false"),
 }
 
 func group(name, version string) string {
