@@ -23,9 +23,6 @@ import (
 const (
 	IstioIngressClass      = "istio"
 	IstioIngressController = "istio.io/ingress-controller"
-	// ingressClassAnnotation is the annotation cert-manager sets from a
-	// solver's http01.ingress.class.
-	ingressClassAnnotation = "kubernetes.io/ingress.class"
 )
 
 // IstioIngressSelector selects the gateway workload that serves the Ingresses

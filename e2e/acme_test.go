@@ -103,7 +103,7 @@ func verifyIssuedByPebble(t *testing.T, cp *framework.ControlPlane, secretName s
 	}
 	for _, host := range hosts {
 		_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: intermediates})
-		assert.NoError(t, err, "the issued certificate verifies for %s against Pebble's root", host)
+		require.NoError(t, err, "the issued certificate verifies for %s against Pebble's root", host)
 	}
 	_, err = chain[0].Verify(x509.VerifyOptions{DNSName: "not-ordered." + framework.ACMEZone, Roots: roots, Intermediates: intermediates})
 	assert.Error(t, err, "a name that was not ordered does not verify")
