@@ -133,7 +133,7 @@ mutate: $(GREMLINS) ## Mutation-test certs, webhook and controller (about 25 min
 golden: tools ## Regenerate what is generated and checked: inject goldens, docs/findings.md, the chart's webhook/RBAC templates and values table, deploy/meshcert.yaml.
 	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... -run Golden
 	UPDATE_GOLDEN=1 $(GO) test ./internal/chart/...
-	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^TestReleaseManifestIsTheRenderedChart$$' .
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^(TestReleaseManifestIsTheRenderedChart|TestHelmInstalledMeshcert)$$' .
 
 # The local control plane, the e2e tests and the demo.
 include e2e/e2e.mk

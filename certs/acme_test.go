@@ -395,6 +395,46 @@ func TestACMEHTTP01ThroughIstio(t *testing.T) {
 			want:    []string{"error MC5013 spec.servers[1].hosts[0]"},
 		},
 		{
+			name:    "a redirect on another Gateway of the same workload swallows the challenge too",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: http-redirect, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [web.example.com]
+    tls: {httpsRedirect: true}
+`,
+			want: []string{"error MC5013 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a redirect on a Gateway of another workload does not concern Istio's ingress gateway",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: http-redirect, namespace: istio-system}
+spec:
+  selector: {istio: edge}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [web.example.com]
+    tls: {httpsRedirect: true}
+`,
+		},
+		{
+			name:    "a redirect of a namespace-qualified host leaves the challenge alone, as Istio keys it as written",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("team-a/web.example.com"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+		},
+		{
 			name:    "a redirect of a wildcard host leaves the exact host's challenge alone",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
 			mutate: []mutation{addServer(map[string]any{

@@ -52,7 +52,7 @@ func (c *http01Check) check(ctx context.Context, b *finding.Builder, id string, 
 		c.served[i] = served
 	}
 	if served && c.gateway != nil {
-		c.checkGatewayRoutesChallenge(b, id)
+		c.checkGatewayRoutesChallenge(ctx, b, id)
 	}
 }
 
@@ -192,7 +192,7 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 // exactly this host to HTTPS answers the challenge with the redirect
 // (Istio sets require_tls ALL on the host's one virtual host of route
 // http.80, before any route is matched).
-func (c *http01Check) checkGatewayRoutesChallenge(b *finding.Builder, id string) {
+func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *finding.Builder, id string) {
 	gw := c.gateway
 	if !selects(gw.Selector, IstioIngressSelector) {
 		b.Warningf(finding.CodeACMEChallengeOnOtherWorkload, c.pathOf(id),
@@ -200,18 +200,47 @@ func (c *http01Check) checkGatewayRoutesChallenge(b *finding.Builder, id string)
 			id, selectorString(IstioIngressSelector), id, selectorString(gw.Selector), id, selectorString(IstioIngressSelector))
 		return
 	}
+	for _, srv := range redirectsOnPort80(gw, id) {
+		b.Errorf(finding.CodeACMEChallengeRedirected, serverPath(srv.Index).Child("hosts").Index(srv.host),
+			"server %d redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect from this server (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
+			srv.Index, id)
+	}
+	// Istio merges the port-80 servers of every Gateway on the workload.
+	for _, other := range c.lookup.GatewaysClaiming(ctx, HostKey(80, "", id)) {
+		if other.Namespace == gw.Namespace && other.Name == gw.Name || !selects(other.Selector, IstioIngressSelector) {
+			continue
+		}
+		for _, srv := range redirectsOnPort80(other, id) {
+			b.Errorf(finding.CodeACMEChallengeRedirected, c.pathOf(id),
+				"server %d of Gateway %s/%s, on the same gateway workload, redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
+				srv.Index, other.Namespace, other.Name, id)
+		}
+	}
+}
+
+// redirectServer is a server and the index of its host that redirects.
+type redirectServer struct {
+	Server
+	host int
+}
+
+// redirectsOnPort80 lists gw's port-80 servers that redirect exactly id to
+// HTTPS. Only a bare host counts: Istio keys the redirect by the host as
+// written, and a namespace-qualified or wildcard host leaves the exact
+// virtual host of the solver's route alone.
+func redirectsOnPort80(gw *Gateway, id string) []redirectServer {
+	var out []redirectServer
 	for _, srv := range gw.Servers {
 		if srv.Port.Number != 80 || srv.TLS == nil || !srv.TLS.HTTPSRedirect {
 			continue
 		}
 		for h, host := range srv.Hosts {
 			if strings.EqualFold(host, id) {
-				b.Errorf(finding.CodeACMEChallengeRedirected, serverPath(srv.Index).Child("hosts").Index(h),
-					"server %d redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect from this server (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
-					srv.Index, id)
+				out = append(out, redirectServer{Server: srv, host: h})
 			}
 		}
 	}
+	return out
 }
 
 func (c *http01Check) issuerKindName() (string, string) {

@@ -203,6 +203,16 @@ func acmeShimKeys(ann map[string]string) []string {
 	return keys
 }
 
+// ACMEShimCertificateAnnotations are every annotation acmeShimOverrides can
+// put on a Certificate. One that a Certificate holds and its plan no longer
+// wants was left by a shim annotation since removed from the Gateway.
+var ACMEShimCertificateAnnotations = []string{
+	cmacme.ACMECertificateHTTP01IngressNameOverride,
+	cmapi.IssueTemporaryCertificateAnnotation,
+	cmacme.ACMECertificateHTTP01IngressClassOverride,
+	cmacme.ACMECertificateHTTP01IngressClassNameOverride,
+}
+
 // acmeShimOverrides are the annotations cert-manager's shim puts on the
 // Certificate of an annotated object named name: edit-in-place overrides
 // the solver's Ingress name with the object's name and asks for a temporary

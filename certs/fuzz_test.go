@@ -71,6 +71,15 @@ servers:
 servers:
 - hosts: ["ns/x.example.com"]
   tls: {mode: SIMPLE, credentialNames: [a, b, c]}`), "meshcert.io/credential-namespace=team-a\ncert-manager.io/cluster-issuer=letsencrypt\ncert-manager.io/duration=1h", "ns", "g")
+	// An ACME issuer's HTTP-01 solver with a redirecting port-80 server.
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: [web.example.com, "*.example.com"]
+  tls: {mode: SIMPLE}
+- port: {number: 80, name: http, protocol: HTTP}
+  hosts: [web.example.com]
+  tls: {httpsRedirect: true}`), "cert-manager.io/cluster-issuer=letsencrypt\nacme.cert-manager.io/http01-ingress-class=nginx", "team-b", "web")
 
 	// team-a carries a policy, so Gateways planned there are held to it.
 	index := indexOf(f, cluster+policyNamespace(withinPolicy))

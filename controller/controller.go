@@ -290,6 +290,14 @@ func upToDate(existing, desired *cmapi.Certificate) bool {
 			return false
 		}
 	}
+	// An override of a shim annotation removed from the Gateway: applying
+	// removes it if meshcert wrote it. If someone else did, the apply
+	// changes nothing and so triggers no further reconcile.
+	for _, k := range certs.ACMEShimCertificateAnnotations {
+		if _, wanted := desired.Annotations[k]; !wanted && existing.Annotations[k] != "" {
+			return false
+		}
+	}
 	for _, ref := range desired.OwnerReferences {
 		if !slices.ContainsFunc(existing.OwnerReferences, func(o metav1.OwnerReference) bool { return o.UID == ref.UID }) {
 			return false

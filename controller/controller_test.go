@@ -373,3 +373,31 @@ func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
 	crt, _ = h.certificate("web-tls")
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 }
+
+func TestReconcileRemovesTheOverrideOfARemovedShimAnnotation(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	const shimKey, overrideKey = "acme.cert-manager.io/http01-ingress-class", "acme.cert-manager.io/http01-override-ingress-class"
+	h.updateGateway(func(u *unstructured.Unstructured) {
+		ann := u.GetAnnotations()
+		ann[shimKey] = "istio"
+		u.SetAnnotations(ann)
+	})
+	h.reconcile(web)
+	crt, _ := h.certificate("web-tls")
+	require.Equal(t, "istio", crt.Annotations[overrideKey])
+
+	h.updateGateway(func(u *unstructured.Unstructured) {
+		ann := u.GetAnnotations()
+		delete(ann, shimKey)
+		u.SetAnnotations(ann)
+	})
+	h.writes = nil
+	h.reconcile(web)
+	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes, "the Certificates are applied again although everything meshcert wants is on them")
+	crt, _ = h.certificate("web-tls")
+	assert.NotContains(t, crt.Annotations, overrideKey)
+
+	h.writes = nil
+	h.reconcile(web)
+	assert.Empty(t, h.writes, "nothing left to change, nothing written")
+}

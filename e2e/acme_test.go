@@ -174,6 +174,35 @@ func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
 	crt := readyWithin(t, acmeOrderTimeout, cp.Client, "istio-system", credential)
 	verifyIssuedByPebble(t, cp, crt.Spec.SecretName, host)
 
+	t.Run("a shim annotation's override leaves the Certificate when the annotation leaves the Gateway", func(t *testing.T) {
+		override := func(ctx context.Context) (string, bool, error) {
+			crt := &cmapi.Certificate{}
+			if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: credential}, crt); err != nil {
+				return "", false, err
+			}
+			v, ok := crt.Annotations["acme.cert-manager.io/http01-override-ingress-ingressclassname"]
+			return v, ok, nil
+		}
+		kubectl(t, cp, "annotate", "-n", "acme-web", "gateways.networking.istio.io", "web", "acme.cert-manager.io/http01-ingress-ingressclassname=istio")
+		eventually(t, "the override on the Certificate", func(ctx context.Context) error {
+			v, ok, err := override(ctx)
+			if err != nil || !ok || v != "istio" {
+				return fmt.Errorf("override %q (present %t): %w", v, ok, err)
+			}
+			return nil
+		})
+		kubectl(t, cp, "annotate", "-n", "acme-web", "gateways.networking.istio.io", "web", "acme.cert-manager.io/http01-ingress-ingressclassname-")
+		eventually(t, "the override gone from the Certificate", func(ctx context.Context) error {
+			v, ok, err := override(ctx)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("override %q still there", v)
+			}
+			return nil
+		})
+	})
 	t.Run("a solver Istio would not serve is warned about before anything is applied", func(t *testing.T) {
 		applyYAML(t, cp, cp.ACME.ClusterIssuerYAML("pebble-nginx", `    - http01:
         ingress: {ingressClassName: nginx}

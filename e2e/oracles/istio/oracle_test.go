@@ -177,3 +177,27 @@ func TestValidateStreamAnswersEveryLine(t *testing.T) {
 		t.Errorf("line 3: %+v, want it refused as not JSON", v)
 	}
 }
+
+// Istio serves an Ingress, with its default mesh config (STRICT), when its
+// class annotation is "istio" or its IngressClass's controller is
+// istio.io/ingress-controller, on a port-80 server for "*" of the workload
+// istio=ingressgateway; nothing else.
+func TestIngress(t *testing.T) {
+	verdicts := runJSON[ingressVerdict](t, nil, "ingress", filepath.Join("testdata", "ingress.yaml"))
+	served := map[string]ingressVerdict{}
+	for _, v := range verdicts {
+		served[v.Name] = v
+	}
+	for name, want := range map[string]bool{"a": true, "b": false, "c": true, "d": false} {
+		v, ok := served[name]
+		if !ok {
+			t.Fatalf("no verdict for Ingress %s in %+v", name, verdicts)
+		}
+		if v.Served != want {
+			t.Errorf("Ingress %s: served %t, want %t", name, v.Served, want)
+		}
+		if want && (v.Selector["istio"] != "ingressgateway" || !slices.Equal(v.Port80, []string{"*"})) {
+			t.Errorf("Ingress %s: served on %v with port-80 hosts %v, want istio=ingressgateway and [*]", name, v.Selector, v.Port80)
+		}
+	}
+}
