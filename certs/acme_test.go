@@ -426,20 +426,45 @@ spec:
 `,
 		},
 		{
-			name:    "a redirect of a namespace-qualified host leaves the challenge alone, as Istio keys it as written",
+			name:    "a redirect of a namespace-qualified host swallows the challenge only with a VirtualService, a warning",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
 			mutate: []mutation{addServer(map[string]any{
 				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
 				"hosts": anyList("team-a/web.example.com"),
 				"tls":   map[string]any{"httpsRedirect": true},
 			})},
+			want: []string{"warning MC5016 spec.servers[1].hosts[0]"},
 		},
 		{
-			name:    "a redirect of a wildcard host leaves the exact host's challenge alone",
+			name:    "a Gateway without a selector applies to Istio's ingress gateway too",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{func(t testing.TB, gw map[string]any) {
+				delete(object(t, gw, "spec"), "selector")
+			}, redirect80},
+			want: []string{"error MC5013 spec.servers[1].hosts[0]"},
+		},
+		{
+			name:    "several default IngressClasses leave the class to the API server",
+			solvers: `[{http01: {ingress: {}}}]`,
+			extra:   "\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: istio, annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}}\nspec: {controller: istio.io/ingress-controller}\n---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx, annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}}\nspec: {controller: k8s.io/ingress-nginx}\n",
+			want:    []string{"warning MC5010 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:    "a redirect of a wildcard host swallows an exact host's challenge only with a VirtualService, a warning",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
 			mutate: []mutation{addServer(map[string]any{
 				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
 				"hosts": anyList("*.example.com"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+			want: []string{"warning MC5016 spec.servers[1].hosts[0]"},
+		},
+		{
+			name:    "a redirect of another domain's wildcard does not concern the name",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("*.example.org", "other.example.com"),
 				"tls":   map[string]any{"httpsRedirect": true},
 			})},
 		},
@@ -496,7 +521,7 @@ func http01Findings(fs finding.Findings) finding.Findings {
 	var out finding.Findings
 	codes := []finding.Code{
 		finding.CodeACMESolverNotServedByIstio, finding.CodeACMESolverClassUnknown, finding.CodeInvalidACMESolver,
-		finding.CodeACMEChallengeRedirected, finding.CodeACMEChallengeOnOtherWorkload,
+		finding.CodeACMEChallengeRedirected, finding.CodeACMEChallengeOnOtherWorkload, finding.CodeACMEChallengeMayBeRedirected,
 	}
 	for _, f := range fs {
 		if slices.Contains(codes, f.Code) {
@@ -504,4 +529,22 @@ func http01Findings(fs finding.Findings) finding.Findings {
 		}
 	}
 	return out
+}
+
+// A Certificate written by hand can carry several HTTP-01 overrides, which
+// cert-manager refuses on the Order.
+func TestACMECertificateWithSeveralOverrides(t *testing.T) {
+	obj := objectFromYAML(t, `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web
+  namespace: istio-system
+  annotations: {acme.cert-manager.io/http01-override-ingress-class: istio, acme.cert-manager.io/http01-override-ingress-name: web}
+spec: {secretName: web-tls, issuerRef: {name: acme, kind: ClusterIssuer}, dnsNames: [web.example.com]}
+`)
+	crt := &cmapi.Certificate{}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, crt))
+	got := http01Findings(certs.CheckCertificate(t.Context(), crt, indexOf(t, acmeIssuer(pebble, "["+http01+"]")+"---"+istioIngressClass), cliOptions()))
+	assert.Equal(t, []string{"error MC5012 spec.dnsNames[0]"}, summary(got))
 }

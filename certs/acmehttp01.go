@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
 )
@@ -81,9 +83,28 @@ func (c *http01Check) checkSolver(ctx context.Context, b *finding.Builder, id st
 		// route is not known to meshcert (it does not read them).
 		return false
 	case solver.HTTP01.Ingress != nil:
+		if overrides := c.overrideKeys(); len(overrides) > 1 {
+			b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
+				"the certificate carries %s, and cert-manager fails an order with more than one HTTP-01 override (\"may not specify more than one of: name, class, ingressClassName\"): keep one",
+				strings.Join(overrides, " and "))
+			return false
+		}
 		return c.checkIngressSolver(ctx, b, id, c.effectiveIngress(solver.HTTP01.Ingress))
 	}
 	return false
+}
+
+// overrideKeys are the HTTP-01 override annotations the Certificate
+// carries, sorted.
+func (c *http01Check) overrideKeys() []string {
+	var keys []string
+	for _, key := range []string{cmacme.ACMECertificateHTTP01IngressNameOverride, cmacme.ACMECertificateHTTP01IngressClassOverride, cmacme.ACMECertificateHTTP01IngressClassNameOverride} {
+		if _, ok := c.certificateAnnotations[key]; ok {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // effectiveIngress applies the Certificate's override annotations as
@@ -156,7 +177,7 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 				kind, name, id, className, IstioIngressController, className)
 		default:
 			b.Addf(c.opts.lenient(), finding.CodeACMESolverClassUnknown, path,
-				"the HTTP-01 solver of ACME %s %q that would take %q uses IngressClass %q, which is not in the input, so meshcert cannot tell whether Istio serves it (its controller must be %s): add the IngressClass to the input",
+				"the HTTP-01 solver of ACME %s %q that would take %q uses IngressClass %q, and meshcert does not know the IngressClasses (offline: none in the input), so it cannot tell whether Istio serves it (its controller must be %s): add the IngressClasses to the input",
 				kind, name, id, className, IstioIngressController)
 		}
 		return false
@@ -164,6 +185,19 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 
 	// Neither: the API server's admission gives the Ingress the default
 	// IngressClass, if there is one.
+	var defaults []string
+	for _, ic := range classes {
+		if ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true" {
+			defaults = append(defaults, ic.Name)
+		}
+	}
+	if len(defaults) > 1 {
+		slices.Sort(defaults)
+		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
+			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, and IngressClasses %s are all marked default, so which one its Ingress gets is up to the API server's version: set ingressClassName to an IngressClass with controller %s",
+			kind, name, id, strings.Join(defaults, ", "), IstioIngressController)
+		return false
+	}
 	i := slices.IndexFunc(classes, func(ic *networkingv1.IngressClass) bool {
 		return ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true"
 	})
@@ -180,7 +214,7 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 			kind, name, id, IstioIngressController)
 	default:
 		b.Addf(c.opts.lenient(), finding.CodeACMESolverClassUnknown, path,
-			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, so its Ingress gets the cluster's default IngressClass, which is not in the input: meshcert cannot tell whether Istio serves it; set ingressClassName, or add the IngressClasses to the input",
+			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, so its Ingress gets the cluster's default IngressClass, and meshcert does not know the IngressClasses (offline: none in the input), so it cannot tell whether Istio serves it: set ingressClassName, or add the IngressClasses to the input",
 			kind, name, id)
 	}
 	return false
@@ -200,47 +234,63 @@ func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *findin
 			id, selectorString(IstioIngressSelector), id, selectorString(gw.Selector), id, selectorString(IstioIngressSelector))
 		return
 	}
-	for _, srv := range redirectsOnPort80(gw, id) {
-		b.Errorf(finding.CodeACMEChallengeRedirected, serverPath(srv.Index).Child("hosts").Index(srv.host),
-			"server %d redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect from this server (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
-			srv.Index, id)
-	}
+	c.reportRedirects(b, gw, id, nil)
 	// Istio merges the port-80 servers of every Gateway on the workload.
-	for _, other := range c.lookup.GatewaysClaiming(ctx, HostKey(80, "", id)) {
+	for _, other := range c.lookup.GatewaysClaiming(ctx, HostKey(80, "", strings.ToLower(id))) {
 		if other.Namespace == gw.Namespace && other.Name == gw.Name || !selects(other.Selector, IstioIngressSelector) {
 			continue
 		}
-		for _, srv := range redirectsOnPort80(other, id) {
-			b.Errorf(finding.CodeACMEChallengeRedirected, c.pathOf(id),
-				"server %d of Gateway %s/%s, on the same gateway workload, redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
-				srv.Index, other.Namespace, other.Name, id)
-		}
+		c.reportRedirects(b, other, id, c.pathOf(id))
 	}
 }
 
-// redirectServer is a server and the index of its host that redirects.
-type redirectServer struct {
-	Server
-	host int
-}
-
-// redirectsOnPort80 lists gw's port-80 servers that redirect exactly id to
-// HTTPS. Only a bare host counts: Istio keys the redirect by the host as
-// written, and a namespace-qualified or wildcard host leaves the exact
-// virtual host of the solver's route alone.
-func redirectsOnPort80(gw *Gateway, id string) []redirectServer {
-	var out []redirectServer
+// reportRedirects reports the port-80 servers of gw that redirect id to
+// HTTPS. Istio keys the redirect by a server's host as written: a bare host
+// equal to id sets require_tls on the very virtual host the solver's route
+// lands in (MC5013). A wildcard or namespace-qualified host matching id
+// does so only through a VirtualService bound to that Gateway serving id,
+// which meshcert does not read (MC5016). path is where findings point when
+// gw is not the Gateway being planned; nil points at gw's own host.
+func (c *http01Check) reportRedirects(b *finding.Builder, gw *Gateway, id string, path *field.Path) {
+	where := "server %d"
+	args := func(srv Server) []any { return []any{srv.Index} }
+	if path != nil {
+		where = "server %d of Gateway %s/%s, on the same gateway workload,"
+		args = func(srv Server) []any { return []any{srv.Index, gw.Namespace, gw.Name} }
+	}
 	for _, srv := range gw.Servers {
 		if srv.Port.Number != 80 || srv.TLS == nil || !srv.TLS.HTTPSRedirect {
 			continue
 		}
 		for h, host := range srv.Hosts {
-			if strings.EqualFold(host, id) {
-				out = append(out, redirectServer{Server: srv, host: h})
+			at := path
+			if at == nil {
+				at = serverPath(srv.Index).Child("hosts").Index(h)
+			}
+			switch {
+			case strings.EqualFold(host, id):
+				b.Errorf(finding.CodeACMEChallengeRedirected, at,
+					fmt.Sprintf(where, args(srv)...)+" redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
+					id)
+			case hostMatches(DNSNameOf(host), id):
+				b.Warningf(finding.CodeACMEChallengeMayBeRedirected, at,
+					fmt.Sprintf(where, args(srv)...)+" redirects %q to HTTPS (tls.httpsRedirect), which covers %q: if a VirtualService bound to that Gateway serves %q, Istio redirects the ACME server's HTTP-01 request for it too and the certificate is never issued; leave /.well-known/acme-challenge/ out of the redirect, or use a DNS-01 solver",
+					host, id, id)
 			}
 		}
 	}
-	return out
+}
+
+// hostMatches reports whether an Istio host (a name, "*.suffix" or "*")
+// covers the DNS name id.
+func hostMatches(host, id string) bool {
+	if host == "*" {
+		return true
+	}
+	if suffix, ok := strings.CutPrefix(host, "*"); ok {
+		return len(id) > len(suffix) && strings.HasSuffix(strings.ToLower(id), strings.ToLower(suffix))
+	}
+	return strings.EqualFold(host, id)
 }
 
 func (c *http01Check) issuerKindName() (string, string) {
@@ -248,8 +298,12 @@ func (c *http01Check) issuerKindName() (string, string) {
 }
 
 // selects reports whether selector holds every label of workload: it then
-// picks Pods of that workload (or none at all).
+// picks Pods of that workload (or none at all). An empty selector applies
+// to every gateway workload, as in Istio.
 func selects(selector, workload map[string]string) bool {
+	if len(selector) == 0 {
+		return true
+	}
 	for k, v := range workload {
 		if selector[k] != v {
 			return false

@@ -294,7 +294,7 @@ func upToDate(existing, desired *cmapi.Certificate) bool {
 	// removes it if meshcert wrote it. If someone else did, the apply
 	// changes nothing and so triggers no further reconcile.
 	for _, k := range certs.ACMEShimCertificateAnnotations {
-		if _, wanted := desired.Annotations[k]; !wanted && existing.Annotations[k] != "" {
+		if _, wanted := desired.Annotations[k]; !wanted && hasKey(existing.Annotations, k) {
 			return false
 		}
 	}
@@ -304,6 +304,11 @@ func upToDate(existing, desired *cmapi.Certificate) bool {
 		}
 	}
 	return true
+}
+
+func hasKey(m map[string]string, key string) bool {
+	_, ok := m[key]
+	return ok
 }
 
 func errorMessages(fs finding.Findings) []string {

@@ -158,6 +158,10 @@ const (
 	CodeACMEChallengeOnOtherWorkload Code = "MC5014"
 	// CodeACMEIssuerForCA: a CA certificate from an ACME issuer.
 	CodeACMEIssuerForCA Code = "MC5015"
+	// CodeACMEChallengeMayBeRedirected: a port-80 server redirects a
+	// wildcard or namespace-qualified host covering the name to HTTPS,
+	// which swallows the challenge when a VirtualService serves the name.
+	CodeACMEChallengeMayBeRedirected Code = "MC5016"
 )
 
 // IstioOperator.

@@ -83,7 +83,11 @@ func StartDNSServer(ctx context.Context, cfg DNSServerConfig) (*DNSServer, error
 			select {
 			case <-started:
 			case <-time.After(10 * time.Second):
+				// Shutdown refuses a server that never started; close the
+				// sockets themselves so nothing is left behind.
 				_ = s.Close()
+				_ = packetConn.Close()
+				_ = listener.Close()
 				return nil, errors.New("the DNS server did not start within 10s")
 			}
 		}
@@ -134,7 +138,8 @@ func (s *DNSServer) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	default:
 		reply.SetRcode(r, dns.RcodeNotImplemented)
 	}
-	if tsig := r.IsTsig(); tsig != nil && w.TsigStatus() == nil {
+	// Sign the reply to a signed request when there is a key to sign with.
+	if tsig := r.IsTsig(); tsig != nil && s.tsigKey != "" && w.TsigStatus() == nil {
 		reply.SetTsig(tsig.Hdr.Name, tsig.Algorithm, 300, time.Now().Unix())
 	}
 	_ = w.WriteMsg(reply)
@@ -214,6 +219,9 @@ func (s *DNSServer) update(w dns.ResponseWriter, r *dns.Msg) int {
 	}
 	for _, rr := range r.Ns {
 		h := rr.Header()
+		if h.Class != dns.ClassINET && h.Class != dns.ClassNONE && h.Class != dns.ClassANY {
+			return dns.RcodeFormatError
+		}
 		if h.Rrtype != dns.TypeTXT || !dns.IsSubDomain(zone, dns.CanonicalName(h.Name)) {
 			return dns.RcodeRefused
 		}
