@@ -298,6 +298,22 @@ metadata: {name: istio}
 spec: {controller: istio.io/ingress-controller}
 `
 
+// redirectGatewayYAML is a Gateway on the workload istio=<workload> that
+// redirects web.example.com from port 80 to HTTPS.
+func redirectGatewayYAML(workload string) string {
+	return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: http-redirect, namespace: istio-system}
+spec:
+  selector: {istio: ` + workload + `}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [web.example.com]
+    tls: {httpsRedirect: true}
+`
+}
+
 // TestACMEHTTP01ThroughIstio: an HTTP-01 solver is only useful when Istio
 // serves the Ingress cert-manager creates for it, on the workload that
 // serves the host, without a redirect answering first. Expectations follow
@@ -397,33 +413,13 @@ func TestACMEHTTP01ThroughIstio(t *testing.T) {
 		{
 			name:    "a redirect on another Gateway of the same workload swallows the challenge too",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
-			extra: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: http-redirect, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [web.example.com]
-    tls: {httpsRedirect: true}
-`,
-			want: []string{"error MC5013 spec.servers[0].hosts[0]"},
+			extra:   redirectGatewayYAML("ingressgateway"),
+			want:    []string{"error MC5013 spec.servers[0].hosts[0]"},
 		},
 		{
 			name:    "a redirect on a Gateway of another workload does not concern Istio's ingress gateway",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
-			extra: `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: http-redirect, namespace: istio-system}
-spec:
-  selector: {istio: edge}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [web.example.com]
-    tls: {httpsRedirect: true}
-`,
+			extra:   redirectGatewayYAML("edge"),
 		},
 		{
 			name:    "a redirect of a namespace-qualified host swallows the challenge only with a VirtualService, a warning",

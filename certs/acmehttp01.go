@@ -98,31 +98,33 @@ func (c *http01Check) checkSolver(ctx context.Context, b *finding.Builder, id st
 // carries, sorted.
 func (c *http01Check) overrideKeys() []string {
 	var keys []string
-	for _, key := range []string{cmacme.ACMECertificateHTTP01IngressNameOverride, cmacme.ACMECertificateHTTP01IngressClassOverride, cmacme.ACMECertificateHTTP01IngressClassNameOverride} {
+	for _, key := range acmeIngressOverrideKeys {
 		if _, ok := c.certificateAnnotations[key]; ok {
 			keys = append(keys, key)
 		}
 	}
-	slices.Sort(keys)
 	return keys
 }
 
-// effectiveIngress applies the Certificate's override annotations as
-// cert-manager does (acmeorders applyIngressParameterAnnotationOverrides):
-// any override clears the solver's name, class and ingressClassName.
+// effectiveIngress applies the Certificate's override annotation, at most
+// one, as cert-manager does (acmeorders
+// applyIngressParameterAnnotationOverrides): an override replaces the
+// solver's name, class and ingressClassName.
 func (c *http01Check) effectiveIngress(ing *cmacme.ACMEChallengeSolverHTTP01Ingress) *cmacme.ACMEChallengeSolverHTTP01Ingress {
-	out := ing.DeepCopy()
-	overrides := map[string]func(string){
-		cmacme.ACMECertificateHTTP01IngressNameOverride:      func(v string) { out.Name = v },
-		cmacme.ACMECertificateHTTP01IngressClassOverride:     func(v string) { out.Class = &v },
-		cmacme.ACMECertificateHTTP01IngressClassNameOverride: func(v string) { out.IngressClassName = &v },
+	keys := c.overrideKeys()
+	if len(keys) == 0 {
+		return ing
 	}
-	for _, key := range slices.Sorted(maps.Keys(overrides)) {
-		if v, ok := c.certificateAnnotations[key]; ok {
-			out.Name, out.Class, out.IngressClassName = "", nil, nil
-			overrides[key](v)
-			break
-		}
+	out := ing.DeepCopy()
+	out.Name, out.Class, out.IngressClassName = "", nil, nil
+	v := c.certificateAnnotations[keys[0]]
+	switch keys[0] {
+	case cmacme.ACMECertificateHTTP01IngressNameOverride:
+		out.Name = v
+	case cmacme.ACMECertificateHTTP01IngressClassOverride:
+		out.Class = &v
+	default:
+		out.IngressClassName = &v
 	}
 	return out
 }
@@ -185,29 +187,28 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 
 	// Neither: the API server's admission gives the Ingress the default
 	// IngressClass, if there is one.
-	var defaults []string
+	var defaults []*networkingv1.IngressClass
 	for _, ic := range classes {
 		if ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true" {
-			defaults = append(defaults, ic.Name)
+			defaults = append(defaults, ic)
 		}
 	}
-	if len(defaults) > 1 {
-		slices.Sort(defaults)
+	switch {
+	case len(defaults) > 1:
+		names := make([]string, len(defaults))
+		for i, ic := range defaults {
+			names[i] = ic.Name
+		}
+		slices.Sort(names)
 		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
 			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, and IngressClasses %s are all marked default, so which one its Ingress gets is up to the API server's version: set ingressClassName to an IngressClass with controller %s",
-			kind, name, id, strings.Join(defaults, ", "), IstioIngressController)
-		return false
-	}
-	i := slices.IndexFunc(classes, func(ic *networkingv1.IngressClass) bool {
-		return ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true"
-	})
-	switch {
-	case i >= 0 && classes[i].Spec.Controller == IstioIngressController:
+			kind, name, id, strings.Join(names, ", "), IstioIngressController)
+	case len(defaults) == 1 && defaults[0].Spec.Controller == IstioIngressController:
 		return true
-	case i >= 0:
+	case len(defaults) == 1:
 		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
 			"the HTTP-01 solver of ACME %s %q that would take %q sets no class, so its Ingress gets the default IngressClass %q, whose controller is %s, not Istio's %s: set ingressClassName to an IngressClass with controller %s",
-			kind, name, id, classes[i].Name, classes[i].Spec.Controller, IstioIngressController, IstioIngressController)
+			kind, name, id, defaults[0].Name, defaults[0].Spec.Controller, IstioIngressController, IstioIngressController)
 	case known:
 		b.Warningf(finding.CodeACMESolverNotServedByIstio, path,
 			"the HTTP-01 solver of ACME %s %q that would take %q sets no class and there is no default IngressClass, and Istio serves an Ingress without a class only when told to (ingressControllerMode DEFAULT): set ingressClassName to an IngressClass with controller %s",
@@ -252,15 +253,13 @@ func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *findin
 // which meshcert does not read (MC5016). path is where findings point when
 // gw is not the Gateway being planned; nil points at gw's own host.
 func (c *http01Check) reportRedirects(b *finding.Builder, gw *Gateway, id string, path *field.Path) {
-	where := "server %d"
-	args := func(srv Server) []any { return []any{srv.Index} }
-	if path != nil {
-		where = "server %d of Gateway %s/%s, on the same gateway workload,"
-		args = func(srv Server) []any { return []any{srv.Index, gw.Namespace, gw.Name} }
-	}
 	for _, srv := range gw.Servers {
 		if srv.Port.Number != 80 || srv.TLS == nil || !srv.TLS.HTTPSRedirect {
 			continue
+		}
+		who := fmt.Sprintf("server %d", srv.Index)
+		if path != nil {
+			who = fmt.Sprintf("server %d of Gateway %s/%s, on the same gateway workload,", srv.Index, gw.Namespace, gw.Name)
 		}
 		for h, host := range srv.Hosts {
 			at := path
@@ -270,12 +269,12 @@ func (c *http01Check) reportRedirects(b *finding.Builder, gw *Gateway, id string
 			switch {
 			case strings.EqualFold(host, id):
 				b.Errorf(finding.CodeACMEChallengeRedirected, at,
-					fmt.Sprintf(where, args(srv)...)+" redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
-					id)
+					"%s redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
+					who, id)
 			case hostMatches(DNSNameOf(host), id):
 				b.Warningf(finding.CodeACMEChallengeMayBeRedirected, at,
-					fmt.Sprintf(where, args(srv)...)+" redirects %q to HTTPS (tls.httpsRedirect), which covers %q: if a VirtualService bound to that Gateway serves %q, Istio redirects the ACME server's HTTP-01 request for it too and the certificate is never issued; leave /.well-known/acme-challenge/ out of the redirect, or use a DNS-01 solver",
-					host, id, id)
+					"%s redirects %q to HTTPS (tls.httpsRedirect), which covers %q: if a VirtualService bound to that Gateway serves %q, Istio redirects the ACME server's HTTP-01 request for it too and the certificate is never issued; leave /.well-known/acme-challenge/ out of the redirect, or use a DNS-01 solver",
+					who, host, id, id)
 			}
 		}
 	}

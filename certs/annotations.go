@@ -206,11 +206,14 @@ func acmeShimKeys(ann map[string]string) []string {
 // ACMEShimCertificateAnnotations are every annotation acmeShimOverrides can
 // put on a Certificate. One that a Certificate holds and its plan no longer
 // wants was left by a shim annotation since removed from the Gateway.
-var ACMEShimCertificateAnnotations = []string{
-	cmacme.ACMECertificateHTTP01IngressNameOverride,
-	cmapi.IssueTemporaryCertificateAnnotation,
+var ACMEShimCertificateAnnotations = append([]string{cmapi.IssueTemporaryCertificateAnnotation}, acmeIngressOverrideKeys...)
+
+// acmeIngressOverrideKeys are the Certificate annotations that override an
+// HTTP-01 ingress solver on the Order, sorted.
+var acmeIngressOverrideKeys = []string{
 	cmacme.ACMECertificateHTTP01IngressClassOverride,
 	cmacme.ACMECertificateHTTP01IngressClassNameOverride,
+	cmacme.ACMECertificateHTTP01IngressNameOverride,
 }
 
 // acmeShimOverrides are the annotations cert-manager's shim puts on the

@@ -30,28 +30,6 @@ import (
 // validates and signs.
 const acmeOrderTimeout = 4 * time.Minute
 
-// acmeGatewayYAML is a namespace whose cluster admin allows names under
-// framework.ACMEZone from issuer, and in it a managed Gateway serving hosts
-// on port 443 from issuer.
-func acmeGatewayYAML(namespace, name, issuer string, hosts ...string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: %[1]s
-  annotations: {meshcert.io/allowed-hosts: "*.%[4]s", meshcert.io/allowed-issuers: ClusterIssuer/%[3]s}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: %[2]s, namespace: %[1]s, annotations: {cert-manager.io/cluster-issuer: %[3]s}}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [%[5]s]
-    tls: {mode: SIMPLE}
-`, namespace, name, issuer, framework.ACMEZone, strings.Join(hosts, ", "))
-}
-
 // applyYAML applies manifests with kubectl, retrying while meshcert's
 // caches catch up, and returns kubectl's stderr (its warnings).
 func applyYAML(t *testing.T, cp *framework.ControlPlane, manifests string) string {
@@ -122,7 +100,7 @@ func TestACMEDNS01WildcardOnTheRealStack(t *testing.T) {
 	waitIssuerReady(t, cp, "pebble-dns")
 
 	hosts := []string{"shop." + framework.ACMEZone, "*.shop." + framework.ACMEZone}
-	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-shop", "shop", "pebble-dns", `"`+hosts[0]+`"`, `"`+hosts[1]+`"`))
+	warnings := applyYAML(t, cp, cp.ACME.GatewayYAML("acme-shop", "shop", "pebble-dns", `"`+hosts[0]+`"`, `"`+hosts[1]+`"`))
 	assert.NotContains(t, warnings, "MC", "a DNS-01 issuer that can issue every name draws no finding")
 
 	credential := certs.CredentialName("acme-shop", "shop", "https")
@@ -155,7 +133,7 @@ func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
 	applyYAML(t, cp, cp.ACME.HTTP01ClusterIssuerYAML("pebble-http"))
 	waitIssuerReady(t, cp, "pebble-http")
 
-	warnings := applyYAML(t, cp, acmeGatewayYAML("acme-web", "web", "pebble-http", host))
+	warnings := applyYAML(t, cp, cp.ACME.GatewayYAML("acme-web", "web", "pebble-http", host))
 	assert.NotContains(t, warnings, "MC", "an HTTP-01 solver Istio serves draws no finding")
 	credential := certs.CredentialName("acme-web", "web", "https")
 	eventuallyWithin(t, acmeOrderTimeout, "the solver Ingress with Istio's class", func(ctx context.Context) error {
@@ -208,7 +186,7 @@ func TestACMEHTTP01ThroughIstioOnTheRealStack(t *testing.T) {
         ingress: {ingressClassName: nginx}
 `))
 		waitIssuerReady(t, cp, "pebble-nginx")
-		gateway := acmeGatewayYAML("acme-nginx", "web", "pebble-nginx", "nginx."+framework.ACMEZone)
+		gateway := cp.ACME.GatewayYAML("acme-nginx", "web", "pebble-nginx", "nginx."+framework.ACMEZone)
 		// A dry run creates no namespace, so the Gateway's must exist.
 		namespace, _, _ := strings.Cut(gateway, "---")
 		applyYAML(t, cp, namespace)
@@ -258,7 +236,7 @@ spec: {controller: k8s.io/ingress-nginx}
 		applyYAML(t, cp, cp.ACME.ClusterIssuerYAML(issuer, "    - http01:\n        ingress: "+c.ingress+"\n"))
 		waitIssuerReady(t, cp, issuer)
 		host := c.host + "." + framework.ACMEZone
-		warnings := applyYAML(t, cp, acmeGatewayYAML("solver-"+c.issuer, "web", issuer, host))
+		warnings := applyYAML(t, cp, cp.ACME.GatewayYAML("solver-"+c.issuer, "web", issuer, host))
 		meshcertServes[host] = !strings.Contains(warnings, "MC5010")
 	}
 

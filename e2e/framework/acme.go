@@ -210,6 +210,28 @@ spec: {controller: istio.io/ingress-controller}
 `)
 }
 
+// GatewayYAML is a namespace whose cluster admin allows names under
+// ACMEZone from ClusterIssuer issuer, and in it a managed Gateway serving
+// hosts on port 443 from issuer.
+func (a *ACME) GatewayYAML(namespace, name, issuer string, hosts ...string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+  annotations: {meshcert.io/allowed-hosts: "*.%[4]s", meshcert.io/allowed-issuers: ClusterIssuer/%[3]s}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: %[2]s, namespace: %[1]s, annotations: {cert-manager.io/cluster-issuer: %[3]s}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [%[5]s]
+    tls: {mode: SIMPLE}
+`, namespace, name, issuer, ACMEZone, strings.Join(hosts, ", "))
+}
+
 // certManagerACMEArgs are the runner's flags for issuing from Pebble:
 // the ACME controllers, and every DNS lookup of a self-check through the
 // stack's name server (a resolver, as the zone's NS records point nowhere).

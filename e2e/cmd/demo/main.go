@@ -166,23 +166,7 @@ func showACME(ctx context.Context, cp *framework.ControlPlane) error {
 		return err
 	}
 	defer stopSolvers()
-	manifests := cp.ACME.HTTP01ClusterIssuerYAML("pebble") + fmt.Sprintf(`---
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: team-web
-  annotations: {meshcert.io/allowed-hosts: "*.%[1]s", meshcert.io/allowed-issuers: ClusterIssuer/pebble}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: team-web, annotations: {cert-manager.io/cluster-issuer: pebble}}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [%[2]s]
-    tls: {mode: SIMPLE}
-`, framework.ACMEZone, host)
+	manifests := cp.ACME.HTTP01ClusterIssuerYAML("pebble") + "---\n" + cp.ACME.GatewayYAML("team-web", "web", "pebble", host)
 	var out string
 	if err := retry(ctx, func() error {
 		cmd := cp.Kubectl(ctx, "apply", "-f", "-")
