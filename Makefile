@@ -88,10 +88,6 @@ fuzz: tools ## Run every fuzz target for FUZZTIME (default 30s) each, the Istio 
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) \
 		$(GO) test -run '^$$' -fuzz '^FuzzGatewayAgreesWithIstio$$' -fuzztime $(FUZZTIME) -timeout 0 .
 
-.PHONY: bench
-bench: ## Run the planner, IstioOperator and manifest benchmarks.
-	$(GO) test -run '^$$' -bench . -benchmem ./certs/... ./istiooperator/... ./manifest/...
-
 # Mutation testing with gremlins (github.com/go-gremlins/gremlins): each
 # mutant is a small change to the code (a flipped comparison, a changed
 # operator); a mutant the tests still pass on ("LIVED") marks untested
@@ -137,3 +133,23 @@ golden: tools ## Regenerate what is generated and checked: inject goldens, docs/
 
 # The local control plane, the e2e tests and the demo.
 include e2e/e2e.mk
+
+# bench measures meshcert against the limit and its peers on the local
+# stack (e2e/cmd/bench): admission over HTTPS against a no-op webhook server,
+# applies through the API server, the controller at scale against
+# cert-manager's gateway-shim, `meshcert check` against `istioctl analyze`.
+# It ends with one summary line per figure. BENCH_SIZE=full runs the issue's
+# sizes (10,000 Gateways; about an hour); quick takes about 15 minutes.
+# BENCH_SCENARIOS picks scenarios (admission,apply,scale,gate). Method and
+# figures: docs/performance.md. Nothing asserts a time.
+BENCH_SIZE      ?= quick
+BENCH_SCENARIOS ?= admission,apply,scale,gate
+BENCH_DIR       ?= $(CURDIR)/e2e/_artifacts/bench-$(BENCH_SIZE)
+
+.PHONY: bench
+bench: tools build $(ISTIOCTL) ## Run the Go benchmarks, then meshcert against the limit and its peers on the local stack (BENCH_SIZE=quick|full); ends with a summary.
+	$(GO) test -run '^$$' -bench . -benchmem ./certs/... ./istiooperator/... ./manifest/...
+	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	cd e2e && $(GO) build -o $(BENCH_DIR)/bench ./cmd/bench
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
+		$(BENCH_DIR)/bench -size $(BENCH_SIZE) -scenarios $(BENCH_SCENARIOS) -dir $(BENCH_DIR) -istioctl $(ISTIOCTL)

@@ -19,8 +19,8 @@ type Injection struct {
 	CACertCredentialName string
 }
 
-// key is the tls field the injection sets.
-func (i Injection) key() string {
+// Key is the name of the tls field the injection sets.
+func (i Injection) Key() string {
 	if i.CACertCredentialName != "" {
 		return "caCertCredentialName"
 	}
@@ -38,7 +38,7 @@ func (i Injection) Value() string {
 // Field is the field path the injection sets. It is built on demand: the
 // planner runs on every admission and most callers never print it.
 func (i Injection) Field() string {
-	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls." + i.key()
+	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls." + i.Key()
 }
 
 // injectCredentials gives every eligible server without a credential a

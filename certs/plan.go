@@ -143,7 +143,7 @@ func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
 	}
 	mutated := shallowCopyServers(p.Gateway.Object)
 	for _, inj := range p.Injections {
-		if err := setTLSField(mutated, inj.Server, inj.key(), inj.Value()); err != nil {
+		if err := setTLSField(mutated, inj.Server, inj.Key(), inj.Value()); err != nil {
 			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field(), p.Gateway.Namespace, p.Gateway.Name, err)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/quiet"
 )
 
 // FieldManager is the field manager of every write meshcert makes.
@@ -56,6 +57,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Metrics may be nil.
 	Metrics *Metrics
+	// Admissions holds writes back while Gateways are being admitted;
+	// nil holds nothing back.
+	Admissions *quiet.Gate
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -111,7 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // writer makes the Certificates of one Gateway.
 func (r *Reconciler) writer(gw *unstructured.Unstructured, gateway types.NamespacedName) certificateWriter {
 	w := certificateWriter{
-		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
+		client: r.Client, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
 		owns:       func(crt *cmapi.Certificate) bool { return certs.OwnedBy(crt, gateway.Namespace, gateway.Name) },
 		targetNoun: "Secret",
 		deleteNote: "no longer needed by this Gateway",
@@ -146,6 +150,9 @@ type certificateWriter struct {
 	client   client.Client
 	recorder events.EventRecorder
 	metrics  *Metrics
+	// admissions, if set, is waited for before each write, so admission
+	// requests are answered first.
+	admissions *quiet.Gate
 	// source gets the Events; nil (a source already gone) gets none.
 	source client.Object
 	// owns says whether a Certificate is meshcert's for this source.
@@ -199,6 +206,9 @@ var (
 // write applies desired and records it: metric, log and an Event on the
 // source regarding the Certificate.
 func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.Certificate, k writeKind) error {
+	if err := w.admissions.Wait(ctx); err != nil {
+		return fmt.Errorf("failed to %s Certificate %s/%s: %w", k.verb, desired.Namespace, desired.Name, err)
+	}
 	if err := applyCertificate(ctx, w.client, desired, k.force); err != nil {
 		return fmt.Errorf("failed to %s Certificate %s/%s: %w", k.verb, desired.Namespace, desired.Name, err)
 	}
@@ -246,6 +256,9 @@ func (w certificateWriter) prune(ctx context.Context, list []cmapi.Certificate, 
 			return d.Namespace == crt.Namespace && d.Name == crt.Name
 		}) {
 			continue
+		}
+		if err := w.admissions.Wait(ctx); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("failed to delete Certificate %s/%s: %w", crt.Namespace, crt.Name, err))...)
 		}
 		// Preconditions make sure what is deleted is what was inspected.
 		err := w.client.Delete(ctx, crt, client.Preconditions{UID: &crt.UID, ResourceVersion: &crt.ResourceVersion})

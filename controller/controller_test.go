@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/cluster"
+	"github.com/meshcert/meshcert/internal/quiet"
 )
 
 const background = `
@@ -400,4 +402,25 @@ func TestReconcileRemovesTheOverrideOfARemovedShimAnnotation(t *testing.T) {
 	h.writes = nil
 	h.reconcile(web)
 	assert.Empty(t, h.writes, "nothing left to change, nothing written")
+}
+
+func TestReconcileHoldsWritesBackWhileGatewaysAreAdmitted(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	admissions := quiet.New(time.Hour, time.Hour)
+	admissions.Admitted()
+	r := &Reconciler{Client: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder, Admissions: admissions}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: web})
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the reconcile must wait for admissions to pause")
+	assert.Empty(t, h.writes, "nothing is written while Gateways are being admitted")
+
+	// Once admissions pause (a gate whose burst is over), the same
+	// reconcile writes.
+	r.Admissions = quiet.New(time.Millisecond, time.Hour)
+	r.Admissions.Admitted()
+	_, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
 }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/internal/quiet"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -48,6 +49,9 @@ type IstioOperatorReconciler struct {
 	Recorder  events.EventRecorder
 	// Metrics may be nil.
 	Metrics *Metrics
+	// Admissions holds writes back while Gateways are being admitted;
+	// nil holds nothing back.
+	Admissions *quiet.Gate
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -88,7 +92,7 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // writer makes the mesh CA Certificate of one IstioOperator.
 func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key types.NamespacedName) certificateWriter {
 	w := certificateWriter{
-		client: r.Client, recorder: r.Recorder, metrics: r.Metrics,
+		client: r.Client, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
 		owns:       func(crt *cmapi.Certificate) bool { return istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) },
 		targetNoun: "istiod's CA Secret",
 		deleteNote: "no longer wanted by this IstioOperator; its Secret is kept",
@@ -167,7 +171,7 @@ func istioOperatorOfCertificate(_ context.Context, obj client.Object) []reconcil
 
 // setupIstioOperators adds the IstioOperator controller when the API
 // server serves the CRD: istioctl stopped installing it in Istio 1.21.
-func setupIstioOperators(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts certs.Options, metrics *Metrics, managed predicate.Predicate) error {
+func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, managed predicate.Predicate) error {
 	log := logf.FromContext(ctx)
 	if _, err := mgr.GetRESTMapper().RESTMapping(istiooperator.GVK.GroupKind(), istiooperator.GVK.Version); err != nil {
 		if meta.IsNoMatchError(err) {
@@ -179,12 +183,13 @@ func setupIstioOperators(ctx context.Context, mgr manager.Manager, lookup certs.
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(istiooperator.GVK)
 	r := &IstioOperatorReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Lookup:    lookup,
-		Options:   opts,
-		Recorder:  mgr.GetEventRecorder("meshcert"),
-		Metrics:   metrics,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Lookup:     cfg.Lookup,
+		Options:    cfg.Options,
+		Recorder:   mgr.GetEventRecorder("meshcert"),
+		Metrics:    cfg.Metrics,
+		Admissions: cfg.Admissions,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named(IstioOperatorName).

@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -20,10 +21,27 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/cluster"
+	"github.com/meshcert/meshcert/internal/quiet"
 )
 
 // Name is the Certificate controller's name in logs and metrics.
 const Name = "gateway-certificates"
+
+// Config is what the controllers need besides the manager.
+type Config struct {
+	// Lookup answers from the manager's cache.
+	Lookup certs.Lookup
+	// Options are the planner options.
+	Options certs.Options
+	// Metrics may be nil.
+	Metrics *Metrics
+	// Admissions, if set, holds writes back while Gateways are being
+	// admitted (see quiet.Gate).
+	Admissions *quiet.Gate
+	// MaxConcurrentReconciles is how many Gateways are reconciled at once;
+	// below 1 means 1. A Gateway is never reconciled twice at once.
+	MaxConcurrentReconciles int
+}
 
 // Setup registers the controllers with the manager, whose cache
 // cluster.Setup has prepared (informers and field indexes). Gateways are the
@@ -32,14 +50,14 @@ const Name = "gateway-certificates"
 // namespace) change plans too, so they enqueue the Gateways they affect.
 // Issuers are not watched: they change findings, not which Certificates
 // exist. IstioOperators get their own controller where the CRD exists.
-// metrics may be nil.
-func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts certs.Options, metrics *Metrics) error {
+func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	r := &Reconciler{
-		Client:   mgr.GetClient(),
-		Lookup:   lookup,
-		Options:  opts,
-		Recorder: mgr.GetEventRecorder("meshcert"),
-		Metrics:  metrics,
+		Client:     mgr.GetClient(),
+		Lookup:     cfg.Lookup,
+		Options:    cfg.Options,
+		Recorder:   mgr.GetEventRecorder("meshcert"),
+		Metrics:    cfg.Metrics,
+		Admissions: cfg.Admissions,
 	}
 	managed, err := predicate.LabelSelectorPredicate(metav1.LabelSelector{
 		MatchLabels: map[string]string{certs.LabelManagedBy: certs.ManagedByValue},
@@ -50,6 +68,7 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	m := watchMappings{reader: mgr.GetClient()}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: max(1, cfg.MaxConcurrentReconciles)}).
 		For(cluster.NewGateway()).
 		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(gatewayOfCertificate), builder.WithPredicates(managed)).
 		Watches(cluster.NewNamespaceMetadata(),
@@ -61,7 +80,7 @@ func Setup(ctx context.Context, mgr manager.Manager, lookup certs.Lookup, opts c
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
-	return setupIstioOperators(ctx, mgr, lookup, opts, metrics, managed)
+	return setupIstioOperators(ctx, mgr, cfg, managed)
 }
 
 // gatewayOfCertificate maps a meshcert Certificate to its Gateway, so a

@@ -106,7 +106,7 @@ func TestSetup(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			mgr := &fakeManager{client: newHarness(t).client, mapper: tc.mapper}
-			err := Setup(t.Context(), mgr, nil, certs.DefaultOptions(), nil)
+			err := Setup(t.Context(), mgr, Config{Options: certs.DefaultOptions()})
 			if tc.wantErr != "" {
 				require.EqualError(t, err, tc.wantErr)
 			} else {

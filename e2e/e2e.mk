@@ -37,6 +37,7 @@ PEBBLE          := $(PEBBLE_DIR)/pebble
 # Oracles: other projects' own code run on our test inputs (e2e/oracles/).
 include e2e/oracles/istio/oracle.mk
 include e2e/oracles/istio/istiod.mk
+include e2e/oracles/istio/istioctl.mk
 include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.

@@ -339,7 +339,7 @@ func isLeader(ctx context.Context, m *framework.Meshcert) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return metricValue(metrics, "leader_election_master_status") == 1, nil
+	return framework.MetricValue(metrics, "leader_election_master_status") == 1, nil
 }
 
 // TestLeaderKilled: two replicas, the leader killed with SIGKILL (so it

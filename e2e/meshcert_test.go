@@ -101,25 +101,6 @@ func verifyTLS(t *testing.T, secret *corev1.Secret, hosts []string) {
 	require.Error(t, err)
 }
 
-// metricValue sums the samples of a metric whose labels contain every
-// given label pair.
-func metricValue(metrics, name string, labels ...string) float64 {
-	sum := 0.0
-	for line := range strings.SplitSeq(metrics, "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		if !slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(line, l) }) {
-			fields := strings.Fields(line)
-			v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-			if err == nil {
-				sum += v
-			}
-		}
-	}
-	return sum
-}
-
 func startMeshcert(t *testing.T, cp *framework.ControlPlane, cfg framework.MeshcertConfig) *framework.Meshcert {
 	t.Helper()
 	m, err := cp.StartMeshcert(t.Context(), cfg)
@@ -164,8 +145,8 @@ func TestMeshcertInTheCluster(t *testing.T) {
 		decisions := func() float64 {
 			metrics, err := m.Metrics(ctx)
 			require.NoError(t, err)
-			return metricValue(metrics, "meshcert_admission_decisions_total", `webhook="mutate-gateway"`) +
-				metricValue(metrics, "meshcert_admission_decisions_total", `webhook="validate-gateway"`)
+			return framework.MetricValue(metrics, "meshcert_admission_decisions_total", `webhook="mutate-gateway"`) +
+				framework.MetricValue(metrics, "meshcert_admission_decisions_total", `webhook="validate-gateway"`)
 		}
 		_, stderr, err := kubectlRun(t, cp, "", "create", "namespace", "team-labelled")
 		require.NoError(t, err, stderr)
@@ -452,7 +433,7 @@ spec:
 			if err != nil {
 				return err
 			}
-			done := metricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`)
+			done := framework.MetricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`)
 			if done < float64(len(gateways.Items)) {
 				return fmt.Errorf("%v of %d reconciled", done, len(gateways.Items))
 			}
@@ -462,8 +443,8 @@ spec:
 		require.NoError(t, err)
 		// Counted by the API server, whoever in meshcert writes.
 		assert.Zero(t, certificateWrites(t, cp)-writesBefore, "the API server saw no Certificate write")
-		assert.Zero(t, metricValue(metrics, "meshcert_certificate_writes_total"), "meshcert counted no Certificate write")
-		assert.InDelta(t, float64(len(managed.Items)), metricValue(metrics, "meshcert_managed_certificates"), 0)
+		assert.Zero(t, framework.MetricValue(metrics, "meshcert_certificate_writes_total"), "meshcert counted no Certificate write")
+		assert.InDelta(t, float64(len(managed.Items)), framework.MetricValue(metrics, "meshcert_managed_certificates"), 0)
 		after := &cmapi.CertificateList{}
 		require.NoError(t, c.List(ctx, after, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}))
 		for _, crt := range after.Items {
@@ -539,7 +520,7 @@ spec:
 			if err != nil {
 				return err
 			}
-			if metricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`) == 0 {
+			if framework.MetricValue(metrics, "controller_runtime_reconcile_total", `controller="gateway-certificates"`) == 0 {
 				return errors.New("not reconciled yet")
 			}
 			return nil
@@ -547,7 +528,7 @@ spec:
 		requests := func() float64 {
 			metrics, err := quiet.Metrics(ctx)
 			require.NoError(t, err)
-			return metricValue(metrics, "rest_client_requests_total")
+			return framework.MetricValue(metrics, "rest_client_requests_total")
 		}
 		// Start from a quiet client: the startup reconciles are done when
 		// the count holds still for a second.
@@ -566,7 +547,7 @@ spec:
 		decisions := func() float64 {
 			metrics, err := quiet.Metrics(ctx)
 			require.NoError(t, err)
-			return metricValue(metrics, "meshcert_admission_decisions_total")
+			return framework.MetricValue(metrics, "meshcert_admission_decisions_total")
 		}
 		before, decidedBefore := requests(), decisions()
 		gw := readFile(t, "examples/30-gateway.yaml")
@@ -592,7 +573,7 @@ func certificateWrites(t *testing.T, cp *framework.ControlPlane) float64 {
 	require.NoError(t, err)
 	sum := 0.0
 	for _, verb := range []string{"CREATE", "POST", "PUT", "UPDATE", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"} {
-		sum += metricValue(string(out), "apiserver_request_total",
+		sum += framework.MetricValue(string(out), "apiserver_request_total",
 			`group="cert-manager.io"`, `resource="certificates"`, `subresource=""`, `verb="`+verb+`"`)
 	}
 	return sum

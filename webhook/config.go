@@ -49,7 +49,7 @@ const TimeoutSeconds = 5
 // be nil.
 func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
 	for path, h := range Handlers(lookup, cfg, metrics) {
-		server.Register(path, &admission.Webhook{Handler: h})
+		server.Register(path, &admission.Webhook{Handler: h, LogConstructor: logConstructor})
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strconv"
 
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -24,9 +26,9 @@ func NewGatewayMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admiss
 }
 
 func (h *handler) mutateGateway(ctx context.Context, req admission.Request) decision {
+	h.cfg.Admissions.Admitted()
 	obj := &unstructured.Unstructured{}
-	hadNamespace, skip := decodeFor(req, obj, certs.IsGateway)
-	if skip != nil {
+	if _, skip := decodeFor(req, obj, certs.IsGateway); skip != nil {
 		return *skip
 	}
 	opts := h.cfg.Options
@@ -35,11 +37,29 @@ func (h *handler) mutateGateway(ctx context.Context, req admission.Request) deci
 	if len(plan.Injections) == 0 {
 		return allowed()
 	}
-	mutatedObj, err := plan.Mutated()
-	if err != nil {
+	// Mutated checks every injected server still has a tls object to add
+	// the field to; the patch is then written from the injections, which
+	// is what diffing the two documents would give, without encoding the
+	// object and decoding both again.
+	if _, err := plan.Mutated(); err != nil {
 		return errored(http.StatusInternalServerError, err)
 	}
-	return patchTo(req, mutatedObj, hadNamespace)
+	return decision{response: admission.Patched("", injectionPatch(plan.Injections)...), result: ResultPatched}
+}
+
+// injectionPatch is the JSON patch that adds each injected field to its
+// server's tls object. Injections only fill fields that are not set, so
+// every operation is an add.
+func injectionPatch(injections []certs.Injection) []jsonpatch.JsonPatchOperation {
+	ops := make([]jsonpatch.JsonPatchOperation, len(injections))
+	for i, inj := range injections {
+		ops[i] = jsonpatch.JsonPatchOperation{
+			Operation: "add",
+			Path:      "/spec/servers/" + strconv.Itoa(inj.Server) + "/tls/" + inj.Key(),
+			Value:     inj.Value(),
+		}
+	}
+	return ops
 }
 
 // patchTo answers with the patch from the request's object to mutated. The

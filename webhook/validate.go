@@ -32,6 +32,7 @@ func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics
 }
 
 func (h *handler) validateGateway(ctx context.Context, req admission.Request) decision {
+	h.cfg.Admissions.Admitted()
 	obj := &unstructured.Unstructured{}
 	if _, skip := decodeFor(req, obj, certs.IsGateway); skip != nil {
 		return *skip

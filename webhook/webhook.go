@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/quiet"
 )
 
 // LabelEnforce set to "true" on a namespace turns findings that may only mean
@@ -38,6 +41,9 @@ type Config struct {
 	Options certs.Options
 	// Enforce makes every namespace strict, as if labelled LabelEnforce=true.
 	Enforce bool
+	// Admissions, if set, is told of every Gateway admission, so the
+	// controller can hold its writes back until they pause.
+	Admissions *quiet.Gate
 }
 
 // Results of an admission decision, the values of the result label.
@@ -86,7 +92,7 @@ func (h *handler) safeReview(ctx context.Context, req admission.Request) (d deci
 		}
 		h.metrics.panicked(h.name)
 		logf.FromContext(ctx).Error(fmt.Errorf("panic: %v", r), "Admission handler panicked; answering anyway",
-			"webhook", h.name, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "stack", string(debug.Stack()))
+			append(requestKeys(h.name, req), "kind", req.Kind.Kind, "stack", string(debug.Stack()))...)
 		if strings.HasPrefix(h.name, "mutate-") {
 			d = allowed()
 			return
@@ -103,7 +109,6 @@ func newHandler(name string, review func(*handler, context.Context, admission.Re
 // Handle implements admission.Handler.
 func (h *handler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	log := logf.FromContext(ctx).WithValues("webhook", h.name)
 	var d decision
 	if skip(req) {
 		d = allowed()
@@ -112,17 +117,38 @@ func (h *handler) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	elapsed := time.Since(start)
 	h.metrics.observe(h.name, d.result, d.findings, elapsed)
-	keys := []any{"result", d.result, "findings", len(d.findings), "dryRun", req.DryRun != nil && *req.DryRun, "duration", elapsed}
+	// The logger gets the request's values only when it logs: attaching
+	// them to every request cost more than the planning of a small Gateway.
+	base := logf.FromContext(ctx)
+	verbose := base.V(1)
+	if d.result != ResultDenied && d.result != ResultErrored && !verbose.Enabled() {
+		return d.response
+	}
+	keys := append(requestKeys(h.name, req), "result", d.result, "findings", len(d.findings), "dryRun", req.DryRun != nil && *req.DryRun, "duration", elapsed)
 	switch d.result {
 	case ResultDenied:
-		log.Info("admission denied", append(keys, "reason", d.response.Result.Message)...)
+		base.Info("admission denied", append(keys, "reason", d.response.Result.Message)...)
 	case ResultErrored:
-		log.Info("admission errored", append(keys, "reason", d.response.Result.Message)...)
+		base.Info("admission errored", append(keys, "reason", d.response.Result.Message)...)
 	default:
-		log.V(1).Info("admission reviewed", keys...)
+		verbose.Info("admission reviewed", keys...)
 	}
 	return d.response
 }
+
+// requestKeys name the webhook and the request in a log line, as
+// controller-runtime's default admission logger does (see logConstructor).
+func requestKeys(webhook string, req admission.Request) []any {
+	return []any{
+		"webhook", webhook, "object", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name,
+		"resource", req.Resource, "user", req.UserInfo.Username, "requestID", req.UID,
+	}
+}
+
+// logConstructor replaces controller-runtime's default, which attaches the
+// request's values to a new logger for every request; Handle adds them
+// (requestKeys) only to the lines it logs.
+func logConstructor(base logr.Logger, _ *admission.Request) logr.Logger { return base }
 
 // skip reports requests meshcert has nothing to say about: deletes,
 // connects and subresources. Objects already being deleted are skipped by

@@ -67,6 +67,10 @@ type Config struct {
 	// ExtraCertManagerControllers are added to the runner's default set, e.g.
 	// GatewayShimController.
 	ExtraCertManagerControllers []string
+	// CertManagerArgs are extra flags for the cert-manager runner, after
+	// the framework's own (a repeated flag's last value wins), e.g.
+	// "--controllers=gateway-shim" to run the shim alone.
+	CertManagerArgs []string
 	// ACME also runs Pebble and a DNS server (ControlPlane.ACME), and
 	// cert-manager's ACME controllers resolving through it.
 	ACME bool
@@ -512,7 +516,7 @@ func (cp *ControlPlane) startCertManager(ctx context.Context, cfg Config, p port
 		"--cluster-resource-namespace=" + CertManagerNamespace,
 		"--controllers=" + certManagerControllers(cfg),
 		"--health-listen-address=" + healthAddress,
-	}, cp.certManagerACMEArgs()...)...)
+	}, append(cp.certManagerACMEArgs(), cfg.CertManagerArgs...)...)...)
 	if err != nil {
 		return err
 	}

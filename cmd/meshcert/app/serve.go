@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +30,8 @@ import (
 
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/controller"
+	"github.com/meshcert/meshcert/internal/metricsutil"
+	"github.com/meshcert/meshcert/internal/quiet"
 	mcwebhook "github.com/meshcert/meshcert/webhook"
 )
 
@@ -51,6 +52,9 @@ type serveFlags struct {
 	webhookClientCAName     string
 	metricsBindAddress      string
 	healthProbeBindAddress  string
+	pprofBindAddress        string
+	maxWriteDeferral        time.Duration
+	concurrentReconciles    int
 	leaderElect             bool
 	leaderElectionNamespace string
 	zap                     zap.Options
@@ -68,7 +72,7 @@ func (f *serveFlags) addTo(fs *pflag.FlagSet) {
 		"deny what may only mean \"not applied yet\" (issuer or credential not found) in every namespace, not only in namespaces labelled "+mcwebhook.LabelEnforce+"=true")
 	fs.StringVar(&f.gatewayPodSelector, "gateway-pod-selector", cluster.DefaultGatewayPodSelector,
 		"label selector of the gateway Pods whose metadata is cached to find where a Gateway's credentials live")
-	fs.Float32Var(&f.qps, "qps", 50, "API requests per second the controller may make")
+	fs.Float32Var(&f.qps, "qps", 50, "API requests per second the controller may make; negative: no client-side limit, the API server's priority and fairness decides (what cert-manager does when the API server has it)")
 	fs.IntVar(&f.burst, "burst", 100, "API request burst the controller may make")
 	fs.StringVar(&f.webhookHost, "webhook-host", "", "address the webhook server listens on; empty: all interfaces")
 	fs.IntVar(&f.webhookPort, "webhook-port", webhook.DefaultPort, "port the webhook server listens on")
@@ -78,6 +82,12 @@ func (f *serveFlags) addTo(fs *pflag.FlagSet) {
 		"file in --webhook-cert-dir with the CA of the API server's client certificate; when set, the webhook server accepts only clients with a certificate from it (configure the API server's AdmissionConfiguration to present one)")
 	fs.StringVar(&f.metricsBindAddress, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&f.healthProbeBindAddress, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 disables them")
+	fs.StringVar(&f.pprofBindAddress, "pprof-bind-address", "0",
+		"address of Go's /debug/pprof profiles, e.g. 127.0.0.1:8082, for finding where time goes; 0 disables it")
+	fs.DurationVar(&f.maxWriteDeferral, "max-write-deferral", 30*time.Second,
+		"how long the controller may hold its Certificate writes back while Gateways are being admitted, so a burst of applies is answered first; 0 writes at once")
+	fs.IntVar(&f.concurrentReconciles, "concurrent-reconciles", 4,
+		"Gateways the controller reconciles at once (a Gateway never twice at once); more helps only while --qps is not the limit")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true,
 		"elect one replica to run the controller; webhooks are served by every replica")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "",
@@ -97,8 +107,14 @@ func (f *serveFlags) validate() error {
 	if _, err := f.podSelector(); err != nil {
 		errs = append(errs, err)
 	}
-	if f.qps <= 0 {
-		errs = append(errs, fmt.Errorf("--qps must be positive, got %v", f.qps))
+	if f.maxWriteDeferral < 0 {
+		errs = append(errs, fmt.Errorf("--max-write-deferral must not be negative, got %s", f.maxWriteDeferral))
+	}
+	if f.concurrentReconciles < 1 {
+		errs = append(errs, fmt.Errorf("--concurrent-reconciles must be at least 1, got %d", f.concurrentReconciles))
+	}
+	if f.qps == 0 {
+		errs = append(errs, errors.New("--qps must not be 0: positive limits the requests per second, negative turns the client-side limit off"))
 	}
 	if f.burst < 1 {
 		errs = append(errs, fmt.Errorf("--burst must be at least 1, got %d", f.burst))
@@ -148,29 +164,6 @@ func (f *serveFlags) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// secureCipherSuites are the TLS 1.2 suites the webhook server offers:
-// forward-secret key exchange and AEAD ciphers only (TLS 1.3's suites are
-// not configurable and all qualify). No CBC, no RSA key exchange, no 3DES.
-var secureCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-// tlsOptions harden the webhook server: TLS 1.2 or later with modern cipher
-// suites only, and HTTP/1.1 only (HTTP/2 off, as advised after
-// CVE-2023-44487 "rapid reset").
-func tlsOptions() []func(*tls.Config) {
-	return []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = tls.VersionTLS12
-		c.CipherSuites = secureCipherSuites
-		c.NextProtos = []string{"http/1.1"}
-	}}
-}
-
 // newScheme knows the typed objects the server reads: Kubernetes' own and
 // cert-manager's. Istio Gateways and IstioOperators are read unstructured.
 func newScheme() (*runtime.Scheme, error) {
@@ -196,6 +189,7 @@ func (f *serveFlags) managerOptions(scheme *runtime.Scheme, sel labels.Selector)
 			BindAddress: f.metricsBindAddress,
 		},
 		HealthProbeBindAddress:  f.healthProbeBindAddress,
+		PprofBindAddress:        f.pprofBindAddress,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: f.leaderElectionNamespace,
@@ -209,7 +203,7 @@ func (f *serveFlags) managerOptions(scheme *runtime.Scheme, sel labels.Selector)
 			// controller-runtime then requires and verifies a client
 			// certificate from this CA.
 			ClientCAName: f.webhookClientCAName,
-			TLSOpts:      tlsOptions(),
+			TLSOpts:      mcwebhook.TLSOptions(),
 		}),
 	}
 }
@@ -283,12 +277,20 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 	if err != nil {
 		return fmt.Errorf("failed to register the admission metrics: %w", err)
 	}
-	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce}, adm)
+	admissions := quiet.New(admissionPause, f.maxWriteDeferral)
+	mcwebhook.Register(mgr.GetWebhookServer(), lookup, mcwebhook.Config{Options: opts, Enforce: f.enforce, Admissions: admissions}, adm)
 	ctrlMetrics, err := controller.NewMetrics(ctx, reg, mgr.GetCache())
 	if err != nil {
 		return fmt.Errorf("failed to register the controller metrics: %w", err)
 	}
-	if err := controller.Setup(ctx, mgr, lookup, opts, ctrlMetrics); err != nil {
+	if err := registerDeferralMetric(reg, admissions); err != nil {
+		return err
+	}
+	err = controller.Setup(ctx, mgr, controller.Config{
+		Lookup: lookup, Options: opts, Metrics: ctrlMetrics, Admissions: admissions,
+		MaxConcurrentReconciles: f.concurrentReconciles,
+	})
+	if err != nil {
 		return fmt.Errorf("failed to set up the controller: %w", err)
 	}
 
@@ -300,6 +302,23 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 	}
 	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
 		return fmt.Errorf("failed to add the cache readiness check: %w", err)
+	}
+	return nil
+}
+
+// admissionPause without Gateway admissions ends a burst: kubectl and
+// client-go loops send the next object within milliseconds, a GitOps sync
+// wave within tens of them.
+const admissionPause = 500 * time.Millisecond
+
+// registerDeferralMetric counts the time the controller held writes back.
+func registerDeferralMetric(reg prometheus.Registerer, admissions *quiet.Gate) error {
+	_, err := metricsutil.Register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "meshcert_controller_write_deferral_seconds_total",
+		Help: "Time the controller held Certificate writes back while Gateways were being admitted (--max-write-deferral).",
+	}, func() float64 { return admissions.Deferred().Seconds() }))
+	if err != nil {
+		return fmt.Errorf("failed to register the write deferral metric: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
@@ -65,6 +66,7 @@ func TestServeFlags(t *testing.T) {
 				"--metrics-bind-address=0", "--health-probe-bind-address=:9000", "--leader-elect=false",
 				"--leader-election-namespace=meshcert", "--default-issuer-name=ca", "--default-issuer-kind=ClusterIssuer",
 				"--default-credential-namespace=gateways", "--namespace-policy=optional", "--zap-log-level=debug", "--zap-devel",
+				"--max-write-deferral=5s", "--concurrent-reconciles=8", "--pprof-bind-address=127.0.0.1:6060",
 			},
 			check: func(t *testing.T, f *serveFlags) {
 				assert.Equal(t, "/k", f.kubeconfig)
@@ -78,6 +80,9 @@ func TestServeFlags(t *testing.T) {
 				assert.Equal(t, 10443, f.webhookPort)
 				assert.Equal(t, "/certs", f.webhookCertDir)
 				assert.Equal(t, "0", f.metricsBindAddress)
+				assert.Equal(t, 5*time.Second, f.maxWriteDeferral)
+				assert.Equal(t, 8, f.concurrentReconciles)
+				assert.Equal(t, "127.0.0.1:6060", f.pprofBindAddress)
 				assert.Equal(t, ":9000", f.healthProbeBindAddress)
 				assert.False(t, f.leaderElect)
 				assert.Equal(t, "meshcert", f.leaderElectionNamespace)
@@ -93,8 +98,10 @@ func TestServeFlags(t *testing.T) {
 		{name: "a selector that does not parse is refused", args: []string{"--gateway-pod-selector=a b"}, wantErr: "--gateway-pod-selector"},
 		{name: "an empty selector is refused, it would cache every Pod", args: []string{"--gateway-pod-selector="}, wantErr: "every Pod"},
 		{name: "a namespace policy mode that does not exist is refused", args: []string{"--namespace-policy=off"}, wantErr: `"off" is not a namespace policy mode`},
-		{name: "a zero QPS is refused", args: []string{"--qps=0"}, wantErr: "--qps must be positive"},
+		{name: "a zero QPS is refused", args: []string{"--qps=0"}, wantErr: "--qps must not be 0"},
 		{name: "a zero burst is refused", args: []string{"--burst=0"}, wantErr: "--burst must be at least 1"},
+		{name: "no concurrent reconcile is refused", args: []string{"--concurrent-reconciles=0"}, wantErr: "--concurrent-reconciles must be at least 1"},
+		{name: "a negative write deferral is refused", args: []string{"--max-write-deferral=-1s"}, wantErr: "--max-write-deferral must not be negative"},
 		{name: "a port out of range is refused", args: []string{"--webhook-port=70000"}, wantErr: "--webhook-port"},
 		{name: "an empty certificate directory is refused", args: []string{"--webhook-cert-dir="}, wantErr: "--webhook-cert-dir"},
 		{name: "an empty credential namespace is refused", args: []string{"--default-credential-namespace="}, wantErr: "--default-credential-namespace"},
@@ -115,14 +122,14 @@ func TestServeFlags(t *testing.T) {
 
 func TestServeFlagsReportEveryProblemAtOnce(t *testing.T) {
 	_, err := parseServeFlags(t, "--qps=0", "--burst=0")
-	require.ErrorContains(t, err, "--qps must be positive")
+	require.ErrorContains(t, err, "--qps must not be 0")
 	require.ErrorContains(t, err, "--burst must be at least 1")
 }
 
 func TestServeRefusesBadFlagsBeforeStarting(t *testing.T) {
 	_, stderr, code := run(t, "", "serve", "--qps=0")
 	assert.Equal(t, exitInput, code)
-	assert.Contains(t, stderr, "--qps must be positive")
+	assert.Contains(t, stderr, "--qps must not be 0")
 }
 
 func TestServeManagerOptions(t *testing.T) {
@@ -184,6 +191,12 @@ current-context: x
 		assert.InDelta(t, 12, cfg.QPS, 0)
 		assert.Equal(t, 34, cfg.Burst)
 		assert.Contains(t, cfg.UserAgent, "meshcert/")
+	})
+	t.Run("a negative QPS turns the client-side limit off", func(t *testing.T) {
+		f, err := parseServeFlags(t, "--kubeconfig="+filepath.Join(t.TempDir(), "missing"), "--qps=-1")
+		require.NoError(t, err)
+		require.NoError(t, f.validate())
+		assert.Negative(t, f.qps, "client-go makes no rate limiter for a negative QPS")
 	})
 	t.Run("a missing kubeconfig file is an error", func(t *testing.T) {
 		f, err := parseServeFlags(t, "--kubeconfig="+filepath.Join(t.TempDir(), "missing"))
