@@ -220,6 +220,16 @@ func TestChartValues(t *testing.T) {
 				assert.Contains(t, a, want)
 			}
 		}},
+		{"the controller's pace becomes serve flags", []string{"config.concurrentReconciles=8", "config.maxWriteDeferral=0", "config.qps=-1"}, func(t *testing.T, r rendered) {
+			a := args(r)
+			for _, want := range []string{"--concurrent-reconciles=8", "--max-write-deferral=0", "--qps=-1"} {
+				assert.Contains(t, a, want)
+			}
+		}},
+		{"by default the controller holds writes back for at most 30s", nil, func(t *testing.T, r rendered) {
+			assert.Contains(t, args(r), "--max-write-deferral=30s")
+			assert.Contains(t, args(r), "--concurrent-reconciles=4")
+		}},
 		{"a ServiceMonitor and a NetworkPolicy on request", []string{"metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"}, func(t *testing.T, r rendered) {
 			assert.Contains(t, r, "ServiceMonitor/meshcert")
 			assert.Contains(t, r, "NetworkPolicy/meshcert")
@@ -266,6 +276,9 @@ func TestChartSchemaRejectsWhatIsNotAValue(t *testing.T) {
 		{"webhook.url=https://meshcert.example/webhooks", "webhook/url"},
 		{"config.defaultIssuer.kind=Vault", "config/defaultIssuer/kind"},
 		{"webhook.port=70000", "webhook/port"},
+		{"config.qps=0", "config/qps"},
+		{"config.maxWriteDeferral=soon", "config/maxWriteDeferral"},
+		{"config.concurrentReconciles=0", "config/concurrentReconciles"},
 	} {
 		_, err := helmTemplate(t, helm, tc.set)
 		require.Error(t, err, tc.set)

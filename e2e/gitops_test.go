@@ -52,9 +52,12 @@ func TestHelmAndGitOpsInstalledGateways(t *testing.T) {
 		out, err := helmRun(t, cp, "install", "chart", teamGatewayChart, "-n", "team-a", "--set", "hosts={chart.example.com}")
 		require.NoError(t, err, out)
 		credential := certs.CredentialName("team-a", "chart", "https")
+		// The controller creates the Certificate once admissions pause
+		// (--max-write-deferral), so the state is read after it is Ready.
+		crt := waitManagedCertificateReady(t, c, credential)
 		installed := stateOf(t, cp, "team-a", "chart")
 		assert.Equal(t, credential, installed.credential, "helm install got the credentialName injected")
-		crt := waitManagedCertificateReady(t, c, credential)
+		require.NotEmpty(t, installed.certificateUID)
 		assert.Equal(t, []string{"chart.example.com"}, crt.Spec.DNSNames)
 		secret := &corev1.Secret{}
 		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: "istio-system", Name: credential}, secret))
