@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -12,6 +13,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcert/meshcert/certs"
@@ -29,6 +33,9 @@ type Lookup struct {
 	reader client.Reader
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
+	// claims, when set, is the Gateway informer's indexer, which answers
+	// GatewaysClaiming without a List (see Index.OnInformer).
+	claims toolscache.Indexer
 }
 
 var _ certs.Lookup = (*Lookup)(nil)
@@ -37,6 +44,21 @@ var _ certs.Lookup = (*Lookup)(nil)
 // to log.
 func NewLookup(reader client.Reader, log logr.Logger) *Lookup {
 	return &Lookup{reader: reader, log: log}
+}
+
+// UseInformerIndexes makes the Lookup read the indexes Setup added to the
+// informers (Index.OnInformer) directly. Call it after Setup.
+func (l *Lookup) UseInformerIndexes(ctx context.Context, informers cache.Informers) error {
+	informer, err := informers.GetInformer(ctx, NewGateway(), cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("failed to get the Gateway informer: %w", err)
+	}
+	indexed, ok := informer.(toolscache.SharedIndexInformer)
+	if !ok {
+		return fmt.Errorf("failed to read the Gateway informer's indexes: a %T has no indexer", informer)
+	}
+	l.claims = indexed.GetIndexer()
+	return nil
 }
 
 // failed logs the first error for each kind and reports whether err was one
@@ -180,13 +202,27 @@ func (l *Lookup) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 
 // GatewaysClaiming implements certs.Lookup.
 func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gateway {
-	list := NewGatewayList()
-	if l.failed(certs.GatewayGVK.Kind, l.reader.List(ctx, list, client.MatchingFields{IndexGatewayClaims: key}, readOnly)) || len(list.Items) == 0 {
-		return nil
-	}
-	out := make([]*certs.Gateway, len(list.Items))
-	for i := range list.Items {
-		out[i] = certs.ParseGateway(&list.Items[i])
+	var out []*certs.Gateway
+	if l.claims != nil {
+		objs, err := l.claims.ByIndex(IndexGatewayClaims, key)
+		if l.failed(certs.GatewayGVK.Kind, err) || len(objs) == 0 {
+			return nil
+		}
+		out = make([]*certs.Gateway, 0, len(objs))
+		for _, obj := range objs {
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				out = append(out, certs.ParseGateway(u))
+			}
+		}
+	} else {
+		list := NewGatewayList()
+		if l.failed(certs.GatewayGVK.Kind, l.reader.List(ctx, list, client.MatchingFields{IndexGatewayClaims: key}, readOnly)) || len(list.Items) == 0 {
+			return nil
+		}
+		out = make([]*certs.Gateway, len(list.Items))
+		for i := range list.Items {
+			out[i] = certs.ParseGateway(&list.Items[i])
+		}
 	}
 	slices.SortFunc(out, func(a, b *certs.Gateway) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))

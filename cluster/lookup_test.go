@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -269,6 +270,21 @@ spec:
 	// Secrets are unknown to the cache, the Index knows there are none; no
 	// finding of this example depends on Secrets.
 	assert.Equal(t, fromIndex.Findings, fromCache.Findings)
+
+	// The same through the Gateway informer's own indexer, as the server
+	// reads it (Index.OnInformer): the host conflict is found there too.
+	claims := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{IndexGatewayClaims: informerIndexFunc(GatewayClaims)})
+	for _, o := range objs {
+		if u, ok := o.(*unstructured.Unstructured); ok {
+			require.NoError(t, claims.Add(u))
+		}
+	}
+	fromInformer := NewLookup(fakeReader(t, objs...), logr.Discard())
+	fromInformer.claims = claims
+	viaIndexer := certs.PlanGateway(t.Context(), gw, fromInformer, opts)
+	assert.Equal(t, fromIndex.Findings, viaIndexer.Findings)
+	assert.Equal(t, fromIndex.Certificates, viaIndexer.Certificates)
+	assert.Len(t, fromInformer.GatewaysClaiming(t.Context(), certs.GatewayClaims(certs.ParseGateway(objs[4].(*unstructured.Unstructured)))[0]), 1)
 }
 
 type failingReader struct {
@@ -414,7 +430,21 @@ func (r *recordingInformers) IndexField(_ context.Context, obj client.Object, fi
 
 func (r *recordingInformers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
 	r.informed = append(r.informed, kindOf(obj))
-	return nil, r.err
+	return &recordingInformer{r: r, kind: kindOf(obj)}, r.err
+}
+
+// recordingInformer records the indexes added to it.
+type recordingInformer struct {
+	cache.Informer
+	r    *recordingInformers
+	kind string
+}
+
+func (i *recordingInformer) AddIndexers(indexers toolscache.Indexers) error {
+	for name := range indexers {
+		i.r.indexed = append(i.r.indexed, i.kind+" "+name+" on the informer")
+	}
+	return i.r.err
 }
 
 func kindOf(obj client.Object) string {
@@ -439,8 +469,9 @@ func TestSetup(t *testing.T) {
 	t.Run("every read kind gets an informer and the lookups their indexes; never Secrets", func(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
-		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims", "Certificate meshcert.io/gateway"}, r.indexed)
-		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
+		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims on the informer", "Certificate meshcert.io/gateway"}, r.indexed)
+		// The Gateway informer is asked for twice: for its index, then with the others.
+		assert.Equal(t, []string{"Gateway", "Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
 	})
 	t.Run("a failing index is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}
@@ -457,4 +488,9 @@ func TestGatewayClaims(t *testing.T) {
 		certs.CredentialKey("web-tls"),
 	}, GatewayClaims(gw))
 	assert.Nil(t, GatewayClaims(&cmapi.Certificate{}), "only unstructured Gateways are indexed")
+}
+
+func TestUseInformerIndexesNeedsAnIndexer(t *testing.T) {
+	err := NewLookup(fakeReader(t), logr.Discard()).UseInformerIndexes(t.Context(), &recordingInformers{})
+	require.ErrorContains(t, err, "has no indexer")
 }

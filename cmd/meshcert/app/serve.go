@@ -271,6 +271,9 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 		return fmt.Errorf("failed to set up the cache: %w", err)
 	}
 	lookup := cluster.NewLookup(mgr.GetCache(), ctrl.Log.WithName("lookup"))
+	if err := lookup.UseInformerIndexes(ctx, mgr.GetCache()); err != nil {
+		return fmt.Errorf("failed to set up the cache: %w", err)
+	}
 	opts := f.planner.options()
 
 	adm, err := mcwebhook.NewMetrics(reg)
