@@ -171,6 +171,18 @@ func (h Histogram) Sub(earlier Histogram) Histogram {
 	return out
 }
 
+// Add is h plus other, for readings summed over runs.
+func (h Histogram) Add(other Histogram) Histogram {
+	out := Histogram{Buckets: map[float64]float64{}, Sum: h.Sum + other.Sum, Count: h.Count + other.Count}
+	for bound, n := range h.Buckets {
+		out.Buckets[bound] += n
+	}
+	for bound, n := range other.Buckets {
+		out.Buckets[bound] += n
+	}
+	return out
+}
+
 // Mean is the mean observation, 0 without any.
 func (h Histogram) Mean() float64 {
 	if h.Count == 0 {

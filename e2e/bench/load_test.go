@@ -64,6 +64,9 @@ apiserver_admission_webhook_admission_duration_seconds_count{name="a.meshcert.io
 	assert.InDelta(t, 0.04/12, h.Mean(), 1e-9)
 	assert.InDelta(t, 10.0/12, h.ShareAtMost(0.005), 1e-9)
 	assert.Zero(t, Histogram{}.Mean(), "an empty histogram has no mean")
+	twice := Histogram{}.Add(h).Add(h)
+	assert.InDelta(t, 24.0, twice.Count, 1e-9, "runs add up")
+	assert.InDelta(t, 20.0, twice.Buckets[0.005], 1e-9)
 }
 
 // TestLoadCountsAnswersAndErrors posts real AdmissionReviews over TLS to a

@@ -83,6 +83,26 @@ func (p *pki) serving(name string, dnsNames ...string) (keyPair, error) {
 	})
 }
 
+// WriteServingCertificate writes tls.crt and tls.key, a serving
+// certificate for 127.0.0.1 from a new CA of its own (kept under dir/pki),
+// into dir, as a webhook server reads them, and returns the CA to trust.
+func WriteServingCertificate(dir, name string) ([]byte, error) {
+	ca, err := newPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.serving(name)
+	if err != nil {
+		return nil, err
+	}
+	for file, data := range map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
+			return nil, fmt.Errorf("failed to write %s: %w", file, err)
+		}
+	}
+	return ca.caPEM(), nil
+}
+
 // client issues a client certificate: the API server takes the user from
 // the CN and the groups from O.
 func (p *pki) client(name, user string, groups ...string) (keyPair, error) {

@@ -163,9 +163,18 @@ func (p *process) kill() error {
 // rssBytes is the resident set size of the process (VmRSS), the memory it
 // really occupies.
 func (p *process) rssBytes() (int64, error) {
-	file, err := os.Open(fmt.Sprintf("/proc/%d/status", p.pid()))
+	rss, err := ProcessRSS(p.pid())
 	if err != nil {
-		return 0, fmt.Errorf("failed to read the status of %s: %w", p.name, err)
+		return 0, fmt.Errorf("failed to read the memory of %s: %w", p.name, err)
+	}
+	return rss, nil
+}
+
+// ProcessRSS is the resident set size (VmRSS) of process pid, in bytes.
+func ProcessRSS(pid int) (int64, error) {
+	file, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("failed to read the status of process %d: %w", pid, err)
 	}
 	defer file.Close()
 	scanner := bufio.NewScanner(file)
@@ -176,9 +185,9 @@ func (p *process) rssBytes() (int64, error) {
 		}
 	}
 	if err := scanner.Err(); err != nil {
-		return 0, fmt.Errorf("failed to read the status of %s: %w", p.name, err)
+		return 0, fmt.Errorf("failed to read the status of process %d: %w", pid, err)
 	}
-	return 0, fmt.Errorf("no VmRSS in the status of %s", p.name)
+	return 0, fmt.Errorf("no VmRSS in the status of process %d", pid)
 }
 
 // logTail returns the last lines of the component's log.

@@ -106,7 +106,7 @@ func (r *runner) applyPhase(ctx context.Context, cp *framework.ControlPlane, c a
 		defer func() { _ = m.Stop() }()
 	case webhooksNoop:
 		certDir := filepath.Join(cp.Dir, "noop-certs")
-		caPEM, err := bench.WriteServingCertificate(certDir)
+		caPEM, err := framework.WriteServingCertificate(certDir, "noop-webhook")
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (r *runner) applyPhase(ctx context.Context, cp *framework.ControlPlane, c a
 		for _, d := range webhook.Definitions() {
 			h := bench.ParseHistogram(after, bench.AdmissionDurationMetric, `name="`+d.Name+`"`).
 				Sub(bench.ParseHistogram(before, bench.AdmissionDurationMetric, `name="`+d.Name+`"`))
-			res.webhooks[webhooks+" "+d.Name] = addHistograms(res.webhooks[webhooks+" "+d.Name], h)
+			res.webhooks[webhooks+" "+d.Name] = res.webhooks[webhooks+" "+d.Name].Add(h)
 		}
 		if !withMeshcert {
 			// Gone before meshcert runs again, so its next start does not
@@ -307,17 +307,6 @@ func certificateReady(crt *cmapi.Certificate) bool {
 		}
 	}
 	return false
-}
-
-func addHistograms(a, b bench.Histogram) bench.Histogram {
-	out := bench.Histogram{Buckets: map[float64]float64{}, Sum: a.Sum + b.Sum, Count: a.Count + b.Count}
-	for k, v := range a.Buckets {
-		out.Buckets[k] += v
-	}
-	for k, v := range b.Buckets {
-		out.Buckets[k] += v
-	}
-	return out
 }
 
 func secs2(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }

@@ -243,5 +243,5 @@ func settledRSS(ctx context.Context, pid int) (int64, error) {
 		return 0, ctx.Err()
 	case <-time.After(10 * time.Second):
 	}
-	return bench.ProcessRSS(pid)
+	return framework.ProcessRSS(pid)
 }
