@@ -186,6 +186,15 @@ type Index struct {
 	// of the CPU for large Gateways. A FieldIndexer (a fake client in
 	// tests) gets them as field indexes all the same.
 	OnInformer bool
+	// Namespaced indexes are looked up within one namespace: on the
+	// informer each value is keyed "namespace/value" (NamespacedIndexKey).
+	Namespaced bool
+}
+
+// NamespacedIndexKey is how a Namespaced index on an informer keys value in
+// namespace.
+func NamespacedIndexKey(namespace, value string) string {
+	return namespace + "/" + value
 }
 
 // Indexes lists every field index the Lookup and the controller list by.
@@ -193,10 +202,10 @@ type Index struct {
 // list with a fake client.
 func Indexes() []Index {
 	return []Index{
-		{&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName, false},
-		{&cmapi.Issuer{}, IndexIssuerName, ObjectName, false},
-		{NewGateway(), IndexGatewayClaims, GatewayClaims, true},
-		{&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway, false},
+		{Object: &cmapi.Certificate{}, Field: IndexCertificateSecretName, Extract: CertificateSecretName, OnInformer: true, Namespaced: true},
+		{Object: &cmapi.Issuer{}, Field: IndexIssuerName, Extract: ObjectName},
+		{Object: NewGateway(), Field: IndexGatewayClaims, Extract: GatewayClaims, OnInformer: true},
+		{Object: &cmapi.Certificate{}, Field: IndexCertificateGateway, Extract: CertificateGateway, OnInformer: true},
 	}
 }
 
@@ -213,21 +222,30 @@ func setupIndex(ctx context.Context, c cache.Informers, ix Index) error {
 	if err != nil {
 		return fmt.Errorf("failed to set up the informer for %T to index it by %s: %w", ix.Object, ix.Field, err)
 	}
-	err = informer.AddIndexers(toolscache.Indexers{ix.Field: informerIndexFunc(ix.Extract)})
+	err = informer.AddIndexers(toolscache.Indexers{ix.Field: informerIndexFunc(ix.Extract, ix.Namespaced)})
 	if err != nil {
 		return fmt.Errorf("failed to index %T by %s: %w", ix.Object, ix.Field, err)
 	}
 	return nil
 }
 
-// informerIndexFunc is extract as client-go's informers call it.
-func informerIndexFunc(extract client.IndexerFunc) toolscache.IndexFunc {
+// informerIndexFunc is extract as client-go's informers call it; namespaced
+// values are keyed by the object's namespace too.
+func informerIndexFunc(extract client.IndexerFunc, namespaced bool) toolscache.IndexFunc {
 	return func(obj any) ([]string, error) {
 		o, ok := obj.(client.Object)
 		if !ok {
 			return nil, nil
 		}
-		return extract(o), nil
+		values := extract(o)
+		if !namespaced {
+			return values, nil
+		}
+		keys := make([]string, len(values))
+		for i, v := range values {
+			keys[i] = NamespacedIndexKey(o.GetNamespace(), v)
+		}
+		return keys, nil
 	}
 }
 

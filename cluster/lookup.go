@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,9 +34,10 @@ type Lookup struct {
 	reader client.Reader
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
-	// claims, when set, is the Gateway informer's indexer, which answers
-	// GatewaysClaiming without a List (see Index.OnInformer).
-	claims toolscache.Indexer
+	// claims and certificates, when set, are the Gateway and Certificate
+	// informers' indexers, which answer without a List or a copy (see
+	// Index.OnInformer).
+	claims, certificates toolscache.Indexer
 }
 
 var _ certs.Lookup = (*Lookup)(nil)
@@ -49,16 +51,29 @@ func NewLookup(reader client.Reader, log logr.Logger) *Lookup {
 // UseInformerIndexes makes the Lookup read the indexes Setup added to the
 // informers (Index.OnInformer) directly. Call it after Setup.
 func (l *Lookup) UseInformerIndexes(ctx context.Context, informers cache.Informers) error {
-	informer, err := informers.GetInformer(ctx, NewGateway(), cache.BlockUntilSynced(false))
+	claims, err := indexerOf(ctx, informers, NewGateway(), "Gateway")
 	if err != nil {
-		return fmt.Errorf("failed to get the Gateway informer: %w", err)
+		return err
+	}
+	certificates, err := indexerOf(ctx, informers, &cmapi.Certificate{}, cmapi.CertificateKind)
+	if err != nil {
+		return err
+	}
+	l.claims, l.certificates = claims, certificates
+	return nil
+}
+
+// indexerOf returns the indexer of obj's informer.
+func indexerOf(ctx context.Context, informers cache.Informers, obj client.Object, kind string) (toolscache.Indexer, error) {
+	informer, err := informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("failed to get the %s informer: %w", kind, err)
 	}
 	indexed, ok := informer.(toolscache.SharedIndexInformer)
 	if !ok {
-		return fmt.Errorf("failed to read the Gateway informer's indexes: a %T has no indexer", informer)
+		return nil, fmt.Errorf("failed to read the %s informer's indexes: a %T has no indexer", kind, informer)
 	}
-	l.claims = indexed.GetIndexer()
-	return nil
+	return indexed.GetIndexer(), nil
 }
 
 // failed logs the first error for each kind and reports whether err was one
@@ -117,6 +132,14 @@ func (l *Lookup) ClusterIssuer(ctx context.Context, name string) (*cmapi.Cluster
 
 // Certificate implements certs.Lookup.
 func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool) {
+	if l.certificates != nil {
+		obj, exists, err := l.certificates.GetByKey(NamespacedIndexKey(namespace, name))
+		crt, ok := obj.(*cmapi.Certificate)
+		if l.failed(cmapi.CertificateKind, err) || !exists || !ok {
+			return nil, false
+		}
+		return crt, true
+	}
 	crt := &cmapi.Certificate{}
 	if l.failed(cmapi.CertificateKind, l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, crt, readOnly)) {
 		return nil, false
@@ -126,8 +149,44 @@ func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmap
 
 // CertificatesForSecret implements certs.Lookup.
 func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretName string) []*cmapi.Certificate {
+	if l.certificates != nil {
+		return l.certificatesByIndex(IndexCertificateSecretName, NamespacedIndexKey(namespace, secretName))
+	}
 	list := &cmapi.CertificateList{}
 	err := l.reader.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexCertificateSecretName: secretName}, readOnly)
+	return l.sortedCertificates(list, err)
+}
+
+// CertificatesOfGateway returns the Certificates meshcert made for the
+// Gateway namespace/name, in any namespace, sorted by name; like every
+// answer of a Lookup, they must not be modified.
+func (l *Lookup) CertificatesOfGateway(ctx context.Context, gateway types.NamespacedName) []*cmapi.Certificate {
+	if l.certificates != nil {
+		return l.certificatesByIndex(IndexCertificateGateway, gateway.String())
+	}
+	list := &cmapi.CertificateList{}
+	err := l.reader.List(ctx, list, client.MatchingFields{IndexCertificateGateway: gateway.String()}, readOnly)
+	return l.sortedCertificates(list, err)
+}
+
+// certificatesByIndex reads the Certificate informer's index.
+func (l *Lookup) certificatesByIndex(index, key string) []*cmapi.Certificate {
+	objs, err := l.certificates.ByIndex(index, key)
+	if l.failed(cmapi.CertificateKind, err) || len(objs) == 0 {
+		return nil
+	}
+	out := make([]*cmapi.Certificate, 0, len(objs))
+	for _, obj := range objs {
+		if crt, ok := obj.(*cmapi.Certificate); ok {
+			out = append(out, crt)
+		}
+	}
+	sortCertificates(out)
+	return out
+}
+
+// sortedCertificates is what a List answered, sorted.
+func (l *Lookup) sortedCertificates(list *cmapi.CertificateList, err error) []*cmapi.Certificate {
 	if l.failed(cmapi.CertificateKind, err) || len(list.Items) == 0 {
 		return nil
 	}
@@ -135,8 +194,14 @@ func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretNam
 	for i := range list.Items {
 		out[i] = &list.Items[i]
 	}
-	slices.SortFunc(out, func(a, b *cmapi.Certificate) int { return cmp.Compare(a.Name, b.Name) })
+	sortCertificates(out)
 	return out
+}
+
+func sortCertificates(crts []*cmapi.Certificate) {
+	slices.SortFunc(crts, func(a, b *cmapi.Certificate) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 }
 
 // SecretExists implements certs.Lookup. Secrets are never cached, so the

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -46,6 +47,7 @@ func fakeReader(t *testing.T, objs ...client.Object) client.Client {
 		WithIndex(&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName).
 		WithIndex(&cmapi.Issuer{}, IndexIssuerName, ObjectName).
 		WithIndex(NewGateway(), IndexGatewayClaims, GatewayClaims).
+		WithIndex(&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway).
 		WithObjects(objs...).
 		Build()
 }
@@ -273,7 +275,7 @@ spec:
 
 	// The same through the Gateway informer's own indexer, as the server
 	// reads it (Index.OnInformer): the host conflict is found there too.
-	claims := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{IndexGatewayClaims: informerIndexFunc(GatewayClaims)})
+	claims := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{IndexGatewayClaims: informerIndexFunc(GatewayClaims, false)})
 	for _, o := range objs {
 		if u, ok := o.(*unstructured.Unstructured); ok {
 			require.NoError(t, claims.Add(u))
@@ -447,6 +449,17 @@ func (i *recordingInformer) AddIndexers(indexers toolscache.Indexers) error {
 	return i.r.err
 }
 
+// failingIndexers hands out informers that refuse every index.
+type failingIndexers struct{ *recordingInformers }
+
+func (f *failingIndexers) GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	return failingIndexer{}, nil
+}
+
+type failingIndexer struct{ cache.Informer }
+
+func (failingIndexer) AddIndexers(toolscache.Indexers) error { return errors.New("boom") }
+
 func kindOf(obj client.Object) string {
 	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
 		return k
@@ -469,14 +482,24 @@ func TestSetup(t *testing.T) {
 	t.Run("every read kind gets an informer and the lookups their indexes; never Secrets", func(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
-		assert.Equal(t, []string{"Certificate spec.secretName", "Issuer metadata.name", "Gateway meshcert.io/claims on the informer", "Certificate meshcert.io/gateway"}, r.indexed)
-		// The Gateway informer is asked for twice: for its index, then with the others.
-		assert.Equal(t, []string{"Gateway", "Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
+		assert.Equal(t, []string{
+			"Certificate spec.secretName on the informer", "Issuer metadata.name",
+			"Gateway meshcert.io/claims on the informer", "Certificate meshcert.io/gateway on the informer",
+		}, r.indexed)
+		// Informers with indexes are asked for again with the others.
+		assert.Equal(t, []string{"Certificate", "Gateway", "Certificate", "Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
 	})
-	t.Run("a failing index is returned", func(t *testing.T) {
+	t.Run("a failing informer is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}
 		err := Setup(context.Background(), r)
-		require.ErrorContains(t, err, "failed to index")
+		require.ErrorContains(t, err, "failed to set up the informer for *v1.Certificate")
+		assert.ErrorContains(t, err, "boom")
+	})
+	t.Run("a failing index is returned", func(t *testing.T) {
+		r := &recordingInformers{}
+		informers := &failingIndexers{recordingInformers: r}
+		err := Setup(context.Background(), informers)
+		require.ErrorContains(t, err, "failed to index *v1.Certificate by spec.secretName")
 		assert.ErrorContains(t, err, "boom")
 	})
 }
@@ -488,6 +511,76 @@ func TestGatewayClaims(t *testing.T) {
 		certs.CredentialKey("web-tls"),
 	}, GatewayClaims(gw))
 	assert.Nil(t, GatewayClaims(&cmapi.Certificate{}), "only unstructured Gateways are indexed")
+}
+
+func TestCertificateLookupsThroughTheInformerIndexer(t *testing.T) {
+	managed := certificate("istio-system", "web-tls", "web-tls")
+	managed.Labels = map[string]string{certs.LabelManagedBy: certs.ManagedByValue}
+	managed.Annotations = map[string]string{certs.AnnotationGateway: "team-a/web"}
+	unmanaged := certificate("istio-system", "copy", "copy")
+	unmanaged.Annotations = map[string]string{certs.AnnotationGateway: "team-a/web"}
+	objs := []client.Object{certificate("team-a", "a", "shared"), certificate("team-b", "b", "shared"), managed, unmanaged}
+
+	indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{
+		IndexCertificateSecretName: informerIndexFunc(CertificateSecretName, true),
+		IndexCertificateGateway:    informerIndexFunc(CertificateGateway, false),
+	})
+	for _, o := range objs {
+		require.NoError(t, indexer.Add(o))
+	}
+	viaList := NewLookup(fakeReader(t, objs...), logr.Discard())
+	// An empty reader: every answer must come from the indexer.
+	viaIndexer := NewLookup(fakeReader(t), logr.Discard())
+	viaIndexer.certificates = indexer
+
+	names := func(crts []*cmapi.Certificate) []string {
+		var out []string
+		for _, crt := range crts {
+			out = append(out, crt.Namespace+"/"+crt.Name)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		lookup func(l *Lookup) []string
+		want   []string
+	}{
+		{
+			name:   "a secret name is looked up within its namespace",
+			lookup: func(l *Lookup) []string { return names(l.CertificatesForSecret(t.Context(), "team-a", "shared")) },
+			want:   []string{"team-a/a"},
+		},
+		{
+			name:   "a secret name no Certificate uses finds none",
+			lookup: func(l *Lookup) []string { return names(l.CertificatesForSecret(t.Context(), "team-c", "shared")) },
+		},
+		{
+			name: "a Certificate is found by its namespace and name only",
+			lookup: func(l *Lookup) []string {
+				var out []string
+				for _, key := range []types.NamespacedName{{Namespace: "team-b", Name: "b"}, {Namespace: "team-a", Name: "b"}} {
+					if crt, ok := l.Certificate(t.Context(), key.Namespace, key.Name); ok {
+						out = append(out, crt.Namespace+"/"+crt.Name)
+					}
+				}
+				return out
+			},
+			want: []string{"team-b/b"},
+		},
+		{
+			name: "a Gateway's Certificates are the ones meshcert made for it, in any namespace",
+			lookup: func(l *Lookup) []string {
+				return names(l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "team-a", Name: "web"}))
+			},
+			want: []string{"istio-system/web-tls"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.lookup(viaIndexer), "through the informer's indexer")
+			assert.Equal(t, tt.want, tt.lookup(viaList), "through a List, as with a fake client")
+		})
+	}
 }
 
 func TestUseInformerIndexesNeedsAnIndexer(t *testing.T) {

@@ -25,7 +25,8 @@ func PolicyRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{cmapi.SchemeGroupVersion.Group}, Resources: []string{"issuers", "clusterissuers"}, Verbs: read},
 		{
 			APIGroups: []string{cmapi.SchemeGroupVersion.Group}, Resources: []string{"certificates"},
-			// Server-side apply is a patch; pruning deletes.
+			// Creating is a create, updating a server-side apply (a patch,
+			// after one converting meshcert's field ownership); pruning deletes.
 			Verbs: []string{"get", "list", "watch", "create", "patch", "update", "delete"},
 		},
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "configmaps"}, Verbs: read},

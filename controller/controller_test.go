@@ -100,7 +100,9 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	count := func(verb string, obj client.Object) {
 		h.writes = append(h.writes, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
 	}
-	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...)
+	// Managed fields are returned, as the API server returns them to
+	// meshcert's API reader: updates convert meshcert's ownership first.
+	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithReturnManagedFields()
 	for _, ix := range cluster.Indexes() {
 		builder = builder.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
@@ -137,13 +139,13 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 
 // lookup is the server's cache-backed Lookup over the fake API server,
 // which stands in for the informer cache.
-func (h *harness) lookup() certs.Lookup {
+func (h *harness) lookup() Lookup {
 	return cluster.NewLookup(h.client, logr.Discard())
 }
 
 func (h *harness) reconcile(name types.NamespacedName) {
 	h.t.Helper()
-	r := &Reconciler{Client: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+	r := &Reconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
 	_, err := r.Reconcile(h.t.Context(), ctrl.Request{NamespacedName: name})
 	require.NoError(h.t, err)
 }
@@ -188,7 +190,7 @@ func TestReconcileCreatesCertificatesInTheWorkloadNamespace(t *testing.T) {
 	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
 	h.reconcile(web)
 
-	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
 	crt, ok := h.certificate("web-tls")
 	require.True(t, ok)
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
@@ -222,7 +224,7 @@ func TestReconcileUpdatesEverySpecFieldItOwns(t *testing.T) {
 	})
 	h.reconcile(web)
 
-	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"patch istio-system/web-tls", "apply web-tls", "patch istio-system/admin-tls", "apply admin-tls"}, h.writes)
 	crt, _ := h.certificate("web-tls")
 	assert.Equal(t, []string{"web.example.com", "www.example.com"}, crt.Spec.DNSNames)
 	assert.Nil(t, crt.Spec.Duration, "a field meshcert no longer sets is removed")
@@ -275,7 +277,7 @@ func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
 	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), theirs, lookalike)...)
 	h.reconcile(web)
 
-	assert.Equal(t, []string{"apply admin-tls"}, h.writes)
+	assert.Equal(t, []string{"create istio-system/admin-tls"}, h.writes)
 	crt, _ := h.certificate("web-tls")
 	assert.Equal(t, []string{"other.example.com"}, crt.Spec.DNSNames)
 	assert.Equal(t, theirs.Labels, crt.Labels)
@@ -289,7 +291,7 @@ func TestReconcileWhenTheWebhookWasBypassed(t *testing.T) {
 	h.reconcile(web)
 
 	name := certs.CredentialName("team-a", "web", "https")
-	assert.ElementsMatch(t, []string{"apply " + name, "apply admin-tls"}, h.writes,
+	assert.ElementsMatch(t, []string{"create istio-system/" + name, "create istio-system/admin-tls"}, h.writes,
 		"the Certificate is created under the name the webhook would inject")
 	evs := strings.Join(h.events(), "\n")
 	assert.Contains(t, evs, "Warning WebhookBypassed")
@@ -349,7 +351,7 @@ func TestReconcileWithdrawsCertificatesThePolicyNoLongerAllows(t *testing.T) {
 
 	h.setPolicy("*.example.com")
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
 }
 
 func TestReconcileMakesNothingForANamespaceWithoutPolicy(t *testing.T) {
@@ -371,7 +373,7 @@ func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
 	require.NoError(t, h.client.Update(h.t.Context(), crt))
 	h.writes = nil
 	h.reconcile(web)
-	assert.Equal(t, []string{"apply web-tls"}, h.writes)
+	assert.Equal(t, []string{"patch istio-system/web-tls", "apply web-tls"}, h.writes)
 	crt, _ = h.certificate("web-tls")
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 }
@@ -395,7 +397,7 @@ func TestReconcileRemovesTheOverrideOfARemovedShimAnnotation(t *testing.T) {
 	})
 	h.writes = nil
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes, "the Certificates are applied again although everything meshcert wants is on them")
+	assert.ElementsMatch(t, []string{"patch istio-system/web-tls", "apply web-tls", "patch istio-system/admin-tls", "apply admin-tls"}, h.writes, "the Certificates are applied again although everything meshcert wants is on them")
 	crt, _ = h.certificate("web-tls")
 	assert.NotContains(t, crt.Annotations, overrideKey)
 
@@ -422,5 +424,5 @@ func TestReconcileHoldsWritesBackWhileGatewaysAreAdmitted(t *testing.T) {
 	r.Admissions.Admitted()
 	_, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"apply web-tls", "apply admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
 }

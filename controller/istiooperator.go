@@ -92,7 +92,7 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // writer makes the mesh CA Certificate of one IstioOperator.
 func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key types.NamespacedName) certificateWriter {
 	w := certificateWriter{
-		client: r.Client, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
+		client: r.Client, apiReader: r.APIReader, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
 		owns:       func(crt *cmapi.Certificate) bool { return istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) },
 		targetNoun: "istiod's CA Secret",
 		deleteNote: "no longer wanted by this IstioOperator; its Secret is kept",
@@ -157,7 +157,11 @@ func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.Nam
 	if err != nil {
 		return fmt.Errorf("failed to list Certificates of IstioOperator %s: %w", key, err)
 	}
-	return r.writer(obj, key).prune(ctx, list.Items, desiredList)
+	crts := make([]*cmapi.Certificate, len(list.Items))
+	for i := range list.Items {
+		crts[i] = &list.Items[i]
+	}
+	return r.writer(obj, key).prune(ctx, crts, desiredList)
 }
 
 // istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.
@@ -187,7 +191,7 @@ func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, m
 		APIReader:  mgr.GetAPIReader(),
 		Lookup:     cfg.Lookup,
 		Options:    cfg.Options,
-		Recorder:   mgr.GetEventRecorder("meshcert"),
+		Recorder:   cfg.recorder(mgr),
 		Metrics:    cfg.Metrics,
 		Admissions: cfg.Admissions,
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +31,7 @@ const Name = "gateway-certificates"
 // Config is what the controllers need besides the manager.
 type Config struct {
 	// Lookup answers from the manager's cache.
-	Lookup certs.Lookup
+	Lookup Lookup
 	// Options are the planner options.
 	Options certs.Options
 	// Metrics may be nil.
@@ -41,6 +42,17 @@ type Config struct {
 	// MaxConcurrentReconciles is how many Gateways are reconciled at once;
 	// below 1 means 1. A Gateway is never reconciled twice at once.
 	MaxConcurrentReconciles int
+	// Recorder records the controllers' Events; nil uses the manager's
+	// (client-go's broadcaster). The server passes an eventq.Recorder.
+	Recorder events.EventRecorder
+}
+
+// recorder is cfg's Recorder, or else the manager's.
+func (cfg Config) recorder(mgr manager.Manager) events.EventRecorder {
+	if cfg.Recorder != nil {
+		return cfg.Recorder
+	}
+	return mgr.GetEventRecorder("meshcert")
 }
 
 // Setup registers the controllers with the manager, whose cache
@@ -53,9 +65,10 @@ type Config struct {
 func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	r := &Reconciler{
 		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
 		Lookup:     cfg.Lookup,
 		Options:    cfg.Options,
-		Recorder:   mgr.GetEventRecorder("meshcert"),
+		Recorder:   cfg.recorder(mgr),
 		Metrics:    cfg.Metrics,
 		Admissions: cfg.Admissions,
 	}

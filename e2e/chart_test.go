@@ -228,7 +228,7 @@ func TestChartValues(t *testing.T) {
 		}},
 		{"by default the controller holds writes back for at most 30s", nil, func(t *testing.T, r rendered) {
 			assert.Contains(t, args(r), "--max-write-deferral=30s")
-			assert.Contains(t, args(r), "--concurrent-reconciles=4")
+			assert.Contains(t, args(r), "--concurrent-reconciles=10")
 		}},
 		{"a ServiceMonitor and a NetworkPolicy on request", []string{"metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"}, func(t *testing.T, r rendered) {
 			assert.Contains(t, r, "ServiceMonitor/meshcert")

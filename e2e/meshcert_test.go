@@ -23,11 +23,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/controller"
 	"github.com/meshcert/meshcert/e2e/framework"
 )
 
@@ -139,6 +141,40 @@ func TestMeshcertInTheCluster(t *testing.T) {
 		secret := &corev1.Secret{}
 		require.NoError(t, c.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: credential}, secret))
 		verifyTLS(t, secret, crt.Spec.DNSNames)
+	})
+
+	t.Run("a field meshcert stops setting goes from the Certificate it created", func(t *testing.T) {
+		// meshcert creates Certificates with a plain create and updates them
+		// with server-side apply, which removes only what an apply set: its
+		// ownership must be converted first, on the real API server.
+		gw := strings.NewReplacer("name: shop\n", "name: fields\n", "shop.example.com", "fields.example.com").
+			Replace(readFile(t, "examples/30-gateway.yaml"))
+		_, stderr, err := kubectlRun(t, cp, gw, "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		name := certs.CredentialName("team-a", "fields", "shop-https")
+		crt := waitManagedCertificateReady(t, c, name)
+		require.NotNil(t, crt.Spec.Duration, "the duration annotation is on the Certificate")
+		assert.Equal(t, 2160*time.Hour, crt.Spec.Duration.Duration)
+
+		_, stderr, err = kubectlRun(t, cp, "", "annotate", "gateways.networking.istio.io", "-n", "team-a", "fields", "cert-manager.io/duration-")
+		require.NoError(t, err, stderr)
+		eventually(t, "the duration gone from the Certificate", func(ctx context.Context) error {
+			got := &cmapi.Certificate{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: name}, got); err != nil {
+				return err
+			}
+			if got.Spec.Duration != nil {
+				return fmt.Errorf("spec.duration is still %s", got.Spec.Duration.Duration)
+			}
+			for _, mf := range got.ManagedFields {
+				if mf.Manager == controller.FieldManager && mf.Operation != metav1.ManagedFieldsOperationApply {
+					return fmt.Errorf("meshcert still owns fields by %s", mf.Operation)
+				}
+			}
+			return nil
+		})
+		_, stderr, err = kubectlRun(t, cp, "", "delete", "gateways.networking.istio.io", "-n", "team-a", "fields")
+		require.NoError(t, err, stderr)
 	})
 
 	t.Run("the API server sends meshcert only the Gateways that can matter to it", func(t *testing.T) {

@@ -100,8 +100,10 @@ var CertificatesGVR = schema.GroupVersionResource{Group: "cert-manager.io", Vers
 // lists.
 type Counter struct {
 	count atomic.Int64
-	stop  context.CancelFunc
-	done  chan struct{}
+	// firstAdded is when the watch first saw an object added (UnixNano).
+	firstAdded atomic.Int64
+	stop       context.CancelFunc
+	done       chan struct{}
 }
 
 // CountObjects starts counting the objects of gvr in every namespace: the
@@ -135,6 +137,7 @@ func CountObjects(ctx context.Context, cfg *rest.Config, gvr schema.GroupVersion
 				}
 				switch ev.Type {
 				case watch.Added:
+					c.firstAdded.CompareAndSwap(0, time.Now().UnixNano())
 					c.count.Add(1)
 				case watch.Deleted:
 					c.count.Add(-1)
@@ -144,6 +147,14 @@ func CountObjects(ctx context.Context, cfg *rest.Config, gvr schema.GroupVersion
 		}
 	}()
 	return c, nil
+}
+
+// FirstAdded is when the watch first saw an object added, zero if never.
+func (c *Counter) FirstAdded() time.Time {
+	if ns := c.firstAdded.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Count is the number of objects counted so far.

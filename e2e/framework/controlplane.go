@@ -71,6 +71,10 @@ type Config struct {
 	// the framework's own (a repeated flag's last value wins), e.g.
 	// "--controllers=gateway-shim" to run the shim alone.
 	CertManagerArgs []string
+	// APIServerProfiling serves the API server's /debug/pprof (to
+	// cluster-admins), for the bench's profiles; off by default, as in a
+	// hardened cluster.
+	APIServerProfiling bool
 	// ACME also runs Pebble and a DNS server (ControlPlane.ACME), and
 	// cert-manager's ACME controllers resolving through it.
 	ACME bool
@@ -256,7 +260,7 @@ func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
 		"--cert-dir="+filepath.Join(cfg.Dir, "pki", "kube-apiserver"),
-		"--profiling=false",
+		"--profiling="+strconv.FormatBool(cfg.APIServerProfiling),
 	)
 	if err != nil {
 		return err

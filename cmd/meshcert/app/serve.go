@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/controller"
+	"github.com/meshcert/meshcert/internal/eventq"
 	"github.com/meshcert/meshcert/internal/metricsutil"
 	"github.com/meshcert/meshcert/internal/quiet"
 	mcwebhook "github.com/meshcert/meshcert/webhook"
@@ -86,7 +88,7 @@ func (f *serveFlags) addTo(fs *pflag.FlagSet) {
 		"address of Go's /debug/pprof profiles, e.g. 127.0.0.1:8082, for finding where time goes; 0 disables it")
 	fs.DurationVar(&f.maxWriteDeferral, "max-write-deferral", 30*time.Second,
 		"how long the controller may hold its Certificate writes back while Gateways are being admitted, so a burst of applies is answered first; 0 writes at once")
-	fs.IntVar(&f.concurrentReconciles, "concurrent-reconciles", 4,
+	fs.IntVar(&f.concurrentReconciles, "concurrent-reconciles", 10,
 		"Gateways the controller reconciles at once (a Gateway never twice at once); more helps only while --qps is not the limit")
 	fs.BoolVar(&f.leaderElect, "leader-elect", true,
 		"elect one replica to run the controller; webhooks are served by every replica")
@@ -263,6 +265,27 @@ func (f *serveFlags) run(ctx context.Context) error {
 	return nil
 }
 
+// newEventRecorder returns the controllers' Event recorder, run by the
+// manager, and registers meshcert_events_dropped_total with reg.
+func newEventRecorder(mgr manager.Manager, reg prometheus.Registerer) (*eventq.Recorder, error) {
+	client, err := eventsv1client.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, fmt.Errorf("failed to build the Events client: %w", err)
+	}
+	dropped, err := metricsutil.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meshcert_events_dropped_total",
+		Help: "Events not recorded because the Event queue was full.",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	recorder := eventq.New(client, mgr.GetScheme(), "meshcert", ctrl.Log.WithName("events"), eventq.Options{Dropped: dropped})
+	if err := mgr.Add(recorder); err != nil {
+		return nil, fmt.Errorf("failed to add the Event recorder: %w", err)
+	}
+	return recorder, nil
+}
+
 // wire registers meshcert with the manager: the cache's informers and
 // indexes, the webhooks and the controllers (both reading through the
 // cache-backed Lookup), their metrics with reg, and the probes.
@@ -289,9 +312,13 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 	if err := registerDeferralMetric(reg, admissions); err != nil {
 		return err
 	}
+	recorder, err := newEventRecorder(mgr, reg)
+	if err != nil {
+		return err
+	}
 	err = controller.Setup(ctx, mgr, controller.Config{
 		Lookup: lookup, Options: opts, Metrics: ctrlMetrics, Admissions: admissions,
-		MaxConcurrentReconciles: f.concurrentReconciles,
+		MaxConcurrentReconciles: f.concurrentReconciles, Recorder: recorder,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to set up the controller: %w", err)

@@ -23,8 +23,14 @@ type scaleResult struct {
 	// converged is the time from the controller's start until every
 	// Certificate existed.
 	converged time.Duration
+	// first is the time from the controller's start until the first
+	// Certificate existed: its start-up and cache sync.
+	first time.Duration
 	// rss is the controller's resident memory once converged and settled.
 	rss int64
+	// cpu is the CPU each component used until converged, and requests
+	// the API requests the API server served most meanwhile.
+	cpu, requests string
 	// restartSynced, restartWrites: a restart with nothing changed (meshcert
 	// only).
 	restartSynced time.Duration
@@ -44,8 +50,8 @@ func (r *runner) scale(ctx context.Context) error {
 			return err
 		}
 		rows = append(rows,
-			[]string{strconv.Itoa(n), "meshcert (Istio Gateways)", secs(mc.converged), mib(mc.rss), secs(mc.restartSynced), fmt.Sprintf("%.0f", mc.restartWrites)},
-			[]string{strconv.Itoa(n), "cert-manager gateway-shim (Gateway API)", secs(shim.converged), mib(shim.rss), "-", "-"})
+			[]string{strconv.Itoa(n), "meshcert (Istio Gateways)", secs(mc.first), secs(mc.converged), mib(mc.rss), secs(mc.restartSynced), fmt.Sprintf("%.0f", mc.restartWrites), mc.cpu},
+			[]string{strconv.Itoa(n), "cert-manager gateway-shim (Gateway API)", secs(shim.first), secs(shim.converged), mib(shim.rss), "-", "-", shim.cpu})
 		r.summary.linef("controller at %d Gateways: meshcert %s to every Certificate, %s RSS; gateway-shim %s, %s RSS",
 			n, secs(mc.converged), mib(mc.rss), secs(shim.converged), mib(shim.rss))
 		r.summary.linef("meshcert restart at %d Gateways with nothing changed: synced in %s, %.0f writes (targets <= 60 s, 0)",
@@ -54,7 +60,7 @@ func (r *runner) scale(ctx context.Context) error {
 	}
 	r.summary.table(fmt.Sprintf("Controllers at scale (%d namespaces; no client-side rate limit for either, the API server's priority and fairness decides; no webhooks registered; nothing issued)",
 		r.sizes.scaleNamespaces),
-		[]string{"Gateways", "controller", "every Certificate after", "steady RSS", "restart synced after", "restart writes"}, rows)
+		[]string{"Gateways", "controller", "first Certificate after", "every Certificate after", "steady RSS", "restart synced after", "restart writes", "CPU used until every Certificate"}, rows)
 	r.summary.linef("controller memory ratio meshcert/shim: %.2f", float64(last[0].rss)/float64(last[1].rss))
 	r.summary.linef("controller convergence ratio meshcert/shim: %.2f", last[0].converged.Seconds()/last[1].converged.Seconds())
 	return nil
@@ -90,7 +96,7 @@ func (r *runner) createScaleNamespaces(ctx context.Context, cp *framework.Contro
 
 func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) {
 	res := scaleResult{n: n}
-	cp, err := r.startPlane(ctx, fmt.Sprintf("scale-meshcert-%d", n), framework.Config{WithoutCertManager: true, WithoutControllerManager: true})
+	cp, err := r.startPlane(ctx, fmt.Sprintf("scale-meshcert-%d", n), framework.Config{WithoutCertManager: true, WithoutControllerManager: true, APIServerProfiling: true})
 	if err != nil {
 		return res, err
 	}
@@ -107,6 +113,12 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 	if err != nil {
 		return res, err
 	}
+	apiBefore, err := bench.APIServerMetrics(ctx, cp)
+	if err != nil {
+		return res, err
+	}
+	cpuBefore := componentCPU(cp, nil)
+	profiled := r.profileConvergence(ctx, cp, fmt.Sprintf("meshcert-%d", n))
 	start := time.Now()
 	m, err := cp.StartMeshcert(ctx, framework.MeshcertConfig{
 		WithoutWebhookConfigurations: true,
@@ -121,17 +133,33 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 		return res, err
 	}
 	defer func() { _ = m.Stop() }()
+	meshcertProfiled := r.saveProfile("meshcert", func() error {
+		return bench.SaveCPUProfile(ctx, "http://127.0.0.1:"+strconv.Itoa(pprofPort), convergenceProfile,
+			filepath.Join(r.dir, fmt.Sprintf("meshcert-cpu-scale-%d.pprof", n)))
+	})
 	if err := counter.WaitFor(ctx, n, 15*time.Minute); err != nil {
 		return res, fmt.Errorf("meshcert at %d Gateways: %w", n, err)
 	}
 	res.converged = time.Since(start)
-	log.Printf("scale: meshcert made %d Certificates in %s", n, res.converged.Round(time.Millisecond))
+	res.first = counter.FirstAdded().Sub(start)
+	res.cpu = cpuUsed(cpuBefore, componentCPU(cp, m))
+	if res.requests, err = requestsSince(ctx, cp, apiBefore); err != nil {
+		return res, err
+	}
+	log.Printf("scale: meshcert sent %s", res.requests)
+	log.Printf("scale: meshcert made %d Certificates in %s, the first after %s; CPU used: %s", n, res.converged.Round(time.Millisecond), res.first.Round(time.Millisecond), res.cpu)
+	profiled()
+	meshcertProfiled()
 	if res.rss, err = settledRSS(ctx, m.PID()); err != nil {
 		return res, err
 	}
 	heap := filepath.Join(r.dir, fmt.Sprintf("meshcert-heap-%dgateways.pprof", n))
 	if err := bench.SaveHeapProfile(ctx, "http://127.0.0.1:"+strconv.Itoa(pprofPort), heap); err != nil {
 		log.Printf("scale: no heap profile: %v", err)
+	}
+	memstats := filepath.Join(r.dir, fmt.Sprintf("meshcert-memstats-%dgateways.txt", n))
+	if err := bench.SaveMemStats(ctx, "http://127.0.0.1:"+strconv.Itoa(pprofPort), memstats); err != nil {
+		log.Printf("scale: no memory statistics: %v", err)
 	}
 
 	start = time.Now()
@@ -162,7 +190,7 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 func (r *runner) scaleShim(ctx context.Context, n int) (scaleResult, error) {
 	res := scaleResult{n: n}
 	cp, err := r.startPlane(ctx, fmt.Sprintf("scale-shim-%d", n), framework.Config{
-		WithoutCertManager: true, WithoutControllerManager: true,
+		WithoutCertManager: true, WithoutControllerManager: true, APIServerProfiling: true,
 		ExtraCertManagerControllers: []string{framework.GatewayShimController},
 		// The shim alone: no issuing, as meshcert's run has none.
 		CertManagerArgs: []string{"--controllers=" + framework.GatewayShimController},
@@ -178,6 +206,12 @@ func (r *runner) scaleShim(ctx context.Context, n int) (scaleResult, error) {
 		return res, err
 	}
 	defer counter.Stop()
+	apiBefore, err := bench.APIServerMetrics(ctx, cp)
+	if err != nil {
+		return res, err
+	}
+	cpuBefore := componentCPU(cp, nil)
+	profiled := r.profileConvergence(ctx, cp, fmt.Sprintf("shim-%d", n))
 	start := time.Now()
 	if err := cp.StartCertManager(ctx); err != nil {
 		return res, err
@@ -186,7 +220,14 @@ func (r *runner) scaleShim(ctx context.Context, n int) (scaleResult, error) {
 		return res, fmt.Errorf("gateway-shim at %d Gateways: %w", n, err)
 	}
 	res.converged = time.Since(start)
-	log.Printf("scale: gateway-shim made %d Certificates in %s", n, res.converged.Round(time.Millisecond))
+	res.first = counter.FirstAdded().Sub(start)
+	res.cpu = cpuUsed(cpuBefore, componentCPU(cp, nil))
+	if res.requests, err = requestsSince(ctx, cp, apiBefore); err != nil {
+		return res, err
+	}
+	log.Printf("scale: gateway-shim sent %s", res.requests)
+	log.Printf("scale: gateway-shim made %d Certificates in %s, the first after %s; CPU used: %s", n, res.converged.Round(time.Millisecond), res.first.Round(time.Millisecond), res.cpu)
+	profiled()
 	pid, ok := cp.PIDs()["cert-manager"]
 	if !ok {
 		return res, errors.New("cert-manager is not running")
@@ -233,6 +274,42 @@ func (r *runner) createObjects(ctx context.Context, cp *framework.ControlPlane, 
 	}
 	log.Printf("scale: created %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// convergenceProfile is how long CPU profiles are taken from a
+// controller's start: the whole convergence at 1,000 Gateways, its first
+// third at 10,000.
+const convergenceProfile = 10 * time.Second
+
+// profileConvergence starts a CPU profile of the API server named after the
+// run; the returned func waits until it is saved.
+func (r *runner) profileConvergence(ctx context.Context, cp *framework.ControlPlane, run string) (wait func()) {
+	return r.saveProfile("API server", func() error {
+		return bench.SaveAPIServerCPUProfile(ctx, cp.RESTConfig, convergenceProfile, filepath.Join(r.dir, "apiserver-cpu-"+run+".pprof"))
+	})
+}
+
+// saveProfile runs save in the background; the returned func waits for it.
+// A profile that cannot be taken is logged, not fatal.
+func (r *runner) saveProfile(what string, save func() error) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := save(); err != nil {
+			log.Printf("scale: no %s profile: %v", what, err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// requestsSince names the API requests the API server served most since
+// it answered before with its metrics.
+func requestsSince(ctx context.Context, cp *framework.ControlPlane, before string) (string, error) {
+	after, err := bench.APIServerMetrics(ctx, cp)
+	if err != nil {
+		return "", err
+	}
+	return busiestRequests(before, after, 6), nil
 }
 
 // settledRSS is the process's resident memory after 10 s without new work,
