@@ -140,12 +140,13 @@ func watched() []client.Object {
 // (unstructured, v1), cert-manager Issuers, ClusterIssuers and Certificates,
 // and the metadata of Namespaces and of the gateway Pods cfg selects. The
 // cache refuses to read anything else rather than start an informer on
-// demand, so no Secret is ever cached; managedFields are dropped to save
-// memory. The manager fills in scheme, mapper and HTTP client.
+// demand, so no Secret is ever cached; what meshcert never reads is dropped
+// to save memory (StripForCache). The manager fills in scheme, mapper and
+// HTTP client.
 func CacheOptions(cfg Config) cache.Options {
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
-		DefaultTransform:            cache.TransformStripManagedFields(),
+		DefaultTransform:            StripForCache,
 		ByObject: map[client.Object]cache.ByObject{
 			NewPodMetadata(): {Label: cfg.podSelector()},
 			// Only trust bundles: caching every ConfigMap would cost memory
@@ -153,6 +154,29 @@ func CacheOptions(cfg Config) cache.Options {
 			newTrustBundle(): {Label: trustBundleSelector},
 		},
 	}
+}
+
+var stripManagedFields = cache.TransformStripManagedFields()
+
+// StripForCache is the cache's transform: it drops from every object what
+// meshcert never reads, managedFields and kubectl's
+// last-applied-configuration annotation, a second copy of every object
+// applied with kubectl apply. The cache is read-only to meshcert, so
+// nothing is written back without them.
+func StripForCache(in any) (any, error) {
+	out, err := stripManagedFields(in)
+	if err != nil {
+		return nil, err
+	}
+	if obj, ok := out.(metav1.Object); ok {
+		if ann := obj.GetAnnotations(); ann != nil {
+			if _, found := ann[corev1.LastAppliedConfigAnnotation]; found {
+				delete(ann, corev1.LastAppliedConfigAnnotation)
+				obj.SetAnnotations(ann)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Setup registers every field index and an informer for every kind the

@@ -34,10 +34,10 @@ type Lookup struct {
 	reader client.Reader
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
-	// claims and certificates, when set, are the Gateway and Certificate
-	// informers' indexers, which answer without a List or a copy (see
-	// Index.OnInformer).
-	claims, certificates toolscache.Indexer
+	// claims, certificates and pods, when set, are the Gateway, Certificate
+	// and gateway Pod informers' indexers, which answer without a List or
+	// a copy (see Index.OnInformer).
+	claims, certificates, pods toolscache.Indexer
 }
 
 var _ certs.Lookup = (*Lookup)(nil)
@@ -59,7 +59,11 @@ func (l *Lookup) UseInformerIndexes(ctx context.Context, informers cache.Informe
 	if err != nil {
 		return err
 	}
-	l.claims, l.certificates = claims, certificates
+	pods, err := indexerOf(ctx, informers, NewPodMetadata(), podGVK.Kind)
+	if err != nil {
+		return err
+	}
+	l.claims, l.certificates, l.pods = claims, certificates, pods
 	return nil
 }
 
@@ -229,6 +233,18 @@ func (l *Lookup) TrustBundle(ctx context.Context, namespace, name string) (*core
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'
 // metadata.
 func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]string) []string {
+	if l.pods != nil {
+		// The cache holds only gateway Pods, a handful: matching them here
+		// is cheaper than a List, which copies each one.
+		var out []string
+		for _, obj := range l.pods.List() {
+			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok && labelsMatch(pod.Labels, selector) {
+				out = append(out, pod.Namespace)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
 	list := newMetadataList(podGVK)
 	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
 		return nil
@@ -238,8 +254,22 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 
 // KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
 func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
+	if l.pods != nil {
+		return len(l.pods.ListKeys()) > 0
+	}
 	list := newMetadataList(podGVK)
 	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
+}
+
+// labelsMatch reports whether labels has every key and value of selector,
+// as client.MatchingLabels selects.
+func labelsMatch(labels, selector map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // IngressClasses implements certs.Lookup from the cache, which holds every

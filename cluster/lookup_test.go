@@ -583,7 +583,105 @@ func TestCertificateLookupsThroughTheInformerIndexer(t *testing.T) {
 	}
 }
 
+func TestWorkloadLookupsThroughTheInformerIndexer(t *testing.T) {
+	pod := func(ns, name string, labels map[string]string) *metav1.PartialObjectMetadata {
+		p := NewPodMetadata()
+		p.Namespace, p.Name, p.Labels = ns, name, labels
+		return p
+	}
+	ingress := map[string]string{"istio": "ingressgateway"}
+	pods := []client.Object{
+		pod("istio-system", "ingress-1", map[string]string{"istio": "ingressgateway", "app": "x"}),
+		pod("istio-system", "ingress-2", ingress),
+		pod("edge", "ingress-3", ingress),
+		pod("edge", "egress", map[string]string{"istio": "egressgateway"}),
+	}
+	indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
+	for _, p := range pods {
+		require.NoError(t, indexer.Add(p))
+	}
+	viaList := NewLookup(fakeReader(t, pods...), logr.Discard())
+	viaIndexer := NewLookup(fakeReader(t), logr.Discard())
+	viaIndexer.pods = indexer
+	empty := NewLookup(fakeReader(t), logr.Discard())
+	empty.pods = toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
+
+	tests := []struct {
+		name     string
+		selector map[string]string
+		want     []string
+	}{
+		{name: "a selector finds the namespaces of the Pods with all its labels, once each", selector: ingress, want: []string{"edge", "istio-system"}},
+		{name: "a label value must match", selector: map[string]string{"istio": "egressgateway"}, want: []string{"edge"}},
+		{name: "every label must match", selector: map[string]string{"istio": "ingressgateway", "app": "x"}, want: []string{"istio-system"}},
+		{name: "a selector no Pod matches finds none", selector: map[string]string{"istio": "other"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, viaIndexer.WorkloadNamespaces(t.Context(), tt.selector), "through the informer's indexer")
+			assert.Equal(t, tt.want, viaList.WorkloadNamespaces(t.Context(), tt.selector), "through a List, as with a fake client")
+		})
+	}
+	t.Run("workloads are known when any gateway Pod is cached", func(t *testing.T) {
+		assert.True(t, viaIndexer.KnowsWorkloads(t.Context()))
+		assert.True(t, viaList.KnowsWorkloads(t.Context()))
+		assert.False(t, empty.KnowsWorkloads(t.Context()))
+	})
+}
+
 func TestUseInformerIndexesNeedsAnIndexer(t *testing.T) {
 	err := NewLookup(fakeReader(t), logr.Discard()).UseInformerIndexes(t.Context(), &recordingInformers{})
 	require.ErrorContains(t, err, "has no indexer")
+}
+
+func TestStripForCache(t *testing.T) {
+	const lastApplied = corev1.LastAppliedConfigAnnotation
+	managedFields := []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate}}
+	tests := []struct {
+		name            string
+		obj             client.Object
+		wantAnnotations map[string]string
+	}{
+		{
+			name: "a Gateway applied with kubectl keeps its annotations but not the copy of itself",
+			obj: func() client.Object {
+				gw := gateway(t, "team-a", "web", "team-a/web.example.com", "web-tls")
+				gw.SetAnnotations(map[string]string{lastApplied: `{"big":"copy"}`, "cert-manager.io/cluster-issuer": "ca"})
+				gw.SetManagedFields(managedFields)
+				return gw
+			}(),
+			wantAnnotations: map[string]string{"cert-manager.io/cluster-issuer": "ca"},
+		},
+		{
+			name: "a typed Certificate loses the copy and its managed fields",
+			obj: &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{
+				Name: "web-tls", Annotations: map[string]string{lastApplied: "{}", certs.AnnotationGateway: "team-a/web"},
+				ManagedFields: managedFields,
+			}},
+			wantAnnotations: map[string]string{certs.AnnotationGateway: "team-a/web"},
+		},
+		{
+			name: "an object without annotations stays without",
+			obj:  &cmapi.Issuer{ObjectMeta: metav1.ObjectMeta{Name: "ca", ManagedFields: managedFields}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := StripForCache(tt.obj)
+			require.NoError(t, err)
+			obj, ok := out.(client.Object)
+			require.True(t, ok)
+			assert.Empty(t, obj.GetManagedFields())
+			if tt.wantAnnotations == nil {
+				assert.Empty(t, obj.GetAnnotations())
+			} else {
+				assert.Equal(t, tt.wantAnnotations, obj.GetAnnotations())
+			}
+		})
+	}
+	opts := CacheOptions(DefaultConfig())
+	require.NotNil(t, opts.DefaultTransform)
+	out, err := opts.DefaultTransform(&cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{lastApplied: "{}"}}})
+	require.NoError(t, err)
+	assert.Empty(t, out.(client.Object).GetAnnotations(), "the cache uses it")
 }
