@@ -237,7 +237,7 @@ func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.
 
 // createCertificate creates the Certificate with exactly the fields meshcert
 // sets. A plain create costs the API server less than a server-side apply
-// (a quarter of the time to 10,000 Certificates, docs/performance.md). If
+// (a fifth less time to 10,000 Certificates, docs/performance.md). If
 // someone created a Certificate of that name since the cache was read, the
 // create fails and nothing is written: meshcert never takes over a
 // Certificate it did not create.
