@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -109,8 +110,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			applyErrs = append(applyErrs, err)
 		}
 	}
-	if len(applyErrs) > 0 {
-		return ctrl.Result{}, fmt.Errorf("failed to apply Certificates of Gateway %s: %w", req.NamespacedName, errors.Join(applyErrs...))
+	result, err := resultOf(applyErrs)
+	if err != nil {
+		return result, fmt.Errorf("failed to apply Certificates of Gateway %s: %w", req.NamespacedName, err)
 	}
 	if plan.Managed && plan.Findings.HasErrors() && !plan.OutsidePolicy {
 		// A typo in an annotation must not delete working Certificates:
@@ -120,9 +122,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// which serve until they expire and are adopted again, without
 		// reissuing, if the policy comes back.
 		log.V(1).Info("Not pruning Certificates of a managed Gateway with errors")
-		return ctrl.Result{}, nil
+		return result, nil
 	}
-	return ctrl.Result{}, r.prune(ctx, req.NamespacedName, plan.Certificates, gw)
+	return result, r.prune(ctx, req.NamespacedName, plan.Certificates, gw)
 }
 
 // writer makes the Certificates of one Gateway.
@@ -223,6 +225,10 @@ func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.
 	} else {
 		err = w.update(ctx, desired)
 	}
+	if k.op == opCreate && apierrors.IsAlreadyExists(err) {
+		logf.FromContext(ctx).V(1).Info("Certificate appeared since the cache was read; planning again once the cache has it", "certificate", client.ObjectKeyFromObject(desired))
+		return errCacheBehind
+	}
 	if err != nil {
 		return fmt.Errorf("failed to %s Certificate %s/%s: %w", k.verb, desired.Namespace, desired.Name, err)
 	}
@@ -233,6 +239,37 @@ func (w certificateWriter) write(ctx context.Context, regarding, desired *cmapi.
 			"%s Certificate %s/%s for %s %q", k.done, desired.Namespace, desired.Name, w.targetNoun, desired.Spec.SecretName)
 	}
 	return nil
+}
+
+// errCacheBehind says a Certificate meshcert was about to create already
+// exists: the cache had not seen it yet (meshcert's own, made by a reconcile
+// a moment before, or someone else's). It is not a failure; the object is
+// planned again shortly (requeueSoon), against a cache that has it.
+var errCacheBehind = errors.New("the Certificate exists but the cache has not seen it yet")
+
+// requeueSoon is how long a reconcile waits for the cache after
+// errCacheBehind.
+const requeueSoon = time.Second
+
+// resultOf turns what writing a plan's Certificates returned into a
+// reconcile result: errCacheBehind alone asks to plan again soon.
+func resultOf(errs []error) (ctrl.Result, error) {
+	var failures []error
+	behind := false
+	for _, err := range errs {
+		if errors.Is(err, errCacheBehind) {
+			behind = true
+			continue
+		}
+		failures = append(failures, err)
+	}
+	if len(failures) > 0 {
+		return ctrl.Result{}, errors.Join(failures...)
+	}
+	if behind {
+		return ctrl.Result{RequeueAfter: requeueSoon}, nil
+	}
+	return ctrl.Result{}, nil
 }
 
 // createCertificate creates the Certificate with exactly the fields meshcert

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
@@ -88,6 +89,8 @@ type harness struct {
 	client   client.Client
 	recorder *events.FakeRecorder
 	writes   []string
+	// createErr, if set, may fail a create before it reaches the fake.
+	createErr func(client.Object) error
 }
 
 func newHarness(t *testing.T, objs ...client.Object) *harness {
@@ -109,6 +112,11 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	h.client = builder.
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+				if h.createErr != nil {
+					if err := h.createErr(obj); err != nil {
+						return err
+					}
+				}
 				count("create", obj)
 				return c.Create(ctx, obj, opts...)
 			},
@@ -143,10 +151,13 @@ func (h *harness) lookup() Lookup {
 	return cluster.NewLookup(h.client, logr.Discard())
 }
 
+func (h *harness) reconciler() *Reconciler {
+	return &Reconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+}
+
 func (h *harness) reconcile(name types.NamespacedName) {
 	h.t.Helper()
-	r := &Reconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
-	_, err := r.Reconcile(h.t.Context(), ctrl.Request{NamespacedName: name})
+	_, err := h.reconciler().Reconcile(h.t.Context(), ctrl.Request{NamespacedName: name})
 	require.NoError(h.t, err)
 }
 
@@ -283,6 +294,32 @@ func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
 	assert.Equal(t, theirs.Labels, crt.Labels)
 	_, ok := h.certificate("old")
 	assert.True(t, ok)
+}
+
+func TestReconcileWhenTheCacheHasNotSeenACertificateYet(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	// The API server has web-tls (a reconcile made it a moment before, or
+	// someone else did) while the cache, the fake here, has not seen it.
+	h.createErr = func(obj client.Object) error {
+		if obj.GetName() == "web-tls" {
+			return apierrors.NewAlreadyExists(schema.GroupResource{Group: certs.CertManagerGroup, Resource: "certificates"}, "web-tls")
+		}
+		return nil
+	}
+	result, err := h.reconciler().Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+	require.NoError(t, err, "a cache behind the API server is not a failure")
+	assert.Equal(t, requeueSoon, result.RequeueAfter, "the Gateway is planned again once the cache has caught up")
+	assert.Equal(t, []string{"create istio-system/admin-tls"}, h.writes, "the other Certificate is still made")
+	evs := strings.Join(h.events(), "\n")
+	assert.NotContains(t, evs, "Certificate istio-system/web-tls", "no Event for a write that did not happen")
+	assert.Contains(t, evs, "Created Certificate istio-system/admin-tls")
+
+	t.Run("any other failure is an error", func(t *testing.T) {
+		h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+		h.createErr = func(client.Object) error { return apierrors.NewServiceUnavailable("etcd is down") }
+		_, err := h.reconciler().Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+		require.ErrorContains(t, err, "etcd is down")
+	})
 }
 
 func TestReconcileWhenTheWebhookWasBypassed(t *testing.T) {

@@ -83,7 +83,7 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	if plan.Certificate != nil {
 		if err := r.applyMeshCA(ctx, obj, plan.Certificate); err != nil {
-			return ctrl.Result{}, err
+			return resultOf([]error{err})
 		}
 	}
 	return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj)
