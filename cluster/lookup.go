@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -137,7 +138,7 @@ func (l *Lookup) ClusterIssuer(ctx context.Context, name string) (*cmapi.Cluster
 // Certificate implements certs.Lookup.
 func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool) {
 	if l.certificates != nil {
-		obj, exists, err := l.certificates.GetByKey(NamespacedIndexKey(namespace, name))
+		obj, exists, err := l.certificates.GetByKey(toolscache.NewObjectName(namespace, name).String())
 		crt, ok := obj.(*cmapi.Certificate)
 		if l.failed(cmapi.CertificateKind, err) || !exists || !ok {
 			return nil, false
@@ -236,9 +237,11 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 	if l.pods != nil {
 		// The cache holds only gateway Pods, a handful: matching them here
 		// is cheaper than a List, which copies each one.
+		// As client.MatchingLabels selects.
+		sel := labels.SelectorFromValidatedSet(selector)
 		var out []string
 		for _, obj := range l.pods.List() {
-			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok && labelsMatch(pod.Labels, selector) {
+			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok && sel.Matches(labels.Set(pod.Labels)) {
 				out = append(out, pod.Namespace)
 			}
 		}
@@ -259,17 +262,6 @@ func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 	}
 	list := newMetadataList(podGVK)
 	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
-}
-
-// labelsMatch reports whether labels has every key and value of selector,
-// as client.MatchingLabels selects.
-func labelsMatch(labels, selector map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // IngressClasses implements certs.Lookup from the cache, which holds every

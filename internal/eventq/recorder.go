@@ -59,12 +59,12 @@ type Options struct {
 // Recorder implements client-go's events.EventRecorder. Eventf never
 // blocks; Start writes the queued Events.
 type Recorder struct {
-	client                         eventsv1client.EventsGetter
-	scheme                         *runtime.Scheme
-	reportingController, reporting string
-	log                            logr.Logger
-	queue                          chan *eventsv1.Event
-	window                         time.Duration
+	client                                 eventsv1client.EventsGetter
+	scheme                                 *runtime.Scheme
+	reportingController, reportingInstance string
+	log                                    logr.Logger
+	queue                                  chan *eventsv1.Event
+	window                                 time.Duration
 	// sent remembers when each recent Event was queued, by a hash of what
 	// makes two Events identical.
 	sent    *lru.Cache
@@ -83,7 +83,7 @@ func New(client eventsv1client.EventsGetter, scheme *runtime.Scheme, controller 
 		client:              client,
 		scheme:              scheme,
 		reportingController: controller,
-		reporting:           controller + "-" + hostname,
+		reportingInstance:   controller + "-" + hostname,
 		log:                 log,
 		queue:               make(chan *eventsv1.Event, max(1, cmp.Or(opts.QueueSize, DefaultQueueSize))),
 		window:              cmp.Or(opts.RepeatWindow, DefaultRepeatWindow),
@@ -120,7 +120,7 @@ func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, 
 		},
 		EventTime:           metav1.NewMicroTime(now),
 		ReportingController: r.reportingController,
-		ReportingInstance:   r.reporting,
+		ReportingInstance:   r.reportingInstance,
 		Action:              action,
 		Reason:              reason,
 		Regarding:           *ref,

@@ -113,13 +113,10 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 	if err != nil {
 		return res, err
 	}
-	apiBefore, err := bench.APIServerMetrics(ctx, cp)
+	run, err := r.startConvergence(ctx, cp, counter, "meshcert", fmt.Sprintf("meshcert-%d", n))
 	if err != nil {
 		return res, err
 	}
-	cpuBefore := componentCPU(cp, nil)
-	profiled := r.profileConvergence(ctx, cp, fmt.Sprintf("meshcert-%d", n))
-	start := time.Now()
 	m, err := cp.StartMeshcert(ctx, framework.MeshcertConfig{
 		WithoutWebhookConfigurations: true,
 		// As the cert-manager runner: a member of system:masters, whose
@@ -137,18 +134,9 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 		return bench.SaveCPUProfile(ctx, "http://127.0.0.1:"+strconv.Itoa(pprofPort), convergenceProfile,
 			filepath.Join(r.dir, fmt.Sprintf("meshcert-cpu-scale-%d.pprof", n)))
 	})
-	if err := counter.WaitFor(ctx, n, 15*time.Minute); err != nil {
-		return res, fmt.Errorf("meshcert at %d Gateways: %w", n, err)
-	}
-	res.converged = time.Since(start)
-	res.first = counter.FirstAdded().Sub(start)
-	res.cpu = cpuUsed(cpuBefore, componentCPU(cp, m))
-	if res.requests, err = requestsSince(ctx, cp, apiBefore); err != nil {
+	if err := run.wait(ctx, n, m, &res); err != nil {
 		return res, err
 	}
-	log.Printf("scale: meshcert sent %s", res.requests)
-	log.Printf("scale: meshcert made %d Certificates in %s, the first after %s; CPU used: %s", n, res.converged.Round(time.Millisecond), res.first.Round(time.Millisecond), res.cpu)
-	profiled()
 	meshcertProfiled()
 	if res.rss, err = settledRSS(ctx, m.PID()); err != nil {
 		return res, err
@@ -162,7 +150,7 @@ func (r *runner) scaleMeshcert(ctx context.Context, n int) (scaleResult, error) 
 		log.Printf("scale: no memory statistics: %v", err)
 	}
 
-	start = time.Now()
+	start := time.Now()
 	if err := m.Restart(ctx); err != nil {
 		return res, err
 	}
@@ -206,28 +194,16 @@ func (r *runner) scaleShim(ctx context.Context, n int) (scaleResult, error) {
 		return res, err
 	}
 	defer counter.Stop()
-	apiBefore, err := bench.APIServerMetrics(ctx, cp)
+	run, err := r.startConvergence(ctx, cp, counter, "gateway-shim", fmt.Sprintf("shim-%d", n))
 	if err != nil {
 		return res, err
 	}
-	cpuBefore := componentCPU(cp, nil)
-	profiled := r.profileConvergence(ctx, cp, fmt.Sprintf("shim-%d", n))
-	start := time.Now()
 	if err := cp.StartCertManager(ctx); err != nil {
 		return res, err
 	}
-	if err := counter.WaitFor(ctx, n, 15*time.Minute); err != nil {
-		return res, fmt.Errorf("gateway-shim at %d Gateways: %w", n, err)
-	}
-	res.converged = time.Since(start)
-	res.first = counter.FirstAdded().Sub(start)
-	res.cpu = cpuUsed(cpuBefore, componentCPU(cp, nil))
-	if res.requests, err = requestsSince(ctx, cp, apiBefore); err != nil {
+	if err := run.wait(ctx, n, nil, &res); err != nil {
 		return res, err
 	}
-	log.Printf("scale: gateway-shim sent %s", res.requests)
-	log.Printf("scale: gateway-shim made %d Certificates in %s, the first after %s; CPU used: %s", n, res.converged.Round(time.Millisecond), res.first.Round(time.Millisecond), res.cpu)
-	profiled()
 	pid, ok := cp.PIDs()["cert-manager"]
 	if !ok {
 		return res, errors.New("cert-manager is not running")
@@ -273,6 +249,53 @@ func (r *runner) createObjects(ctx context.Context, cp *framework.ControlPlane, 
 		return err
 	}
 	log.Printf("scale: created %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// convergence measures a controller from its start until every
+// Certificate exists: the time, when the first appeared, the CPU each
+// component used, the API requests served and an API server profile.
+type convergence struct {
+	// controller names it in the log.
+	controller string
+	cp         *framework.ControlPlane
+	counter    *bench.Counter
+	apiBefore  string
+	cpuBefore  map[string]time.Duration
+	profiled   func()
+	start      time.Time
+}
+
+// startConvergence takes the readings before a controller starts; start it
+// right after.
+func (r *runner) startConvergence(ctx context.Context, cp *framework.ControlPlane, counter *bench.Counter, controller, run string) (*convergence, error) {
+	apiBefore, err := bench.APIServerMetrics(ctx, cp)
+	if err != nil {
+		return nil, err
+	}
+	c := &convergence{controller: controller, cp: cp, counter: counter, apiBefore: apiBefore, cpuBefore: componentCPU(cp, nil)}
+	c.profiled = r.profileConvergence(ctx, cp, run)
+	c.start = time.Now()
+	return c, nil
+}
+
+// wait waits until n Certificates exist and records the run in res; m is
+// meshcert when it is the controller, so its CPU is counted.
+func (c *convergence) wait(ctx context.Context, n int, m *framework.Meshcert, res *scaleResult) error {
+	if err := c.counter.WaitFor(ctx, n, 15*time.Minute); err != nil {
+		return fmt.Errorf("%s at %d Gateways: %w", c.controller, n, err)
+	}
+	res.converged = time.Since(c.start)
+	res.first = c.counter.FirstAdded().Sub(c.start)
+	res.cpu = cpuUsed(c.cpuBefore, componentCPU(c.cp, m))
+	var err error
+	if res.requests, err = requestsSince(ctx, c.cp, c.apiBefore); err != nil {
+		return err
+	}
+	log.Printf("scale: %s sent %s", c.controller, res.requests)
+	log.Printf("scale: %s made %d Certificates in %s, the first after %s; CPU used: %s",
+		c.controller, n, res.converged.Round(time.Millisecond), res.first.Round(time.Millisecond), res.cpu)
+	c.profiled()
 	return nil
 }
 
