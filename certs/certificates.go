@@ -33,8 +33,8 @@ func groupBySecret(gw *Gateway, credentials [][]string) []secretGroup {
 			// is which is not written down, so meshcert does not guess.
 			continue
 		}
-		secret := secretNameOf(credentials[i][0])
-		if !isDNS1123Subdomain(secret) {
+		secret, certifiable := certifiableSecret(credentials[i][0])
+		if !certifiable {
 			continue
 		}
 		var j int
@@ -89,7 +89,7 @@ func desiredCertificates(ctx context.Context, b *finding.Builder, gw *Gateway, n
 			field: issuerField, ref: issuer, namespace: ns, fromGateway: ns != gw.Namespace,
 		}, lookup, opts)
 		for _, g := range groups {
-			crt := certificateFor(ctx, b, &own, g, ns, issuer, tmpl, lookup)
+			crt := certificateFor(ctx, b, &own, g, ns, issuer, tmpl, lookup, opts)
 			if crt == nil {
 				continue
 			}
@@ -117,21 +117,24 @@ const MaxCertificateNames = 1000
 
 // certificateFor builds the Certificate for one Secret of the Gateway in one
 // credential namespace, or explains why meshcert must not own it.
-func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secretGroup, ns string, issuer cmmeta.IssuerReference, tmpl certificateTemplate, lookup Lookup) *cmapi.Certificate {
+func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secretGroup, ns string, issuer cmmeta.IssuerReference, tmpl certificateTemplate, lookup Lookup, opts Options) *cmapi.Certificate {
 	gw := own.gateway
 	firstField := func() *field.Path { return tlsPath(g.servers[0].Index, "credentialName") }
 
 	// Never take over a Certificate meshcert did not create, nor one that
 	// another Gateway's plan owns; two writers of one Secret fight forever.
 	if existing, ok := lookup.Certificate(ctx, ns, g.secret); ok && !OwnedBy(existing, gw.Namespace, gw.Name) {
-		notOwned(b, firstField(), existing)
+		notOwned(b, firstField(), gw, existing)
 		return nil
 	}
 	for _, other := range lookup.CertificatesForSecret(ctx, ns, g.secret) {
 		if other.Name != g.secret && !OwnedBy(other, gw.Namespace, gw.Name) {
-			notOwned(b, firstField(), other)
+			notOwned(b, firstField(), gw, other)
 			return nil
 		}
+	}
+	if !mayWriteSecret(ctx, b, own, g.servers, ns, g.secret, firstField(), lookup, opts) {
+		return nil
 	}
 
 	hostCount := len(tmpl.altNames)

@@ -65,7 +65,7 @@ func certificateSources(tls *ServerTLS, credentials []string) iter.Seq[string] {
 			return
 		}
 		for _, c := range credentials {
-			if !yield(secretNameOf(c)) {
+			if name := secretNameOf(c); name != "" && !yield(name) {
 				return
 			}
 		}

@@ -45,7 +45,7 @@ type served struct {
 // A host another namespace's Gateway claimed first on the same workload,
 // port and bind is a host hijack (MC8002) instead; checkConflicts returns
 // those hosts, so the plan makes no certificate for them.
-func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) (hijacked map[string]bool) {
+func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl workloadsOf, credentials [][]string, namespaces []string, lookup Lookup, opts Options) (hijacked map[string]bool) {
 	hosts := 0
 	for _, srv := range gw.Servers {
 		hosts += len(srv.Hosts)
@@ -76,7 +76,7 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 		this := mine[key]
 		var skipped, merged, owners []string
 		for _, other := range lookup.GatewaysClaiming(ctx, key.key()) {
-			if sameGateway(gw, other) || !selectorsOverlap(gw.Selector, other.Selector) {
+			if sameGateway(gw, other) || !wl.shares(other.Selector) {
 				continue
 			}
 			theirs, ok := servedBy(other, key)
@@ -116,7 +116,7 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, creden
 				key.host, key.port, bindText(key.bind), nameList(merged))
 		}
 	}
-	checkSharedCredentials(ctx, b, gw, credentials, lookup)
+	checkSharedCredentials(ctx, b, gw, wl, credentials, namespaces, lookup, opts)
 	return hijacked
 }
 
@@ -139,7 +139,7 @@ func claimedFirst(other, gw *Gateway) bool {
 // checkSharedCredentials reports a credential (or file pair) that other
 // Gateways on the same workload use too (IST0138), once per credential,
 // naming them all.
-func checkSharedCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, lookup Lookup) {
+func checkSharedCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, wl workloadsOf, credentials [][]string, namespaces []string, lookup Lookup, opts Options) {
 	reported := map[string]bool{}
 	for i, srv := range gw.Servers {
 		for source := range certificateSources(srv.TLS, credentials[i]) {
@@ -149,9 +149,18 @@ func checkSharedCredentials(ctx context.Context, b *finding.Builder, gw *Gateway
 			reported[source] = true
 			var others []string
 			for _, other := range lookup.GatewaysClaiming(ctx, CredentialKey(source)) {
-				if !sameGateway(gw, other) && selectorsOverlap(gw.Selector, other.Selector) {
-					others = append(others, "Gateway "+other.Namespace+"/"+other.Name)
+				if sameGateway(gw, other) || !wl.shares(other.Selector) {
+					continue
 				}
+				// The key is the Secret's name; the other Gateway shares it
+				// only when istiod reads the same Secret for both.
+				if !strings.HasPrefix(source, filesSource) && !slices.ContainsFunc(namespaces, func(ns string) bool {
+					return readsSecret(srv.TLS, credentials[i], ns, gw.Namespace, source) &&
+						servesSecret(ctx, other, ns, source, lookup, opts, true)
+				}) {
+					continue
+				}
+				others = append(others, "Gateway "+other.Namespace+"/"+other.Name)
 			}
 			if len(others) == 0 {
 				continue
@@ -168,6 +177,20 @@ func checkSharedCredentials(ctx context.Context, b *finding.Builder, gw *Gateway
 				what, nameList(others))
 		}
 	}
+}
+
+// readsSecret reports whether a server reading credentials gets Secret
+// ns/name from istiod.
+func readsSecret(tls *ServerTLS, credentials []string, ns, gatewayNamespace, name string) bool {
+	if tls == nil {
+		return false
+	}
+	return slices.ContainsFunc(credentials, func(c string) bool {
+		ref := ResolveCredential(c, ns, gatewayNamespace)
+		// A passthrough server's credential is never served; IST0138
+		// counts it by the Secret it names.
+		return ref.IsSecret() && (ref.Served || tls.passesThrough()) && ref.Namespace == ns && ref.Name == name
+	})
 }
 
 // servedBy finds the server of another Gateway serving key.

@@ -20,11 +20,11 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 		if !eligible(srv) || len(credentials[i]) == 0 {
 			continue
 		}
-		// meshcert provides the credential of a managed server itself; when
-		// it cannot, the findings already say why.
-		providedByMeshcert := managed && len(srv.TLS.CredentialNames) == 0
 		for c, credential := range credentials[i] {
-			secret := secretNameOf(credential)
+			// meshcert provides a managed server's credential itself; when
+			// it cannot, the findings already say why.
+			_, certifiable := certifiableSecret(credential)
+			providedByMeshcert := managed && len(srv.TLS.CredentialNames) == 0 && certifiable
 			fp := func() *field.Path {
 				if len(srv.TLS.CredentialNames) > 0 {
 					return tlsPath(srv.Index, "credentialNames").Index(c)
@@ -32,13 +32,21 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 				return tlsPath(srv.Index, "credentialName")
 			}
 			for _, ns := range namespaces {
-				providers, planned := providersOf(ctx, ns, secret, desired, lookup)
+				ref := ResolveCredential(credential, ns, gw.Namespace)
+				if !checkServed(b, ref, ns, fp) {
+					continue
+				}
+				if !ref.IsSecret() {
+					continue
+				}
+				providers, planned := providersOf(ctx, ref.Namespace, ref.Name, desired, lookup)
 				if len(providers) == 0 {
-					if providedByMeshcert {
+					if providedByMeshcert || ref.External {
+						// An SDS server may answer an sds:// reference.
 						continue
 					}
-					if exists, known := lookup.SecretExists(ctx, ns, secret); known && !exists {
-						b.Addf(opts.lenient(), finding.CodeCredentialNotFound, fp(), "no Certificate or Secret %q is known in %q, where the gateway workload reads it; create one there, or annotate the Gateway with %s so meshcert does", secret, ns, cmapi.IngressClusterIssuerNameAnnotationKey)
+					if exists, known := lookup.SecretExists(ctx, ref.Namespace, ref.Name); known && !exists {
+						b.Addf(opts.lenient(), finding.CodeCredentialNotFound, fp(), "no Certificate or Secret %q is known in %q, where the gateway workload reads it; create one there, or annotate the Gateway with %s so meshcert does", ref.Name, ref.Namespace, cmapi.IngressClusterIssuerNameAnnotationKey)
 					}
 					continue
 				}
@@ -47,22 +55,58 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 					// host of the servers using it, by construction.
 					continue
 				}
-				if !providedByMeshcert {
-					if i := slices.IndexFunc(providers, func(crt *cmapi.Certificate) bool {
-						return IsManagedCertificate(crt) && !OwnedBy(crt, gw.Namespace, gw.Name)
-					}); i >= 0 {
-						credentialHijack(b, fp(), providers[i])
-						continue
-					}
+				if !providedByMeshcert && hijacks(b, fp(), gw, providers) {
+					continue
 				}
-				checkCoverage(b, srv, secret, providers, opts)
+				checkCoverage(b, srv, ref.Name, providers, opts)
 				for _, crt := range providers {
 					issuer := issuerOfCertificate(ctx, crt, lookup)
-					checkMutualClientCA(ctx, b, gw, []Server{srv}, ns, secret, issuer, lookup)
+					checkMutualClientCA(ctx, b, gw, []Server{srv}, ns, credential, issuer, lookup)
 				}
 			}
 		}
 	}
+}
+
+// checkServed reports a credential istiod would not give the gateway
+// workload in ns, and whether it would.
+func checkServed(b *finding.Builder, ref CredentialRef, ns string, fp func() *field.Path) bool {
+	switch {
+	case ref.Kind == CredentialBuiltin:
+		return false
+	case !ref.Served:
+		b.Errorf(finding.CodeCredentialNotServed, fp(),
+			"istiod gives the gateway workload in %q nothing for %q: %s; name a Secret of %q",
+			ns, ref.Reference, ref.Refusal, ns)
+		return false
+	case ref.Kind == CredentialConfigMap || ref.CAOnly:
+		// Reported by checkServerTLS as MC2015 for Secrets.
+		if ref.Kind == CredentialConfigMap {
+			b.Errorf(finding.CodeCredentialNotServed, fp(),
+				"%q names a ConfigMap, which istiod reads as CA certificates only, never as the server certificate and key: name a Secret of %q",
+				ref.Reference, ns)
+		}
+		return false
+	}
+	return true
+}
+
+// hijacks reports reading a credential meshcert manages for a Gateway of
+// another namespace that had it first. The incumbent is never blamed: when
+// this Gateway was there before that Certificate, the finding is the other
+// Gateway's.
+func hijacks(b *finding.Builder, path *field.Path, gw *Gateway, providers []*cmapi.Certificate) bool {
+	for _, crt := range providers {
+		if !IsManagedCertificate(crt) || OwnedBy(crt, gw.Namespace, gw.Name) {
+			continue
+		}
+		if ownerNamespace(crt) == gw.Namespace || !certificateClaimedFirst(crt, gw) {
+			continue
+		}
+		credentialHijack(b, path, crt)
+		return true
+	}
+	return false
 }
 
 // providersOf returns the Certificates that write Secret ns/secret: the ones
@@ -127,7 +171,7 @@ func issuerOfCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Loo
 // take its client CA from an ACME certificate: Istio reads the client CA
 // from <secret>-cacert, else from the Secret's ca.crt, and an ACME issuer
 // writes no CA there that could verify client certificates.
-func checkMutualClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, servers []Server, ns, secret string, issuer cmapi.GenericIssuer, lookup Lookup) {
+func checkMutualClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, servers []Server, ns, credential string, issuer cmapi.GenericIssuer, lookup Lookup) {
 	if issuer == nil || issuer.GetSpec().ACME == nil {
 		return
 	}
@@ -140,13 +184,23 @@ func checkMutualClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, s
 			continue
 		}
 		// With a credentialName, Istio ignores the caCertificates file: only
-		// caCertCredentialName or the <secret>-cacert Secret give a client CA.
+		// caCertCredentialName or the <credential>-cacert Secret give a
+		// client CA other than the certificate's own Secret.
 		if t.CACertCredentialName != "" {
 			continue
 		}
-		if exists, _ := lookup.SecretExists(ctx, ns, secret+"-cacert"); exists {
+		withCredential := *t
+		if len(t.Credentials()) == 0 {
+			withCredential.CredentialName = credential // injected
+		}
+		refs := ClientCARefs(&withCredential, ns, gw.Namespace)
+		if len(refs) == 0 || !refs[0].IsSecret() {
 			continue
 		}
-		b.Addf(finding.SeverityWarning, finding.CodeACMEIssuerForMutual, serverPath(srv.Index).Child("tls", "mode"), "%s server uses Secret %q from ACME issuer %q, which provides no CA to verify client certificates; add Secret %q with the client CA in %q, or set caCertCredentialName", t.Mode, secret, issuer.GetName(), secret+"-cacert", ns)
+		if exists, _ := lookup.SecretExists(ctx, refs[0].Namespace, refs[0].Name); exists {
+			continue
+		}
+		secret := strings.TrimSuffix(refs[0].Name, caCertSuffix)
+		b.Addf(finding.SeverityWarning, finding.CodeACMEIssuerForMutual, serverPath(srv.Index).Child("tls", "mode"), "%s server uses Secret %q from ACME issuer %q, which provides no CA to verify client certificates; add Secret %q with the client CA in %q, or set caCertCredentialName", t.Mode, secret, issuer.GetName(), refs[0].Name, refs[0].Namespace)
 	}
 }

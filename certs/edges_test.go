@@ -133,7 +133,7 @@ spec:
     tls: {mode: SIMPLE, credentialName: other-%d}
 `, i, i)
 	}
-	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "web.example.com"), withCredential(0, "web-tls"))),
+	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "web.example.com"))),
 		indexOf(t, cluster+others.String()), cliOptions())
 	require.Len(t, p.Findings, 1)
 	assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
@@ -142,9 +142,10 @@ spec:
 }
 
 func TestHostConflictMessagesSayWhyIstiodCannotServeBoth(t *testing.T) {
+	webCred, otherCred := certs.CredentialName("team-a", "web", "https"), certs.CredentialName("team-a", "web", "https-b")
 	plan := func(tls map[string]any, bind string) string {
 		t.Helper()
-		mutations := []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"),
+		mutations := []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred),
 			addServer(newServer(443, "https-b", "HTTPS", []string{"web.example.com"}, tls))}
 		if bind != "" {
 			mutations = append(mutations, withBind(0, bind), withBind(1, bind))
@@ -154,10 +155,10 @@ func TestHostConflictMessagesSayWhyIstiodCannotServeBoth(t *testing.T) {
 		assert.Equal(t, finding.CodeHostConflict, p.Findings[0].Code)
 		return p.Findings[0].Message
 	}
-	assert.Equal(t, `host "web.example.com" on port 443 is also served by server spec.servers[0] with credential "web-tls", while this server uses "other-tls"; the gateway can serve only one: use one credential or different hosts`,
-		plan(map[string]any{"mode": "SIMPLE", "credentialName": "other-tls"}, ""), "different credentials")
+	assert.Equal(t, `host "web.example.com" on port 443 is also served by server spec.servers[0] with credential "`+webCred+`", while this server uses "`+otherCred+`"; the gateway can serve only one: use one credential or different hosts`,
+		plan(map[string]any{"mode": "SIMPLE", "credentialName": otherCred}, ""), "different credentials")
 	assert.Equal(t, `host "web.example.com" on port 443 (bind 10.0.0.1) is also served with tls settings by server spec.servers[0]; istiod keeps one of the two servers and skips the other: serve each host once per port, or bind them to different addresses`,
-		plan(map[string]any{"mode": "SIMPLE", "credentialName": "web-tls"}, "10.0.0.1"), "the same credential, on one bind address")
+		plan(map[string]any{"mode": "SIMPLE", "credentialName": webCred}, "10.0.0.1"), "the same credential, on one bind address")
 	assert.Contains(t, plan(map[string]any{"mode": "PASSTHROUGH"}, ""), "is also served with tls settings by server spec.servers[0]; istiod keeps one",
 		"a passthrough server has no credential to compare")
 }
@@ -167,7 +168,7 @@ func TestConflictMessagesNameUpToFiveGatewaysInFull(t *testing.T) {
 	for i := range 5 {
 		fmt.Fprintf(&others, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: other-%d, namespace: team-a}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [web.example.com]\n", i)
 	}
-	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "api.example.com"), withCredential(0, "web-tls"),
+	p := certs.PlanGateway(t.Context(), certs.ParseGateway(buildGateway(t, withHosts(0, "api.example.com"),
 		addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)))),
 		indexOf(t, cluster+others.String()), cliOptions())
 	require.Len(t, p.Findings, 1)

@@ -101,16 +101,21 @@ type ServerTLS struct {
 	HTTPSRedirect bool
 }
 
-// Credentials lists the Secret names the server reads: credentialName or the
-// credentialNames entries.
+// Credentials lists the credential references the server reads:
+// credentialNames, else credentialName.
 func (t *ServerTLS) Credentials() []string {
 	if t == nil {
 		return nil
 	}
+	// istiod takes credentialNames when both are set (validation rejects
+	// that, reported as MC2004).
+	if len(t.CredentialNames) > 0 {
+		return t.CredentialNames
+	}
 	if t.CredentialName != "" {
 		return []string{t.CredentialName}
 	}
-	return t.CredentialNames
+	return nil
 }
 
 // TerminatesWithCredential reports whether the mode terminates TLS with a
@@ -139,10 +144,27 @@ func (t *ServerTLS) UsesFiles() bool {
 	return t != nil && (t.ServerCertificate != "" || t.PrivateKey != "")
 }
 
-// secretNameOf strips the "kubernetes://" scheme Istio accepts in front of
-// a credentialName.
+// certifiableSecret returns the Secret a credential names when meshcert can
+// give it a Certificate: a Secret of the gateway workload's own namespace
+// (a bare name or kubernetes://name) that istiod reads as a key pair.
+// Namespaced, external, CA-only and other references are the user's wiring.
+func certifiableSecret(credential string) (string, bool) {
+	ref := ResolveCredential(credential, "", "")
+	path, isKubernetes := strings.CutPrefix(ref.Resource, schemeKubernetes)
+	if !isKubernetes || ref.External || ref.CAOnly || strings.Contains(path, "/") || !isDNS1123Subdomain(ref.Name) {
+		return "", false
+	}
+	return ref.Name, true
+}
+
+// secretNameOf is the Secret name a credential reference names, whatever
+// its scheme; "" when it names none.
 func secretNameOf(credential string) string {
-	return strings.TrimPrefix(credential, "kubernetes://")
+	ref := ResolveCredential(credential, "", "")
+	if ref.Kind != CredentialSecret {
+		return ""
+	}
+	return ref.Name
 }
 
 // Field paths findings point at.

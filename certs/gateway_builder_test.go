@@ -49,6 +49,11 @@ func withName(name string) mutation {
 	return func(t testing.TB, gw map[string]any) { object(t, gw, "metadata")["name"] = name }
 }
 
+// withCreationTimestamp makes the Gateway one the API server stored at ts.
+func withCreationTimestamp(ts string) mutation {
+	return func(t testing.TB, gw map[string]any) { object(t, gw, "metadata")["creationTimestamp"] = ts }
+}
+
 func withNamespace(namespace string) mutation {
 	return func(t testing.TB, gw map[string]any) { object(t, gw, "metadata")["namespace"] = namespace }
 }

@@ -63,27 +63,7 @@ func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 		if !eligible(srv) || len(credentials[i]) > 0 {
 			continue
 		}
-		// Servers sharing a key (say two "https" ports without names) get
-		// their position among those servers added, so their credentials differ.
-		key := keys[i]
-		total, position := 0, 0
-		if counts != nil {
-			total = counts[key]
-		}
-		if counts == nil || total > 1 {
-			total = 0
-			for j, k := range keys {
-				if k == key {
-					total++
-					if j <= i {
-						position++
-					}
-				}
-			}
-		}
-		if total > 1 {
-			key += "-" + strconv.Itoa(position)
-		}
+		key := derivedKey(keys, counts, i)
 		name := CredentialName(gw.Namespace, gw.Name, key)
 		if injected == nil {
 			injected = make([]string, len(gw.Servers))
@@ -96,6 +76,34 @@ func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 		})
 	}
 	return injections
+}
+
+// derivedKey is the key a server's injected credentialName is derived from:
+// its ServerKey, with its position among the servers sharing that key added
+// when several do (say two "https" ports without names), so their
+// credentials differ. counts, when not nil, holds how many servers have
+// each key.
+func derivedKey(keys []string, counts map[string]int, i int) string {
+	key := keys[i]
+	total, position := 0, 0
+	if counts != nil {
+		total = counts[key]
+	}
+	if counts == nil || total > 1 {
+		total = 0
+		for j, k := range keys {
+			if k == key {
+				total++
+				if j <= i {
+					position++
+				}
+			}
+		}
+	}
+	if total > 1 {
+		key += "-" + strconv.Itoa(position)
+	}
+	return key
 }
 
 // shallowCopyServers copies obj down to its spec.servers slice. Together

@@ -40,6 +40,10 @@ type Lookup interface {
 	// WorkloadNamespaces returns the sorted namespaces of gateway workloads
 	// whose labels match selector (an Istio Gateway's spec.selector).
 	WorkloadNamespaces(ctx context.Context, selector map[string]string) []string
+	// Workloads returns the gateway workloads whose labels match selector,
+	// so two Gateways can be told to share one when a workload carries
+	// labels both select.
+	Workloads(ctx context.Context, selector map[string]string) []Workload
 	// KnowsWorkloads reports whether the lookup knows any gateway workload
 	// at all, so a selector matching none of them can be told apart from a
 	// lookup that simply has none.

@@ -32,6 +32,7 @@ func IsManagedCertificate(crt *cmapi.Certificate) bool {
 type owner struct {
 	gateway            *Gateway
 	labelMap, annotMap map[string]string
+	derived            map[string]bool // derivedNames
 }
 
 func (o *owner) labels() map[string]string {
@@ -75,15 +76,23 @@ func LabelValue(v string) string {
 }
 
 // notOwned reports a Certificate meshcert would create that exists and is
-// not this Gateway's: someone else's, or another Gateway's (IST0138).
-func notOwned(b *finding.Builder, path *field.Path, existing *cmapi.Certificate) {
-	if IsManagedCertificate(existing) {
+// not this Gateway's: someone else's, or another Gateway's (IST0138), which
+// is a hijack when that Gateway is of another namespace and was there
+// first.
+func notOwned(b *finding.Builder, path *field.Path, gw *Gateway, existing *cmapi.Certificate) {
+	if IsManagedCertificate(existing) && ownerNamespace(existing) != gw.Namespace && certificateClaimedFirst(existing, gw) {
 		credentialHijack(b, path, existing)
 		return
 	}
 	b.Warningf(finding.CodeCertificateNotOwned, path,
 		"Certificate %s/%s already provides Secret %q and was not created by meshcert for this Gateway, so meshcert leaves it untouched and creates none; make sure it covers this Gateway's hosts, or use another credentialName",
 		existing.Namespace, existing.Name, existing.Spec.SecretName)
+}
+
+// ownerNamespace is the namespace of the Gateway meshcert made crt for.
+func ownerNamespace(crt *cmapi.Certificate) string {
+	ns, _, _ := strings.Cut(crt.Annotations[AnnotationGateway], "/")
+	return ns
 }
 
 // credentialHijack denies reading a credential meshcert manages for another

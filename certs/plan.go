@@ -59,7 +59,8 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 		p.Certificates = desiredCertificates(ctx, &b, gw, p.CredentialNamespaces, credentials, lookup, opts)
 	}
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
-	if hijacked := checkConflicts(ctx, &b, gw, credentials, lookup); len(hijacked) > 0 {
+	wl := resolveWorkloads(ctx, lookup, gw.Selector)
+	if hijacked := checkConflicts(ctx, &b, gw, wl, credentials, p.CredentialNamespaces, lookup, opts); len(hijacked) > 0 {
 		// No certificate for a host another namespace holds, even when
 		// the webhook was bypassed and only the controller sees this.
 		p.Certificates = slices.DeleteFunc(p.Certificates, func(crt *cmapi.Certificate) bool {

@@ -93,6 +93,7 @@ spec:
 
 func TestPlanGateway(t *testing.T) {
 	webCred := certs.CredentialName("team-a", "web", "https")
+	mtlsCred := certs.CredentialName("team-a", "mtls", "https")
 	tests := []struct {
 		name string
 		// extra objects on top of cluster
@@ -157,22 +158,22 @@ metadata: {name: auto-tls, namespace: istio-system}
 			mutate: []mutation{
 				withAPIVersion("networking.istio.io/v1alpha3"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 		},
 		{
 			name: "servers sharing a credential merge their hosts into one Certificate",
 			mutate: []mutation{
 				withHosts(0, "b.example.com", "a.example.com"),
-				withCredential(0, "shared"),
+				withCredential(0, webCred),
 				addServer(newServer(8443, "https-alt", "HTTPS",
 					[]string{"a.example.com", "ns/c.example.com"},
-					map[string]any{"mode": "MUTUAL", "credentialName": "shared"})),
+					map[string]any{"mode": "MUTUAL", "credentialName": webCred})),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/shared": {"a.example.com", "b.example.com", "c.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"a.example.com", "b.example.com", "c.example.com"}},
 		},
 		{
 			name: "two unnamed servers on ports with the same name get distinct credentials",
@@ -256,12 +257,12 @@ metadata: {name: auto-tls, namespace: istio-system}
 				withName("edge"),
 				withSelector("istio", "edge"),
 				withHosts(0, "edge.example.com"),
-				withCredential(0, "edge-tls"),
+				withCredential(0, certs.CredentialName("team-a", "edge", "https")),
 			},
 			wantManaged: true,
 			wantCerts: map[string][]string{
-				"edge-a/edge-tls": {"edge.example.com"},
-				"edge-b/edge-tls": {"edge.example.com"},
+				"edge-a/" + certs.CredentialName("team-a", "edge", "https"): {"edge.example.com"},
+				"edge-b/" + certs.CredentialName("team-a", "edge", "https"): {"edge.example.com"},
 			},
 		},
 		{
@@ -269,11 +270,11 @@ metadata: {name: auto-tls, namespace: istio-system}
 			mutate: []mutation{
 				withSelector("istio", "nowhere"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			opts:         func(o *certs.Options) { o.DefaultCredentialNamespace = "gateways" },
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"gateways/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"gateways/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC4006 spec.selector"},
 		},
 		{
@@ -282,10 +283,10 @@ metadata: {name: auto-tls, namespace: istio-system}
 				withoutAnnotation("cert-manager.io/cluster-issuer"),
 				withAnnotation("cert-manager.io/issuer", "team-ca"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC5003 metadata.annotations[cert-manager.io/issuer]"},
 		},
 		{
@@ -294,20 +295,20 @@ metadata: {name: auto-tls, namespace: istio-system}
 				withoutAnnotation("cert-manager.io/cluster-issuer"),
 				withAnnotation("cert-manager.io/issuer", "mesh-ca"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 		},
 		{
 			name: "a missing ClusterIssuer is a warning by default",
 			mutate: []mutation{
 				withAnnotation("cert-manager.io/cluster-issuer", "nope"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
 		},
 		{
@@ -315,11 +316,11 @@ metadata: {name: auto-tls, namespace: istio-system}
 			mutate: []mutation{
 				withAnnotation("cert-manager.io/cluster-issuer", "nope"),
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			opts:         func(o *certs.Options) { o.Strict = true },
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC5002 metadata.annotations[cert-manager.io/cluster-issuer]"},
 		},
 		{
@@ -474,14 +475,17 @@ spec:
 			name: "two servers claiming one host and port with different credentials conflict",
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "one"),
 				addServer(newServer(443, "https-b", "HTTPS", []string{"WEB.example.com"},
-					map[string]any{"mode": "SIMPLE", "credentialName": "two"})),
+					map[string]any{"mode": "SIMPLE"})),
 			},
 			wantManaged: true,
+			wantInjected: map[string]string{
+				"spec.servers[0].tls.credentialName": webCred,
+				"spec.servers[1].tls.credentialName": certs.CredentialName("team-a", "web", "https-b"),
+			},
 			wantCerts: map[string][]string{
-				"istio-system/one": {"web.example.com"},
-				"istio-system/two": {"web.example.com"},
+				"istio-system/" + webCred: {"web.example.com"},
+				"istio-system/" + certs.CredentialName("team-a", "web", "https-b"): {"web.example.com"},
 			},
 			wantFindings: []string{"error MC3003 spec.servers[1].hosts[0]"},
 		},
@@ -500,10 +504,10 @@ spec:
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
 		},
 		{
@@ -542,10 +546,14 @@ spec:
   - port: {number: 443, name: p, protocol: HTTPS}
     hosts: [web.example.com]
     tls: {mode: SIMPLE, credentialName: other-tls}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: canary-1, namespace: istio-system, labels: {istio: ingressgateway, istio.io/rev: canary}}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
 		},
 		{
@@ -561,9 +569,9 @@ spec:
     hosts: [WEB.example.com]
     tls: {mode: SIMPLE, credentialName: other-tls}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
 		},
 		{
@@ -579,9 +587,9 @@ spec:
     hosts: [web.example.com]
     tls: {mode: SIMPLE, credentialName: web-tls}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{},
 		},
 		{
@@ -598,9 +606,9 @@ spec:
     bind: 10.0.0.2
     tls: {mode: SIMPLE, credentialName: other-tls}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"), withBind(0, "10.0.0.1")},
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred), withBind(0, "10.0.0.1")},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{},
 		},
 		{
@@ -614,12 +622,13 @@ spec:
   servers:
   - port: {number: 443, name: p, protocol: HTTPS}
     hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
+    tls: {mode: SIMPLE, credentialName: ` + webCred + `}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
-			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
-			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]", "warning MC4003 spec.servers[0].tls.credentialName"},
+			mutate:      []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
+			wantManaged: true,
+			// twin named the Secret first (neither is stored, so both are
+			// told): meshcert does not write a Secret another Gateway serves.
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]", "warning MC4003 spec.servers[0].tls.credentialName", "warning MC4009 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "a plain HTTP host also served by another Gateway on the same workload is IST0145",
@@ -633,9 +642,9 @@ spec:
   - port: {number: 80, name: p, protocol: HTTP}
     hosts: [web.example.com]
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls"), addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil))},
+			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred), addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil))},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC3004 spec.servers[1].hosts[0]"},
 		},
 		{
@@ -649,11 +658,13 @@ spec:
   servers:
   - port: {number: 443, name: p, protocol: TLS}
     hosts: [pass.example.com]
-    tls: {mode: PASSTHROUGH, credentialName: web-tls}
+    tls: {mode: PASSTHROUGH, credentialName: ` + webCred + `}
 `,
-			mutate:       []mutation{withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
-			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			mutate:      []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
+			wantManaged: true,
+			// istiod serves a passthrough server no credential, so meshcert
+			// still writes the Secret.
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
@@ -676,39 +687,39 @@ spec:
 			name: "two servers of one Gateway repeating a host on one port with the same credential conflict, as istiod skips the second",
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
-				addServer(newServer(443, "https-b", "HTTPS", []string{"web.example.com"}, map[string]any{"mode": "SIMPLE", "credentialName": "web-tls"})),
+				withCredential(0, webCred),
+				addServer(newServer(443, "https-b", "HTTPS", []string{"web.example.com"}, map[string]any{"mode": "SIMPLE", "credentialName": webCred})),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[1].hosts[0]"},
 		},
 		{
 			name: "plain HTTP servers of one Gateway repeating a host merge without a finding",
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 				addServer(newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)),
 				addServer(newServer(80, "http-b", "HTTP", []string{"web.example.com"}, nil)),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 		},
 		{
 			name: "hosts and alt-names that differ only in case or a trailing dot are one certificate name, without the dot",
 			mutate: []mutation{
 				withHosts(0, "web.example.com", "WEB.Example.com.", "team-a/api.example.com."),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 				withAnnotation("cert-manager.io/alt-names", "Web.example.com.,extra.example.com."),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"api.example.com", "extra.example.com", "web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"api.example.com", "extra.example.com", "web.example.com"}},
 		},
 		{
 			name:        "a host repeated within one server is not a conflict",
-			mutate:      []mutation{withHosts(0, "web.example.com", "WEB.example.com"), withCredential(0, "web-tls")},
+			mutate:      []mutation{withHosts(0, "web.example.com", "WEB.example.com"), withCredential(0, webCred)},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 		},
 		{
 			name: "a MUTUAL server with an ACME issuer and no client CA Secret is warned about",
@@ -716,10 +727,10 @@ spec:
 				withName("mtls"),
 				withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"),
 				withHosts(0, "mtls.example.com"),
-				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "mtls-tls"}),
+				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": mtlsCred}),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + mtlsCred: {"mtls.example.com"}},
 			wantFindings: []string{"warning MC5005 spec.servers[0].tls.mode"},
 		},
 		{
@@ -727,16 +738,16 @@ spec:
 			extra: `
 apiVersion: v1
 kind: Secret
-metadata: {name: mtls-tls-cacert, namespace: istio-system}
+metadata: {name: ` + mtlsCred + `-cacert, namespace: istio-system}
 `,
 			mutate: []mutation{
 				withName("mtls"),
 				withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"),
 				withHosts(0, "mtls.example.com"),
-				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "mtls-tls"}),
+				withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": mtlsCred}),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/mtls-tls": {"mtls.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + mtlsCred: {"mtls.example.com"}},
 		},
 		{
 			name: "servers that are not lists are reported as malformed, not a panic",
@@ -776,7 +787,7 @@ spec:
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
 			wantCerts:    map[string][]string{},
@@ -797,35 +808,34 @@ spec:
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
 		},
 		{
-			name: "a Gateway of the same name in another namespace sharing the credential is IST0138",
+			name: "a Gateway of the same name in another namespace that named the credential first keeps it: IST0138, and meshcert writes no Secret another team serves",
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: web, namespace: team-b}
+metadata: {name: web, namespace: team-b, creationTimestamp: "2026-01-01T00:00:00Z"}
 spec:
   selector: {istio: ingressgateway}
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [shop.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
+    tls: {mode: SIMPLE, credentialName: ` + webCred + `}
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
-			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
+			wantFindings: []string{"error MC8001 spec.servers[0].tls.credentialName", "warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
-			name: "another Gateway in the same namespace sharing the credential is IST0138",
+			name: "another Gateway in the same namespace sharing the credential is IST0138, and meshcert writes no Secret it named first",
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -835,14 +845,35 @@ spec:
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [shop.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
+    tls: {mode: SIMPLE, credentialName: ` + webCred + `}
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName", "warning MC4009 spec.servers[0].tls.credentialName"},
+		},
+		{
+			name: "a managed Gateway stored before another Gateway named its credential keeps its Certificate: the incumbent is never blamed",
+			extra: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: thief, namespace: team-b, creationTimestamp: "2026-06-01T00:00:00Z"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: ` + webCred + `}
+`,
+			mutate: []mutation{
+				withCreationTimestamp("2026-01-01T00:00:00Z"),
+				withHosts(0, "web.example.com"),
+				withCredential(0, webCred),
+			},
+			wantManaged:  true,
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
@@ -860,10 +891,10 @@ spec:
 `,
 			mutate: []mutation{
 				withHosts(0, "web.example.com"),
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 			},
 			wantManaged: true,
-			wantCerts:   map[string][]string{"istio-system/web-tls": {"web.example.com"}},
+			wantCerts:   map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
 		},
 		{
 			name: "its own meshcert Certificate, already there, is planned again without a finding",
@@ -1001,7 +1032,22 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 		},
 		{
 			name:         "caCertCredentialName gives a MUTUAL server its client CA",
-			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "MUTUAL", "caCertCredentialName": "client-ca"})},
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "MUTUAL", "caCertCredentialName": "client-ca-cacert"})},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+		},
+		{
+			name:         "a caCertCredentialName Secret whose name does not end in -cacert is served as a key pair, not as client CAs",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "OPTIONAL_MUTUAL", "caCertCredentialName": "kubernetes://client-ca"})},
+			wantManaged:  true,
+			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
+			wantFindings: []string{"error MC4008 spec.servers[0].tls.caCertCredentialName"},
+		},
+		{
+			name:         "a configmap:// caCertCredentialName is read as client CAs",
+			mutate:       []mutation{withAnnotation("cert-manager.io/cluster-issuer", "letsencrypt"), withTLS(0, map[string]any{"mode": "MUTUAL", "caCertCredentialName": "configmap://istio-system/client-ca"})},
 			wantManaged:  true,
 			wantInjected: map[string]string{"spec.servers[0].tls.credentialName": webCred},
 			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
@@ -1113,10 +1159,10 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 			wantFindings: []string{"error MC2013 spec.servers[0].port"},
 		},
 		{
-			name:         "a credential ending in -cacert is a client CA, not a server certificate",
-			mutate:       []mutation{withCredential(0, "web-cacert")},
-			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-cacert": {"api.example.com", "web.example.com"}},
+			name:        "a credential ending in -cacert is a client CA, not a server certificate",
+			mutate:      []mutation{withCredential(0, "web-cacert")},
+			wantManaged: true,
+			// A Certificate would write a key pair istiod never serves.
 			wantFindings: []string{"error MC2015 spec.servers[0].tls.credentialName"},
 		},
 		{
@@ -1152,14 +1198,14 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 		{
 			name: "an unknown field anywhere in the spec is an error",
 			mutate: []mutation{
-				withCredential(0, "web-tls"),
+				withCredential(0, webCred),
 				func(t testing.TB, gw map[string]any) {
 					object(t, gw, "spec")["futureField"] = map[string]any{"x": true}
 				},
 				server(0, func(s map[string]any) { s["port"].(map[string]any)["portNmae"] = "x" }),
 			},
 			wantManaged:  true,
-			wantCerts:    map[string][]string{"istio-system/web-tls": {"api.example.com", "web.example.com"}},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"api.example.com", "web.example.com"}},
 			wantFindings: []string{"error MC2014 spec.futureField", "error MC2014 spec.servers[0].port.portNmae"},
 		},
 		{

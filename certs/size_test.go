@@ -15,6 +15,10 @@ import (
 // Gateway: two servers of the same name (their credentials get their
 // position), and two servers sharing a credentialName (one Certificate with
 // both servers' hosts).
+// sharedCredential is the name meshcert derives for the first server
+// sharing it, so meshcert may write it in the ingress namespace.
+var sharedCredential = certs.CredentialName("team-a", "web", "shared-1")
+
 func interesting() []any {
 	return []any{
 		map[string]any{
@@ -23,7 +27,7 @@ func interesting() []any {
 		},
 		map[string]any{
 			"port":  map[string]any{"number": int64(8443), "name": "shared-1", "protocol": "HTTPS"},
-			"hosts": []any{"b.example.com"}, "tls": map[string]any{"mode": "SIMPLE", "credentialName": "shared"},
+			"hosts": []any{"b.example.com"}, "tls": map[string]any{"mode": "SIMPLE", "credentialName": sharedCredential},
 		},
 		map[string]any{
 			"name": "https", "port": map[string]any{"number": int64(4443), "name": "https-c", "protocol": "HTTPS"},
@@ -31,7 +35,7 @@ func interesting() []any {
 		},
 		map[string]any{
 			"port":  map[string]any{"number": int64(9443), "name": "shared-2", "protocol": "HTTPS"},
-			"hosts": []any{"d.example.com"}, "tls": map[string]any{"mode": "MUTUAL", "credentialName": "shared"},
+			"hosts": []any{"d.example.com"}, "tls": map[string]any{"mode": "MUTUAL", "credentialName": sharedCredential},
 		},
 	}
 }
@@ -95,7 +99,7 @@ func TestPlanDoesNotDependOnGatewaySize(t *testing.T) {
 	wantCerts := map[string][]string{
 		"istio-system/team-a-web-https-1-eb689385a4": {"a.example.com"},
 		"istio-system/team-a-web-https-2-8267762591": {"c.example.com"},
-		"istio-system/shared":                        {"b.example.com", "d.example.com"},
+		"istio-system/" + sharedCredential:           {"b.example.com", "d.example.com"},
 	}
 	assert.Equal(t, wantCerts, certificates(small))
 	assert.Equal(t, wantCerts, certificates(large))

@@ -35,7 +35,9 @@ func TestHostHijack(t *testing.T) {
 		name     string
 		existing string
 		planned  string
-		want     []string
+		// pods are gateway Pods on top of the cluster's.
+		pods string
+		want []string
 		// wantCert: the planned Gateway still gets its Certificate.
 		wantCert bool
 	}{
@@ -53,10 +55,18 @@ func TestHostHijack(t *testing.T) {
 			wantCert: true,
 		},
 		{
-			name:     "a selector that overlaps counts as the same workload",
-			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", "{istio: ingressgateway, tier: edge}", "2026-01-01T00:00:00Z"),
+			name:     "a selector naming another label of the same gateway Pod is the same workload, as istiod merges Gateways per proxy",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", "{tier: edge}", "2026-01-01T00:00:00Z"),
 			planned:  tenantGateway("team-a", "thief", "shop.example.com", "443", ingress, ""),
+			pods:     "apiVersion: v1\nkind: Pod\nmetadata: {name: edge-1, namespace: istio-system, labels: {istio: ingressgateway, tier: edge}}\n",
 			want:     []string{"error MC8002 spec.servers[0].hosts[0]"},
+		},
+		{
+			name:     "a selector that overlaps but matches no Pod the other one matches is another workload",
+			existing: tenantGateway("team-b", "shop", "shop.example.com", "443", "{istio: ingressgateway, tier: edge}", "2026-01-01T00:00:00Z"),
+			planned:  tenantGateway("team-a", "mine", "shop.example.com", "443", ingress, ""),
+			want:     []string{},
+			wantCert: true,
 		},
 		{
 			name:     "another workload may serve the host",
@@ -94,7 +104,7 @@ func TestHostHijack(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			index := indexOf(t, cluster+"\n---\n"+tt.existing)
+			index := indexOf(t, cluster+"\n---\n"+tt.existing+"\n---\n"+tt.pods)
 			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, tt.planned)), index, cliOptions())
 			assert.Equal(t, tt.want, summary(plan.Findings))
 			assert.Equal(t, tt.wantCert, len(plan.Certificates) == 1, "a Certificate for the host")

@@ -73,6 +73,7 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 			case !hasCredential && !managed:
 				b.Addf(finding.SeverityError, finding.CodeMissingCredential, tlsPath(srv.Index, "credentialName"), "%s needs a credential and Istio rejects the server without one; set credentialName, or annotate the Gateway with %s so meshcert provides one", t.Mode, cmapi.IngressClusterIssuerNameAnnotationKey)
 			}
+			checkClientCAReference(b, srv)
 			for i, name := range t.Credentials() {
 				// istiod reads a Secret named <name>-cacert as the client CA
 				// of <name> and never as a server certificate.
@@ -88,4 +89,22 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 			}
 		}
 	}
+}
+
+// checkClientCAReference reports a caCertCredentialName istiod serves as a
+// certificate and key rather than CA certificates: a Secret whose name does
+// not end in -cacert (sds.go generate reads only those, and ConfigMaps, as
+// CAs), so the server gets no client CA.
+func checkClientCAReference(b *finding.Builder, srv Server) {
+	t := srv.TLS
+	if t.CACertCredentialName == "" || (t.Mode != ModeMutual && t.Mode != ModeOptionalMutual) {
+		return
+	}
+	ref := ResolveCredential(t.CACertCredentialName, "", "")
+	if ref.ServedAs() != ServedAsKeyPair {
+		return
+	}
+	b.Errorf(finding.CodeCredentialNotServed, tlsPath(srv.Index, "caCertCredentialName"),
+		"istiod serves Secret %q as a certificate and key, never as client CAs, since its name does not end in %q, so %s gets no client CA: name a Secret %q, or a ConfigMap as configmap://<namespace>/<name>",
+		ref.Name, caCertSuffix, t.Mode, ref.Name+caCertSuffix)
 }

@@ -255,6 +255,33 @@ func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]str
 	return namespacesOf(list.Items, func(pod *metav1.PartialObjectMetadata) string { return pod.Namespace })
 }
 
+// Workloads implements certs.Lookup from the cached gateway Pods' metadata.
+func (l *Lookup) Workloads(ctx context.Context, selector map[string]string) []certs.Workload {
+	sel := labels.SelectorFromValidatedSet(selector)
+	var out []certs.Workload
+	add := func(pod *metav1.PartialObjectMetadata) {
+		if sel.Matches(labels.Set(pod.Labels)) {
+			out = append(out, certs.Workload{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels})
+		}
+	}
+	if l.pods != nil {
+		for _, obj := range l.pods.List() {
+			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				add(pod)
+			}
+		}
+		return out
+	}
+	list := newMetadataList(podGVK)
+	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
+		return nil
+	}
+	for i := range list.Items {
+		add(&list.Items[i])
+	}
+	return out
+}
+
 // KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
 func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 	if l.pods != nil {

@@ -48,7 +48,14 @@ metadata:
   annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: ClusterIssuer/ca}
 `
 
-const gatewayYAML = `
+// webTLS and adminTLS are the names meshcert derives for the servers: the
+// only ones it writes in istio-system, a namespace other than the Gateway's.
+var (
+	webTLS   = certs.CredentialName("team-a", "web", "https")
+	adminTLS = certs.CredentialName("team-a", "web", "admin")
+)
+
+var gatewayYAML = `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata:
@@ -63,10 +70,10 @@ spec:
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [web.example.com]
-    tls: {mode: SIMPLE, credentialName: web-tls}
+    tls: {mode: SIMPLE, credentialName: ` + webTLS + `}
   - port: {number: 8443, name: admin, protocol: HTTPS}
     hosts: [admin.example.com]
-    tls: {mode: SIMPLE, credentialName: admin-tls}
+    tls: {mode: SIMPLE, credentialName: ` + adminTLS + `}
 `
 
 func decode(t *testing.T, stream string) []client.Object {
@@ -201,8 +208,8 @@ func TestReconcileCreatesCertificatesInTheWorkloadNamespace(t *testing.T) {
 	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
 	h.reconcile(web)
 
-	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
-	crt, ok := h.certificate("web-tls")
+	assert.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes)
+	crt, ok := h.certificate(webTLS)
 	require.True(t, ok)
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 	assert.Equal(t, "ca", crt.Spec.IssuerRef.Name)
@@ -235,8 +242,8 @@ func TestReconcileUpdatesEverySpecFieldItOwns(t *testing.T) {
 	})
 	h.reconcile(web)
 
-	assert.ElementsMatch(t, []string{"patch istio-system/web-tls", "apply web-tls", "patch istio-system/admin-tls", "apply admin-tls"}, h.writes)
-	crt, _ := h.certificate("web-tls")
+	assert.ElementsMatch(t, []string{"patch istio-system/" + webTLS, "apply " + webTLS, "patch istio-system/" + adminTLS, "apply " + adminTLS}, h.writes)
+	crt, _ := h.certificate(webTLS)
 	assert.Equal(t, []string{"web.example.com", "www.example.com"}, crt.Spec.DNSNames)
 	assert.Nil(t, crt.Spec.Duration, "a field meshcert no longer sets is removed")
 	require.NotNil(t, crt.Spec.PrivateKey)
@@ -245,7 +252,7 @@ func TestReconcileUpdatesEverySpecFieldItOwns(t *testing.T) {
 }
 
 func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "admin-tls", Namespace: "istio-system"}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: adminTLS, Namespace: "istio-system"}}
 	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), secret)...)
 	h.reconcile(web)
 	h.events()
@@ -255,8 +262,8 @@ func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
 		require.NoError(t, unstructured.SetNestedSlice(u.Object, servers[:1], "spec", "servers"))
 	})
 	h.reconcile(web)
-	assert.Equal(t, []string{"delete istio-system/admin-tls"}, h.writes)
-	_, ok := h.certificate("admin-tls")
+	assert.Equal(t, []string{"delete istio-system/" + adminTLS}, h.writes)
+	_, ok := h.certificate(adminTLS)
 	assert.False(t, ok)
 	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal DeleteCertificate")
 	require.NoError(t, h.client.Get(h.t.Context(), client.ObjectKeyFromObject(secret), &corev1.Secret{}), "Secrets are never deleted")
@@ -269,13 +276,13 @@ func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
 	require.NoError(t, h.client.Delete(h.t.Context(), gw))
 	h.writes = nil
 	h.reconcile(web)
-	assert.Equal(t, []string{"delete istio-system/web-tls"}, h.writes)
+	assert.Equal(t, []string{"delete istio-system/" + webTLS}, h.writes)
 }
 
 func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
 	theirs := &cmapi.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "istio-system", Labels: map[string]string{"team": "platform"}},
-		Spec:       cmapi.CertificateSpec{SecretName: "web-tls", DNSNames: []string{"other.example.com"}},
+		ObjectMeta: metav1.ObjectMeta{Name: webTLS, Namespace: "istio-system", Labels: map[string]string{"team": "platform"}},
+		Spec:       cmapi.CertificateSpec{SecretName: webTLS, DNSNames: []string{"other.example.com"}},
 	}
 	// Someone else's Certificate even labelled like meshcert's but for
 	// another Gateway is not pruned either.
@@ -288,8 +295,8 @@ func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {
 	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), theirs, lookalike)...)
 	h.reconcile(web)
 
-	assert.Equal(t, []string{"create istio-system/admin-tls"}, h.writes)
-	crt, _ := h.certificate("web-tls")
+	assert.Equal(t, []string{"create istio-system/" + adminTLS}, h.writes)
+	crt, _ := h.certificate(webTLS)
 	assert.Equal(t, []string{"other.example.com"}, crt.Spec.DNSNames)
 	assert.Equal(t, theirs.Labels, crt.Labels)
 	_, ok := h.certificate("old")
@@ -301,18 +308,18 @@ func TestReconcileWhenTheCacheHasNotSeenACertificateYet(t *testing.T) {
 	// The API server has web-tls (a reconcile made it a moment before, or
 	// someone else did) while the cache, the fake here, has not seen it.
 	h.createErr = func(obj client.Object) error {
-		if obj.GetName() == "web-tls" {
-			return apierrors.NewAlreadyExists(schema.GroupResource{Group: certs.CertManagerGroup, Resource: "certificates"}, "web-tls")
+		if obj.GetName() == webTLS {
+			return apierrors.NewAlreadyExists(schema.GroupResource{Group: certs.CertManagerGroup, Resource: "certificates"}, webTLS)
 		}
 		return nil
 	}
 	result, err := h.reconciler().Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 	require.NoError(t, err, "a cache behind the API server is not a failure")
 	assert.Equal(t, requeueSoon, result.RequeueAfter, "the Gateway is planned again once the cache has caught up")
-	assert.Equal(t, []string{"create istio-system/admin-tls"}, h.writes, "the other Certificate is still made")
+	assert.Equal(t, []string{"create istio-system/" + adminTLS}, h.writes, "the other Certificate is still made")
 	evs := strings.Join(h.events(), "\n")
-	assert.NotContains(t, evs, "Certificate istio-system/web-tls", "no Event for a write that did not happen")
-	assert.Contains(t, evs, "Created Certificate istio-system/admin-tls")
+	assert.NotContains(t, evs, "Certificate istio-system/"+webTLS, "no Event for a write that did not happen")
+	assert.Contains(t, evs, "Created Certificate istio-system/"+adminTLS)
 
 	t.Run("any other failure is an error", func(t *testing.T) {
 		h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
@@ -323,12 +330,12 @@ func TestReconcileWhenTheCacheHasNotSeenACertificateYet(t *testing.T) {
 }
 
 func TestReconcileWhenTheWebhookWasBypassed(t *testing.T) {
-	bypassed := strings.ReplaceAll(gatewayYAML, ", credentialName: web-tls", "")
+	bypassed := strings.ReplaceAll(gatewayYAML, ", credentialName: "+webTLS, "")
 	h := newHarness(t, decode(t, background+"\n---\n"+bypassed)...)
 	h.reconcile(web)
 
 	name := certs.CredentialName("team-a", "web", "https")
-	assert.ElementsMatch(t, []string{"create istio-system/" + name, "create istio-system/admin-tls"}, h.writes,
+	assert.ElementsMatch(t, []string{"create istio-system/" + name, "create istio-system/" + adminTLS}, h.writes,
 		"the Certificate is created under the name the webhook would inject")
 	evs := strings.Join(h.events(), "\n")
 	assert.Contains(t, evs, "Warning WebhookBypassed")
@@ -356,7 +363,7 @@ func TestReconcileKeepsCertificatesOfAManagedGatewayWithErrors(t *testing.T) {
 
 	h.updateGateway(func(u *unstructured.Unstructured) { u.SetAnnotations(nil) })
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"delete istio-system/web-tls", "delete istio-system/admin-tls"}, h.writes,
+	assert.ElementsMatch(t, []string{"delete istio-system/" + webTLS, "delete istio-system/" + adminTLS}, h.writes,
 		"an unmanaged Gateway keeps no meshcert Certificates")
 }
 
@@ -371,14 +378,14 @@ func (h *harness) setPolicy(allowedHosts string) {
 }
 
 func TestReconcileWithdrawsCertificatesThePolicyNoLongerAllows(t *testing.T) {
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "istio-system"}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: webTLS, Namespace: "istio-system"}}
 	h := newHarness(t, append(decode(t, background+"\n---\n"+gatewayYAML), secret)...)
 	h.reconcile(web)
 	h.events()
 
 	h.setPolicy("web.example.com")
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"delete istio-system/web-tls", "delete istio-system/admin-tls"}, h.writes,
+	assert.ElementsMatch(t, []string{"delete istio-system/" + webTLS, "delete istio-system/" + adminTLS}, h.writes,
 		"a Gateway outside its policy keeps no Certificate, not even for the host still allowed")
 	evs := strings.Join(h.events(), "\n")
 	assert.Contains(t, evs, "Warning OutsidePolicy")
@@ -388,7 +395,7 @@ func TestReconcileWithdrawsCertificatesThePolicyNoLongerAllows(t *testing.T) {
 
 	h.setPolicy("*.example.com")
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes)
 }
 
 func TestReconcileMakesNothingForANamespaceWithoutPolicy(t *testing.T) {
@@ -405,13 +412,13 @@ func TestReconcileMakesNothingForANamespaceWithoutPolicy(t *testing.T) {
 func TestReconcilePutsBackAnEditedCertificate(t *testing.T) {
 	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
 	h.reconcile(web)
-	crt, _ := h.certificate("web-tls")
+	crt, _ := h.certificate(webTLS)
 	crt.Spec.DNSNames = []string{"evil.example.com"}
 	require.NoError(t, h.client.Update(h.t.Context(), crt))
 	h.writes = nil
 	h.reconcile(web)
-	assert.Equal(t, []string{"patch istio-system/web-tls", "apply web-tls"}, h.writes)
-	crt, _ = h.certificate("web-tls")
+	assert.Equal(t, []string{"patch istio-system/" + webTLS, "apply " + webTLS}, h.writes)
+	crt, _ = h.certificate(webTLS)
 	assert.Equal(t, []string{"web.example.com"}, crt.Spec.DNSNames)
 }
 
@@ -424,7 +431,7 @@ func TestReconcileRemovesTheOverrideOfARemovedShimAnnotation(t *testing.T) {
 		u.SetAnnotations(ann)
 	})
 	h.reconcile(web)
-	crt, _ := h.certificate("web-tls")
+	crt, _ := h.certificate(webTLS)
 	require.Equal(t, "istio", crt.Annotations[overrideKey])
 
 	h.updateGateway(func(u *unstructured.Unstructured) {
@@ -434,8 +441,8 @@ func TestReconcileRemovesTheOverrideOfARemovedShimAnnotation(t *testing.T) {
 	})
 	h.writes = nil
 	h.reconcile(web)
-	assert.ElementsMatch(t, []string{"patch istio-system/web-tls", "apply web-tls", "patch istio-system/admin-tls", "apply admin-tls"}, h.writes, "the Certificates are applied again although everything meshcert wants is on them")
-	crt, _ = h.certificate("web-tls")
+	assert.ElementsMatch(t, []string{"patch istio-system/" + webTLS, "apply " + webTLS, "patch istio-system/" + adminTLS, "apply " + adminTLS}, h.writes, "the Certificates are applied again although everything meshcert wants is on them")
+	crt, _ = h.certificate(webTLS)
 	assert.NotContains(t, crt.Annotations, overrideKey)
 
 	h.writes = nil
@@ -461,5 +468,5 @@ func TestReconcileHoldsWritesBackWhileGatewaysAreAdmitted(t *testing.T) {
 	r.Admissions.Admitted()
 	_, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"create istio-system/web-tls", "create istio-system/admin-tls"}, h.writes)
+	assert.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes)
 }

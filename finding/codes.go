@@ -112,6 +112,14 @@ const (
 	// CodeCredentialNamespaceMismatch: meshcert.io/credential-namespace
 	// names another namespace than the selected workloads run in.
 	CodeCredentialNamespaceMismatch Code = "MC4007"
+	// CodeCredentialNotServed: istiod refuses the gateway the credential
+	// a server names, whatever exists (another namespace, a scheme it
+	// cannot parse, a ConfigMap as a server certificate).
+	CodeCredentialNotServed Code = "MC4008"
+	// CodeSecretNotOwned: meshcert would write a Secret that exists
+	// without a Certificate behind it, or that another Gateway named
+	// first, so it creates no Certificate.
+	CodeSecretNotOwned Code = "MC4009"
 )
 
 // Issuer references.
@@ -212,6 +220,10 @@ const (
 	// CodeInvalidNamespacePolicy: a Namespace's policy annotations do not
 	// parse.
 	CodeInvalidNamespacePolicy Code = "MC8005"
+	// CodeSecretOutsideNamePart: a managed server names a Secret in a
+	// namespace other than the Gateway's that meshcert did not derive for
+	// it, so meshcert cannot tell whose it is and writes none.
+	CodeSecretOutsideNamePart Code = "MC8006"
 )
 
 // The input of the offline CLI.

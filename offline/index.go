@@ -44,8 +44,8 @@ type Index struct {
 }
 
 type workload struct {
-	namespace string
-	labels    labels.Set
+	namespace, name string
+	labels          labels.Set
 }
 
 // NewIndex returns an empty Index.
@@ -123,13 +123,13 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		x.ingressClasses = append(x.ingressClasses, ic)
 	case gvk.Group == "" && gvk.Kind == "Pod":
-		x.workloads = append(x.workloads, workload{namespace: ns, labels: obj.GetLabels()})
+		x.workloads = append(x.workloads, workload{namespace: ns, name: "Pod/" + obj.GetName(), labels: obj.GetLabels()})
 	case gvk.Group == "apps" && (gvk.Kind == "Deployment" || gvk.Kind == "StatefulSet" || gvk.Kind == "DaemonSet"):
 		podLabels, _, err := unstructured.NestedStringMap(obj.Object, "spec", "template", "metadata", "labels")
 		if err != nil {
 			return fmt.Errorf("failed to read spec.template.metadata.labels of %s %s/%s: %w", gvk.Kind, ns, obj.GetName(), err)
 		}
-		x.workloads = append(x.workloads, workload{namespace: ns, labels: podLabels})
+		x.workloads = append(x.workloads, workload{namespace: ns, name: gvk.Kind + "/" + obj.GetName(), labels: podLabels})
 	}
 	return nil
 }
@@ -246,6 +246,18 @@ func (x *Index) WorkloadNamespaces(_ context.Context, selector map[string]string
 // taken to hold the cluster's IngressClasses.
 func (x *Index) IngressClasses(context.Context) ([]*networkingv1.IngressClass, bool) {
 	return x.ingressClasses, len(x.ingressClasses) > 0
+}
+
+// Workloads implements certs.Lookup.
+func (x *Index) Workloads(_ context.Context, selector map[string]string) []certs.Workload {
+	sel := labels.SelectorFromSet(selector)
+	var out []certs.Workload
+	for _, w := range x.workloads {
+		if sel.Matches(w.labels) {
+			out = append(out, certs.Workload{Namespace: w.namespace, Name: w.name, Labels: w.labels})
+		}
+	}
+	return out
 }
 
 // KnowsWorkloads implements certs.Lookup.

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPlanObjects(t *testing.T) {
+	sharedCred := certs.CredentialName("ns", "a", "https")
 	tests := []struct {
 		name         string
 		input        string
@@ -81,34 +82,34 @@ spec: {selfSigned: {}}
 			},
 		},
 		{
-			name: "a hand-written credential provided by another Gateway's Certificate is found, and reading it is a credential hijack",
+			name: "a credential provided by another namespace's Gateway's Certificate is found, and reading it is a credential hijack",
 			input: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: a, namespace: ns, annotations: {cert-manager.io/cluster-issuer: ca}}
+metadata: {name: a, namespace: ns, creationTimestamp: "2026-01-01T00:00:00Z", annotations: {cert-manager.io/cluster-issuer: ca}}
 spec:
   selector: {istio: ingressgateway}
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [a.example.com, b.example.com]
-    tls: {mode: SIMPLE, credentialName: shared}
+    tls: {mode: SIMPLE, credentialName: ` + sharedCred + `}
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: b, namespace: ns}
+metadata: {name: b, namespace: other}
 spec:
   selector: {istio: other}
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [b.example.com]
-    tls: {mode: SIMPLE, credentialName: shared}
+    tls: {mode: SIMPLE, credentialName: ` + sharedCred + `}
 ---
 apiVersion: cert-manager.io/v1
 kind: ClusterIssuer
 metadata: {name: ca}
 spec: {selfSigned: {}}
 `,
-			wantCerts:    []string{"istio-system/shared"},
+			wantCerts:    []string{"istio-system/" + sharedCred},
 			wantFindings: map[int][]string{1: {"error MC8001 spec.servers[0].tls.credentialName"}},
 		},
 	}
@@ -167,7 +168,7 @@ spec:
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [HOST]
-    tls: {mode: SIMPLE, credentialName: web-tls}
+    tls: {mode: SIMPLE}
 `
 	objs := objectsFromYAML(t, strings.Replace(gateway, "HOST", "old.example.com", 1)+"\n---\n"+
 		strings.Replace(gateway, "HOST", "new.example.com", 1)+"\n---\napiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ca}\nspec: {selfSigned: {}}\n")

@@ -38,7 +38,7 @@ spec:
     tls: {mode: SIMPLE}
   - port: {number: 8443, name: https-admin, protocol: HTTPS}
     hosts: [admin.example.com]
-    tls: {mode: MUTUAL, credentialName: admin-tls, minProtocolVersion: TLSV1_3}
+    tls: {mode: MUTUAL, credentialName: ` + certs.CredentialName("team-a", "web", "https-admin") + `, minProtocolVersion: TLSV1_3}
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
 `

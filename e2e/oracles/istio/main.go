@@ -21,6 +21,13 @@
 //	    Ingresses and IngressClasses of the files: whether istiod serves each
 //	    Ingress, on which workload and port-80 hosts; one line per Ingress.
 //
+//	istio-oracle credentials
+//	    istiod's SDS serving (core.BuildListenerTLSContext, the gateway merge,
+//	    xds.SecretGen over the kube credentials controller) for one Gateway
+//	    server's tls settings and a gateway proxy per stdin JSON line: which
+//	    Secret or ConfigMap it serves as the server certificate and as the
+//	    client CA; one line per input line, flushed (see credentials.go).
+//
 // All read stdin when no file is given. The exit code is 0 whatever the
 // verdicts are and 1 when the input cannot be read or parsed.
 package main
@@ -42,7 +49,7 @@ func main() {
 	}
 }
 
-const usage = "usage: istio-oracle validate|analyze|istiooperator|ingress [flags] [FILES...]"
+const usage = "usage: istio-oracle validate|analyze|istiooperator|ingress|credentials [flags] [FILES...]"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -102,6 +109,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		return istioOperators(inputs, out)
+	case "credentials":
+		if len(args) > 1 {
+			return fmt.Errorf("credentials reads stdin only; %s", usage)
+		}
+		return credentialsStream(stdin, stdout)
 	default:
 		return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)
 	}

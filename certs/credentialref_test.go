@@ -1,0 +1,91 @@
+package certs_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// Expectations are istiod's, read from pilot/pkg/model/credentials and
+// pilot/pkg/xds/sds.go at the pinned version; the e2e test
+// TestCredentialResolutionAgreesWithIstiod runs that code on a corpus.
+func TestResolveCredential(t *testing.T) {
+	const proxy, gateway = "istio-system", "team-a"
+	tests := []struct {
+		name      string
+		reference string
+		gatewayNS string
+		want      string // "Kind namespace/name", or the Kind alone
+		served    bool
+		caOnly    bool
+		external  bool
+	}{
+		{name: "a bare name is a Secret of the proxy's namespace", reference: "web", want: "Secret istio-system/web", served: true},
+		{name: "kubernetes://name is the same Secret", reference: "kubernetes://web", want: "Secret istio-system/web", served: true},
+		{name: "kubernetes://namespace/name of the proxy's namespace is served", reference: "kubernetes://istio-system/web", want: "Secret istio-system/web", served: true},
+		{name: "kubernetes://namespace/name of another namespace is refused", reference: "kubernetes://team-a/web", want: "Secret team-a/web"},
+		{name: "a third path part is ignored, as ParseResourceName splits", reference: "kubernetes://istio-system/web/extra", want: "Secret istio-system/web", served: true},
+		{name: "an empty namespace part is no namespace of the proxy", reference: "kubernetes:///web", want: "Secret /web"},
+		{name: "kubernetes-gateway:// is refused when the Gateway is not in the proxy's namespace", reference: "kubernetes-gateway://istio-system/web", want: "Secret istio-system/web"},
+		{name: "kubernetes-gateway:// is served when Gateway, Secret and proxy share a namespace", reference: "kubernetes-gateway://istio-system/web", gatewayNS: proxy, want: "Secret istio-system/web", served: true},
+		{name: "kubernetes-gateway:// without a name cannot be parsed", reference: "kubernetes-gateway://istio-system", want: "Invalid"},
+		{name: "a -cacert name is read as CA certificates only", reference: "web-cacert", want: "Secret istio-system/web-cacert", served: true, caOnly: true},
+		{name: "configmap:// is a ConfigMap, read without its -cacert suffix", reference: "configmap://team-a/roots-cacert", want: "ConfigMap team-a/roots", served: true, caOnly: true},
+		{name: "builtin:// is the workload's own certificate", reference: "builtin://", want: "Builtin", served: true},
+		{name: "builtin:// with a name becomes a resource istiod cannot parse", reference: "builtin://x", want: "Invalid"},
+		{name: "invalid:// is served nothing", reference: "invalid://", want: "Invalid"},
+		{name: "sds://name falls back to the Secret of that name", reference: "sds://web", want: "Secret istio-system/web", served: true, external: true},
+		{name: "sds:// keeps an explicit scheme after it", reference: "sds://kubernetes://team-a/web", want: "Secret team-a/web", external: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gatewayNS := tt.gatewayNS
+			if gatewayNS == "" {
+				gatewayNS = gateway
+			}
+			ref := certs.ResolveCredential(tt.reference, proxy, gatewayNS)
+			got := string(ref.Kind)
+			if ref.Kind == certs.CredentialSecret || ref.Kind == certs.CredentialConfigMap {
+				got += " " + ref.Namespace + "/" + ref.Name
+			}
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.served, ref.Served, "served (refusal %q)", ref.Refusal)
+			assert.Equal(t, tt.caOnly, ref.CAOnly, "CA only")
+			assert.Equal(t, tt.external, ref.External, "external")
+			if !tt.served {
+				assert.NotEmpty(t, ref.Refusal, "a refusal says why")
+			}
+		})
+	}
+}
+
+func TestClientCARefs(t *testing.T) {
+	keys := func(refs []certs.CredentialRef) []string {
+		var out []string
+		for _, r := range refs {
+			out = append(out, r.Key())
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		tls  certs.ServerTLS
+		want []string
+	}{
+		{name: "SIMPLE verifies no client", tls: certs.ServerTLS{Mode: certs.ModeSimple, CredentialName: "web"}},
+		{name: "MUTUAL reads <credential>-cacert, then the credential's own CA keys", tls: certs.ServerTLS{Mode: certs.ModeMutual, CredentialName: "web"},
+			want: []string{"istio-system/web-cacert", "istio-system/web"}},
+		{name: "with credentialNames the first entry supplies the client CA", tls: certs.ServerTLS{Mode: certs.ModeOptionalMutual, CredentialNames: []string{"rsa", "ecdsa"}},
+			want: []string{"istio-system/rsa-cacert", "istio-system/rsa"}},
+		{name: "caCertCredentialName wins", tls: certs.ServerTLS{Mode: certs.ModeMutual, CredentialName: "web", CACertCredentialName: "configmap://team-a/roots"},
+			want: []string{"team-a/roots"}},
+		{name: "without a credential istiod uses the proxy's files, whatever caCertCredentialName says", tls: certs.ServerTLS{Mode: certs.ModeMutual, CACertCredentialName: "roots-cacert"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, keys(certs.ClientCARefs(&tt.tls, "istio-system", "team-a")))
+		})
+	}
+}
