@@ -96,6 +96,9 @@ type harness struct {
 	client   client.Client
 	recorder *events.FakeRecorder
 	writes   []string
+	// deletes holds the options of each delete the fake received, by
+	// namespace/name.
+	deletes map[string]client.DeleteOptions
 	// createErr, if set, may fail a create before it reaches the fake.
 	createErr func(client.Object) error
 }
@@ -106,7 +109,7 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	require.NoError(t, clientgoscheme.AddToScheme(scheme))
 	require.NoError(t, cmapi.AddToScheme(scheme))
 	require.NoError(t, istionetworking.AddToScheme(scheme))
-	h := &harness{t: t, recorder: events.NewFakeRecorder(100)}
+	h := &harness{t: t, recorder: events.NewFakeRecorder(100), deletes: map[string]client.DeleteOptions{}}
 	count := func(verb string, obj client.Object) {
 		h.writes = append(h.writes, verb+" "+obj.GetNamespace()+"/"+obj.GetName())
 	}
@@ -125,6 +128,10 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 					}
 				}
 				count("create", obj)
+				if obj.GetUID() == "" {
+					// The API server gives every object a UID; the fake does not.
+					obj.SetUID(types.UID("uid-" + obj.GetNamespace() + "-" + obj.GetName()))
+				}
 				return c.Create(ctx, obj, opts...)
 			},
 			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
@@ -146,6 +153,9 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 			},
 			Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 				count("delete", obj)
+				o := client.DeleteOptions{}
+				o.ApplyOptions(opts)
+				h.deletes[obj.GetNamespace()+"/"+obj.GetName()] = o
 				return c.Delete(ctx, obj, opts...)
 			},
 		}).Build()
