@@ -476,6 +476,19 @@ func TestACMEHTTP01ThroughIstio(t *testing.T) {
 			want:    []string{"warning MC5014 spec.servers[0].hosts[0]"},
 		},
 		{
+			name:    "a Gateway selecting another label of Istio's ingress gateway Pod gets the challenge, as istiod merges Gateways per proxy",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			extra:   "\napiVersion: v1\nkind: Pod\nmetadata: {name: ingress-1, namespace: istio-system, labels: {istio: ingressgateway, app: istio-ingressgateway}}\n",
+			mutate:  []mutation{withSelector("app", "istio-ingressgateway")},
+		},
+		{
+			name:    "a Gateway whose selector no ingress gateway Pod carries does not get the challenge",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			extra:   "\napiVersion: v1\nkind: Pod\nmetadata: {name: ingress-1, namespace: istio-system, labels: {istio: ingressgateway}}\n",
+			mutate:  []mutation{withSelector("app", "istio-ingressgateway")},
+			want:    []string{"warning MC5014 spec.servers[0].hosts[0]"},
+		},
+		{
 			name:    "the Gateway's ingress-class annotation overrides the solver's class, as on the Order",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
 			mutate:  []mutation{withAnnotation("acme.cert-manager.io/http01-ingress-class", "nginx")},

@@ -229,7 +229,17 @@ func (c *http01Check) checkIngressSolver(ctx context.Context, b *finding.Builder
 // http.80, before any route is matched).
 func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *finding.Builder, id string) {
 	gw := c.gateway
-	if !selects(gw.Selector, IstioIngressSelector) {
+	ingress := resolveWorkloads(ctx, c.lookup, IstioIngressSelector)
+	// A Gateway is on the workload serving Ingress when a known workload
+	// labelled for it carries its selector's labels too; with no workload
+	// known, when its selector picks that label.
+	onIngress := func(selector map[string]string) bool {
+		if ingress.known {
+			return ingress.shares(selector)
+		}
+		return selects(selector, IstioIngressSelector)
+	}
+	if !onIngress(gw.Selector) {
 		b.Warningf(finding.CodeACMEChallengeOnOtherWorkload, c.pathOf(id),
 			"Istio serves the HTTP-01 solver's Ingress for %q on the gateway workload %s, but this Gateway, which serves %q, selects %s: if %q resolves to this Gateway's workload, the ACME server's request on port 80 never reaches the solver; use a DNS-01 solver, or serve this host from the workload %s",
 			id, selectorString(IstioIngressSelector), id, selectorString(gw.Selector), id, selectorString(IstioIngressSelector))
@@ -238,7 +248,7 @@ func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *findin
 	c.reportRedirects(b, gw, id, nil)
 	// Istio merges the port-80 servers of every Gateway on the workload.
 	for _, other := range c.lookup.GatewaysClaiming(ctx, HostKey(80, "", strings.ToLower(id))) {
-		if other.Namespace == gw.Namespace && other.Name == gw.Name || !selects(other.Selector, IstioIngressSelector) {
+		if other.Namespace == gw.Namespace && other.Name == gw.Name || !onIngress(other.Selector) {
 			continue
 		}
 		c.reportRedirects(b, other, id, c.pathOf(id))
