@@ -432,6 +432,35 @@ func TestACMEHTTP01ThroughIstio(t *testing.T) {
 			want: []string{"warning MC5016 spec.servers[1].hosts[0]"},
 		},
 		{
+			name:    "a redirect of */host swallows the challenge, as istiod strips that namespace part before keying the redirect",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("*/web.example.com"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+			want: []string{"error MC5013 spec.servers[1].hosts[0]"},
+		},
+		{
+			name:    "a redirect of the catch-all host swallows an IP address's challenge, whose solver Ingress has no host and lands in Istio's * virtual host",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{withHosts(0, "192.0.2.10"), addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("*"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+			want: []string{"error MC5013 spec.servers[1].hosts[0]"},
+		},
+		{
+			name:    "a redirect of a name leaves an IP address's challenge alone",
+			solvers: `[{http01: {ingress: {class: istio}}}]`,
+			mutate: []mutation{withHosts(0, "192.0.2.10"), addServer(map[string]any{
+				"port":  map[string]any{"number": int64(80), "name": "http", "protocol": "HTTP"},
+				"hosts": anyList("*.example.com", "web.example.com"),
+				"tls":   map[string]any{"httpsRedirect": true},
+			})},
+		},
+		{
 			name:    "a Gateway without a selector applies to Istio's ingress gateway too",
 			solvers: `[{http01: {ingress: {class: istio}}}]`,
 			mutate: []mutation{func(t testing.TB, gw map[string]any) {

@@ -256,11 +256,13 @@ func (c *http01Check) checkGatewayRoutesChallenge(ctx context.Context, b *findin
 }
 
 // reportRedirects reports the port-80 servers of gw that redirect id to
-// HTTPS. Istio keys the redirect by a server's host as written: a bare host
-// equal to id sets require_tls on the very virtual host the solver's route
-// lands in (MC5013). A wildcard or namespace-qualified host matching id
-// does so only through a VirtualService bound to that Gateway serving id,
-// which meshcert does not read (MC5016). path is where findings point when
+// HTTPS. istiod keys the redirect by a server's host once it has dropped a
+// "*/" namespace part: a host equal to id sets require_tls on the very
+// virtual host the solver's route lands in (MC5013), and so does "*" for an
+// IP address, whose solver Ingress has no host. A wildcard or other
+// namespace-qualified host matching id does so only through a
+// VirtualService bound to that Gateway serving id, which meshcert does not
+// read (MC5016). path is where findings point when
 // gw is not the Gateway being planned; nil points at gw's own host.
 func (c *http01Check) reportRedirects(b *finding.Builder, gw *Gateway, id string, path *field.Path) {
 	for _, srv := range gw.Servers {
@@ -276,7 +278,19 @@ func (c *http01Check) reportRedirects(b *finding.Builder, gw *Gateway, id string
 			if at == nil {
 				at = serverPath(srv.Index).Child("hosts").Index(h)
 			}
+			// istiod drops a "*/" namespace part before keying the redirect
+			// (sanitizeServerHostNamespace); other namespace parts stay.
+			host = strings.TrimPrefix(host, "*/")
 			switch {
+			case isIP(id) && host == "*":
+				// cert-manager's solver Ingress for an IP address has no
+				// host, which Istio serves in the "*" virtual host: the very
+				// one this redirect requires TLS on.
+				b.Errorf(finding.CodeACMEChallengeRedirected, at,
+					"%s redirects every plain-HTTP request for host \"*\" to HTTPS (tls.httpsRedirect), and Istio serves the HTTP-01 solver for the IP address %q there (cert-manager's solver Ingress for an IP has no host), so the challenge is never answered: remove httpsRedirect there, or leave the IP address out of the certificate",
+					who, id)
+			case isIP(id):
+				// Other virtual hosts do not see a request for the IP.
 			case strings.EqualFold(host, id):
 				b.Errorf(finding.CodeACMEChallengeRedirected, at,
 					"%s redirects every plain-HTTP request for %q to HTTPS (tls.httpsRedirect), the ACME server's HTTP-01 request included, so the challenge is never answered and the certificate is never issued: remove httpsRedirect there (route HTTP to HTTPS with a VirtualService that leaves /.well-known/acme-challenge/ alone), or use a DNS-01 solver",
