@@ -48,6 +48,15 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 					if exists, known := lookup.SecretExists(ctx, ref.Namespace, ref.Name); known && !exists {
 						b.Addf(opts.lenient(), finding.CodeCredentialNotFound, fp(), "no Certificate or Secret %q is known in %q, where the gateway workload reads it; create one there, or annotate the Gateway with %s so meshcert does", ref.Name, ref.Namespace, cmapi.IngressClusterIssuerNameAnnotationKey)
 					}
+					// A Secret with no data at all stands for one kept out of
+					// the files (sealed, or made by an operator).
+					if secret, ok := lookup.Secret(ctx, ref.Namespace, ref.Name); ok && secret != nil && len(secret.Data) > 0 {
+						if problem := credentialProblem(secret, opts.Time()); problem != "" {
+							b.Errorf(finding.CodeInvalidCredential, fp(),
+								"istiod cannot serve Secret %s/%s as this server's certificate: %s (Istio's IST0161); put a valid PEM certificate and key under tls.crt and tls.key, or let meshcert issue one",
+								ref.Namespace, ref.Name, problem)
+						}
+					}
 					continue
 				}
 				if planned {

@@ -1,12 +1,15 @@
 package certs_test
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
@@ -81,8 +84,38 @@ servers:
   hosts: [web.example.com]
   tls: {httpsRedirect: true}`), "cert-manager.io/cluster-issuer=letsencrypt\nacme.cert-manager.io/http01-ingress-class=nginx", "team-b", "web")
 
-	// team-a carries a policy, so Gateways planned there are held to it.
-	index := indexOf(f, cluster+policyNamespace(withinPolicy))
+	// IP addresses in team-a, whose policy allows two of them: in hosts,
+	// in ip-sans, spelled otherwise than the policy, and one it does not
+	// allow.
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: [web.example.com, 10.0.0.1]
+  tls: {mode: SIMPLE}`), "cert-manager.io/cluster-issuer=ca\ncert-manager.io/ip-sans=2001:DB8:0::a", "team-a", "web")
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: [web.example.com, "team-a/10.0.0.2"]
+  tls: {mode: SIMPLE}`), "cert-manager.io/cluster-issuer=ca", "team-a", "web")
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: [web.example.com]
+  tls: {mode: SIMPLE}`), "cert-manager.io/cluster-issuer=ca\ncert-manager.io/ip-sans=10.0.0.1, ::ffff:10.0.0.1,10.0.0.9", "team-a", "web")
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: [web.example.com]
+  tls: {mode: SIMPLE}`), "cert-manager.io/cluster-issuer=ca\ncert-manager.io/common-name=10.0.0.7", "team-a", "web")
+	f.Add([]byte(`selector: {istio: ingressgateway}
+servers:
+- port: {number: 443, name: https, protocol: HTTPS}
+  hosts: ["2001:db8::a", "2001:db8::b"]
+  tls: {mode: SIMPLE}`), "", "team-a", "ips")
+
+	// team-a and team-auto carry a policy, so Gateways planned there are
+	// held to it.
+	index := indexOf(f, cluster+policyNamespace(fuzzPolicy))
 	opts := cliOptions()
 	opts.DefaultIssuer = cmmeta.IssuerReference{Name: "ca", Kind: cmapi.ClusterIssuerKind, Group: certs.CertManagerGroup}
 
@@ -141,20 +174,40 @@ servers:
 			}
 		}
 
-		// Every dnsName comes from a server host or the alt-names annotation.
+		// Every dnsName comes from a server host or the alt-names
+		// annotation; every IP address from a server host or the ip-sans
+		// annotation, in canonical form.
 		allowed := map[string]bool{}
+		givenIPs := map[netip.Addr]bool{}
 		for _, srv := range plan.Gateway.Servers {
 			for _, h := range srv.Hosts {
 				allowed[strings.ToLower(certs.DNSNameOf(h))] = true
+				if addr, err := netip.ParseAddr(strings.TrimSuffix(certs.DNSNameOf(h), ".")); err == nil {
+					givenIPs[addr] = true
+				}
 			}
 		}
 		for n := range strings.SplitSeq(annotations[cmapi.AltNamesAnnotationKey], ",") {
 			allowed[strings.ToLower(strings.TrimSpace(n))] = true
 		}
+		for ip := range strings.SplitSeq(annotations[cmapi.IPSANAnnotationKey], ",") {
+			if addr, err := netip.ParseAddr(strings.TrimSpace(ip)); err == nil {
+				givenIPs[addr] = true
+			}
+		}
 		for _, crt := range plan.Certificates {
 			for _, n := range crt.Spec.DNSNames {
 				if !allowed[n] {
 					t.Fatalf("Certificate %s/%s has dnsName %q that no host or alt-name gave", crt.Namespace, crt.Name, n)
+				}
+			}
+			for _, ip := range crt.Spec.IPAddresses {
+				addr, err := netip.ParseAddr(ip)
+				if err != nil || addr.String() != ip || addr.Zone() != "" {
+					t.Fatalf("Certificate %s/%s has ipAddress %q, not a canonical IP address without zone", crt.Namespace, crt.Name, ip)
+				}
+				if !givenIPs[addr] {
+					t.Fatalf("Certificate %s/%s has ipAddress %q that no host or ip-sans gave", crt.Namespace, crt.Name, ip)
 				}
 			}
 			if errs := validation.IsDNS1123Subdomain(crt.Name); len(errs) > 0 {
@@ -184,5 +237,72 @@ servers:
 				}
 			}
 		}
+		// No Certificate planned in a namespace with a policy carries an
+		// IP address, from hosts, ip-sans or a common name, that its
+		// policy does not list. An IPv4-mapped IPv6 address is the IPv4
+		// address in a certificate (crypto/x509 writes it in 4 bytes).
+		if ips, policed := fuzzPolicyIPs[namespace]; policed {
+			for _, crt := range plan.Certificates {
+				for _, ip := range crt.Spec.IPAddresses {
+					if addr, err := netip.ParseAddr(ip); err != nil || !ips[addr.Unmap()] {
+						t.Fatalf("%s got a Certificate for IP address %q, which its policy does not allow", namespace, ip)
+					}
+				}
+				if addr, err := netip.ParseAddr(crt.Spec.CommonName); err == nil && !ips[addr.Unmap()] {
+					t.Fatalf("%s got a Certificate with common name %q, an IP address its policy does not allow", namespace, crt.Spec.CommonName)
+				}
+			}
+		}
 	})
+}
+
+// fuzzPolicy is team-a's policy in FuzzPlanGateway: names under
+// example.com, two IP addresses, from ClusterIssuer ca.
+const fuzzPolicy = `meshcert.io/allowed-hosts: "*.example.com, 10.0.0.1, 2001:db8::a", meshcert.io/allowed-issuers: ClusterIssuer/ca`
+
+// fuzzPolicyIPs are the IP addresses the policies of FuzzPlanGateway's
+// namespaces allow, written out rather than read from the policy; team-auto's
+// "*.example.com" allows none.
+var fuzzPolicyIPs = map[string]map[netip.Addr]bool{
+	"team-a":    {netip.MustParseAddr("10.0.0.1"): true, netip.MustParseAddr("2001:db8::a"): true},
+	"team-auto": {},
+}
+
+// The IP address invariant of FuzzPlanGateway is not vacuous: team-a's
+// policy lets the addresses it lists through, in hosts and ip-sans, and
+// stops the others.
+func TestFuzzPlanGatewayPolicyLetsOnlyItsIPAddressesThrough(t *testing.T) {
+	index := indexOf(t, cluster+policyNamespace(fuzzPolicy))
+	gateway := func(hosts, ipSANs string) *certs.Gateway {
+		obj := objectFromYAML(t, `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/ip-sans: "`+ipSANs+`"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [`+hosts+`]
+    tls: {mode: SIMPLE}
+`)
+		return certs.ParseGateway(obj)
+	}
+	plan := certs.PlanGateway(t.Context(), gateway("web.example.com, 10.0.0.1", "2001:DB8:0::a"), index, cliOptions())
+	require.False(t, plan.OutsidePolicy, "%v", plan.Findings)
+	require.Len(t, plan.Certificates, 1)
+	assert.Equal(t, []string{"10.0.0.1", "2001:db8::a"}, plan.Certificates[0].Spec.IPAddresses)
+
+	for _, tc := range []struct{ name, hosts, ipSANs string }{
+		{"a host address the policy does not list", "web.example.com, 10.0.0.2", ""},
+		{"an ip-sans address the policy does not list", "web.example.com", "10.0.0.1,10.0.0.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := certs.PlanGateway(t.Context(), gateway(tc.hosts, tc.ipSANs), index, cliOptions())
+			assert.True(t, plan.OutsidePolicy)
+			assert.Empty(t, plan.Certificates)
+		})
+	}
 }

@@ -44,6 +44,9 @@ type Lookup interface {
 	// so two Gateways can be told to share one when a workload carries
 	// labels both select.
 	Workloads(ctx context.Context, selector map[string]string) []Workload
+	// Services returns the Services of a namespace; known is false when the
+	// lookup does not hold Services (the server does not cache them).
+	Services(ctx context.Context, namespace string) (services []*corev1.Service, known bool)
 	// KnowsWorkloads reports whether the lookup knows any gateway workload
 	// at all, so a selector matching none of them can be told apart from a
 	// lookup that simply has none.

@@ -282,6 +282,12 @@ func (l *Lookup) Workloads(ctx context.Context, selector map[string]string) []ce
 	return out
 }
 
+// Services implements certs.Lookup. The server does not cache Services, so
+// the answer is always unknown.
+func (l *Lookup) Services(context.Context, string) ([]*corev1.Service, bool) {
+	return nil, false
+}
+
 // KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
 func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 	if l.pods != nil {

@@ -25,6 +25,10 @@ var analyzerCodes = map[string][]string{
 	"IST0138": {"MC4003"},
 	// ConflictingGateways: one host on one port and bind.
 	"IST0145": {"MC3003", "MC3004", "MC8002"},
+	// InvalidGatewayCredential: a Secret istiod cannot serve.
+	"IST0161": {"MC4010"},
+	// GatewayPortNotDefinedOnService: a port the Service does not expose.
+	"IST0162": {"MC4011"},
 }
 
 // The other Gateways an IST0138 or IST0145 message names.
@@ -70,6 +74,8 @@ var reverseCodes = map[string][]string{
 	"IST0138": {"MC4003"},
 	"IST0145": {"MC3003", "MC3004", "MC8002"},
 	"IST0101": {"MC4001", "MC4006"},
+	"IST0161": {"MC4010"},
+	"IST0162": {"MC4011"},
 }
 
 var andMore = regexp.MustCompile(` and \d+ more\b`)
@@ -136,6 +142,33 @@ func (in analyzeInput) sharesListener(namespace, name string, m istioMessage) bo
 	for _, other := range namedGateways(m) {
 		for _, srv := range in.servers(other) {
 			if srv.port == port && slices.Contains(binds, srv.bind) && slices.ContainsFunc(srv.hosts, func(h string) bool { return slices.Contains(hosts, h) }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasKind reports whether the input holds an object of kind.
+func (in analyzeInput) hasKind(kind string) bool {
+	return slices.ContainsFunc(in.objects, func(o *unstructured.Unstructured) bool { return o.GetKind() == kind })
+}
+
+// readsSecretWithoutData reports whether a server of the Gateway names a
+// Secret the input holds with no data at all.
+func (in analyzeInput) readsSecretWithoutData(gateway string) bool {
+	for _, o := range in.objects {
+		if o.GetKind() != "Gateway" || o.GetNamespace()+"/"+o.GetName() != gateway {
+			continue
+		}
+		list, _, _ := unstructured.NestedSlice(o.Object, "spec", "servers")
+		for _, raw := range list {
+			srv, _ := raw.(map[string]any)
+			name, _, _ := unstructured.NestedString(srv, "tls", "credentialName")
+			if name != "" && slices.ContainsFunc(in.objects, func(s *unstructured.Unstructured) bool {
+				data, _, _ := unstructured.NestedMap(s.Object, "data")
+				return s.GetKind() == "Secret" && s.GetName() == name && len(data) == 0
+			}) {
 				return true
 			}
 		}
@@ -276,11 +309,21 @@ func TestAnalyzerMessagesHaveMeshcertFindings(t *testing.T) {
 				if !in.sharesListener(ns, m.Resource.Name, m) {
 					reason = "Istio names only Gateways without that host on that port and bind (its analyzer adds each server's hosts to the other Gateway's host map as it goes)"
 				}
+			case m.Code == "IST0161":
+				if in.readsSecretWithoutData(ns + "/" + m.Resource.Name) {
+					reason = "a Secret with no data at all stands for one kept out of the files"
+				}
+			case m.Code == "IST0162":
+				if !in.hasKind("Service") {
+					reason = "the input holds no Service, so nothing says which ports reach the gateway"
+				}
 			case ok:
 			case ref[1] == "credentialName":
 				// What meshcert says of a credential that is missing now, or
 				// of one Istio would never read.
-				want = []string{"MC4001", "MC2002", "MC2003", "MC2010"}
+				// MC4008: istiod refuses the reference; MC8001, MC8006 and
+				// MC4009: meshcert will not write it, and says why.
+				want = []string{"MC4001", "MC2002", "MC2003", "MC2010", "MC4008", "MC8001", "MC8006", "MC4009"}
 				if in.certificateWrites(ref[2]) {
 					reason = "a Certificate writes it"
 				}
@@ -315,7 +358,7 @@ func TestAnalyzerMessagesHaveMeshcertFindings(t *testing.T) {
 	for what, n := range reverse {
 		t.Logf("meshcert only: %d × %s (e.g. %s)", n, what, reverseExample[what])
 	}
-	for _, code := range []string{"IST0101", "IST0138", "IST0145"} {
+	for _, code := range []string{"IST0101", "IST0138", "IST0145", "IST0161", "IST0162"} {
 		require.Positive(t, compared[code], "the corpus raises no %s, so nothing was compared", code)
 	}
 	t.Logf("analyzer messages compared: %v; files the analyzers cannot load: %d", compared, unloadable)

@@ -120,6 +120,12 @@ const (
 	// without a Certificate behind it, or that another Gateway named
 	// first, so it creates no Certificate.
 	CodeSecretNotOwned Code = "MC4009"
+	// CodeInvalidCredential: a Secret a server reads holds no certificate
+	// and key istiod can serve (Istio's IST0161).
+	CodeInvalidCredential Code = "MC4010"
+	// CodePortNotOnService: a server listens on a port no Service of its
+	// gateway workload exposes (Istio's IST0162).
+	CodePortNotOnService Code = "MC4011"
 )
 
 // Issuer references.

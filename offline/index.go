@@ -34,6 +34,7 @@ type Index struct {
 	certificates   map[types.NamespacedName]*cmapi.Certificate
 	bySecret       map[types.NamespacedName][]*cmapi.Certificate // by namespace and spec.secretName
 	secrets        map[types.NamespacedName]*corev1.Secret
+	services       map[string][]*corev1.Service // by namespace
 	configMaps     map[types.NamespacedName]*corev1.ConfigMap
 	namespaces     map[string]*metav1.ObjectMeta
 	workloads      []workload
@@ -57,6 +58,7 @@ func NewIndex() *Index {
 		certificates:   map[types.NamespacedName]*cmapi.Certificate{},
 		bySecret:       map[types.NamespacedName][]*cmapi.Certificate{},
 		secrets:        map[types.NamespacedName]*corev1.Secret{},
+		services:       map[string][]*corev1.Service{},
 		configMaps:     map[types.NamespacedName]*corev1.ConfigMap{},
 		namespaces:     map[string]*metav1.ObjectMeta{},
 		gatewayByKey:   map[string]*certs.Gateway{},
@@ -108,6 +110,13 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		secret.StringData = nil
 		x.secrets[types.NamespacedName{Namespace: ns, Name: obj.GetName()}] = secret
+	case gvk.Group == "" && gvk.Kind == "Service":
+		svc := &corev1.Service{}
+		if err := fromUnstructured(obj, svc); err != nil {
+			return err
+		}
+		svc.Namespace = ns
+		x.services[ns] = append(x.services[ns], svc)
 	case gvk.Group == "" && gvk.Kind == "ConfigMap":
 		cm := &corev1.ConfigMap{}
 		if err := fromUnstructured(obj, cm); err != nil {
@@ -258,6 +267,12 @@ func (x *Index) Workloads(_ context.Context, selector map[string]string) []certs
 		}
 	}
 	return out
+}
+
+// Services implements certs.Lookup: input with any Service is taken to hold
+// the Services of the gateway workloads.
+func (x *Index) Services(_ context.Context, namespace string) ([]*corev1.Service, bool) {
+	return x.services[namespace], len(x.services) > 0
 }
 
 // KnowsWorkloads implements certs.Lookup.
