@@ -154,8 +154,10 @@ func certificateCovers(crt *cmapi.Certificate, host string) bool {
 	if isIP(host) {
 		return slices.Contains(crt.Spec.IPAddresses, host)
 	}
-	return slices.ContainsFunc(crt.Spec.DNSNames, func(san string) bool { return Covers(san, host) }) ||
-		(len(crt.Spec.DNSNames) == 0 && crt.Spec.CommonName != "" && Covers(crt.Spec.CommonName, host))
+	// Only the SANs: cert-manager does not copy a commonName into them,
+	// and TLS clients ignore the subject's common name (RFC 6125, Go since
+	// 1.15, browsers for years).
+	return slices.ContainsFunc(crt.Spec.DNSNames, func(san string) bool { return Covers(san, host) })
 }
 
 func issuerOfCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup) cmapi.GenericIssuer {

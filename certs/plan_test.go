@@ -1010,6 +1010,17 @@ spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, k
 			wantFindings: []string{},
 		},
 		{
+			name: "a Certificate with only a commonName covers no host: cert-manager does not copy it into the SANs and clients ignore it",
+			extra: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, namespace: istio-system}
+spec: {secretName: web-tls, commonName: web.example.com, issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withHosts(0, "web.example.com"), withCredential(0, "web-tls")},
+			wantFindings: []string{"warning MC3002 spec.servers[0].hosts[0]"},
+		},
+		{
 			name:         "ISTIO_MUTUAL without a credential is fine",
 			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "ISTIO_MUTUAL"})},
 			wantFindings: []string{},
