@@ -27,6 +27,7 @@ FUZZ_TARGETS := \
 	./manifest:FuzzDecode \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
+	./certs:FuzzResolveCredential \
 	./istiooperator:FuzzCheck \
 	./istiooperator:FuzzPlanIstioOperator \
 	./certs:FuzzParseTrustAnchors \

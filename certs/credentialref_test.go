@@ -89,3 +89,42 @@ func TestClientCARefs(t *testing.T) {
 		})
 	}
 }
+
+// FuzzResolveCredential: any reference, resolved for any proxy, names at
+// most one object, which istiod serves only from where it may, and the
+// client CA candidates of a -cacert Secret fall back to its own Secret.
+func FuzzResolveCredential(f *testing.F) {
+	for _, seed := range []string{"web", "kubernetes://web", "kubernetes://ns/web", "kubernetes://ns/web/x", "kubernetes:///web",
+		"kubernetes-gateway://ns/web", "kubernetes-gateway://ns", "configmap://ns/ca-cacert", "builtin://", "builtin://x",
+		"invalid://", "sds://web", "sds://kubernetes://ns/web", "web-cacert", "", "kubernetes://", "sds://"} {
+		f.Add(seed, "istio-system", "team-a")
+	}
+	f.Fuzz(func(t *testing.T, reference, proxy, gateway string) {
+		ref := certs.ResolveCredential(reference, proxy, gateway)
+		if reference == "" {
+			assert.Equal(t, certs.CredentialNone, ref.Kind)
+			return
+		}
+		switch ref.Kind {
+		case certs.CredentialSecret:
+			if ref.Served {
+				assert.Equal(t, proxy, ref.Namespace, "istiod serves a gateway only Secrets of its own namespace")
+			}
+		case certs.CredentialConfigMap:
+			assert.True(t, ref.Served && ref.CAOnly, "ConfigMaps are served, as CAs only")
+		case certs.CredentialBuiltin:
+			assert.Empty(t, ref.Key())
+		case certs.CredentialInvalid:
+			assert.False(t, ref.Served)
+			assert.NotEmpty(t, ref.Refusal)
+		default:
+			t.Fatalf("kind %q for %q", ref.Kind, reference)
+		}
+		reads := ref.Reads()
+		assert.Equal(t, ref, reads[0])
+		if len(reads) == 2 {
+			assert.True(t, ref.CAOnly)
+			assert.Equal(t, ref.Name, reads[1].Name+"-cacert")
+		}
+	})
+}
