@@ -78,10 +78,23 @@ func checkClientCA(ctx context.Context, b *finding.Builder, ref TrustBundleRef, 
 		return
 	}
 	ref.Key = clientCAKeys[len(clientCAKeys)-1]
+	// istiod reads a client-CA ConfigMap's data only (ExtractRootFromString
+	// over cm.Data), never its binaryData.
+	inData := false
 	for _, k := range clientCAKeys {
-		if v, ok := configMapValue(cm, k); ok && len(v) > 0 {
-			ref.Key = k
+		if v := cm.Data[k]; v != "" {
+			ref.Key, inData = k, true
 			break
+		}
+	}
+	if !inData {
+		for _, k := range clientCAKeys {
+			if len(cm.BinaryData[k]) > 0 {
+				b.Errorf(finding.CodeInvalidTrustBundle, path,
+					"%s holds the client CAs under binaryData, which istiod never reads for a client CA: move them to data under %q",
+					TrustBundleRef{Namespace: ref.Namespace, Name: ref.Name, Key: k}, k)
+				return
+			}
 		}
 	}
 	_, problems := trustBundleAnchors(cm, ref, opts.Time())

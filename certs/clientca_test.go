@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,6 +114,14 @@ func TestClientCAInjection(t *testing.T) {
 			cluster: cluster + "\n---\n" + clientCABundle("root.pem", root, true),
 			want:    []string{"error MC6007 metadata.annotations[meshcert.io/client-ca]"},
 			message: `has no key "ca.crt"`,
+		},
+		{
+			name:    "CAs under binaryData are refused, as istiod reads a client CA only from data",
+			gateway: mutualGateway,
+			cluster: cluster + "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: peer-roots, namespace: istio-system, labels: {meshcert.io/trust-bundle: \"true\"}}\nbinaryData: {ca.crt: " +
+				base64.StdEncoding.EncodeToString([]byte(root)) + "}\n",
+			want:    []string{"error MC6007 metadata.annotations[meshcert.io/client-ca]"},
+			message: "binaryData",
 		},
 		{
 			name:    "a name that is no ConfigMap name is malformed",
