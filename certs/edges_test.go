@@ -37,8 +37,10 @@ func TestParseGatewayReadsPorts(t *testing.T) {
 	})))
 	require.Len(t, gw.Servers, 2)
 	assert.Equal(t, certs.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, gw.Servers[0].Port)
-	assert.Equal(t, certs.Port{Number: 8443, Name: "alt", Protocol: "HTTPS"}, gw.Servers[1].Port, "a quoted port number is read")
-	assert.Empty(t, gw.Findings)
+	assert.Equal(t, certs.Port{Number: 8443, Name: "alt", Protocol: "HTTPS"}, gw.Servers[1].Port, "a quoted port number is read, so the other checks still run")
+	require.Len(t, gw.Findings, 1, "and reported: the CRD's schema has an integer, and the API server rejects a string")
+	assert.Equal(t, finding.CodeAPIServerRejects, gw.Findings[0].Code)
+	assert.Equal(t, "spec.servers[1].port.number", gw.Findings[0].Field)
 }
 
 func TestMutatedReportsAGatewayThatChangedShape(t *testing.T) {

@@ -96,6 +96,10 @@ type ServerTLS struct {
 	PrivateKey           string
 	CACertificates       string
 	CACertCredentialName string
+	// CACrl is the file of a certificate revocation list.
+	CACrl string
+	// TLSCertificates are file pairs (an RSA and an ECDSA certificate).
+	TLSCertificates []TLSCertificateFiles
 	// HTTPSRedirect answers every plain-HTTP request with a redirect to
 	// HTTPS (a port-80 server's tls.httpsRedirect).
 	HTTPSRedirect bool
@@ -138,10 +142,26 @@ func (t *ServerTLS) passesThrough() bool {
 	return t.Mode == ModePassthrough || t.Mode == ModeAutoPassthrough
 }
 
+// TLSCertificateFiles is one entry of tls.tlsCertificates.
+type TLSCertificateFiles struct {
+	ServerCertificate, PrivateKey, CACertificates string
+}
+
 // UsesFiles reports whether the server reads its certificate from files
-// mounted into the gateway pod rather than from a Secret over SDS.
+// mounted into the gateway pod rather than from a Secret over SDS: any of
+// serverCertificate, privateKey or tlsCertificates. A credential injected
+// beside them would be a second certificate source, which Istio rejects.
 func (t *ServerTLS) UsesFiles() bool {
-	return t != nil && (t.ServerCertificate != "" || t.PrivateKey != "")
+	return t != nil && (t.ServerCertificate != "" || t.PrivateKey != "" || len(t.TLSCertificates) > 0)
+}
+
+// filePairs are the server certificate and key files Istio verifies:
+// tlsCertificates, else serverCertificate with privateKey.
+func (t *ServerTLS) filePairs() []TLSCertificateFiles {
+	if len(t.TLSCertificates) > 0 {
+		return t.TLSCertificates
+	}
+	return []TLSCertificateFiles{{ServerCertificate: t.ServerCertificate, PrivateKey: t.PrivateKey}}
 }
 
 // certifiableSecret returns the Secret a credential names when meshcert can

@@ -25,8 +25,23 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 	}
 	p := gatewayParser{gw: gw, findings: finding.Builder{Object: gw.Ref}}
 	p.parseSpec(obj)
+	// Istio's ValidateGateway: a DNS label as the name (no dots), and at
+	// least one server.
+	if gw.Name != "" && !isIstioLabel(gw.Name) {
+		p.findings.Errorf(finding.CodeInvalidGatewayName, field.NewPath("metadata", "name"),
+			"%q is not a DNS label (letters, digits and '-', at most 63, no dots), and Istio's validation rejects the Gateway (invalid gateway name): rename it", gw.Name)
+	}
+	if servers, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "servers"); servers == nil || isEmptyList(servers) {
+		p.findings.Errorf(finding.CodeMalformedGateway, serversPath,
+			"a Gateway needs at least one server, and Istio's validation rejects it without: add the servers it should listen with")
+	}
 	gw.Findings = p.findings.Findings()
 	return gw
+}
+
+func isEmptyList(v any) bool {
+	list, ok := v.([]any)
+	return ok && len(list) == 0
 }
 
 // gatewayParser collects the shape problems of one Gateway while reading it.
@@ -119,6 +134,10 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 				num, ok := portNumber(n)
 				if !ok {
 					p.malformed(serverPath(i).Child("port", "number"), "an integer")
+				} else if quoted, isString := n.(string); isString {
+					p.findings.Errorf(finding.CodeAPIServerRejects, serverPath(i).Child("port", "number"),
+						"%q is a string where the Gateway CRD's schema has an integer, so the API server rejects the Gateway (istioctl validate, which reads it as protobuf JSON, does not): write %d without quotes",
+						quoted, num)
 				}
 				srv.Port.Number = num
 			}
@@ -137,6 +156,10 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 			PrivateKey:           p.field(i, tlsMap, "tls", "privateKey"),
 			CACertificates:       p.field(i, tlsMap, "tls", "caCertificates"),
 			CACertCredentialName: p.field(i, tlsMap, "tls", "caCertCredentialName"),
+			CACrl:                p.field(i, tlsMap, "tls", "caCrl"),
+		}
+		if pairs, found := tlsMap["tlsCertificates"]; found && pairs != nil {
+			srv.TLS.TLSCertificates = p.certificateFiles(pairs, i)
 		}
 		if srv.TLS.Mode == "" {
 			srv.TLS.Mode = ModePassthrough
@@ -153,6 +176,34 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		}
 	}
 	return srv
+}
+
+// certificateFiles reads spec.servers[i].tls.tlsCertificates.
+func (p *gatewayParser) certificateFiles(v any, i int) []TLSCertificateFiles {
+	path := serverPath(i).Child("tls", "tlsCertificates")
+	list, ok := v.([]any)
+	if !ok {
+		p.malformed(path, "a list of serverCertificate, privateKey and caCertificates files")
+		return nil
+	}
+	out := make([]TLSCertificateFiles, 0, len(list))
+	for j, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			p.malformed(path.Index(j), "an object")
+			continue
+		}
+		var files TLSCertificateFiles
+		for key, into := range map[string]*string{"serverCertificate": &files.ServerCertificate, "privateKey": &files.PrivateKey, "caCertificates": &files.CACertificates} {
+			s, ok := stringField(m, key)
+			if !ok {
+				p.malformed(path.Index(j).Child(key), "a string")
+			}
+			*into = s
+		}
+		out = append(out, files)
+	}
+	return out
 }
 
 // field reads m[key], where m is the object at spec.servers[i].<parent>.

@@ -1021,6 +1021,60 @@ spec: {secretName: web-tls, commonName: web.example.com, issuerRef: {name: ca, k
 			wantFindings: []string{"warning MC3002 spec.servers[0].hosts[0]"},
 		},
 		{
+			name:         "a managed server with tlsCertificates gets no credential injected beside them, which would be a second certificate source",
+			mutate:       []mutation{withTLS(0, map[string]any{"tlsCertificates": []any{map[string]any{"serverCertificate": "/etc/c/rsa.crt", "privateKey": "/etc/c/rsa.key"}}})},
+			wantManaged:  true,
+			wantFindings: []string{"info MC2006 spec.servers[0].tls.tlsCertificates"},
+		},
+		{
+			name:         "tlsCertificates beside a credentialName are two certificate sources",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialName": "web-tls", "tlsCertificates": []any{map[string]any{"serverCertificate": "/etc/c/rsa.crt", "privateKey": "/etc/c/rsa.key"}}})},
+			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-tls, namespace: istio-system}\n",
+			wantFindings: []string{"error MC2004 spec.servers[0].tls"},
+		},
+		{
+			name:         "a tlsCertificates entry without its key is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"tlsCertificates": []any{map[string]any{"serverCertificate": "/etc/c/rsa.crt"}}})},
+			wantFindings: []string{"error MC2005 spec.servers[0].tls.tlsCertificates[0].privateKey"},
+		},
+		{
+			name:         "MUTUAL with certificate files needs the caCertificates bundle",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "MUTUAL", "serverCertificate": "/etc/c/tls.crt", "privateKey": "/etc/c/tls.key"})},
+			wantFindings: []string{"error MC2005 spec.servers[0].tls.caCertificates"},
+		},
+		{
+			name:         "a serverCertificate without its privateKey beside a credentialName is no second source, as Istio counts",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"credentialName": "web-tls", "serverCertificate": "/etc/c/tls.crt"})},
+			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-tls, namespace: istio-system}\n",
+			wantFindings: []string{},
+		},
+		{
+			name:         "a caCrl file with a credentialName is rejected: the CRL belongs in the Secret",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "web-tls", "caCrl": "/etc/c/ca.crl"})},
+			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-tls, namespace: istio-system}\n",
+			wantFindings: []string{"error MC2004 spec.servers[0].tls.caCrl"},
+		},
+		{
+			name:         "a caCrl file with SIMPLE is rejected, as SIMPLE verifies no client",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"serverCertificate": "/etc/c/tls.crt", "privateKey": "/etc/c/tls.key", "caCrl": "/etc/c/ca.crl"})},
+			wantFindings: []string{"error MC2004 spec.servers[0].tls.caCrl"},
+		},
+		{
+			name:         "ISTIO_MUTUAL with a CA bundle file is rejected",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "ISTIO_MUTUAL", "caCertificates": "/etc/c/ca.crt"})},
+			wantFindings: []string{"error MC2002 spec.servers[0].tls.caCertificates"},
+		},
+		{
+			name:         "a Gateway without servers is rejected by Istio's validation",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{})},
+			wantFindings: []string{"error MC2008 spec.servers"},
+		},
+		{
+			name:         "a Gateway named with dots is rejected by Istio's validation, which wants a DNS label",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withName("web.example.com"), withServers([]any{newServer(80, "http", "HTTP", []string{"web.example.com"}, nil)})},
+			wantFindings: []string{"error MC2018 metadata.name"},
+		},
+		{
 			name:         "ISTIO_MUTUAL without a credential is fine",
 			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "ISTIO_MUTUAL"})},
 			wantFindings: []string{},

@@ -25,7 +25,7 @@ import (
 // istioShapeCodes are meshcert's findings about what Istio's own Gateway
 // validation decides: where Istio rejects a Gateway, meshcert must report
 // one of these as an error on it, and where Istio accepts it, none.
-var istioShapeCodes = []string{"MC2002", "MC2004", "MC2005", "MC2007", "MC2008", "MC2010", "MC2011", "MC2012", "MC2013", "MC2014", "MC2016", "MC2017"}
+var istioShapeCodes = []string{"MC2002", "MC2004", "MC2005", "MC2007", "MC2008", "MC2010", "MC2011", "MC2012", "MC2013", "MC2014", "MC2016", "MC2017", "MC2018"}
 
 // corpus are the Gateways of the repository's own inputs: examples, the
 // findings examples, the seed, the inject goldens and their inputs, and the

@@ -64,6 +64,9 @@ const (
 	// CodeInvalidIstioHost: a server has no host, or a host Istio's
 	// validation rejects.
 	CodeInvalidIstioHost Code = "MC2017"
+	// CodeInvalidGatewayName: a Gateway's name is not a DNS label, which
+	// Istio's validation requires.
+	CodeInvalidGatewayName Code = "MC2018"
 )
 
 // Hosts.
@@ -87,6 +90,9 @@ const (
 	// CodeTooManyNames: a planned certificate would hold more names than
 	// meshcert puts into one.
 	CodeTooManyNames Code = "MC3006"
+	// CodeCertificateRejected: cert-manager's own validation (its webhook)
+	// rejects a Certificate of the input.
+	CodeCertificateRejected Code = "MC3007"
 )
 
 // Credentials and Certificates.
@@ -240,4 +246,11 @@ const (
 	// CodeObjectTooLarge: an object is larger than etcd stores, so the API
 	// server refuses it.
 	CodeObjectTooLarge Code = "MC7002"
+	// CodeMalformedObject: an object of a kind meshcert reads has a field
+	// of another type than its API's, so the API server rejects it.
+	CodeMalformedObject Code = "MC7003"
+	// CodeAPIServerRejects: the API server rejects the object before any
+	// webhook sees it: a name it does not allow, metadata it does not have
+	// or holds too much of, a value of the wrong schema type.
+	CodeAPIServerRejects Code = "MC7004"
 )

@@ -6,6 +6,8 @@ package offline
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -171,11 +173,54 @@ func (x *Index) AddCertificate(crt *cmapi.Certificate) {
 }
 
 func fromUnstructured(obj *unstructured.Unstructured, into any) error {
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into); err != nil {
-		return fmt.Errorf("failed to read %s %s: %w", obj.GetKind(), nsName(obj.GetNamespace(), obj.GetName()), err)
+	err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// The converter does not say where; decoding the same object as JSON
+	// names the field, as the API server's decoder would.
+	shape := &ShapeError{Kind: obj.GetKind(), Name: nsName(obj.GetNamespace(), obj.GetName()), Err: err}
+	var typeErr *json.UnmarshalTypeError
+	if raw, mErr := json.Marshal(obj.Object); mErr == nil && errors.As(json.Unmarshal(raw, into), &typeErr) {
+		shape.Field, shape.Got, shape.Want = jsonPath(typeErr.Field), typeErr.Value, typeErr.Type.String()
+	}
+	return shape
 }
+
+// jsonPath drops from encoding/json's dotted field path the names of
+// embedded Go structs (IssuerConfig in an Issuer's spec), which are no
+// fields of the manifest: those start with an upper-case letter, JSON
+// field names of Kubernetes APIs do not.
+func jsonPath(goPath string) string {
+	parts := strings.Split(goPath, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && (p[0] < 'A' || p[0] > 'Z') {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
+}
+
+// ShapeError is an object of a kind the planner reads whose fields do not
+// have the types its API gives them (a list where a string belongs, say):
+// the API server would reject it.
+type ShapeError struct {
+	Kind, Name string
+	// Field is the dotted path of the field, when known; Got and Want are
+	// the JSON type written and the Go type the API has.
+	Field, Got, Want string
+	Err              error
+}
+
+func (e *ShapeError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("failed to read %s %s: %v", e.Kind, e.Name, e.Err)
+	}
+	return fmt.Sprintf("failed to read %s %s: %s is a %s where its API has %s", e.Kind, e.Name, e.Field, e.Got, e.Want)
+}
+
+func (e *ShapeError) Unwrap() error { return e.Err }
 
 func nsName(namespace, name string) string {
 	if namespace == "" {

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -36,6 +38,37 @@ type Result struct {
 type ObjectFinding struct {
 	finding.Finding
 	Index int
+}
+
+// shapeFinding reports an object whose fields do not have their API's
+// types, at the field when it is known.
+func shapeFinding(obj *unstructured.Unstructured, shape *ShapeError) finding.Finding {
+	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	if shape.Field == "" {
+		b.Errorf(finding.CodeMalformedObject, nil,
+			"the %s does not have the shape its API requires (%v), so the API server rejects it and meshcert cannot read it: fix the field's type", obj.GetKind(), shape.Err)
+		return b.Findings()[0]
+	}
+	b.Errorf(finding.CodeMalformedObject, field.NewPath(shape.Field),
+		"a JSON %s where the %s API has %s, so the API server rejects it and meshcert cannot read it: write the field as its API types it", shape.Got, obj.GetKind(), goTypeText(shape.Want))
+	return b.Findings()[0]
+}
+
+// goTypeText says a Go type as a manifest's author reads it.
+func goTypeText(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "v1."), strings.Contains(t, "."):
+		return "an object"
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "a boolean"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
+		return "a number"
+	}
+	return t
 }
 
 // ObjectError is an input object the planner could not read.
@@ -84,8 +117,19 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	// Namespaces it holds, not refuse every namespace it does not.
 	opts.PolicyOnlyForKnownNamespaces = true
 	index := NewIndex()
+	// Objects whose fields have the wrong types are findings of their own,
+	// so one bad object does not hide what is wrong with the others.
+	var misshapen []ObjectFinding
+	unreadable := map[int]bool{}
 	for i, obj := range effective {
-		if err := index.Add(obj); err != nil {
+		err := index.Add(obj)
+		var shape *ShapeError
+		switch {
+		case err == nil:
+		case errors.As(err, &shape):
+			unreadable[i] = true
+			misshapen = append(misshapen, ObjectFinding{Index: i, Finding: shapeFinding(obj, shape)})
+		default:
 			return nil, &ObjectError{Index: i, Err: err}
 		}
 	}
@@ -110,7 +154,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 
-	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs))}
+	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen}
 	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
 			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
@@ -119,8 +163,14 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	superseded := duplicates(effective, add)
 	tooLarge(objs, add)
 	for i, obj := range effective {
+		// Certificates' unknown fields, metadata's among them, are checked
+		// against cert-manager's whole API below.
+		isCertificate := obj.GroupVersionKind().Group == certs.CertManagerGroup && obj.GetKind() == cmapi.CertificateKind
+		add(i, metadataFindings(obj, obj.GetNamespace() != "", isCertificate))
+	}
+	for i, obj := range effective {
 		res.Objects[i] = objs[i]
-		if superseded[i] {
+		if superseded[i] || unreadable[i] {
 			// kubectl applies every copy in turn and the last one wins, so
 			// only the last is planned; earlier copies are printed as given.
 			continue

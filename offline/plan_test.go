@@ -139,7 +139,7 @@ spec: {selfSigned: {}}
 	}
 }
 
-func TestPlanObjectsNamesTheObjectItCannotRead(t *testing.T) {
+func TestPlanObjectsReportsFieldsOfTheWrongTypeAndChecksTheRest(t *testing.T) {
 	objs := objectsFromYAML(t, `
 apiVersion: v1
 kind: ConfigMap
@@ -149,13 +149,31 @@ apiVersion: cert-manager.io/v1
 kind: Certificate
 metadata: {name: bad, namespace: ns}
 spec: {dnsNames: not-a-list}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: acme, namespace: ns}
+spec: {acme: {email: [ops@example.com], server: https://acme.example/directory, privateKeySecretRef: {name: k}, solvers: []}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: ns}
+spec:
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: {mode: SIMPLE}
 `)
-	_, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
-	var objErr *ObjectError
-	require.ErrorAs(t, err, &objErr)
-	assert.Equal(t, 1, objErr.Index)
-	assert.Contains(t, err.Error(), "Certificate ns/bad")
-	assert.ErrorIs(t, err, objErr.Err)
+	res, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
+	require.NoError(t, err, "a field of the wrong type is a finding, not an input that cannot be read")
+	got := map[int][]string{}
+	for _, f := range res.Findings {
+		got[f.Index] = append(got[f.Index], summary(finding.Findings{f.Finding})...)
+	}
+	assert.Equal(t, []string{"error MC7003 spec.dnsNames"}, got[1], "the Certificate's dnsNames written as a string")
+	assert.Equal(t, []string{"error MC7003 spec.acme.email"}, got[2], "the Issuer's email written as a list")
+	assert.Equal(t, []string{"error MC2005 spec.servers[0].tls.credentialName"}, got[3], "the Gateway is still checked")
+	assert.Len(t, res.Objects, len(objs), "every object is printed")
 }
 
 func TestPlanObjectsPlansTheLastCopyOfARepeatedObject(t *testing.T) {
