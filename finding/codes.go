@@ -213,6 +213,9 @@ const (
 	// CodeIstiodNamespaceUnclear: spec.namespace and
 	// values.global.istioNamespace disagree or only one is set.
 	CodeIstiodNamespaceUnclear Code = "MC6009"
+	// CodeCACertsContested: two IstioOperators ask meshcert for istiod's
+	// cacerts in one namespace.
+	CodeCACertsContested Code = "MC6010"
 )
 
 // Tenancy: what one namespace may not take from another.

@@ -123,14 +123,23 @@ func gatewayEnvMessage(kind, name string) string {
 		"and set values.global.pilotCertProvider (or PILOT_CERT_PROVIDER in spec.components.pilot.k8s.env) instead", which)
 }
 
+// checkValues checks the pilot certificate provider in values. istioctl's
+// chart renders values.global.pilotCertProvider as istiod's
+// PILOT_CERT_PROVIDER and values.pilot.env after it, so a
+// values.pilot.env.PILOT_CERT_PROVIDER is what istiod reads (it is also
+// the later of two entries, which a components.pilot.k8s.env entry does not
+// replace: that patch replaces the first one).
 func (c *checker) checkValues(spec map[string]any, path *field.Path) {
 	values, _ := spec["values"].(map[string]any)
 	global, _ := values["global"].(map[string]any)
-	value, ok := global["pilotCertProvider"]
-	if !ok || value == nil {
-		return
+	if value, ok := global["pilotCertProvider"]; ok && value != nil {
+		c.checkPilotCertProvider(value, path.Child("global", "pilotCertProvider"))
 	}
-	c.checkPilotCertProvider(value, path.Child("global", "pilotCertProvider"))
+	pilot, _ := values["pilot"].(map[string]any)
+	env, _ := pilot["env"].(map[string]any)
+	if value, ok := env[pilotCertProviderEnv]; ok && value != nil {
+		c.checkPilotCertProvider(value, path.Child("pilot", "env", pilotCertProviderEnv))
+	}
 }
 
 // checkPilotCertProvider checks a value istiod reads as PILOT_CERT_PROVIDER.

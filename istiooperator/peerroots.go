@@ -6,10 +6,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
@@ -260,9 +262,20 @@ func fingerprintSet(value string) map[string]bool {
 
 // setMultiRootSwitches sets what multi-root trust needs where it is unset,
 // and reports a value someone set otherwise instead of overwriting it.
+// ISTIO_MULTIROOT_MESH is read where istioctl's renderer takes it from: an
+// entry in spec.components.pilot.k8s.env is patched over the one
+// values.pilot.env renders, so it wins.
 func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 	ok := true
-	for _, sw := range multiRootSwitches {
+	if value, envPath, found := componentEnv(spec, "pilot", multiRootEnv); found {
+		if !isTrue(value) {
+			ok = false
+			pl.Errorf(finding.CodeMultiRootDisabled, envPath.Child("value"),
+				"is %v, and istioctl renders this entry over values.pilot.env, so istiod runs with it; the peer roots take effect only when it is \"true\" (%s): meshcert does not overwrite it, set it to \"true\" or remove it",
+				describeEnv(value), multiRootSwitches[0].what)
+		}
+	}
+	for i, sw := range multiRootSwitches {
 		path := specPath
 		for _, f := range sw.fields {
 			path = path.Child(f)
@@ -282,6 +295,11 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 					path, err, sw.what)
 			}
 		case !isTrue(current):
+			if i == 0 {
+				if _, _, overridden := componentEnv(spec, "pilot", multiRootEnv); overridden {
+					continue // the k8s.env entry is what istiod reads
+				}
+			}
 			ok = false
 			pl.Errorf(finding.CodeMultiRootDisabled, path,
 				"is %v, but the peer roots take effect only when it is \"true\" (%s); meshcert does not overwrite it: set it to \"true\" or remove it",
@@ -291,12 +309,64 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 	return ok
 }
 
+// componentEnv returns the value of env entry name in
+// spec.components.<component>.k8s.env (the last such entry) and its path.
+// A valueFrom entry has a nil value.
+func componentEnv(spec map[string]any, component, name string) (any, *field.Path, bool) {
+	components, _ := spec["components"].(map[string]any)
+	comp, _ := components[component].(map[string]any)
+	k8s, _ := comp["k8s"].(map[string]any)
+	env, _ := k8s["env"].([]any)
+	var (
+		value any
+		path  *field.Path
+		found bool
+	)
+	for j, e := range env {
+		entry, _ := e.(map[string]any)
+		if n, _ := entry["name"].(string); n == name {
+			value, found = entry["value"], true
+			if entry["valueFrom"] != nil {
+				value = valueFromMarker{}
+			}
+			path = specPath.Child("components", component, "k8s", "env").Index(j)
+		}
+	}
+	return value, path, found
+}
+
+// valueFromMarker stands for an env entry whose value comes from
+// elsewhere (valueFrom), which meshcert cannot read offline.
+type valueFromMarker struct{}
+
+func describeEnv(v any) string {
+	switch v.(type) {
+	case valueFromMarker:
+		return "taken from valueFrom (which meshcert cannot read)"
+	case nil:
+		return "empty"
+	case string:
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprint(v)
+}
+
+// isTrue reports whether istiod reads v as true: the value is rendered
+// into the Deployment as text ("{{ $val }}" in Istio's chart) and read
+// with Go's strconv.ParseBool (pkg/env BoolVar), so "True", "1", "t" and
+// "TRUE" are true and "yes" or "on" are not.
 func isTrue(v any) bool {
+	var s string
 	switch t := v.(type) {
 	case bool:
 		return t
 	case string:
-		return strings.EqualFold(t, "true")
+		s = t
+	case int64, int, int32, float64, uint64:
+		s = fmt.Sprint(t)
+	default:
+		return false
 	}
-	return false
+	b, err := strconv.ParseBool(s)
+	return err == nil && b
 }

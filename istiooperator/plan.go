@@ -116,27 +116,29 @@ var (
 	istioNamespaceKey = []string{"values", "global", "istioNamespace"}
 )
 
-// istiodNamespace is where istioctl installs istiod for this
-// IstioOperator: values.global.istioNamespace, which istioctl also makes
-// the install namespace, else spec.namespace, else istio-system.
+// istiodNamespace is where istioctl installs istiod for this IstioOperator,
+// as its renderer (operator/pkg/render, component.Get) decides:
+// spec.components.pilot.namespace, else values.global.istioNamespace (which
+// Istio's default profile sets to istio-system; an explicit "" leaves the
+// IstioOperator's own metadata.namespace), else istio-system.
+// spec.namespace is read by nothing in current istioctl.
 func (pl *planner) istiodNamespace() string {
-	fromValues, _, _ := unstructured.NestedString(pl.spec, istioNamespaceKey...)
-	fromSpec, _, _ := unstructured.NestedString(pl.spec, "namespace")
-	switch {
-	case fromValues != "" && fromSpec != "" && fromValues != fromSpec:
-		pl.Warningf(finding.CodeIstiodNamespaceUnclear, specPath.Child("namespace"),
-			"spec.namespace is %q but values.global.istioNamespace is %q; istioctl installs istiod in %q, so meshcert puts cacerts there: make them the same",
-			fromSpec, fromValues, fromValues)
-		return fromValues
-	case fromValues != "":
-		return fromValues
-	case fromSpec != "":
-		pl.Warningf(finding.CodeIstiodNamespaceUnclear, specPath.Child("namespace"),
-			"spec.namespace is %q but values.global.istioNamespace is not set, and istioctl needs both to install istiod outside %q; meshcert puts cacerts in %q: set values.global.istioNamespace to %q too",
-			fromSpec, DefaultIstiodNamespace, fromSpec, fromSpec)
-		return fromSpec
+	ns, from := DefaultIstiodNamespace, "Istio's default profile"
+	istioNS, istioNSSet, _ := unstructured.NestedFieldNoCopy(pl.spec, istioNamespaceKey...)
+	if s, ok := istioNS.(string); ok && s != "" {
+		ns, from = s, "values.global.istioNamespace"
+	} else if istioNSSet && (istioNS == nil || istioNS == "") && pl.obj.GetNamespace() != "" {
+		ns, from = pl.obj.GetNamespace(), "metadata.namespace (values.global.istioNamespace is empty)"
 	}
-	return DefaultIstiodNamespace
+	if pilotNS, _, _ := unstructured.NestedString(pl.spec, "components", "pilot", "namespace"); pilotNS != "" {
+		ns, from = pilotNS, "spec.components.pilot.namespace"
+	}
+	if fromSpec, _, _ := unstructured.NestedString(pl.spec, "namespace"); fromSpec != "" && fromSpec != ns {
+		pl.Warningf(finding.CodeIstiodNamespaceUnclear, specPath.Child("namespace"),
+			"spec.namespace is %q, but istioctl ignores it and installs istiod in %q (from %s), so meshcert puts cacerts there: set values.global.istioNamespace to %q to install istiod there, or remove spec.namespace",
+			fromSpec, ns, from, fromSpec)
+	}
+	return ns
 }
 
 // clusterName is values.global.multiCluster.clusterName, or "".

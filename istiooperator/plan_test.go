@@ -314,13 +314,13 @@ spec:
 			wantNamespace:   "mesh-system",
 		},
 		{
-			name:            "spec.namespace alone is used, with a warning that istioctl needs istioNamespace too",
+			name:            "spec.namespace alone is ignored by istioctl, so cacerts goes to istio-system, with a warning",
 			annotations:     `    cert-manager.io/cluster-issuer: mesh-root`,
 			spec:            "  namespace: mesh-system",
 			others:          []string{caIssuer},
 			want:            []string{"warning MC6009 spec.namespace"},
 			wantCertificate: true,
-			wantNamespace:   "mesh-system",
+			wantNamespace:   "istio-system",
 		},
 		{
 			name:            "no issuer annotation, no Certificate",

@@ -40,6 +40,51 @@ type ObjectFinding struct {
 	Index int
 }
 
+// meshCA is an IstioOperator's plan for istiod's cacerts.
+type meshCA struct {
+	index       int
+	obj         *unstructured.Unstructured
+	certificate *cmapi.Certificate
+}
+
+// contestedMeshCAs keeps one cacerts Certificate per namespace: the
+// IstioOperator stored first (by creationTimestamp; without timestamps, the
+// first in the input) keeps it, every other one gets an error and no
+// Certificate, rather than whichever file kubectl applies last winning.
+func (r *Result) contestedMeshCAs(cas []meshCA, add func(int, finding.Findings)) {
+	byNamespace := map[string][]meshCA{}
+	for _, ca := range cas {
+		ns := ca.certificate.Namespace
+		byNamespace[ns] = append(byNamespace[ns], ca)
+	}
+	for ns, list := range byNamespace {
+		if len(list) < 2 {
+			continue
+		}
+		slices.SortStableFunc(list, func(a, b meshCA) int {
+			at, bt := a.obj.GetCreationTimestamp().Time, b.obj.GetCreationTimestamp().Time
+			switch {
+			case at.IsZero() && bt.IsZero():
+				return cmp.Compare(a.index, b.index)
+			case at.IsZero():
+				return 1
+			case bt.IsZero():
+				return -1
+			}
+			return cmp.Or(at.Compare(bt), cmp.Compare(a.index, b.index))
+		})
+		owner := list[0].obj
+		for _, later := range list[1:] {
+			b := finding.New(finding.ObjectRef{APIVersion: later.obj.GetAPIVersion(), Kind: later.obj.GetKind(), Namespace: later.obj.GetNamespace(), Name: later.obj.GetName()})
+			b.Errorf(finding.CodeCACertsContested, field.NewPath("metadata", "annotations"),
+				"IstioOperator %s also asks meshcert for istiod's cacerts in %q, and came first; one Certificate can write that Secret, so this one gets none: drop the issuer annotation here, or install the two into different namespaces",
+				nsName(owner.GetNamespace(), owner.GetName()), ns)
+			add(later.index, b.Findings())
+			r.Certificates = slices.DeleteFunc(r.Certificates, func(c *cmapi.Certificate) bool { return c == later.certificate })
+		}
+	}
+}
+
 // shapeFinding reports an object whose fields do not have their API's
 // types, at the field when it is known.
 func shapeFinding(obj *unstructured.Unstructured, shape *ShapeError) finding.Finding {
@@ -155,6 +200,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	}
 
 	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen}
+	var meshCAs []meshCA
 	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
 			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
@@ -215,6 +261,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			add(i, plan.Findings)
 			if plan.Certificate != nil {
 				res.Certificates = append(res.Certificates, plan.Certificate)
+				meshCAs = append(meshCAs, meshCA{index: i, obj: obj, certificate: plan.Certificate})
 			}
 			if mutated := plan.Mutated(); mutated != nil {
 				if objs[i].GetNamespace() == "" {
@@ -225,6 +272,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			}
 		}
 	}
+	res.contestedMeshCAs(meshCAs, add)
 	slices.SortFunc(res.Certificates, func(a, b *cmapi.Certificate) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})

@@ -211,3 +211,40 @@ func TestJSONSizeBoundIsAnUpperBound(t *testing.T) {
 		assert.GreaterOrEqual(t, jsonSizeBound(v), len(data), name)
 	}
 }
+
+func TestPlanObjectsGivesIstiodsCACertsToOneIstioOperator(t *testing.T) {
+	operator := func(name, created string) string {
+		meta := "{name: " + name + ", namespace: istio-system, annotations: {cert-manager.io/cluster-issuer: mesh-root}"
+		if created != "" {
+			meta += ", creationTimestamp: \"" + created + "\""
+		}
+		return "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: " + meta + "}\nspec: {}\n"
+	}
+	issuer := "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: mesh-root}\nspec: {selfSigned: {}}\n"
+	for _, tc := range []struct {
+		name, input string
+		wantError   int // index of the IstioOperator that gets MC6010
+	}{
+		{"without timestamps the first in the input keeps cacerts", operator("a", "") + "---\n" + operator("b", "") + "---\n" + issuer, 1},
+		{"the one stored first keeps cacerts, wherever it is in the input", operator("a", "2026-06-01T00:00:00Z") + "---\n" + operator("b", "2026-01-01T00:00:00Z") + "---\n" + issuer, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := PlanObjects(t.Context(), objectsFromYAML(t, tc.input), certs.DefaultOptions(), "default")
+			require.NoError(t, err)
+			var contested []int
+			for _, f := range res.Findings {
+				if f.Code == finding.CodeCACertsContested {
+					contested = append(contested, f.Index)
+				}
+			}
+			assert.Equal(t, []int{tc.wantError}, contested)
+			var cacerts int
+			for _, crt := range res.Certificates {
+				if crt.Spec.SecretName == "cacerts" {
+					cacerts++
+				}
+			}
+			assert.Equal(t, 1, cacerts, "one Certificate writes cacerts")
+		})
+	}
+}

@@ -16,6 +16,11 @@
 //	    builds from meshConfig.caCertificates, for every IstioOperator; one
 //	    line per IstioOperator.
 //
+//	istio-oracle render [FILES...]
+//	    istioctl's renderer (`istioctl manifest generate`, offline) on every
+//	    IstioOperator: istiod's namespace, its container env and the mesh
+//	    config of the istio ConfigMap; one line per IstioOperator.
+//
 //	istio-oracle ingress [FILES...]
 //	    Istio's Ingress controller, with the default mesh config, on the
 //	    Ingresses and IngressClasses of the files: whether istiod serves each
@@ -49,7 +54,7 @@ func main() {
 	}
 }
 
-const usage = "usage: istio-oracle validate|analyze|istiooperator|ingress|credentials [flags] [FILES...]"
+const usage = "usage: istio-oracle validate|analyze|istiooperator|render|ingress|credentials [flags] [FILES...]"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -109,6 +114,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		return istioOperators(inputs, out)
+	case "render":
+		inputs, err := readInputs(args[1:], stdin)
+		if err != nil {
+			return err
+		}
+		return renderOperators(inputs, out)
 	case "credentials":
 		if len(args) > 1 {
 			return fmt.Errorf("credentials reads stdin only; %s", usage)
