@@ -83,6 +83,9 @@ type Port struct {
 	Number   int64
 	Name     string
 	Protocol string
+	// TargetPort is set by some manifests, and Istio rejects it on a
+	// Gateway.
+	TargetPort int64
 }
 
 // ServerTLS is the subset of a server's tls settings that decides which

@@ -11,7 +11,7 @@ import (
 // istioHostProblem says why Istio's validation rejects a Gateway server
 // host, or "" (istio.io/istio pkg/config/validation/agent:
 // ValidateNamespaceSlashWildcardHostname for a Gateway, and what it calls).
-func istioHostProblem(host string) string {
+func istioHostProblem(host string, gatewaySemantics bool) string {
 	ns, name, hasNamespace := strings.Cut(host, "/")
 	if !hasNamespace {
 		return istioHostnameProblem(host)
@@ -19,7 +19,8 @@ func istioHostProblem(host string) string {
 	if ns == "" || name == "" {
 		return "the namespace part and the DNS name of a host cannot be empty"
 	}
-	if ns != "*" && ns != "." && !isIstioLabel(ns) {
+	// "~" marks a Gateway istiod converted from the Gateway API.
+	if ns != "*" && ns != "." && (ns != "~" || !gatewaySemantics) && !isIstioLabel(ns) {
 		return strconv.Quote(ns) + " is not a namespace: use a namespace name, \"*\" or \".\""
 	}
 	return istioHostnameProblem(name)
@@ -135,10 +136,27 @@ func checkServerHosts(b *finding.Builder, gw *Gateway) {
 			continue
 		}
 		for h, host := range srv.Hosts {
-			if problem := istioHostProblem(host); problem != "" {
+			if problem := istioHostProblem(host, gw.gatewaySemantics()); problem != "" {
 				b.Errorf(finding.CodeInvalidIstioHost, serverPath(srv.Index).Child("hosts").Index(h),
 					"Istio rejects host %q: %s", host, problem)
 			}
 		}
 	}
+}
+
+// Istio's internal annotations: the first makes a Gateway one istiod
+// converted from the Gateway API; Istio refuses the others on any object a
+// user writes (validateMetadata), and istio.io/dry-run on all but
+// AuthorizationPolicies.
+const (
+	annotationGatewaySemantics = "internal.istio.io/gateway-semantics"
+	gatewaySemanticsGateway    = "gateway"
+)
+
+var refusedAnnotations = []string{"istio.io/dry-run", "internal.istio.io/webhook-always-reject", "internal.istio.io/parent-namespace", "internal.istio.io/parents"}
+
+// gatewaySemantics reports a Gateway istiod made from a Gateway API one,
+// which Istio's validation holds to fewer rules.
+func (gw *Gateway) gatewaySemantics() bool {
+	return gw.Annotations[annotationGatewaySemantics] == gatewaySemanticsGateway
 }

@@ -27,7 +27,13 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 	p.parseSpec(obj)
 	// Istio's ValidateGateway: a DNS label as the name (no dots), and at
 	// least one server.
-	if gw.Name != "" && !isIstioLabel(gw.Name) {
+	for _, key := range refusedAnnotations {
+		if _, found := gw.Annotations[key]; found {
+			p.findings.Errorf(finding.CodeMalformedGateway, annotationPath(key),
+				"Istio's validation rejects a Gateway with this annotation (one of its internal ones, or dry-run, which only AuthorizationPolicies take): remove it")
+		}
+	}
+	if gw.Name != "" && !isIstioLabel(gw.Name) && !gw.gatewaySemantics() {
 		p.findings.Errorf(finding.CodeInvalidGatewayName, field.NewPath("metadata", "name"),
 			"%q is not a DNS label (letters, digits and '-', at most 63, no dots), and Istio's validation rejects the Gateway (invalid gateway name): rename it", gw.Name)
 	}
@@ -130,6 +136,11 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		} else {
 			srv.Port.Name = p.field(i, portMap, "port", "name")
 			srv.Port.Protocol = p.field(i, portMap, "port", "protocol")
+			if tp, found := portMap["targetPort"]; found && tp != nil {
+				if n, ok := portNumber(tp); ok && n > 0 {
+					srv.Port.TargetPort = n
+				}
+			}
 			if n, found := portMap["number"]; found && n != nil {
 				num, ok := portNumber(n)
 				if !ok {

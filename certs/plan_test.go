@@ -410,7 +410,7 @@ metadata: {name: third, namespace: istio-system}
 `,
 			wantFindings: []string{
 				"error MC2004 spec.servers[0].tls",
-				"error MC2004 spec.servers[1].tls.credentialNames",
+				"error MC7004 spec.servers[1].tls.credentialNames",
 			},
 		},
 		{
@@ -1049,10 +1049,15 @@ spec: {secretName: web-tls, commonName: web.example.com, issuerRef: {name: ca, k
 			wantFindings: []string{},
 		},
 		{
-			name:         "a caCrl file with a credentialName is rejected: the CRL belongs in the Secret",
+			name:         "a caCrl file beside a credentialName of a terminating server passes Istio's validation, which returns before its CRL rules",
 			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "MUTUAL", "credentialName": "web-tls", "caCrl": "/etc/c/ca.crl"})},
 			extra:        "apiVersion: v1\nkind: Secret\nmetadata: {name: web-tls, namespace: istio-system}\n",
-			wantFindings: []string{"error MC2004 spec.servers[0].tls.caCrl"},
+			wantFindings: []string{},
+		},
+		{
+			name:         "a caCrl file beside a credentialName of a passthrough server is rejected: the CRL belongs in the Secret",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withTLS(0, map[string]any{"mode": "PASSTHROUGH", "credentialName": "web-tls", "caCrl": "/etc/c/ca.crl"})},
+			wantFindings: []string{"error MC2004 spec.servers[0].tls.caCrl", "warning MC2003 spec.servers[0].tls"},
 		},
 		{
 			name:         "a caCrl file with SIMPLE is rejected, as SIMPLE verifies no client",

@@ -114,6 +114,10 @@ func checkServerPorts(b *finding.Builder, gw *Gateway) {
 		if problem := bindProblem(srv); problem != "" {
 			b.Errorf(finding.CodeInvalidBind, serverPath(srv.Index).Child("bind"), "%s; Istio rejects the server", problem)
 		}
+		if srv.Port.TargetPort > 0 {
+			b.Errorf(finding.CodeInvalidServerPort, serverPath(srv.Index).Child("port", "targetPort"),
+				"targetPort has no effect on a Gateway, and Istio's validation rejects it: remove it (the gateway Service maps its ports to the gateway's)")
+		}
 		if problem := portProblem(srv); problem != "" {
 			b.Errorf(finding.CodeInvalidServerPort, serverPath(srv.Index).Child("port"), "%s", problem)
 			continue
@@ -126,7 +130,8 @@ func checkServerPorts(b *finding.Builder, gw *Gateway) {
 					"%s servers need tls settings and Istio rejects this one without; add tls with mode SIMPLE (or PASSTHROUGH)", strings.ToUpper(srv.Port.Protocol))
 			}
 		case protocolHTTP:
-			if t != nil && (!t.passesThrough() || t.UsesFiles() || t.CACertificates != "") {
+			// validateServer: passthrough only, and none of these files.
+			if t != nil && (!t.passesThrough() || t.ServerCertificate != "" || t.PrivateKey != "" || t.CACertificates != "") {
 				b.Errorf(finding.CodeTLSOnPlainTextPort, tlsPath(srv.Index),
 					"port protocol %s is plain text: Istio rejects tls settings here except httpsRedirect; use protocol HTTPS to terminate TLS, or keep only httpsRedirect", srv.Port.Protocol)
 			}

@@ -56,13 +56,13 @@ func TestWhatReachesTheGateway(t *testing.T) {
 		{name: "an expired certificate is not served", extra: secret("tls.crt: " + expired + ", tls.key: " + key),
 			want: []string{"error MC4010 spec.servers[0].tls.credentialName"}},
 		{name: "a Secret with no data at all stands for one kept out of the files", extra: secret("")},
-		{name: "a port the Service exposes as its targetPort is reached", extra: secret("tls.crt: " + valid + ", tls.key: " + key) + "---\n" + service("[{port: 8443, targetPort: 443, protocol: TCP}]")},
-		{name: "a port the Service exposes as its port, with a named targetPort, is reached", extra: secret("tls.crt: " + valid + ", tls.key: " + key) + "---\n" + service("[{port: 443, targetPort: https}]")},
-		{name: "a port no Service of the workload exposes is reported", extra: secret("tls.crt: " + valid + ", tls.key: " + key) + "---\n" + service("[{port: 80, targetPort: 8080}]"),
+		{name: "a port the Service exposes as its targetPort is reached", extra: secret("tls.crt: "+valid+", tls.key: "+key) + "---\n" + service("[{port: 8443, targetPort: 443, protocol: TCP}]")},
+		{name: "a port the Service exposes as its port, with a named targetPort, is reached", extra: secret("tls.crt: "+valid+", tls.key: "+key) + "---\n" + service("[{port: 443, targetPort: https}]")},
+		{name: "a port no Service of the workload exposes is reported", extra: secret("tls.crt: "+valid+", tls.key: "+key) + "---\n" + service("[{port: 80, targetPort: 8080}]"),
 			want: []string{"warning MC4011 spec.servers[0].port.number"}},
-		{name: "a UDP port does not carry the server's TCP traffic", extra: secret("tls.crt: " + valid + ", tls.key: " + key) + "---\n" + service("[{port: 443, protocol: UDP}]"),
+		{name: "a UDP port does not carry the server's TCP traffic", extra: secret("tls.crt: "+valid+", tls.key: "+key) + "---\n" + service("[{port: 443, protocol: UDP}]"),
 			want: []string{"warning MC4011 spec.servers[0].port.number"}},
-		{name: "a Service selecting other Pods says nothing about this workload", extra: secret("tls.crt: " + valid + ", tls.key: " + key) + "---\n" +
+		{name: "a Service selecting other Pods says nothing about this workload", extra: secret("tls.crt: "+valid+", tls.key: "+key) + "---\n" +
 			"apiVersion: v1\nkind: Service\nmetadata: {name: edge, namespace: istio-system}\nspec:\n  selector: {istio: edge}\n  ports: [{port: 80}]\n"},
 	}
 	for _, tt := range tests {

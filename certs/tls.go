@@ -38,7 +38,7 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 		}
 		checkCRL(b, srv)
 		if len(t.CredentialNames) > 2 {
-			b.Addf(finding.SeverityError, finding.CodeConflictingCredentialSources, tlsPath(srv.Index, "credentialNames"), "%d credentialNames given; Istio takes at most 2 (one RSA and one ECDSA certificate)", len(t.CredentialNames))
+			b.Addf(finding.SeverityError, finding.CodeAPIServerRejects, tlsPath(srv.Index, "credentialNames"), "%d credentialNames given; the Gateway CRD allows at most 2 (one RSA and one ECDSA certificate), so the API server rejects it", len(t.CredentialNames))
 		}
 		for i, name := range t.Credentials() {
 			if isDNS1123Subdomain(secretNameOf(name)) {
@@ -58,7 +58,7 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 		switch t.Mode {
 		case ModeIstioMutual:
 			if t.CredentialName != "" || len(t.CredentialNames) > 0 {
-				b.Addf(finding.SeverityError, finding.CodeIstioMutualWithCredential, tlsPath(srv.Index, "credentialName"), "ISTIO_MUTUAL uses the mesh's own workload certificates and Istio rejects a credentialName with it; remove the credential or use MUTUAL")
+				b.Addf(finding.SeverityError, finding.CodeIstioMutualWithCredential, tlsPath(srv.Index, istioMutualField(t)), "ISTIO_MUTUAL uses the mesh's own workload certificates and Istio rejects a credentialName with it; remove the credential or use MUTUAL")
 			}
 			for _, f := range []struct {
 				name string
@@ -162,7 +162,9 @@ func checkFileSources(b *finding.Builder, srv Server) {
 // verifies no client.
 func checkCRL(b *finding.Builder, srv Server) {
 	t := srv.TLS
-	if t.CACrl == "" || t.Mode == ModeIstioMutual {
+	// Istio's validation returns before its CRL rules when a terminating
+	// server names a credential.
+	if t.CACrl == "" || t.Mode == ModeIstioMutual || t.TerminatesWithCredential() && hasNamedCredential(t) {
 		return
 	}
 	if t.CredentialName != "" {
@@ -171,4 +173,12 @@ func checkCRL(b *finding.Builder, srv Server) {
 	if t.Mode == ModeSimple {
 		b.Errorf(finding.CodeConflictingCredentialSources, tlsPath(srv.Index, "caCrl"), "Istio rejects caCrl with SIMPLE, which verifies no client certificate: remove it, or use MUTUAL")
 	}
+}
+
+// istioMutualField is where an ISTIO_MUTUAL server names its credential.
+func istioMutualField(t *ServerTLS) string {
+	if t.CredentialName == "" {
+		return "credentialNames"
+	}
+	return "credentialName"
 }

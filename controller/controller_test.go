@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -479,4 +480,253 @@ func TestReconcileHoldsWritesBackWhileGatewaysAreAdmitted(t *testing.T) {
 	_, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes)
+}
+
+// lagging is the reconciler's view of the fake API server through an
+// informer cache that is behind it: for each key of certificates, the cache
+// holds the Certificate given, or has not seen it yet (nil). Reads of other
+// objects and every write go through to the API server.
+func (h *harness) lagging(certificates map[types.NamespacedName]*cmapi.Certificate) client.Client {
+	h.t.Helper()
+	withWatch, ok := h.client.(client.WithWatch)
+	require.True(h.t, ok)
+	return interceptor.NewClient(withWatch, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			crt, isCertificate := obj.(*cmapi.Certificate)
+			cached, lags := certificates[key]
+			switch {
+			case !isCertificate || !lags:
+				return c.Get(ctx, key, obj, opts...)
+			case cached == nil:
+				return apierrors.NewNotFound(schema.GroupResource{Group: certs.CertManagerGroup, Resource: "certificates"}, key.Name)
+			}
+			cached.DeepCopyInto(crt)
+			return nil
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := c.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			l, ok := list.(*cmapi.CertificateList)
+			if !ok {
+				return nil
+			}
+			var items []cmapi.Certificate
+			for _, crt := range l.Items {
+				cached, lags := certificates[client.ObjectKeyFromObject(&crt)]
+				switch {
+				case !lags:
+					items = append(items, crt)
+				case cached != nil:
+					items = append(items, *cached.DeepCopy())
+				}
+			}
+			l.Items = items
+			return nil
+		},
+	})
+}
+
+// liveJSON is the object as the API server holds it, every byte of it:
+// spec, labels, annotations, resourceVersion and managed fields.
+func (h *harness) liveJSON(gvk schema.GroupVersionKind, key types.NamespacedName) string {
+	h.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	require.NoError(h.t, h.client.Get(h.t.Context(), key, u))
+	b, err := u.MarshalJSON()
+	require.NoError(h.t, err)
+	return string(b)
+}
+
+func managers(obj metav1.Object) []string {
+	var out []string
+	for _, f := range obj.GetManagedFields() {
+		out = append(out, f.Manager)
+	}
+	return out
+}
+
+func TestReconcileNeverForcesOverACertificateItDidNotCreateThatTheCacheHasNotSeen(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	// Another team creates web-tls a moment before meshcert's first
+	// reconcile, which reads a cache that has not seen it yet.
+	key := types.NamespacedName{Namespace: "istio-system", Name: webTLS}
+	theirs := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: key.Name, Namespace: key.Namespace,
+			Labels:      map[string]string{"team": "platform"},
+			Annotations: map[string]string{"platform.example.com/owner": "platform-team"},
+		},
+		Spec: cmapi.CertificateSpec{
+			SecretName: webTLS, DNSNames: []string{"other.example.com"},
+			IssuerRef: cmmeta.IssuerReference{Name: "platform-ca", Kind: "ClusterIssuer"},
+		},
+	}
+	require.NoError(t, h.client.Create(t.Context(), theirs, client.FieldOwner("platform-team")))
+	require.Equal(t, []string{"platform-team"}, managers(theirs))
+	before := h.liveJSON(cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind), key)
+	h.writes = nil
+
+	cache := h.lagging(map[types.NamespacedName]*cmapi.Certificate{key: nil})
+	r := &Reconciler{Client: cache, APIReader: h.client, Lookup: cluster.NewLookup(cache, logr.Discard()), Options: certs.DefaultOptions(), Recorder: h.recorder}
+	result, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+	require.NoError(t, err)
+	assert.Equal(t, requeueSoon, result.RequeueAfter, "planned again once the cache has it")
+	assert.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes,
+		"the create that found it taken is all meshcert tried: no apply, patch or update after it")
+	assert.Equal(t, before, h.liveJSON(cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind), key),
+		"their Certificate is byte-identical: spec, labels, annotations, managed fields")
+	assert.NotContains(t, strings.Join(h.events(), "\n"), "Certificate istio-system/"+webTLS)
+
+	// Once the cache has it, the planner sees someone else's and leaves
+	// it alone too.
+	h.writes = nil
+	h.reconcile(web)
+	assert.Empty(t, h.writes)
+	crt, _ := h.certificate(webTLS)
+	assert.Equal(t, []string{"platform-team"}, managers(crt))
+	assert.Equal(t, before, h.liveJSON(cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind), key))
+}
+
+func TestReconcilePutsBackARemovedOwnerReference(t *testing.T) {
+	// A gateway deployed in team-a itself: its Certificates live next to
+	// the Gateway, which owns them, so they go with it.
+	const teamAGateway = `
+apiVersion: v1
+kind: Pod
+metadata: {name: gateway, namespace: team-a, labels: {istio: team-a-gateway}}
+`
+	own := strings.Replace(gatewayYAML, "selector: {istio: ingressgateway}", "selector: {istio: team-a-gateway}", 1)
+	require.NotEqual(t, gatewayYAML, own)
+	h := newHarness(t, decode(t, background+"\n---\n"+teamAGateway+"\n---\n"+own)...)
+	h.reconcile(web)
+	require.ElementsMatch(t, []string{"create team-a/" + webTLS, "create team-a/" + adminTLS}, h.writes)
+	key := types.NamespacedName{Namespace: "team-a", Name: webTLS}
+	crt := &cmapi.Certificate{}
+	require.NoError(t, h.client.Get(t.Context(), key, crt))
+	want := []metav1.OwnerReference{{APIVersion: "networking.istio.io/v1", Kind: "Gateway", Name: "web", UID: "gw-uid", Controller: new(true)}}
+	require.Equal(t, want, crt.OwnerReferences)
+
+	crt.OwnerReferences = nil
+	require.NoError(t, h.client.Update(t.Context(), crt, client.FieldOwner("kubectl-edit")))
+	require.NoError(t, h.client.Get(t.Context(), key, crt))
+	require.Empty(t, crt.OwnerReferences)
+	h.writes = nil
+	h.events()
+
+	h.reconcile(web)
+	assert.Equal(t, []string{"patch team-a/" + webTLS, "apply " + webTLS}, h.writes, "only the Certificate that lost it is written")
+	require.NoError(t, h.client.Get(t.Context(), key, crt))
+	assert.Equal(t, want, crt.OwnerReferences, "the owner reference is back, so the Certificate goes with its Gateway")
+	assert.Contains(t, strings.Join(h.events(), "\n"), "Normal UpdateCertificate")
+
+	h.writes = nil
+	h.reconcile(web)
+	assert.Empty(t, h.writes, "nothing left to change, nothing written")
+}
+
+func TestReconcileDeletesOnlyTheCertificateItInspected(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	inspected, ok := h.certificate(adminTLS)
+	require.True(t, ok)
+	require.NotEmpty(t, inspected.UID)
+	require.NotEmpty(t, inspected.ResourceVersion)
+	dropAdmin := func(u *unstructured.Unstructured) {
+		servers, _, _ := unstructured.NestedSlice(u.Object, "spec", "servers")
+		require.NoError(t, unstructured.SetNestedSlice(u.Object, servers[:1], "spec", "servers"))
+	}
+
+	t.Run("the delete carries the UID and resourceVersion the controller read", func(t *testing.T) {
+		h.updateGateway(dropAdmin)
+		h.reconcile(web)
+		require.Equal(t, []string{"delete istio-system/" + adminTLS}, h.writes)
+		opts := h.deletes["istio-system/"+adminTLS]
+		require.NotNil(t, opts.Preconditions, "a delete without preconditions may delete what the controller never inspected")
+		require.NotNil(t, opts.Preconditions.UID)
+		require.NotNil(t, opts.Preconditions.ResourceVersion)
+		assert.Equal(t, inspected.UID, *opts.Preconditions.UID)
+		assert.Equal(t, inspected.ResourceVersion, *opts.Preconditions.ResourceVersion)
+	})
+
+	t.Run("a Certificate changed since the cache read it is not deleted", func(t *testing.T) {
+		h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+		h.reconcile(web)
+		cached, _ := h.certificate(adminTLS)
+		// Someone edits it; the cache still holds the version before.
+		live := cached.DeepCopy()
+		live.Labels["team"] = "platform"
+		require.NoError(t, h.client.Update(t.Context(), live))
+		require.NotEqual(t, cached.ResourceVersion, live.ResourceVersion)
+		h.updateGateway(dropAdmin)
+
+		cache := h.lagging(map[types.NamespacedName]*cmapi.Certificate{client.ObjectKeyFromObject(cached): cached})
+		r := &Reconciler{Client: cache, APIReader: h.client, Lookup: cluster.NewLookup(cache, logr.Discard()), Options: certs.DefaultOptions(), Recorder: h.recorder}
+		_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+		require.Error(t, err, "the delete fails its precondition; the reconcile is retried against a fresh cache")
+		assert.True(t, apierrors.IsConflict(err), "%v", err)
+		got, ok := h.certificate(adminTLS)
+		require.True(t, ok, "not deleted")
+		assert.Equal(t, "platform", got.Labels["team"])
+	})
+}
+
+func TestReconcileAppliesAShimAnnotationAddedToAManagedGateway(t *testing.T) {
+	noDuration := strings.Replace(gatewayYAML, "    cert-manager.io/duration: 2160h\n", "", 1)
+	require.NotEqual(t, gatewayYAML, noDuration)
+	for _, tc := range []struct {
+		name       string
+		key, value string
+		check      func(t *testing.T, spec cmapi.CertificateSpec)
+	}{
+		{"a duration sets spec.duration", "cert-manager.io/duration", "720h", func(t *testing.T, spec cmapi.CertificateSpec) {
+			require.NotNil(t, spec.Duration)
+			assert.Equal(t, 720*time.Hour, spec.Duration.Duration)
+		}},
+		{"usages set spec.usages", "cert-manager.io/usages", "server auth,digital signature", func(t *testing.T, spec cmapi.CertificateSpec) {
+			assert.Equal(t, []cmapi.KeyUsage{cmapi.UsageServerAuth, cmapi.UsageDigitalSignature}, spec.Usages)
+		}},
+		{"a revision history limit sets spec.revisionHistoryLimit", "cert-manager.io/revision-history-limit", "3", func(t *testing.T, spec cmapi.CertificateSpec) {
+			require.NotNil(t, spec.RevisionHistoryLimit)
+			assert.Equal(t, int32(3), *spec.RevisionHistoryLimit)
+		}},
+		{"a renew-before sets spec.renewBefore", "cert-manager.io/renew-before", "360h", func(t *testing.T, spec cmapi.CertificateSpec) {
+			require.NotNil(t, spec.RenewBefore)
+			assert.Equal(t, 360*time.Hour, spec.RenewBefore.Duration)
+		}},
+		{"a rotation policy sets spec.privateKey.rotationPolicy", "cert-manager.io/private-key-rotation-policy", "Always", func(t *testing.T, spec cmapi.CertificateSpec) {
+			require.NotNil(t, spec.PrivateKey)
+			assert.Equal(t, cmapi.RotationPolicyAlways, spec.PrivateKey.RotationPolicy)
+		}},
+		{"subject organizations set spec.subject.organizations", "cert-manager.io/subject-organizations", "Example Inc", func(t *testing.T, spec cmapi.CertificateSpec) {
+			require.NotNil(t, spec.Subject)
+			assert.Equal(t, []string{"Example Inc"}, spec.Subject.Organizations)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, decode(t, background+"\n---\n"+noDuration)...)
+			h.reconcile(web)
+			require.ElementsMatch(t, []string{"create istio-system/" + webTLS, "create istio-system/" + adminTLS}, h.writes)
+			h.events()
+
+			h.updateGateway(func(u *unstructured.Unstructured) {
+				ann := u.GetAnnotations()
+				ann[tc.key] = tc.value
+				u.SetAnnotations(ann)
+			})
+			h.reconcile(web)
+			assert.ElementsMatch(t, []string{"patch istio-system/" + webTLS, "apply " + webTLS, "patch istio-system/" + adminTLS, "apply " + adminTLS}, h.writes)
+			for _, name := range []string{webTLS, adminTLS} {
+				crt, ok := h.certificate(name)
+				require.True(t, ok)
+				tc.check(t, crt.Spec)
+			}
+			assert.Contains(t, strings.Join(h.events(), "\n"), "Normal UpdateCertificate")
+
+			h.writes = nil
+			h.reconcile(web)
+			assert.Empty(t, h.writes, "nothing left to change, nothing written")
+		})
+	}
 }

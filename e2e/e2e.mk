@@ -38,6 +38,7 @@ PEBBLE          := $(PEBBLE_DIR)/pebble
 include e2e/oracles/istio/oracle.mk
 include e2e/oracles/istio/istiod.mk
 include e2e/oracles/istio/istioctl.mk
+include e2e/oracles/istio/istio-cover.mk
 include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.

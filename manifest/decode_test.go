@@ -430,3 +430,46 @@ func TestDecodeJSONNumbersMatchYAML(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, yamlObjs[0].Object.Object, jsonObjs[0].Object.Object)
 }
+
+func TestDecodeIgnoresAByteOrderMark(t *testing.T) {
+	// Editors on Windows start UTF-8 files with a byte order mark; kubectl
+	// drops it (k8s.io/cli-runtime's FileVisitor), so meshcert must read
+	// such a file as the same objects, at the same lines.
+	const bom = "\xef\xbb\xbf"
+	const jsonList = `{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"n": 1.0}},
+  {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b"}}
+]}`
+	const jsonStream = `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"app": "x"}}}
+{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "team-a"},
+ "spec": {"servers": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["a.example.com"]}]}}
+`
+	tests := map[string]struct{ file, in string }{
+		"a JSON stream":                        {file: "stream.json", in: jsonStream},
+		"a JSON List":                          {file: "list.json", in: jsonList},
+		"a JSON List then a stream":            {file: "both.json", in: jsonList + "\n" + jsonStream},
+		"JSON on stdin, sniffed as JSON":       {file: StdinName, in: jsonList + "\n" + jsonStream},
+		"JSON in a file named .yaml":           {file: "in.yaml", in: jsonStream},
+		"a YAML stream":                        {file: "in.yaml", in: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"},
+		"a YAML stream starting with a marker": {file: "in.yaml", in: "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			plain, err := Decode(tc.file, []byte(tc.in))
+			require.NoError(t, err)
+			require.NotEmpty(t, plain)
+			marked, err := Decode(tc.file, []byte(bom+tc.in))
+			require.NoError(t, err, "a byte order mark is not an error")
+			require.Equal(t, positions(plain), positions(marked))
+			for i := range plain {
+				require.Equal(t, plain[i].Object.Object, marked[i].Object.Object)
+				require.Equal(t, plain[i].Location("metadata.name"), marked[i].Location("metadata.name"))
+			}
+			var want, got strings.Builder
+			require.NoError(t, Write(&want, Unstructured(plain)))
+			require.NoError(t, Write(&got, Unstructured(marked)))
+			require.Equal(t, want.String(), got.String())
+			require.NotContains(t, got.String(), "\ufeff")
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/istiooperator"
@@ -268,4 +269,104 @@ spec:
 		assert.True(t, resp.Allowed)
 		assert.Empty(t, resp.Patches)
 	})
+}
+
+// fourServers is a managed Gateway whose servers 1 and 3 need a
+// credentialName: 0 has its own, 2 is plain HTTP.
+const fourServers = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: team-a
+  annotations: {cert-manager.io/cluster-issuer: ca}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: a-tls}
+  - port: {number: 8443, name: https-b, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls: {mode: SIMPLE}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 9443, name: https-d, protocol: HTTPS}
+    hosts: [d.example.com]
+    tls: {mode: SIMPLE, minProtocolVersion: TLSV1_3}
+`
+
+func TestGatewayMutatorPatchPaths(t *testing.T) {
+	lookup := index(t, objects(t, clusterIssuerCA)...)
+	h := NewGatewayMutator(lookup, Config{}, nil)
+
+	t.Run("only the servers that need a credentialName are patched, each at its own index", func(t *testing.T) {
+		gw := objects(t, fourServers)[0]
+		req := request(t, gw)
+		resp := handle(h, req)
+		require.True(t, resp.Allowed, "%v", resp.Result)
+
+		type op struct{ Operation, Path, Value string }
+		var got []op
+		for _, p := range resp.Patches {
+			v, ok := p.Value.(string)
+			require.True(t, ok, "%v", p)
+			got = append(got, op{p.Operation, p.Path, v})
+		}
+		assert.ElementsMatch(t, []op{
+			{"add", "/spec/servers/1/tls/credentialName", certs.CredentialName("team-a", "web", "https-b")},
+			{"add", "/spec/servers/3/tls/credentialName", certs.CredentialName("team-a", "web", "https-d")},
+		}, got)
+
+		patched := jsonToMap(t, applyPatch(t, req.Object.Raw, resp))
+		want, err := certs.PlanGateway(t.Context(), certs.ParseGateway(gw), lookup, Config{}.Options).Mutated()
+		require.NoError(t, err)
+		assert.Equal(t, roundTrip(t, want.Object), patched, "the patched object is the planner's mutated object")
+
+		servers, _, err := unstructured.NestedSlice(patched, "spec", "servers")
+		require.NoError(t, err)
+		require.Len(t, servers, 4)
+		tlsOf := func(i int) map[string]any {
+			tls, _ := servers[i].(map[string]any)["tls"].(map[string]any)
+			return tls
+		}
+		assert.Equal(t, map[string]any{"mode": "SIMPLE", "credentialName": "a-tls"}, tlsOf(0), "a credential already set is kept")
+		assert.Equal(t, certs.CredentialName("team-a", "web", "https-b"), tlsOf(1)["credentialName"])
+		assert.NotContains(t, servers[2], "tls", "a plain HTTP server gets no tls")
+		assert.Equal(t, map[string]any{"mode": "SIMPLE", "minProtocolVersion": "TLSV1_3", "credentialName": certs.CredentialName("team-a", "web", "https-d")}, tlsOf(3))
+
+		again := handle(h, rawRequest(gw.GroupVersionKind(), gw.GetNamespace(), gw.GetName(), applyPatch(t, req.Object.Raw, resp), withOperation(admissionv1.Update)))
+		assert.True(t, again.Allowed)
+		assert.Empty(t, again.Patches, "reinvoking on the patched object gives no patch")
+	})
+
+	for _, tc := range []struct{ name, server string }{
+		{"an HTTPS server without tls is not injected", `- port: {number: 10443, name: https-e, protocol: HTTPS}
+    hosts: [e.example.com]`},
+		{"an HTTPS server whose tls is null is not injected", `- port: {number: 10443, name: https-e, protocol: HTTPS}
+    hosts: [e.example.com]
+    tls: null`},
+		{"an HTTPS server whose tls is empty (PASSTHROUGH) is not injected", `- port: {number: 10443, name: https-e, protocol: HTTPS}
+    hosts: [e.example.com]
+    tls: {}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := objects(t, fourServers+"  "+tc.server+"\n")[0]
+			servers, _, _ := unstructured.NestedSlice(roundTrip(t, gw.Object), "spec", "servers")
+			require.Len(t, servers, 5)
+			req := request(t, gw)
+			resp := handle(h, req)
+			require.True(t, resp.Allowed, "%v", resp.Result)
+			require.NotEqual(t, int32(http.StatusInternalServerError), resp.Result.Code)
+			var paths []string
+			for _, p := range resp.Patches {
+				paths = append(paths, p.Path)
+			}
+			assert.ElementsMatch(t, []string{"/spec/servers/1/tls/credentialName", "/spec/servers/3/tls/credentialName"}, paths,
+				"server 4 is left as it is; the other servers are patched as before")
+			patched := jsonToMap(t, applyPatch(t, req.Object.Raw, resp))
+			after, _, _ := unstructured.NestedSlice(patched, "spec", "servers")
+			assert.Equal(t, servers[4], after[4])
+		})
+	}
 }
