@@ -31,6 +31,7 @@ func CheckCertificate(ctx context.Context, crt *cmapi.Certificate, lookup Lookup
 	issuer := checkIssuerRef(ctx, b, issuerCheck{
 		field: issuerField, ref: crt.Spec.IssuerRef, namespace: crt.Namespace,
 	}, lookup, opts)
+	validateCertificateSpec(b, crt)
 	checkDNSNames(b, crt.Spec.DNSNames)
 	if isACME(issuer) {
 		checkACMEIssuance(ctx, b, acmeCheck{issuer: issuer, issuerField: issuerField, pathOf: certificateIdentifierPath(crt), lookup: lookup, opts: opts}, crt)

@@ -171,7 +171,7 @@ func (o *owner) derivedNames() map[string]bool {
 }
 
 // derivedCredential is the credentialName meshcert injects into the server
-// with spec index index when it has none.
+// at that spec index when it has none.
 func derivedCredential(gw *Gateway, index int) string {
 	keys := make([]string, len(gw.Servers))
 	at := 0

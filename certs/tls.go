@@ -1,11 +1,11 @@
 package certs
 
 import (
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
 )
