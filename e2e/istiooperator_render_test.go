@@ -40,8 +40,11 @@ func renderInputs(t *testing.T) []string {
 	t.Helper()
 	var files []string
 	for _, dir := range []string{"testdata/seed", "examples", "cmd/meshcert/app/testdata/inject", "istiooperator/testdata", "testdata/upstream"} {
-		_ = filepath.WalkDir(filepath.Join(repoRoot, dir), func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+		err := filepath.WalkDir(filepath.Join(repoRoot, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
 				return nil
 			}
 			data, err := os.ReadFile(path)
@@ -50,6 +53,7 @@ func renderInputs(t *testing.T) []string {
 			}
 			return nil
 		})
+		require.NoError(t, err, "reading %s", dir)
 	}
 	return files
 }

@@ -143,7 +143,7 @@ spec:
 		eventually(t, "the webhooks back: a newcomer is denied again", func(context.Context) error {
 			_, stderr, err := kubectlRun(t, cp, tenant("steal-again", "prod-tls"), "apply", "-f", "-")
 			if err == nil || !strings.Contains(stderr, "MC8001") {
-				return fmt.Errorf("not denied with MC8001 (yet): %v %s", err, stderr)
+				return fmt.Errorf("not denied with MC8001 (yet): %w: %s", err, stderr)
 			}
 			return nil
 		})

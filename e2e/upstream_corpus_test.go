@@ -48,7 +48,7 @@ func TestUpstreamCorpus(t *testing.T) {
 	broken := upstreamBrokenFiles(t)
 	for file := range broken {
 		if !slices.Contains(files, file) {
-			failures = append(failures, fmt.Sprintf("%s: listed in docs/fidelity.md, but not in testdata/upstream", file))
+			failures = append(failures, file+": listed in docs/fidelity.md, but not in testdata/upstream")
 		}
 	}
 

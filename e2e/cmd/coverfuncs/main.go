@@ -439,7 +439,7 @@ func reachable(funcs []*function, pkgNames map[string]string, root string) ([]*f
 	for len(queue) > 0 {
 		f := queue[0]
 		queue = queue[1:]
-		var body ast.Node = f.decl
+		body := f.decl
 		if fd, ok := f.decl.(*ast.FuncDecl); ok {
 			if fd.Body == nil {
 				continue

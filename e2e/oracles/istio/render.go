@@ -99,10 +99,10 @@ func renderOperator(dir string, in input, index int, o object) (renderVerdict, e
 	}
 	// force: validation findings are istio-oracle istiooperator's business;
 	// here only what istioctl would render counts.
-	sets, _, err := render.GenerateManifest([]string{file}, nil, true, nil, nil)
-	if err != nil {
-		v.RenderError = err.Error()
-		return v, nil
+	sets, _, renderErr := render.GenerateManifest([]string{file}, nil, true, nil, nil)
+	if renderErr != nil {
+		v.RenderError = renderErr.Error()
+		return v, nil //nolint:nilerr // istioctl refusing it is the verdict, not the oracle failing
 	}
 	for _, set := range sets {
 		if set.Component != component.PilotComponentName {
@@ -116,7 +116,7 @@ func renderOperator(dir string, in input, index int, o object) (renderVerdict, e
 				v.IstiodName = m.GetName()
 				readEnv(&v, m.Object)
 			case m.GetKind() == "ConfigMap" && (m.GetName() == "istio" || strings.HasPrefix(m.GetName(), "istio-")):
-				data, _, _ := unstructuredString(m.Object, "data", "mesh")
+				data, _ := unstructuredString(m.Object, "data", "mesh")
 				if data == "" {
 					continue
 				}
@@ -189,7 +189,7 @@ func dig(obj map[string]any, keys ...string) any {
 	return cur
 }
 
-func unstructuredString(obj map[string]any, keys ...string) (string, bool, error) {
+func unstructuredString(obj map[string]any, keys ...string) (string, bool) {
 	s, ok := dig(obj, keys...).(string)
-	return s, ok, nil
+	return s, ok
 }
