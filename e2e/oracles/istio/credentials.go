@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -110,18 +109,10 @@ func credentialsStream(in io.Reader, w io.Writer) error {
 	}
 	defer env.close()
 
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	for sc.Scan() {
-		if len(strings.TrimSpace(sc.Text())) == 0 {
-			continue
-		}
+	return streamLines(in, w, true, func(line []byte) any {
 		var v credentialsVerdict
 		var req credentialsRequest
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+		if err := json.Unmarshal(line, &req); err != nil {
 			v.Error = "not a JSON object: " + err.Error()
 		} else {
 			v.ID = req.ID
@@ -134,17 +125,8 @@ func credentialsStream(in io.Reader, w io.Writer) error {
 		if v.Resources == nil {
 			v.Resources = []servedResource{}
 		}
-		if err := enc.Encode(v); err != nil {
-			return fmt.Errorf("failed to write verdict: %w", err)
-		}
-		if err := bw.Flush(); err != nil {
-			return fmt.Errorf("failed to write verdict: %w", err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("failed to read stdin: %w", err)
-	}
-	return nil
+		return v
+	})
 }
 
 // credentialsEnv is one istiod environment (config store, service

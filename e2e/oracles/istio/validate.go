@@ -72,15 +72,12 @@ func validate(inputs []input, defaultNamespace string, out *json.Encoder) error 
 // process can serve a caller through many inputs (the e2e fuzz target).
 // A line that is not an Istio Gateway gets an invalid verdict saying so.
 func validateStream(in io.Reader, w io.Writer, defaultNamespace string) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	for index := 0; sc.Scan(); index++ {
+	index := -1
+	return streamLines(in, w, false, func(line []byte) any {
+		index++
 		v := verdict{File: "-", Index: index}
 		var o object
-		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+		if err := json.Unmarshal(line, &o); err != nil {
 			v.Errors = []string{"not a JSON object: " + err.Error()}
 		} else if judged, ok := validateGateway(o, defaultNamespace); ok {
 			judged.File, judged.Index = v.File, index
@@ -88,7 +85,24 @@ func validateStream(in io.Reader, w io.Writer, defaultNamespace string) error {
 		} else {
 			v.Errors = []string{"not an Istio Gateway"}
 		}
-		if err := enc.Encode(v); err != nil {
+		return v
+	})
+}
+
+// streamLines answers every line of in (blank ones too, unless skipBlank)
+// with one JSON line on w, flushed at once, so one oracle process can serve
+// a caller through many inputs.
+func streamLines(in io.Reader, w io.Writer, skipBlank bool, answer func(line []byte) any) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64*1024), 64<<20)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for sc.Scan() {
+		if skipBlank && len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		if err := enc.Encode(answer(sc.Bytes())); err != nil {
 			return fmt.Errorf("failed to write verdict: %w", err)
 		}
 		if err := bw.Flush(); err != nil {
