@@ -1070,6 +1070,16 @@ spec: {secretName: web-tls, commonName: web.example.com, issuerRef: {name: ca, k
 			wantFindings: []string{"error MC2002 spec.servers[0].tls.caCertificates"},
 		},
 		{
+			name:         "builtin:// serves the workload's own certificate: no Secret to find or name",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withCredential(0, "builtin://")},
+			wantFindings: []string{},
+		},
+		{
+			name:         "a kubernetes:// credential of another namespace is refused by istiod whatever exists",
+			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withCredential(0, "kubernetes://team-a/web-tls")},
+			wantFindings: []string{"error MC4008 spec.servers[0].tls.credentialName"},
+		},
+		{
 			name:         "a Gateway without servers is rejected by Istio's validation",
 			mutate:       []mutation{withoutAnnotation("cert-manager.io/cluster-issuer"), withServers([]any{})},
 			wantFindings: []string{"error MC2008 spec.servers"},

@@ -41,7 +41,9 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 			b.Addf(finding.SeverityError, finding.CodeAPIServerRejects, tlsPath(srv.Index, "credentialNames"), "%d credentialNames given; the Gateway CRD allows at most 2 (one RSA and one ECDSA certificate), so the API server rejects it", len(t.CredentialNames))
 		}
 		for i, name := range t.Credentials() {
-			if isDNS1123Subdomain(secretNameOf(name)) {
+			// Only a Secret has a name to judge; istiod's refusal of the
+			// other forms is MC4008.
+			if ref := ResolveCredential(name, "", ""); !ref.IsSecret() || isDNS1123Subdomain(ref.Name) {
 				continue
 			}
 			fp := serverPath(srv.Index).Child("tls", "credentialName")
