@@ -106,6 +106,10 @@ type ServerTLS struct {
 	// HTTPSRedirect answers every plain-HTTP request with a redirect to
 	// HTTPS (a port-80 server's tls.httpsRedirect).
 	HTTPSRedirect bool
+	// CipherSuites and MinProtocolVersion are read only for the warnings
+	// Istio's validation gives about them.
+	CipherSuites       []string
+	MinProtocolVersion string
 }
 
 // Credentials lists the credential references the server reads:

@@ -20,7 +20,7 @@ func istioHostProblem(host string, gatewaySemantics bool) string {
 		return "the namespace part and the DNS name of a host cannot be empty"
 	}
 	// "~" marks a Gateway istiod converted from the Gateway API.
-	if ns != "*" && ns != "." && (ns != "~" || !gatewaySemantics) && !isIstioLabel(ns) {
+	if ns != "*" && ns != "." && (ns != "~" || !gatewaySemantics) && !IsIstioLabel(ns) {
 		return strconv.Quote(ns) + " is not a namespace: use a namespace name, \"*\" or \".\""
 	}
 	return istioHostnameProblem(name)
@@ -68,7 +68,7 @@ func istioWildcardDomainProblem(domain string) string {
 	// ends on the empty rest after the dot), "istio.io.." is not.
 	for rest != "" {
 		label, more, _ := strings.Cut(rest, ".")
-		if !isIstioLabel(label) {
+		if !IsIstioLabel(label) {
 			return "label " + strconv.Quote(label) + " is not a DNS label"
 		}
 		rest = more
@@ -93,9 +93,9 @@ func isInteger(s string) bool {
 	return true
 }
 
-// isIstioLabel is Istio's IsDNS1123Label: letters of either case, digits
+// IsIstioLabel is Istio's IsDNS1123Label: letters of either case, digits
 // and inner '-', at most 63 characters.
-func isIstioLabel(s string) bool {
+func IsIstioLabel(s string) bool {
 	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
@@ -117,13 +117,13 @@ func isIstioWildcardLabel(s string) bool {
 	if s == "*" {
 		return true
 	}
-	if rest, ok := strings.CutPrefix(s, "*-"); ok && isIstioLabel(rest) {
+	if rest, ok := strings.CutPrefix(s, "*-"); ok && IsIstioLabel(rest) {
 		return true
 	}
-	if rest, ok := strings.CutPrefix(s, "*"); ok && isIstioLabel(rest) {
+	if rest, ok := strings.CutPrefix(s, "*"); ok && IsIstioLabel(rest) {
 		return true
 	}
-	return isIstioLabel(s)
+	return IsIstioLabel(s)
 }
 
 // checkServerHosts applies Istio's host rules to every server: at least one

@@ -1,8 +1,10 @@
 package certs
 
 import (
+	"math"
 	"strconv"
 
+	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -33,7 +35,7 @@ func ParseGateway(obj *unstructured.Unstructured) *Gateway {
 				"Istio's validation rejects a Gateway with this annotation (one of its internal ones, or dry-run, which only AuthorizationPolicies take): remove it")
 		}
 	}
-	if gw.Name != "" && !isIstioLabel(gw.Name) && !gw.gatewaySemantics() {
+	if gw.Name != "" && !IsIstioLabel(gw.Name) && !gw.gatewaySemantics() {
 		p.findings.Errorf(finding.CodeInvalidGatewayName, field.NewPath("metadata", "name"),
 			"%q is not a DNS label (letters, digits and '-', at most 63, no dots), and Istio's validation rejects the Gateway (invalid gateway name): rename it", gw.Name)
 	}
@@ -185,6 +187,10 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		if names, found := tlsMap["credentialNames"]; found && names != nil {
 			srv.TLS.CredentialNames = p.stringList(names, i, "tls", "credentialNames")
 		}
+		if suites, found := tlsMap["cipherSuites"]; found && suites != nil {
+			srv.TLS.CipherSuites = p.stringList(suites, i, "tls", "cipherSuites")
+		}
+		srv.TLS.MinProtocolVersion = tlsProtocolVersion(tlsMap["minProtocolVersion"])
 	}
 	return srv
 }
@@ -273,4 +279,23 @@ func refOf(obj *unstructured.Unstructured) finding.ObjectRef {
 		Namespace:  obj.GetNamespace(),
 		Name:       obj.GetName(),
 	}
+}
+
+// tlsProtocolVersion reads a TLS protocol version written as its enum name
+// or, as protobuf JSON allows, its number; anything else reads as "" (the
+// schema and Istio's validation report it).
+func tlsProtocolVersion(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		if v >= math.MinInt32 && v <= math.MaxInt32 {
+			return networking.ServerTLSSettings_TLSProtocol_name[int32(v)]
+		}
+	case float64:
+		if v == math.Trunc(v) && v >= math.MinInt32 && v <= math.MaxInt32 {
+			return networking.ServerTLSSettings_TLSProtocol_name[int32(v)]
+		}
+	}
+	return ""
 }

@@ -21,6 +21,7 @@ func checkServerTLS(b *finding.Builder, gw *Gateway, managed bool) {
 		if t == nil {
 			continue
 		}
+		checkCipherSuites(b, srv)
 		if _, known := networking.ServerTLSSettings_TLSmode_value[t.Mode]; !known {
 			b.Addf(finding.SeverityError, finding.CodeUnknownTLSMode, tlsPath(srv.Index, "mode"), "%q is not an Istio TLS mode; use SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH, AUTO_PASSTHROUGH or ISTIO_MUTUAL", t.Mode)
 			continue

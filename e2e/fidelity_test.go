@@ -52,6 +52,19 @@ type istioVerdict struct {
 	Name      string   `json:"name"`
 	Valid     bool     `json:"valid"`
 	Errors    []string `json:"errors"`
+	Warnings  []string `json:"warnings"`
+}
+
+// tlsOptionWarnings counts Istio's warnings about a server's cipher suites
+// and TLS version (validateTLSOptions), which meshcert reports as MC2019.
+func tlsOptionWarnings(warnings []string) int {
+	n := 0
+	for _, w := range warnings {
+		if strings.Contains(w, "cipher suites:") || strings.Contains(w, "TLS version below TLSV1_2") {
+			n++
+		}
+	}
+	return n
 }
 
 type meshcertFinding struct {
@@ -144,10 +157,14 @@ func compareWithIstio(t *testing.T, tools framework.Tools, meshcert, file, label
 	}
 	require.NoError(t, json.Unmarshal(runJSONLines(t, nil, meshcert, "check", "-o", "json", "-f", file), &report))
 	shapeErrors := map[string][]string{}
+	cipherWarnings := map[string]int{}
 	for _, f := range report.Findings {
+		key := f.Object.Namespace + "/" + f.Object.Name
 		if f.Object.Kind == "Gateway" && f.Severity == "error" && slices.Contains(istioShapeCodes, f.Code) {
-			key := f.Object.Namespace + "/" + f.Object.Name
 			shapeErrors[key] = append(shapeErrors[key], f.Code+" "+f.Field)
+		}
+		if f.Object.Kind == "Gateway" && f.Code == "MC2019" {
+			cipherWarnings[key]++
 		}
 	}
 	var disagreements []string
@@ -163,6 +180,10 @@ func compareWithIstio(t *testing.T, tools framework.Tools, meshcert, file, label
 			disagreements = append(disagreements, key+": Istio rejects it ("+strings.Join(v.Errors, "; ")+"), meshcert reports no such error")
 		case v.Valid && len(shape) > 0:
 			disagreements = append(disagreements, key+": Istio accepts it, meshcert reports "+strings.Join(shape, ", "))
+		}
+		if want, got := tlsOptionWarnings(v.Warnings), cipherWarnings[v.Namespace+"/"+v.Name]; want != got {
+			disagreements = append(disagreements, fmt.Sprintf("%s: Istio gives %d warnings about cipher suites and TLS versions (%s), meshcert %d MC2019",
+				key, want, strings.Join(v.Warnings, "; "), got))
 		}
 	}
 	t.Logf("%s: Istio rejects %d of %d Gateways", label, rejected, len(verdicts))

@@ -67,6 +67,9 @@ const (
 	// CodeInvalidGatewayName: a Gateway's name is not a DNS label, which
 	// Istio's validation requires.
 	CodeInvalidGatewayName Code = "MC2018"
+	// CodeIgnoredCipherSuites: a server's cipherSuites holds a suite Istio
+	// drops (unknown or repeated), or asks for TLS 1.0 or 1.1 without any.
+	CodeIgnoredCipherSuites Code = "MC2019"
 )
 
 // Hosts.
@@ -216,6 +219,9 @@ const (
 	// CodeCACertsContested: two IstioOperators ask meshcert for istiod's
 	// cacerts in one namespace.
 	CodeCACertsContested Code = "MC6010"
+	// CodeMeshConfigSetTwice: meshConfig sets one field under two names, or
+	// several alternatives of a oneof (tracers); Istio keeps one.
+	CodeMeshConfigSetTwice Code = "MC6011"
 )
 
 // Tenancy: what one namespace may not take from another.
@@ -256,4 +262,7 @@ const (
 	// webhook sees it: a name it does not allow, metadata it does not have
 	// or holds too much of, a value of the wrong schema type.
 	CodeAPIServerRejects Code = "MC7004"
+	// CodeDuplicateKey: a key appears twice in one mapping of a manifest;
+	// kubectl keeps the last value and drops the first without a word.
+	CodeDuplicateKey Code = "MC7005"
 )

@@ -1,8 +1,10 @@
 package istiooperator
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -246,26 +248,6 @@ meshConfig:
 			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"}},
 		},
 		{
-			name: "both alternatives of a oneof set in one caCertificates entry is an error",
-			obj: istioOperatorWithSpec(t, `
-meshConfig:
-  caCertificates:
-  - pem: x
-    spiffeBundleUrl: https://bundle.example.com/bundle
-`),
-			want:     []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.caCertificates[0].spiffeBundleUrl"}},
-			messages: [][]string{{"set only one"}},
-		},
-		{
-			name: "a field set under both its JSON and its proto name is an error",
-			obj: istioOperatorWithSpec(t, `
-meshConfig:
-  trustDomain: a.example.com
-  trust_domain: b.example.com
-`),
-			want: []codeField{{finding.CodeInvalidMeshConfig, "spec.meshConfig.trust_domain"}},
-		},
-		{
 			name: "null values are unset, as Istio reads them",
 			obj: istioOperatorWithSpec(t, `
 meshConfig:
@@ -484,5 +466,99 @@ func BenchmarkCheck(b *testing.B) {
 		if fs := Check(obj); len(fs) != 2 {
 			b.Fatalf("got %d findings, want 2", len(fs))
 		}
+	}
+}
+
+// Istio's decoder (jsonpb) takes a field written under both its names, and
+// several members of a oneof, without an error; meshcert warns and names
+// what Istio keeps (e2e: TestMeshConfigAgreesWithIstiod).
+func TestCheckWarnsOfWhatIstioDropsSilently(t *testing.T) {
+	tests := []struct {
+		name, spec, field, kept string
+	}{
+		{
+			name: "both alternatives of a caCertificates entry: istiod keeps spiffeBundleUrl, declared after pem",
+			spec: `
+meshConfig:
+  caCertificates:
+  - pem: x
+    spiffeBundleUrl: https://bundle.example.com/bundle
+`,
+			field: "spec.meshConfig.caCertificates[0].spiffeBundleUrl", kept: `Istio keeps "spiffeBundleUrl" and ignores "pem"`,
+		},
+		{
+			name: "two tracers: Istio keeps the one declared last, whatever the order written",
+			spec: `
+meshConfig:
+  defaultConfig:
+    tracing:
+      datadog: {address: "d:8126"}
+      zipkin: {address: "z:9411"}
+`,
+			field: "spec.meshConfig.defaultConfig.tracing.datadog", kept: `Istio keeps "datadog" and ignores "zipkin"`,
+		},
+		{
+			name: "three tracers name both that are ignored",
+			spec: `
+meshConfig:
+  defaultConfig:
+    tracing:
+      stackdriver: {}
+      zipkin: {address: "z:9411"}
+      lightstep: {address: "l:8080"}
+`,
+			field: "spec.meshConfig.defaultConfig.tracing.stackdriver", kept: `Istio keeps "stackdriver" and ignores "zipkin" and "lightstep"`,
+		},
+		{
+			name: "a field under both its JSON and its proto name: the JSON name wins",
+			spec: `
+meshConfig:
+  trustDomain: a.example.com
+  trust_domain: b.example.com
+`,
+			field: "spec.meshConfig.trust_domain", kept: `Istio reads "trustDomain" and ignores "trust_domain"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Check(istioOperatorWithSpec(t, tt.spec))
+			require.Len(t, got, 1, "%v", got)
+			assert.Equal(t, finding.SeverityWarning, got[0].Severity)
+			assert.Equal(t, finding.CodeMeshConfigSetTwice, got[0].Code)
+			assert.Equal(t, tt.field, got[0].Field)
+			assert.Contains(t, got[0].Message, tt.kept)
+		})
+	}
+}
+
+// istiod refuses the whole mesh config when trustDomain or an alias is not
+// a dot-separated list of DNS labels (agent.ValidateTrustDomain).
+func TestCheckTrustDomains(t *testing.T) {
+	tests := []struct {
+		name, spec string
+		want       []string
+	}{
+		{name: "a DNS name is a trust domain", spec: "meshConfig: {trustDomain: cluster.local, trustDomainAliases: [old.example.com, x]}"},
+		{name: "a trailing dot is allowed", spec: "meshConfig: {trustDomain: istio.io.}"},
+		{name: "an underscore is not", spec: "meshConfig: {trustDomain: bad_domain}", want: []string{"spec.meshConfig.trustDomain"}},
+		{name: "upper case is, as Istio reads labels", spec: "meshConfig: {trustDomain: Cluster.Local}"},
+		{name: "an empty trust domain is refused", spec: `meshConfig: {trustDomain: ""}`, want: []string{"spec.meshConfig.trustDomain"}},
+		{name: "null is unset, so the default stands", spec: "meshConfig: {trustDomain: null}"},
+		{name: "an empty label in the middle is refused", spec: "meshConfig: {trustDomain: a..b}", want: []string{"spec.meshConfig.trustDomain"}},
+		{name: "a label over 63 characters is refused", spec: "meshConfig: {trustDomain: " + strings.Repeat("a", 64) + ".example}", want: []string{"spec.meshConfig.trustDomain"}},
+		{name: "each bad alias is named by its index", spec: `meshConfig: {trustDomainAliases: [ok.example, "also bad", "", "-x"]}`,
+			want: []string{"spec.meshConfig.trustDomainAliases[1]", "spec.meshConfig.trustDomainAliases[2]", "spec.meshConfig.trustDomainAliases[3]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range Check(istioOperatorWithSpec(t, tt.spec)) {
+				assert.Equal(t, finding.CodeInvalidMeshConfig, f.Code)
+				assert.Equal(t, finding.SeverityError, f.Severity)
+				assert.Contains(t, f.Message, "istiod refuses the mesh config")
+				got = append(got, f.Field)
+			}
+			assert.Equal(t, tt.want, got)
+		})
 	}
 }

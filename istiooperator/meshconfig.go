@@ -16,6 +16,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"github.com/meshcert/meshcert/internal/protonames"
@@ -35,11 +36,14 @@ func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 	if !ok || raw == nil {
 		return
 	}
-	before := c.Len()
+	before := c.errors()
 	md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 	normalized := c.walkMessage(md, raw, path)
-	if c.Len() > before {
+	if c.errors() > before {
 		return
+	}
+	if mesh, ok := normalized.(map[string]any); ok {
+		c.checkTrustDomains(mesh, path)
 	}
 	// The walk should catch everything, but protojson is the reference
 	// decoder for these types: running it on the normalized copy catches what
@@ -104,40 +108,133 @@ func (c *checker) walkMessage(md protoreflect.MessageDescriptor, v any, path *fi
 	}
 	out := make(map[string]any, len(m))
 	fields := md.Fields()
-	setOneofs := map[protoreflect.FullName]string{}
-	seen := map[protoreflect.FieldNumber]string{}
+	// Istio's decoder (github.com/golang/protobuf/jsonpb) looks each field
+	// up by its proto name and then by its JSON name, so the JSON name wins
+	// when both are written; and it sets fields in declaration order, each
+	// clearing the other members of its oneof, so of several alternatives
+	// the one declared last wins. Neither is an error there.
+	keys := map[protoreflect.FieldNumber]string{}
 	for _, key := range sortedKeys(m) {
-		val := m[key]
-		keyPath := path.Child(key)
 		fd := fields.ByJSONName(key)
 		if fd == nil {
 			fd = fields.ByName(protoreflect.Name(key))
 		}
 		if fd == nil {
-			c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "%s", unknownFieldMessage(md, key))
+			c.Errorf(finding.CodeInvalidMeshConfig, path.Child(key), "%s", unknownFieldMessage(md, key))
 			continue
 		}
-		if first, dup := seen[fd.Number()]; dup {
-			c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "the field is set twice, as %q and %q; keep only %q", first, key, fd.JSONName())
+		if other, dup := keys[fd.Number()]; dup {
+			kept, ignored := other, key
+			if key == fd.JSONName() {
+				kept, ignored = key, other
+			}
+			c.Warningf(finding.CodeMeshConfigSetTwice, path.Child(ignored),
+				"%q and %q are the same field, and Istio reads %q and ignores %q: keep only %q", kept, ignored, kept, ignored, fd.JSONName())
+			if kept == other {
+				continue
+			}
+		}
+		keys[fd.Number()] = key
+	}
+	set := map[protoreflect.FullName][]protoreflect.FieldDescriptor{}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		key, ok := keys[fd.Number()]
+		if !ok {
 			continue
 		}
-		seen[fd.Number()] = key
+		val := m[key]
 		if val == nil && !isNullable(fd) {
 			// Istio's decoder treats null as unset.
 			continue
 		}
 		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
-			if other, seen := setOneofs[od.FullName()]; seen {
-				c.Errorf(finding.CodeInvalidMeshConfig, keyPath, "%q and %q are alternatives (%s); set only one of them", other, key, oneofNames(od))
-				continue
-			}
-			setOneofs[od.FullName()] = key
+			set[od.FullName()] = append(set[od.FullName()], fd)
 		}
-		if norm := c.walkField(fd, val, keyPath); norm != nil || val == nil {
+		if norm := c.walkField(fd, val, path.Child(key)); norm != nil || val == nil {
 			out[fd.JSONName()] = norm
 		}
 	}
+	for i := range md.Oneofs().Len() {
+		od := md.Oneofs().Get(i)
+		members := set[od.FullName()]
+		if len(members) < 2 {
+			continue
+		}
+		kept := members[len(members)-1]
+		var ignored []string
+		for _, fd := range members[:len(members)-1] {
+			ignored = append(ignored, keys[fd.Number()])
+			delete(out, fd.JSONName())
+		}
+		c.Warningf(finding.CodeMeshConfigSetTwice, path.Child(keys[kept.Number()]),
+			"%s are alternatives (%s), and Istio keeps %q and ignores %s: set only the one you mean",
+			quoteJoin(append(ignored, keys[kept.Number()])), oneofNames(od), keys[kept.Number()], quoteJoin(ignored))
+	}
 	return out
+}
+
+// quoteJoin quotes each name and joins them with commas and "and".
+func quoteJoin(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	if len(quoted) == 1 {
+		return quoted[0]
+	}
+	return strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
+}
+
+// errors counts the error findings so far; warnings do not stop the
+// protojson cross-check.
+func (c *checker) errors() int {
+	n := 0
+	for _, f := range c.Findings() {
+		if f.Severity == finding.SeverityError {
+			n++
+		}
+	}
+	return n
+}
+
+// checkTrustDomains applies istiod's trust domain rule
+// (pkg/config/validation/agent.ValidateTrustDomain): dot-separated DNS
+// labels as Istio reads them (either case), a trailing dot allowed, never
+// empty. istiod refuses the whole mesh
+// config when trustDomain or an alias breaks it.
+func (c *checker) checkTrustDomains(mesh map[string]any, path *field.Path) {
+	if td, ok := mesh["trustDomain"].(string); ok {
+		if msg := invalidTrustDomain(td); msg != "" {
+			c.Errorf(finding.CodeInvalidMeshConfig, path.Child("trustDomain"),
+				"trust domain %q %s, and istiod refuses the mesh config; use a DNS name such as cluster.local", td, msg)
+		}
+	}
+	aliases, _ := mesh["trustDomainAliases"].([]any)
+	for i, a := range aliases {
+		td, _ := a.(string)
+		if msg := invalidTrustDomain(td); msg != "" {
+			c.Errorf(finding.CodeInvalidMeshConfig, path.Child("trustDomainAliases").Index(i),
+				"trust domain alias %q %s, and istiod refuses the mesh config; use a DNS name or remove it", td, msg)
+		}
+	}
+}
+
+// invalidTrustDomain says what is wrong with a trust domain, or "".
+func invalidTrustDomain(td string) string {
+	if td == "" {
+		return "is empty"
+	}
+	labels := strings.Split(td, ".")
+	for i, label := range labels {
+		if i == len(labels)-1 && label == "" {
+			return ""
+		}
+		if !certs.IsIstioLabel(label) {
+			return fmt.Sprintf("has the label %q, which is not a DNS label (letters, digits and '-', a letter or digit at each end, at most 63)", label)
+		}
+	}
+	return ""
 }
 
 func (c *checker) walkField(fd protoreflect.FieldDescriptor, v any, path *field.Path) any {

@@ -232,9 +232,13 @@ func meshcertEntry(e any, previous map[string]bool) bool {
 }
 
 // entryFingerprints returns the fingerprints of the certificates in an
-// entry's pem.
+// entry's pem. An entry that also sets spiffeBundleUrl has none: the two are
+// a oneof, and Istio's decoder keeps spiffeBundleUrl and drops the pem.
 func entryFingerprints(e any) []string {
 	m, _ := e.(map[string]any)
+	if m["spiffeBundleUrl"] != nil || m["spiffe_bundle_url"] != nil {
+		return nil
+	}
 	data, _ := m["pem"].(string)
 	var out []string
 	rest := []byte(data)

@@ -433,6 +433,16 @@ func TestPeerRootsKeepOthersEntriesAndReplaceOwn(t *testing.T) {
 		assert.Equal(t, fingerprintOf(t, rootA), plan.Mutated().GetAnnotations()[istiooperator.AnnotationInjectedRoots],
 			"only what meshcert added is recorded")
 	})
+	t.Run("a pem beside a spiffeBundleUrl is no trust, since Istio keeps the URL, so meshcert adds the root", func(t *testing.T) {
+		both := "    - spiffeBundleUrl: https://bundles.example.com/td\n      pem: " + block(rootB, 8)
+		_, plan := planFirst(t, options(),
+			operator(`    meshcert.io/peer-roots: roots`, "  meshConfig:\n    caCertificates:\n"+both),
+			trustBundle("istio-system", "roots", rootB))
+		require.Equal(t, []string{"warning MC6011 spec.meshConfig.caCertificates[0].spiffeBundleUrl"}, codes(plan.Findings))
+		entries := caCertificates(t, plan.Mutated())
+		require.Len(t, entries, 2)
+		assert.Equal(t, rootB, entries[1].(map[string]any)["pem"])
+	})
 	t.Run("a rotated root replaces the one meshcert injected", func(t *testing.T) {
 		rootC := pki(t, "pathlen0-ca.pem")
 		_, plan := planFirst(t, options(),

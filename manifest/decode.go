@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -68,6 +69,8 @@ func Decode(file string, data []byte) ([]*Object, error) {
 type decoder struct {
 	file string
 	objs []*Object
+	// duplicates: the document being decoded may repeat a key.
+	duplicates bool
 }
 
 func (d *decoder) errorf(line int, format string, args ...any) error {
@@ -92,7 +95,13 @@ func (d *decoder) decodeJSON(data []byte) error {
 			}
 			return d.errorf(bytes.Count(data[:offset], []byte("\n"))+1, "%w", err)
 		}
-		if err := d.decodeDocument(data[start:dec.InputOffset()], bytes.Count(data[:start], []byte("\n")), v); err != nil {
+		doc := data[start:dec.InputOffset()]
+		// encoding/json keeps the last of repeated keys, as kubectl does;
+		// sigs.k8s.io/json's strict decode is what notices them.
+		var discard any
+		strictErrs, _ := sigsjson.UnmarshalStrict(doc, &discard)
+		d.duplicates = len(strictErrs) > 0
+		if err := d.decodeDocument(doc, bytes.Count(data[:start], []byte("\n")), v); err != nil {
 			return err
 		}
 	}
@@ -124,7 +133,14 @@ func (d *decoder) decodeYAML(data []byte) error {
 
 // yamlDocument decodes one document whose first line is line offset+1.
 func (d *decoder) yamlDocument(src []byte, offset int) error {
-	j, err := sigsyaml.YAMLToJSON(src)
+	// The strict decode costs one map lookup per key more and fails on a
+	// repeated key, which kubectl's lenient decode keeps silently; merge
+	// keys overridden on purpose fail it too, which DuplicateKeys sorts out.
+	j, err := sigsyaml.YAMLToJSONStrict(src)
+	d.duplicates = err != nil
+	if err != nil {
+		j, err = sigsyaml.YAMLToJSON(src)
+	}
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		line := offset + firstLine(src)
@@ -246,7 +262,7 @@ func (d *decoder) object(doc *document, n *yaml.Node, v any, offset, line, listD
 	if u.GetKind() == "" {
 		return d.errorf(line, "object has no kind")
 	}
-	d.objs = append(d.objs, &Object{Object: u, File: d.file, Line: line, Index: len(d.objs), node: n, doc: doc, offset: offset})
+	d.objs = append(d.objs, &Object{Object: u, File: d.file, Line: line, Index: len(d.objs), node: n, doc: doc, offset: offset, duplicates: d.duplicates})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,8 @@ items:
 	f.Add([]byte("---\n# comment only\n---\n...\n"))
 	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\ndata:\n  \"<<\": \"a\\x7f\\u0085\\uFFFE\\t\\0\\e\\u2028\\U0001F600\"\n  'k': ' x '\n"))
 	f.Add([]byte("apiVersion: v1\nkind: X\nbase: &b {a: 1}\nm:\n  <<: [*b, {c: 3}]\n  a: 2\n"))
+	f.Add([]byte("apiVersion: v1\nkind: X\nm: {a: 1, a: 2}\nm: {b: [{c: 1, c: 2}]}\n"))
+	f.Add([]byte(`{"apiVersion": "v1", "kind": "X", "m": {"a": 1, "a": 2}, "m": 3}`))
 
 	paths := []string{
 		"", "spec", "spec.servers[0].tls.credentialName", "metadata.annotations[cert-manager.io/issuer]",
@@ -58,6 +61,14 @@ items:
 			}
 			// Paths built from the input itself reach real fields.
 			o.LineOf(string(data[:min(len(data), 64)]))
+			for _, dup := range o.DuplicateKeys() {
+				if len(dup.Lines) < 2 || dup.Path == "" || !slices.IsSorted(dup.Lines) {
+					t.Fatalf("a repeated key is reported without a path or with fewer than two lines in order: %+v", dup)
+				}
+			}
+		}
+		if again, err := Decode("written.yaml", nil); err != nil || len(again) != 0 {
+			t.Fatalf("empty input: %v %v", again, err)
 		}
 
 		var out bytes.Buffer

@@ -25,6 +25,9 @@ type Object struct {
 	node   *yaml.Node
 	doc    *document
 	offset int
+	// duplicates is set when the document repeats a key somewhere (its
+	// strict decode failed), so DuplicateKeys has something to look for.
+	duplicates bool
 }
 
 // Location returns "file:line" for fieldPath (see LineOf), ready to prefix

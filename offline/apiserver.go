@@ -2,6 +2,7 @@ package offline
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -80,4 +81,29 @@ func unknownFieldName(msg string) (string, bool) {
 func fieldPathOf(p string) *field.Path {
 	parts := strings.Split(p, ".")
 	return field.NewPath(parts[0], parts[1:]...)
+}
+
+// DuplicateKeyFinding reports a key written more than once in one mapping
+// (manifest.Object.DuplicateKeys): kubectl and the API server keep the last
+// value and drop the others without a word.
+func DuplicateKeyFinding(obj *unstructured.Unstructured, path string, lines []int) finding.Finding {
+	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	where := "more than once on one line"
+	if first, last := lines[0], lines[len(lines)-1]; first != last {
+		where = "on lines " + joinLines(lines)
+	}
+	b.Warningf(finding.CodeDuplicateKey, field.NewPath(path),
+		"the key is written %s, and kubectl keeps only the last value: remove the copies you do not mean", where)
+	return b.Findings()[0]
+}
+
+func joinLines(lines []int) string {
+	parts := make([]string, len(lines))
+	for i, l := range lines {
+		parts[i] = strconv.Itoa(l)
+	}
+	if len(parts) == 2 {
+		return parts[0] + " and " + parts[1]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

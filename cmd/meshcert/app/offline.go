@@ -96,5 +96,10 @@ func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manife
 		}
 		return nil, nil, &exitError{code: exitInput, err: err}
 	}
+	for i, o := range objs {
+		for _, dup := range o.DuplicateKeys() {
+			res.Findings = append(res.Findings, offline.ObjectFinding{Index: i, Finding: offline.DuplicateKeyFinding(o.Object, dup.Path, dup.Lines)})
+		}
+	}
 	return objs, res, nil
 }
