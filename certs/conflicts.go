@@ -82,7 +82,7 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 			theirs, ok := servedBy(other, key)
 			switch {
 			case !ok:
-			case key.host != "*" && other.Namespace != gw.Namespace && claimedFirst(other, gw):
+			case key.host != "*" && other.Namespace != gw.Namespace && claimedFirst(other, gw, gw.addsHost(key)):
 				// "*" names no host: it is the catch-all Istio's samples
 				// (bookinfo, httpbin) each put on port 80 side by side.
 				owners = append(owners, "Gateway "+other.Namespace+"/"+other.Name)
@@ -120,20 +120,47 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 	return hijacked
 }
 
-// claimedFirst reports whether other claimed its hosts before gw: it was
-// stored earlier, or gw is not stored yet (an admission CREATE). When
-// neither is stored (files in CI) both count as first, so both are told.
-func claimedFirst(other, gw *Gateway) bool {
+// claimedFirst reports whether other claimed a host or credential before
+// gw: it was stored earlier, or gw is not stored yet (an admission CREATE),
+// or gw claims it only now (claimedNow: an admission UPDATE adding it).
+// When neither is stored (files in CI) both count as first, so both are
+// told. The order is istiod's (configCompareByCreationTime), which decides
+// whose server it keeps: creation time, then name, then namespace.
+func claimedFirst(other, gw *Gateway, claimedNow bool) bool {
 	switch {
-	case gw.Created.IsZero():
+	case gw.Created.IsZero() || claimedNow:
 		return true
 	case other.Created.IsZero():
 		return false
 	case other.Created.Equal(gw.Created):
-		// Timestamps have a one-second resolution; the name breaks the tie.
-		return other.Namespace+"/"+other.Name < gw.Namespace+"/"+gw.Name
+		// Timestamps have a one-second resolution.
+		if other.Name != gw.Name {
+			return other.Name < gw.Name
+		}
+		return other.Namespace < gw.Namespace
 	}
 	return other.Created.Before(gw.Created)
+}
+
+// addsHost reports whether an admission UPDATE of gw adds the host on its
+// port and bind: the stored Gateway did not serve it.
+func (gw *Gateway) addsHost(key listenerHost) bool {
+	if gw.Previous == nil {
+		return false
+	}
+	_, served := servedBy(gw.Previous, key)
+	return !served
+}
+
+// addsSecret reports whether an admission UPDATE of gw makes it read
+// Secret ns/name, which the stored Gateway did not.
+func (gw *Gateway) addsSecret(ns, name string) bool {
+	if gw.Previous == nil {
+		return false
+	}
+	return !slices.ContainsFunc(gw.Previous.Servers, func(srv Server) bool {
+		return readsSecret(srv.TLS, srv.TLS.Credentials(), ns, gw.Previous.Namespace, name)
+	})
 }
 
 // checkSharedCredentials reports a credential (or file pair) that other

@@ -64,7 +64,7 @@ func checkCredentials(ctx context.Context, b *finding.Builder, gw *Gateway, mana
 					// host of the servers using it, by construction.
 					continue
 				}
-				if !providedByMeshcert && hijacks(b, fp(), gw, providers) {
+				if !providedByMeshcert && hijacks(ctx, b, fp(), gw, providers, lookup) {
 					continue
 				}
 				checkCoverage(b, srv, ref.Name, providers, opts)
@@ -103,17 +103,30 @@ func checkServed(b *finding.Builder, ref CredentialRef, ns string, fp func() *fi
 // hijacks reports reading a credential meshcert manages for a Gateway of
 // another namespace that had it first. The incumbent is never blamed: when
 // this Gateway was there before that Certificate, the finding is the other
-// Gateway's.
-func hijacks(b *finding.Builder, path *field.Path, gw *Gateway, providers []*cmapi.Certificate) bool {
+// Gateway's, unless the Secret has a name meshcert derives for its owner,
+// which nobody else comes by honestly.
+func hijacks(ctx context.Context, b *finding.Builder, path *field.Path, gw *Gateway, providers []*cmapi.Certificate, lookup Lookup) bool {
 	for _, crt := range providers {
-		if !IsManagedCertificate(crt) || OwnedBy(crt, gw.Namespace, gw.Name) {
+		if !IsManagedCertificate(crt) || OwnedBy(crt, gw.Namespace, gw.Name) || ownerNamespace(crt) == gw.Namespace {
 			continue
 		}
-		if ownerNamespace(crt) == gw.Namespace || !certificateClaimedFirst(crt, gw) {
+		if !certificateClaimedFirst(crt, gw) && !derivedForOwner(ctx, crt, lookup) {
 			continue
 		}
 		credentialHijack(b, path, crt)
 		return true
+	}
+	return false
+}
+
+// derivedForOwner reports whether the Secret a managed Certificate writes
+// has a name meshcert derives for the Gateway that owns it. The owner is
+// found among the Gateways that name the Secret, as it does once injected.
+func derivedForOwner(ctx context.Context, crt *cmapi.Certificate, lookup Lookup) bool {
+	for _, other := range lookup.GatewaysClaiming(ctx, CredentialKey(crt.Spec.SecretName)) {
+		if OwnedBy(crt, other.Namespace, other.Name) {
+			return (&owner{gateway: other}).derivedNames()[crt.Spec.SecretName]
+		}
 	}
 	return false
 }

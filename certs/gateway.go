@@ -57,7 +57,11 @@ type Gateway struct {
 	UID       string
 	// Created is metadata.creationTimestamp; zero for an object not stored
 	// yet (an admission CREATE, a file).
-	Created     time.Time
+	Created time.Time
+	// Previous is the stored Gateway an admission UPDATE replaces, or nil.
+	// A host or credential it did not claim is claimed now, so an edited
+	// old Gateway is the newcomer for what the edit adds.
+	Previous    *Gateway
 	Annotations map[string]string
 	Selector    map[string]string
 	Servers     []Server

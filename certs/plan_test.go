@@ -626,9 +626,10 @@ spec:
 `,
 			mutate:      []mutation{withHosts(0, "web.example.com"), withCredential(0, webCred)},
 			wantManaged: true,
-			// twin named the Secret first (neither is stored, so both are
-			// told): meshcert does not write a Secret another Gateway serves.
-			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]", "warning MC4003 spec.servers[0].tls.credentialName", "warning MC4009 spec.servers[0].tls.credentialName"},
+			// The credential is web's derived name, so it stays web's to
+			// write however twin came by it.
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
+			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]", "warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "a plain HTTP host also served by another Gateway on the same workload is IST0145",
@@ -815,7 +816,7 @@ spec:
 			wantFindings: []string{"error MC3003 spec.servers[0].hosts[0]"},
 		},
 		{
-			name: "a Gateway of the same name in another namespace that named the credential first keeps it: IST0138, and meshcert writes no Secret another team serves",
+			name: "a Gateway of another namespace naming this Gateway's derived credential copied it, even when stored earlier: the name stays this Gateway's to write",
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -832,10 +833,11 @@ spec:
 				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantFindings: []string{"error MC8001 spec.servers[0].tls.credentialName", "warning MC4003 spec.servers[0].tls.credentialName"},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
-			name: "another Gateway in the same namespace sharing the credential is IST0138, and meshcert writes no Secret it named first",
+			name: "another Gateway in the same namespace naming this Gateway's derived credential is IST0138, and the name stays this Gateway's to write",
 			extra: `
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -852,7 +854,8 @@ spec:
 				withCredential(0, webCred),
 			},
 			wantManaged:  true,
-			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName", "warning MC4009 spec.servers[0].tls.credentialName"},
+			wantCerts:    map[string][]string{"istio-system/" + webCred: {"web.example.com"}},
+			wantFindings: []string{"warning MC4003 spec.servers[0].tls.credentialName"},
 		},
 		{
 			name: "a managed Gateway stored before another Gateway named its credential keeps its Certificate: the incumbent is never blamed",

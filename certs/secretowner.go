@@ -40,7 +40,7 @@ func otherServers(ctx context.Context, gw *Gateway, ns, name string, lookup Look
 		if sameGateway(gw, other) || !servesSecret(ctx, other, ns, name, lookup, opts, false) {
 			continue
 		}
-		out = append(out, secretServer{gateway: other, first: claimedFirst(other, gw)})
+		out = append(out, secretServer{gateway: other, first: claimedFirst(other, gw, gw.addsSecret(ns, name))})
 	}
 	return out
 }
@@ -63,12 +63,13 @@ func servesSecret(ctx context.Context, gw *Gateway, ns, name string, lookup Look
 }
 
 // certificateClaimedFirst reports whether the Certificate crt existed before
-// gw: gw is then the newcomer. An admission CREATE (gw not stored yet) is
-// always the newcomer.
+// gw: gw is then the newcomer. An admission CREATE (gw not stored yet), or
+// an UPDATE that makes gw read the Certificate's Secret, is always the
+// newcomer.
 func certificateClaimedFirst(crt *cmapi.Certificate, gw *Gateway) bool {
 	created := crt.CreationTimestamp.Time
 	switch {
-	case gw.Created.IsZero():
+	case gw.Created.IsZero() || gw.addsSecret(crt.Namespace, crt.Spec.SecretName):
 		return true
 	case created.IsZero():
 		return false
@@ -112,8 +113,12 @@ func inNamePart(ctx context.Context, own *owner, ns, name string, lookup Lookup)
 // ns writing Secret name for servers, reporting why not on b.
 func mayWriteSecret(ctx context.Context, b *finding.Builder, own *owner, servers []Server, ns, name string, path *field.Path, lookup Lookup, opts Options) bool {
 	gw := own.gateway
+	// A name meshcert derives for this Gateway carries a hash of its
+	// namespace, name and server: whoever else serves it copied it, and is
+	// the one told (hijacks), whatever the timestamps say.
+	derived := own.derivedNames()[name]
 	for _, s := range otherServers(ctx, gw, ns, name, lookup, opts) {
-		if !s.first {
+		if !s.first || derived {
 			continue
 		}
 		other := s.gateway

@@ -148,4 +148,40 @@ spec:
 			return nil
 		})
 	})
+
+	t.Run("an old Gateway edited to take a newer Gateway's host is the newcomer for it, and denied", func(t *testing.T) {
+		// istiod orders Gateways by creationTimestamp, which an update
+		// keeps, so without this the edited old Gateway would take the host.
+		plain := func(namespace string, hosts ...string) string {
+			return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: ` + namespace + `}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [` + strings.Join(hosts, ", ") + `]
+`
+		}
+		for _, ns := range []string{"team-old", "team-new"} {
+			require.NoError(t, cp.Client.Create(ctx, tenantNamespace(ns)))
+		}
+		_, stderr, err := kubectlRun(t, cp, plain("team-old", "old.example.com"), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+		// Creation timestamps have a one-second resolution.
+		time.Sleep(1100 * time.Millisecond)
+		_, stderr, err = kubectlRun(t, cp, plain("team-new", "new.example.com"), "apply", "-f", "-")
+		require.NoError(t, err, stderr)
+
+		_, stderr, err = kubectlRun(t, cp, plain("team-old", "old.example.com", "new.example.com"), "apply", "-f", "-")
+		require.Error(t, err, "the edit that takes team-new's host is admitted")
+		assert.Contains(t, stderr, "MC8002")
+		assert.Contains(t, stderr, "team-new/edge")
+
+		_, stderr, err = kubectlRun(t, cp, plain("team-old", "old.example.com", "more.example.com"), "apply", "-f", "-")
+		require.NoError(t, err, "an edit adding a host nobody holds: %s", stderr)
+		_, stderr, err = kubectlRun(t, cp, plain("team-new", "new.example.com", "more2.example.com"), "apply", "-f", "-")
+		require.NoError(t, err, "the newer Gateway's own edit: %s", stderr)
+		assert.NotContains(t, stderr, "MC8002")
+	})
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -195,7 +197,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 		index.AddGateway(certs.ParseGateway(mutated))
 		for _, crt := range plan.Certificates {
-			index.AddCertificate(crt)
+			index.AddCertificate(claimedSince(ctx, index, crt, gateways[i].Created))
 		}
 	}
 
@@ -387,4 +389,20 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 		return desired[crt.Namespace+"/"+crt.Name] == nil
 	})
 	return nil
+}
+
+// claimedSince dates a planned Certificate for the index, so later
+// Gateways are judged against when its Secret was claimed: the stored copy's
+// creationTimestamp when the input holds it, else its Gateway's. The
+// planned Certificate itself, which inject prints, stays undated.
+func claimedSince(ctx context.Context, index *Index, crt *cmapi.Certificate, gatewayCreated time.Time) *cmapi.Certificate {
+	if !crt.CreationTimestamp.IsZero() {
+		return crt
+	}
+	dated := *crt
+	dated.CreationTimestamp = metav1.NewTime(gatewayCreated)
+	if stored, ok := index.Certificate(ctx, crt.Namespace, crt.Name); ok && !stored.CreationTimestamp.IsZero() {
+		dated.CreationTimestamp = stored.CreationTimestamp
+	}
+	return &dated
 }

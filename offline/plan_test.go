@@ -112,6 +112,59 @@ spec: {selfSigned: {}}
 			wantCerts:    []string{"istio-system/" + sharedCred},
 			wantFindings: map[int][]string{1: {"error MC8001 spec.servers[0].tls.credentialName"}},
 		},
+		{
+			name: "a Certificate planned from dated files is as old as its Gateway, so a later Gateway of another namespace reading its Secret is the hijacker",
+			input: `
+apiVersion: v1
+kind: Pod
+metadata: {name: gw-1, namespace: team-a, labels: {istio: team-a-gateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: team-a, creationTimestamp: "2023-01-01T00:00:00Z", annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: team-a-gateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.a.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-tls}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: legacy, namespace: team-b, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  selector: {istio: team-a-gateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [evil.b.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-tls}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {selfSigned: {}}
+`,
+			wantCerts:    []string{"team-a/shop-tls"},
+			wantFindings: map[int][]string{1: {"warning MC4003 spec.servers[0].tls.credentialName"}, 2: {"warning MC4003 spec.servers[0].tls.credentialName", "error MC8001 spec.servers[0].tls.credentialName"}},
+		},
+		{
+			name:         "a copy of another namespace's derived credential, in files without timestamps, is the copier's hijack",
+			input:        copiedDerivedCredential("", ""),
+			wantCerts:    []string{"istio-system/" + certs.CredentialName("team-a", "shop", "https")},
+			wantFindings: map[int][]string{0: {"warning MC4003 spec.servers[0].tls.credentialName"}, 1: {"warning MC4003 spec.servers[0].tls.credentialName", "error MC8001 spec.servers[0].tls.credentialName"}},
+		},
+		{
+			name:         "a copy of another namespace's derived credential made later is the copier's hijack",
+			input:        copiedDerivedCredential("2023-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+			wantCerts:    []string{"istio-system/" + certs.CredentialName("team-a", "shop", "https")},
+			wantFindings: map[int][]string{0: {"warning MC4003 spec.servers[0].tls.credentialName"}, 1: {"warning MC4003 spec.servers[0].tls.credentialName", "error MC8001 spec.servers[0].tls.credentialName"}},
+		},
+		{
+			name:         "a derived credential is its Gateway's even when the copier's Gateway is older",
+			input:        copiedDerivedCredential("2023-01-01T00:00:00Z", "2020-01-01T00:00:00Z"),
+			wantCerts:    []string{"istio-system/" + certs.CredentialName("team-a", "shop", "https")},
+			wantFindings: map[int][]string{0: {"warning MC4003 spec.servers[0].tls.credentialName"}, 1: {"warning MC4003 spec.servers[0].tls.credentialName", "error MC8001 spec.servers[0].tls.credentialName"}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,4 +300,39 @@ func TestPlanObjectsGivesIstiodsCACertsToOneIstioOperator(t *testing.T) {
 			assert.Equal(t, 1, cacerts, "one Certificate writes cacerts")
 		})
 	}
+}
+
+func copiedDerivedCredential(shopCreated, legacyCreated string) string {
+	meta := func(created string) string {
+		if created == "" {
+			return ""
+		}
+		return ", creationTimestamp: \"" + created + "\""
+	}
+	return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: team-a` + meta(shopCreated) + `, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.a.example.com]
+    tls: {mode: SIMPLE}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: legacy, namespace: team-b` + meta(legacyCreated) + `}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [evil.b.example.com]
+    tls: {mode: SIMPLE, credentialName: ` + certs.CredentialName("team-a", "shop", "https") + `}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {selfSigned: {}}
+`
 }

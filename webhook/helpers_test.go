@@ -56,6 +56,14 @@ func withOperation(op admissionv1.Operation) requestOption {
 	return func(r *admission.Request) { r.Operation = op }
 }
 
+// withOldObject sets the stored object an UPDATE replaces.
+func withOldObject(t *testing.T, manifest string) requestOption {
+	t.Helper()
+	raw, err := json.Marshal(objects(t, manifest)[0].Object)
+	require.NoError(t, err)
+	return func(r *admission.Request) { r.OldObject = runtime.RawExtension{Raw: raw} }
+}
+
 func dryRun() requestOption {
 	return func(r *admission.Request) { r.DryRun = new(bool(true)) }
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
@@ -37,8 +39,28 @@ func (h *handler) validateGateway(ctx context.Context, req admission.Request) de
 	if _, skip := decodeFor(req, obj, certs.IsGateway); skip != nil {
 		return *skip
 	}
-	plan := certs.PlanGateway(ctx, certs.ParseGateway(obj), h.lookup, h.options(ctx, obj.GetNamespace()))
+	gw := certs.ParseGateway(obj)
+	gw.Previous = previousGateway(req, obj.GetNamespace())
+	plan := certs.PlanGateway(ctx, gw, h.lookup, h.options(ctx, obj.GetNamespace()))
 	return judge(plan.Findings)
+}
+
+// previousGateway is the stored Gateway an UPDATE replaces, so that what
+// the update adds is judged as claimed now: editing an old Gateway must not
+// take a host or credential another namespace holds. nil for a CREATE, or
+// when the old object does not decode (the new one is then judged alone).
+func previousGateway(req admission.Request, namespace string) *certs.Gateway {
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil
+	}
+	old := &unstructured.Unstructured{}
+	if err := utiljson.Unmarshal(req.OldObject.Raw, &old.Object); err != nil || old.Object == nil {
+		return nil
+	}
+	if old.GetNamespace() == "" {
+		old.SetNamespace(namespace)
+	}
+	return certs.ParseGateway(old)
 }
 
 func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {

@@ -285,6 +285,24 @@ spec:
 			wantDenial:  []string{"meshcert does not know namespace team-a yet", "(MC8003)"},
 		},
 		{
+			name:         "an UPDATE of an old Gateway that adds another namespace's host is denied: the edit is the newcomer",
+			object:       legacyGateway("shop.example.com"),
+			cluster:      shopGateway,
+			opts:         []requestOption{withOperation(admissionv1.Update), withOldObject(t, legacyGateway("legacy.example.com"))},
+			wantAllowed:  false,
+			wantDenial:   []string{`spec.servers[0].hosts[0]: host "shop.example.com" on port 443 is served on the same gateway workload by Gateway team-a/shop of another namespace, which claimed it first`, "(MC8002)"},
+			wantWarnings: []string{`MC4001 spec.servers[0].tls.credentialName: no Certificate or Secret "legacy-tls"`},
+		},
+		{
+			name:         "an UPDATE of an old Gateway that had the host already is judged by its age, as istiod orders it",
+			object:       legacyGateway("shop.example.com"),
+			cluster:      shopGateway,
+			opts:         []requestOption{withOperation(admissionv1.Update), withOldObject(t, legacyGateway("shop.example.com"))},
+			wantAllowed:  false,
+			wantDenial:   []string{"(MC3003)"},
+			wantWarnings: []string{`MC4001 spec.servers[0].tls.credentialName: no Certificate or Secret "legacy-tls"`},
+		},
+		{
 			name:        "a DELETE is allowed whatever the object",
 			object:      mutualGateway,
 			opts:        []requestOption{withOperation(admissionv1.Delete)},
@@ -350,4 +368,32 @@ func TestCertificateValidatorSkipsACertificateBeingDeleted(t *testing.T) {
 	resp := handle(h, request(t, obj, withOperation(admissionv1.Update)))
 	assert.True(t, resp.Allowed, "denying it could block the removal of a finalizer")
 	assert.Empty(t, resp.Warnings)
+}
+
+// shopGateway is team-a's Gateway, stored in 2026, on the ingress gateway.
+const shopGateway = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: team-a, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-tls}
+`
+
+// legacyGateway is team-b's Gateway, stored in 2020, serving host.
+func legacyGateway(host string) string {
+	return `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: legacy, namespace: team-b, creationTimestamp: "2020-01-01T00:00:00Z"}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [` + host + `]
+    tls: {mode: SIMPLE, credentialName: legacy-tls}
+`
 }
