@@ -2,6 +2,9 @@ package offline
 
 import (
 	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +27,10 @@ import (
 // subdomain.
 var dnsLabelKinds = map[string]bool{"/Namespace": true}
 
-func metadataFindings(obj *unstructured.Unstructured, namespaced bool, skipUnknownFields bool) finding.Findings {
+// metadataFindings checks obj's metadata as the API server does. typesReported
+// says its types were judged already (MC7003, for kinds meshcert reads), so
+// a metadata it cannot decode is not reported twice.
+func metadataFindings(obj *unstructured.Unstructured, namespaced, skipUnknownFields, typesReported bool) finding.Findings {
 	gvk := obj.GroupVersionKind()
 	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
 	metaPath := field.NewPath("metadata")
@@ -35,9 +41,10 @@ func metadataFindings(obj *unstructured.Unstructured, namespaced bool, skipUnkno
 	var meta metav1.ObjectMeta
 	strictErrs, err := sigsjson.UnmarshalStrict(raw, &meta)
 	if err != nil {
-		// The shape of metadata itself is wrong; the decoder that read
-		// the manifest has said so already.
-		return nil
+		if !typesReported {
+			metadataTypeFindings(b, obj, err)
+		}
+		return b.Findings()
 	}
 	if !skipUnknownFields {
 		for _, e := range strictErrs {
@@ -106,4 +113,89 @@ func joinLines(lines []int) string {
 		return parts[0] + " and " + parts[1]
 	}
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// metadataTypeFindings reports metadata the API server cannot decode: a
+// label or annotation value that is not a string (`replicas: 3` without
+// quotes), each by its key, or else the field the decoder names. Such an
+// object never reaches a webhook, and unstructured reads of its labels or
+// annotations see none at all.
+func metadataTypeFindings(b *finding.Builder, obj *unstructured.Unstructured, err error) {
+	metaPath := field.NewPath("metadata")
+	meta, _ := obj.Object["metadata"].(map[string]any)
+	if meta == nil {
+		b.Errorf(finding.CodeAPIServerRejects, metaPath,
+			"metadata is %s, not a map, and the API server rejects the object: write metadata as a map with a name", jsonType(obj.Object["metadata"]))
+		return
+	}
+	found := false
+	for _, mapField := range []string{"labels", "annotations"} {
+		m, isMap := meta[mapField].(map[string]any)
+		if !isMap {
+			continue
+		}
+		for _, key := range sortedKeys(m) {
+			if _, isString := m[key].(string); isString || m[key] == nil {
+				continue
+			}
+			found = true
+			b.Errorf(finding.CodeAPIServerRejects, metaPath.Child(mapField).Key(key),
+				"the value is %s, but %s values are strings, and the API server rejects the object (and meshcert cannot read its %s): quote it",
+				jsonType(m[key]), strings.TrimSuffix(mapField, "s"), mapField)
+		}
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		if name, _, _ := strings.Cut(typeErr.Field, "."); found && (name == "labels" || name == "annotations") {
+			return
+		}
+		b.Errorf(finding.CodeAPIServerRejects, metaPath.Child(typeErr.Field),
+			"the value is a JSON %s where the API server takes %s, so it rejects the object: write it as its API types it", typeErr.Value, kindText(typeErr.Type.Kind()))
+	case !found:
+		b.Errorf(finding.CodeAPIServerRejects, metaPath,
+			"the API server cannot decode this metadata (%v), so it rejects the object: fix the field it names", err)
+	}
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	default:
+		return "a number"
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// kindText says a Go kind as a manifest's author reads it.
+func kindText(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	default:
+		return "a number"
+	}
 }

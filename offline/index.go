@@ -182,7 +182,7 @@ func fromUnstructured(obj *unstructured.Unstructured, into any) error {
 	shape := &ShapeError{Kind: obj.GetKind(), Name: nsName(obj.GetNamespace(), obj.GetName()), Err: err}
 	var typeErr *json.UnmarshalTypeError
 	if raw, mErr := json.Marshal(obj.Object); mErr == nil && errors.As(json.Unmarshal(raw, into), &typeErr) {
-		shape.Field, shape.Got, shape.Want = jsonPath(typeErr.Field), typeErr.Value, typeErr.Type.String()
+		shape.Field, shape.Got, shape.Want = jsonPath(typeErr.Field), typeErr.Value, kindText(typeErr.Type.Kind())
 	}
 	return shape
 }
@@ -208,7 +208,7 @@ func jsonPath(goPath string) string {
 type ShapeError struct {
 	Kind, Name string
 	// Field is the dotted path of the field, when known; Got and Want are
-	// the JSON type written and the Go type the API has.
+	// the JSON type written and the type the API has ("a string").
 	Field, Got, Want string
 	Err              error
 }

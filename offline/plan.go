@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -97,25 +96,8 @@ func shapeFinding(obj *unstructured.Unstructured, shape *ShapeError) finding.Fin
 		return b.Findings()[0]
 	}
 	b.Errorf(finding.CodeMalformedObject, field.NewPath(shape.Field),
-		"a JSON %s where the %s API has %s, so the API server rejects it and meshcert cannot read it: write the field as its API types it", shape.Got, obj.GetKind(), goTypeText(shape.Want))
+		"a JSON %s where the %s API has %s, so the API server rejects it and meshcert cannot read it: write the field as its API types it", shape.Got, obj.GetKind(), shape.Want)
 	return b.Findings()[0]
-}
-
-// goTypeText says a Go type as a manifest's author reads it.
-func goTypeText(t string) string {
-	switch {
-	case strings.HasPrefix(t, "[]"):
-		return "a list"
-	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "v1."), strings.Contains(t, "."):
-		return "an object"
-	case t == "string":
-		return "a string"
-	case t == "bool":
-		return "a boolean"
-	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
-		return "a number"
-	}
-	return t
 }
 
 // ObjectError is an input object the planner could not read.
@@ -214,7 +196,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		// Certificates' unknown fields, metadata's among them, are checked
 		// against cert-manager's whole API below.
 		isCertificate := obj.GroupVersionKind().Group == certs.CertManagerGroup && obj.GetKind() == cmapi.CertificateKind
-		add(i, metadataFindings(obj, obj.GetNamespace() != "", isCertificate))
+		add(i, metadataFindings(obj, obj.GetNamespace() != "", isCertificate, unreadable[i]))
 	}
 	for i, obj := range effective {
 		res.Objects[i] = objs[i]

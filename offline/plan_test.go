@@ -229,6 +229,51 @@ spec:
 	assert.Len(t, res.Objects, len(objs), "every object is printed")
 }
 
+// The API server decodes metadata into ObjectMeta before any webhook sees
+// the object: label and annotation values are strings, uid a string.
+func TestPlanObjectsReportsMetadataTheAPIServerCannotDecode(t *testing.T) {
+	objs := objectsFromYAML(t, `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: web
+  namespace: ns
+  labels: {tier: 1}
+  annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/private-key-size: 4096, enabled: true}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [web.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other, namespace: ns, uid: 5}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [other.example.com]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: read, namespace: ns, labels: {meshcert.io/trust-bundle: true}}
+`)
+	res, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
+	require.NoError(t, err)
+	got := map[int][]string{}
+	for _, f := range res.Findings {
+		got[f.Index] = append(got[f.Index], summary(finding.Findings{f.Finding})...)
+	}
+	assert.Equal(t, []string{
+		"error MC7004 metadata.labels[tier]",
+		"error MC7004 metadata.annotations[cert-manager.io/private-key-size]",
+		"error MC7004 metadata.annotations[enabled]",
+	}, got[0])
+	assert.Equal(t, []string{"error MC7004 metadata.uid"}, got[1])
+	assert.Equal(t, []string{"error MC7003 metadata.labels"}, got[2], "a kind meshcert reads reports it once, as MC7003")
+}
+
 func TestPlanObjectsPlansTheLastCopyOfARepeatedObject(t *testing.T) {
 	gateway := `
 apiVersion: networking.istio.io/v1
