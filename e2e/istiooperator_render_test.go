@@ -161,3 +161,60 @@ func TestIstioOperatorRenderCases(t *testing.T) {
 		})
 	}
 }
+
+// TestIstiodInstalledAgreesWithIstioctl renders IstioOperators over every
+// profile istioctl ships, with the pilot component and remote istiod set
+// each way, and compares whether istioctl renders an istiod Deployment
+// with meshcert's MC6012 (it makes no cacerts where none is installed).
+func TestIstiodInstalledAgreesWithIstioctl(t *testing.T) {
+	tools, meshcert := fidelityTools(t)
+	var docs []string
+	add := func(name, spec string) {
+		docs = append(docs, "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {name: "+name+", namespace: istio-system, annotations: {cert-manager.io/cluster-issuer: mesh-ca}}\nspec:\n"+spec)
+	}
+	for _, profile := range []string{"", "ambient", "default", "demo", "empty", "minimal", "openshift-ambient", "openshift", "preview", "remote", "stable"} {
+		for _, pilot := range []string{"", "true", "false"} {
+			spec := "  hub: example.com\n"
+			if profile != "" {
+				spec += "  profile: " + profile + "\n"
+			}
+			if pilot != "" {
+				spec += "  components: {pilot: {enabled: " + pilot + "}}\n"
+			}
+			add(strings.Trim("p-"+profile+"-"+pilot, "-"), spec)
+		}
+	}
+	add("values-remote", "  values: {istiodRemote: {enabled: true}}\n")
+	add("values-profile-remote", "  values: {profile: remote}\n")
+	add("remote-turned-off", "  profile: remote\n  values: {istiodRemote: {enabled: false}}\n")
+	add("remote-with-local-injector", "  profile: remote\n  values: {istiodRemote: {enabledLocalInjectorIstiod: true}}\n")
+	add("external-istiod", "  values: {global: {externalIstiod: true}}\n")
+	input := []byte(strings.Join(docs, "---\n"))
+
+	installed := map[string]bool{}
+	for line := range bytes.SplitSeq(bytes.TrimSpace(runJSONLines(t, input, tools.IstioOracle, "render")), []byte("\n")) {
+		var v renderVerdict
+		require.NoError(t, json.Unmarshal(line, &v), "%s", line)
+		require.Empty(t, v.RenderError, v.Name)
+		installed[v.Name] = v.Istiod
+	}
+	require.Len(t, installed, len(docs))
+	var report struct {
+		Findings []meshcertFinding `json:"findings"`
+	}
+	require.NoError(t, json.Unmarshal(runJSONLines(t, input, meshcert, "check", "-o", "json", "-f", "-"), &report))
+	told := map[string]bool{}
+	for _, f := range report.Findings {
+		if f.Code == "MC6012" {
+			told[f.Object.Name] = true
+		}
+	}
+	none := 0
+	for name, istiod := range installed {
+		if !istiod {
+			none++
+		}
+		assert.Equal(t, !istiod, told[name], "%s: istioctl renders istiod: %v; meshcert's MC6012: %v", name, istiod, told[name])
+	}
+	assert.Positive(t, none, "no case without istiod")
+}

@@ -222,6 +222,9 @@ const (
 	// CodeMeshConfigSetTwice: meshConfig sets one field under two names, or
 	// several alternatives of a oneof (tracers); Istio keeps one.
 	CodeMeshConfigSetTwice Code = "MC6011"
+	// CodeNoIstiodInstalled: an IstioOperator names an issuer for istiod's
+	// CA but installs no istiod.
+	CodeNoIstiodInstalled Code = "MC6012"
 )
 
 // Tenancy: what one namespace may not take from another.

@@ -94,7 +94,12 @@ func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, look
 	ann := obj.GetAnnotations()
 	if certs.HasIssuerAnnotation(ann) {
 		plan.MeshCA = true
-		plan.Certificate = pl.meshCA(ctx, plan.IstiodNamespace)
+		if field, why := pl.installsNoIstiod(); field != nil {
+			pl.Warningf(finding.CodeNoIstiodInstalled, field,
+				"this IstioOperator installs no istiod (%s), so meshcert makes no cacerts for it: put the issuer annotation on the IstioOperator that installs istiod, or remove it", why)
+		} else {
+			plan.Certificate = pl.meshCA(ctx, plan.IstiodNamespace)
+		}
 	}
 	plan.mutated = pl.injectPeerRoots(ctx, plan.IstiodNamespace)
 	plan.Findings = append(plan.Findings, pl.Findings()...)
@@ -150,4 +155,34 @@ func (pl *planner) clusterName() string {
 // changed reports whether mutated differs from the original object.
 func changed(original, mutated *unstructured.Unstructured) bool {
 	return !equality.Semantic.DeepEqual(original.Object, mutated.Object)
+}
+
+// installsNoIstiod says why istioctl would render no istiod Deployment for
+// this IstioOperator, and where, or returns nil: the pilot component is
+// disabled (explicitly, or by the empty profile), or the install consumes a
+// remote istiod (the remote profile, or values.istiodRemote.enabled), whose
+// chart renders the Deployment only with enabledLocalInjectorIstiod.
+func (pl *planner) installsNoIstiod() (*field.Path, string) {
+	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
+	if enabled, found, err := unstructured.NestedBool(pl.spec, "components", "pilot", "enabled"); found && err == nil {
+		if !enabled {
+			return specPath.Child("components", "pilot", "enabled"), "spec.components.pilot.enabled is false"
+		}
+	} else if profile == "empty" {
+		return specPath.Child("profile"), "the empty profile disables the pilot component; set spec.components.pilot.enabled: true to install it"
+	}
+	valuesProfile, _, _ := unstructured.NestedString(pl.spec, "values", "profile")
+	remote := profile == "remote" || valuesProfile == "remote"
+	remotePath, why := specPath.Child("profile"), "the remote profile consumes an istiod running elsewhere"
+	if valuesProfile == "remote" && profile != "remote" {
+		remotePath = specPath.Child("values", "profile")
+	}
+	if enabled, found, err := unstructured.NestedBool(pl.spec, "values", "istiodRemote", "enabled"); found && err == nil {
+		remote = enabled
+		remotePath, why = specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
+	}
+	if local, _, _ := unstructured.NestedBool(pl.spec, "values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !local {
+		return remotePath, why
+	}
+	return nil, ""
 }
