@@ -145,6 +145,11 @@ func certificateFor(ctx context.Context, b *finding.Builder, own *owner, g secre
 	var ips []string
 	for _, srv := range g.servers {
 		for h, host := range srv.Hosts {
+			if istioHostProblem(host, gw.gatewaySemantics()) != "" {
+				// Istio rejects the host (MC2017) and serves nothing for it;
+				// what is left of it once parsed is no name to certify.
+				continue
+			}
 			name := certificateName(host)
 			if problem := hostProblem(name); problem != "" {
 				b.Errorf(finding.CodeUncertifiableHost, serverPath(srv.Index).Child("hosts").Index(h), "host %q cannot go into the certificate for Secret %q: %s", host, g.secret, problem)

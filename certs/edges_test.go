@@ -63,10 +63,18 @@ func TestCertificatesWithoutDNSNames(t *testing.T) {
 		require.Len(t, p.Certificates, 1)
 		return p
 	}
-	t.Run("IP hosts go to ipAddresses, lower-cased and sorted", func(t *testing.T) {
-		crt := plan(t, withHosts(0, "2001:DB8::A", "10.0.0.1")).Certificates[0]
+	t.Run("IP hosts go to ipAddresses, sorted", func(t *testing.T) {
+		crt := plan(t, withHosts(0, "10.0.0.2", "10.0.0.1")).Certificates[0]
 		assert.Empty(t, crt.Spec.DNSNames)
-		assert.Equal(t, []string{"10.0.0.1", "2001:db8::a"}, crt.Spec.IPAddresses)
+		assert.Equal(t, []string{"10.0.0.1", "10.0.0.2"}, crt.Spec.IPAddresses)
+	})
+	t.Run("a host Istio rejects goes into no certificate", func(t *testing.T) {
+		// Istio takes "2001:db8::a" for a short name and "1.2.3.4/32" for
+		// host "32" in namespace "1.2.3.4", and rejects both (MC2017).
+		p := plan(t, withHosts(0, "2001:DB8::A", "1.2.3.4/32", "a.123", "web.example.com"))
+		assert.Equal(t, []string{"web.example.com"}, p.Certificates[0].Spec.DNSNames)
+		assert.Empty(t, p.Certificates[0].Spec.IPAddresses)
+		assert.Equal(t, []string{"error MC2017 spec.servers[0].hosts[0]", "error MC2017 spec.servers[0].hosts[1]", "error MC2017 spec.servers[0].hosts[2]"}, summary(p.Findings))
 	})
 	t.Run("a common name alone", func(t *testing.T) {
 		crt := plan(t, withHosts(0, "*"), withAnnotation("cert-manager.io/common-name", "web.example.com")).Certificates[0]
