@@ -27,8 +27,6 @@ func TestCipherSuiteWarnings(t *testing.T) {
 			want: []string{`does not support, "BOGUS"`, `drops the repeated cipher suites "AES128-SHA"`}},
 		{name: "TLS 1.0 without suites finds no suite to agree on", tls: `minProtocolVersion: TLSV1_0`,
 			want: []string{"TLSV1_0 allows TLS below 1.2"}},
-		{name: "TLS 1.1 by its enum number", tls: `minProtocolVersion: 2`,
-			want: []string{"TLSV1_1 allows TLS below 1.2"}},
 		{name: "TLS 1.1 with suites is what Istio asks for", tls: `{minProtocolVersion: TLSV1_1, cipherSuites: [ECDHE-RSA-AES128-SHA]}`},
 		{name: "TLS 1.2 needs no suites", tls: `minProtocolVersion: TLSV1_2`},
 	}
@@ -62,6 +60,31 @@ spec:
 				for i := range got {
 					assert.Contains(t, got[i], tt.want[i])
 				}
+			}
+		})
+	}
+}
+
+// The Gateway CRD's schema makes both versions string enums: a number
+// (which Istio's own decoder would take), a name in lower case or another
+// type is refused by the API server.
+func TestTLSVersionsTheAPIServerRejects(t *testing.T) {
+	for _, tls := range []string{`{minProtocolVersion: 1}`, `{minProtocolVersion: tlsv1_0}`, `{maxProtocolVersion: true}`, `{maxProtocolVersion: TLSV1_4}`} {
+		t.Run(tls, func(t *testing.T) {
+			gw := objectFromYAML(t, `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [web.example.com]
+    tls: `+tls+`
+`)
+			parsed := certs.ParseGateway(gw)
+			if assert.Len(t, parsed.Findings, 1) {
+				assert.Equal(t, finding.CodeAPIServerRejects, parsed.Findings[0].Code)
+				assert.Contains(t, parsed.Findings[0].Message, "use one of TLS_AUTO, TLSV1_0, TLSV1_1, TLSV1_2, TLSV1_3")
 			}
 		})
 	}

@@ -1,10 +1,11 @@
 package certs
 
 import (
-	"math"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
-	networking "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -190,7 +191,8 @@ func (p *gatewayParser) parseServer(i int, m map[string]any) Server {
 		if suites, found := tlsMap["cipherSuites"]; found && suites != nil {
 			srv.TLS.CipherSuites = p.stringList(suites, i, "tls", "cipherSuites")
 		}
-		srv.TLS.MinProtocolVersion = tlsProtocolVersion(tlsMap["minProtocolVersion"])
+		srv.TLS.MinProtocolVersion = p.tlsProtocolVersion(tlsMap, i, "minProtocolVersion")
+		p.tlsProtocolVersion(tlsMap, i, "maxProtocolVersion")
 	}
 	return srv
 }
@@ -281,21 +283,35 @@ func refOf(obj *unstructured.Unstructured) finding.ObjectRef {
 	}
 }
 
-// tlsProtocolVersion reads a TLS protocol version written as its enum name
-// or, as protobuf JSON allows, its number; anything else reads as "" (the
-// schema and Istio's validation report it).
-func tlsProtocolVersion(v any) string {
+// tlsProtocolVersions are the names the Gateway CRD's schema allows for
+// minProtocolVersion and maxProtocolVersion.
+var tlsProtocolVersions = []string{"TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"}
+
+// tlsProtocolVersion reads spec.servers[i].tls.<key>, a TLS version name.
+// The CRD's schema is a string enum, so the API server rejects anything
+// else, a number Istio's own decoder would take included.
+func (p *gatewayParser) tlsProtocolVersion(tls map[string]any, i int, key string) string {
+	v, found := tls[key]
+	if !found || v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok && slices.Contains(tlsProtocolVersions, s) {
+		return s
+	}
+	p.findings.Errorf(finding.CodeAPIServerRejects, serverPath(i).Child("tls", key),
+		"%s is not a TLS version the Gateway CRD allows, so the API server rejects the Gateway: use one of %s", describeValue(v), strings.Join(tlsProtocolVersions, ", "))
+	return ""
+}
+
+// describeValue says what was written where a name belongs.
+func describeValue(v any) string {
 	switch v := v.(type) {
 	case string:
-		return v
-	case int64:
-		if v >= math.MinInt32 && v <= math.MaxInt32 {
-			return networking.ServerTLSSettings_TLSProtocol_name[int32(v)]
-		}
-	case float64:
-		if v == math.Trunc(v) && v >= math.MinInt32 && v <= math.MaxInt32 {
-			return networking.ServerTLSSettings_TLSProtocol_name[int32(v)]
-		}
+		return strconv.Quote(v)
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
+	case int64, float64:
+		return fmt.Sprintf("the number %v", v)
 	}
-	return ""
+	return "a list or map"
 }

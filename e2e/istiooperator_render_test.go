@@ -189,6 +189,18 @@ func TestIstiodInstalledAgreesWithIstioctl(t *testing.T) {
 	add("remote-turned-off", "  profile: remote\n  values: {istiodRemote: {enabled: false}}\n")
 	add("remote-with-local-injector", "  profile: remote\n  values: {istiodRemote: {enabledLocalInjectorIstiod: true}}\n")
 	add("external-istiod", "  values: {global: {externalIstiod: true}}\n")
+	// istioctl merges the user's spec over the profile's, a null included;
+	// the chart picks its profile from values.profile, else
+	// values.global.profile, and reads istiodRemote with Helm's truth.
+	add("values-global-profile-remote", "  values: {global: {profile: remote}}\n")
+	add("remote-with-values-profile-ambient", "  profile: remote\n  values: {profile: ambient}\n")
+	add("remote-with-values-profile-empty", "  profile: remote\n  values: {profile: \"\"}\n")
+	add("empty-with-enabled-null", "  profile: empty\n  components: {pilot: {enabled: null}}\n")
+	add("empty-with-pilot-null", "  profile: empty\n  components: {pilot: null}\n")
+	add("empty-with-components-null", "  profile: empty\n  components: null\n")
+	add("empty-with-pilot-settings-only", "  profile: empty\n  components: {pilot: {k8s: {replicaCount: 2}}}\n")
+	add("istiod-remote-string-false", "  values: {istiodRemote: {enabled: \"false\"}}\n")
+	add("remote-local-injector-string-false", "  profile: remote\n  values: {istiodRemote: {enabledLocalInjectorIstiod: \"false\"}}\n")
 	input := []byte(strings.Join(docs, "---\n"))
 
 	installed := map[string]bool{}

@@ -149,12 +149,11 @@ components:
 			name: "snake_case proto field names are accepted as protojson accepts them",
 			obj: istioOperatorWithSpec(t, `
 meshConfig:
-  trust_domain: cluster.local
   enable_auto_mtls: true
   ca_certificates:
   - spiffe_bundle_url: https://bundle.example.com/bundle
     trust_domains: [cluster-b.example.com]
-  default_config:
+  defaultConfig:
     drain_duration: 45s
     proxy_metadata: {FOO: bar}
 `),
@@ -510,6 +509,25 @@ meshConfig:
 			field: "spec.meshConfig.defaultConfig.tracing.stackdriver", kept: `Istio keeps "stackdriver" and ignores "zipkin" and "lightstep"`,
 		},
 		{
+			name: "trust_domain alone is never read, since istioctl's chart writes trustDomain",
+			spec: `
+meshConfig:
+  trust_domain: b.example.com
+`,
+			field: "spec.meshConfig.trust_domain", kept: `Istio ignores the value written under it: istioctl's chart writes trustDomain itself`,
+		},
+		{
+			name: "default_config is never read, and the tracers in it are not said to be kept",
+			spec: `
+meshConfig:
+  default_config:
+    tracing:
+      datadog: {address: "d:8126"}
+      zipkin: {address: "z:9411"}
+`,
+			field: "spec.meshConfig.default_config", kept: `istiod reads defaultConfig only under its JSON name; write "defaultConfig"`,
+		},
+		{
 			name: "a field under both its JSON and its proto name: the JSON name wins",
 			spec: `
 meshConfig:
@@ -555,7 +573,7 @@ func TestCheckTrustDomains(t *testing.T) {
 			for _, f := range Check(istioOperatorWithSpec(t, tt.spec)) {
 				assert.Equal(t, finding.CodeInvalidMeshConfig, f.Code)
 				assert.Equal(t, finding.SeverityError, f.Severity)
-				assert.Contains(t, f.Message, "istiod refuses the mesh config")
+				assert.Contains(t, f.Message, "Istio refuses the mesh config")
 				got = append(got, f.Field)
 			}
 			assert.Equal(t, tt.want, got)

@@ -29,6 +29,24 @@ const certificateDataMessage = "istio.mesh.v1alpha1.MeshConfig.CertificateData"
 // error, because each makes istioctl reject the file or istiod misbehave.
 type checker struct {
 	*finding.Builder
+	// ignored are the paths of meshConfig fields Istio never reads (see
+	// ignoredProtoNames); what the walk finds below them is not said to be
+	// kept.
+	ignored []string
+}
+
+// ignoredProtoNames are top-level meshConfig fields whose proto name Istio
+// reads nowhere: istioctl's chart writes the JSON name itself (trustDomain
+// cluster.local, rootNamespace, enablePrometheusMerge), which the decoder
+// then prefers, and istiod takes defaultConfig and defaultProviders only
+// under their JSON names (mesh.ApplyMeshConfig resets what the decoder
+// read). TestMeshConfigAgreesWithIstiod shows each with the renderer.
+var ignoredProtoNames = map[string]string{
+	"trust_domain":            "istioctl's chart writes trustDomain itself, which Istio reads instead",
+	"root_namespace":          "istioctl's chart writes rootNamespace itself, which Istio reads instead",
+	"enable_prometheus_merge": "istioctl's chart writes enablePrometheusMerge itself, which Istio reads instead",
+	"default_config":          "istiod reads defaultConfig only under its JSON name",
+	"default_providers":       "istiod reads defaultProviders only under its JSON name",
 }
 
 func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
@@ -37,6 +55,22 @@ func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 		return
 	}
 	before := c.errors()
+	written, _ := raw.(map[string]any)
+	for _, key := range sortedKeys(written) {
+		why, ignored := ignoredProtoNames[key]
+		if !ignored {
+			continue
+		}
+		c.ignored = append(c.ignored, path.Child(key).String())
+		md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
+		jsonName := md.Fields().ByName(protoreflect.Name(key)).JSONName()
+		if _, both := written[jsonName]; both {
+			// The walk says the JSON name wins.
+			continue
+		}
+		c.Warningf(finding.CodeMeshConfigSetTwice, path.Child(key),
+			"%q is the proto name of %q, and Istio ignores the value written under it: %s; write %q", key, jsonName, why, jsonName)
+	}
 	md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 	normalized := c.walkMessage(md, raw, path)
 	if c.errors() > before {
@@ -167,11 +201,26 @@ func (c *checker) walkMessage(md protoreflect.MessageDescriptor, v any, path *fi
 			ignored = append(ignored, keys[fd.Number()])
 			delete(out, fd.JSONName())
 		}
+		if c.underIgnored(path) {
+			// Istio reads none of them.
+			continue
+		}
 		c.Warningf(finding.CodeMeshConfigSetTwice, path.Child(keys[kept.Number()]),
 			"%s are alternatives (%s), and Istio keeps %q and ignores %s: set only the one you mean",
 			quoteJoin(append(ignored, keys[kept.Number()])), oneofNames(od), keys[kept.Number()], quoteJoin(ignored))
 	}
 	return out
+}
+
+// underIgnored reports whether path lies in a field Istio never reads.
+func (c *checker) underIgnored(path *field.Path) bool {
+	p := path.String()
+	for _, ignored := range c.ignored {
+		if p == ignored || strings.HasPrefix(p, ignored+".") || strings.HasPrefix(p, ignored+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // quoteJoin quotes each name and joins them with commas and "and".
@@ -204,10 +253,13 @@ func (c *checker) errors() int {
 // empty. istiod refuses the whole mesh
 // config when trustDomain or an alias breaks it.
 func (c *checker) checkTrustDomains(mesh map[string]any, path *field.Path) {
+	// istioctl's own validation decodes meshConfig as written, under either
+	// name, so a bad trust_domain stops `istioctl install` even though the
+	// chart's trustDomain would win in istiod.
 	if td, ok := mesh["trustDomain"].(string); ok {
 		if msg := invalidTrustDomain(td); msg != "" {
 			c.Errorf(finding.CodeInvalidMeshConfig, path.Child("trustDomain"),
-				"trust domain %q %s, and istiod refuses the mesh config; use a DNS name such as cluster.local", td, msg)
+				"trust domain %q %s, and Istio refuses the mesh config (istioctl's validation and istiod's loader both check it); use a DNS name such as cluster.local", td, msg)
 		}
 	}
 	aliases, _ := mesh["trustDomainAliases"].([]any)
@@ -215,7 +267,7 @@ func (c *checker) checkTrustDomains(mesh map[string]any, path *field.Path) {
 		td, _ := a.(string)
 		if msg := invalidTrustDomain(td); msg != "" {
 			c.Errorf(finding.CodeInvalidMeshConfig, path.Child("trustDomainAliases").Index(i),
-				"trust domain alias %q %s, and istiod refuses the mesh config; use a DNS name or remove it", td, msg)
+				"trust domain alias %q %s, and Istio refuses the mesh config (istioctl's validation and istiod's loader both check it); use a DNS name or remove it", td, msg)
 		}
 	}
 }

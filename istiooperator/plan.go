@@ -158,31 +158,93 @@ func changed(original, mutated *unstructured.Unstructured) bool {
 }
 
 // installsNoIstiod says why istioctl would render no istiod Deployment for
-// this IstioOperator, and where, or returns nil: the pilot component is
-// disabled (explicitly, or by the empty profile), or the install consumes a
-// remote istiod (the remote profile, or values.istiodRemote.enabled), whose
-// chart renders the Deployment only with enabledLocalInjectorIstiod.
+// this IstioOperator, and where, or returns nil. istioctl merges the user's
+// spec over the profile's, a null included (which then reads as enabled),
+// and the istiod chart skips its Deployment for a remote istiod:
+//   - the pilot component is disabled, explicitly or by the empty profile;
+//   - istiodRemote.enabled is true (Helm's truth: any non-empty string),
+//     set by the user or by the chart's remote profile, picked by
+//     values.profile, else values.global.profile (the remote profile sets
+//     values.profile: remote), unless enabledLocalInjectorIstiod is true.
+//
+// When a value has a shape istioctl refuses, nothing is said: istioctl's
+// own error comes first.
 func (pl *planner) installsNoIstiod() (*field.Path, string) {
 	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
-	if enabled, found, err := unstructured.NestedBool(pl.spec, "components", "pilot", "enabled"); found && err == nil {
-		if !enabled {
+	enabled, enabledSet := lookupValue(pl.spec, "components", "pilot", "enabled")
+	pilot, pilotSet := lookupValue(pl.spec, "components", "pilot")
+	components, componentsSet := lookupValue(pl.spec, "components")
+	switch {
+	case enabledSet && enabled != nil:
+		on, isBool := enabled.(bool)
+		if !isBool {
+			return nil, ""
+		}
+		if !on {
 			return specPath.Child("components", "pilot", "enabled"), "spec.components.pilot.enabled is false"
 		}
-	} else if profile == "empty" {
+	case enabledSet, pilotSet && pilot == nil, componentsSet && components == nil:
+		// A null written over the profile's setting reads as enabled.
+	case profile == "empty":
 		return specPath.Child("profile"), "the empty profile disables the pilot component; set spec.components.pilot.enabled: true to install it"
 	}
-	valuesProfile, _, _ := unstructured.NestedString(pl.spec, "values", "profile")
-	remote := profile == "remote" || valuesProfile == "remote"
-	remotePath, why := specPath.Child("profile"), "the remote profile consumes an istiod running elsewhere"
-	if valuesProfile == "remote" && profile != "remote" {
-		remotePath = specPath.Child("values", "profile")
+
+	chartProfile, path := "", specPath.Child("profile")
+	if profile == "remote" {
+		chartProfile = "remote"
 	}
-	if enabled, found, err := unstructured.NestedBool(pl.spec, "values", "istiodRemote", "enabled"); found && err == nil {
-		remote = enabled
-		remotePath, why = specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
+	if v, set := lookupValue(pl.spec, "values", "profile"); set {
+		chartProfile, _ = v.(string)
+		path = specPath.Child("values", "profile")
 	}
-	if local, _, _ := unstructured.NestedBool(pl.spec, "values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !local {
-		return remotePath, why
+	if chartProfile == "" {
+		chartProfile, _, _ = unstructured.NestedString(pl.spec, "values", "global", "profile")
+		path = specPath.Child("values", "global", "profile")
+	}
+	remote, why := chartProfile == "remote", "the remote profile consumes an istiod running elsewhere"
+	if v, set := lookupValue(pl.spec, "values", "istiodRemote", "enabled"); set {
+		remote, path, why = helmTrue(v), specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
+	}
+	if local, _ := lookupValue(pl.spec, "values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
+		return path, why
 	}
 	return nil, ""
+}
+
+// lookupValue returns the value at path and whether the key is there at
+// all (a null included).
+func lookupValue(m map[string]any, path ...string) (any, bool) {
+	var cur any = m
+	for _, key := range path {
+		obj, isMap := cur.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		if cur, isMap = obj[key]; !isMap {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// helmTrue is a value's truth in a Helm template's if: false, zero, empty
+// and null are false; anything else, the string "false" included, is true.
+func helmTrue(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case string:
+		return v != ""
+	case int64:
+		return v != 0
+	case float64:
+		return v != 0
+	case []any:
+		return len(v) > 0
+	case map[string]any:
+		return len(v) > 0
+	}
+	return true
 }

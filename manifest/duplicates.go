@@ -75,13 +75,16 @@ func walkDuplicates(n *yaml.Node, path *field.Path, offset, depth int, out *[]Du
 }
 
 // childPath names key below path the way meshcert's findings do: a plain
-// field name as a child, anything with dots, slashes or brackets as a
-// bracketed key (metadata.annotations[cert-manager.io/issuer]).
+// field name as a child; a label or annotation key, or anything with dots,
+// slashes or brackets, as a bracketed key
+// (metadata.annotations[cert-manager.io/issuer], metadata.labels[app]).
 func childPath(path *field.Path, key string) *field.Path {
 	if path == nil {
 		return field.NewPath(key)
 	}
-	if strings.ContainsAny(key, "./[]") || key == "" {
+	parent := path.String()
+	if strings.ContainsAny(key, "./[]") || key == "" ||
+		strings.HasSuffix(parent, "metadata.labels") || strings.HasSuffix(parent, "metadata.annotations") {
 		return path.Key(key)
 	}
 	return path.Child(key)

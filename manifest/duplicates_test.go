@@ -37,7 +37,7 @@ spec:
 			want: [][]DuplicateKey{{{Path: "spec.servers[1].hosts", Lines: []int{7, 8, 10}}}},
 		},
 		{
-			name: "keys with dots are bracketed, and top-level repeats count",
+			name: "label keys and keys with dots are bracketed, and top-level repeats count",
 			file: "a.yaml", data: `apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -45,11 +45,13 @@ metadata:
   annotations:
     cert-manager.io/issuer: x
     cert-manager.io/issuer: y
+  labels: {app: a, app: b}
 kind: ConfigMap
 `,
 			want: [][]DuplicateKey{{
-				{Path: "kind", Lines: []int{2, 8}},
+				{Path: "kind", Lines: []int{2, 9}},
 				{Path: "metadata.annotations[cert-manager.io/issuer]", Lines: []int{6, 7}},
+				{Path: "metadata.labels[app]", Lines: []int{8, 8}},
 			}},
 		},
 		{

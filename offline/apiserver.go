@@ -3,6 +3,7 @@ package offline
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -134,7 +135,7 @@ func metadataTypeFindings(b *finding.Builder, obj *unstructured.Unstructured, er
 		if !isMap {
 			continue
 		}
-		for _, key := range sortedKeys(m) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
 			if _, isString := m[key].(string); isString || m[key] == nil {
 				continue
 			}
@@ -173,15 +174,6 @@ func jsonType(v any) string {
 	default:
 		return "a number"
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // kindText says a Go kind as a manifest's author reads it.
