@@ -106,6 +106,8 @@ var validationCases = []validationCase{
 	{name: "an RSA key of 1024 bits is rejected", spec: valid + ", privateKey: {algorithm: RSA, size: 1024}", rejected: []string{"spec.privateKey.size"}, message: "use 2048, 3072 or 4096"},
 	{name: "an RSA key of 8193 bits is rejected", spec: valid + ", privateKey: {size: 8193}", rejected: []string{"spec.privateKey.size"}},
 	{name: "a negative size counts as unset", spec: valid + ", privateKey: {algorithm: ECDSA, size: -1}"},
+	{name: "an RSA key of size 0 takes the default size", spec: valid + ", privateKey: {algorithm: RSA, size: 0}"},
+	{name: "an ECDSA key of size 0 takes the default size", spec: valid + ", privateKey: {algorithm: ECDSA, size: 0}"},
 	{name: "an ECDSA key of 2048 bits is rejected", spec: valid + ", privateKey: {algorithm: ECDSA, size: 2048}", rejected: []string{"spec.privateKey.size"}},
 	{name: "an algorithm in lower case is rejected", spec: valid + ", privateKey: {algorithm: rsa}", rejected: []string{"spec.privateKey.algorithm"}, message: "spelt so"},
 

@@ -36,6 +36,11 @@ func TestCertificateNameLimit(t *testing.T) {
 		{"alt-names count too", 900, 101, "alt", []string{"error MC3006 spec.servers[0].hosts"}},
 		{"an alt-name repeating a host counts once", 1000, 1000, "h", []string{}},
 	}
+	t.Run("IP addresses count too", func(t *testing.T) {
+		gw := strings.Replace(gatewayWith(1000, 0, "alt"), "h0.example.com", "192.0.2.1, h1000.example.com", 1)
+		plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, gw)), indexOf(t, cluster), cliOptions())
+		assert.Equal(t, []string{"error MC3006 spec.servers[0].hosts"}, summary(plan.Findings))
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(objectFromYAML(t, gatewayWith(tt.hosts, tt.altNames, tt.altPrefix))), indexOf(t, cluster), cliOptions())
