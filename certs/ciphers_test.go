@@ -32,17 +32,7 @@ func TestCipherSuiteWarnings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			gw := objectFromYAML(t, `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: web, namespace: team-a}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [web.example.com]
-    tls:
-      mode: PASSTHROUGH
-`)
+			gw := objectFromYAML(t, gatewayWithTLS("{mode: PASSTHROUGH}"))
 			tls := objectFromYAML(t, tt.tls)
 			server := gw.Object["spec"].(map[string]any)["servers"].([]any)[0].(map[string]any)
 			for k, v := range tls.Object {
@@ -71,7 +61,19 @@ spec:
 func TestTLSVersionsTheAPIServerRejects(t *testing.T) {
 	for _, tls := range []string{`{minProtocolVersion: 1}`, `{minProtocolVersion: tlsv1_0}`, `{maxProtocolVersion: true}`, `{maxProtocolVersion: TLSV1_4}`} {
 		t.Run(tls, func(t *testing.T) {
-			gw := objectFromYAML(t, `apiVersion: networking.istio.io/v1
+			parsed := certs.ParseGateway(objectFromYAML(t, gatewayWithTLS(tls)))
+			if assert.Len(t, parsed.Findings, 1) {
+				assert.Equal(t, finding.CodeAPIServerRejects, parsed.Findings[0].Code)
+				assert.Contains(t, parsed.Findings[0].Message, "use one of TLS_AUTO, TLSV1_0, TLSV1_1, TLSV1_2, TLSV1_3")
+			}
+		})
+	}
+}
+
+// gatewayWithTLS is a Gateway with one HTTPS server whose tls is the flow
+// mapping tls.
+func gatewayWithTLS(tls string) string {
+	return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: web, namespace: team-a}
 spec:
@@ -79,13 +81,6 @@ spec:
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: [web.example.com]
-    tls: `+tls+`
-`)
-			parsed := certs.ParseGateway(gw)
-			if assert.Len(t, parsed.Findings, 1) {
-				assert.Equal(t, finding.CodeAPIServerRejects, parsed.Findings[0].Code)
-				assert.Contains(t, parsed.Findings[0].Message, "use one of TLS_AUTO, TLSV1_0, TLSV1_1, TLSV1_2, TLSV1_3")
-			}
-		})
-	}
+    tls: ` + tls + `
+`
 }
