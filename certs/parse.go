@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,19 +298,6 @@ func (p *gatewayParser) tlsProtocolVersion(tls map[string]any, i int, key string
 		return s
 	}
 	p.findings.Errorf(finding.CodeAPIServerRejects, serverPath(i).Child("tls", key),
-		"%s is not a TLS version the Gateway CRD allows, so the API server rejects the Gateway: use one of %s", describeValue(v), strings.Join(tlsProtocolVersions, ", "))
+		"%s is not a TLS version the Gateway CRD allows, so the API server rejects the Gateway: use one of %s", jsonvalue.Describe(v), strings.Join(tlsProtocolVersions, ", "))
 	return ""
-}
-
-// describeValue says what was written where a name belongs.
-func describeValue(v any) string {
-	switch v := v.(type) {
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return fmt.Sprintf("the boolean %v", v)
-	case int64, float64:
-		return fmt.Sprintf("the number %v", v)
-	}
-	return "a list or map"
 }

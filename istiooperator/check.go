@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
 // GVK is the IstioOperator's one API version; Is is the only test of
@@ -61,7 +62,7 @@ func Check(obj *unstructured.Unstructured) finding.Findings {
 	}
 	spec, ok := rawSpec.(map[string]any)
 	if !ok {
-		c.Errorf(finding.CodeInvalidMeshConfig, specPath, "spec must be a map, not %s: istioctl cannot read this IstioOperator; write spec as a YAML mapping", describe(rawSpec))
+		c.Errorf(finding.CodeInvalidMeshConfig, specPath, "spec must be a map, not %s: istioctl cannot read this IstioOperator; write spec as a YAML mapping", jsonvalue.Describe(rawSpec))
 		return c.Findings()
 	}
 	c.checkMeshConfig(spec, specPath.Child("meshConfig"))
@@ -150,7 +151,7 @@ func (c *checker) checkPilotCertProvider(value any, path *field.Path) {
 	}
 	s, ok := value.(string)
 	if !ok {
-		c.Errorf(finding.CodeInvalidPilotCertProvider, path, "the pilot certificate provider must be a string, not %s; set it to %s", describe(value), validPilotCertProvidersQuote)
+		c.Errorf(finding.CodeInvalidPilotCertProvider, path, "the pilot certificate provider must be a string, not %s; set it to %s", jsonvalue.Describe(value), validPilotCertProvidersQuote)
 		return
 	}
 	switch {

@@ -55,6 +55,7 @@ func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 		return
 	}
 	before := c.errors()
+	md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 	written, _ := raw.(map[string]any)
 	for _, key := range sortedKeys(written) {
 		why, ignored := ignoredProtoNames[key]
@@ -62,7 +63,6 @@ func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 			continue
 		}
 		c.ignored = append(c.ignored, path.Child(key).String())
-		md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 		jsonName := md.Fields().ByName(protoreflect.Name(key)).JSONName()
 		if _, both := written[jsonName]; both {
 			// The walk says the JSON name wins.
@@ -71,7 +71,6 @@ func (c *checker) checkMeshConfig(spec map[string]any, path *field.Path) {
 		c.Warningf(finding.CodeMeshConfigSetTwice, path.Child(key),
 			"%q is the proto name of %q, and Istio ignores the value written under it: %s; write %q", key, jsonName, why, jsonName)
 	}
-	md := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor()
 	normalized := c.walkMessage(md, raw, path)
 	if c.errors() > before {
 		return
@@ -571,7 +570,7 @@ func (c *checker) walkAny(v any, path *field.Path) any {
 }
 
 func (c *checker) wrongType(path *field.Path, want string, got any) {
-	c.Errorf(finding.CodeInvalidMeshConfig, path, "must be %s, not %s; Istio rejects the whole meshConfig over this, so change the value", want, describe(got))
+	c.Errorf(finding.CodeInvalidMeshConfig, path, "must be %s, not %s; Istio rejects the whole meshConfig over this, so change the value", want, jsonvalue.Describe(got))
 }
 
 // unknownFieldMessage explains an unknown key. The caCertificates case gets
@@ -645,24 +644,4 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func describe(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "a map"
-	case []any:
-		return "a list"
-	case string:
-		return fmt.Sprintf("the string %q", x)
-	case bool:
-		return fmt.Sprintf("the boolean %t", x)
-	default:
-		if _, ok := jsonvalue.Number(v); ok {
-			return fmt.Sprintf("the number %v", x)
-		}
-		return fmt.Sprintf("a %T", v)
-	}
 }

@@ -170,10 +170,16 @@ func changed(original, mutated *unstructured.Unstructured) bool {
 // When a value has a shape istioctl refuses, nothing is said: istioctl's
 // own error comes first.
 func (pl *planner) installsNoIstiod() (*field.Path, string) {
+	// The value at a path, and whether the key is there at all, a null
+	// included.
+	lookupValue := func(path ...string) (any, bool) {
+		v, found, _ := unstructured.NestedFieldNoCopy(pl.spec, path...)
+		return v, found
+	}
 	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
-	enabled, enabledSet := lookupValue(pl.spec, "components", "pilot", "enabled")
-	pilot, pilotSet := lookupValue(pl.spec, "components", "pilot")
-	components, componentsSet := lookupValue(pl.spec, "components")
+	enabled, enabledSet := lookupValue("components", "pilot", "enabled")
+	pilot, pilotSet := lookupValue("components", "pilot")
+	components, componentsSet := lookupValue("components")
 	switch {
 	case enabledSet && enabled != nil:
 		on, isBool := enabled.(bool)
@@ -193,7 +199,7 @@ func (pl *planner) installsNoIstiod() (*field.Path, string) {
 	if profile == "remote" {
 		chartProfile = "remote"
 	}
-	if v, set := lookupValue(pl.spec, "values", "profile"); set {
+	if v, set := lookupValue("values", "profile"); set {
 		chartProfile, _ = v.(string)
 		path = specPath.Child("values", "profile")
 	}
@@ -202,29 +208,13 @@ func (pl *planner) installsNoIstiod() (*field.Path, string) {
 		path = specPath.Child("values", "global", "profile")
 	}
 	remote, why := chartProfile == "remote", "the remote profile consumes an istiod running elsewhere"
-	if v, set := lookupValue(pl.spec, "values", "istiodRemote", "enabled"); set {
+	if v, set := lookupValue("values", "istiodRemote", "enabled"); set {
 		remote, path, why = helmTrue(v), specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
 	}
-	if local, _ := lookupValue(pl.spec, "values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
+	if local, _ := lookupValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
 		return path, why
 	}
 	return nil, ""
-}
-
-// lookupValue returns the value at path and whether the key is there at
-// all (a null included).
-func lookupValue(m map[string]any, path ...string) (any, bool) {
-	var cur any = m
-	for _, key := range path {
-		obj, isMap := cur.(map[string]any)
-		if !isMap {
-			return nil, false
-		}
-		if cur, isMap = obj[key]; !isMap {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // helmTrue is a value's truth in a Helm template's if: false, zero, empty

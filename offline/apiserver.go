@@ -16,6 +16,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
 // What the API server refuses of any object before a webhook sees it, so
@@ -126,7 +127,7 @@ func metadataTypeFindings(b *finding.Builder, obj *unstructured.Unstructured, er
 	meta, _ := obj.Object["metadata"].(map[string]any)
 	if meta == nil {
 		b.Errorf(finding.CodeAPIServerRejects, metaPath,
-			"metadata is %s, not a map, and the API server rejects the object: write metadata as a map with a name", jsonType(obj.Object["metadata"]))
+			"metadata is %s, not a map, and the API server rejects the object: write metadata as a map with a name", jsonvalue.Describe(obj.Object["metadata"]))
 		return
 	}
 	found := false
@@ -142,7 +143,7 @@ func metadataTypeFindings(b *finding.Builder, obj *unstructured.Unstructured, er
 			found = true
 			b.Errorf(finding.CodeAPIServerRejects, metaPath.Child(mapField).Key(key),
 				"the value is %s, but %s values are strings, and the API server rejects the object (and meshcert cannot read its %s): quote it",
-				jsonType(m[key]), strings.TrimSuffix(mapField, "s"), mapField)
+				jsonvalue.Describe(m[key]), strings.TrimSuffix(mapField, "s"), mapField)
 		}
 	}
 	var typeErr *json.UnmarshalTypeError
@@ -156,23 +157,6 @@ func metadataTypeFindings(b *finding.Builder, obj *unstructured.Unstructured, er
 	case !found:
 		b.Errorf(finding.CodeAPIServerRejects, metaPath,
 			"the API server cannot decode this metadata (%v), so it rejects the object: fix the field it names", err)
-	}
-}
-
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	default:
-		return "a number"
 	}
 }
 

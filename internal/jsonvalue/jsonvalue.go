@@ -4,6 +4,7 @@ package jsonvalue
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 )
 
@@ -49,5 +50,28 @@ func signedInteger(v any) (int64, bool) {
 		return int64(x), true
 	default:
 		return 0, false
+	}
+}
+
+// Describe says what a decoded value is, for a finding that names what was
+// written where something else belongs: "the string \"x\"", "the number 3",
+// "a list".
+func Describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "a map"
+	case []any:
+		return "a list"
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case bool:
+		return fmt.Sprintf("the boolean %t", x)
+	default:
+		if _, ok := Number(v); ok {
+			return fmt.Sprintf("the number %v", x)
+		}
+		return fmt.Sprintf("a %T", v)
 	}
 }
