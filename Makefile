@@ -127,9 +127,9 @@ mutate: $(GREMLINS) ## Mutation-test certs, webhook and controller (about 25 min
 	done
 
 .PHONY: golden
-golden: tools ## Regenerate what is generated and checked: inject goldens, docs/findings.md, the chart's webhook/RBAC templates and values table, deploy/meshcert.yaml.
-	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... -run Golden
-	UPDATE_GOLDEN=1 $(GO) test ./internal/chart/...
+golden: tools ## Regenerate what is generated and checked: inject goldens, docs/findings.md, the reference tables of docs/ (flags, metrics, annotations), the chart's webhook/RBAC templates and values table, deploy/meshcert.yaml.
+	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... -run 'Golden|TablesAreCurrent'
+	UPDATE_GOLDEN=1 $(GO) test ./internal/chart/... ./internal/reference/...
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^(TestReleaseManifestIsTheRenderedChart|TestHelmInstalledMeshcert)$$' .
 
 # The local control plane, the e2e tests and the demo.

@@ -19,23 +19,31 @@ type Metrics struct {
 	certificateWrites *prometheus.CounterVec
 }
 
+// The controller's metrics, declared once for the server and the docs.
+var (
+	certificateWritesMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_certificate_writes_total",
+		Type:   metricsutil.Counter,
+		Help:   "Certificate writes by meshcert's controller, by operation (create, update, delete).",
+		Labels: []string{"operation"},
+	})
+	managedCertificatesMetric = metricsutil.Define(metricsutil.Definition{
+		Name: "meshcert_managed_certificates",
+		Type: metricsutil.Gauge,
+		Help: "Certificates in the cluster that meshcert created and manages.",
+	})
+)
+
 // NewMetrics creates the controller's metrics and registers them with reg:
 // meshcert_certificate_writes_total, and meshcert_managed_certificates,
 // counted from reader (the manager's cache) when scraped. ctx is the
 // process's, since a scrape brings none.
 func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Reader) (*Metrics, error) {
-	writes, err := metricsutil.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meshcert_certificate_writes_total",
-		Help: "Certificate writes by meshcert's controller, by operation (create, update, delete).",
-	}, []string{"operation"}))
+	writes, err := metricsutil.CounterVec(reg, certificateWritesMetric)
 	if err != nil {
 		return nil, err
 	}
-	_, err = metricsutil.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "meshcert_managed_certificates",
-		Help: "Certificates in the cluster that meshcert created and manages.",
-	}, func() float64 { return countManaged(ctx, reader) }))
-	if err != nil {
+	if _, err := metricsutil.GaugeFunc(reg, managedCertificatesMetric, func() float64 { return countManaged(ctx, reader) }); err != nil {
 		return nil, err
 	}
 	return &Metrics{certificateWrites: writes}, nil

@@ -17,43 +17,56 @@ type Metrics struct {
 	panics    *prometheus.CounterVec
 }
 
+// The admission metrics, declared once for the server and the docs.
+var (
+	decisionsMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_admission_decisions_total",
+		Type:   metricsutil.Counter,
+		Help:   "Admission decisions by webhook and result (allowed, denied, patched, errored).",
+		Labels: []string{"webhook", "result"},
+	})
+	findingsMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_admission_findings_total",
+		Type:   metricsutil.Counter,
+		Help:   "Findings the validating webhooks reported, by webhook, finding code and severity.",
+		Labels: []string{"webhook", "code", "severity"},
+	})
+	durationMetric = metricsutil.Define(metricsutil.Definition{
+		Name:    "meshcert_admission_duration_seconds",
+		Type:    metricsutil.Histogram,
+		Help:    "Time meshcert's admission handlers took to decide, by webhook.",
+		Labels:  []string{"webhook"},
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+	})
+	panicsMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_admission_panics_total",
+		Type:   metricsutil.Counter,
+		Help:   "Admission handler panics recovered and answered (the mutating webhook allows, a validating one answers an error), by webhook: a bug, please report it with the log line and its stack.",
+		Labels: []string{"webhook"},
+	})
+)
+
 // NewMetrics creates the admission metrics and registers them with reg
 // (controller-runtime's metrics.Registry in the server). Registering twice
 // with one registry reuses the collectors already there.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshcert_admission_decisions_total",
-			Help: "Admission decisions by webhook and result (allowed, denied, patched, errored).",
-		}, []string{"webhook", "result"}),
-		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshcert_admission_findings_total",
-			Help: "Findings the validating webhooks reported, by webhook, finding code and severity.",
-		}, []string{"webhook", "code", "severity"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "meshcert_admission_duration_seconds",
-			Help:    "Time meshcert's admission handlers took to decide, by webhook.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
-		}, []string{"webhook"}),
-		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshcert_admission_panics_total",
-			Help: "Admission handler panics recovered and answered, by webhook (a bug: please report it with the log line).",
-		}, []string{"webhook"}),
-	}
-	var err error
-	if m.decisions, err = metricsutil.Register(reg, m.decisions); err != nil {
+	var (
+		m   Metrics
+		err error
+	)
+	if m.decisions, err = metricsutil.CounterVec(reg, decisionsMetric); err != nil {
 		return nil, err
 	}
-	if m.findings, err = metricsutil.Register(reg, m.findings); err != nil {
+	if m.findings, err = metricsutil.CounterVec(reg, findingsMetric); err != nil {
 		return nil, err
 	}
-	if m.duration, err = metricsutil.Register(reg, m.duration); err != nil {
+	if m.duration, err = metricsutil.HistogramVec(reg, durationMetric); err != nil {
 		return nil, err
 	}
-	if m.panics, err = metricsutil.Register(reg, m.panics); err != nil {
+	if m.panics, err = metricsutil.CounterVec(reg, panicsMetric); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return &m, nil
 }
 
 func (m *Metrics) observe(webhook, result string, findings finding.Findings, elapsed time.Duration) {

@@ -3,11 +3,12 @@ package chart
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/internal/mddoc"
 )
 
 var templatesDir = filepath.Join("..", "..", "charts", "meshcert", "templates")
@@ -39,20 +40,7 @@ func TestChartREADMEValuesTableIsCurrent(t *testing.T) {
 	require.NoError(t, err, "every value in values.yaml is documented")
 	table := ValuesTable(values)
 
-	readmePath := filepath.Join(chartDir, "README.md")
-	readme, err := os.ReadFile(readmePath)
-	require.NoError(t, err)
-	const start, end = "<!-- values:start -->\n", "<!-- values:end -->"
-	before, rest, ok := strings.Cut(string(readme), start)
-	require.True(t, ok, "README.md has no %q marker", start)
-	_, after, ok := strings.Cut(rest, end)
-	require.True(t, ok, "README.md has no %q marker", end)
-	want := before + start + table + end + after
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		require.NoError(t, os.WriteFile(readmePath, []byte(want), 0o644))
-		readme = []byte(want)
-	}
-	assert.Equal(t, want, string(readme), "the values table is stale: run make golden")
+	mddoc.Golden(t, filepath.Join(chartDir, "README.md"), "values", table)
 }
 
 func TestValuesNeedADescription(t *testing.T) {

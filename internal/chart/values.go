@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/meshcert/meshcert/internal/mddoc"
 )
 
 // Value is one documented entry of values.yaml.
@@ -92,10 +94,9 @@ func Values(data []byte) ([]Value, error) {
 
 // ValuesTable is the Markdown table of values for the chart's README.
 func ValuesTable(values []Value) string {
-	var b strings.Builder
-	b.WriteString("| key | default | description |\n|---|---|---|\n")
-	for _, v := range values {
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", v.Key, strings.ReplaceAll(v.Default, "|", `\|`), strings.ReplaceAll(v.Description, "|", `\|`))
+	rows := make([][]string, len(values))
+	for i, v := range values {
+		rows[i] = []string{mddoc.Code(v.Key), "`" + v.Default + "`", v.Description}
 	}
-	return b.String()
+	return mddoc.Table([]string{"key", "default", "description"}, rows)
 }

@@ -265,6 +265,20 @@ func (f *serveFlags) run(ctx context.Context) error {
 	return nil
 }
 
+// The server's own metrics, declared once for the server and the docs.
+var (
+	eventsDroppedMetric = metricsutil.Define(metricsutil.Definition{
+		Name: "meshcert_events_dropped_total",
+		Type: metricsutil.Counter,
+		Help: fmt.Sprintf("Events not recorded because %d were already waiting to be written.", eventq.DefaultQueueSize),
+	})
+	writeDeferralMetric = metricsutil.Define(metricsutil.Definition{
+		Name: "meshcert_controller_write_deferral_seconds_total",
+		Type: metricsutil.Counter,
+		Help: "Time the controller held Certificate writes back while Gateways were being admitted (--max-write-deferral).",
+	})
+)
+
 // newEventRecorder returns the controllers' Event recorder, run by the
 // manager, and registers meshcert_events_dropped_total with reg.
 func newEventRecorder(mgr manager.Manager, reg prometheus.Registerer) (*eventq.Recorder, error) {
@@ -272,10 +286,7 @@ func newEventRecorder(mgr manager.Manager, reg prometheus.Registerer) (*eventq.R
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the Events client: %w", err)
 	}
-	dropped, err := metricsutil.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "meshcert_events_dropped_total",
-		Help: "Events not recorded because the Event queue was full.",
-	}))
+	dropped, err := metricsutil.NewCounter(reg, eventsDroppedMetric)
 	if err != nil {
 		return nil, err
 	}
@@ -343,10 +354,7 @@ const admissionPause = 500 * time.Millisecond
 
 // registerDeferralMetric counts the time the controller held writes back.
 func registerDeferralMetric(reg prometheus.Registerer, admissions *quiet.Gate) error {
-	_, err := metricsutil.Register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "meshcert_controller_write_deferral_seconds_total",
-		Help: "Time the controller held Certificate writes back while Gateways were being admitted (--max-write-deferral).",
-	}, func() float64 { return admissions.Deferred().Seconds() }))
+	_, err := metricsutil.CounterFunc(reg, writeDeferralMetric, func() float64 { return admissions.Deferred().Seconds() })
 	if err != nil {
 		return fmt.Errorf("failed to register the write deferral metric: %w", err)
 	}
