@@ -7,22 +7,39 @@ import (
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/finding"
 )
 
+// ManagedByMeshcert reports whether obj carries meshcert's managed-by
+// label: meshcert made it, for a Gateway or for an IstioOperator. Which
+// source it belongs to is the annotation's to say (IsManagedCertificate,
+// OwnedBy, istiooperator.OwnsCertificate).
+func ManagedByMeshcert(obj metav1.Object) bool {
+	return obj.GetLabels()[LabelManagedBy] == ManagedByValue
+}
+
+// IsCertificate reports whether gvk is a cert-manager Certificate, of any
+// version: the API server and the decoders settle the version.
+func IsCertificate(gvk schema.GroupVersionKind) bool {
+	return gvk.Group == CertManagerGroup && gvk.Kind == cmapi.CertificateKind
+}
+
 // OwnedBy reports whether crt is meshcert's Certificate for the Gateway
 // namespace/name: meshcert's label and that Gateway's annotation.
 func OwnedBy(crt *cmapi.Certificate, namespace, name string) bool {
-	return crt.Labels[LabelManagedBy] == ManagedByValue &&
-		crt.Annotations[AnnotationGateway] == namespace+"/"+name
+	return ManagedByMeshcert(crt) && crt.Annotations[AnnotationGateway] == namespace+"/"+name
 }
 
-// IsManagedCertificate reports whether meshcert created crt.
+// IsManagedCertificate reports whether meshcert created crt for a Gateway,
+// any Gateway. A mesh CA Certificate meshcert made for an IstioOperator is
+// not one.
 func IsManagedCertificate(crt *cmapi.Certificate) bool {
-	return crt.Labels[LabelManagedBy] == ManagedByValue && crt.Annotations[AnnotationGateway] != ""
+	return ManagedByMeshcert(crt) && crt.Annotations[AnnotationGateway] != ""
 }
 
 // owner is the source Gateway as its Certificates record it: labels that

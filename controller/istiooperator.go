@@ -8,30 +8,21 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/quiet"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
-// IstioOperatorName is the IstioOperator controller's name in logs.
-const IstioOperatorName = "istiooperator-certificates"
-
-// ReasonCACertsNotOwned: a Secret cacerts that cert-manager did not write
-// is in istiod's namespace, so meshcert makes no mesh CA.
+// ReasonCACertsNotOwned: something in istiod's namespace keeps meshcert
+// from owning cacerts (istiooperator.CACertsObstacles), so it makes no
+// mesh CA.
 const ReasonCACertsNotOwned = "CACertsNotOwned"
 
 // IstioOperatorReconciler makes istiod's mesh CA Certificate match what
@@ -113,31 +104,31 @@ func (r *IstioOperatorReconciler) applyMeshCA(ctx context.Context, obj *unstruct
 	})
 }
 
-// cacertsFree reports whether the Secret cacerts is absent or cert-manager's.
-// When meshcert may not read it (no Role in istiod's namespace), it makes no
+// cacertsFree reads the Secret cacerts live and reports whether the planner's
+// rule lets meshcert own it, recording an Event for each obstacle. When
+// meshcert may not read it (no Role in istiod's namespace), it makes no
 // mesh CA rather than risk overwriting one.
 func (r *IstioOperatorReconciler) cacertsFree(ctx context.Context, obj *unstructured.Unstructured, namespace string) (bool, error) {
 	secret := &metav1.PartialObjectMetadata{}
 	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: istiooperator.CACertsSecret}, secret)
+	found := istiooperator.CACertsFound{Namespace: namespace}
 	switch {
 	case apierrors.IsNotFound(err):
-		return true, nil
 	case apierrors.IsForbidden(err):
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check",
-			"meshcert may not read Secret %s/%s, so it cannot tell a plugged-in CA from none and makes no mesh CA: grant get on that Secret (the chart's istiodNamespace Role)",
-			namespace, istiooperator.CACertsSecret)
-		return false, nil
+		found.SecretUnreadable = true
 	case err != nil:
 		return false, fmt.Errorf("failed to get Secret %s/%s: %w", namespace, istiooperator.CACertsSecret, err)
+	default:
+		found.Secret = secret
 	}
-	if istiooperator.ForeignCACerts(secret.GetAnnotations()) {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check",
-			"Secret %s/%s exists and cert-manager did not write it (a plugged-in CA made by hand?); a Certificate would overwrite istiod's CA, so meshcert makes none: move that Secret away to let meshcert manage it",
-			namespace, istiooperator.CACertsSecret)
-		return false, nil
+	// The Certificates in the way were the plan's to find, from the cache;
+	// apply reads the one it would write again.
+	obstacles := istiooperator.CACertsObstacles(client.ObjectKeyFromObject(obj), found)
+	for _, msg := range obstacles {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check", "%s", msg)
 	}
-	return true, nil
+	return len(obstacles) == 0, nil
 }
 
 // pruneMeshCA deletes meshcert's mesh CA Certificates of the IstioOperator
@@ -149,11 +140,7 @@ func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.Nam
 		desiredList = []*cmapi.Certificate{desired}
 	}
 	var list cmapi.CertificateList
-	err := r.Client.List(ctx, &list, client.MatchingLabels{
-		certs.LabelManagedBy:                      certs.ManagedByValue,
-		istiooperator.LabelIstioOperatorNamespace: certs.LabelValue(key.Namespace),
-		istiooperator.LabelIstioOperatorName:      certs.LabelValue(key.Name),
-	})
+	err := r.Client.List(ctx, &list, client.MatchingLabels(istiooperator.CertificateLabels(key.Namespace, key.Name)))
 	if err != nil {
 		return fmt.Errorf("failed to list Certificates of IstioOperator %s: %w", key, err)
 	}
@@ -162,46 +149,4 @@ func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.Nam
 		crts[i] = &list.Items[i]
 	}
 	return r.writer(obj, key).prune(ctx, crts, desiredList)
-}
-
-// istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.
-func istioOperatorOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
-	namespace, name, ok := splitRef(obj.GetAnnotations()[istiooperator.AnnotationIstioOperator])
-	if !ok {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
-}
-
-// setupIstioOperators adds the IstioOperator controller when the API
-// server serves the CRD: istioctl stopped installing it in Istio 1.21.
-func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, managed predicate.Predicate) error {
-	log := logf.FromContext(ctx)
-	if _, err := mgr.GetRESTMapper().RESTMapping(istiooperator.GVK.GroupKind(), istiooperator.GVK.Version); err != nil {
-		if meta.IsNoMatchError(err) {
-			log.Info("IstioOperator CRD not installed; not watching IstioOperators")
-			return nil
-		}
-		return fmt.Errorf("failed to look up the IstioOperator API: %w", err)
-	}
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(istiooperator.GVK)
-	r := &IstioOperatorReconciler{
-		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
-		Lookup:     cfg.Lookup,
-		Options:    cfg.Options,
-		Recorder:   cfg.recorder(mgr),
-		Metrics:    cfg.Metrics,
-		Admissions: cfg.Admissions,
-	}
-	err := ctrl.NewControllerManagedBy(mgr).
-		Named(IstioOperatorName).
-		For(obj).
-		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(istioOperatorOfCertificate), builder.WithPredicates(managed)).
-		Complete(r)
-	if err != nil {
-		return fmt.Errorf("failed to set up the IstioOperator controller: %w", err)
-	}
-	return nil
 }

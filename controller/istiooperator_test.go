@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -102,7 +104,12 @@ func TestMeshCALeavesOthersAlone(t *testing.T) {
 		h.reconcileOperator(h.operatorReconciler())
 		_, ok := h.certificate("cacerts")
 		assert.False(t, ok)
-		assert.Contains(t, h.events()[0], "Warning CACertsNotOwned")
+		evs := h.events()
+		require.Len(t, evs, 1)
+		assert.Contains(t, evs[0], "Warning CACertsNotOwned")
+		said := istiooperator.CACertsObstacles(mesh, istiooperator.CACertsFound{Namespace: "istio-system", Secret: handMade})
+		require.Len(t, said, 1)
+		assert.True(t, strings.HasSuffix(evs[0], " "+said[0]), "the Event says what the planner says: %s", evs[0])
 	})
 	t.Run("a cacerts Secret cert-manager wrote for Certificate cacerts is taken over", func(t *testing.T) {
 		issued := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cacerts", Namespace: "istio-system",
@@ -139,12 +146,6 @@ func TestMeshCALeavesOthersAlone(t *testing.T) {
 	})
 }
 
-func TestIstioOperatorOfCertificate(t *testing.T) {
-	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{istiooperator.AnnotationIstioOperator: "istio-system/mesh"}}}
-	assert.Equal(t, []string{"istio-system/mesh"}, requestNames(istioOperatorOfCertificate(t.Context(), crt)))
-	assert.Empty(t, istioOperatorOfCertificate(t.Context(), &cmapi.Certificate{}))
-}
-
 func TestIstioOperatorStoredWithoutPeerRoots(t *testing.T) {
 	rootPEM, err := os.ReadFile("../testdata/pki/root-b.pem")
 	require.NoError(t, err)
@@ -158,4 +159,41 @@ func TestIstioOperatorStoredWithoutPeerRoots(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Contains(t, evs[0], "Warning WebhookBypassed")
 	assert.Empty(t, h.writes, "the controller never writes the IstioOperator")
+}
+
+func TestIstioOperatorReconciler(t *testing.T) {
+	io := func(name string, spec map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+		u.SetGroupVersionKind(istiooperator.GVK)
+		u.SetNamespace("istio-system")
+		u.SetName(name)
+		return u
+	}
+	bad := io("bad", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "cert-manager"}}})
+	good := io("good", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "istiod"}}})
+	h := newHarness(t, bad, good)
+	r := &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+
+	_, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
+	require.NoError(t, err)
+	evs := h.events()
+	require.Len(t, evs, 1)
+	assert.Contains(t, evs[0], "Warning BadConfig")
+	assert.Contains(t, evs[0], `MC6003 spec.values.global.pilotCertProvider: pilot certificate provider "cert-manager"`)
+
+	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "good"}})
+	require.NoError(t, err)
+	assert.Empty(t, h.events(), "a valid IstioOperator gets no Event")
+
+	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "gone"}})
+	require.NoError(t, err, "a deleted IstioOperator is nothing to do")
+
+	failing := interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return errors.New("cache not synced")
+		},
+	})
+	r.Client = failing
+	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
+	require.ErrorContains(t, err, "failed to get IstioOperator istio-system/bad: cache not synced")
 }

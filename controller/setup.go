@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,10 +23,14 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/internal/quiet"
+	"github.com/meshcert/meshcert/istiooperator"
 )
 
 // Name is the Certificate controller's name in logs and metrics.
 const Name = "gateway-certificates"
+
+// IstioOperatorName is the IstioOperator controller's name in logs.
+const IstioOperatorName = "istiooperator-certificates"
 
 // Config is what the controllers need besides the manager.
 type Config struct {
@@ -72,14 +76,9 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 		Metrics:    cfg.Metrics,
 		Admissions: cfg.Admissions,
 	}
-	managed, err := predicate.LabelSelectorPredicate(metav1.LabelSelector{
-		MatchLabels: map[string]string{certs.LabelManagedBy: certs.ManagedByValue},
-	})
-	if err != nil {
-		return fmt.Errorf("failed to build the managed Certificate predicate: %w", err)
-	}
+	managed := predicate.NewPredicateFuncs(func(obj client.Object) bool { return certs.ManagedByMeshcert(obj) })
 	m := watchMappings{reader: mgr.GetClient()}
-	err = ctrl.NewControllerManagedBy(mgr).
+	err := ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: max(1, cfg.MaxConcurrentReconciles)}).
 		For(cluster.NewGateway()).
@@ -96,6 +95,39 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	return setupIstioOperators(ctx, mgr, cfg, managed)
 }
 
+// setupIstioOperators adds the IstioOperator controller when the API
+// server serves the CRD: istioctl stopped installing it in Istio 1.21.
+func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, managed predicate.Predicate) error {
+	log := logf.FromContext(ctx)
+	if _, err := mgr.GetRESTMapper().RESTMapping(istiooperator.GVK.GroupKind(), istiooperator.GVK.Version); err != nil {
+		if meta.IsNoMatchError(err) {
+			log.Info("IstioOperator CRD not installed; not watching IstioOperators")
+			return nil
+		}
+		return fmt.Errorf("failed to discover the IstioOperator API: %w", err)
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(istiooperator.GVK)
+	r := &IstioOperatorReconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Lookup:     cfg.Lookup,
+		Options:    cfg.Options,
+		Recorder:   cfg.recorder(mgr),
+		Metrics:    cfg.Metrics,
+		Admissions: cfg.Admissions,
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named(IstioOperatorName).
+		For(obj).
+		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(istioOperatorOfCertificate), builder.WithPredicates(managed)).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("failed to set up the IstioOperator controller: %w", err)
+	}
+	return nil
+}
+
 // gatewayOfCertificate maps a meshcert Certificate to its Gateway, so a
 // deleted or edited Certificate is put back.
 func gatewayOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
@@ -104,6 +136,15 @@ func gatewayOfCertificate(_ context.Context, obj client.Object) []reconcile.Requ
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+}
+
+// istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.
+func istioOperatorOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
+	namespace, name, ok := splitRef(obj.GetAnnotations()[istiooperator.AnnotationIstioOperator])
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
 }
 
 // splitRef splits "namespace/name"; both parts must be non-empty.

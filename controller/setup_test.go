@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
@@ -100,7 +99,7 @@ func TestSetup(t *testing.T) {
 			name:      "a failing API discovery is an error, not a silently missing controller",
 			mapper:    failingMapper{},
 			wantAdded: []string{"gateway-certificates"},
-			wantErr:   "failed to look up the IstioOperator API: discovery is down",
+			wantErr:   "failed to discover the IstioOperator API: discovery is down",
 		},
 	}
 	for _, tc := range tests {
@@ -225,6 +224,12 @@ func TestGatewayOfCertificate(t *testing.T) {
 	}
 }
 
+func TestIstioOperatorOfCertificate(t *testing.T) {
+	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{istiooperator.AnnotationIstioOperator: "istio-system/mesh"}}}
+	assert.Equal(t, []string{"istio-system/mesh"}, requestNames(istioOperatorOfCertificate(t.Context(), crt)))
+	assert.Empty(t, istioOperatorOfCertificate(t.Context(), &cmapi.Certificate{}))
+}
+
 func TestMetrics(t *testing.T) {
 	managed := func(name string) *cmapi.Certificate {
 		return &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{
@@ -260,41 +265,4 @@ meshcert_managed_certificates 2
 
 	var none *Metrics
 	assert.NotPanics(t, func() { none.wrote(opCreate) }, "a nil *Metrics records nothing")
-}
-
-func TestIstioOperatorReconciler(t *testing.T) {
-	io := func(name string, spec map[string]any) *unstructured.Unstructured {
-		u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-		u.SetGroupVersionKind(istiooperator.GVK)
-		u.SetNamespace("istio-system")
-		u.SetName(name)
-		return u
-	}
-	bad := io("bad", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "cert-manager"}}})
-	good := io("good", map[string]any{"values": map[string]any{"global": map[string]any{"pilotCertProvider": "istiod"}}})
-	h := newHarness(t, bad, good)
-	r := &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
-
-	_, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
-	require.NoError(t, err)
-	evs := h.events()
-	require.Len(t, evs, 1)
-	assert.Contains(t, evs[0], "Warning BadConfig")
-	assert.Contains(t, evs[0], `MC6003 spec.values.global.pilotCertProvider: pilot certificate provider "cert-manager"`)
-
-	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "good"}})
-	require.NoError(t, err)
-	assert.Empty(t, h.events(), "a valid IstioOperator gets no Event")
-
-	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "gone"}})
-	require.NoError(t, err, "a deleted IstioOperator is nothing to do")
-
-	failing := interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return errors.New("cache not synced")
-		},
-	})
-	r.Client = failing
-	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
-	require.ErrorContains(t, err, "failed to get IstioOperator istio-system/bad: cache not synced")
 }

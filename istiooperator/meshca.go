@@ -85,13 +85,9 @@ func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certific
 	return &cmapi.Certificate{
 		TypeMeta: metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      CACertsSecret,
-			Namespace: namespace,
-			Labels: map[string]string{
-				certs.LabelManagedBy:        certs.ManagedByValue,
-				LabelIstioOperatorNamespace: certs.LabelValue(pl.obj.GetNamespace()),
-				LabelIstioOperatorName:      certs.LabelValue(pl.obj.GetName()),
-			},
+			Name:        CACertsSecret,
+			Namespace:   namespace,
+			Labels:      CertificateLabels(pl.obj.GetNamespace(), pl.obj.GetName()),
 			Annotations: map[string]string{AnnotationIstioOperator: Key(pl.obj.GetNamespace(), pl.obj.GetName())},
 		},
 		Spec: spec,
@@ -109,53 +105,6 @@ func (pl *planner) commonName() string {
 		name += " for cluster " + cluster
 	}
 	return name
-}
-
-// OwnsCertificate reports whether crt is meshcert's mesh CA Certificate for
-// the IstioOperator namespace/name.
-func OwnsCertificate(crt *cmapi.Certificate, namespace, name string) bool {
-	return crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue &&
-		crt.Annotations[AnnotationIstioOperator] == Key(namespace, name)
-}
-
-// ForeignCACerts reports whether a Secret cacerts with these annotations is
-// not one cert-manager wrote for a Certificate named cacerts: a plugged-in
-// CA someone made by hand, which a Certificate would overwrite.
-func ForeignCACerts(secretAnnotations map[string]string) bool {
-	return secretAnnotations[certificateNameAnnotation] != CACertsSecret
-}
-
-// cacertsFree reports whether meshcert may own the cacerts Certificate:
-// no other Certificate writes the Secret, and the Secret, if known, is
-// cert-manager's. Otherwise it reports what is in the way.
-func (pl *planner) cacertsFree(ctx context.Context, namespace string) bool {
-	free := true
-	for _, crt := range pl.lookup.CertificatesForSecret(ctx, namespace, CACertsSecret) {
-		if crt.Name == CACertsSecret && OwnsCertificate(crt, pl.obj.GetNamespace(), pl.obj.GetName()) {
-			continue
-		}
-		free = false
-		owner := "not meshcert's"
-		if other := crt.Annotations[AnnotationIstioOperator]; other != "" && crt.Labels[certs.LabelManagedBy] == certs.ManagedByValue {
-			owner = "meshcert's for IstioOperator " + other
-		}
-		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
-			"Certificate %s/%s (%s) already writes istiod's Secret %q; meshcert leaves it alone and makes no mesh CA here: remove that Certificate, or the issuer annotation",
-			crt.Namespace, crt.Name, owner, CACertsSecret)
-	}
-	if crt, ok := pl.lookup.Certificate(ctx, namespace, CACertsSecret); ok && crt.Spec.SecretName != CACertsSecret {
-		free = false
-		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
-			"a Certificate %s/%s exists for Secret %q; meshcert leaves it alone and makes no mesh CA here: rename or remove it",
-			namespace, CACertsSecret, crt.Spec.SecretName)
-	}
-	if secret, known := pl.lookup.Secret(ctx, namespace, CACertsSecret); known && secret != nil && ForeignCACerts(secret.Annotations) {
-		free = false
-		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath,
-			"Secret %s/%s exists and cert-manager did not write it (a plugged-in CA made by hand?); a Certificate would overwrite it and replace istiod's CA, so meshcert makes none: move that Secret away to let meshcert manage istiod's CA, or remove the issuer annotation",
-			namespace, CACertsSecret)
-	}
-	return free
 }
 
 // canSignCA reports an issuer that cannot issue a CA certificate: an ACME

@@ -172,14 +172,14 @@ func changed(original, mutated *unstructured.Unstructured) bool {
 func (pl *planner) installsNoIstiod() (*field.Path, string) {
 	// The value at a path, and whether the key is there at all, a null
 	// included.
-	lookupValue := func(path ...string) (any, bool) {
+	specValue := func(path ...string) (any, bool) {
 		v, found, _ := unstructured.NestedFieldNoCopy(pl.spec, path...)
 		return v, found
 	}
 	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
-	enabled, enabledSet := lookupValue("components", "pilot", "enabled")
-	pilot, pilotSet := lookupValue("components", "pilot")
-	components, componentsSet := lookupValue("components")
+	enabled, enabledSet := specValue("components", "pilot", "enabled")
+	pilot, pilotSet := specValue("components", "pilot")
+	components, componentsSet := specValue("components")
 	switch {
 	case enabledSet && enabled != nil:
 		on, isBool := enabled.(bool)
@@ -199,7 +199,7 @@ func (pl *planner) installsNoIstiod() (*field.Path, string) {
 	if profile == "remote" {
 		chartProfile = "remote"
 	}
-	if v, set := lookupValue("values", "profile"); set {
+	if v, set := specValue("values", "profile"); set {
 		chartProfile, _ = v.(string)
 		path = specPath.Child("values", "profile")
 	}
@@ -208,10 +208,10 @@ func (pl *planner) installsNoIstiod() (*field.Path, string) {
 		path = specPath.Child("values", "global", "profile")
 	}
 	remote, why := chartProfile == "remote", "the remote profile consumes an istiod running elsewhere"
-	if v, set := lookupValue("values", "istiodRemote", "enabled"); set {
+	if v, set := specValue("values", "istiodRemote", "enabled"); set {
 		remote, path, why = helmTrue(v), specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
 	}
-	if local, _ := lookupValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
+	if local, _ := specValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
 		return path, why
 	}
 	return nil, ""

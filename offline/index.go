@@ -92,7 +92,7 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 			return err
 		}
 		x.clusterIssuers[iss.Name] = iss
-	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+	case certs.IsCertificate(gvk):
 		crt := &cmapi.Certificate{}
 		if err := fromUnstructured(obj, crt); err != nil {
 			return err

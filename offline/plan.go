@@ -195,7 +195,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	for i, obj := range effective {
 		// Certificates' unknown fields, metadata's among them, are checked
 		// against cert-manager's whole API below.
-		isCertificate := obj.GroupVersionKind().Group == certs.CertManagerGroup && obj.GetKind() == cmapi.CertificateKind
+		isCertificate := certs.IsCertificate(obj.GroupVersionKind())
 		add(i, metadataFindings(obj, obj.GetNamespace() != "", isCertificate, unreadable[i]))
 	}
 	for i, obj := range effective {
@@ -223,7 +223,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				}
 				res.Objects[i] = mutated
 			}
-		case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind:
+		case certs.IsCertificate(gvk):
 			crt, ok := index.Certificate(ctx, obj.GetNamespace(), obj.GetName())
 			if !ok {
 				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
@@ -351,8 +351,7 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 	}
 	for i, obj := range effective {
 		gvk := obj.GroupVersionKind()
-		if gvk.Group != certs.CertManagerGroup || gvk.Kind != cmapi.CertificateKind ||
-			obj.GetLabels()[certs.LabelManagedBy] != certs.ManagedByValue {
+		if !certs.IsCertificate(gvk) || !certs.ManagedByMeshcert(obj) {
 			continue
 		}
 		key := obj.GetNamespace() + "/" + obj.GetName()
