@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -62,8 +63,9 @@ func benchmarkPlan(b *testing.B, lookup certs.Lookup, opts certs.Options) {
 	}
 }
 
-// BenchmarkPlanAndMutateGateway is the mutating webhook's work: planning
-// plus building the mutated Gateway the patch is computed from.
+// BenchmarkPlanAndMutateGateway is `meshcert inject`'s work: planning plus
+// building the mutated Gateway (the mutating webhook writes the patch
+// without it, BenchmarkPlanAndPatchGateway).
 func BenchmarkPlanAndMutateGateway(b *testing.B) {
 	index := indexOf(b, cluster)
 	opts := cliOptions()
@@ -75,6 +77,25 @@ func BenchmarkPlanAndMutateGateway(b *testing.B) {
 				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
 				if _, err := plan.Mutated(); err != nil || len(plan.Injections) != n {
 					b.Fatalf("injected %d, err %v", len(plan.Injections), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlanAndPatchGateway is the mutating webhook's work: planning
+// plus the JSON patch of the injections.
+func BenchmarkPlanAndPatchGateway(b *testing.B) {
+	index := indexOf(b, cluster)
+	opts := cliOptions()
+	for _, n := range []int{1, 10, 100} {
+		obj := gatewayWithServers(n)
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				plan := certs.PlanGateway(b.Context(), certs.ParseGateway(obj), index, opts)
+				if ops, err := plan.Patch(); err != nil || len(ops) != n {
+					b.Fatalf("patched %d, err %v", len(ops), err)
 				}
 			}
 		})
@@ -104,5 +125,31 @@ func BenchmarkPlanGatewaySharedWorkload(b *testing.B) {
 		if len(plan.Certificates) != 10 || plan.Findings.HasErrors() {
 			b.Fatalf("planned %d certificates, findings %v", len(plan.Certificates), plan.Findings)
 		}
+	}
+}
+
+// BenchmarkDNS1123Subdomain measures the planner's DNS-1123 subdomain check
+// (hosts, credential and Secret names, several per server) against
+// apimachinery's, on names such as the planner checks: valid ones.
+func BenchmarkDNS1123Subdomain(b *testing.B) {
+	names := []string{"web.example.com", "www.app17.example.com", "web-tls", certs.CredentialName("team-a", "web", "https-17")}
+	checks := []struct {
+		name  string
+		valid func(string) bool
+	}{
+		{"hand-written", certs.IsDNS1123Subdomain},
+		{"apimachinery", func(s string) bool { return len(validation.IsDNS1123Subdomain(s)) == 0 }},
+	}
+	for _, check := range checks {
+		b.Run(check.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, name := range names {
+					if !check.valid(name) {
+						b.Fatalf("%q is a DNS-1123 subdomain", name)
+					}
+				}
+			}
+		})
 	}
 }

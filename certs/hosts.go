@@ -89,7 +89,10 @@ func Covers(san, host string) bool {
 
 // isDNS1123Subdomain is validation.IsDNS1123Subdomain without the regular
 // expression: the planner validates every host and credential of every
-// server, and the regexp was most of its cost.
+// server. BenchmarkDNS1123Subdomain: 80 ns for four names here, 2,620 ns
+// with apimachinery's; BenchmarkPlanGateway/servers=100: 0.53 ms with this
+// check, 0.68 ms with apimachinery's (-cpu 1, best of 6). FuzzDNSValidators
+// holds the two to the same answers.
 func isDNS1123Subdomain(s string) bool {
 	if len(s) == 0 || len(s) > validation.DNS1123SubdomainMaxLength {
 		return false

@@ -1,13 +1,10 @@
 package certs
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Injection is one field of a server's tls settings the injector sets: a
@@ -35,10 +32,132 @@ func (i Injection) Value() string {
 	return i.CredentialName
 }
 
-// Field is the field path the injection sets. It is built on demand: the
-// planner runs on every admission and most callers never print it.
+// Field is the field path the injection sets, as findings spell it:
+// spec.servers[N].tls.<key>. It is built on demand: the planner runs on
+// every admission and most callers never print it.
 func (i Injection) Field() string {
-	return "spec.servers[" + strconv.Itoa(i.Server) + "].tls." + i.Key()
+	return i.path().String()
+}
+
+// path is where the injection writes, spelled once: the dotted field, the
+// JSON pointer of the webhook's patch and the walk Mutated makes are all
+// derived from it, so they cannot disagree.
+func (i Injection) path() fieldPath {
+	return fieldPath{{key: "spec"}, {key: "servers"}, {index: i.Server}, {key: "tls"}, {key: i.Key()}}
+}
+
+// fieldPath is a path into a JSON document. It ends with an object key.
+type fieldPath []pathStep
+
+// pathStep is one step of a fieldPath: an object key or, when key is
+// empty, a list index. Keys are API field names, which hold no '/' or '~'
+// for a JSON pointer to escape.
+type pathStep struct {
+	key   string
+	index int
+}
+
+// String spells p as Kubernetes field paths do: spec.servers[0].tls.key.
+func (p fieldPath) String() string {
+	b := make([]byte, 0, 64)
+	for _, s := range p {
+		if s.key == "" {
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(s.index), 10)
+			b = append(b, ']')
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, s.key...)
+	}
+	return string(b)
+}
+
+// Pointer spells p as a JSON pointer (RFC 6901), as a JSON patch names the
+// field: /spec/servers/0/tls/key.
+func (p fieldPath) Pointer() string {
+	b := make([]byte, 0, 64)
+	for _, s := range p {
+		b = s.appendPointer(b)
+	}
+	return string(b)
+}
+
+func (s pathStep) appendPointer(b []byte) []byte {
+	b = append(b, '/')
+	if s.key == "" {
+		return strconv.AppendInt(b, int64(s.index), 10)
+	}
+	return append(b, s.key...)
+}
+
+// parent walks doc to the object that holds p's last key, and errors when
+// a step is missing or not of the kind the path needs: the object changed
+// shape since it was parsed. With copied not nil, every object and list on
+// the way is replaced by its shallow copy (see own), so writing to the
+// parent never changes what doc shares with the input, while everything
+// off the path stays shared rather than deep-copied (a deep copy was a
+// sixth of the planner's time).
+func (p fieldPath) parent(doc map[string]any, copied map[string]any) (map[string]any, error) {
+	var cur any = doc
+	var buf [64]byte
+	pointer := buf[:0] // cur's JSON pointer, the key of its copy in copied
+	for i, s := range p[:len(p)-1] {
+		if copied != nil {
+			pointer = s.appendPointer(pointer)
+		}
+		if s.key == "" {
+			list, ok := cur.([]any)
+			if !ok || s.index >= len(list) {
+				return nil, fmt.Errorf("%s not found", p[:i+1])
+			}
+			if c, ok := own(list[s.index], pointer, copied); ok {
+				list[s.index] = c
+			}
+			cur = list[s.index]
+			continue
+		}
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s is not an object", p[:i])
+		}
+		if c, ok := own(obj[s.key], pointer, copied); ok {
+			obj[s.key] = c
+		}
+		cur = obj[s.key]
+	}
+	obj, ok := cur.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an object", p[:len(p)-1])
+	}
+	return obj, nil
+}
+
+// own returns the shallow copy of the object or list v found at pointer,
+// made once per document: copied holds those made so far by JSON pointer,
+// so what every path goes through (spec, spec.servers) is copied once, not
+// once per injection. false when copied is nil or v is neither an object
+// nor a list.
+func own(v any, pointer []byte, copied map[string]any) (any, bool) {
+	if copied == nil {
+		return nil, false
+	}
+	if c, ok := copied[string(pointer)]; ok {
+		return c, true
+	}
+	var c any
+	switch v := v.(type) {
+	case map[string]any:
+		c = maps.Clone(v)
+	case []any:
+		c = slices.Clone(v)
+	default:
+		return nil, false
+	}
+	copied[string(pointer)] = c
+	return c, true
 }
 
 // injectCredentials gives every eligible server without a credential a
@@ -51,12 +170,9 @@ func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 	for i, srv := range gw.Servers {
 		keys[i] = ServerKey(srv)
 	}
-	var counts map[string]int // only for many servers; a scan is cheaper for a few
-	if len(keys) > 32 {
-		counts = make(map[string]int, len(keys))
-		for _, k := range keys {
-			counts[k]++
-		}
+	counts := make(map[string]int, len(keys))
+	for _, k := range keys {
+		counts[k]++
 	}
 	var injected []string // one backing array for every injected name
 	for i, srv := range gw.Servers {
@@ -81,71 +197,17 @@ func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 // derivedKey is the key a server's injected credentialName is derived from:
 // its ServerKey, with its position among the servers sharing that key added
 // when several do (say two "https" ports without names), so their
-// credentials differ. counts, when not nil, holds how many servers have
-// each key.
+// credentials differ. counts holds how many servers have each key.
 func derivedKey(keys []string, counts map[string]int, i int) string {
 	key := keys[i]
-	total, position := 0, 0
-	if counts != nil {
-		total = counts[key]
+	if counts[key] < 2 {
+		return key
 	}
-	if counts == nil || total > 1 {
-		total = 0
-		for j, k := range keys {
-			if k == key {
-				total++
-				if j <= i {
-					position++
-				}
-			}
+	position := 0
+	for _, k := range keys[:i+1] {
+		if k == key {
+			position++
 		}
 	}
-	if total > 1 {
-		key += "-" + strconv.Itoa(position)
-	}
-	return key
-}
-
-// shallowCopyServers copies obj down to its spec.servers slice. Together
-// with setCredentialName copying the server and tls maps it changes, the
-// input is never modified, while everything meshcert does not touch is
-// shared rather than deep-copied (a deep copy was a sixth of the planner's
-// time). Callers treat GatewayPlan.Mutated's result as read-only.
-func shallowCopyServers(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	out := &unstructured.Unstructured{Object: maps.Clone(obj.Object)}
-	if spec, ok := out.Object["spec"].(map[string]any); ok {
-		spec = maps.Clone(spec)
-		if servers, ok := spec["servers"].([]any); ok {
-			spec["servers"] = slices.Clone(servers)
-		}
-		out.Object["spec"] = spec
-	}
-	return out
-}
-
-// setTLSField sets spec.servers[index].tls.<key> in a copy made by
-// shallowCopyServers, copying the server and its tls map first.
-func setTLSField(obj *unstructured.Unstructured, index int, key, value string) error {
-	spec, ok := obj.Object["spec"].(map[string]any)
-	if !ok {
-		return errors.New("spec is not an object")
-	}
-	servers, ok := spec["servers"].([]any)
-	if !ok || index >= len(servers) {
-		return fmt.Errorf("spec.servers[%d] not found", index)
-	}
-	srv, ok := servers[index].(map[string]any)
-	if !ok {
-		return fmt.Errorf("spec.servers[%d] is not an object", index)
-	}
-	tls, ok := srv["tls"].(map[string]any)
-	if !ok {
-		return fmt.Errorf("spec.servers[%d].tls is not an object", index)
-	}
-	srv = maps.Clone(srv)
-	tls = maps.Clone(tls)
-	tls[key] = value
-	srv["tls"] = tls
-	servers[index] = srv
-	return nil
+	return key + "-" + strconv.Itoa(position)
 }

@@ -69,9 +69,7 @@ func (p *gatewayParser) parseSpec(obj *unstructured.Unstructured) {
 		p.malformed(specPath, "an object")
 		return
 	}
-	if hasUnknownFields(gatewayDescriptor, specMap) {
-		unknownFields(&p.findings, gatewayDescriptor, specMap, specPath)
-	}
+	unknownFields(&p.findings, gatewayDescriptor, specMap, specPath)
 	if sel, found := specMap["selector"]; found && sel != nil {
 		selMap, ok := sel.(map[string]any)
 		if !ok {

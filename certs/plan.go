@@ -3,9 +3,11 @@ package certs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -136,18 +138,46 @@ func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, 
 
 // Mutated returns the Gateway with the injected credentialNames: the input
 // object itself when nothing is injected, else a copy. It is built on
-// demand, since only the mutating webhook and `meshcert inject` need it,
-// and treated as read-only: it shares the parts it does not change with
-// the input. An error means the object changed shape since it was parsed.
+// demand, since only `meshcert inject` needs it, and treated as read-only:
+// it shares the parts it does not change with the input. An error means
+// the object changed shape since it was parsed.
 func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
 	if len(p.Injections) == 0 {
 		return p.Gateway.Object, nil
 	}
-	mutated := shallowCopyServers(p.Gateway.Object)
+	mutated := &unstructured.Unstructured{Object: maps.Clone(p.Gateway.Object.Object)}
+	copied := map[string]any{}
 	for _, inj := range p.Injections {
-		if err := setTLSField(mutated, inj.Server, inj.Key(), inj.Value()); err != nil {
-			return nil, fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field(), p.Gateway.Namespace, p.Gateway.Name, err)
+		tls, err := inj.path().parent(mutated.Object, copied)
+		if err != nil {
+			return nil, p.injectError(inj, err)
 		}
+		tls[inj.Key()] = inj.Value()
 	}
 	return mutated, nil
+}
+
+// Patch returns the JSON patch that adds each injected field to the
+// Gateway, as the mutating webhook answers: what diffing the input against
+// Mutated would give, without building the copy or encoding either.
+// Injections only fill fields that are not set, so every operation is an
+// add. Like Mutated, it errors when the object changed shape since it was
+// parsed, for a patch to a missing tls object would fail.
+func (p *GatewayPlan) Patch() ([]jsonpatch.JsonPatchOperation, error) {
+	if len(p.Injections) == 0 {
+		return nil, nil
+	}
+	ops := make([]jsonpatch.JsonPatchOperation, len(p.Injections))
+	for i, inj := range p.Injections {
+		path := inj.path()
+		if _, err := path.parent(p.Gateway.Object.Object, nil); err != nil {
+			return nil, p.injectError(inj, err)
+		}
+		ops[i] = jsonpatch.NewOperation("add", path.Pointer(), inj.Value())
+	}
+	return ops, nil
+}
+
+func (p *GatewayPlan) injectError(inj Injection, err error) error {
+	return fmt.Errorf("failed to inject %s into Gateway %s/%s: %w", inj.Field(), p.Gateway.Namespace, p.Gateway.Name, err)
 }

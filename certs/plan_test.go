@@ -1,12 +1,15 @@
 package certs_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -1462,4 +1465,99 @@ func TestCredentialNameIsPinned(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, certs.CredentialName(tc.namespace, tc.gateway, tc.server), "%s/%s server %s", tc.namespace, tc.gateway, tc.server)
 	}
+}
+
+// TestInjectionTargetsAgree: an injection's dotted field, the JSON pointer
+// of its patch operation and the field Mutated sets are one target, for a
+// credentialName and a caCertCredentialName, several on one server.
+func TestInjectionTargetsAgree(t *testing.T) {
+	obj := objectFromYAML(t, mutualGateway)
+	input := obj.DeepCopy()
+	index := indexOf(t, cluster+"\n---\n"+clientCABundle("ca.crt", pkiFile(t, "root-b.pem"), true))
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, cliOptions())
+	patch, err := plan.Patch()
+	require.NoError(t, err)
+	mutated, err := plan.Mutated()
+	require.NoError(t, err)
+
+	type target struct{ field, op, pointer string }
+	var got []target
+	require.Len(t, patch, len(plan.Injections), "one operation per injection")
+	for i, inj := range plan.Injections {
+		got = append(got, target{inj.Field(), patch[i].Operation, patch[i].Path})
+		assert.Equal(t, inj.Value(), patch[i].Value, "%s", inj.Field())
+		servers, _, err := unstructured.NestedSlice(mutated.Object, "spec", "servers")
+		require.NoError(t, err)
+		value, _, err := unstructured.NestedString(servers[inj.Server].(map[string]any), "tls", inj.Key())
+		require.NoError(t, err)
+		assert.Equal(t, inj.Value(), value, "Mutated sets %s", inj.Field())
+	}
+	assert.Equal(t, []target{
+		{"spec.servers[0].tls.credentialName", "add", "/spec/servers/0/tls/credentialName"},
+		{"spec.servers[1].tls.credentialName", "add", "/spec/servers/1/tls/credentialName"},
+		{"spec.servers[2].tls.credentialName", "add", "/spec/servers/2/tls/credentialName"},
+		{"spec.servers[0].tls.caCertCredentialName", "add", "/spec/servers/0/tls/caCertCredentialName"},
+		{"spec.servers[1].tls.caCertCredentialName", "add", "/spec/servers/1/tls/caCertCredentialName"},
+	}, got)
+
+	raw, err := json.Marshal(obj.Object)
+	require.NoError(t, err)
+	ops, err := json.Marshal(patch)
+	require.NoError(t, err)
+	decoded, err := jsonpatch.DecodePatch(ops)
+	require.NoError(t, err)
+	patched, err := decoded.Apply(raw)
+	require.NoError(t, err)
+	want, err := json.Marshal(mutated.Object)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(patched), "the patch applied to the input is Mutated")
+	assert.Equal(t, input, obj, "neither changes the input")
+}
+
+// TestPatchAndMutatedReportAMissingTarget: a Gateway that changed shape
+// after it was planned is reported, not patched blindly.
+func TestPatchAndMutatedReportAMissingTarget(t *testing.T) {
+	tests := []struct {
+		name    string
+		reshape mutation
+		want    string
+	}{
+		{name: "a Gateway whose servers are gone", reshape: withServers([]any{}), want: "spec.servers[0] not found"},
+		{name: "a Gateway whose servers are not a list", reshape: withServers("none"), want: "spec.servers[0] not found"},
+		{name: "a Gateway whose server is not an object", reshape: withServers([]any{"https"}), want: "spec.servers[0] is not an object"},
+		{
+			name:    "a server whose tls is gone",
+			reshape: server(0, func(s map[string]any) { delete(s, "tls") }),
+			want:    "spec.servers[0].tls is not an object",
+		},
+		{
+			name:    "a Gateway whose spec is not an object",
+			reshape: func(_ testing.TB, gw map[string]any) { gw["spec"] = "none" },
+			want:    "spec is not an object",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := buildGateway(t)
+			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), cliOptions())
+			require.NotEmpty(t, plan.Injections)
+			tc.reshape(t, obj.Object)
+			want := "failed to inject spec.servers[0].tls.credentialName into Gateway team-a/web: " + tc.want
+			patch, err := plan.Patch()
+			require.EqualError(t, err, want)
+			assert.Nil(t, patch)
+			mutated, err := plan.Mutated()
+			require.EqualError(t, err, want)
+			assert.Nil(t, mutated)
+		})
+	}
+}
+
+func TestNothingInjectedIsNoPatch(t *testing.T) {
+	obj := buildGateway(t, withAnnotation("meshcert.io/inject", "false"))
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), indexOf(t, cluster), cliOptions())
+	require.Empty(t, plan.Injections)
+	patch, err := plan.Patch()
+	require.NoError(t, err)
+	assert.Empty(t, patch)
 }

@@ -1,12 +1,15 @@
 // Package cluster is meshcert's view of the cluster for the in-cluster
-// server: which objects the manager's informer cache holds, the field indexes
-// over them, and a certs.Lookup that answers the planner from that cache, so
-// an admission request makes no API call.
+// server: which objects the manager's informer cache holds, the indexes on
+// those informers, and a certs.Lookup that answers the planner from the
+// informers' indexers, so an admission request makes no API call.
 package cluster
 
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,8 +31,9 @@ import (
 // (istio: ingressgateway for the default ingress gateway).
 const DefaultGatewayPodSelector = "istio"
 
-// Field index names. Namespaced objects are indexed per namespace and
-// across all namespaces; List with no namespace to look across namespaces.
+// Index names, of indexes on the informers. A namespaced index (the Secret
+// name) keys each value within its object's namespace (NamespacedIndexKey);
+// the others key values across all namespaces.
 const (
 	// IndexCertificateSecretName indexes Certificates by spec.secretName.
 	IndexCertificateSecretName = "spec.secretName"
@@ -122,37 +126,86 @@ var trustBundleSelector = func() labels.Selector {
 	return labels.NewSelector().Add(*req)
 }()
 
-// watched lists every object the cache holds; each gets an informer.
-func watched() []client.Object {
-	return []client.Object{
-		NewGateway(),
-		&cmapi.Issuer{},
-		&cmapi.ClusterIssuer{},
-		&cmapi.Certificate{},
-		NewNamespaceMetadata(),
-		NewPodMetadata(),
-		newTrustBundle(),
-		&networkingv1.IngressClass{},
+// cachedKind is one kind the cache holds: an informer each, with the
+// indexes Setup adds to it, and where a Lookup keeps the informer's indexer.
+type cachedKind struct {
+	name   string
+	object client.Object
+	list   func() client.ObjectList
+	// selector, when set, is the only part of the kind the cache holds.
+	selector func(Config) labels.Selector
+	indexes  toolscache.Indexers
+	indexer  *toolscache.Indexer
+}
+
+// watched lists every kind the cache holds, the one list Setup starts
+// informers from, CacheOptions selects with, and NewLookup and Snapshot
+// fill l from.
+func (l *Lookup) watched() []cachedKind {
+	return []cachedKind{
+		{
+			name: certs.GatewayGVK.Kind, object: NewGateway(), list: func() client.ObjectList { return NewGatewayList() },
+			indexes: toolscache.Indexers{IndexGatewayClaims: informerIndexFunc(GatewayClaims, false)},
+			indexer: &l.gateways,
+		},
+		{
+			name: cmapi.IssuerKind, object: &cmapi.Issuer{}, list: func() client.ObjectList { return &cmapi.IssuerList{} },
+			indexes: toolscache.Indexers{IndexIssuerName: informerIndexFunc(ObjectName, false)},
+			indexer: &l.issuers,
+		},
+		{
+			name: cmapi.ClusterIssuerKind, object: &cmapi.ClusterIssuer{}, list: func() client.ObjectList { return &cmapi.ClusterIssuerList{} },
+			indexer: &l.clusterIssuers,
+		},
+		{
+			name: cmapi.CertificateKind, object: &cmapi.Certificate{}, list: func() client.ObjectList { return &cmapi.CertificateList{} },
+			indexes: toolscache.Indexers{
+				IndexCertificateSecretName: informerIndexFunc(CertificateSecretName, true),
+				IndexCertificateGateway:    informerIndexFunc(CertificateGateway, false),
+			},
+			indexer: &l.certificates,
+		},
+		{
+			name: namespaceGVK.Kind, object: NewNamespaceMetadata(), list: func() client.ObjectList { return newMetadataList(namespaceGVK) },
+			indexer: &l.namespaces,
+		},
+		{
+			name: podGVK.Kind, object: NewPodMetadata(), list: func() client.ObjectList { return newMetadataList(podGVK) },
+			selector: Config.podSelector,
+			indexer:  &l.pods,
+		},
+		{
+			name: "ConfigMap", object: newTrustBundle(), list: func() client.ObjectList { return &corev1.ConfigMapList{} },
+			// Only trust bundles: caching every ConfigMap would cost memory
+			// in proportion to the cluster and read far more than needed.
+			selector: func(Config) labels.Selector { return trustBundleSelector },
+			indexer:  &l.trustBundles,
+		},
+		{
+			name: "IngressClass", object: &networkingv1.IngressClass{}, list: func() client.ObjectList { return &networkingv1.IngressClassList{} },
+			indexer: &l.ingressClasses,
+		},
 	}
 }
 
 // CacheOptions returns the manager's cache options: Istio Gateways
 // (unstructured, v1), cert-manager Issuers, ClusterIssuers and Certificates,
-// and the metadata of Namespaces and of the gateway Pods cfg selects. The
-// cache refuses to read anything else rather than start an informer on
-// demand, so no Secret is ever cached; what meshcert never reads is dropped
-// to save memory (StripForCache). The manager fills in scheme, mapper and
-// HTTP client.
+// IngressClasses, trust-bundle ConfigMaps, and the metadata of Namespaces
+// and of the gateway Pods cfg selects. The cache refuses to read anything
+// else rather than start an informer on demand, so no Secret is ever
+// cached; what meshcert never reads is dropped to save memory
+// (StripForCache). The manager fills in scheme, mapper and HTTP client.
 func CacheOptions(cfg Config) cache.Options {
+	byObject := map[client.Object]cache.ByObject{}
+	for _, k := range new(Lookup).watched() {
+		if k.selector != nil {
+			byObject[k.object] = cache.ByObject{Label: k.selector(cfg)}
+		}
+	}
 	return cache.Options{
 		ReaderFailOnMissingInformer: true,
 		DefaultTransform:            StripForCache,
-		ByObject: map[client.Object]cache.ByObject{
-			NewPodMetadata(): {Label: cfg.podSelector()},
-			// Only trust bundles: caching every ConfigMap would cost memory
-			// in proportion to the cluster and read far more than needed.
-			newTrustBundle(): {Label: trustBundleSelector},
-		},
+		ByObject:                    byObject,
 	}
 }
 
@@ -179,78 +232,35 @@ func StripForCache(in any) (any, error) {
 	return out, nil
 }
 
-// Setup registers every field index and an informer for every kind the
-// Lookup and the controller read, so the cache (with
+// Setup starts an informer for every kind the Lookup and the controller
+// read, with the indexes the Lookup reads, so the cache (with
 // ReaderFailOnMissingInformer) can serve them. It is the one place both are
-// registered; call it before the manager starts.
+// registered; call it before the manager starts, and NewLookup after it.
+//
+// The indexes are on the informers themselves, one key per value, and the
+// Lookup reads their indexers: controller-runtime's field indexes key every
+// value twice (by namespace and for all namespaces) and answer through a
+// List that builds a new list per call, which on the admission path cost a
+// fifth of the CPU for large Gateways.
 func Setup(ctx context.Context, c cache.Informers) error {
-	for _, ix := range Indexes() {
-		if err := setupIndex(ctx, c, ix); err != nil {
-			return err
+	for _, k := range new(Lookup).watched() {
+		informer, err := c.GetInformer(ctx, k.object, cache.BlockUntilSynced(false))
+		if err != nil {
+			return fmt.Errorf("failed to set up the %s informer: %w", k.name, err)
 		}
-	}
-	for _, obj := range watched() {
-		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
-			return fmt.Errorf("failed to set up the informer for %T %s: %w", obj, obj.GetObjectKind().GroupVersionKind().Kind, err)
+		if len(k.indexes) == 0 {
+			continue
+		}
+		if err := informer.AddIndexers(k.indexes); err != nil {
+			return fmt.Errorf("failed to index %s objects by %s: %w", k.name, strings.Join(slices.Sorted(maps.Keys(k.indexes)), ", "), err)
 		}
 	}
 	return nil
 }
 
-// Index is one field index the cache keeps.
-type Index struct {
-	Object  client.Object
-	Field   string
-	Extract client.IndexerFunc
-	// OnInformer indexes are added to the informer itself (Setup) and read
-	// from its indexer (Lookup.UseInformerIndexes), one key per value:
-	// controller-runtime's field indexes key every value twice (by
-	// namespace and for all namespaces) and answer through a List that
-	// builds a new list per call, which on the admission path cost a fifth
-	// of the CPU for large Gateways. A FieldIndexer (a fake client in
-	// tests) gets them as field indexes all the same.
-	OnInformer bool
-	// Namespaced indexes are looked up within one namespace: on the
-	// informer each value is keyed "namespace/value" (NamespacedIndexKey).
-	Namespaced bool
-}
-
-// NamespacedIndexKey is how a Namespaced index on an informer keys value in
-// namespace.
+// NamespacedIndexKey is how a namespaced index keys value in namespace.
 func NamespacedIndexKey(namespace, value string) string {
 	return namespace + "/" + value
-}
-
-// Indexes lists every field index the Lookup and the controller list by.
-// SetupIndexes registers them with the manager; tests register the same
-// list with a fake client.
-func Indexes() []Index {
-	return []Index{
-		{Object: &cmapi.Certificate{}, Field: IndexCertificateSecretName, Extract: CertificateSecretName, OnInformer: true, Namespaced: true},
-		{Object: &cmapi.Issuer{}, Field: IndexIssuerName, Extract: ObjectName},
-		{Object: NewGateway(), Field: IndexGatewayClaims, Extract: GatewayClaims, OnInformer: true},
-		{Object: &cmapi.Certificate{}, Field: IndexCertificateGateway, Extract: CertificateGateway, OnInformer: true},
-	}
-}
-
-// setupIndex registers ix with the cache: on the informer or as a field
-// index.
-func setupIndex(ctx context.Context, c cache.Informers, ix Index) error {
-	if !ix.OnInformer {
-		if err := c.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
-			return fmt.Errorf("failed to index %T by %s: %w", ix.Object, ix.Field, err)
-		}
-		return nil
-	}
-	informer, err := c.GetInformer(ctx, ix.Object, cache.BlockUntilSynced(false))
-	if err != nil {
-		return fmt.Errorf("failed to set up the informer for %T to index it by %s: %w", ix.Object, ix.Field, err)
-	}
-	err = informer.AddIndexers(toolscache.Indexers{ix.Field: informerIndexFunc(ix.Extract, ix.Namespaced)})
-	if err != nil {
-		return fmt.Errorf("failed to index %T by %s: %w", ix.Object, ix.Field, err)
-	}
-	return nil
 }
 
 // informerIndexFunc is extract as client-go's informers call it; namespaced
@@ -273,17 +283,6 @@ func informerIndexFunc(extract client.IndexerFunc, namespaced bool) toolscache.I
 	}
 }
 
-// SetupIndexes registers Indexes with indexer as field indexes, for a
-// reader without informers (a fake client).
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
-	for _, ix := range Indexes() {
-		if err := indexer.IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
-			return fmt.Errorf("failed to index %T by %s: %w", ix.Object, ix.Field, err)
-		}
-	}
-	return nil
-}
-
 // CertificateSecretName is the IndexCertificateSecretName index function.
 func CertificateSecretName(obj client.Object) []string {
 	crt, ok := obj.(*cmapi.Certificate)
@@ -299,15 +298,13 @@ func ObjectName(obj client.Object) []string {
 }
 
 // CertificateGateway is the IndexCertificateGateway index function: only
-// Certificates meshcert created are indexed.
+// Certificates meshcert created for a Gateway are indexed.
 func CertificateGateway(obj client.Object) []string {
-	if obj.GetLabels()[certs.LabelManagedBy] != certs.ManagedByValue {
+	crt, ok := obj.(*cmapi.Certificate)
+	if !ok || !certs.IsManagedCertificate(crt) {
 		return nil
 	}
-	if ref := obj.GetAnnotations()[certs.AnnotationGateway]; ref != "" {
-		return []string{ref}
-	}
-	return nil
+	return []string{crt.Annotations[certs.AnnotationGateway]}
 }
 
 // GatewayClaims is the IndexGatewayClaims index function: the host and

@@ -11,10 +11,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -23,72 +24,80 @@ import (
 	"github.com/meshcert/meshcert/certs"
 )
 
-// Lookup implements certs.Lookup over a client.Reader, which in the server
-// is the manager's informer cache (set up with CacheOptions and Setup), so
-// every answer comes from memory. Objects it returns are shared with the
-// cache and must not be modified.
+// Lookup implements certs.Lookup over the indexers of the informers Setup
+// starts, so every answer comes from memory, without a List or a copy.
+// Objects it returns are shared with the cache and must not be modified.
 //
-// A read the cache cannot answer (not synced, kind not cached) is logged
-// once per kind at V(1) and answered as "not found": the planner keeps
-// working and reports what it cannot find.
+// An informer that has not synced yet answers from what it has seen (the
+// server reports ready, and runs its controllers, only once all have
+// synced). An index read that fails (an informer Setup did not index) is
+// logged once per kind at V(1) and answered as "not found": the planner
+// keeps working and reports what it cannot find.
 type Lookup struct {
-	reader client.Reader
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
-	// claims, certificates and pods, when set, are the Gateway, Certificate
-	// and gateway Pod informers' indexers, which answer without a List or
-	// a copy (see Index.OnInformer).
-	claims, certificates, pods toolscache.Indexer
+	// One indexer per kind the cache holds (watched).
+	gateways, issuers, clusterIssuers, certificates, namespaces, pods, trustBundles, ingressClasses toolscache.Indexer
 }
 
 var _ certs.Lookup = (*Lookup)(nil)
 
-// NewLookup returns a Lookup reading from reader and logging cache errors
-// to log.
-func NewLookup(reader client.Reader, log logr.Logger) *Lookup {
-	return &Lookup{reader: reader, log: log}
+// NewLookup returns a Lookup reading the indexers of the informers Setup
+// started in informers (the manager's cache), and logging to log what it
+// cannot answer. Call it after Setup.
+func NewLookup(ctx context.Context, informers cache.Informers, log logr.Logger) (*Lookup, error) {
+	l := &Lookup{log: log}
+	for _, k := range l.watched() {
+		informer, err := informers.GetInformer(ctx, k.object, cache.BlockUntilSynced(false))
+		if err != nil {
+			return nil, fmt.Errorf("failed to get the %s informer: %w", k.name, err)
+		}
+		indexed, ok := informer.(toolscache.SharedIndexInformer)
+		if !ok {
+			return nil, fmt.Errorf("failed to read the %s informer's indexes: a %T has no indexer", k.name, informer)
+		}
+		*k.indexer = indexed.GetIndexer()
+	}
+	return l, nil
 }
 
-// UseInformerIndexes makes the Lookup read the indexes Setup added to the
-// informers (Index.OnInformer) directly. Call it after Setup.
-func (l *Lookup) UseInformerIndexes(ctx context.Context, informers cache.Informers) error {
-	claims, err := indexerOf(ctx, informers, NewGateway(), "Gateway")
-	if err != nil {
-		return err
+// Snapshot returns a Lookup over what reader holds now of every kind the
+// cache holds, selected and stripped as the cache selects and strips them
+// (CacheOptions(cfg)), in indexers with the indexes Setup adds: what the
+// server's Lookup answers once its informers have synced those objects.
+// It is for tests and tools whose objects are behind a client.Reader (a
+// fake client); the server reads its informers (NewLookup).
+func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Logger) (*Lookup, error) {
+	l := &Lookup{log: log}
+	for _, k := range l.watched() {
+		indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, k.indexes)
+		list := k.list()
+		var opts []client.ListOption
+		if k.selector != nil {
+			opts = append(opts, client.MatchingLabelsSelector{Selector: k.selector(cfg)})
+		}
+		if err := reader.List(ctx, list, opts...); err != nil {
+			return nil, fmt.Errorf("failed to list %s objects: %w", k.name, err)
+		}
+		err := meta.EachListItem(list, func(obj runtime.Object) error {
+			stripped, err := StripForCache(obj)
+			if err != nil {
+				return err
+			}
+			return indexer.Add(stripped)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failed to index %s objects: %w", k.name, err)
+		}
+		*k.indexer = indexer
 	}
-	certificates, err := indexerOf(ctx, informers, &cmapi.Certificate{}, cmapi.CertificateKind)
-	if err != nil {
-		return err
-	}
-	pods, err := indexerOf(ctx, informers, NewPodMetadata(), podGVK.Kind)
-	if err != nil {
-		return err
-	}
-	l.claims, l.certificates, l.pods = claims, certificates, pods
-	return nil
+	return l, nil
 }
 
-// indexerOf returns the indexer of obj's informer.
-func indexerOf(ctx context.Context, informers cache.Informers, obj client.Object, kind string) (toolscache.Indexer, error) {
-	informer, err := informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
-	if err != nil {
-		return nil, fmt.Errorf("failed to get the %s informer: %w", kind, err)
-	}
-	indexed, ok := informer.(toolscache.SharedIndexInformer)
-	if !ok {
-		return nil, fmt.Errorf("failed to read the %s informer's indexes: a %T has no indexer", kind, informer)
-	}
-	return indexed.GetIndexer(), nil
-}
-
-// failed logs the first error for each kind and reports whether err was one
-// (a NotFound is an answer, not a failure).
+// failed logs the first error for each kind and reports whether err was one.
 func (l *Lookup) failed(kind string, err error) bool {
 	if err == nil {
 		return false
-	}
-	if apierrors.IsNotFound(err) {
-		return true
 	}
 	if _, seen := l.logged.LoadOrStore(kind, struct{}{}); !seen {
 		l.log.V(1).Info("cache lookup failed; answering not found", "kind", kind, "error", err.Error())
@@ -96,117 +105,94 @@ func (l *Lookup) failed(kind string, err error) bool {
 	return true
 }
 
-var readOnly = client.UnsafeDisableDeepCopy
+// get is the object indexer holds as namespace/name ("" for a
+// cluster-scoped kind), if it is a T.
+func get[T runtime.Object](l *Lookup, indexer toolscache.Indexer, kind, namespace, name string) (T, bool) {
+	obj, exists, err := indexer.GetByKey(toolscache.NewObjectName(namespace, name).String())
+	t, ok := obj.(T)
+	if l.failed(kind, err) || !exists || !ok {
+		var none T
+		return none, false
+	}
+	return t, true
+}
+
+// byIndex is the objects of type T indexer's index holds under key.
+func byIndex[T runtime.Object](l *Lookup, indexer toolscache.Indexer, kind, index, key string) []T {
+	objs, err := indexer.ByIndex(index, key)
+	if l.failed(kind, err) || len(objs) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(objs))
+	for _, obj := range objs {
+		if t, ok := obj.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// all is every object of type T indexer holds.
+func all[T runtime.Object](indexer toolscache.Indexer) []T {
+	objs := indexer.List()
+	out := make([]T, 0, len(objs))
+	for _, obj := range objs {
+		if t, ok := obj.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // Issuer implements certs.Lookup.
-func (l *Lookup) Issuer(ctx context.Context, namespace, name string) (*cmapi.Issuer, bool) {
-	iss := &cmapi.Issuer{}
-	if l.failed(cmapi.IssuerKind, l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, iss, readOnly)) {
-		return nil, false
-	}
-	return iss, true
+func (l *Lookup) Issuer(_ context.Context, namespace, name string) (*cmapi.Issuer, bool) {
+	return get[*cmapi.Issuer](l, l.issuers, cmapi.IssuerKind, namespace, name)
 }
 
 // IssuerNamespaces implements certs.Lookup.
-func (l *Lookup) IssuerNamespaces(ctx context.Context, name string) []string {
-	list := &cmapi.IssuerList{}
-	if l.failed(cmapi.IssuerKind, l.reader.List(ctx, list, client.MatchingFields{IndexIssuerName: name}, readOnly)) {
-		return nil
-	}
-	return namespacesOf(list.Items, func(iss *cmapi.Issuer) string { return iss.Namespace })
+func (l *Lookup) IssuerNamespaces(_ context.Context, name string) []string {
+	return namespacesOf(byIndex[*cmapi.Issuer](l, l.issuers, cmapi.IssuerKind, IndexIssuerName, name))
 }
 
-// namespacesOf returns the sorted, distinct namespaces of items.
-func namespacesOf[T any](items []T, namespace func(*T) string) []string {
+// namespacesOf returns the sorted, distinct namespaces of objs.
+func namespacesOf[T metav1.Object](objs []T) []string {
 	var out []string
-	for i := range items {
-		out = append(out, namespace(&items[i]))
+	for _, obj := range objs {
+		out = append(out, obj.GetNamespace())
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
 // ClusterIssuer implements certs.Lookup.
-func (l *Lookup) ClusterIssuer(ctx context.Context, name string) (*cmapi.ClusterIssuer, bool) {
-	iss := &cmapi.ClusterIssuer{}
-	if l.failed(cmapi.ClusterIssuerKind, l.reader.Get(ctx, client.ObjectKey{Name: name}, iss, readOnly)) {
-		return nil, false
-	}
-	return iss, true
+func (l *Lookup) ClusterIssuer(_ context.Context, name string) (*cmapi.ClusterIssuer, bool) {
+	return get[*cmapi.ClusterIssuer](l, l.clusterIssuers, cmapi.ClusterIssuerKind, "", name)
 }
 
 // Certificate implements certs.Lookup.
-func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool) {
-	if l.certificates != nil {
-		obj, exists, err := l.certificates.GetByKey(toolscache.NewObjectName(namespace, name).String())
-		crt, ok := obj.(*cmapi.Certificate)
-		if l.failed(cmapi.CertificateKind, err) || !exists || !ok {
-			return nil, false
-		}
-		return crt, true
-	}
-	crt := &cmapi.Certificate{}
-	if l.failed(cmapi.CertificateKind, l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, crt, readOnly)) {
-		return nil, false
-	}
-	return crt, true
+func (l *Lookup) Certificate(_ context.Context, namespace, name string) (*cmapi.Certificate, bool) {
+	return get[*cmapi.Certificate](l, l.certificates, cmapi.CertificateKind, namespace, name)
 }
 
 // CertificatesForSecret implements certs.Lookup.
-func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretName string) []*cmapi.Certificate {
-	if l.certificates != nil {
-		return l.certificatesByIndex(IndexCertificateSecretName, NamespacedIndexKey(namespace, secretName))
-	}
-	list := &cmapi.CertificateList{}
-	err := l.reader.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{IndexCertificateSecretName: secretName}, readOnly)
-	return l.sortedCertificates(list, err)
+func (l *Lookup) CertificatesForSecret(_ context.Context, namespace, secretName string) []*cmapi.Certificate {
+	return l.certificatesByIndex(IndexCertificateSecretName, NamespacedIndexKey(namespace, secretName))
 }
 
 // CertificatesOfGateway returns the Certificates meshcert made for the
 // Gateway namespace/name, in any namespace, sorted by name; like every
 // answer of a Lookup, they must not be modified.
-func (l *Lookup) CertificatesOfGateway(ctx context.Context, gateway types.NamespacedName) []*cmapi.Certificate {
-	if l.certificates != nil {
-		return l.certificatesByIndex(IndexCertificateGateway, gateway.String())
-	}
-	list := &cmapi.CertificateList{}
-	err := l.reader.List(ctx, list, client.MatchingFields{IndexCertificateGateway: gateway.String()}, readOnly)
-	return l.sortedCertificates(list, err)
+func (l *Lookup) CertificatesOfGateway(_ context.Context, gateway types.NamespacedName) []*cmapi.Certificate {
+	return l.certificatesByIndex(IndexCertificateGateway, gateway.String())
 }
 
-// certificatesByIndex reads the Certificate informer's index.
+// certificatesByIndex reads the Certificate informer's index, sorted.
 func (l *Lookup) certificatesByIndex(index, key string) []*cmapi.Certificate {
-	objs, err := l.certificates.ByIndex(index, key)
-	if l.failed(cmapi.CertificateKind, err) || len(objs) == 0 {
-		return nil
-	}
-	out := make([]*cmapi.Certificate, 0, len(objs))
-	for _, obj := range objs {
-		if crt, ok := obj.(*cmapi.Certificate); ok {
-			out = append(out, crt)
-		}
-	}
-	sortCertificates(out)
-	return out
-}
-
-// sortedCertificates is what a List answered, sorted.
-func (l *Lookup) sortedCertificates(list *cmapi.CertificateList, err error) []*cmapi.Certificate {
-	if l.failed(cmapi.CertificateKind, err) || len(list.Items) == 0 {
-		return nil
-	}
-	out := make([]*cmapi.Certificate, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
-	}
-	sortCertificates(out)
-	return out
-}
-
-func sortCertificates(crts []*cmapi.Certificate) {
-	slices.SortFunc(crts, func(a, b *cmapi.Certificate) int {
+	out := byIndex[*cmapi.Certificate](l, l.certificates, cmapi.CertificateKind, index, key)
+	slices.SortFunc(out, func(a, b *cmapi.Certificate) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	return out
 }
 
 // SecretExists implements certs.Lookup. Secrets are never cached, so the
@@ -223,63 +209,32 @@ func (l *Lookup) Secret(context.Context, string, string) (*corev1.Secret, bool) 
 
 // TrustBundle implements certs.Lookup from the cache, which holds only
 // ConfigMaps labelled certs.LabelTrustBundle.
-func (l *Lookup) TrustBundle(ctx context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
-	cm := &corev1.ConfigMap{}
-	if l.failed("ConfigMap", l.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm, readOnly)) {
-		return nil, false
-	}
-	return cm, true
+func (l *Lookup) TrustBundle(_ context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
+	return get[*corev1.ConfigMap](l, l.trustBundles, "ConfigMap", namespace, name)
 }
 
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'
 // metadata.
-func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]string) []string {
-	if l.pods != nil {
-		// The cache holds only gateway Pods, a handful: matching them here
-		// is cheaper than a List, which copies each one.
-		// As client.MatchingLabels selects.
-		sel := labels.SelectorFromValidatedSet(selector)
-		var out []string
-		for _, obj := range l.pods.List() {
-			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok && sel.Matches(labels.Set(pod.Labels)) {
-				out = append(out, pod.Namespace)
-			}
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	list := newMetadataList(podGVK)
-	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
-		return nil
-	}
-	return namespacesOf(list.Items, func(pod *metav1.PartialObjectMetadata) string { return pod.Namespace })
+func (l *Lookup) WorkloadNamespaces(_ context.Context, selector map[string]string) []string {
+	return namespacesOf(l.matchingPods(selector))
 }
 
 // Workloads implements certs.Lookup from the cached gateway Pods' metadata.
-func (l *Lookup) Workloads(ctx context.Context, selector map[string]string) []certs.Workload {
-	sel := labels.SelectorFromValidatedSet(selector)
+func (l *Lookup) Workloads(_ context.Context, selector map[string]string) []certs.Workload {
 	var out []certs.Workload
-	add := func(pod *metav1.PartialObjectMetadata) {
-		if sel.Matches(labels.Set(pod.Labels)) {
-			out = append(out, certs.Workload{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels})
-		}
-	}
-	if l.pods != nil {
-		for _, obj := range l.pods.List() {
-			if pod, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				add(pod)
-			}
-		}
-		return out
-	}
-	list := newMetadataList(podGVK)
-	if l.failed(podGVK.Kind, l.reader.List(ctx, list, client.MatchingLabels(selector), readOnly)) {
-		return nil
-	}
-	for i := range list.Items {
-		add(&list.Items[i])
+	for _, pod := range l.matchingPods(selector) {
+		out = append(out, certs.Workload{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels})
 	}
 	return out
+}
+
+// matchingPods are the cached gateway Pods whose labels selector matches,
+// as client.MatchingLabels selects. The cache holds only gateway Pods, a
+// handful, so matching each costs less than an index would.
+func (l *Lookup) matchingPods(selector map[string]string) []*metav1.PartialObjectMetadata {
+	sel := labels.SelectorFromValidatedSet(selector)
+	pods := all[*metav1.PartialObjectMetadata](l.pods)
+	return slices.DeleteFunc(pods, func(pod *metav1.PartialObjectMetadata) bool { return !sel.Matches(labels.Set(pod.Labels)) })
 }
 
 // Services implements certs.Lookup. The server does not cache Services, so
@@ -289,60 +244,34 @@ func (l *Lookup) Services(context.Context, string) ([]*corev1.Service, bool) {
 }
 
 // KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
-func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
-	if l.pods != nil {
-		return len(l.pods.ListKeys()) > 0
-	}
-	list := newMetadataList(podGVK)
-	return !l.failed(podGVK.Kind, l.reader.List(ctx, list, readOnly)) && len(list.Items) > 0
+func (l *Lookup) KnowsWorkloads(context.Context) bool {
+	return len(l.pods.ListKeys()) > 0
 }
 
 // IngressClasses implements certs.Lookup from the cache, which holds every
 // IngressClass (a handful per cluster).
-func (l *Lookup) IngressClasses(ctx context.Context) ([]*networkingv1.IngressClass, bool) {
-	list := &networkingv1.IngressClassList{}
-	if l.failed("IngressClass", l.reader.List(ctx, list, readOnly)) {
-		return nil, false
-	}
-	out := make([]*networkingv1.IngressClass, len(list.Items))
-	for i := range list.Items {
-		out[i] = &list.Items[i]
-	}
-	return out, true
+func (l *Lookup) IngressClasses(context.Context) ([]*networkingv1.IngressClass, bool) {
+	return all[*networkingv1.IngressClass](l.ingressClasses), true
 }
 
 // Namespace implements certs.Lookup.
-func (l *Lookup) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, bool) {
-	ns := NewNamespaceMetadata()
-	if l.failed(namespaceGVK.Kind, l.reader.Get(ctx, client.ObjectKey{Name: name}, ns, readOnly)) {
+func (l *Lookup) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, bool) {
+	ns, ok := get[*metav1.PartialObjectMetadata](l, l.namespaces, namespaceGVK.Kind, "", name)
+	if !ok {
 		return nil, false
 	}
 	return &ns.ObjectMeta, true
 }
 
 // GatewaysClaiming implements certs.Lookup.
-func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gateway {
-	var out []*certs.Gateway
-	if l.claims != nil {
-		objs, err := l.claims.ByIndex(IndexGatewayClaims, key)
-		if l.failed(certs.GatewayGVK.Kind, err) || len(objs) == 0 {
-			return nil
-		}
-		out = make([]*certs.Gateway, 0, len(objs))
-		for _, obj := range objs {
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				out = append(out, certs.ParseGateway(u))
-			}
-		}
-	} else {
-		list := NewGatewayList()
-		if l.failed(certs.GatewayGVK.Kind, l.reader.List(ctx, list, client.MatchingFields{IndexGatewayClaims: key}, readOnly)) || len(list.Items) == 0 {
-			return nil
-		}
-		out = make([]*certs.Gateway, len(list.Items))
-		for i := range list.Items {
-			out[i] = certs.ParseGateway(&list.Items[i])
-		}
+func (l *Lookup) GatewaysClaiming(_ context.Context, key string) []*certs.Gateway {
+	objs := byIndex[*unstructured.Unstructured](l, l.gateways, certs.GatewayGVK.Kind, IndexGatewayClaims, key)
+	if len(objs) == 0 {
+		return nil
+	}
+	out := make([]*certs.Gateway, len(objs))
+	for i, u := range objs {
+		out[i] = certs.ParseGateway(u)
 	}
 	slices.SortFunc(out, func(a, b *certs.Gateway) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,15 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 
@@ -38,18 +43,78 @@ func testScheme(t *testing.T) *runtime.Scheme {
 	return s
 }
 
-// fakeReader is a fake client with the same field indexes SetupIndexes
-// registers on the cache.
+// fakeReader is a fake client holding objs, the input of Snapshot.
 func fakeReader(t *testing.T, objs ...client.Object) client.Client {
 	t.Helper()
-	return fake.NewClientBuilder().
-		WithScheme(testScheme(t)).
-		WithIndex(&cmapi.Certificate{}, IndexCertificateSecretName, CertificateSecretName).
-		WithIndex(&cmapi.Issuer{}, IndexIssuerName, ObjectName).
-		WithIndex(NewGateway(), IndexGatewayClaims, GatewayClaims).
-		WithIndex(&cmapi.Certificate{}, IndexCertificateGateway, CertificateGateway).
-		WithObjects(objs...).
-		Build()
+	return fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).Build()
+}
+
+// informers is a cache.Informers of client-go informers that never run:
+// Setup adds its indexes to them as to the manager's, NewLookup reads their
+// indexers, and add puts objects in those as a synced informer holds them.
+type informers struct {
+	cache.Informers
+	t      *testing.T
+	scheme *runtime.Scheme
+	byKind map[schema.GroupVersionKind]toolscache.SharedIndexInformer
+}
+
+func newInformers(t *testing.T) *informers {
+	t.Helper()
+	return &informers{t: t, scheme: testScheme(t), byKind: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{}}
+}
+
+func (f *informers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
+	gvk, err := apiutil.GVKForObject(obj, f.scheme)
+	if err != nil {
+		return nil, err
+	}
+	informer, ok := f.byKind[gvk]
+	if !ok {
+		informer = toolscache.NewSharedIndexInformer(nil, obj, 0, toolscache.Indexers{})
+		f.byKind[gvk] = informer
+	}
+	return informer, nil
+}
+
+// add puts objs into their informers' indexers, Pods and Namespaces as the
+// metadata the cache holds of them.
+func (f *informers) add(objs ...client.Object) {
+	f.t.Helper()
+	for _, obj := range objs {
+		switch o := obj.(type) {
+		case *corev1.Pod:
+			obj = asMetadata(o, podGVK)
+		case *corev1.Namespace:
+			obj = asMetadata(o, namespaceGVK)
+		}
+		informer, err := f.GetInformer(f.t.Context(), obj)
+		require.NoError(f.t, err)
+		require.NoError(f.t, informer.(toolscache.SharedIndexInformer).GetIndexer().Add(obj))
+	}
+}
+
+func asMetadata(obj metav1.Object, gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := meta.AsPartialObjectMetadata(obj)
+	m.SetGroupVersionKind(gvk)
+	return m
+}
+
+// lookupOf is the server's Lookup (Setup, then NewLookup) once its
+// informers have synced objs.
+func lookupOf(t *testing.T, objs ...client.Object) *Lookup {
+	t.Helper()
+	return lookupWithLog(t, logr.Discard(), objs...)
+}
+
+func lookupWithLog(t *testing.T, log logr.Logger, objs ...client.Object) *Lookup {
+	t.Helper()
+	inf := newInformers(t)
+	require.NoError(t, Setup(t.Context(), inf))
+	l, err := NewLookup(t.Context(), inf, log)
+	require.NoError(t, err)
+	inf.add(objs...)
+	return l
 }
 
 func issuer(ns, name string) *cmapi.Issuer {
@@ -221,8 +286,10 @@ func TestLookup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := NewLookup(fakeReader(t, objects(t)...), logr.Discard())
-			assert.Equal(t, tc.want, tc.ask(l))
+			assert.Equal(t, tc.want, tc.ask(lookupOf(t, objects(t)...)), "from the informers")
+			snapshot, err := Snapshot(t.Context(), fakeReader(t, objects(t)...), DefaultConfig(), logr.Discard())
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, tc.ask(snapshot), "from a Snapshot")
 		})
 	}
 }
@@ -242,12 +309,12 @@ func TestLookupAgreesWithIndex(t *testing.T) {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 		require.NoError(t, err)
 		u := &unstructured.Unstructured{Object: m}
-		gvk, err := fakeReader(t).GroupVersionKindFor(o)
+		gvk, err := apiutil.GVKForObject(o, testScheme(t))
 		require.NoError(t, err)
 		u.SetGroupVersionKind(gvk)
 		require.NoError(t, index.Add(u))
 	}
-	lookup := NewLookup(fakeReader(t, objs...), logr.Discard())
+	lookup := lookupOf(t, objs...)
 
 	gw := certs.ParseGateway(gatewayFromYAML(t, "networking.istio.io/v1beta1", `
 metadata:
@@ -270,109 +337,103 @@ spec:
 	assert.Equal(t, fromIndex.Certificates, fromCache.Certificates)
 	assert.Equal(t, fromIndex.CredentialNamespaces, fromCache.CredentialNamespaces)
 	// Secrets are unknown to the cache, the Index knows there are none; no
-	// finding of this example depends on Secrets.
+	// finding of this example depends on Secrets. The host conflict is
+	// found through the Gateway informer's index.
 	assert.Equal(t, fromIndex.Findings, fromCache.Findings)
-
-	// The same through the Gateway informer's own indexer, as the server
-	// reads it (Index.OnInformer): the host conflict is found there too.
-	claims := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{IndexGatewayClaims: informerIndexFunc(GatewayClaims, false)})
-	for _, o := range objs {
-		if u, ok := o.(*unstructured.Unstructured); ok {
-			require.NoError(t, claims.Add(u))
-		}
-	}
-	fromInformer := NewLookup(fakeReader(t, objs...), logr.Discard())
-	fromInformer.claims = claims
-	viaIndexer := certs.PlanGateway(t.Context(), gw, fromInformer, opts)
-	assert.Equal(t, fromIndex.Findings, viaIndexer.Findings)
-	assert.Equal(t, fromIndex.Certificates, viaIndexer.Certificates)
-	assert.Len(t, fromInformer.GatewaysClaiming(t.Context(), certs.GatewayClaims(certs.ParseGateway(objs[4].(*unstructured.Unstructured)))[0]), 1)
+	assert.Len(t, lookup.GatewaysClaiming(t.Context(), certs.GatewayClaims(certs.ParseGateway(objs[4].(*unstructured.Unstructured)))[0]), 1)
 }
 
-type failingReader struct {
-	err   error
-	calls int
+// lookupCalls asks every question of a Lookup that goes to an informer
+// and returns whether any was answered.
+func lookupCalls(t *testing.T, l *Lookup) bool {
+	t.Helper()
+	answered := false
+	found := func(ok bool) { answered = answered || ok }
+	nonEmpty := func(n int) { answered = answered || n > 0 }
+	_, ok := l.Issuer(t.Context(), "ns", "ca")
+	found(ok)
+	_, ok = l.Issuer(t.Context(), "ns", "other")
+	found(ok)
+	nonEmpty(len(l.IssuerNamespaces(t.Context(), "ca")))
+	nonEmpty(len(l.IssuerNamespaces(t.Context(), "other")))
+	_, ok = l.ClusterIssuer(t.Context(), "ca")
+	found(ok)
+	_, ok = l.Certificate(t.Context(), "ns", "web")
+	found(ok)
+	nonEmpty(len(l.CertificatesForSecret(t.Context(), "ns", "web")))
+	nonEmpty(len(l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "ns", Name: "web"})))
+	nonEmpty(len(l.WorkloadNamespaces(t.Context(), ingress)))
+	nonEmpty(len(l.Workloads(t.Context(), ingress)))
+	found(l.KnowsWorkloads(t.Context()))
+	_, ok = l.Namespace(t.Context(), "ns")
+	found(ok)
+	_, ok = l.TrustBundle(t.Context(), "ns", "roots")
+	found(ok)
+	classes, _ := l.IngressClasses(t.Context())
+	nonEmpty(len(classes))
+	nonEmpty(len(l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com"))))
+	nonEmpty(len(l.GatewaysClaiming(t.Context(), certs.CredentialKey("web"))))
+	return answered
 }
 
-func (r *failingReader) Get(context.Context, client.ObjectKey, client.Object, ...client.GetOption) error {
-	r.calls++
-	return r.err
-}
-
-func (r *failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
-	r.calls++
-	return r.err
-}
-
-func TestLookupAnswersNotFoundWhenTheCacheFails(t *testing.T) {
-	reader := &failingReader{err: &cache.ErrCacheNotStarted{}}
+func TestLookupBeforeTheInformersSyncedFindsNothingAndLogsNothing(t *testing.T) {
 	var logged []string
 	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
-	l := NewLookup(reader, log)
+	assert.False(t, lookupCalls(t, lookupWithLog(t, log)))
+	assert.Empty(t, logged, "an informer that has not synced has nothing to say yet; nothing failed")
+}
 
-	_, ok := l.Issuer(t.Context(), "ns", "ca")
-	assert.False(t, ok)
-	_, ok = l.Issuer(t.Context(), "ns", "other")
-	assert.False(t, ok)
+func TestLookupAnswersNotFoundWhenAnIndexIsMissing(t *testing.T) {
+	// Informers NewLookup finds without the indexes Setup adds.
+	inf := newInformers(t)
+	var logged []string
+	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
+	l, err := NewLookup(t.Context(), inf, log)
+	require.NoError(t, err)
+	crt := certificate("ns", "web", "web")
+	crt.Labels = map[string]string{certs.LabelManagedBy: certs.ManagedByValue}
+	crt.Annotations = map[string]string{certs.AnnotationGateway: "ns/web"}
+	inf.add(issuer("other", "ca"), crt, gateway(t, "ns", "web", "web.example.com", "web"))
+
 	assert.Empty(t, l.IssuerNamespaces(t.Context(), "ca"))
-	_, ok = l.ClusterIssuer(t.Context(), "ca")
-	assert.False(t, ok)
-	_, ok = l.Certificate(t.Context(), "ns", "web")
-	assert.False(t, ok)
+	assert.Empty(t, l.IssuerNamespaces(t.Context(), "ca"))
 	assert.Empty(t, l.CertificatesForSecret(t.Context(), "ns", "web"))
-	assert.Empty(t, l.WorkloadNamespaces(t.Context(), ingress))
-	_, ok = l.Namespace(t.Context(), "ns")
-	assert.False(t, ok)
+	assert.Empty(t, l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "ns", Name: "web"}))
 	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com")))
 	assert.Empty(t, l.GatewaysClaiming(t.Context(), certs.CredentialKey("web")))
-	assert.Equal(t, 10, reader.calls)
+	_, ok := l.Certificate(t.Context(), "ns", "web")
+	assert.True(t, ok, "what needs no index is still answered")
 
 	// One line per kind, however often it failed.
-	require.Len(t, logged, 6, strings.Join(logged, "\n"))
+	require.Len(t, logged, 3, strings.Join(logged, "\n"))
 	for _, line := range logged {
 		assert.Contains(t, line, "cache lookup failed")
-		assert.Contains(t, line, "the cache is not started")
+		assert.Contains(t, line, "does not exist")
 	}
 }
 
 func TestLookupKnowsNoWorkloadsWithoutGatewayPods(t *testing.T) {
-	assert.False(t, NewLookup(fakeReader(t), logr.Discard()).KnowsWorkloads(t.Context()))
-	assert.False(t, NewLookup(&failingReader{err: &cache.ErrCacheNotStarted{}}, logr.Discard()).KnowsWorkloads(t.Context()),
-		"a cache that cannot answer knows nothing")
+	assert.False(t, lookupOf(t, namespace("istio-system", nil)).KnowsWorkloads(t.Context()))
+	assert.False(t, lookupOf(t).KnowsWorkloads(t.Context()), "a cache that has synced nothing knows nothing")
 }
 
 func TestLookupDoesNotLogNotFound(t *testing.T) {
 	var logged []string
 	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
-	l := NewLookup(fakeReader(t), log)
+	l := lookupWithLog(t, log)
 	_, ok := l.Issuer(t.Context(), "ns", "ca")
 	assert.False(t, ok)
 	assert.Empty(t, logged)
 }
 
-func TestLookupReadsWithTheCallersContext(t *testing.T) {
+func TestLookupAnswersWhateverTheContext(t *testing.T) {
+	// Every answer is in memory: no read waits, so none needs the
+	// caller's context to end it.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	var seen []error
-	reader := readerFunc(func(ctx context.Context) error {
-		seen = append(seen, ctx.Err())
-		return ctx.Err()
-	})
-	l := NewLookup(reader, logr.Discard())
+	l := lookupOf(t, issuer("ns", "ca"))
 	_, ok := l.Issuer(ctx, "ns", "ca")
-	assert.False(t, ok)
-	_, _ = l.Issuer(t.Context(), "ns", "ca")
-	assert.Equal(t, []error{context.Canceled, nil}, seen, "each read must use the context it is given")
-}
-
-type readerFunc func(ctx context.Context) error
-
-func (f readerFunc) Get(ctx context.Context, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
-	return f(ctx)
-}
-
-func (f readerFunc) List(ctx context.Context, _ client.ObjectList, _ ...client.ListOption) error {
-	return f(ctx)
+	assert.True(t, ok)
 }
 
 func TestCacheOptions(t *testing.T) {
@@ -443,7 +504,7 @@ type recordingInformer struct {
 }
 
 func (i *recordingInformer) AddIndexers(indexers toolscache.Indexers) error {
-	for name := range indexers {
+	for _, name := range slices.Sorted(maps.Keys(indexers)) {
 		i.r.indexed = append(i.r.indexed, i.kind+" "+name+" on the informer")
 	}
 	return i.r.err
@@ -479,27 +540,26 @@ func kindOf(obj client.Object) string {
 }
 
 func TestSetup(t *testing.T) {
-	t.Run("every read kind gets an informer and the lookups their indexes; never Secrets", func(t *testing.T) {
+	t.Run("every read kind gets an informer and the lookups their indexes on it; never Secrets", func(t *testing.T) {
 		r := &recordingInformers{}
 		require.NoError(t, Setup(context.Background(), r))
 		assert.Equal(t, []string{
-			"Certificate spec.secretName on the informer", "Issuer metadata.name",
-			"Gateway meshcert.io/claims on the informer", "Certificate meshcert.io/gateway on the informer",
+			"Gateway meshcert.io/claims on the informer", "Issuer metadata.name on the informer",
+			"Certificate meshcert.io/gateway on the informer", "Certificate spec.secretName on the informer",
 		}, r.indexed)
-		// Informers with indexes are asked for again with the others.
-		assert.Equal(t, []string{"Certificate", "Gateway", "Certificate", "Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
 	})
 	t.Run("a failing informer is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}
 		err := Setup(context.Background(), r)
-		require.ErrorContains(t, err, "failed to set up the informer for *v1.Certificate")
+		require.ErrorContains(t, err, "failed to set up the Gateway informer")
 		assert.ErrorContains(t, err, "boom")
 	})
 	t.Run("a failing index is returned", func(t *testing.T) {
 		r := &recordingInformers{}
 		informers := &failingIndexers{recordingInformers: r}
 		err := Setup(context.Background(), informers)
-		require.ErrorContains(t, err, "failed to index *v1.Certificate by spec.secretName")
+		require.ErrorContains(t, err, "failed to index Gateway objects by meshcert.io/claims")
 		assert.ErrorContains(t, err, "boom")
 	})
 }
@@ -519,40 +579,25 @@ func TestCertificateLookupsThroughTheInformerIndexer(t *testing.T) {
 	managed.Annotations = map[string]string{certs.AnnotationGateway: "team-a/web"}
 	unmanaged := certificate("istio-system", "copy", "copy")
 	unmanaged.Annotations = map[string]string{certs.AnnotationGateway: "team-a/web"}
-	objs := []client.Object{certificate("team-a", "a", "shared"), certificate("team-b", "b", "shared"), managed, unmanaged}
+	l := lookupOf(t, certificate("team-a", "a", "shared"), certificate("team-b", "b", "shared"), managed, unmanaged)
 
-	indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{
-		IndexCertificateSecretName: informerIndexFunc(CertificateSecretName, true),
-		IndexCertificateGateway:    informerIndexFunc(CertificateGateway, false),
-	})
-	for _, o := range objs {
-		require.NoError(t, indexer.Add(o))
-	}
-	viaList := NewLookup(fakeReader(t, objs...), logr.Discard())
-	// An empty reader: every answer must come from the indexer.
-	viaIndexer := NewLookup(fakeReader(t), logr.Discard())
-	viaIndexer.certificates = indexer
-
-	names := func(crts []*cmapi.Certificate) []string {
-		var out []string
-		for _, crt := range crts {
-			out = append(out, crt.Namespace+"/"+crt.Name)
-		}
-		return out
-	}
 	tests := []struct {
 		name   string
 		lookup func(l *Lookup) []string
 		want   []string
 	}{
 		{
-			name:   "a secret name is looked up within its namespace",
-			lookup: func(l *Lookup) []string { return names(l.CertificatesForSecret(t.Context(), "team-a", "shared")) },
-			want:   []string{"team-a/a"},
+			name: "a secret name is looked up within its namespace",
+			lookup: func(l *Lookup) []string {
+				return certificateNames(l.CertificatesForSecret(t.Context(), "team-a", "shared"))
+			},
+			want: []string{"team-a/a"},
 		},
 		{
-			name:   "a secret name no Certificate uses finds none",
-			lookup: func(l *Lookup) []string { return names(l.CertificatesForSecret(t.Context(), "team-c", "shared")) },
+			name: "a secret name no Certificate uses finds none",
+			lookup: func(l *Lookup) []string {
+				return certificateNames(l.CertificatesForSecret(t.Context(), "team-c", "shared"))
+			},
 		},
 		{
 			name: "a Certificate is found by its namespace and name only",
@@ -570,41 +615,26 @@ func TestCertificateLookupsThroughTheInformerIndexer(t *testing.T) {
 		{
 			name: "a Gateway's Certificates are the ones meshcert made for it, in any namespace",
 			lookup: func(l *Lookup) []string {
-				return names(l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "team-a", Name: "web"}))
+				return certificateNames(l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "team-a", Name: "web"}))
 			},
 			want: []string{"istio-system/web-tls"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, tt.lookup(viaIndexer), "through the informer's indexer")
-			assert.Equal(t, tt.want, tt.lookup(viaList), "through a List, as with a fake client")
+			assert.Equal(t, tt.want, tt.lookup(l))
 		})
 	}
 }
 
 func TestWorkloadLookupsThroughTheInformerIndexer(t *testing.T) {
-	pod := func(ns, name string, labels map[string]string) *metav1.PartialObjectMetadata {
-		p := NewPodMetadata()
-		p.Namespace, p.Name, p.Labels = ns, name, labels
-		return p
-	}
 	ingress := map[string]string{"istio": "ingressgateway"}
-	pods := []client.Object{
+	l := lookupOf(t,
 		pod("istio-system", "ingress-1", map[string]string{"istio": "ingressgateway", "app": "x"}),
 		pod("istio-system", "ingress-2", ingress),
 		pod("edge", "ingress-3", ingress),
 		pod("edge", "egress", map[string]string{"istio": "egressgateway"}),
-	}
-	indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
-	for _, p := range pods {
-		require.NoError(t, indexer.Add(p))
-	}
-	viaList := NewLookup(fakeReader(t, pods...), logr.Discard())
-	viaIndexer := NewLookup(fakeReader(t), logr.Discard())
-	viaIndexer.pods = indexer
-	empty := NewLookup(fakeReader(t), logr.Discard())
-	empty.pods = toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{})
+	)
 
 	tests := []struct {
 		name     string
@@ -618,20 +648,88 @@ func TestWorkloadLookupsThroughTheInformerIndexer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, viaIndexer.WorkloadNamespaces(t.Context(), tt.selector), "through the informer's indexer")
-			assert.Equal(t, tt.want, viaList.WorkloadNamespaces(t.Context(), tt.selector), "through a List, as with a fake client")
+			assert.Equal(t, tt.want, l.WorkloadNamespaces(t.Context(), tt.selector))
+			var namespaces []string
+			for _, w := range l.Workloads(t.Context(), tt.selector) {
+				namespaces = append(namespaces, w.Namespace)
+			}
+			slices.Sort(namespaces)
+			assert.Equal(t, tt.want, slices.Compact(namespaces), "Workloads are the same Pods")
 		})
 	}
 	t.Run("workloads are known when any gateway Pod is cached", func(t *testing.T) {
-		assert.True(t, viaIndexer.KnowsWorkloads(t.Context()))
-		assert.True(t, viaList.KnowsWorkloads(t.Context()))
-		assert.False(t, empty.KnowsWorkloads(t.Context()))
+		assert.True(t, l.KnowsWorkloads(t.Context()))
+		assert.False(t, lookupOf(t).KnowsWorkloads(t.Context()))
 	})
 }
 
-func TestUseInformerIndexesNeedsAnIndexer(t *testing.T) {
-	err := NewLookup(fakeReader(t), logr.Discard()).UseInformerIndexes(t.Context(), &recordingInformers{})
-	require.ErrorContains(t, err, "has no indexer")
+func TestNewLookup(t *testing.T) {
+	t.Run("an informer without an indexer is an error", func(t *testing.T) {
+		_, err := NewLookup(t.Context(), &recordingInformers{}, logr.Discard())
+		require.ErrorContains(t, err, "has no indexer")
+	})
+	t.Run("a failing informer is returned", func(t *testing.T) {
+		_, err := NewLookup(t.Context(), &recordingInformers{err: errors.New("boom")}, logr.Discard())
+		require.ErrorContains(t, err, "failed to get the Gateway informer")
+		assert.ErrorContains(t, err, "boom")
+	})
+}
+
+func TestSnapshot(t *testing.T) {
+	const lastApplied = corev1.LastAppliedConfigAnnotation
+	roots := func(name string, lbls map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: name, Labels: lbls}}
+	}
+	applied := issuer("team-a", "ca")
+	applied.Annotations = map[string]string{lastApplied: "{}", "team": "a"}
+	applied.ManagedFields = []metav1.ManagedFieldsEntry{{
+		Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: cmapi.SchemeGroupVersion.String(),
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:team":{}}}}`),
+	}}
+	reader := fake.NewClientBuilder().WithScheme(testScheme(t)).WithReturnManagedFields().WithObjects(
+		roots("bundle", map[string]string{certs.LabelTrustBundle: "true"}),
+		roots("other", nil),
+		pod("istio-system", "ingress", ingress),
+		pod("team-a", "web", map[string]string{"app": "web"}),
+		applied,
+	).Build()
+	listed := &cmapi.IssuerList{}
+	require.NoError(t, reader.List(t.Context(), listed))
+	require.Len(t, listed.Items, 1)
+	require.NotEmpty(t, listed.Items[0].ManagedFields, "the reader returns managed fields, for Snapshot to strip")
+
+	l, err := Snapshot(t.Context(), reader, DefaultConfig(), logr.Discard())
+	require.NoError(t, err)
+	_, ok := l.TrustBundle(t.Context(), "istio-system", "bundle")
+	assert.True(t, ok, "a trust bundle is held")
+	_, ok = l.TrustBundle(t.Context(), "istio-system", "other")
+	assert.False(t, ok, "only trust bundles are held, as the cache holds only them")
+	assert.Equal(t, []string{"istio-system"}, l.WorkloadNamespaces(t.Context(), nil),
+		"only the Pods the gateway pod selector selects are held")
+	iss, ok := l.Issuer(t.Context(), "team-a", "ca")
+	require.True(t, ok)
+	assert.Equal(t, map[string]string{"team": "a"}, iss.Annotations, "stripped as the cache strips")
+	assert.Empty(t, iss.ManagedFields)
+
+	sel, err := labels.Parse("app=web")
+	require.NoError(t, err)
+	l, err = Snapshot(t.Context(), reader, Config{GatewayPodSelector: sel}, logr.Discard())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"team-a"}, l.WorkloadNamespaces(t.Context(), nil), "the configured selector selects")
+
+	_, err = Snapshot(t.Context(), readerFunc(func(context.Context) error { return errors.New("boom") }), DefaultConfig(), logr.Discard())
+	require.ErrorContains(t, err, "failed to list Gateway objects")
+	assert.ErrorContains(t, err, "boom")
+}
+
+type readerFunc func(ctx context.Context) error
+
+func (f readerFunc) Get(ctx context.Context, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	return f(ctx)
+}
+
+func (f readerFunc) List(ctx context.Context, _ client.ObjectList, _ ...client.ListOption) error {
+	return f(ctx)
 }
 
 func TestStripForCache(t *testing.T) {

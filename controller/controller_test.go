@@ -110,9 +110,6 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	// Managed fields are returned, as the API server returns them to
 	// meshcert's API reader: updates convert meshcert's ownership first.
 	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithReturnManagedFields()
-	for _, ix := range cluster.Indexes() {
-		builder = builder.WithIndex(ix.Object, ix.Field, ix.Extract)
-	}
 	h.client = builder.
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
@@ -156,10 +153,19 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 	return h
 }
 
-// lookup is the server's cache-backed Lookup over the fake API server,
-// which stands in for the informer cache.
+// lookup is the server's cache-backed Lookup once its informers have
+// synced what the fake API server holds now.
 func (h *harness) lookup() Lookup {
-	return cluster.NewLookup(h.client, logr.Discard())
+	return h.lookupOf(h.client)
+}
+
+// lookupOf is the server's Lookup once its informers have synced what
+// reader holds now.
+func (h *harness) lookupOf(reader client.Reader) Lookup {
+	h.t.Helper()
+	l, err := cluster.Snapshot(h.t.Context(), reader, cluster.DefaultConfig(), logr.Discard())
+	require.NoError(h.t, err)
+	return l
 }
 
 func (h *harness) reconciler() *Reconciler {

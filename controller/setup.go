@@ -60,7 +60,7 @@ func (cfg Config) recorder(mgr manager.Manager) events.EventRecorder {
 }
 
 // Setup registers the controllers with the manager, whose cache
-// cluster.Setup has prepared (informers and field indexes). Gateways are the
+// cluster.Setup has prepared (informers and their indexes). Gateways are the
 // Certificate controller's primary objects; meshcert's Certificates,
 // namespaces (their inject label and policy) and gateway Pods (the credential
 // namespace) change plans too, so they enqueue the Gateways they affect.

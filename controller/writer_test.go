@@ -8,7 +8,6 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/meshcert/meshcert/certs"
-	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/internal/quiet"
 )
 
@@ -159,7 +157,7 @@ func TestReconcileNeverForcesOverACertificateItDidNotCreateThatTheCacheHasNotSee
 	h.writes = nil
 
 	cache := h.lagging(map[types.NamespacedName]*cmapi.Certificate{key: nil})
-	r := &Reconciler{Client: cache, APIReader: h.client, Lookup: cluster.NewLookup(cache, logr.Discard()), Options: certs.DefaultOptions(), Recorder: h.recorder}
+	r := &Reconciler{Client: cache, APIReader: h.client, Lookup: h.lookupOf(cache), Options: certs.DefaultOptions(), Recorder: h.recorder}
 	result, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 	require.NoError(t, err)
 	assert.Equal(t, requeueSoon, result.RequeueAfter, "planned again once the cache has it")
@@ -215,7 +213,7 @@ func TestReconcileDeletesOnlyTheCertificateItInspected(t *testing.T) {
 		h.updateGateway(dropAdmin)
 
 		cache := h.lagging(map[types.NamespacedName]*cmapi.Certificate{client.ObjectKeyFromObject(cached): cached})
-		r := &Reconciler{Client: cache, APIReader: h.client, Lookup: cluster.NewLookup(cache, logr.Discard()), Options: certs.DefaultOptions(), Recorder: h.recorder}
+		r := &Reconciler{Client: cache, APIReader: h.client, Lookup: h.lookupOf(cache), Options: certs.DefaultOptions(), Recorder: h.recorder}
 		_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
 		require.Error(t, err, "the delete fails its precondition; the reconcile is retried against a fresh cache")
 		assert.True(t, apierrors.IsConflict(err), "%v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -218,8 +219,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				}
 				if objs[i].GetNamespace() == "" {
 					// Print what the user wrote, plus the injection only.
-					mutated = mutated.DeepCopy()
-					unstructured.RemoveNestedField(mutated.Object, "metadata", "namespace")
+					mutated = &unstructured.Unstructured{Object: jsonvalue.WithoutNamespace(mutated.Object)}
 				}
 				res.Objects[i] = mutated
 			}
@@ -249,8 +249,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			}
 			if mutated := plan.Mutated(); mutated != nil {
 				if objs[i].GetNamespace() == "" {
-					mutated = mutated.DeepCopy()
-					unstructured.RemoveNestedField(mutated.Object, "metadata", "namespace")
+					mutated = &unstructured.Unstructured{Object: jsonvalue.WithoutNamespace(mutated.Object)}
 				}
 				res.Objects[i] = mutated
 			}

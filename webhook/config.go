@@ -1,6 +1,9 @@
 package webhook
 
 import (
+	"context"
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -22,12 +25,42 @@ type Definition struct {
 	Gateways bool
 	// Path is where the server serves it.
 	Path string
-	// Mutating webhooks go into the MutatingWebhookConfiguration.
+	// Mutating webhooks go into the MutatingWebhookConfiguration, and
+	// their handlers allow what they fail to review (see safeReview).
 	Mutating bool
 	// Rules are the objects and operations the API server sends it.
 	Rules []admissionregistrationv1.RuleWithOperations
-	// handler builds the admission handler.
-	handler func(certs.Lookup, Config, *Metrics) admission.Handler
+	// strictness says how the handler decides certs.Options.Strict.
+	strictness strictness
+	// review is the handler's own work; newHandler wraps it.
+	review func(h *handler, ctx context.Context, req admission.Request) decision
+}
+
+// label names the handler in metrics and logs: its path without the
+// slash ("mutate-gateway"), as the docs and dashboards know it.
+func (d Definition) label() string { return strings.TrimPrefix(d.Path, "/") }
+
+// strictness is how a handler decides certs.Options.Strict.
+type strictness int
+
+const (
+	// strictWhenEnforcedOrLabelled: strict under Config.Enforce, or for an
+	// object in a namespace labelled LabelEnforce=true.
+	strictWhenEnforcedOrLabelled strictness = iota
+	// strictWhenEnforced: strict under Config.Enforce alone. Strict only
+	// raises the severity of findings, which a mutator does not answer
+	// with, so it spares the namespace lookup.
+	strictWhenEnforced
+)
+
+// definition is the Definition served at path, one of the Path constants.
+func definition(path string) Definition {
+	for _, d := range Definitions() {
+		if d.Path == path {
+			return d
+		}
+	}
+	panic("webhook: no Definition is served at " + path)
 }
 
 // Paths the handlers are served at.
@@ -57,7 +90,7 @@ func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *M
 func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admission.Handler {
 	out := map[string]admission.Handler{}
 	for _, d := range Definitions() {
-		out[d.Path] = d.handler(lookup, cfg, metrics)
+		out[d.Path] = newHandler(d, lookup, cfg, metrics)
 	}
 	return out
 }
@@ -65,22 +98,28 @@ func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admi
 // Definitions lists every webhook meshcert serves, the mutating one first.
 func Definitions() []Definition {
 	gateways := rules(certs.IstioNetworkingGroup, certs.GatewayVersions, "gateways")
+	istioOperators := rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, "istiooperators")
 	return []Definition{
-		{Name: "gateways.mutate.meshcert.io", Path: PathMutateGateway, Mutating: true, Gateways: true, Rules: gateways, handler: NewGatewayMutator},
-		{Name: "gateways.validate.meshcert.io", Path: PathValidateGateway, Gateways: true, Rules: gateways, handler: NewGatewayValidator},
+		{
+			Name: "gateways.mutate.meshcert.io", Path: PathMutateGateway, Mutating: true, Gateways: true, Rules: gateways,
+			strictness: strictWhenEnforced, review: (*handler).mutateGateway,
+		},
+		{
+			Name: "gateways.validate.meshcert.io", Path: PathValidateGateway, Gateways: true, Rules: gateways,
+			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateGateway,
+		},
 		{
 			Name: "certificates.validate.meshcert.io", Path: PathValidateCertificate,
-			Rules: rules(certs.CertManagerGroup, []string{"v1"}, "certificates"), handler: NewCertificateValidator,
+			Rules:      rules(certs.CertManagerGroup, []string{"v1"}, "certificates"),
+			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateCertificate,
 		},
 		{
-			Name: "istiooperators.mutate.meshcert.io", Path: PathMutateIstioOperator, Mutating: true,
-			Rules:   rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, "istiooperators"),
-			handler: NewIstioOperatorMutator,
+			Name: "istiooperators.mutate.meshcert.io", Path: PathMutateIstioOperator, Mutating: true, Rules: istioOperators,
+			strictness: strictWhenEnforced, review: (*handler).mutateIstioOperator,
 		},
 		{
-			Name: "istiooperators.validate.meshcert.io", Path: PathValidateIstioOperator,
-			Rules:   rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, "istiooperators"),
-			handler: NewIstioOperatorValidator,
+			Name: "istiooperators.validate.meshcert.io", Path: PathValidateIstioOperator, Rules: istioOperators,
+			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateIstioOperator,
 		},
 	}
 }

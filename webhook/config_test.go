@@ -1,14 +1,18 @@
 package webhook
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -86,14 +90,97 @@ func TestConfigurations(t *testing.T) {
 }
 
 // TestEveryDefinitionIsServed: the server registers exactly the declared
-// paths, each with the handler of its kind.
+// paths, each with a handler whose name, kind and strictness are its
+// Definition's, and the exported constructors build the same handlers.
 func TestEveryDefinitionIsServed(t *testing.T) {
-	handlers := Handlers(index(t), Config{Options: certs.DefaultOptions()}, nil)
+	lookup, cfg := index(t), Config{Options: certs.DefaultOptions()}
+	constructors := map[string]func(certs.Lookup, Config, *Metrics) admission.Handler{
+		PathMutateGateway:         NewGatewayMutator,
+		PathValidateGateway:       NewGatewayValidator,
+		PathValidateCertificate:   NewCertificateValidator,
+		PathMutateIstioOperator:   NewIstioOperatorMutator,
+		PathValidateIstioOperator: NewIstioOperatorValidator,
+	}
+	handlers := Handlers(lookup, cfg, nil)
 	require.Len(t, handlers, len(Definitions()))
+	require.Len(t, constructors, len(Definitions()))
 	for _, d := range Definitions() {
-		h, ok := handlers[d.Path].(*handler)
+		served, ok := handlers[d.Path].(*handler)
 		require.True(t, ok, "%s is served", d.Path)
-		assert.Equal(t, d.Path, "/"+h.name, "the handler's name is its path")
+		built, ok := constructors[d.Path](lookup, cfg, nil).(*handler)
+		require.True(t, ok, "%s has a constructor", d.Path)
+		for _, h := range []*handler{served, built} {
+			assert.Equal(t, d.Path, "/"+h.name, "the handler's name is its path")
+			assert.Equal(t, d.Name, h.def.Name)
+			assert.Equal(t, d.Mutating, h.def.Mutating)
+			assert.Equal(t, d.strictness, h.def.strictness)
+		}
+	}
+}
+
+// TestHandlerNamesAndKindsArePinned: the names are the webhook label of the
+// admission metrics, which the docs and dashboards use.
+func TestHandlerNamesAndKindsArePinned(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, d := range Definitions() {
+		kinds[d.label()] = d.Mutating
+	}
+	assert.Equal(t, map[string]bool{
+		"mutate-gateway": true, "validate-gateway": false, "validate-certificate": false,
+		"mutate-istiooperator": true, "validate-istiooperator": false,
+	}, kinds)
+}
+
+// TestAPanicIsAnsweredAsTheKindSays: whatever panics in a review, a
+// mutating handler allows and a validating one answers an error, counted
+// under the handler's name.
+func TestAPanicIsAnsweredAsTheKindSays(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	for _, d := range Definitions() {
+		t.Run(d.label(), func(t *testing.T) {
+			d.review = func(*handler, context.Context, admission.Request) decision { panic("a bug in the review") }
+			resp := handle(newHandler(d, index(t), Config{}, m), rawRequest(certs.GatewayGVK, "team-a", "web", []byte("{}")))
+			if d.Mutating {
+				assert.True(t, resp.Allowed, "a mutating handler allows")
+				assert.Empty(t, resp.Patches)
+			} else {
+				assert.False(t, resp.Allowed, "a validating handler answers an error")
+				assert.Equal(t, int32(http.StatusInternalServerError), resp.Result.Code)
+			}
+			assert.InDelta(t, 1, value(t, m.panics.WithLabelValues(d.label())), 0)
+		})
+	}
+}
+
+func TestStrictnessComesFromTheDefinition(t *testing.T) {
+	lookup := index(t, objects(t, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, labels: {meshcert.io/enforce: "true"}}
+`)...)
+	tests := []struct {
+		name                         string
+		enforce                      bool
+		namespace                    string
+		wantMutating, wantValidating bool
+	}{
+		{name: "nothing is strict in an unlabelled namespace without --enforce", namespace: "team-b"},
+		{name: "a namespace labelled for enforcement makes the validators strict, not the mutators", namespace: "team-a", wantValidating: true},
+		{name: "--enforce makes every handler strict", enforce: true, namespace: "team-b", wantMutating: true, wantValidating: true},
+		{name: "an object without namespace is strict only under --enforce", namespace: ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, d := range Definitions() {
+				h := newHandler(d, lookup, Config{Options: certs.DefaultOptions(), Enforce: tc.enforce}, nil)
+				want := tc.wantValidating
+				if d.Mutating {
+					want = tc.wantMutating
+				}
+				assert.Equal(t, want, h.options(t.Context(), tc.namespace).Strict, d.label())
+			}
+		})
 	}
 }
 

@@ -264,6 +264,19 @@ spec:
 		assert.True(t, resp.Allowed)
 		assert.Empty(t, resp.Patches)
 	})
+	t.Run("an IstioOperator without metadata.namespace is planned in the request's namespace and keeps none", func(t *testing.T) {
+		obj := objects(t, operator("meshcert.io/peer-roots: peer-roots"))[0]
+		withNS := handle(h, request(t, obj))
+		require.NotEmpty(t, withNS.Patches)
+		obj.SetNamespace("")
+		req := request(t, obj)
+		req.Namespace = "istio-system"
+		resp := handle(h, req)
+		require.True(t, resp.Allowed)
+		assert.ElementsMatch(t, withNS.Patches, resp.Patches, "only the roots are patched, not the namespace filled in for planning")
+		patched := jsonToMap(t, applyPatch(t, req.Object.Raw, resp))
+		assert.NotContains(t, patched["metadata"], "namespace")
+	})
 	t.Run("an IstioOperator without peer roots is left alone", func(t *testing.T) {
 		resp := handle(h, request(t, objects(t, operator("cert-manager.io/cluster-issuer: ca"))[0]))
 		assert.True(t, resp.Allowed)

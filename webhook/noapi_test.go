@@ -40,9 +40,9 @@ func (r *countingReader) List(ctx context.Context, list client.ObjectList, opts 
 }
 
 // TestHandlersReadOnlyTheCacheTheyAreGiven shows the webhooks' whole view of
-// the cluster is the reader behind the Lookup: the handlers are built from a
-// Lookup alone (no client, no manager, no rest config), and every read they
-// make goes through it. In the server that reader is the informer cache, so
+// the cluster is the Lookup: the handlers are built from a Lookup alone (no
+// client, no manager, no rest config), and a request reads nothing beyond
+// what it holds. In the server the Lookup reads the informers' indexers, so
 // an admission request makes no API call.
 func TestHandlersReadOnlyTheCacheTheyAreGiven(t *testing.T) {
 	s := runtime.NewScheme()
@@ -52,9 +52,6 @@ func TestHandlersReadOnlyTheCacheTheyAreGiven(t *testing.T) {
 	ci := &cmapi.ClusterIssuer{}
 	require.NoError(t, fromUnstructured(issuer, ci))
 	cache := fake.NewClientBuilder().WithScheme(s).
-		WithIndex(&cmapi.Certificate{}, cluster.IndexCertificateSecretName, cluster.CertificateSecretName).
-		WithIndex(&cmapi.Issuer{}, cluster.IndexIssuerName, cluster.ObjectName).
-		WithIndex(cluster.NewGateway(), cluster.IndexGatewayClaims, cluster.GatewayClaims).
 		WithObjects(ci,
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{LabelEnforce: "true"}, Annotations: map[string]string{
 				certs.AnnotationAllowedHosts: "*.example.com", certs.AnnotationAllowedIssuers: "ClusterIssuer/ca",
@@ -62,20 +59,20 @@ func TestHandlersReadOnlyTheCacheTheyAreGiven(t *testing.T) {
 			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "ingress", Labels: map[string]string{"istio": "ingressgateway"}}},
 		).Build()
 	reader := &countingReader{Reader: cache}
-	lookup := cluster.NewLookup(reader, logr.Discard())
+	lookup, err := cluster.Snapshot(t.Context(), reader, cluster.DefaultConfig(), logr.Discard())
+	require.NoError(t, err)
+	synced := reader.reads.Load()
+	require.Positive(t, synced, "the Lookup holds what the cache reader had")
 	handlers := Handlers(lookup, Config{Options: certs.DefaultOptions()}, nil)
 
 	gw := objects(t, managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca"))[0]
 	mutated := handle(handlers[PathMutateGateway], request(t, gw))
 	require.NotEmpty(t, mutated.Patches)
-	before := reader.reads.Load()
-	require.Positive(t, before, "the mutating webhook read through the cache reader")
-
 	validated := handle(handlers[PathValidateGateway], request(t, gw))
 	assert.True(t, validated.Allowed, "%v", validated.Result)
 	crt := handle(handlers[PathValidateCertificate], request(t, objects(t, missingIssuerCertificate)[0]))
 	assert.False(t, crt.Allowed, "team-a is labelled for enforcement, which the cache reader told")
-	assert.Greater(t, reader.reads.Load(), before)
+	assert.Equal(t, synced, reader.reads.Load(), "every answer came from the Lookup: no read per request")
 
 	for path, h := range handlers {
 		assertHoldsNoClient(t, path, reflect.ValueOf(h))

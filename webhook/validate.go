@@ -6,7 +6,6 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -18,19 +17,19 @@ import (
 // they will be stored (after the mutating webhook), by the planner's
 // findings: errors deny, warnings come back as admission warnings.
 func NewGatewayValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	return newHandler("validate-gateway", (*handler).validateGateway, lookup, cfg, metrics)
+	return newHandler(definition(PathValidateGateway), lookup, cfg, metrics)
 }
 
 // NewCertificateValidator returns the handler that judges cert-manager
 // Certificates, meshcert's own included, with certs.CheckCertificate.
 func NewCertificateValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	return newHandler("validate-certificate", (*handler).validateCertificate, lookup, cfg, metrics)
+	return newHandler(definition(PathValidateCertificate), lookup, cfg, metrics)
 }
 
 // NewIstioOperatorValidator returns the handler that judges IstioOperators
 // with istiooperator.PlanIstioOperator.
 func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
-	return newHandler("validate-istiooperator", (*handler).validateIstioOperator, lookup, cfg, metrics)
+	return newHandler(definition(PathValidateIstioOperator), lookup, cfg, metrics)
 }
 
 func (h *handler) validateGateway(ctx context.Context, req admission.Request) decision {
@@ -57,15 +56,13 @@ func previousGateway(req admission.Request, namespace string) *certs.Gateway {
 	if err := utiljson.Unmarshal(req.OldObject.Raw, &old.Object); err != nil || old.Object == nil {
 		return nil
 	}
-	if old.GetNamespace() == "" {
-		old.SetNamespace(namespace)
-	}
+	fillNamespace(old, namespace)
 	return certs.ParseGateway(old)
 }
 
 func (h *handler) validateCertificate(ctx context.Context, req admission.Request) decision {
 	crt := &cmapi.Certificate{}
-	_, unknown, skip := decodeStrictFor(req, crt, isCertificate)
+	_, unknown, skip := decodeStrictFor(req, crt, certs.IsCertificate)
 	if skip != nil {
 		return *skip
 	}
@@ -80,8 +77,4 @@ func (h *handler) validateIstioOperator(ctx context.Context, req admission.Reque
 		return *skip
 	}
 	return judge(istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, obj.GetNamespace())).Findings)
-}
-
-func isCertificate(gvk schema.GroupVersionKind) bool {
-	return gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.CertificateKind
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"github.com/meshcert/meshcert/internal/quiet"
 )
 
@@ -68,13 +68,14 @@ func errored(code int32, err error) decision {
 }
 
 // handler is the part every webhook shares: instrumentation and logging
-// around a review function.
+// around its Definition's review.
 type handler struct {
+	def Definition
+	// name is def.label(), computed once.
 	name    string
 	lookup  certs.Lookup
 	cfg     Config
 	metrics *Metrics
-	review  func(h *handler, ctx context.Context, req admission.Request) decision
 }
 
 var _ admission.Handler = (*handler)(nil)
@@ -93,17 +94,19 @@ func (h *handler) safeReview(ctx context.Context, req admission.Request) (d deci
 		h.metrics.panicked(h.name)
 		logf.FromContext(ctx).Error(fmt.Errorf("panic: %v", r), "Admission handler panicked; answering anyway",
 			append(requestKeys(h.name, req), "kind", req.Kind.Kind, "stack", string(debug.Stack()))...)
-		if strings.HasPrefix(h.name, "mutate-") {
+		if h.def.Mutating {
 			d = allowed()
 			return
 		}
 		d = errored(http.StatusInternalServerError, fmt.Errorf("meshcert failed to review %s %s/%s (an internal error, logged and counted in meshcert_admission_panics_total)", req.Kind.Kind, req.Namespace, req.Name))
 	}()
-	return h.review(h, ctx, req)
+	return h.def.review(h, ctx, req)
 }
 
-func newHandler(name string, review func(*handler, context.Context, admission.Request) decision, lookup certs.Lookup, cfg Config, metrics *Metrics) *handler {
-	return &handler{name: name, lookup: lookup, cfg: cfg, metrics: metrics, review: review}
+// newHandler returns the handler of d: its name, its kind and how it
+// decides strictness all come from d.
+func newHandler(d Definition, lookup certs.Lookup, cfg Config, metrics *Metrics) *handler {
+	return &handler{def: d, name: d.label(), lookup: lookup, cfg: cfg, metrics: metrics}
 }
 
 // Handle implements admission.Handler.
@@ -166,11 +169,12 @@ func skip(req admission.Request) bool {
 }
 
 // options are the planner options for an object in namespace: strict when
-// enforcement is on or the namespace is labelled for it.
+// enforcement is on or, if the handler's strictness reads it, the namespace
+// is labelled for it.
 func (h *handler) options(ctx context.Context, namespace string) certs.Options {
 	opts := h.cfg.Options
 	opts.Strict = h.cfg.Enforce
-	if !opts.Strict && namespace != "" {
+	if !opts.Strict && h.def.strictness == strictWhenEnforcedOrLabelled && namespace != "" {
 		if ns, ok := h.lookup.Namespace(ctx, namespace); ok {
 			opts.Strict = ns.Labels[LabelEnforce] == "true"
 		}
@@ -182,20 +186,20 @@ var errNoObject = errors.New("the admission request has no object")
 
 // decodeFor decodes the request's object into obj, once, and completes it as
 // the API server will store it: the kind from the request when the object
-// names none, the namespace from the request when it names none
-// (hadNamespace says whether it did). skip is the answer when there is
-// nothing to review: an object that cannot be read, one that is not of the
-// kind the handler reviews (is), or one being deleted (denying its update
-// could block the removal of a finalizer).
-func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (hadNamespace bool, skip *decision) {
-	hadNamespace, _, skip = decodeStrictFor(req, obj, is)
-	return hadNamespace, skip
+// names none, the namespace from the request when it names none (see
+// fillNamespace; filled is for a patch to leave it out again). skip is the
+// answer when there is nothing to review: an object that cannot be read,
+// one that is not of the kind the handler reviews (is), or one being
+// deleted (denying its update could block the removal of a finalizer).
+func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (filled filledNamespace, skip *decision) {
+	filled, _, skip = decodeStrictFor(req, obj, is)
+	return filled, skip
 }
 
 // decodeStrictFor is decodeFor that also returns, for a typed object, the
 // fields its type does not have, as Kubernetes' strict decoder reports
 // them; the object is still decoded once.
-func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (hadNamespace bool, unknown []error, skip *decision) {
+func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (filled filledNamespace, unknown []error, skip *decision) {
 	if raw := bytes.TrimSpace(req.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return false, nil, badRequest(errNoObject)
 	}
@@ -213,15 +217,39 @@ func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.Gr
 		gvk = schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 	}
-	hadNamespace = obj.GetNamespace() != ""
-	if !hadNamespace && req.Namespace != "" {
-		obj.SetNamespace(req.Namespace)
-	}
+	filled = fillNamespace(obj, req.Namespace)
 	if !is(gvk) || obj.GetDeletionTimestamp() != nil {
 		d := allowed()
-		return hadNamespace, nil, &d
+		return filled, nil, &d
 	}
-	return hadNamespace, unknown, nil
+	return filled, unknown, nil
+}
+
+// filledNamespace is true when an object named no namespace of its own, so
+// the one it has was filled in by fillNamespace: the planner needs the
+// namespace the API server will store the object in, but a patch must not
+// add it, so that it holds the mutations alone.
+type filledNamespace bool
+
+// fillNamespace gives obj the request's namespace when it names none, for
+// planning. The answer is for leaveOut to take it out of what is patched.
+func fillNamespace(obj client.Object, namespace string) filledNamespace {
+	if obj.GetNamespace() != "" {
+		return false
+	}
+	if namespace != "" {
+		obj.SetNamespace(namespace)
+	}
+	return true
+}
+
+// leaveOut returns doc, an object fillNamespace was given, without the
+// namespace it filled in. doc is not modified.
+func (filled filledNamespace) leaveOut(doc map[string]any) map[string]any {
+	if !filled {
+		return doc
+	}
+	return jsonvalue.WithoutNamespace(doc)
 }
 
 // badRequest is the answer to an object that cannot be read.

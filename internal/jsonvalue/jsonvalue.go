@@ -5,6 +5,7 @@ package jsonvalue
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 )
 
@@ -74,4 +75,24 @@ func Describe(v any) string {
 		}
 		return fmt.Sprintf("a %T", v)
 	}
+}
+
+// WithoutNamespace returns the object doc without metadata.namespace,
+// sharing everything else with it; doc is not modified. The doors fill in
+// the namespace an object was sent without (as the API server or kubectl
+// would) for planning, and leave it out of what they hand back, so only
+// meshcert's own changes are added.
+func WithoutNamespace(doc map[string]any) map[string]any {
+	md, ok := doc["metadata"].(map[string]any)
+	if !ok {
+		return doc
+	}
+	if _, ok := md["namespace"]; !ok {
+		return doc
+	}
+	doc = maps.Clone(doc)
+	md = maps.Clone(md)
+	delete(md, "namespace")
+	doc["metadata"] = md
+	return doc
 }

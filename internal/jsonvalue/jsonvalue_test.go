@@ -41,3 +41,21 @@ func TestNumbers(t *testing.T) {
 		})
 	}
 }
+
+func TestWithoutNamespace(t *testing.T) {
+	t.Run("the namespace is left out and the input kept", func(t *testing.T) {
+		doc := map[string]any{"kind": "Gateway", "metadata": map[string]any{"name": "web", "namespace": "team-a"}}
+		got := WithoutNamespace(doc)
+		assert.Equal(t, map[string]any{"kind": "Gateway", "metadata": map[string]any{"name": "web"}}, got)
+		assert.Equal(t, "team-a", doc["metadata"].(map[string]any)["namespace"], "the input is not modified")
+	})
+	t.Run("an object without a namespace or metadata is returned as it is", func(t *testing.T) {
+		for _, doc := range []map[string]any{
+			{"kind": "Gateway", "metadata": map[string]any{"name": "web"}},
+			{"kind": "Gateway"},
+			{"kind": "Gateway", "metadata": "not an object"},
+		} {
+			assert.Equal(t, doc, WithoutNamespace(doc))
+		}
+	})
+}

@@ -48,7 +48,7 @@ var Rules = []Rule{
 		join(doors, server, []string{"./manifest"})},
 	{"manifest", "reading and writing YAML/JSON manifests with file and line",
 		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./finding"})},
-	{"cluster", "informer caches, field indexes, the cache-backed Lookup, the server's RBAC",
+	{"cluster", "informer caches and their indexes, the cache-backed Lookup, the server's RBAC",
 		[]string{"./webhook", "./controller", "./cmd", "./offline", "./manifest"}},
 	{"webhook", "admission handlers and their declaration (paths, rules)",
 		[]string{"./controller", "./cluster", "./cmd", "./offline", "./manifest"}},

@@ -304,8 +304,8 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 	if err := cluster.Setup(ctx, mgr.GetCache()); err != nil {
 		return fmt.Errorf("failed to set up the cache: %w", err)
 	}
-	lookup := cluster.NewLookup(mgr.GetCache(), ctrl.Log.WithName("lookup"))
-	if err := lookup.UseInformerIndexes(ctx, mgr.GetCache()); err != nil {
+	lookup, err := cluster.NewLookup(ctx, mgr.GetCache(), ctrl.Log.WithName("lookup"))
+	if err != nil {
 		return fmt.Errorf("failed to set up the cache: %w", err)
 	}
 	opts := f.planner.options()
