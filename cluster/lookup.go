@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
@@ -28,14 +29,16 @@ import (
 // starts, so every answer comes from memory, without a List or a copy.
 // Objects it returns are shared with the cache and must not be modified.
 //
-// An informer that has not synced yet answers from what it has seen (the
-// server reports ready, and runs its controllers, only once all have
-// synced). An index read that fails (an informer Setup did not index) is
+// Reads wait until every informer has synced (waitForSync). An index read that fails (an informer Setup did not index) is
 // logged once per kind at V(1) and answered as "not found": the planner
 // keeps working and reports what it cannot find.
 type Lookup struct {
 	log    logr.Logger
 	logged sync.Map // kind → struct{}
+	// hasSynced are the informers' HasSynced, nil when every indexer is
+	// whole from the start (Snapshot); synced is set once they all are.
+	hasSynced []toolscache.InformerSynced
+	synced    atomic.Bool
 	// One indexer per kind the cache holds (watched).
 	gateways, issuers, clusterIssuers, certificates, namespaces, pods, trustBundles, ingressClasses toolscache.Indexer
 }
@@ -57,6 +60,7 @@ func NewLookup(ctx context.Context, informers cache.Informers, log logr.Logger) 
 			return nil, fmt.Errorf("failed to read the %s informer's indexes: a %T has no indexer", k.name, informer)
 		}
 		*k.indexer = indexed.GetIndexer()
+		l.hasSynced = append(l.hasSynced, indexed.HasSynced)
 	}
 	return l, nil
 }
@@ -92,6 +96,21 @@ func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Lo
 		*k.indexer = indexer
 	}
 	return l, nil
+}
+
+// waitForSync waits, within ctx, until every informer has synced, so no
+// answer is made from a partial list: "not found" must mean not in the
+// cluster. Until the caches have synced (at startup), a request waits for
+// them or for its deadline, as controller-runtime's cache reader waits; an
+// API server that calls before then sees meshcert as slow, never as
+// wrong. Once synced, this is one atomic load.
+func (l *Lookup) waitForSync(ctx context.Context) {
+	if l.synced.Load() {
+		return
+	}
+	if toolscache.WaitForCacheSync(ctx.Done(), l.hasSynced...) {
+		l.synced.Store(true)
+	}
 }
 
 // failed logs the first error for each kind and reports whether err was one.
@@ -145,12 +164,14 @@ func all[T runtime.Object](indexer toolscache.Indexer) []T {
 }
 
 // Issuer implements certs.Lookup.
-func (l *Lookup) Issuer(_ context.Context, namespace, name string) (*cmapi.Issuer, bool) {
+func (l *Lookup) Issuer(ctx context.Context, namespace, name string) (*cmapi.Issuer, bool) {
+	l.waitForSync(ctx)
 	return get[*cmapi.Issuer](l, l.issuers, cmapi.IssuerKind, namespace, name)
 }
 
 // IssuerNamespaces implements certs.Lookup.
-func (l *Lookup) IssuerNamespaces(_ context.Context, name string) []string {
+func (l *Lookup) IssuerNamespaces(ctx context.Context, name string) []string {
+	l.waitForSync(ctx)
 	return namespacesOf(byIndex[*cmapi.Issuer](l, l.issuers, cmapi.IssuerKind, IndexIssuerName, name))
 }
 
@@ -165,24 +186,28 @@ func namespacesOf[T metav1.Object](objs []T) []string {
 }
 
 // ClusterIssuer implements certs.Lookup.
-func (l *Lookup) ClusterIssuer(_ context.Context, name string) (*cmapi.ClusterIssuer, bool) {
+func (l *Lookup) ClusterIssuer(ctx context.Context, name string) (*cmapi.ClusterIssuer, bool) {
+	l.waitForSync(ctx)
 	return get[*cmapi.ClusterIssuer](l, l.clusterIssuers, cmapi.ClusterIssuerKind, "", name)
 }
 
 // Certificate implements certs.Lookup.
-func (l *Lookup) Certificate(_ context.Context, namespace, name string) (*cmapi.Certificate, bool) {
+func (l *Lookup) Certificate(ctx context.Context, namespace, name string) (*cmapi.Certificate, bool) {
+	l.waitForSync(ctx)
 	return get[*cmapi.Certificate](l, l.certificates, cmapi.CertificateKind, namespace, name)
 }
 
 // CertificatesForSecret implements certs.Lookup.
-func (l *Lookup) CertificatesForSecret(_ context.Context, namespace, secretName string) []*cmapi.Certificate {
+func (l *Lookup) CertificatesForSecret(ctx context.Context, namespace, secretName string) []*cmapi.Certificate {
+	l.waitForSync(ctx)
 	return l.certificatesByIndex(IndexCertificateSecretName, NamespacedIndexKey(namespace, secretName))
 }
 
 // CertificatesOfGateway returns the Certificates meshcert made for the
 // Gateway namespace/name, in any namespace, sorted by name; like every
 // answer of a Lookup, they must not be modified.
-func (l *Lookup) CertificatesOfGateway(_ context.Context, gateway types.NamespacedName) []*cmapi.Certificate {
+func (l *Lookup) CertificatesOfGateway(ctx context.Context, gateway types.NamespacedName) []*cmapi.Certificate {
+	l.waitForSync(ctx)
 	return l.certificatesByIndex(IndexCertificateGateway, gateway.String())
 }
 
@@ -209,18 +234,21 @@ func (l *Lookup) Secret(context.Context, string, string) (*corev1.Secret, bool) 
 
 // TrustBundle implements certs.Lookup from the cache, which holds only
 // ConfigMaps labelled certs.LabelTrustBundle.
-func (l *Lookup) TrustBundle(_ context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
+func (l *Lookup) TrustBundle(ctx context.Context, namespace, name string) (*corev1.ConfigMap, bool) {
+	l.waitForSync(ctx)
 	return get[*corev1.ConfigMap](l, l.trustBundles, "ConfigMap", namespace, name)
 }
 
 // WorkloadNamespaces implements certs.Lookup from the cached gateway Pods'
 // metadata.
-func (l *Lookup) WorkloadNamespaces(_ context.Context, selector map[string]string) []string {
+func (l *Lookup) WorkloadNamespaces(ctx context.Context, selector map[string]string) []string {
+	l.waitForSync(ctx)
 	return namespacesOf(l.matchingPods(selector))
 }
 
 // Workloads implements certs.Lookup from the cached gateway Pods' metadata.
-func (l *Lookup) Workloads(_ context.Context, selector map[string]string) []certs.Workload {
+func (l *Lookup) Workloads(ctx context.Context, selector map[string]string) []certs.Workload {
+	l.waitForSync(ctx)
 	var out []certs.Workload
 	for _, pod := range l.matchingPods(selector) {
 		out = append(out, certs.Workload{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels})
@@ -244,18 +272,21 @@ func (l *Lookup) Services(context.Context, string) ([]*corev1.Service, bool) {
 }
 
 // KnowsWorkloads implements certs.Lookup: whether any gateway Pod is cached.
-func (l *Lookup) KnowsWorkloads(context.Context) bool {
+func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
+	l.waitForSync(ctx)
 	return len(l.pods.ListKeys()) > 0
 }
 
 // IngressClasses implements certs.Lookup from the cache, which holds every
 // IngressClass (a handful per cluster).
-func (l *Lookup) IngressClasses(context.Context) ([]*networkingv1.IngressClass, bool) {
+func (l *Lookup) IngressClasses(ctx context.Context) ([]*networkingv1.IngressClass, bool) {
+	l.waitForSync(ctx)
 	return all[*networkingv1.IngressClass](l.ingressClasses), true
 }
 
 // Namespace implements certs.Lookup.
-func (l *Lookup) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, bool) {
+func (l *Lookup) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta, bool) {
+	l.waitForSync(ctx)
 	ns, ok := get[*metav1.PartialObjectMetadata](l, l.namespaces, namespaceGVK.Kind, "", name)
 	if !ok {
 		return nil, false
@@ -264,7 +295,8 @@ func (l *Lookup) Namespace(_ context.Context, name string) (*metav1.ObjectMeta, 
 }
 
 // GatewaysClaiming implements certs.Lookup.
-func (l *Lookup) GatewaysClaiming(_ context.Context, key string) []*certs.Gateway {
+func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gateway {
+	l.waitForSync(ctx)
 	objs := byIndex[*unstructured.Unstructured](l, l.gateways, certs.GatewayGVK.Kind, IndexGatewayClaims, key)
 	if len(objs) == 0 {
 		return nil

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
@@ -52,11 +54,14 @@ func fakeReader(t *testing.T, objs ...client.Object) client.Client {
 // informers is a cache.Informers of client-go informers that never run:
 // Setup adds its indexes to them as to the manager's, NewLookup reads their
 // indexers, and add puts objects in those as a synced informer holds them.
+// They report synced unless unsynced is set, as the manager's do once their
+// first list is in.
 type informers struct {
 	cache.Informers
-	t      *testing.T
-	scheme *runtime.Scheme
-	byKind map[schema.GroupVersionKind]toolscache.SharedIndexInformer
+	t        *testing.T
+	scheme   *runtime.Scheme
+	byKind   map[schema.GroupVersionKind]toolscache.SharedIndexInformer
+	unsynced atomic.Bool
 }
 
 func newInformers(t *testing.T) *informers {
@@ -64,17 +69,25 @@ func newInformers(t *testing.T) *informers {
 	return &informers{t: t, scheme: testScheme(t), byKind: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{}}
 }
 
+// informer is a client-go informer whose sync its informers decide.
+type informer struct {
+	toolscache.SharedIndexInformer
+	of *informers
+}
+
+func (i informer) HasSynced() bool { return !i.of.unsynced.Load() }
+
 func (f *informers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
 	gvk, err := apiutil.GVKForObject(obj, f.scheme)
 	if err != nil {
 		return nil, err
 	}
-	informer, ok := f.byKind[gvk]
+	inf, ok := f.byKind[gvk]
 	if !ok {
-		informer = toolscache.NewSharedIndexInformer(nil, obj, 0, toolscache.Indexers{})
-		f.byKind[gvk] = informer
+		inf = informer{SharedIndexInformer: toolscache.NewSharedIndexInformer(nil, obj, 0, toolscache.Indexers{}), of: f}
+		f.byKind[gvk] = inf
 	}
-	return informer, nil
+	return inf, nil
 }
 
 // add puts objs into their informers' indexers, Pods and Namespaces as the
@@ -343,44 +356,45 @@ spec:
 	assert.Len(t, lookup.GatewaysClaiming(t.Context(), certs.GatewayClaims(certs.ParseGateway(objs[4].(*unstructured.Unstructured)))[0]), 1)
 }
 
-// lookupCalls asks every question of a Lookup that goes to an informer
-// and returns whether any was answered.
-func lookupCalls(t *testing.T, l *Lookup) bool {
-	t.Helper()
-	answered := false
-	found := func(ok bool) { answered = answered || ok }
-	nonEmpty := func(n int) { answered = answered || n > 0 }
-	_, ok := l.Issuer(t.Context(), "ns", "ca")
-	found(ok)
-	_, ok = l.Issuer(t.Context(), "ns", "other")
-	found(ok)
-	nonEmpty(len(l.IssuerNamespaces(t.Context(), "ca")))
-	nonEmpty(len(l.IssuerNamespaces(t.Context(), "other")))
-	_, ok = l.ClusterIssuer(t.Context(), "ca")
-	found(ok)
-	_, ok = l.Certificate(t.Context(), "ns", "web")
-	found(ok)
-	nonEmpty(len(l.CertificatesForSecret(t.Context(), "ns", "web")))
-	nonEmpty(len(l.CertificatesOfGateway(t.Context(), types.NamespacedName{Namespace: "ns", Name: "web"})))
-	nonEmpty(len(l.WorkloadNamespaces(t.Context(), ingress)))
-	nonEmpty(len(l.Workloads(t.Context(), ingress)))
-	found(l.KnowsWorkloads(t.Context()))
-	_, ok = l.Namespace(t.Context(), "ns")
-	found(ok)
-	_, ok = l.TrustBundle(t.Context(), "ns", "roots")
-	found(ok)
-	classes, _ := l.IngressClasses(t.Context())
-	nonEmpty(len(classes))
-	nonEmpty(len(l.GatewaysClaiming(t.Context(), certs.HostKey(443, "", "web.example.com"))))
-	nonEmpty(len(l.GatewaysClaiming(t.Context(), certs.CredentialKey("web"))))
-	return answered
-}
-
-func TestLookupBeforeTheInformersSyncedFindsNothingAndLogsNothing(t *testing.T) {
-	var logged []string
-	log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
-	assert.False(t, lookupCalls(t, lookupWithLog(t, log)))
-	assert.Empty(t, logged, "an informer that has not synced has nothing to say yet; nothing failed")
+func TestLookupWaitsForTheInformersToSync(t *testing.T) {
+	t.Run("a read before the informers synced answers from the synced cache, not a partial one", func(t *testing.T) {
+		inf := newInformers(t)
+		inf.unsynced.Store(true)
+		require.NoError(t, Setup(t.Context(), inf))
+		l, err := NewLookup(t.Context(), inf, logr.Discard())
+		require.NoError(t, err)
+		found := make(chan bool)
+		go func() {
+			_, ok := l.Issuer(t.Context(), "ns", "ca")
+			found <- ok
+		}()
+		select {
+		case <-found:
+			t.Fatal("the read answered before the informers synced")
+		case <-time.After(100 * time.Millisecond):
+			// Time for a read that does not wait to answer wrongly.
+		}
+		// The first list arrives, then the informers report synced: only
+		// then may the read answer.
+		inf.add(issuer("ns", "ca"))
+		inf.unsynced.Store(false)
+		assert.True(t, <-found, "the Issuer listed before the informers synced is found")
+	})
+	t.Run("a read whose deadline passes before the informers sync returns at its deadline, and logs nothing", func(t *testing.T) {
+		var logged []string
+		log := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{Verbosity: 1})
+		inf := newInformers(t)
+		inf.unsynced.Store(true)
+		require.NoError(t, Setup(t.Context(), inf))
+		l, err := NewLookup(t.Context(), inf, log)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_, ok := l.Issuer(ctx, "ns", "ca")
+		assert.False(t, ok)
+		require.Error(t, ctx.Err(), "the read waited for its deadline")
+		assert.Empty(t, logged, "an informer that has not synced has nothing to say yet; nothing failed")
+	})
 }
 
 func TestLookupAnswersNotFoundWhenAnIndexIsMissing(t *testing.T) {
