@@ -100,6 +100,7 @@ var validationCases = []validationCase{
 
 	// privateKey: RSA (or no algorithm) from 2048 to 8192 bits, ECDSA 256,
 	// 384 or 521, Ed25519 any size, no other algorithm; size 0 is unset.
+	{name: "an RSA key of 2048 bits, cert-manager's minimum, is accepted", spec: valid + ", privateKey: {algorithm: RSA, size: 2048}"},
 	{name: "an RSA key of 8192 bits is accepted", spec: valid + ", privateKey: {algorithm: RSA, size: 8192}"},
 	{name: "an ECDSA key of 384 bits is accepted", spec: valid + ", privateKey: {algorithm: ECDSA, size: 384}"},
 	{name: "an Ed25519 key ignores its size", spec: valid + ", privateKey: {algorithm: Ed25519, size: 7}"},

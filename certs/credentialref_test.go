@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -86,6 +87,49 @@ func TestClientCARefs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, keys(certs.ClientCARefs(&tt.tls, "istio-system", "team-a")))
+		})
+	}
+}
+
+// TestClientCAOfAKubernetesGatewayCredential: istiod's mergeGateways
+// verifies the -cacert companion of a kubernetes-gateway:// credential only
+// for MUTUAL servers; an OPTIONAL_MUTUAL server gets no client CA through
+// it, though an explicit caCertCredentialName still serves.
+func TestClientCAOfAKubernetesGatewayCredential(t *testing.T) {
+	const credential = "kubernetes-gateway://istio-system/web"
+	tests := []struct {
+		name    string
+		tls     certs.ServerTLS
+		served  bool
+		refusal string
+	}{
+		{name: "MUTUAL is served the companion", tls: certs.ServerTLS{Mode: certs.ModeMutual, CredentialName: credential}, served: true},
+		{name: "OPTIONAL_MUTUAL is refused the companion", tls: certs.ServerTLS{Mode: certs.ModeOptionalMutual, CredentialName: credential},
+			refusal: "only for MUTUAL"},
+		{name: "OPTIONAL_MUTUAL with its own caCertCredentialName is served that", tls: certs.ServerTLS{Mode: certs.ModeOptionalMutual, CredentialName: credential, CACertCredentialName: "kubernetes-gateway://istio-system/roots"}, served: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Gateway, Secret and proxy share a namespace, so istiod's
+			// authorization alone would serve the credential.
+			refs := certs.ClientCARefs(&tt.tls, "istio-system", "istio-system")
+			require.NotEmpty(t, refs)
+			assert.Equal(t, tt.served, refs[0].Served, "refusal %q", refs[0].Refusal)
+			assert.Contains(t, refs[0].Refusal, tt.refusal)
+		})
+	}
+}
+
+// TestCredentialRefusalsSayWhy: a reference istiod serves nothing for
+// names its own reason.
+func TestCredentialRefusalsSayWhy(t *testing.T) {
+	for reference, want := range map[string]string{
+		"invalid://":  "invalid:// makes istiod serve nothing",
+		"builtin://x": "istiod cannot parse it as a credential",
+	} {
+		t.Run(reference, func(t *testing.T) {
+			ref := certs.ResolveCredential(reference, "istio-system", "team-a")
+			assert.Equal(t, want, ref.Refusal)
 		})
 	}
 }
