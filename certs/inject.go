@@ -166,21 +166,13 @@ func own(v any, pointer []byte, copied map[string]any) (any, bool) {
 // once.
 func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 	var injections []Injection
-	keys := make([]string, len(gw.Servers))
-	for i, srv := range gw.Servers {
-		keys[i] = ServerKey(srv)
-	}
-	counts := make(map[string]int, len(keys))
-	for _, k := range keys {
-		counts[k]++
-	}
+	_, keys := derivedKeys(gw.Servers)
 	var injected []string // one backing array for every injected name
 	for i, srv := range gw.Servers {
 		if !eligible(srv) || len(credentials[i]) > 0 {
 			continue
 		}
-		key := derivedKey(keys, counts, i)
-		name := CredentialName(gw.Namespace, gw.Name, key)
+		name := CredentialName(gw.Namespace, gw.Name, keys[i])
 		if injected == nil {
 			injected = make([]string, len(gw.Servers))
 		}
@@ -194,20 +186,30 @@ func injectCredentials(gw *Gateway, credentials [][]string) []Injection {
 	return injections
 }
 
-// derivedKey is the key a server's injected credentialName is derived from:
-// its ServerKey, with its position among the servers sharing that key added
-// when several do (say two "https" ports without names), so their
-// credentials differ. counts holds how many servers have each key.
-func derivedKey(keys []string, counts map[string]int, i int) string {
-	key := keys[i]
-	if counts[key] < 2 {
-		return key
+// derivedKeys are, for each server, its ServerKey (base) and the key its
+// injected credentialName is derived from (derived): the ServerKey, with
+// the server's position among those sharing it added when several do (say
+// two "https" ports without names), so their credentials differ. The one
+// spelling of that rule for injection, MC8006's suggestion and ownership.
+func derivedKeys(servers []Server) (base, derived []string) {
+	base = make([]string, len(servers))
+	counts := make(map[string]int, len(servers))
+	for i, srv := range servers {
+		base[i] = ServerKey(srv)
+		counts[base[i]]++
 	}
-	position := 0
-	for _, k := range keys[:i+1] {
-		if k == key {
-			position++
+	derived = base
+	var positions map[string]int
+	for i, key := range base {
+		if counts[key] < 2 {
+			continue
 		}
+		if positions == nil {
+			derived = slices.Clone(base)
+			positions = make(map[string]int, len(counts))
+		}
+		positions[key]++
+		derived[i] = key + "-" + strconv.Itoa(positions[key])
 	}
-	return key + "-" + strconv.Itoa(position)
+	return base, derived
 }

@@ -85,3 +85,27 @@ func TestIstioHostRulesMatchIstiosVerdicts(t *testing.T) {
 		assert.Equal(t, tc.istioAccepts, problem == "", "host %q (%d characters): meshcert says %q", tc.host, len(tc.host), problem)
 	}
 }
+
+// TestTheTildeNamespaceIsOnlyForConvertedGateways: Istio's
+// ValidateNamespaceSlashWildcardHostname takes the namespace part "~" only
+// from a Gateway with Gateway API semantics (one istiod converted from a
+// Gateway API Gateway, for which no route matched).
+func TestTheTildeNamespaceIsOnlyForConvertedGateways(t *testing.T) {
+	tests := []struct {
+		name             string
+		host             string
+		gatewaySemantics bool
+		istioAccepts     bool
+	}{
+		{name: "~ is accepted from a converted Gateway", host: "~/web.example.com", gatewaySemantics: true, istioAccepts: true},
+		{name: "~ is rejected from a Gateway users write", host: "~/web.example.com"},
+		{name: "~ as a prefix of a namespace is rejected even from a converted Gateway", host: "~team-a/web.example.com", gatewaySemantics: true},
+		{name: "an ordinary namespace is accepted from a converted Gateway", host: "team-a/web.example.com", gatewaySemantics: true, istioAccepts: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			problem := istioHostProblem(tc.host, tc.gatewaySemantics)
+			assert.Equal(t, tc.istioAccepts, problem == "", "meshcert says %q", problem)
+		})
+	}
+}

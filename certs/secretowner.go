@@ -3,7 +3,6 @@ package certs
 import (
 	"context"
 	"slices"
-	"strconv"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -157,19 +156,12 @@ func (o *owner) derivedNames() map[string]bool {
 		return o.derived
 	}
 	gw := o.gateway
-	keys := make([]string, len(gw.Servers))
-	counts := make(map[string]int, len(gw.Servers))
-	for i, srv := range gw.Servers {
-		keys[i] = ServerKey(srv)
-		counts[keys[i]]++
-	}
-	o.derived = make(map[string]bool, 2*len(keys))
-	positions := make(map[string]int, len(counts))
-	for _, key := range keys {
+	base, derived := derivedKeys(gw.Servers)
+	o.derived = make(map[string]bool, 2*len(base))
+	for i, key := range base {
 		o.derived[CredentialName(gw.Namespace, gw.Name, key)] = true
-		if counts[key] > 1 {
-			positions[key]++
-			o.derived[CredentialName(gw.Namespace, gw.Name, key+"-"+strconv.Itoa(positions[key]))] = true
+		if derived[i] != key {
+			o.derived[CredentialName(gw.Namespace, gw.Name, derived[i])] = true
 		}
 	}
 	return o.derived
@@ -178,13 +170,12 @@ func (o *owner) derivedNames() map[string]bool {
 // derivedCredential is the credentialName meshcert injects into the server
 // at that spec index when it has none.
 func derivedCredential(gw *Gateway, index int) string {
-	keys := make([]string, len(gw.Servers))
-	at := 0
+	_, keys := derivedKeys(gw.Servers)
 	for i, srv := range gw.Servers {
-		keys[i] = ServerKey(srv)
 		if srv.Index == index {
-			at = i
+			return CredentialName(gw.Namespace, gw.Name, keys[i])
 		}
 	}
-	return CredentialName(gw.Namespace, gw.Name, derivedKey(keys, nil, at))
+	// Not reached: callers pass the index of one of gw's servers.
+	return ""
 }

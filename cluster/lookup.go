@@ -103,14 +103,17 @@ func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Lo
 // cluster. Until the caches have synced (at startup), a request waits for
 // them or for its deadline, as controller-runtime's cache reader waits; an
 // API server that calls before then sees meshcert as slow, never as
-// wrong. Once synced, this is one atomic load.
-func (l *Lookup) waitForSync(ctx context.Context) {
+// wrong. Once synced, this is one atomic load. It reports whether the
+// informers have synced.
+func (l *Lookup) waitForSync(ctx context.Context) bool {
 	if l.synced.Load() {
-		return
+		return true
 	}
 	if toolscache.WaitForCacheSync(ctx.Done(), l.hasSynced...) {
 		l.synced.Store(true)
+		return true
 	}
+	return false
 }
 
 // failed logs the first error for each kind and reports whether err was one.
@@ -280,8 +283,9 @@ func (l *Lookup) KnowsWorkloads(ctx context.Context) bool {
 // IngressClasses implements certs.Lookup from the cache, which holds every
 // IngressClass (a handful per cluster).
 func (l *Lookup) IngressClasses(ctx context.Context) ([]*networkingv1.IngressClass, bool) {
-	l.waitForSync(ctx)
-	return all[*networkingv1.IngressClass](l.ingressClasses), true
+	// Unsynced, the list may miss the class a solver names: not known.
+	synced := l.waitForSync(ctx)
+	return all[*networkingv1.IngressClass](l.ingressClasses), synced
 }
 
 // Namespace implements certs.Lookup.

@@ -393,6 +393,8 @@ func TestLookupWaitsForTheInformersToSync(t *testing.T) {
 		_, ok := l.Issuer(ctx, "ns", "ca")
 		assert.False(t, ok)
 		require.Error(t, ctx.Err(), "the read waited for its deadline")
+		_, known := l.IngressClasses(ctx)
+		assert.False(t, known, "IngressClasses listed before the informers synced are not known to be all")
 		assert.Empty(t, logged, "an informer that has not synced has nothing to say yet; nothing failed")
 	})
 }

@@ -6,6 +6,8 @@ package reference
 import (
 	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/mddoc"
@@ -35,9 +37,9 @@ var ShimAnnotations = []Key{
 	{Key: cmapi.IssuerKindAnnotationKey, On: "Gateway, IstioOperator", Meaning: "kind of the issuer (default `Issuer`)"},
 	{Key: cmapi.IssuerGroupAnnotationKey, On: "Gateway, IstioOperator", Meaning: "group of the issuer (default `cert-manager.io`)"},
 	{Key: cmapi.CommonNameAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.commonName` (at most 64 characters)"},
-	{Key: cmapi.AltNamesAnnotationKey, On: "Gateway", Meaning: "extra `spec.dnsNames`, comma-separated"},
-	{Key: cmapi.IPSANAnnotationKey, On: "Gateway", Meaning: "`spec.ipAddresses`, comma-separated; written in canonical form, no IPv6 zones"},
-	{Key: cmapi.EmailsAnnotationKey, On: "Gateway", Meaning: "`spec.emailAddresses`, comma-separated"},
+	{Key: cmapi.AltNamesAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "extra `spec.dnsNames`, comma-separated"},
+	{Key: cmapi.IPSANAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "`spec.ipAddresses`, comma-separated; written in canonical form, no IPv6 zones"},
+	{Key: cmapi.EmailsAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "`spec.emailAddresses`, comma-separated"},
 	{Key: cmapi.SubjectOrganizationsAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.subject.organizations`, comma-separated; quote values with commas"},
 	{Key: cmapi.SubjectOrganizationalUnitsAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.subject.organizationalUnits`, as above"},
 	{Key: cmapi.SubjectCountriesAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.subject.countries`, as above"},
@@ -49,16 +51,16 @@ var ShimAnnotations = []Key{
 	{Key: cmapi.DurationAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.duration`, at least `1h`"},
 	{Key: cmapi.RenewBeforeAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.renewBefore`, at least `5m` and less than the duration"},
 	{Key: cmapi.RenewBeforePercentageAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.renewBeforePercentage`, 1 to 99; not with `renew-before`"},
-	{Key: cmapi.UsagesAnnotationKey, On: "Gateway", Meaning: "`spec.usages`, cert-manager's key usage names, comma-separated"},
+	{Key: cmapi.UsagesAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "`spec.usages`, cert-manager's key usage names, comma-separated"},
 	{Key: cmapi.RevisionHistoryLimitAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`spec.revisionHistoryLimit`, at least 1"},
 	{Key: cmapi.PrivateKeyAlgorithmAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`RSA`, `ECDSA` or `Ed25519`"},
 	{Key: cmapi.PrivateKeyEncodingAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`PKCS1` or `PKCS8`"},
 	{Key: cmapi.PrivateKeySizeAnnotationKey, On: "Gateway, IstioOperator", Meaning: "RSA 2048 to 8192, ECDSA 256, 384 or 521"},
 	{Key: cmapi.PrivateKeyRotationPolicyAnnotationKey, On: "Gateway, IstioOperator", Meaning: "`Always` or `Never`"},
 	{Key: cmapi.IngressSecretTemplate, On: "Gateway, IstioOperator", Meaning: "JSON `{\"labels\": {...}, \"annotations\": {...}}` for the Secret; no `cert-manager.io/` annotations"},
-	{Key: cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey, On: "Gateway", Meaning: "ACME HTTP-01: the solver Ingress's class annotation, written on the Certificate as cert-manager's shim does ([ACME](acme.md))"},
-	{Key: cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey, On: "Gateway", Meaning: "ACME HTTP-01: the solver Ingress's `ingressClassName`, an IngressClass name"},
-	{Key: cmacme.IngressEditInPlaceAnnotationKey, On: "Gateway", Meaning: "ACME HTTP-01: `\"true\"` names the solver Ingress after the Gateway and asks for a temporary certificate, as the shim does"},
+	{Key: cmapi.IngressACMEIssuerHTTP01IngressClassAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "ACME HTTP-01: the solver Ingress's class annotation, written on the Certificate as cert-manager's shim does ([ACME](acme.md))"},
+	{Key: cmapi.IngressACMEIssuerHTTP01IngressClassNameAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "ACME HTTP-01: the solver Ingress's `ingressClassName`, an IngressClass name"},
+	{Key: cmacme.IngressEditInPlaceAnnotationKey, On: "Gateway (an error on an IstioOperator)", Meaning: "ACME HTTP-01: `\"true\"` names the solver Ingress after the Gateway and asks for a temporary certificate, as the shim does"},
 }
 
 // OwnKeys are meshcert's own annotations and labels, and the ones of others
@@ -87,6 +89,19 @@ var OwnKeys = []Key{
 	{Key: cmacme.ACMECertificateHTTP01IngressNameOverride, On: "Certificate", Meaning: "written by meshcert for `acme.cert-manager.io/http01-edit-in-place`: the Gateway's name"},
 	{Key: cmacme.ACMECertificateHTTP01ParentRefName, On: "Certificate", Meaning: "read by meshcert: cert-manager's override of a `gatewayHTTPRoute` solver's parent Gateway, when checking an ACME Certificate"},
 	{Key: cmapi.CertificateNameKey, On: "Secret", Meaning: "read by meshcert where Secrets are in the input (`meshcert check`): cert-manager wrote the Secret for this Certificate"},
+}
+
+// IstioAndKubernetesKeys are Istio's and Kubernetes' keys meshcert reads,
+// with what it makes of them.
+var IstioAndKubernetesKeys = []Key{
+	{Key: "internal.istio.io/gateway-semantics", On: "Gateway", Meaning: "`gateway`: a Gateway istiod made from a Gateway API Gateway, held to the fewer rules Istio's validation applies to those (its name need not be a DNS label)"},
+	{Key: "istio.io/dry-run", On: "Gateway", Meaning: "refused (MC2008): Istio's validation takes it only on AuthorizationPolicies"},
+	{Key: "internal.istio.io/webhook-always-reject", On: "Gateway", Meaning: "refused (MC2008), as Istio's validation refuses its internal annotations on what users write"},
+	{Key: "internal.istio.io/parent-namespace", On: "Gateway", Meaning: "refused (MC2008), as above"},
+	{Key: "internal.istio.io/parents", On: "Gateway", Meaning: "refused (MC2008), as above"},
+	{Key: networkingv1.AnnotationIsDefaultIngressClass, On: "IngressClass", Meaning: "`\"true\"`: the class an ACME HTTP-01 solver's Ingress gets when the solver names none, to tell whether Istio serves it"},
+	{Key: corev1.LabelMetadataName, Label: true, On: "Namespace", Meaning: "set by the API server: the webhooks' namespaceSelector leaves out `kube-system` and meshcert's own namespace by it"},
+	{Key: corev1.LastAppliedConfigAnnotation, On: "any cached object", Meaning: "dropped from meshcert's cache, which never reads it (memory)"},
 }
 
 // Table is the Markdown table of keys.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,45 +24,67 @@ var (
 	docsDir    = filepath.Join(moduleRoot, "docs")
 	// The packages whose keys the tables describe: the planners and the
 	// doors that read or write objects.
-	productPackages = []string{"certs", "istiooperator", "webhook", "controller", "cluster", "offline"}
+	productPackages = []string{"certs", "istiooperator", "webhook", "controller", "cluster", "offline", "manifest", "finding", "cmd/meshcert/app"}
 )
 
-// isKey tells annotation and label keys from other strings: a prefix of
-// one of the three owners whose keys meshcert reads or writes.
-func isKey(s string) bool {
-	for _, prefix := range []string{"meshcert.io/", "cert-manager.io/", "acme.cert-manager.io/"} {
-		if name, ok := strings.CutPrefix(s, prefix); ok {
-			// A kind such as "cert-manager.io/Issuer" names no key.
-			return name == strings.ToLower(name)
-		}
-	}
-	return false
-}
+// keyPattern is an annotation or label key of one of the owners whose
+// keys meshcert reads or writes (meshcert, cert-manager, Istio, Kubernetes
+// itself), subdomains included: "prefix/name" with a lower-case name, so a
+// kind such as "cert-manager.io/Issuer" names no key.
+var keyPattern = regexp.MustCompile(`^([a-z0-9-]+\.)*(meshcert\.io|cert-manager\.io|istio\.io|kubernetes\.io)/[a-z0-9][a-z0-9._-]*$`)
+
+func isKey(s string) bool { return keyPattern.MatchString(s) }
 
 // stringConstants maps "pkg.Name" to the value of each string constant
-// declared in the Go files of dir (those of tests too when tests is set).
+// declared in the Go files of dir (those of tests too when tests is set):
+// a literal, or a sum of literals and the package's other constants, as
+// k8s.io/api builds its kubectl keys.
 func stringConstants(t *testing.T, pkg, dir string, tests bool) map[string]string {
 	t.Helper()
-	out := map[string]string{}
+	exprs := map[string]ast.Expr{}
 	forEachFile(t, dir, tests, func(f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok {
-				return true
-			}
-			for i, name := range vs.Names {
-				if i >= len(vs.Values) {
-					continue
-				}
-				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					v, err := strconv.Unquote(lit.Value)
-					require.NoError(t, err)
-					out[pkg+"."+name.Name] = v
+			if vs, ok := n.(*ast.ValueSpec); ok {
+				for i, name := range vs.Names {
+					if i < len(vs.Values) {
+						exprs[name.Name] = vs.Values[i]
+					}
 				}
 			}
 			return true
 		})
 	})
+	var value func(e ast.Expr, depth int) (string, bool)
+	value = func(e ast.Expr, depth int) (string, bool) {
+		if depth > 10 {
+			return "", false
+		}
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			if e.Kind != token.STRING {
+				return "", false
+			}
+			v, err := strconv.Unquote(e.Value)
+			return v, err == nil
+		case *ast.Ident:
+			if def, ok := exprs[e.Name]; ok {
+				return value(def, depth+1)
+			}
+		case *ast.BinaryExpr:
+			if e.Op == token.ADD {
+				x, okX := value(e.X, depth+1)
+				y, okY := value(e.Y, depth+1)
+				return x + y, okX && okY
+			}
+		}
+		return "", false
+	}
+	out := map[string]string{}
+	for name, e := range exprs {
+		if v, ok := value(e, 0); ok {
+			out[pkg+"."+name] = v
+		}
+	}
 	return out
 }
 
@@ -87,7 +111,7 @@ func moduleDir(t *testing.T, module string) string {
 
 // usedKeys returns every annotation or label key the product code names:
 // string literals, its own constants, and cert-manager's constants it
-// refers to (read from cert-manager's source, so a key is found by value
+// refers to (read from cert-manager's and k8s.io/api's source, so a key is found by value
 // whichever constant names it).
 func usedKeys(t *testing.T) map[string][]string {
 	t.Helper()
@@ -98,6 +122,12 @@ func usedKeys(t *testing.T) map[string][]string {
 	}
 	for name, v := range stringConstants(t, "cmacme", filepath.Join(cm, "pkg", "apis", "acme", "v1"), false) {
 		upstream[name] = v
+	}
+	api := moduleDir(t, "k8s.io/api")
+	for alias, dir := range map[string]string{"corev1": "core/v1", "networkingv1": "networking/v1"} {
+		for name, v := range stringConstants(t, alias, filepath.Join(api, filepath.FromSlash(dir)), false) {
+			upstream[name] = v
+		}
 	}
 	used := map[string][]string{}
 	for _, pkg := range productPackages {
@@ -131,11 +161,12 @@ var notKeys = map[string]string{
 	"cert-manager.io/":                       "the prefix of cert-manager's annotations, which the secret template may not carry",
 	"cert-manager.io/allow-direct-injection": "the one cert-manager.io/ annotation cert-manager lets a secret template carry",
 	"meshcert.io/":                           "the prefix the mutating webhook's matchConditions look for",
+	"istio.io/ingress-controller":            "the controller name of Istio's IngressClass, a value, not a key",
 }
 
 func TestEveryKeyTheCodeUsesIsDescribed(t *testing.T) {
 	described := map[string]bool{}
-	for _, k := range append(ShimAnnotations, OwnKeys...) {
+	for _, k := range slices.Concat(ShimAnnotations, OwnKeys, IstioAndKubernetesKeys) {
 		described[k.Key] = true
 	}
 	used := usedKeys(t)
@@ -158,5 +189,8 @@ func TestKeyTablesAreCurrent(t *testing.T) {
 	})
 	t.Run("meshcert's own keys in docs/gateways.md are those it reads and writes", func(t *testing.T) {
 		mddoc.Golden(t, filepath.Join(docsDir, "gateways.md"), "meshcert-keys", Table(OwnKeys))
+	})
+	t.Run("Istio's and Kubernetes' keys in docs/gateways.md are those meshcert reads", func(t *testing.T) {
+		mddoc.Golden(t, filepath.Join(docsDir, "gateways.md"), "other-keys", Table(IstioAndKubernetesKeys))
 	})
 }
