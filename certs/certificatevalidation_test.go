@@ -135,6 +135,7 @@ var validationCases = []validationCase{
 	{name: "renewBefore and renewBeforePercentage together are rejected at both", spec: valid + ", renewBefore: 1h, renewBeforePercentage: 10", rejected: []string{"spec.renewBefore", "spec.renewBeforePercentage"}},
 	{name: "a renewBeforePercentage of 50 with a duration is accepted", spec: valid + ", duration: 24h, renewBeforePercentage: 50"},
 	{name: "a renewBeforePercentage of 100 leaves no time to renew", spec: valid + ", duration: 24h, renewBeforePercentage: 100", rejected: []string{"spec.renewBeforePercentage"}},
+	{name: "a renewBeforePercentage renewing exactly five minutes before expiry is accepted", spec: valid + ", duration: 100m, renewBeforePercentage: 95"},
 	{name: "a renewBeforePercentage of 95 on one hour renews three minutes before expiry and is rejected", spec: valid + ", duration: 1h, renewBeforePercentage: 95", rejected: []string{"spec.renewBeforePercentage"}},
 	{name: "a renewBeforePercentage of 0 renews at issuance and is rejected", spec: valid + ", duration: 2h, renewBeforePercentage: 0", rejected: []string{"spec.renewBeforePercentage"}},
 	{name: "a negative renewBeforePercentage is rejected", spec: valid + ", duration: 2h, renewBeforePercentage: -10", rejected: []string{"spec.renewBeforePercentage"}},

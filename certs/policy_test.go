@@ -350,3 +350,40 @@ func TestNamespacePolicyFindingsAreBounded(t *testing.T) {
 	assert.Equal(t, "99990 more names are outside the hosts Namespace team-a may claim (only the first 10 are listed)", got[0].Message)
 	assert.True(t, plan.OutsidePolicy)
 }
+
+// At the bound itself every name is listed and no count is added; one more
+// adds the count.
+func TestNamespacePolicyFindingsAtTheBound(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hosts int
+		want  int
+		count string
+	}{
+		{name: "ten names outside are all listed, without a count", hosts: 10, want: 10},
+		{name: "eleven names outside list ten and count one", hosts: 11, want: 11, count: "1 more names are outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hosts := make([]string, tc.hosts)
+			for i := range hosts {
+				hosts[i] = fmt.Sprintf("h%d.example.org", i)
+			}
+			gw := certs.ParseGateway(buildGateway(t, withHosts(0, hosts...)))
+			plan := certs.PlanGateway(t.Context(), gw, indexOf(t, cluster+policyNamespace(withinPolicy)), certs.DefaultOptions())
+			got := policyFindings(plan.Findings)
+			require.Len(t, got, tc.want)
+			var counts []string
+			for _, f := range got {
+				if strings.Contains(f.Message, "more names are outside") {
+					counts = append(counts, f.Message)
+				}
+			}
+			if tc.count == "" {
+				assert.Empty(t, counts)
+			} else {
+				require.Len(t, counts, 1)
+				assert.Contains(t, counts[0], tc.count)
+			}
+		})
+	}
+}
