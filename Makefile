@@ -120,7 +120,7 @@ $(GREMLINS):
 # gremlins copies the module to a temporary directory per worker and runs
 # `go` from PATH there; the working tree is never modified.
 .PHONY: mutate
-mutate: $(GREMLINS) ## Mutation-test certs, webhook and controller (about 25 min on 2 cores).
+mutate: $(GREMLINS) ## Mutation-test certs, webhook and controller (about an hour on 2 idle cores).
 	@for p in $(MUTATE_PKGS); do \
 		echo "== gremlins $$p"; \
 		$(GREMLINS) unleash $(GREMLINS_FLAGS) $$p; \
