@@ -9,29 +9,36 @@
 // from informer caches (cluster.Lookup), so the webhook, the controller and
 // the CLI can never disagree.
 //
-// The map, in the order PlanGateway (plan.go) runs, with the finding
-// families (docs/findings.md) each step reports:
+// File names say the step of PlanGateway (plan.go) they serve; the map
+// below lists them in the order PlanGateway runs, with the finding families
+// (docs/findings.md) each step reports:
 //
-//   - parse.go, fields.go: the Gateway read as Istio reads it, unknown
-//     fields (MC2xxx);
-//   - plan.go: managed or not, and the credential namespaces (MC1003,
-//     MC4xxx), from annotations.go and issuer.go (MC1xxx, MC5xxx);
-//   - tls.go, ports.go, istiohosts.go, ciphers.go: each server as Istio's
-//     validation judges it (MC2xxx);
-//   - inject.go, naming.go, clientca.go: the credentialNames and client CAs
-//     injected;
-//   - certificates.go, certificate.go, certificatevalidation.go, acme.go,
-//     acmehttp01.go: the desired Certificates, as cert-manager validates and
-//     issues them (MC3xxx, MC5xxx);
-//   - credentials.go, credentialref.go, secretowner.go, serving.go,
-//     workloads.go: which Secret istiod reads for each server, on which
-//     workload and port, and whose it is (MC4xxx, MC8xxx);
-//   - conflicts.go, claims.go: hosts and credentials other Gateways hold
-//     (MC3xxx, MC8xxx);
-//   - policy.go, policycheck.go, ownership.go: the namespace's policy and
-//     what meshcert owns (MC8xxx).
+//   - gateway.go, gateway_parse.go, gateway_fields.go: the Gateway read as
+//     Istio reads it, unknown fields (MC2xxx);
+//   - plan.go, annotation_issuer.go, annotation_certificate.go: managed or
+//     not, the credential namespaces, and the issuer and Certificate
+//     annotations (MC1xxx, MC4xxx), issuer references (MC5xxx);
+//   - server_tls.go, server_ports.go, server_hosts.go, server_ciphers.go:
+//     each server as Istio's validation judges it (MC2xxx);
+//   - inject.go, inject_naming.go, inject_clientca.go: the credentialNames
+//     and client CAs injected;
+//   - certificate_desired.go, certificate_hosts.go,
+//     certificate_validation.go, certificate_acme.go,
+//     certificate_acmehttp01.go: the desired Certificates, as cert-manager
+//     validates and issues them (MC3xxx, MC5xxx);
+//   - credential_check.go, credential_ref.go, credential_secretowner.go,
+//     credential_serving.go, credential_workloads.go: which Secret istiod
+//     reads for each server, on which workload and port, and whose it is
+//     (MC4xxx, MC8xxx);
+//   - conflict_hosts.go, conflict_claims.go: hosts and credentials other
+//     Gateways hold (MC3xxx, MC8xxx);
+//   - tenancy_policy.go, tenancy_check.go, tenancy_ownership.go: the
+//     namespace's policy and what meshcert owns (MC8xxx).
 //
-// CheckCertificate (certificate.go) judges a Certificate on its own, as the
-// Certificate webhook and `meshcert check` do; shared.go is the
-// cert-manager vocabulary the IstioOperator planner shares.
+// Around them: lookup.go and options.go are the planner's inputs, keys.go
+// its annotation and label keys, trust.go reads trust bundles (client CAs
+// and the IstioOperator's peer roots), and shared.go is the cert-manager
+// vocabulary the IstioOperator planner shares. CheckCertificate
+// (certificate_check.go) judges a Certificate on its own, as the
+// Certificate webhook and `meshcert check` do.
 package certs

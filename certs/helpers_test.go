@@ -58,7 +58,7 @@ func summary(fs finding.Findings) []string {
 // cliOptions are the options `meshcert check` plans with: the index stands
 // for its input files, which rarely hold the Namespaces, so only the
 // policies of Namespaces in the index are enforced. Tests of other rules
-// use it; policy_test.go covers the server's stricter reading.
+// use it; tenancy_policy_test.go covers the server's stricter reading.
 func cliOptions() certs.Options {
 	opts := certs.DefaultOptions()
 	opts.PolicyOnlyForKnownNamespaces = true
