@@ -89,6 +89,16 @@ fuzz: tools ## Run every fuzz target for FUZZTIME (default 30s) each, the Istio 
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) \
 		$(GO) test -run '^$$' -fuzz '^FuzzGatewayAgreesWithIstio$$' -fuzztime $(FUZZTIME) -timeout 0 .
 
+# fuzz-minimize keeps, of each checked-in corpus, the inputs that add
+# statement coverage beyond the f.Add seeds (e2e/cmd/fuzzcmin); run it after
+# copying a long run's inputs into testdata/fuzz (docs/development.md).
+.PHONY: fuzz-minimize
+fuzz-minimize: tools ## Keep only the fuzz corpus inputs that add coverage (docs/development.md, "Fuzz corpora").
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		(cd e2e && $(GO) run ./cmd/fuzzcmin -moddir .. -pkg $${t%%:*} -fuzz $${t##*:}); \
+	done
+	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) $(GO) run ./cmd/fuzzcmin -moddir . -pkg . -fuzz FuzzGatewayAgreesWithIstio
+
 # Mutation testing with gremlins (github.com/go-gremlins/gremlins): each
 # mutant is a small change to the code (a flipped comparison, a changed
 # operator); a mutant the tests still pass on ("LIVED") marks untested
