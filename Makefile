@@ -33,7 +33,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzParseTrustAnchors \
 	./certs:FuzzDNSValidators \
 	./certs:FuzzParseNamespacePolicy \
-	./webhook:FuzzAdmissionHandlers
+	./webhook:FuzzAdmissionHandlers \
+	./gatewayapi:FuzzPlanShim
 
 .PHONY: help
 help: ## Show this help.

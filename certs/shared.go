@@ -21,11 +21,11 @@ func HasIssuerAnnotation(annotations map[string]string) bool {
 }
 
 // IssuerFromAnnotations resolves the issuerRef annotations name, with
-// cert-manager's ingress-shim rules, reporting bad combinations on b. It
-// returns the annotation that chose the issuer (for findings) and whether the
-// annotations were valid.
-func IssuerFromAnnotations(b *finding.Builder, annotations map[string]string) (cmmeta.IssuerReference, *field.Path, bool) {
-	ref, src, ok := issuerFromAnnotations(b, annotations, cmmeta.IssuerReference{})
+// cert-manager's ingress-shim rules over the default def, reporting bad
+// combinations on b. It returns the annotation that chose the issuer (for
+// findings) and whether the annotations were valid.
+func IssuerFromAnnotations(b *finding.Builder, annotations map[string]string, def cmmeta.IssuerReference) (cmmeta.IssuerReference, *field.Path, bool) {
+	ref, src, ok := issuerFromAnnotations(b, annotations, def)
 	if src.field == "" {
 		return ref, nil, ok
 	}

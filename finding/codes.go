@@ -34,6 +34,7 @@ const (
 	CodeInvalidIstioHost             Code = "MC2017"
 	CodeInvalidGatewayName           Code = "MC2018"
 	CodeIgnoredCipherSuites          Code = "MC2019"
+	CodeListenerSkippedByShim        Code = "MC2020"
 )
 
 // Hosts.

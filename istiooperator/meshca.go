@@ -46,7 +46,7 @@ var annotationsPath = field.NewPath("metadata", "annotations")
 // findings saying why not.
 func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certificate {
 	ann := pl.obj.GetAnnotations()
-	ref, refPath, refOK := certs.IssuerFromAnnotations(pl.Builder, ann)
+	ref, refPath, refOK := certs.IssuerFromAnnotations(pl.Builder, ann, cmmeta.IssuerReference{})
 	spec, _, specOK := certs.SpecFromAnnotations(pl.Builder, ann)
 	for _, key := range annotationsNotForCA {
 		if _, ok := ann[key]; ok {

@@ -22,7 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 )
 
 // Index is an in-memory certs.Lookup over a set of objects: the CLI's view of its
@@ -44,12 +47,23 @@ type Index struct {
 	gatewayByKey   map[string]*certs.Gateway   // namespace/name → gateway
 	gatewayKeys    map[string][]string         // namespace/name → its index keys
 	gateways       map[string][]*certs.Gateway // HostKey or CredentialKey → gateways
+	// apiGateways are the Gateway API Gateways, by namespace and name, so a
+	// ListenerSet finds its parent.
+	apiGateways map[types.NamespacedName]*gatewayapi.Object
 }
 
 type workload struct {
 	namespace, name string
 	labels          labels.Set
 }
+
+// APIGateway returns the Gateway API Gateway namespace/name of the input.
+func (x *Index) APIGateway(_ context.Context, namespace, name string) (*gatewayapi.Object, bool) {
+	gw, ok := x.apiGateways[types.NamespacedName{Namespace: namespace, Name: name}]
+	return gw, ok
+}
+
+var _ gatewayapi.Parents = (*Index)(nil)
 
 // NewIndex returns an empty Index.
 func NewIndex() *Index {
@@ -66,6 +80,7 @@ func NewIndex() *Index {
 		gatewayByKey:   map[string]*certs.Gateway{},
 		gatewayKeys:    map[string][]string{},
 		gateways:       map[string][]*certs.Gateway{},
+		apiGateways:    map[types.NamespacedName]*gatewayapi.Object{},
 	}
 }
 
@@ -79,6 +94,19 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 	switch {
 	case certs.IsGateway(gvk):
 		x.AddGateway(certs.ParseGateway(obj))
+	case gatewayapi.IsGateway(gvk):
+		if err := fromUnstructured(obj, &gwapi.Gateway{}); err != nil {
+			return err
+		}
+		gw, err := gatewayapi.Parse(obj)
+		if err != nil {
+			return err
+		}
+		x.apiGateways[types.NamespacedName{Namespace: ns, Name: gw.Name}] = gw
+	case gatewayapi.IsListenerSet(gvk):
+		if err := fromUnstructured(obj, &gwapi.ListenerSet{}); err != nil {
+			return err
+		}
 	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
 		iss := &cmapi.Issuer{}
 		if err := fromUnstructured(obj, iss); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"github.com/meshcert/meshcert/istiooperator"
 )
@@ -32,6 +33,10 @@ type Result struct {
 	// meshcert wants it to be, so feeding inject's output back in gives the
 	// same output.
 	Certificates []*cmapi.Certificate
+	// ShimCertificates are the Certificates cert-manager's gateway-shim
+	// will create for the Gateway API Gateways and ListenerSets of the
+	// input, sorted by namespace and name. meshcert does not create them.
+	ShimCertificates []*cmapi.Certificate
 	// finding.Findings are every finding, each with the input object it is about.
 	Findings []ObjectFinding
 }
@@ -126,6 +131,8 @@ var namespacedKinds = map[string]bool{
 	"apps/DaemonSet":                     true,
 	"install.istio.io/IstioOperator":     true,
 	"networking.istio.io/VirtualService": true,
+	gatewayapi.Group + "/Gateway":        true,
+	gatewayapi.Group + "/ListenerSet":    true,
 }
 
 // PlanObjects plans a set of objects as if they were the cluster: each
@@ -133,6 +140,7 @@ var namespacedKinds = map[string]bool{
 // Secrets, namespaces and gateway workloads among them. Objects without a
 // namespace are taken to be in defaultNamespace, as kubectl would apply them.
 func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*Result, error) {
+	shimOpts := gatewayapi.DefaultShimOptions()
 	effective := make([]*unstructured.Unstructured, len(objs))
 	for i, obj := range objs {
 		effective[i] = obj
@@ -181,6 +189,30 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		index.AddGateway(certs.ParseGateway(mutated))
 		for _, crt := range plan.Certificates {
 			index.AddCertificate(claimedSince(ctx, index, crt, gateways[i].Created))
+		}
+	}
+
+	// The shim's Certificates are as real as meshcert's: a Secret they
+	// write is not free for another Gateway to take.
+	apiObjects := map[int]*gatewayapi.Object{}
+	for i, obj := range effective {
+		gvk := obj.GroupVersionKind()
+		if unreadable[i] || !gatewayapi.Is(gvk) {
+			continue
+		}
+		o, err := gatewayapi.Parse(obj)
+		if err != nil {
+			return nil, &ObjectError{Index: i, Err: err}
+		}
+		apiObjects[i] = o
+		var parent *gatewayapi.Object
+		if gatewayapi.IsListenerSet(gvk) {
+			parent, _ = index.APIGateway(ctx, o.ParentNamespace, o.ParentName)
+		}
+		for _, crt := range gatewayapi.PlanShim(o, parent, shimOpts).Certificates {
+			if _, exists := index.Certificate(ctx, crt.Namespace, crt.Name); !exists {
+				index.AddCertificate(crt)
+			}
 		}
 	}
 
@@ -240,6 +272,10 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				findings = append(findings, b.Findings()...)
 			}
 			add(i, findings)
+		case gatewayapi.Is(gvk):
+			plan := gatewayapi.Plan(ctx, apiObjects[i], index, opts, shimOpts)
+			add(i, plan.Findings)
+			res.ShimCertificates = append(res.ShimCertificates, plan.Certificates...)
 		case istiooperator.Is(gvk):
 			plan := istiooperator.PlanIstioOperator(ctx, obj, index, opts)
 			add(i, plan.Findings)
@@ -256,9 +292,11 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 	res.contestedMeshCAs(meshCAs, add)
-	slices.SortFunc(res.Certificates, func(a, b *cmapi.Certificate) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	for _, list := range [][]*cmapi.Certificate{res.Certificates, res.ShimCertificates} {
+		slices.SortFunc(list, func(a, b *cmapi.Certificate) int {
+			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		})
+	}
 	if err := res.replaceOwnCertificates(effective); err != nil {
 		return nil, err
 	}

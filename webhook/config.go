@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -70,6 +71,7 @@ const (
 	PathValidateCertificate   = "/validate-certificate"
 	PathValidateIstioOperator = "/validate-istiooperator"
 	PathMutateIstioOperator   = "/mutate-istiooperator"
+	PathValidateGatewayAPI    = "/validate-gatewayapi"
 )
 
 // TimeoutSeconds is the webhooks' timeout. They answer from memory in
@@ -120,6 +122,12 @@ func Definitions() []Definition {
 		{
 			Name: "istiooperators.validate.meshcert.io", Path: PathValidateIstioOperator, Rules: istioOperators,
 			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateIstioOperator,
+		},
+		{
+			Name: "gatewayapi.validate.meshcert.io", Path: PathValidateGatewayAPI,
+			Rules: append(rules(gatewayapi.Group, gatewayapi.GatewayVersions, "gateways"),
+				rules(gatewayapi.Group, []string{"v1"}, "listenersets")...),
+			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateGatewayAPI,
 		},
 	}
 }

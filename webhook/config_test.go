@@ -74,6 +74,7 @@ func TestConfigurations(t *testing.T) {
 		"gateways.validate.meshcert.io":       {"https://meshcert.test/validate-gateway", []metav1.LabelSelectorRequirement{skip}, false},
 		"certificates.validate.meshcert.io":   {"https://meshcert.test/validate-certificate", []metav1.LabelSelectorRequirement{skip}, false},
 		"istiooperators.validate.meshcert.io": {"https://meshcert.test/validate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
+		"gatewayapi.validate.meshcert.io":     {"https://meshcert.test/validate-gatewayapi", []metav1.LabelSelectorRequirement{skip}, false},
 	}, gotValidating)
 
 	mutating, validating = Configurations(InstallOptions{
@@ -100,6 +101,7 @@ func TestEveryDefinitionIsServed(t *testing.T) {
 		PathValidateCertificate:   NewCertificateValidator,
 		PathMutateIstioOperator:   NewIstioOperatorMutator,
 		PathValidateIstioOperator: NewIstioOperatorValidator,
+		PathValidateGatewayAPI:    NewGatewayAPIValidator,
 	}
 	handlers := Handlers(lookup, cfg, nil)
 	require.Len(t, handlers, len(Definitions()))
@@ -128,6 +130,7 @@ func TestHandlerNamesAndKindsArePinned(t *testing.T) {
 	assert.Equal(t, map[string]bool{
 		"mutate-gateway": true, "validate-gateway": false, "validate-certificate": false,
 		"mutate-istiooperator": true, "validate-istiooperator": false,
+		"validate-gatewayapi": false,
 	}, kinds)
 }
 

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"net/http"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -30,6 +32,25 @@ func NewCertificateValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) 
 // with istiooperator.PlanIstioOperator.
 func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
 	return newHandler(definition(PathValidateIstioOperator), lookup, cfg, metrics)
+}
+
+// NewGatewayAPIValidator returns the handler that judges Gateway API
+// Gateways and ListenerSets with gatewayapi.Plan: what cert-manager's
+// gateway-shim would refuse or skip is said at admission.
+func NewGatewayAPIValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
+	return newHandler(definition(PathValidateGatewayAPI), lookup, cfg, metrics)
+}
+
+func (h *handler) validateGatewayAPI(ctx context.Context, req admission.Request) decision {
+	obj := &unstructured.Unstructured{}
+	if _, skip := decodeFor(req, obj, gatewayapi.Is); skip != nil {
+		return *skip
+	}
+	o, err := gatewayapi.Parse(obj)
+	if err != nil {
+		return errored(http.StatusBadRequest, err)
+	}
+	return judge(gatewayapi.Plan(ctx, o, h.lookup, h.options(ctx, o.Namespace), h.cfg.Shim).Findings)
 }
 
 func (h *handler) validateGateway(ctx context.Context, req admission.Request) decision {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -32,6 +33,8 @@ func validatorFor(t *testing.T, obj *unstructured.Unstructured, lookup certs.Loo
 		return NewCertificateValidator(lookup, cfg, m)
 	case istiooperator.Is(gvk):
 		return NewIstioOperatorValidator(lookup, cfg, m)
+	case gatewayapi.Is(gvk):
+		return NewGatewayAPIValidator(lookup, cfg, m)
 	default:
 		return nil
 	}
@@ -46,6 +49,10 @@ func expected(t *testing.T, obj *unstructured.Unstructured, lookup certs.Lookup,
 		return certs.PlanGateway(t.Context(), certs.ParseGateway(obj), lookup, opts).Findings
 	case istiooperator.Is(gvk):
 		return istiooperator.PlanIstioOperator(t.Context(), obj, lookup, opts).Findings
+	case gatewayapi.Is(gvk):
+		o, err := gatewayapi.Parse(obj)
+		require.NoError(t, err)
+		return gatewayapi.Plan(t.Context(), o, lookup, opts, gatewayapi.DefaultShimOptions()).Findings
 	default:
 		crt := &cmapi.Certificate{}
 		require.NoError(t, fromUnstructured(obj, crt))

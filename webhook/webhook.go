@@ -26,6 +26,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
 	"github.com/meshcert/meshcert/internal/quiet"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// Admissions, if set, is told of every Gateway admission, so the
 	// controller can hold its writes back until they pause.
 	Admissions *quiet.Gate
+	// Shim are the settings of cert-manager's gateway-shim, to predict
+	// what it creates for Gateway API objects.
+	Shim gatewayapi.ShimOptions
 }
 
 // Results of an admission decision, the values of the result label.

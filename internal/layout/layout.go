@@ -39,15 +39,17 @@ func join(lists ...[]string) []string {
 // Rules are the layout, one entry per package.
 var Rules = []Rule{
 	{"finding", "codes, severities, the finding builder and the code catalog behind docs/findings.md",
-		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./manifest"})},
-	{"certs", "Istio Gateway → credentialNames, Certificates and findings, and the cert-manager vocabulary and trust bundles istiooperator shares (pure)",
+		join(doors, server, []string{"./certs", "./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
+	{"certs", "Istio Gateway → credentialNames, Certificates and findings, and the cert-manager vocabulary and trust bundles istiooperator and gatewayapi share (pure)",
+		join(doors, server, []string{"./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
+	{"gatewayapi", "Gateway API Gateways and ListenerSets: the Certificates cert-manager's gateway-shim creates, and what it would skip or refuse (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./istiooperator", "./offline", "./manifest"})},
 	{"istiooperator", "IstioOperator checks, istiod's CA Certificate and peer roots (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./offline", "./manifest"})},
 	{"offline", "a set of manifests planned as if it were the cluster, for the CLI (pure)",
 		join(doors, server, []string{"./manifest"})},
 	{"manifest", "reading and writing YAML/JSON manifests with file and line",
-		join(doors, server, []string{"./certs", "./istiooperator", "./offline", "./finding"})},
+		join(doors, server, []string{"./certs", "./gatewayapi", "./istiooperator", "./offline", "./finding"})},
 	{"cluster", "informer caches and their indexes, the cache-backed Lookup, the server's RBAC",
 		[]string{"./webhook", "./controller", "./cmd", "./offline", "./manifest"}},
 	{"webhook", "admission handlers and their declaration (paths, rules)",
@@ -64,4 +66,4 @@ var Rules = []Rule{
 var DirectForbidden = []string{"k8s.io/client-go"}
 
 // Pure lists the packages DirectForbidden applies to.
-var Pure = []string{"finding", "certs", "istiooperator", "offline", "manifest"}
+var Pure = []string{"finding", "certs", "gatewayapi", "istiooperator", "offline", "manifest"}

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,14 +16,17 @@ import (
 func newInjectCommand() *cobra.Command {
 	var in inputFlags
 	var planner plannerFlags
+	shimCertificates := shimOutputComment
 	cmd := &cobra.Command{
 		Use:   "inject -f PATH...",
 		Short: "Print the manifests with credentialNames injected, plus the Certificates meshcert would create",
 		Long: `inject reads manifests and prints every object in input order - Gateways
 meshcert manages with their credentialNames injected - followed by the
 cert-manager Certificates meshcert would create, sorted by namespace and
-name, as one YAML stream. Findings are printed to stderr; the exit code is
-1 when any of them is an error, 2 when the input cannot be read.`,
+name, as one YAML stream. The Certificates cert-manager's gateway-shim will
+create for Gateway API Gateways and ListenerSets follow, as comments by
+default (--shim-certificates). Findings are printed to stderr; the exit code
+is 1 when any of them is an error, 2 when the input cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			objs, res, err := planInput(cmd, in, planner.options())
@@ -35,7 +41,23 @@ name, as one YAML stream. Findings are printed to stderr; the exit code is
 				}
 				out = append(out, u)
 			}
+			var shim []*unstructured.Unstructured
+			if shimCertificates != shimOutputNone {
+				for _, crt := range res.ShimCertificates {
+					u, err := certs.CertificateObject(crt)
+					if err != nil {
+						return &exitError{code: exitInput, err: err}
+					}
+					shim = append(shim, u)
+				}
+			}
+			if shimCertificates == shimOutputObject {
+				out, shim = append(out, shim...), nil
+			}
 			if err := manifest.Write(cmd.OutOrStdout(), out); err != nil {
+				return &exitError{code: exitInput, err: fmt.Errorf("failed to write output: %w", err)}
+			}
+			if err := writeCommented(cmd.OutOrStdout(), shim); err != nil {
 				return &exitError{code: exitInput, err: fmt.Errorf("failed to write output: %w", err)}
 			}
 			located := locate(objs, res)
@@ -47,5 +69,53 @@ name, as one YAML stream. Findings are printed to stderr; the exit code is
 	}
 	in.addTo(cmd.Flags())
 	planner.addTo(cmd.Flags())
+	cmd.Flags().Var(&shimCertificates, "shim-certificates",
+		"how to print the Certificates cert-manager's gateway-shim creates for Gateway API objects: comment (visible, ignored by kubectl apply), object, or none")
 	return cmd
+}
+
+// shimOutput is --shim-certificates. The default prints them as comments:
+// applied by kubectl, a Certificate the shim did not create is one it will
+// never update or delete.
+type shimOutput string
+
+const (
+	shimOutputComment shimOutput = "comment"
+	shimOutputObject  shimOutput = "object"
+	shimOutputNone    shimOutput = "none"
+)
+
+func (o *shimOutput) String() string { return string(*o) }
+func (o *shimOutput) Type() string   { return "mode" }
+func (o *shimOutput) Set(v string) error {
+	switch mode := shimOutput(v); mode {
+	case shimOutputComment, shimOutputObject, shimOutputNone:
+		*o = mode
+		return nil
+	}
+	return fmt.Errorf("%q is not comment, object or none", v)
+}
+
+// writeCommented writes objs as YAML documents whose every line is a
+// comment, after a line saying whose they are.
+func writeCommented(w io.Writer, objs []*unstructured.Unstructured) error {
+	for _, obj := range objs {
+		var buf bytes.Buffer
+		if err := manifest.Write(&buf, []*unstructured.Unstructured{obj}); err != nil {
+			return err
+		}
+		owner := ""
+		if refs := obj.GetOwnerReferences(); len(refs) > 0 {
+			owner = " for " + refs[0].Kind + " " + obj.GetNamespace() + "/" + refs[0].Name
+		}
+		if _, err := fmt.Fprintf(w, "---\n# cert-manager's gateway-shim creates this Certificate%s; meshcert does not apply it\n", owner); err != nil {
+			return err
+		}
+		for line := range strings.Lines(buf.String()) {
+			if _, err := io.WriteString(w, "# "+line); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -98,6 +98,7 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 		mcwebhook.PathValidateCertificate:   `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"web","namespace":"istio-system"},"spec":{"secretName":"web","dnsNames":["web.example.com"],"issuerRef":{"name":"ca","kind":"ClusterIssuer"}}}`,
 		mcwebhook.PathValidateIstioOperator: istioOperatorJSON,
 		mcwebhook.PathMutateIstioOperator:   istioOperatorJSON,
+		mcwebhook.PathValidateGatewayAPI:    `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"team-a","annotations":{"cert-manager.io/cluster-issuer":"ca"}},"spec":{"gatewayClassName":"istio","listeners":[{"name":"https","port":443,"protocol":"HTTPS","hostname":"web.example.com","tls":{"certificateRefs":[{"name":"web-tls"}]}}]}}`,
 	}
 	mux := mgr.GetWebhookServer().WebhookMux()
 	for _, d := range mcwebhook.Definitions() {

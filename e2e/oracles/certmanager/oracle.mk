@@ -1,17 +1,18 @@
-# The cert-manager oracle: cert-manager's own Certificate validation as a
-# binary (see _oracle/main.go). Included by e2e/e2e.mk after TOOLS_CACHE,
-# TOOLS_ENV, TOOLS_GOFLAGS and CERT_MANAGER_VERSION are defined.
+# The cert-manager oracle: cert-manager's own Certificate validation and its
+# gateway-shim as a binary (see _oracle/main.go and _oracle/shim.go).
+# Included by e2e/e2e.mk after TOOLS_CACHE, TOOLS_ENV, TOOLS_GOFLAGS and
+# CERT_MANAGER_VERSION are defined.
 #
 # The validation package is internal to cert-manager's root module, so the
 # oracle is built inside a copy of that module's source: `go mod download`
 # puts the exact release in the module cache (the cert-manager runner
-# already needs it), the copy gets _oracle/main.go as meshcert-oracle/ and
+# already needs it), the copy gets _oracle/*.go as meshcert-oracle/ and
 # is built with cert-manager's own go.mod and go.sum, then removed. Keyed by
 # the version and a hash of the oracle's source, so a warm build does
 # nothing.
 
 CM_ORACLE_SRC  := e2e/oracles/certmanager
-CM_ORACLE_HASH := $(shell cat $(CM_ORACLE_SRC)/_oracle/main.go | sha256sum | cut -c1-12)
+CM_ORACLE_HASH := $(shell cat $(CM_ORACLE_SRC)/_oracle/*.go | sha256sum | cut -c1-12)
 CM_ORACLE_DIR  := $(TOOLS_CACHE)/certmanager-oracle-$(CERT_MANAGER_VERSION)-$(CM_ORACLE_HASH)
 CM_ORACLE      := $(CM_ORACLE_DIR)/certmanager-oracle
 
@@ -19,7 +20,7 @@ CM_ORACLE      := $(CM_ORACLE_DIR)/certmanager-oracle
 certmanager-oracle: $(CM_ORACLE) ## Build the cert-manager oracle (cert-manager's Certificate validation) into TOOLS_CACHE (skips when built).
 
 # cm_oracle_build builds the oracle into $(1) with the extra go build flags
-# $(2): a copy of cert-manager's module with _oracle/main.go added, built
+# $(2): a copy of cert-manager's module with _oracle/*.go added, built
 # with its own go.mod and go.sum, then removed.
 define cm_oracle_build
 	rm -rf $(dir $(1))src
@@ -28,7 +29,7 @@ define cm_oracle_build
 	  test -n "$$dir"; cp -R "$$dir" $(dir $(1))src
 	chmod -R u+w $(dir $(1))src
 	mkdir -p $(dir $(1))src/meshcert-oracle
-	cp $(CM_ORACLE_SRC)/_oracle/main.go $(dir $(1))src/meshcert-oracle/main.go
+	cp $(CM_ORACLE_SRC)/_oracle/*.go $(dir $(1))src/meshcert-oracle/
 	cd $(dir $(1))src && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) $(2) -o ../certmanager-oracle.tmp ./meshcert-oracle
 	rm -rf $(dir $(1))src
 	mv $(dir $(1))certmanager-oracle.tmp $(1)

@@ -2,7 +2,8 @@
 // (internal/apis/certmanager/validation) on the Certificates of a YAML or
 // JSON stream, for meshcert's differential tests.
 //
-//	certmanager-oracle [FILES...]   (stdin when none)
+//	certmanager-oracle [FILES...]        (stdin when none)
+//	certmanager-oracle shim [FILES...]   (shim.go: cert-manager's gateway-shim)
 //
 // The validation package is internal to cert-manager's root module, so this
 // file cannot build where it is kept: oracle.mk copies the module source
@@ -48,7 +49,12 @@ type verdict struct {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+	run := run
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "shim" {
+		run, args = runShim, args[1:]
+	}
+	if err := run(args, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "certmanager-oracle:", err)
 		os.Exit(2)
 	}
