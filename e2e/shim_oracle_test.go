@@ -359,6 +359,15 @@ var shimAnnotations = map[string][]string{
 	"acme.cert-manager.io/http01-ingress-class":            {"istio", ""},
 	"acme.cert-manager.io/http01-parentreffallback":        {"true", "1", "TRUE", "no", ""},
 	"acme.cert-manager.io/http01-ingress-ingressclassname": {"istio", ""},
+	"cert-manager.io/subject-organizationalunits":          {"Web", `"a"b`, ""},
+	"cert-manager.io/subject-provinces":                    {"Berlin", `"x`, ""},
+	"cert-manager.io/subject-localities":                   {"Berlin", `a"b"`, ""},
+	"cert-manager.io/subject-postalcodes":                  {"10115", `"`, ""},
+	"cert-manager.io/subject-streetaddresses":              {`"Main St, 1"`, `x"y`, ""},
+	"cert-manager.io/duration":                             {"90d", "2160h"},
+	"cert-manager.io/renew-before":                         {"1w", "720h"},
+	"cert-manager.io/private-key-size":                     {"256", "384", "4096", "1024"},
+	"cert-manager.io/private-key-algorithm":                {"ECDSA", "Ed25519", "RSA"},
 }
 
 var shimHostnames = []string{"web.example.com", "*.example.com", "api.example.com", "10.0.0.1", "2001:db8::1", "a-b.example.com", ""}
@@ -433,6 +442,11 @@ func generateShimObjects(r *rand.Rand, n int) [][]byte {
 			listeners = append(listeners, l)
 		}
 		name := fmt.Sprintf("obj-%d", i)
+		meta := map[string]any{"name": name, "namespace": "ns", "labels": labels, "annotations": ann}
+		if r.IntN(40) == 0 {
+			// Deleted in the foreground: the shim leaves it alone.
+			meta["finalizers"] = []any{"foregroundDeletion"}
+		}
 		spec := map[string]any{"listeners": listeners}
 		if kind == gatewayapi.KindGateway {
 			spec["gatewayClassName"] = "istio"
@@ -449,7 +463,7 @@ func generateShimObjects(r *rand.Rand, n int) [][]byte {
 		}
 		obj := map[string]any{
 			"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
-			"metadata": map[string]any{"name": name, "namespace": "ns", "labels": labels, "annotations": ann},
+			"metadata": meta,
 			"spec":     spec,
 		}
 		doc, err := yaml.Marshal(obj)

@@ -90,9 +90,10 @@ type Object struct {
 	ParentNamespace, ParentName string
 	// ParentNamespaceSet records whether parentRef.namespace was given.
 	ParentNamespaceSet bool
-	// Deleting is true when the object has a deletionTimestamp or the
-	// foregroundDeletion finalizer; the shim leaves such objects alone.
-	Deleting bool
+	// Deleted is true when the object has a deletionTimestamp; Deleting
+	// also when it has the foregroundDeletion finalizer. The shim leaves a
+	// Deleting object alone, and a ListenerSet whose parent is Deleted.
+	Deleted, Deleting bool
 }
 
 // Parse reads a Gateway or ListenerSet. An object whose fields do not have
@@ -109,8 +110,9 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 		Created:     obj.GetCreationTimestamp().Time,
 		Labels:      obj.GetLabels(),
 		Annotations: obj.GetAnnotations(),
-		Deleting:    obj.GetDeletionTimestamp() != nil,
+		Deleted:     obj.GetDeletionTimestamp() != nil,
 	}
+	o.Deleting = o.Deleted
 	for _, f := range obj.GetFinalizers() {
 		if f == "foregroundDeletion" {
 			o.Deleting = true

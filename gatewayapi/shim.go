@@ -84,7 +84,7 @@ func PlanShim(obj *Object, parent *Object, opts ShimOptions) *ShimPlan {
 	}()
 
 	if obj.Kind == KindListenerSet {
-		if parent == nil || parent.Deleting {
+		if parent == nil || parent.Deleted {
 			return p
 		}
 		p.Annotations = inheritAnnotations(obj.Annotations, parent.Annotations)

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -248,11 +249,27 @@ spec:
   - {name: http, port: 80, protocol: HTTP}
 `
 	tests := []struct {
-		name        string
-		listenerSet string
-		parent      bool
-		want        []*cmapi.Certificate
+		name            string
+		listenerSet     string
+		parent          bool
+		parentFinalizer bool
+		want            []*cmapi.Certificate
 	}{
+		{
+			name: "a parent Gateway with only the foregroundDeletion finalizer still lends its issuer",
+			listenerSet: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: team, namespace: team-a, uid: l1}
+spec:
+  parentRef: {name: shared, namespace: infra}
+  listeners:
+  - {name: a, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: a}]}}
+`,
+			parentFinalizer: true,
+			want: []*cmapi.Certificate{certificate("team-a", "a", "ListenerSet", "team", "l1", nil, parentRef("ListenerSet", "team"),
+				spec("a", "a.example.com", "ca-gw", "ClusterIssuer"))},
+		},
 		{
 			name: "a ListenerSet without an issuer of its own takes its Gateway's, and only the issuer annotations",
 			listenerSet: `
@@ -319,6 +336,11 @@ spec:
 			var parent *Object
 			if tt.parent {
 				parent = parse(t, gateway)
+			}
+			if tt.parentFinalizer {
+				// The listenerset controller checks the parent's
+				// deletionTimestamp only, not the finalizer.
+				parent = parse(t, strings.Replace(gateway, "uid: g1", "uid: g1\n  finalizers: [foregroundDeletion]", 1))
 			}
 			plan := PlanShim(parse(t, tt.listenerSet), parent, DefaultShimOptions())
 			assert.Empty(t, plan.Findings)

@@ -53,8 +53,9 @@ $(CM_ORACLE):
 # coverage is below CM_COVERAGE_MIN percent (docs/fidelity.md, "Coverage of
 # cert-manager's Certificate validation").
 CM_VALIDATION_PKG   := github.com/cert-manager/cert-manager/internal/apis/certmanager/validation
+CM_SHIM_PKG         := github.com/cert-manager/cert-manager/pkg/controller/certificate-shim
 CM_COVER_ROOT       := $(CM_VALIDATION_PKG).ValidateCertificate
-CM_ORACLE_COVER_DIR := $(TOOLS_CACHE)/certmanager-oracle-cover-$(CERT_MANAGER_VERSION)-$(CM_ORACLE_HASH)
+CM_ORACLE_COVER_DIR := $(TOOLS_CACHE)/certmanager-oracle-cover-shim-$(CERT_MANAGER_VERSION)-$(CM_ORACLE_HASH)
 CM_ORACLE_COVER     := $(CM_ORACLE_COVER_DIR)/certmanager-oracle
 CM_COVERAGE_DIR     ?= $(E2E_ARTIFACTS)/certmanager-coverage
 CM_COVERAGE_MIN     ?= 95
@@ -62,10 +63,10 @@ CM_COVERAGE_RUN     := ^(TestInputCertificatesAgreeWithCertManager|TestPlannedCe
 CM_COMMA            := ,
 
 .PHONY: certmanager-oracle-cover
-certmanager-oracle-cover: $(CM_ORACLE_COVER) ## Build the cert-manager oracle with coverage counters in cert-manager's validation package (not in make tools).
+certmanager-oracle-cover: $(CM_ORACLE_COVER) ## Build the cert-manager oracle with coverage counters in cert-manager's validation and gateway-shim packages (not in make tools).
 
 $(CM_ORACLE_COVER):
-	$(call cm_oracle_build,$@,-ldflags '-s -w' -cover -coverpkg=$(CM_VALIDATION_PKG)$(CM_COMMA)github.com/cert-manager/cert-manager/meshcert-oracle)
+	$(call cm_oracle_build,$@,-ldflags '-s -w' -cover -coverpkg=$(CM_VALIDATION_PKG)$(CM_COMMA)$(CM_SHIM_PKG)$(CM_COMMA)github.com/cert-manager/cert-manager/meshcert-oracle)
 
 .PHONY: certmanager-coverage
 certmanager-coverage: tools build certmanager-oracle-cover ## Run the comparisons with cert-manager's validation with the covered oracle and print how much of its Certificate validation they reach.
@@ -82,4 +83,27 @@ certmanager-coverage: tools build certmanager-oracle-cover ## Run the comparison
 	echo "== statement coverage of the functions ValidateCertificate reaches"; \
 	(cd e2e && $(GO) run ./cmd/coverfuncs -profile "$$dir/profile.txt" -moddir . -root $(CM_COVER_ROOT) -min $(CM_COVERAGE_MIN)) || status=$$?; \
 	echo "certmanager-coverage took $$(( $$(date +%s) - start ))s"; \
+	exit $$status
+
+# shim-coverage runs the comparison with cert-manager's gateway-shim
+# (TestShimCertificatesAgreeWithCertManager) with the covered oracle and
+# prints the statement coverage of the shim's package and of exactly the
+# functions its SyncFnFor reaches (docs/fidelity.md, "cert-manager's
+# gateway-shim"). It fails below CM_SHIM_COVERAGE_MIN percent.
+CM_SHIM_COVERAGE_DIR ?= $(E2E_ARTIFACTS)/shim-coverage
+CM_SHIM_COVERAGE_MIN ?= 65
+
+.PHONY: shim-coverage
+shim-coverage: tools build certmanager-oracle-cover ## Run the comparison with cert-manager's gateway-shim with the covered oracle and print how much of the shim's sync it reaches.
+	@dir=$$(mkdir -p "$(CM_SHIM_COVERAGE_DIR)" && cd "$(CM_SHIM_COVERAGE_DIR)" && pwd); \
+	rm -rf "$$dir/counters"; mkdir -p "$$dir/counters"; status=0; \
+	(cd e2e && MESHCERT_TOOLS_PATH=$(CM_ORACLE_COVER_DIR):$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert GOCOVERDIR="$$dir/counters" \
+		$(GO) test -count=1 -timeout 30m -run '^TestShimCertificatesAgreeWithCertManager$$' -v . > "$$dir/test.log" 2>&1) || status=$$?; \
+	grep -E '^(--- |ok|FAIL|PASS)|compared|disagree' "$$dir/test.log" || true; \
+	echo "== statement coverage of the shim's package"; \
+	$(GO) tool covdata percent -i="$$dir/counters" -pkg=$(CM_SHIM_PKG); \
+	$(GO) tool covdata textfmt -i="$$dir/counters" -pkg=$(CM_SHIM_PKG) -o "$$dir/profile.txt"; \
+	echo "== statement coverage of the functions SyncFnFor reaches"; \
+	(cd e2e && $(GO) run ./cmd/coverfuncs -profile "$$dir/profile.txt" -moddir . -root $(CM_SHIM_PKG).SyncFnFor \
+		-unreachable cmd/coverfuncs/certmanager-shim-unreachable.txt -min $(CM_SHIM_COVERAGE_MIN)) || status=$$?; \
 	exit $$status
