@@ -197,3 +197,22 @@ func TestIstioOperatorReconciler(t *testing.T) {
 	_, err = r.Reconcile(t.Context(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "istio-system", Name: "bad"}})
 	require.ErrorContains(t, err, "failed to get IstioOperator istio-system/bad: cache not synced")
 }
+
+// When istiod moves (spec.components.pilot.namespace), its cacerts
+// Certificate moves with it and the one left in the old namespace goes.
+func TestMeshCAFollowsIstiod(t *testing.T) {
+	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
+	h := newHarness(t, annotated, meshRoot)
+	r := h.operatorReconciler()
+	h.reconcileOperator(r)
+	_, ok := h.certificate("cacerts")
+	require.True(t, ok)
+
+	require.NoError(t, unstructured.SetNestedField(annotated.Object, "istiod-2", "spec", "components", "pilot", "namespace"))
+	require.NoError(t, h.client.Update(t.Context(), annotated))
+	h.reconcileOperator(r)
+	moved := &cmapi.Certificate{}
+	require.NoError(t, h.client.Get(t.Context(), types.NamespacedName{Namespace: "istiod-2", Name: "cacerts"}, moved), "the Certificate is in istiod's new namespace")
+	_, ok = h.certificate("cacerts")
+	assert.False(t, ok, "the one in the old namespace is pruned")
+}

@@ -266,3 +266,13 @@ meshcert_managed_certificates 2
 	var none *Metrics
 	assert.NotPanics(t, func() { none.wrote(opCreate) }, "a nil *Metrics records nothing")
 }
+
+// The server passes its own recorder (Events through a bounded queue);
+// only without one does the controller use the manager's.
+func TestTheConfiguredRecorderIsUsed(t *testing.T) {
+	mine := events.NewFakeRecorder(1)
+	mgr := &fakeManager{}
+	assert.Same(t, mine, Config{Recorder: mine}.recorder(mgr))
+	assert.NotNil(t, Config{}.recorder(mgr), "without one, the manager's")
+	assert.NotSame(t, mine, Config{}.recorder(mgr))
+}

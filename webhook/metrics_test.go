@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -27,13 +28,18 @@ func TestMetrics(t *testing.T) {
 	gw := objects(t, managedGateway("networking.istio.io/v1", "cert-manager.io/cluster-issuer: ca"))[0]
 	mutator := NewGatewayMutator(lookup, cfg, m)
 	handle(mutator, request(t, gw))
-	handle(mutator, request(t, gw))
+	resp := handle(mutator, request(t, gw))
+	// The Gateway as stored, with its injection, needs no patch: allowed.
+	raw, err := json.Marshal(gw.Object)
+	require.NoError(t, err)
+	handle(mutator, rawRequest(gw.GroupVersionKind(), "team-a", "web", applyPatch(t, raw, resp)))
 	handle(mutator, rawRequest(gw.GroupVersionKind(), "team-a", "web", []byte("{")))
 	handle(NewGatewayValidator(lookup, cfg, again), request(t, objects(t, mutualGateway)[0]))
 	handle(NewCertificateValidator(lookup, cfg, m), request(t, objects(t, missingIssuerCertificate)[0]))
 
 	assert.InDelta(t, 2, value(t, m.decisions.WithLabelValues("mutate-gateway", ResultPatched)), 0)
 	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("mutate-gateway", ResultErrored)), 0)
+	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("mutate-gateway", ResultAllowed)), 0)
 	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-gateway", ResultDenied)), 0)
 	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-certificate", ResultAllowed)), 0)
 	assert.InDelta(t, 1, value(t, m.findings.WithLabelValues("validate-gateway", "MC2002", "error")), 0)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -241,7 +242,9 @@ spec:
 `
 	}
 	lookup := index(t, objects(t, peerRootsBundle)...)
-	h := NewIstioOperatorMutator(lookup, Config{Options: certs.DefaultOptions()}, nil)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	h := NewIstioOperatorMutator(lookup, Config{Options: certs.DefaultOptions()}, m)
 
 	t.Run("peer roots are injected as the planner decides, once", func(t *testing.T) {
 		obj := objects(t, operator("meshcert.io/peer-roots: peer-roots"))[0]
@@ -258,6 +261,8 @@ spec:
 		again := handle(h, rawRequest(obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName(), patched, withOperation(admissionv1.Update)))
 		assert.True(t, again.Allowed)
 		assert.Empty(t, again.Patches, "reinvoking on the patched object gives no patch")
+		assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("mutate-istiooperator", ResultPatched)), 0, "the first answer patched")
+		assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("mutate-istiooperator", ResultAllowed)), 0, "the second only allowed")
 	})
 	t.Run("a missing trust bundle is allowed without a patch; the validating webhook says why", func(t *testing.T) {
 		resp := handle(h, request(t, objects(t, operator("meshcert.io/peer-roots: missing"))[0]))
