@@ -32,6 +32,27 @@ type certificateTemplate struct {
 	altNames []string
 }
 
+// SubjectAnnotation is one cert-manager.io subject annotation, a
+// comma-separated list, and the field of the subject it sets.
+type SubjectAnnotation struct {
+	Key    string
+	Target *[]string
+}
+
+// SubjectAnnotations are the list-valued subject annotations, in the order
+// cert-manager's shim reads them, each pointing at its field of subject.
+func SubjectAnnotations(subject *cmapi.X509Subject) []SubjectAnnotation {
+	return []SubjectAnnotation{
+		{cmapi.SubjectOrganizationsAnnotationKey, &subject.Organizations},
+		{cmapi.SubjectOrganizationalUnitsAnnotationKey, &subject.OrganizationalUnits},
+		{cmapi.SubjectCountriesAnnotationKey, &subject.Countries},
+		{cmapi.SubjectProvincesAnnotationKey, &subject.Provinces},
+		{cmapi.SubjectLocalitiesAnnotationKey, &subject.Localities},
+		{cmapi.SubjectPostalCodesAnnotationKey, &subject.PostalCodes},
+		{cmapi.SubjectStreetAddressesAnnotationKey, &subject.StreetAddresses},
+	}
+}
+
 // templateFromAnnotations reads every cert-manager.io Certificate spec
 // annotation with cert-manager's ingress-shim semantics and validates the
 // result with the rules cert-manager's webhook applies, so an annotation the
@@ -89,28 +110,17 @@ func templateFromAnnotations(b *finding.Builder, ann map[string]string) (certifi
 	}
 
 	subject := cmapi.X509Subject{}
-	for _, s := range []struct {
-		key    string
-		target *[]string
-	}{
-		{cmapi.SubjectOrganizationsAnnotationKey, &subject.Organizations},
-		{cmapi.SubjectOrganizationalUnitsAnnotationKey, &subject.OrganizationalUnits},
-		{cmapi.SubjectCountriesAnnotationKey, &subject.Countries},
-		{cmapi.SubjectProvincesAnnotationKey, &subject.Provinces},
-		{cmapi.SubjectLocalitiesAnnotationKey, &subject.Localities},
-		{cmapi.SubjectPostalCodesAnnotationKey, &subject.PostalCodes},
-		{cmapi.SubjectStreetAddressesAnnotationKey, &subject.StreetAddresses},
-	} {
-		v, ok := ann[s.key]
+	for _, s := range SubjectAnnotations(&subject) {
+		v, ok := ann[s.Key]
 		if !ok {
 			continue
 		}
 		values, err := util.SplitWithEscapeCSV(v)
 		if err != nil {
-			bad(s.key, "failed to parse the comma-separated list: %v; quote values that contain commas", err)
+			bad(s.Key, "failed to parse the comma-separated list: %v; quote values that contain commas", err)
 			continue
 		}
-		*s.target = values
+		*s.Target = values
 	}
 	if v, ok := ann[cmapi.SubjectSerialNumberAnnotationKey]; ok {
 		subject.SerialNumber = v

@@ -12,6 +12,8 @@ import (
 	"github.com/cert-manager/cert-manager/pkg/util"
 	"github.com/cert-manager/cert-manager/pkg/util/pki"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshcert/meshcert/certs"
 )
 
 // applySpecAnnotations writes the cert-manager.io Certificate spec
@@ -37,24 +39,13 @@ func applySpecAnnotations(crt *cmapi.Certificate, ann map[string]string) error {
 	}
 
 	subject := &cmapi.X509Subject{}
-	for _, s := range []struct {
-		key    string
-		target *[]string
-	}{
-		{cmapi.SubjectOrganizationsAnnotationKey, &subject.Organizations},
-		{cmapi.SubjectOrganizationalUnitsAnnotationKey, &subject.OrganizationalUnits},
-		{cmapi.SubjectCountriesAnnotationKey, &subject.Countries},
-		{cmapi.SubjectProvincesAnnotationKey, &subject.Provinces},
-		{cmapi.SubjectLocalitiesAnnotationKey, &subject.Localities},
-		{cmapi.SubjectPostalCodesAnnotationKey, &subject.PostalCodes},
-		{cmapi.SubjectStreetAddressesAnnotationKey, &subject.StreetAddresses},
-	} {
-		if v, ok := ann[s.key]; ok {
+	for _, s := range certs.SubjectAnnotations(subject) {
+		if v, ok := ann[s.Key]; ok {
 			values, err := util.SplitWithEscapeCSV(v)
 			if err != nil {
-				return annotationError(s.key, err.Error())
+				return annotationError(s.Key, err.Error())
 			}
-			*s.target = values
+			*s.Target = values
 		}
 	}
 	if v, ok := ann[cmapi.SubjectSerialNumberAnnotationKey]; ok {

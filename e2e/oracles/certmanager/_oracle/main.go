@@ -23,9 +23,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +31,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/cert-manager/cert-manager/internal/apis/certmanager"
 	"github.com/cert-manager/cert-manager/internal/apis/certmanager/install"
@@ -68,44 +65,23 @@ func run(files []string, stdin io.Reader, stdout io.Writer) error {
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 
-	inputs := []io.Reader{stdin}
-	if len(files) > 0 {
-		inputs = inputs[:0]
-		for _, name := range files {
-			data, err := os.ReadFile(name)
-			if err != nil {
-				return fmt.Errorf("failed to read %s: %w", name, err)
-			}
-			inputs = append(inputs, bytes.NewReader(data))
-		}
+	docs, err := readDocuments(files, stdin)
+	if err != nil {
+		return err
 	}
-	for _, in := range inputs {
-		decoder := utilyaml.NewYAMLOrJSONDecoder(in, 4096)
-		for {
-			var raw json.RawMessage
-			err := decoder.Decode(&raw)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("failed to decode a document: %w", err)
-			}
-			var meta struct {
-				APIVersion string `json:"apiVersion"`
-				Kind       string `json:"kind"`
-			}
-			if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-				continue
-			}
-			if err := json.Unmarshal(raw, &meta); err != nil {
-				return fmt.Errorf("failed to read apiVersion and kind: %w", err)
-			}
-			if meta.APIVersion != "cert-manager.io/v1" || meta.Kind != "Certificate" {
-				continue
-			}
-			if err := enc.Encode(judge(scheme, codecs, raw)); err != nil {
-				return fmt.Errorf("failed to write a verdict: %w", err)
-			}
+	for _, raw := range docs {
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return fmt.Errorf("failed to read apiVersion and kind: %w", err)
+		}
+		if meta.APIVersion != "cert-manager.io/v1" || meta.Kind != "Certificate" {
+			continue
+		}
+		if err := enc.Encode(judge(scheme, codecs, raw)); err != nil {
+			return fmt.Errorf("failed to write a verdict: %w", err)
 		}
 	}
 	return nil
