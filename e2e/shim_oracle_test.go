@@ -127,7 +127,7 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 	}
 	t.Logf("compared %d objects with cert-manager's gateway-shim: %v", len(planned), counts)
 	require.Empty(t, disagreements, "meshcert and cert-manager's gateway-shim disagree:\n%s", strings.Join(disagreements, "\n"))
-	for _, outcome := range []string{"same Certificates", "issuer refused", "annotations refused", "certificates refused", "not acted on", "listeners skipped"} {
+	for _, outcome := range []string{"same Certificates", "issuer refused", "annotations refused", "certificates refused", "not acted on", "listeners skipped", "parent unknown"} {
 		require.Positive(t, counts[outcome], "the corpus reaches the outcome %q", outcome)
 	}
 }
@@ -166,6 +166,11 @@ func compareWithShim(plan *gatewayapi.ShimPlan, v shimVerdict) (string, []string
 		}
 	}
 	switch {
+	case codes[finding.CodeListenerSetParentUnknown]:
+		if len(v.Certificates) > 0 || len(v.Events) > 0 {
+			problems = append(problems, fmt.Sprintf("meshcert says the parent Gateway is unknown, the shim created %d Certificates and recorded %q", len(v.Certificates), v.Events))
+		}
+		return "parent unknown", problems
 	case !plan.Acts:
 		if len(v.Certificates) > 0 || len(v.Events) > 0 {
 			problems = append(problems, fmt.Sprintf("meshcert says the shim leaves it alone, the shim created %d Certificates and recorded %q", len(v.Certificates), v.Events))

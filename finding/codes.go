@@ -35,6 +35,7 @@ const (
 	CodeInvalidGatewayName           Code = "MC2018"
 	CodeIgnoredCipherSuites          Code = "MC2019"
 	CodeListenerSkippedByShim        Code = "MC2020"
+	CodeListenerSetParentUnknown     Code = "MC2021"
 )
 
 // Hosts.

@@ -21,11 +21,22 @@ import (
 // reports whether cert-manager's webhook refuses the Certificate (MC3007,
 // MC5001), which then never exists.
 func (p *ShimPlan) checkShimCertificate(ctx context.Context, b *finding.Builder, crt *cmapi.Certificate, lookup certs.Lookup, opts certs.Options) (refused bool) {
+	warned := map[string]bool{}
+	for _, f := range p.stricter {
+		warned[f.Field] = true
+	}
 	for _, f := range certs.CheckCertificate(ctx, crt, lookup, opts) {
-		b.Addf(f.Severity, f.Code, p.fieldOf(crt, f.Field),
+		webhook := f.Severity == finding.SeverityError && webhookRefuses[f.Code]
+		refused = refused || webhook
+		path := p.fieldOf(crt, f.Field)
+		if !webhook && warned[path.String()] {
+			// cert-manager takes the annotation; the warning on it already
+			// says what meshcert thinks of it.
+			continue
+		}
+		b.Addf(f.Severity, f.Code, path,
 			"the Certificate %s/%s cert-manager's gateway-shim creates for this %s: %s: %s",
 			crt.Namespace, crt.Name, p.Object.Kind, f.Field, f.Message)
-		refused = refused || f.Severity == finding.SeverityError && webhookRefuses[f.Code]
 	}
 	return refused
 }
@@ -52,7 +63,14 @@ func (p *ShimPlan) fieldOf(crt *cmapi.Certificate, certField string) *field.Path
 		}
 		return annotations.Key(cmapi.IPSANAnnotationKey)
 	case strings.HasPrefix(certField, "spec.issuerRef"):
-		for _, key := range []string{cmapi.IngressClusterIssuerNameAnnotationKey, cmapi.IngressIssuerNameAnnotationKey} {
+		keys := []string{cmapi.IngressClusterIssuerNameAnnotationKey, cmapi.IngressIssuerNameAnnotationKey}
+		switch {
+		case strings.HasPrefix(certField, "spec.issuerRef.kind"):
+			keys = append([]string{cmapi.IssuerKindAnnotationKey}, keys...)
+		case strings.HasPrefix(certField, "spec.issuerRef.group"):
+			keys = append([]string{cmapi.IssuerGroupAnnotationKey}, keys...)
+		}
+		for _, key := range keys {
 			if _, ok := p.Annotations[key]; ok {
 				return annotations.Key(key)
 			}
@@ -62,7 +80,39 @@ func (p *ShimPlan) fieldOf(crt *cmapi.Certificate, certField string) *field.Path
 			return ls[0].Path().Child("tls", "certificateRefs")
 		}
 	}
+	for _, a := range specAnnotations {
+		if _, ok := p.Annotations[a.key]; ok && (certField == a.field || strings.HasPrefix(certField, a.field+".") || strings.HasPrefix(certField, a.field+"[")) {
+			return annotations.Key(a.key)
+		}
+	}
 	return annotations
+}
+
+// specAnnotations map the Certificate fields the shim sets from an
+// annotation to that annotation, so a finding on the field is reported
+// where the user wrote it.
+var specAnnotations = []struct{ field, key string }{
+	{"spec.commonName", cmapi.CommonNameAnnotationKey},
+	{"spec.emailAddresses", cmapi.EmailsAnnotationKey},
+	{"spec.duration", cmapi.DurationAnnotationKey},
+	{"spec.renewBefore", cmapi.RenewBeforeAnnotationKey},
+	{"spec.renewBeforePercentage", cmapi.RenewBeforePercentageAnnotationKey},
+	{"spec.usages", cmapi.UsagesAnnotationKey},
+	{"spec.revisionHistoryLimit", cmapi.RevisionHistoryLimitAnnotationKey},
+	{"spec.privateKey.algorithm", cmapi.PrivateKeyAlgorithmAnnotationKey},
+	{"spec.privateKey.encoding", cmapi.PrivateKeyEncodingAnnotationKey},
+	{"spec.privateKey.size", cmapi.PrivateKeySizeAnnotationKey},
+	{"spec.privateKey.rotationPolicy", cmapi.PrivateKeyRotationPolicyAnnotationKey},
+	{"spec.privateKey", cmapi.PrivateKeySizeAnnotationKey},
+	{"spec.secretTemplate", cmapi.IngressSecretTemplate},
+	{"spec.subject.organizations", cmapi.SubjectOrganizationsAnnotationKey},
+	{"spec.subject.organizationalUnits", cmapi.SubjectOrganizationalUnitsAnnotationKey},
+	{"spec.subject.countries", cmapi.SubjectCountriesAnnotationKey},
+	{"spec.subject.provinces", cmapi.SubjectProvincesAnnotationKey},
+	{"spec.subject.localities", cmapi.SubjectLocalitiesAnnotationKey},
+	{"spec.subject.postalCodes", cmapi.SubjectPostalCodesAnnotationKey},
+	{"spec.subject.streetAddresses", cmapi.SubjectStreetAddressesAnnotationKey},
+	{"spec.subject.serialNumber", cmapi.SubjectSerialNumberAnnotationKey},
 }
 
 // listenerOf finds the listener whose hostname is the Certificate's name at
@@ -97,13 +147,21 @@ type Parents interface {
 // Certificates cert-manager's webhook refuses, and the findings on both the
 // object and those Certificates.
 func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Options, shim ShimOptions) *ShimPlan {
-	var parent *Object
-	if parents, ok := lookup.(Parents); ok && obj.Kind == KindListenerSet && obj.ParentName != "" {
-		parent, _ = parents.APIGateway(ctx, obj.ParentNamespace, obj.ParentName)
+	b := finding.Builder{Object: obj.Ref}
+	parent, parentKnown := parentOf(ctx, obj, lookup)
+	placeholder := obj.Kind == KindListenerSet && parent == nil
+	if placeholder {
+		if parentKnown {
+			b.Addf(opts.Lenient(), finding.CodeListenerSetParentUnknown, field.NewPath("spec", "parentRef"),
+				"Gateway %s/%s is not known, and cert-manager's gateway-shim creates nothing for this ListenerSet until it exists; it then takes that Gateway's issuer-kind and issuer-group (and its issuer, where this ListenerSet names none): apply the Gateway, or fix parentRef",
+				obj.ParentNamespace, obj.ParentName)
+		}
+		// Still check what the ListenerSet says itself, as if its parent
+		// added nothing; the shim writes nothing yet.
+		parent = &Object{Kind: KindGateway, Namespace: obj.ParentNamespace, Name: obj.ParentName}
 	}
 	plan := PlanShim(obj, parent, shim)
-	b := finding.Builder{Object: obj.Ref}
-	b.Append(plan.Findings...)
+	b.Append(inheritedFrom(plan, parent)...)
 	stored := plan.Certificates[:0:0]
 	for _, crt := range plan.Certificates {
 		if !plan.checkShimCertificate(ctx, &b, crt, lookup, opts) {
@@ -112,10 +170,43 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	}
 	if len(stored) == len(plan.Certificates) {
 		// Said only when no refusal says it already.
-		b.Append(plan.stricter...)
+		b.Append(inheritedFrom(&ShimPlan{Object: obj, Annotations: plan.Annotations, Findings: plan.stricter}, parent)...)
 	}
 	plan.Certificates = stored
+	if placeholder {
+		plan.Certificates = nil
+	}
 	plan.Findings = b.Findings()
 	plan.Findings.Sort()
 	return plan
+}
+
+// parentOf finds a ListenerSet's parent Gateway through lookup, and says
+// whether the lookup knows Gateway API Gateways at all.
+func parentOf(ctx context.Context, obj *Object, lookup certs.Lookup) (*Object, bool) {
+	parents, ok := lookup.(Parents)
+	if !ok || obj.Kind != KindListenerSet || obj.ParentName == "" {
+		return nil, ok
+	}
+	parent, _ := parents.APIGateway(ctx, obj.ParentNamespace, obj.ParentName)
+	return parent, true
+}
+
+// inheritedFrom returns the plan's findings, those on an annotation the
+// ListenerSet took from its parent Gateway saying where to fix it.
+func inheritedFrom(plan *ShimPlan, parent *Object) finding.Findings {
+	if plan.Object.Kind != KindListenerSet || parent == nil {
+		return plan.Findings
+	}
+	out := make(finding.Findings, 0, len(plan.Findings))
+	for _, f := range plan.Findings {
+		key := annotationKeyOf(f.Field)
+		if _, own := plan.Object.Annotations[key]; key != "" && !own {
+			if _, inherited := parent.Annotations[key]; inherited {
+				f.Message += " (this ListenerSet takes " + key + " from Gateway " + parent.Namespace + "/" + parent.Name + ": fix it there)"
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }

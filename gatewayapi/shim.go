@@ -104,7 +104,8 @@ func PlanShim(obj *Object, parent *Object, opts ShimOptions) *ShimPlan {
 	// The shim judges the listeners first, and reads the spec annotations
 	// only for a Certificate it builds.
 	hosts, order := listenerHosts(&b, obj, p.Annotations, opts)
-	if refused := shimRefusals(p.Annotations); len(refused) > 0 && len(order) > 0 {
+	refused := shimRefusals(p.Annotations)
+	if len(refused) > 0 && len(order) > 0 {
 		reportRefusals(&b, obj, p.Annotations, refused)
 		return p
 	}
@@ -116,8 +117,12 @@ func PlanShim(obj *Object, parent *Object, opts ShimOptions) *ShimPlan {
 	certs.SpecFromAnnotations(&own, p.Annotations)
 	for _, f := range own.Findings() {
 		note := finding.Builder{Object: obj.Ref}
-		note.Warningf(f.Code, field.NewPath("metadata", "annotations").Key(annotationKeyOf(f.Field)),
-			"%s (cert-manager's gateway-shim writes it into the Certificate as given)", f.Message)
+		key := annotationKeyOf(f.Field)
+		why := "cert-manager's gateway-shim writes it into the Certificate as given"
+		if _, refuses := refused[key]; refuses {
+			why = "cert-manager's gateway-shim reads it only for a Certificate it builds, none yet, and will then refuse it and create none"
+		}
+		note.Warningf(f.Code, field.NewPath("metadata", "annotations").Key(key), "%s (%s)", f.Message, why)
 		p.stricter = append(p.stricter, note.Findings()...)
 	}
 	extra := extraAnnotations(p.Annotations, opts.ExtraCertificateAnnotations)
@@ -280,7 +285,9 @@ func listenerHosts(b *finding.Builder, obj *Object, ann map[string]string, opts 
 
 // listenerIssuable applies the shim's validateGatewayListenerBlock: a
 // listener it skips gets no certificate, and cert-manager says so only in
-// a BadConfig Event after the fact, so meshcert says it at admission.
+// a BadConfig Event after the fact, so meshcert says it at admission, as a
+// warning: the Gateway is valid (a catch-all listener's Secret may come from
+// elsewhere), and the other listeners still get their certificates.
 func listenerIssuable(b *finding.Builder, obj *Object, l Listener) bool {
 	var problems []string
 	var path *field.Path
@@ -318,7 +325,7 @@ func listenerIssuable(b *finding.Builder, obj *Object, l Listener) bool {
 	if len(problems) == 0 {
 		return true
 	}
-	b.Errorf(finding.CodeListenerSkippedByShim, path,
+	b.Warningf(finding.CodeListenerSkippedByShim, path,
 		"cert-manager's gateway-shim skips listener %q (BadConfig) and issues no certificate for it: %s; fix the listener, or list it in the %s annotation",
 		l.Name, strings.Join(problems, "; "), cmapi.CertificateIgnoreTLSListeners)
 	return false

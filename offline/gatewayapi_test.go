@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,6 +20,7 @@ func TestPlanObjectsGatewayAPI(t *testing.T) {
 		input        string
 		wantShim     []string
 		wantFindings map[int][]string
+		wantMessage  string
 	}{
 		{
 			name: "a wildcard listener under an HTTP-01-only ACME issuer is reported on that listener's hostname",
@@ -84,6 +86,92 @@ spec: {ca: {secretName: ca}}
 			wantShim: []string{"team-a/web-tls"},
 		},
 		{
+			name: "what cert-manager takes but meshcert would refuse is only a warning, said once",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca, cert-manager.io/alt-names: bad_name.example.com}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`,
+			wantShim:     []string{"team-a/web-tls"},
+			wantFindings: map[int][]string{0: {"warning MC1002 metadata.annotations[cert-manager.io/alt-names]"}},
+		},
+		{
+			name: "what cert-manager's webhook refuses is an error on the annotation that set it, and no Certificate",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/issuer: ca, cert-manager.io/issuer-kind: Cluster, cert-manager.io/duration: 30m}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+`,
+			wantFindings: map[int][]string{0: {
+				"error MC3007 metadata.annotations[cert-manager.io/duration]",
+				"error MC5001 metadata.annotations[cert-manager.io/issuer]",
+			}},
+		},
+		{
+			name: "a listener the shim skips is a warning: the Gateway is valid, and the other listener still gets its certificate",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  listeners:
+  - {name: catch-all, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: default-tls}]}}
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`,
+			wantShim:     []string{"team-a/web-tls"},
+			wantFindings: map[int][]string{0: {"warning MC2020 spec.listeners[0].hostname"}},
+		},
+		{
+			name: "an issuer kind a ListenerSet takes from its Gateway is reported as the Gateway's to fix",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shared, namespace: infra, annotations: {cert-manager.io/issuer-kind: ClusterIssuer, cert-manager.io/issuer-group: awspca.cert-manager.io}}
+spec:
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: team, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: le}}
+spec:
+  parentRef: {name: shared, namespace: infra}
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+`,
+			wantFindings: map[int][]string{1: {"error MC1001 metadata.annotations[cert-manager.io/issuer-group]", "error MC1001 metadata.annotations[cert-manager.io/issuer-kind]"}},
+			wantMessage:  "this ListenerSet takes cert-manager.io/issuer-group from Gateway infra/shared: fix it there",
+		},
+		{
+			name: "a ListenerSet whose Gateway is not in the input gets MC2021, and its own annotations are still checked",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: team, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: le, cert-manager.io/duration: 90d}}
+spec:
+  parentRef: {name: shared, namespace: infra}
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+`,
+			wantFindings: map[int][]string{0: {"error MC1002 metadata.annotations[cert-manager.io/duration]", "warning MC2021 spec.parentRef"}},
+		},
+		{
 			name: "a Gateway API object with a field of the wrong type is a finding, not a failure",
 			input: `
 apiVersion: gateway.networking.k8s.io/v1
@@ -114,6 +202,13 @@ spec:
 				tc.wantFindings = map[int][]string{}
 			}
 			assert.Equal(t, tc.wantFindings, findings)
+			if tc.wantMessage != "" {
+				var messages []string
+				for _, f := range res.Findings {
+					messages = append(messages, f.Message)
+				}
+				assert.Contains(t, strings.Join(messages, "\n"), tc.wantMessage)
+			}
 		})
 	}
 }
