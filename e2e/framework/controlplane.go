@@ -42,10 +42,13 @@ const (
 	IstioNamespace       = "istio-system"
 )
 
-// GatewayShimController is cert-manager's controller that creates
-// Certificates from Gateway API Gateways; adding it also installs the
-// Gateway API CRDs.
-const GatewayShimController = "gateway-shim"
+// GatewayShimController and ListenerSetShimController are cert-manager's
+// controllers that create Certificates from Gateway API Gateways and
+// ListenerSets; adding either also installs the Gateway API CRDs.
+const (
+	GatewayShimController     = "gateway-shim"
+	ListenerSetShimController = "listenerset"
+)
 
 // startAttempts bounds retries when a port picked as free was taken by
 // someone else before the component bound it.
@@ -448,7 +451,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, cfg Config, 
 func (cp *ControlPlane) installAPIs(ctx context.Context, cfg Config) error {
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	sources := []crdSource{certManagerCRDs, istioCRDs}
-	if slices.Contains(cfg.ExtraCertManagerControllers, GatewayShimController) {
+	if slices.Contains(cfg.ExtraCertManagerControllers, GatewayShimController) || slices.Contains(cfg.ExtraCertManagerControllers, ListenerSetShimController) {
 		sources = append(sources, gatewayAPICRDs)
 	}
 	for _, source := range sources {

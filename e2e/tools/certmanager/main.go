@@ -38,6 +38,7 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/controller/acmechallenges"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/acmeorders"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificate-shim/gateways"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificate-shim/listenerset"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/acme"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
 	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
@@ -60,9 +61,13 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
 
-// gatewayShim is the controller that needs the Gateway API CRDs and the
-// Gateway API switch turned on in the context options.
-const gatewayShim = "gateway-shim"
+// gatewayShim and listenerSetShim are the controllers that need the Gateway
+// API CRDs and the Gateway API switches turned on in the context options;
+// the ListenerSet one also its Alpha feature gate.
+const (
+	gatewayShim     = "gateway-shim"
+	listenerSetShim = "listenerset"
+)
 
 // defaultControllers is what issuing a Certificate from a SelfSigned or CA
 // issuer needs, the set the e2e stack runs unless told otherwise.
@@ -226,12 +231,18 @@ func knownControllers() []string {
 
 func run(ctx context.Context, opts options) error {
 	log := logf.FromContext(ctx)
-	enableGatewayAPI := slices.Contains(opts.controllers, gatewayShim)
+	enableListenerSets := slices.Contains(opts.controllers, listenerSetShim)
+	enableGatewayAPI := enableListenerSets || slices.Contains(opts.controllers, gatewayShim)
 	if enableGatewayAPI {
 		// The shim also requires this (default-on) gate; set it so a future
 		// default change does not silently disable it.
 		if err := utilfeature.DefaultMutableFeatureGate.Set("ExperimentalGatewayAPISupport=true"); err != nil {
 			return fmt.Errorf("failed to enable the Gateway API feature gate: %w", err)
+		}
+	}
+	if enableListenerSets {
+		if err := utilfeature.DefaultMutableFeatureGate.Set("ListenerSets=true"); err != nil {
+			return fmt.Errorf("failed to enable the ListenerSets feature gate: %w", err)
 		}
 	}
 
@@ -247,8 +258,12 @@ func run(ctx context.Context, opts options) error {
 			CertificateRequestMinimumBackoffDuration: time.Hour,
 			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,
 		},
-		ConfigOptions: controller.ConfigOptions{EnableGatewayAPI: enableGatewayAPI},
-		ACMEOptions:   acmeContextOptions(opts.acme),
+		ConfigOptions: controller.ConfigOptions{EnableGatewayAPI: enableGatewayAPI, EnableGatewayAPIListenerSet: enableListenerSets},
+		// Upstream's defaults for --default-issuer-kind and -group
+		// (internal/apis/config/controller/v1alpha1 defaults.go); left
+		// empty, the shim would write issuerRefs without a group.
+		IngressShimOptions: controller.IngressShimOptions{DefaultIssuerKind: "Issuer", DefaultIssuerGroup: "cert-manager.io"},
+		ACMEOptions:        acmeContextOptions(opts.acme),
 		// Upstream's default; zero would schedule no challenge at all.
 		SchedulerOptions: controller.SchedulerOptions{MaxConcurrentChallenges: 60},
 	})
