@@ -73,6 +73,9 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 	var docs [][]byte
 	docs = append(docs, gatewayAPIExamples(t)...)
 	docs = append(docs, findingExamples(t)...)
+	edges, err := os.ReadFile(filepath.Join("testdata", "gatewayapi", "shim-edges.yaml"))
+	require.NoError(t, err)
+	docs = append(docs, edges)
 	docs = append(docs, generateShimObjects(rand.New(rand.NewPCG(7, 11)), generatedShimObjects(t))...)
 	input := bytes.Join(docs, []byte("\n---\n"))
 	file := filepath.Join(t.TempDir(), "shim-input.yaml")
@@ -95,6 +98,19 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 		planned = append(planned, parsed)
 		require.NoError(t, index.Add(o.Object))
 	}
+	// As in a cluster (and in offline.PlanObjects), the first object to
+	// name a Secret holds its Certificate.
+	for _, obj := range planned {
+		var parent *gatewayapi.Object
+		if obj.Kind == gatewayapi.KindListenerSet {
+			parent, _ = index.APIGateway(t.Context(), obj.ParentNamespace, obj.ParentName)
+		}
+		for _, crt := range gatewayapi.PlanShim(obj, parent, gatewayapi.DefaultShimOptions()).Certificates {
+			if _, exists := index.Certificate(t.Context(), crt.Namespace, crt.Name); !exists {
+				index.AddCertificate(crt)
+			}
+		}
+	}
 	// The oracle reads the objects with their namespace, as stored.
 	var stored []*unstructured.Unstructured
 	for _, p := range planned {
@@ -115,19 +131,21 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 
 	var disagreements []string
 	counts := map[string]int{}
+	compared := 0
 	for i, obj := range planned {
 		v := verdicts[i]
 		require.Equal(t, obj.Kind+" "+obj.Namespace+"/"+obj.Name, v.Kind+" "+v.Namespace+"/"+v.Name, "verdicts come in input order")
 		plan := gatewayapi.Plan(t.Context(), obj, index, certs.DefaultOptions(), gatewayapi.DefaultShimOptions())
 		outcome, problems := compareWithShim(plan, v)
 		counts[outcome]++
+		compared += len(plan.Certificates)
 		for _, p := range problems {
 			disagreements = append(disagreements, fmt.Sprintf("%s %s/%s: %s", obj.Kind, obj.Namespace, obj.Name, p))
 		}
 	}
-	t.Logf("compared %d objects with cert-manager's gateway-shim: %v", len(planned), counts)
+	t.Logf("compared %d objects with cert-manager's gateway-shim (%d predicted Certificates, field by field): %v", len(planned), compared, counts)
 	require.Empty(t, disagreements, "meshcert and cert-manager's gateway-shim disagree:\n%s", strings.Join(disagreements, "\n"))
-	for _, outcome := range []string{"same Certificates", "issuer refused", "annotations refused", "certificates refused", "not acted on", "listeners skipped", "parent unknown"} {
+	for _, outcome := range []string{"same Certificates", "issuer refused", "annotations refused", "certificates refused", "not acted on", "listeners skipped", "parent unknown", "claimed by another object"} {
 		require.Positive(t, counts[outcome], "the corpus reaches the outcome %q", outcome)
 	}
 }
@@ -135,6 +153,7 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 var (
 	skippedListener     = regexp.MustCompile(`spec\.listeners\[(\d+)\]`)
 	rejectedCertificate = regexp.MustCompile(`^the Certificate (\S+) cert-manager's gateway-shim creates`)
+	claimedCertificate  = regexp.MustCompile(`^Certificate (\S+) already exists`)
 )
 
 // compareWithShim compares one plan with the shim's verdict and names the
@@ -203,15 +222,32 @@ func compareWithShim(plan *gatewayapi.ShimPlan, v shimVerdict) (string, []string
 			}
 		}
 	}
+	// A Certificate meshcert still predicts is one it says is stored,
+	// whatever else it says about it.
+	for _, c := range plan.Certificates {
+		delete(refusedCertificates, c.Namespace+"/"+c.Name)
+	}
 	if refusesAnnotations != (v.Error != "") {
 		problems = append(problems, fmt.Sprintf("meshcert says the shim refuses the annotations: %v; the shim's sync error: %q", refusesAnnotations, v.Error))
 	}
 	if refusesAnnotations {
 		return "annotations refused", problems
 	}
+	// The oracle syncs each object alone; a Certificate another object of
+	// the input already claims is one the shim would skip in a cluster
+	// (MC4002), which the single-object run cannot show.
+	claimed := map[string]bool{}
+	for _, f := range plan.Findings {
+		if m := claimedCertificate.FindStringSubmatch(f.Message); f.Code == finding.CodeCertificateNotOwned && m != nil {
+			claimed[m[1]] = true
+		}
+	}
 	want := map[string]string{}
 	for _, c := range v.Certificates {
 		name := c.Certificate.Namespace + "/" + c.Certificate.Name
+		if claimed[name] {
+			continue
+		}
 		if refusedCertificates[name] != !c.Verdict.Valid {
 			problems = append(problems, fmt.Sprintf("cert-manager's validation says %s is valid: %v (%q); meshcert says its webhook refuses it: %v", name, c.Verdict.Valid, c.Verdict.Errors, refusedCertificates[name]))
 		}
@@ -237,6 +273,9 @@ func compareWithShim(plan *gatewayapi.ShimPlan, v shimVerdict) (string, []string
 	}
 	if len(refusedCertificates) > 0 {
 		return "certificates refused", problems
+	}
+	if len(claimed) > 0 {
+		return "claimed by another object", problems
 	}
 	switch {
 	case len(shimSkipped) > 0:
@@ -390,9 +429,12 @@ func generateShimObjects(r *rand.Rand, n int) [][]byte {
 			kind = gatewayapi.KindListenerSet
 		}
 		ann := map[string]string{}
+		// Half the objects carry few annotations beyond the issuer, so
+		// most of them reach a Certificate to compare.
+		spiced := r.IntN(2) == 0
 		// Sorted keys: map order would make the fixed seed a random corpus.
 		for _, key := range slices.Sorted(maps.Keys(shimAnnotations)) {
-			if r.IntN(5) == 0 {
+			if spiced && r.IntN(4) == 0 || r.IntN(20) == 0 {
 				ann[key] = pick(shimAnnotations[key])
 			}
 		}
@@ -401,7 +443,7 @@ func generateShimObjects(r *rand.Rand, n int) [][]byte {
 			ann["cert-manager.io/issuer"] = "ca"
 		}
 		for _, key := range slices.Sorted(maps.Keys(certificateAnnotations)) {
-			if r.IntN(12) == 0 {
+			if spiced && r.IntN(6) == 0 {
 				ann[key] = pick(certificateAnnotations[key])
 			}
 		}
@@ -424,7 +466,13 @@ func generateShimObjects(r *rand.Rand, n int) [][]byte {
 				}
 				var refs []any
 				for range r.IntN(3) {
-					ref := map[string]any{"name": pick([]string{"web-tls", "api-tls", "shared-tls"})}
+					// Mostly a Secret of this object's own; sometimes one
+					// another object names too (the shim keeps one).
+					secret := pick([]string{"web-tls", "api-tls"}) + fmt.Sprintf("-%d", i)
+					if r.IntN(8) == 0 {
+						secret = "shared-tls"
+					}
+					ref := map[string]any{"name": secret}
 					switch r.IntN(8) {
 					case 0:
 						ref["namespace"] = "other"

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
@@ -26,7 +27,7 @@ func (p *ShimPlan) checkShimCertificate(ctx context.Context, b *finding.Builder,
 		warned[f.Field] = true
 	}
 	for _, f := range certs.CheckCertificate(ctx, crt, lookup, opts) {
-		webhook := f.Severity == finding.SeverityError && webhookRefuses[f.Code]
+		webhook := f.Severity == finding.SeverityError && webhookRefuses(f.Code, crt.Spec.IssuerRef)
 		refused = refused || webhook
 		path := p.fieldOf(crt, f.Field)
 		if !webhook && warned[path.String()] {
@@ -41,12 +42,17 @@ func (p *ShimPlan) checkShimCertificate(ctx context.Context, b *finding.Builder,
 	return refused
 }
 
-// webhookRefuses are the codes of CheckCertificate's rules that restate
-// cert-manager's webhook validation: a Certificate with such an error is
-// never stored. MC5001 is its issuerRef rule, said apart from MC3007.
-var webhookRefuses = map[finding.Code]bool{
-	finding.CodeCertificateRejected: true,
-	finding.CodeInvalidIssuerRef:    true,
+// webhookRefuses says whether a CheckCertificate error restates
+// cert-manager's webhook validation, so the Certificate is never stored:
+// MC3007 always; MC5001, its issuerRef rule said apart, for a missing name
+// or a kind cert-manager.io does not have. An external issuer's group
+// without a kind passes the webhook (the Certificate is stored, and no
+// issuer ever signs it).
+func webhookRefuses(code finding.Code, ref cmmeta.IssuerReference) bool {
+	if code == finding.CodeInvalidIssuerRef {
+		return strings.TrimSpace(ref.Name) == "" || ref.Group == "" || ref.Group == certs.CertManagerGroup
+	}
+	return code == finding.CodeCertificateRejected
 }
 
 // fieldOf maps a field of a planned Certificate to the field of the object
@@ -164,6 +170,14 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	b.Append(inheritedFrom(plan, parent)...)
 	stored := plan.Certificates[:0:0]
 	for _, crt := range plan.Certificates {
+		if existing, ok := lookup.Certificate(ctx, crt.Namespace, crt.Name); ok && !controlledBy(existing, obj) {
+			// The shim leaves a Certificate it does not control alone,
+			// with a log line only, so these hosts get no certificate.
+			b.Warningf(finding.CodeCertificateNotOwned, plan.fieldOf(crt, "spec.secretName"),
+				"Certificate %s/%s already exists and is not this %s's (%s), so cert-manager's gateway-shim leaves it alone and %s get no certificate from it: name another Secret in certificateRefs, or remove that Certificate",
+				crt.Namespace, crt.Name, obj.Kind, ownerText(existing), quoteList(append(slices.Clone(crt.Spec.DNSNames), crt.Spec.IPAddresses...)))
+			continue
+		}
 		if !plan.checkShimCertificate(ctx, &b, crt, lookup, opts) {
 			stored = append(stored, crt)
 		}
@@ -179,6 +193,43 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	plan.Findings = b.Findings()
 	plan.Findings.Sort()
 	return plan
+}
+
+// controlledBy is the shim's test (metav1.IsControlledBy): a controller
+// owner reference to obj. Objects read from files have no UID, so there
+// the kind and name decide.
+func controlledBy(crt *cmapi.Certificate, obj *Object) bool {
+	for _, ref := range crt.OwnerReferences {
+		if ref.Controller == nil || !*ref.Controller {
+			continue
+		}
+		if obj.UID != "" && string(ref.UID) != "" {
+			return string(ref.UID) == obj.UID
+		}
+		return ref.Kind == obj.Kind && ref.Name == obj.Name
+	}
+	return false
+}
+
+// ownerText says whose a Certificate is, for a message.
+func ownerText(crt *cmapi.Certificate) string {
+	for _, ref := range crt.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			return "it is " + ref.Kind + " " + crt.Namespace + "/" + ref.Name + "'s"
+		}
+	}
+	if certs.IsManagedCertificate(crt) {
+		return "meshcert writes it for Gateway " + crt.Annotations[certs.AnnotationGateway]
+	}
+	return "it has no controller"
+}
+
+func quoteList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, v := range items {
+		quoted[i] = strconv.Quote(v)
+	}
+	return strings.Join(quoted, ", ")
 }
 
 // parentOf finds a ListenerSet's parent Gateway through lookup, and says

@@ -172,6 +172,58 @@ spec:
 			wantFindings: map[int][]string{0: {"error MC1002 metadata.annotations[cert-manager.io/duration]", "warning MC2021 spec.parentRef"}},
 		},
 		{
+			name: "two Gateways of a namespace naming one Secret: the shim keeps the first's Certificate and the second's hosts go uncovered",
+			input: `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: a, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: shared-tls}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: b, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: b.example.com, tls: {certificateRefs: [{name: shared-tls}]}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`,
+			wantShim:     []string{"team-a/shared-tls"},
+			wantFindings: map[int][]string{1: {"warning MC4002 spec.listeners[0].tls.certificateRefs"}},
+			wantMessage:  `Certificate team-a/shared-tls already exists and is not this Gateway's (it is Gateway team-a/a's), so cert-manager's gateway-shim leaves it alone and "b.example.com" get no certificate from it`,
+		},
+		{
+			name: "a Certificate of the input under the Secret's name is left alone by the shim",
+			input: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, namespace: team-a}
+spec:
+  secretName: web-tls
+  dnsNames: [old.example.com]
+  issuerRef: {name: ca, kind: ClusterIssuer}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`,
+			wantFindings: map[int][]string{1: {"warning MC4002 spec.listeners[0].tls.certificateRefs"}},
+			wantMessage:  "it has no controller",
+		},
+		{
 			name: "a Gateway API object with a field of the wrong type is a finding, not a failure",
 			input: `
 apiVersion: gateway.networking.k8s.io/v1
