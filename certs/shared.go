@@ -48,6 +48,9 @@ func CheckIssuer(ctx context.Context, b *finding.Builder, path *field.Path, ref 
 	return checkIssuerRef(ctx, b, issuerCheck{field: path, ref: ref, namespace: namespace}, lookup, opts)
 }
 
+// QuoteJoin quotes each item and joins them with ", ", for messages.
+func QuoteJoin(items []string) string { return quoteJoin(items) }
+
 // Lenient is the severity of findings that may only mean the objects have
 // not all been applied yet: a warning, or an error under Strict.
 func (o Options) Lenient() finding.Severity { return o.lenient() }

@@ -101,15 +101,7 @@ func TestShimCertificatesAgreeWithCertManager(t *testing.T) {
 	// As in a cluster (and in offline.PlanObjects), the first object to
 	// name a Secret holds its Certificate.
 	for _, obj := range planned {
-		var parent *gatewayapi.Object
-		if obj.Kind == gatewayapi.KindListenerSet {
-			parent, _ = index.APIGateway(t.Context(), obj.ParentNamespace, obj.ParentName)
-		}
-		for _, crt := range gatewayapi.PlanShim(obj, parent, gatewayapi.DefaultShimOptions()).Certificates {
-			if _, exists := index.Certificate(t.Context(), crt.Namespace, crt.Name); !exists {
-				index.AddCertificate(crt)
-			}
-		}
+		index.AddShimCertificates(t.Context(), obj, gatewayapi.DefaultShimOptions())
 	}
 	// The oracle reads the objects with their namespace, as stored.
 	var stored []*unstructured.Unstructured

@@ -8,6 +8,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
@@ -21,11 +22,8 @@ import (
 // hostname brought it, the issuer on the annotation that named it. It
 // reports whether cert-manager's webhook refuses the Certificate (MC3007,
 // MC5001), which then never exists.
-func (p *ShimPlan) checkShimCertificate(ctx context.Context, b *finding.Builder, crt *cmapi.Certificate, lookup certs.Lookup, opts certs.Options) (refused bool) {
-	warned := map[string]bool{}
-	for _, f := range p.stricter {
-		warned[f.Field] = true
-	}
+// warned holds the fields p.stricter already speaks of.
+func (p *ShimPlan) checkShimCertificate(ctx context.Context, b *finding.Builder, crt *cmapi.Certificate, warned map[string]bool, lookup certs.Lookup, opts certs.Options) (refused bool) {
 	for _, f := range certs.CheckCertificate(ctx, crt, lookup, opts) {
 		webhook := f.Severity == finding.SeverityError && webhookRefuses(f.Code, crt.Spec.IssuerRef)
 		refused = refused || webhook
@@ -167,7 +165,11 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 		parent = &Object{Kind: KindGateway, Namespace: obj.ParentNamespace, Name: obj.ParentName}
 	}
 	plan := PlanShim(obj, parent, shim)
-	b.Append(inheritedFrom(plan, parent)...)
+	b.Append(inheritedFrom(obj, parent, plan.Findings)...)
+	warned := map[string]bool{}
+	for _, f := range plan.stricter {
+		warned[f.Field] = true
+	}
 	stored := plan.Certificates[:0:0]
 	for _, crt := range plan.Certificates {
 		if existing, ok := lookup.Certificate(ctx, crt.Namespace, crt.Name); ok && !controlledBy(existing, obj) {
@@ -175,16 +177,16 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 			// with a log line only, so these hosts get no certificate.
 			b.Warningf(finding.CodeCertificateNotOwned, plan.fieldOf(crt, "spec.secretName"),
 				"Certificate %s/%s already exists and is not this %s's (%s), so cert-manager's gateway-shim leaves it alone and %s get no certificate from it: name another Secret in certificateRefs, or remove that Certificate",
-				crt.Namespace, crt.Name, obj.Kind, ownerText(existing), quoteList(append(slices.Clone(crt.Spec.DNSNames), crt.Spec.IPAddresses...)))
+				crt.Namespace, crt.Name, obj.Kind, ownerText(existing), certs.QuoteJoin(append(slices.Clone(crt.Spec.DNSNames), crt.Spec.IPAddresses...)))
 			continue
 		}
-		if !plan.checkShimCertificate(ctx, &b, crt, lookup, opts) {
+		if !plan.checkShimCertificate(ctx, &b, crt, warned, lookup, opts) {
 			stored = append(stored, crt)
 		}
 	}
 	if len(stored) == len(plan.Certificates) {
 		// Said only when no refusal says it already.
-		b.Append(inheritedFrom(&ShimPlan{Object: obj, Annotations: plan.Annotations, Findings: plan.stricter}, parent)...)
+		b.Append(inheritedFrom(obj, parent, plan.stricter)...)
 	}
 	plan.Certificates = stored
 	if placeholder {
@@ -199,37 +201,25 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 // owner reference to obj. Objects read from files have no UID, so there
 // the kind and name decide.
 func controlledBy(crt *cmapi.Certificate, obj *Object) bool {
-	for _, ref := range crt.OwnerReferences {
-		if ref.Controller == nil || !*ref.Controller {
-			continue
-		}
-		if obj.UID != "" && string(ref.UID) != "" {
-			return string(ref.UID) == obj.UID
-		}
-		return ref.Kind == obj.Kind && ref.Name == obj.Name
+	ref := metav1.GetControllerOfNoCopy(crt)
+	switch {
+	case ref == nil:
+		return false
+	case obj.UID != "" && ref.UID != "":
+		return string(ref.UID) == obj.UID
 	}
-	return false
+	return ref.Kind == obj.Kind && ref.Name == obj.Name
 }
 
 // ownerText says whose a Certificate is, for a message.
 func ownerText(crt *cmapi.Certificate) string {
-	for _, ref := range crt.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller {
-			return "it is " + ref.Kind + " " + crt.Namespace + "/" + ref.Name + "'s"
-		}
+	if ref := metav1.GetControllerOfNoCopy(crt); ref != nil {
+		return "it is " + ref.Kind + " " + crt.Namespace + "/" + ref.Name + "'s"
 	}
 	if certs.IsManagedCertificate(crt) {
 		return "meshcert writes it for Gateway " + crt.Annotations[certs.AnnotationGateway]
 	}
 	return "it has no controller"
-}
-
-func quoteList(items []string) string {
-	quoted := make([]string, len(items))
-	for i, v := range items {
-		quoted[i] = strconv.Quote(v)
-	}
-	return strings.Join(quoted, ", ")
 }
 
 // parentOf finds a ListenerSet's parent Gateway through lookup, and says
@@ -243,16 +233,16 @@ func parentOf(ctx context.Context, obj *Object, lookup certs.Lookup) (*Object, b
 	return parent, true
 }
 
-// inheritedFrom returns the plan's findings, those on an annotation the
+// inheritedFrom returns findings about obj, those on an annotation a
 // ListenerSet took from its parent Gateway saying where to fix it.
-func inheritedFrom(plan *ShimPlan, parent *Object) finding.Findings {
-	if plan.Object.Kind != KindListenerSet || parent == nil {
-		return plan.Findings
+func inheritedFrom(obj, parent *Object, findings finding.Findings) finding.Findings {
+	if obj.Kind != KindListenerSet || parent == nil {
+		return findings
 	}
-	out := make(finding.Findings, 0, len(plan.Findings))
-	for _, f := range plan.Findings {
+	out := make(finding.Findings, 0, len(findings))
+	for _, f := range findings {
 		key := annotationKeyOf(f.Field)
-		if _, own := plan.Object.Annotations[key]; key != "" && !own {
+		if _, own := obj.Annotations[key]; key != "" && !own {
 			if _, inherited := parent.Annotations[key]; inherited {
 				f.Message += " (this ListenerSet takes " + key + " from Gateway " + parent.Namespace + "/" + parent.Name + ": fix it there)"
 			}

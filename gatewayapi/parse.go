@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -114,7 +115,7 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 	}
 	o.Deleting = o.Deleted
 	for _, f := range obj.GetFinalizers() {
-		if f == "foregroundDeletion" {
+		if f == metav1.FinalizerDeleteDependents {
 			o.Deleting = true
 		}
 	}

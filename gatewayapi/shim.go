@@ -39,7 +39,7 @@ type ShimOptions struct {
 
 // DefaultShimOptions are cert-manager's defaults.
 func DefaultShimOptions() ShimOptions {
-	return ShimOptions{DefaultIssuer: cmmeta.IssuerReference{Kind: cmapi.IssuerKind, Group: "cert-manager.io"}}
+	return ShimOptions{DefaultIssuer: cmmeta.IssuerReference{Kind: cmapi.IssuerKind, Group: certs.CertManagerGroup}}
 }
 
 // applysetLabel is dropped from the labels the shim copies, since kubectl's
@@ -96,7 +96,7 @@ func PlanShim(obj *Object, parent *Object, opts ShimOptions) *ShimPlan {
 
 	def := opts.DefaultIssuer
 	def.Kind = cmp.Or(def.Kind, cmapi.IssuerKind)
-	def.Group = cmp.Or(def.Group, "cert-manager.io")
+	def.Group = cmp.Or(def.Group, certs.CertManagerGroup)
 	issuer, _, issuerOK := certs.IssuerFromAnnotations(&b, p.Annotations, def)
 	if !issuerOK {
 		return p
@@ -104,17 +104,17 @@ func PlanShim(obj *Object, parent *Object, opts ShimOptions) *ShimPlan {
 	// The shim judges the listeners first, and reads the spec annotations
 	// only for a Certificate it builds.
 	hosts, order := listenerHosts(&b, obj, p.Annotations, opts)
+	var own finding.Builder
+	certs.SpecFromAnnotations(&own, p.Annotations)
 	refused := shimRefusals(p.Annotations)
 	if len(refused) > 0 && len(order) > 0 {
-		reportRefusals(&b, obj, p.Annotations, refused)
+		reportRefusals(&b, obj, own.Findings(), refused)
 		return p
 	}
 	// The shim takes every annotation as written (or reads none, having no
 	// Certificate to build). What meshcert would refuse in them anyway is
 	// a warning: cert-manager's webhook judges the Certificate itself (see
 	// Plan).
-	var own finding.Builder
-	certs.SpecFromAnnotations(&own, p.Annotations)
 	for _, f := range own.Findings() {
 		note := finding.Builder{Object: obj.Ref}
 		key := annotationKeyOf(f.Field)
@@ -174,15 +174,13 @@ func shimRefusals(ann map[string]string) map[string]string {
 }
 
 // reportRefusals reports each annotation the shim refuses, with meshcert's
-// own finding on it where there is one (it says what to write instead),
-// else the shim's reason.
-func reportRefusals(b *finding.Builder, obj *Object, ann map[string]string, refused map[string]string) {
-	var own finding.Builder
-	certs.SpecFromAnnotations(&own, ann)
+// own finding on it (own, from certs.SpecFromAnnotations) where there is one
+// (it says what to write instead), else the shim's reason.
+func reportRefusals(b *finding.Builder, obj *Object, own finding.Findings, refused map[string]string) {
 	for _, key := range slices.Sorted(maps.Keys(refused)) {
 		path := field.NewPath("metadata", "annotations").Key(key)
 		said := false
-		for _, f := range own.Findings() {
+		for _, f := range own {
 			if annotationKeyOf(f.Field) == key {
 				b.Errorf(f.Code, path, "%s; cert-manager's gateway-shim refuses it and creates no Certificate for this %s", f.Message, obj.Kind)
 				said = true

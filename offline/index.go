@@ -65,6 +65,36 @@ func (x *Index) APIGateway(_ context.Context, namespace, name string) (*gatewaya
 
 var _ gatewayapi.Parents = (*Index)(nil)
 
+// AddShimCertificates records the Certificates cert-manager's gateway-shim
+// creates for obj (its parent Gateway taken from the index), except one
+// the index already holds: as in a cluster, the first object to name a
+// Secret keeps its Certificate, and the shim skips it for the others.
+func (x *Index) AddShimCertificates(ctx context.Context, obj *gatewayapi.Object, opts gatewayapi.ShimOptions) {
+	var parent *gatewayapi.Object
+	if obj.Kind == gatewayapi.KindListenerSet {
+		parent, _ = x.APIGateway(ctx, obj.ParentNamespace, obj.ParentName)
+	}
+	for _, crt := range gatewayapi.PlanShim(obj, parent, opts).Certificates {
+		if _, exists := x.Certificate(ctx, crt.Namespace, crt.Name); !exists {
+			x.AddCertificate(crt)
+		}
+	}
+}
+
+// parseGatewayAPI reads a Gateway API object. Only when that fails is it
+// decoded into typed, its Go type, for the ShapeError naming the field, as
+// for the other kinds.
+func parseGatewayAPI(obj *unstructured.Unstructured, typed any) (*gatewayapi.Object, error) {
+	parsed, err := gatewayapi.Parse(obj)
+	if err == nil {
+		return parsed, nil
+	}
+	if shape := fromUnstructured(obj, typed); shape != nil {
+		return nil, shape
+	}
+	return nil, err
+}
+
 // NewIndex returns an empty Index.
 func NewIndex() *Index {
 	return &Index{
@@ -95,16 +125,13 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 	case certs.IsGateway(gvk):
 		x.AddGateway(certs.ParseGateway(obj))
 	case gatewayapi.IsGateway(gvk):
-		if err := fromUnstructured(obj, &gwapi.Gateway{}); err != nil {
-			return err
-		}
-		gw, err := gatewayapi.Parse(obj)
+		gw, err := parseGatewayAPI(obj, &gwapi.Gateway{})
 		if err != nil {
 			return err
 		}
 		x.apiGateways[types.NamespacedName{Namespace: ns, Name: gw.Name}] = gw
 	case gatewayapi.IsListenerSet(gvk):
-		if err := fromUnstructured(obj, &gwapi.ListenerSet{}); err != nil {
+		if _, err := parseGatewayAPI(obj, &gwapi.ListenerSet{}); err != nil {
 			return err
 		}
 	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.IssuerKind:

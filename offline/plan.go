@@ -205,15 +205,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			return nil, &ObjectError{Index: i, Err: err}
 		}
 		apiObjects[i] = o
-		var parent *gatewayapi.Object
-		if gatewayapi.IsListenerSet(gvk) {
-			parent, _ = index.APIGateway(ctx, o.ParentNamespace, o.ParentName)
-		}
-		for _, crt := range gatewayapi.PlanShim(o, parent, shimOpts).Certificates {
-			if _, exists := index.Certificate(ctx, crt.Namespace, crt.Name); !exists {
-				index.AddCertificate(crt)
-			}
-		}
+		index.AddShimCertificates(ctx, o, shimOpts)
 	}
 
 	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen}

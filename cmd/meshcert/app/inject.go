@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,22 +36,15 @@ is 1 when any of them is an error, 2 when the input cannot be read.`,
 			if err != nil {
 				return err
 			}
-			out := append([]*unstructured.Unstructured{}, res.Objects...)
-			for _, crt := range res.Certificates {
-				u, err := certs.CertificateObject(crt)
-				if err != nil {
-					return &exitError{code: exitInput, err: err}
-				}
-				out = append(out, u)
+			own, err := certificateObjects(res.Certificates)
+			if err != nil {
+				return err
 			}
+			out := append(slices.Clone(res.Objects), own...)
 			var shim []*unstructured.Unstructured
 			if shimCertificates != shimOutputNone {
-				for _, crt := range res.ShimCertificates {
-					u, err := certs.CertificateObject(crt)
-					if err != nil {
-						return &exitError{code: exitInput, err: err}
-					}
-					shim = append(shim, u)
+				if shim, err = certificateObjects(res.ShimCertificates); err != nil {
+					return err
 				}
 			}
 			if shimCertificates == shimOutputObject {
@@ -72,6 +68,19 @@ is 1 when any of them is an error, 2 when the input cannot be read.`,
 	cmd.Flags().Var(&shimCertificates, "shim-certificates",
 		"how to print the Certificates cert-manager's gateway-shim creates for Gateway API objects: comment (visible, ignored by kubectl apply), object, or none")
 	return cmd
+}
+
+// certificateObjects turns Certificates into the objects inject prints.
+func certificateObjects(crts []*cmapi.Certificate) ([]*unstructured.Unstructured, error) {
+	out := make([]*unstructured.Unstructured, 0, len(crts))
+	for _, crt := range crts {
+		u, err := certs.CertificateObject(crt)
+		if err != nil {
+			return nil, &exitError{code: exitInput, err: err}
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // shimOutput is --shim-certificates. The default prints them as comments:
