@@ -36,6 +36,10 @@ type Result struct {
 	// ShimCertificates are the Certificates cert-manager's gateway-shim
 	// will create for the Gateway API Gateways and ListenerSets of the
 	// input, sorted by namespace and name. meshcert does not create them.
+	// One the input already holds is not among them: the shim leaves it
+	// alone, or, when the object controls it, updates it, and Objects holds
+	// it as the shim updates it (gatewayapi.ShimPlan.Update), so feeding
+	// inject's output back in gives the same output.
 	ShimCertificates []*cmapi.Certificate
 	// finding.Findings are every finding, each with the input object it is about.
 	Findings []ObjectFinding
@@ -217,6 +221,13 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	}
 	superseded := duplicates(effective, add)
 	tooLarge(objs, add)
+	inputCertificates := map[string]int{}
+	for i, obj := range effective {
+		if certs.IsCertificate(obj.GroupVersionKind()) && !superseded[i] && !unreadable[i] {
+			inputCertificates[obj.GetNamespace()+"/"+obj.GetName()] = i
+		}
+	}
+	shimUpdates := map[int]*cmapi.Certificate{}
 	for i, obj := range effective {
 		// Certificates' unknown fields, metadata's among them, are checked
 		// against cert-manager's whole API below.
@@ -267,7 +278,21 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		case gatewayapi.Is(gvk):
 			plan := gatewayapi.Plan(ctx, apiObjects[i], index, opts, shimOpts)
 			add(i, plan.Findings)
-			res.ShimCertificates = append(res.ShimCertificates, plan.Certificates...)
+			for _, crt := range plan.Certificates {
+				// One of this name in the input is this object's (Plan
+				// leaves out any other): the shim updates it in place, or
+				// leaves it as it is, and creates none.
+				j, exists := inputCertificates[crt.Namespace+"/"+crt.Name]
+				if !exists {
+					res.ShimCertificates = append(res.ShimCertificates, crt)
+					continue
+				}
+				if existing, ok := index.Certificate(ctx, crt.Namespace, crt.Name); ok {
+					if updated, changed := plan.Update(existing, crt, shimOpts); changed {
+						shimUpdates[j] = updated
+					}
+				}
+			}
 		case istiooperator.Is(gvk):
 			plan := istiooperator.PlanIstioOperator(ctx, obj, index, opts)
 			add(i, plan.Findings)
@@ -284,6 +309,9 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 	res.contestedMeshCAs(meshCAs, add)
+	if err := res.updateShimCertificates(objs, shimUpdates); err != nil {
+		return nil, err
+	}
 	for _, list := range [][]*cmapi.Certificate{res.Certificates, res.ShimCertificates} {
 		slices.SortFunc(list, func(a, b *cmapi.Certificate) int {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -398,6 +426,24 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 	res.Certificates = slices.DeleteFunc(res.Certificates, func(crt *cmapi.Certificate) bool {
 		return desired[crt.Namespace+"/"+crt.Name] == nil
 	})
+	return nil
+}
+
+// updateShimCertificates puts what the shim updates a Certificate of the
+// input to in its place: its spec, labels and annotations, the rest as
+// written.
+func (res *Result) updateShimCertificates(objs []*unstructured.Unstructured, updates map[int]*cmapi.Certificate) error {
+	for i, crt := range updates {
+		u, err := certs.CertificateObject(crt)
+		if err != nil {
+			return &ObjectError{Index: i, Err: err}
+		}
+		updated := objs[i].DeepCopy()
+		updated.Object["spec"] = u.Object["spec"]
+		updated.SetLabels(crt.Labels)
+		updated.SetAnnotations(crt.Annotations)
+		res.Objects[i] = updated
+	}
 	return nil
 }
 
