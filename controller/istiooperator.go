@@ -26,10 +26,13 @@ import (
 const ReasonCACertsNotOwned = "CACertsNotOwned"
 
 // IstioOperatorReconciler makes istiod's mesh CA Certificate match what
-// the planner wants for an IstioOperator, and reports the planner's
+// the planner wants for an object that installs istiod (an IstioOperator,
+// a Sail Istio or IstioRevision: its Kind), and reports the planner's
 // errors as Warning Events, so mistakes stored while the validating
 // webhook was bypassed are still visible with `kubectl describe`.
 type IstioOperatorReconciler struct {
+	// Kind is what it reconciles; the zero Kind is IstioOperator.
+	Kind istiooperator.Kind
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads what the cache never holds: whether istiod's Secret
@@ -47,23 +50,25 @@ type IstioOperatorReconciler struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	kind := r.kind()
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(istiooperator.GVK)
+	obj.SetGroupVersionKind(kind.GVK)
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, nil)
 		}
-		return ctrl.Result{}, fmt.Errorf("failed to get IstioOperator %s: %w", req.NamespacedName, err)
+		return ctrl.Result{}, fmt.Errorf("failed to get %s %s: %w", kind.GVK.Kind, req.NamespacedName, err)
 	}
 	if obj.GetDeletionTimestamp() != nil {
 		return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, obj)
 	}
 	plan := istiooperator.PlanIstioOperator(ctx, obj, r.Lookup, r.Options)
 	if plan.Mutated() != nil && !plan.Findings.HasErrors() {
-		// The controller never writes an IstioOperator; only the webhook
-		// injects, so say what it would have done.
+		// The controller never writes an IstioOperator or Istio; only the
+		// webhook injects, so say what it would have done.
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonWebhookBypassed, "Plan",
-			"stored without the peer roots meshcert injects into spec.meshConfig.caCertificates (was its webhook down?); update the IstioOperator (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects them, or run meshcert inject on it")
+			"stored without the peer roots meshcert injects into %s.caCertificates (was its webhook down?); update the %s (e.g. kubectl annotate --overwrite ... meshcert.io/reinject=1) so the webhook injects them, or run meshcert inject on it",
+			kind.MeshConfigPath(), kind.GVK.Kind)
 	}
 	if errs := errorMessages(plan.Findings); len(errs) > 0 {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonBadConfig, "Check", "%s", strings.Join(errs, "; "))
@@ -80,13 +85,20 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj)
 }
 
-// writer makes the mesh CA Certificate of one IstioOperator.
+func (r *IstioOperatorReconciler) kind() istiooperator.Kind {
+	if r.Kind.GVK.Empty() {
+		return istiooperator.IstioOperatorKind
+	}
+	return r.Kind
+}
+
+// writer makes the mesh CA Certificate of one object.
 func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key types.NamespacedName) certificateWriter {
 	w := certificateWriter{
 		client: r.Client, apiReader: r.APIReader, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
-		owns:       func(crt *cmapi.Certificate) bool { return istiooperator.OwnsCertificate(crt, key.Namespace, key.Name) },
+		owns:       func(crt *cmapi.Certificate) bool { return r.kind().OwnsCertificate(crt, key.Namespace, key.Name) },
 		targetNoun: "istiod's CA Secret",
-		deleteNote: "no longer wanted by this IstioOperator; its Secret is kept",
+		deleteNote: "no longer wanted by this " + r.kind().GVK.Kind + "; its Secret is kept",
 	}
 	if obj != nil {
 		w.source = obj
@@ -124,14 +136,14 @@ func (r *IstioOperatorReconciler) cacertsFree(ctx context.Context, obj *unstruct
 	}
 	// The Certificates in the way were the plan's to find, from the cache;
 	// apply reads the one it would write again.
-	obstacles := istiooperator.CACertsObstacles(client.ObjectKeyFromObject(obj), found)
+	obstacles := istiooperator.CACertsObstacles(r.kind(), client.ObjectKeyFromObject(obj), found)
 	for _, msg := range obstacles {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotOwned, "Check", "%s", msg)
 	}
 	return len(obstacles) == 0, nil
 }
 
-// pruneMeshCA deletes meshcert's mesh CA Certificates of the IstioOperator
+// pruneMeshCA deletes meshcert's mesh CA Certificates of the object
 // other than desired. The Secret stays: istiod keeps signing with it until
 // someone decides otherwise.
 func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.NamespacedName, desired *cmapi.Certificate, obj *unstructured.Unstructured) error {
@@ -140,9 +152,9 @@ func (r *IstioOperatorReconciler) pruneMeshCA(ctx context.Context, key types.Nam
 		desiredList = []*cmapi.Certificate{desired}
 	}
 	var list cmapi.CertificateList
-	err := r.Client.List(ctx, &list, client.MatchingLabels(istiooperator.CertificateLabels(key.Namespace, key.Name)))
+	err := r.Client.List(ctx, &list, client.MatchingLabels(r.kind().CertificateLabels(key.Namespace, key.Name)))
 	if err != nil {
-		return fmt.Errorf("failed to list Certificates of IstioOperator %s: %w", key, err)
+		return fmt.Errorf("failed to list Certificates of %s %s: %w", r.kind().GVK.Kind, key, err)
 	}
 	crts := make([]*cmapi.Certificate, len(list.Items))
 	for i := range list.Items {

@@ -107,7 +107,7 @@ func TestMeshCALeavesOthersAlone(t *testing.T) {
 		evs := h.events()
 		require.Len(t, evs, 1)
 		assert.Contains(t, evs[0], "Warning CACertsNotOwned")
-		said := istiooperator.CACertsObstacles(mesh, istiooperator.CACertsFound{Namespace: "istio-system", Secret: handMade})
+		said := istiooperator.CACertsObstacles(istiooperator.IstioOperatorKind, mesh, istiooperator.CACertsFound{Namespace: "istio-system", Secret: handMade})
 		require.Len(t, said, 1)
 		assert.True(t, strings.HasSuffix(evs[0], " "+said[0]), "the Event says what the planner says: %s", evs[0])
 	})

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -95,20 +96,32 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	return setupIstioOperators(ctx, mgr, cfg, managed)
 }
 
-// setupIstioOperators adds the IstioOperator controller when the API
-// server serves the CRD: istioctl stopped installing it in Istio 1.21.
+// setupIstioOperators adds a controller for each kind that installs istiod
+// (istiooperator.Kinds) whose CRD the API server serves: istioctl stopped
+// installing the IstioOperator CRD in Istio 1.21, and only clusters that
+// run the Sail Operator have its Istio and IstioRevision.
 func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, managed predicate.Predicate) error {
+	for _, kind := range istiooperator.Kinds {
+		if err := setupInstallKind(ctx, mgr, cfg, managed, kind); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setupInstallKind(ctx context.Context, mgr manager.Manager, cfg Config, managed predicate.Predicate, kind istiooperator.Kind) error {
 	log := logf.FromContext(ctx)
-	if _, err := mgr.GetRESTMapper().RESTMapping(istiooperator.GVK.GroupKind(), istiooperator.GVK.Version); err != nil {
+	if _, err := mgr.GetRESTMapper().RESTMapping(kind.GVK.GroupKind(), kind.GVK.Version); err != nil {
 		if meta.IsNoMatchError(err) {
-			log.Info("IstioOperator CRD not installed; not watching IstioOperators")
+			log.Info("CRD not installed; not watching its objects", "kind", kind.GVK.Kind, "group", kind.GVK.Group)
 			return nil
 		}
-		return fmt.Errorf("failed to discover the IstioOperator API: %w", err)
+		return fmt.Errorf("failed to discover the %s API: %w", kind.GVK.Kind, err)
 	}
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(istiooperator.GVK)
+	obj.SetGroupVersionKind(kind.GVK)
 	r := &IstioOperatorReconciler{
+		Kind:       kind,
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
 		Lookup:     cfg.Lookup,
@@ -118,14 +131,23 @@ func setupIstioOperators(ctx context.Context, mgr manager.Manager, cfg Config, m
 		Admissions: cfg.Admissions,
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
-		Named(IstioOperatorName).
+		Named(InstallControllerName(kind)).
 		For(obj).
-		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(istioOperatorOfCertificate), builder.WithPredicates(managed)).
+		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(ownerOfMeshCA(kind)), builder.WithPredicates(managed)).
 		Complete(r)
 	if err != nil {
-		return fmt.Errorf("failed to set up the IstioOperator controller: %w", err)
+		return fmt.Errorf("failed to set up the %s controller: %w", kind.GVK.Kind, err)
 	}
 	return nil
+}
+
+// InstallControllerName is the name in logs and metrics of the controller
+// of a kind that installs istiod.
+func InstallControllerName(kind istiooperator.Kind) string {
+	if kind.IsSail() {
+		return "sail-" + strings.ToLower(kind.GVK.Kind) + "-certificates"
+	}
+	return IstioOperatorName
 }
 
 // gatewayOfCertificate maps a meshcert Certificate to its Gateway, so a
@@ -138,13 +160,15 @@ func gatewayOfCertificate(_ context.Context, obj client.Object) []reconcile.Requ
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 }
 
-// istioOperatorOfCertificate maps a mesh CA Certificate to its IstioOperator.
-func istioOperatorOfCertificate(_ context.Context, obj client.Object) []reconcile.Request {
-	namespace, name, ok := splitRef(obj.GetAnnotations()[istiooperator.AnnotationIstioOperator])
-	if !ok {
-		return nil
+// ownerOfMeshCA maps a mesh CA Certificate to its object of kind.
+func ownerOfMeshCA(kind istiooperator.Kind) handler.MapFunc {
+	return func(_ context.Context, obj client.Object) []reconcile.Request {
+		namespace, name, ok := kind.ParseKey(obj.GetAnnotations()[kind.OwnerAnnotation()])
+		if !ok {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
 }
 
 // splitRef splits "namespace/name"; both parts must be non-empty.

@@ -224,10 +224,38 @@ func TestGatewayOfCertificate(t *testing.T) {
 	}
 }
 
-func TestIstioOperatorOfCertificate(t *testing.T) {
-	crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{istiooperator.AnnotationIstioOperator: "istio-system/mesh"}}}
-	assert.Equal(t, []string{"istio-system/mesh"}, requestNames(istioOperatorOfCertificate(t.Context(), crt)))
-	assert.Empty(t, istioOperatorOfCertificate(t.Context(), &cmapi.Certificate{}))
+func TestOwnerOfMeshCA(t *testing.T) {
+	tests := []struct {
+		name        string
+		kind        istiooperator.Kind
+		annotations map[string]string
+		want        []string
+	}{
+		{"an IstioOperator's Certificate maps to namespace/name", istiooperator.IstioOperatorKind,
+			map[string]string{"meshcert.io/istiooperator": "istio-system/mesh"}, []string{"istio-system/mesh"}},
+		{"a Sail Istio's Certificate maps to the cluster-scoped name", istiooperator.SailIstioKind,
+			map[string]string{"meshcert.io/sail-istio": "default"}, []string{"/default"}},
+		{"a Sail IstioRevision's Certificate maps to its name", istiooperator.SailIstioRevisionKind,
+			map[string]string{"meshcert.io/sail-istiorevision": "default-v1-30-3"}, []string{"/default-v1-30-3"}},
+		{"an IstioOperator's Certificate is not a Sail Istio's", istiooperator.SailIstioKind,
+			map[string]string{"meshcert.io/istiooperator": "istio-system/mesh"}, nil},
+		{"a Sail key with a slash is no cluster-scoped name", istiooperator.SailIstioKind,
+			map[string]string{"meshcert.io/sail-istio": "istio-system/mesh"}, nil},
+		{"an IstioOperator key without a namespace maps to nothing", istiooperator.IstioOperatorKind,
+			map[string]string{"meshcert.io/istiooperator": "mesh"}, nil},
+		{"a Certificate without annotations maps to nothing", istiooperator.IstioOperatorKind, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			crt := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Annotations: tc.annotations}}
+			got := requestNames(ownerOfMeshCA(tc.kind)(t.Context(), crt))
+			if tc.want == nil {
+				assert.Empty(t, got)
+				return
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
 
 func TestMetrics(t *testing.T) {

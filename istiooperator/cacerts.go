@@ -26,16 +26,7 @@ func CertificateLabels(namespace, name string) map[string]string {
 // OwnsCertificate reports whether crt is meshcert's mesh CA Certificate for
 // the IstioOperator namespace/name.
 func OwnsCertificate(crt *cmapi.Certificate, namespace, name string) bool {
-	owner, ok := meshCAOwner(crt)
-	return ok && owner == Key(namespace, name)
-}
-
-// meshCAOwner returns the IstioOperator (Key) whose mesh CA Certificate crt
-// is, and whether meshcert made crt for an IstioOperator at all. A
-// Certificate meshcert made for a Gateway is not one.
-func meshCAOwner(crt *cmapi.Certificate) (string, bool) {
-	owner := crt.Annotations[AnnotationIstioOperator]
-	return owner, owner != "" && certs.ManagedByMeshcert(crt)
+	return IstioOperatorKind.OwnsCertificate(crt, namespace, name)
 }
 
 // CACertsFound is what a reader found in istiod's namespace of the
@@ -64,15 +55,15 @@ type CACertsFound struct {
 // write for a Certificate cacerts (a plugged-in CA made by hand, which a
 // Certificate would overwrite); and a Secret meshcert may not read, since
 // that could be such a CA.
-func CACertsObstacles(operator types.NamespacedName, found CACertsFound) []string {
+func CACertsObstacles(kind Kind, operator types.NamespacedName, found CACertsFound) []string {
 	var out []string
 	for _, crt := range found.Writers {
-		if crt.Name == CACertsSecret && OwnsCertificate(crt, operator.Namespace, operator.Name) {
+		if crt.Name == CACertsSecret && kind.OwnsCertificate(crt, operator.Namespace, operator.Name) {
 			continue
 		}
 		owner := "not meshcert's"
-		if other, ok := meshCAOwner(crt); ok {
-			owner = "meshcert's for IstioOperator " + other
+		if otherKind, other, ok := ownerOf(crt); ok {
+			owner = "meshcert's for " + otherKind.describe(other)
 		} else if certs.IsManagedCertificate(crt) {
 			owner = "meshcert's for Gateway " + crt.Annotations[certs.AnnotationGateway]
 		}
@@ -116,7 +107,7 @@ func (pl *planner) cacertsFree(ctx context.Context, namespace string) bool {
 	if secret, known := pl.lookup.Secret(ctx, namespace, CACertsSecret); known && secret != nil {
 		found.Secret = secret
 	}
-	obstacles := CACertsObstacles(types.NamespacedName{Namespace: pl.obj.GetNamespace(), Name: pl.obj.GetName()}, found)
+	obstacles := CACertsObstacles(pl.kind, types.NamespacedName{Namespace: pl.obj.GetNamespace(), Name: pl.obj.GetName()}, found)
 	for _, msg := range obstacles {
 		pl.Warningf(finding.CodeCACertsNotOwned, annotationsPath, "%s", msg)
 	}

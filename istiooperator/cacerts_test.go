@@ -90,7 +90,7 @@ func TestCACertsObstacles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.found.Namespace = "istio-system"
-			assert.Equal(t, tc.want, istiooperator.CACertsObstacles(mesh, tc.found))
+			assert.Equal(t, tc.want, istiooperator.CACertsObstacles(istiooperator.IstioOperatorKind, mesh, tc.found))
 		})
 	}
 }

@@ -17,12 +17,8 @@ import (
 	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
-// GVK is the IstioOperator's one API version; Is is the only test of
-// "an IstioOperator" meshcert uses.
+// GVK is the IstioOperator's one API version.
 var GVK = schema.GroupVersionKind{Group: "install.istio.io", Version: "v1alpha1", Kind: "IstioOperator"}
-
-// Is reports whether gvk is an IstioOperator.
-func Is(gvk schema.GroupVersionKind) bool { return gvk == GVK }
 
 const (
 	pilotCertProviderEnv = "PILOT_CERT_PROVIDER"
@@ -37,40 +33,55 @@ const (
 	validPilotCertProvidersQuote = `"istiod" (the default), "custom", "none" or "k8s.io/<signer-name>"`
 )
 
-// Check checks an IstioOperator: that
-// spec.meshConfig decodes as Istio's MeshConfig, that PILOT_CERT_PROVIDER is
+// Check checks an object that installs istiod (see Kinds): that its
+// meshConfig decodes as Istio's MeshConfig, that PILOT_CERT_PROVIDER is
 // not set on gateways, and that istiod's certificate provider is one istiod
-// accepts. Anything that is not an IstioOperator gives nil. It is pure and
-// never panics, so the webhook and the offline CLI can run it on any input.
+// accepts. Anything else gives nil. It is pure and never panics, so the
+// webhook and the offline CLI can run it on any input.
 func Check(obj *unstructured.Unstructured) finding.Findings {
 	if obj == nil || obj.Object == nil {
 		return nil
 	}
-	if !Is(obj.GroupVersionKind()) {
+	kind, ok := KindOf(obj.GroupVersionKind())
+	if !ok {
 		return nil
 	}
-	c := &checker{Builder: finding.New(finding.ObjectRef{
-		APIVersion: GVK.GroupVersion().String(),
-		Kind:       GVK.Kind,
-		Namespace:  obj.GetNamespace(),
-		Name:       obj.GetName(),
-	})}
-	specPath := field.NewPath("spec")
+	c := &checker{Builder: finding.New(kind.Ref(obj))}
 	rawSpec, ok := obj.Object["spec"]
 	if !ok || rawSpec == nil {
 		return nil
 	}
 	spec, ok := rawSpec.(map[string]any)
 	if !ok {
-		c.Errorf(finding.CodeInvalidMeshConfig, specPath, "spec must be a map, not %s: istioctl cannot read this IstioOperator; write spec as a YAML mapping", jsonvalue.Describe(rawSpec))
+		c.Errorf(finding.CodeInvalidMeshConfig, specPath, "spec must be a map, not %s: nothing can read this %s; write spec as a YAML mapping", jsonvalue.Describe(rawSpec), kind.GVK.Kind)
 		return c.Findings()
 	}
-	c.checkMeshConfig(spec, specPath.Child("meshConfig"))
-	c.checkComponents(spec, specPath.Child("components"))
+	parent, ok := meshConfigParent(spec, kind)
+	if ok {
+		c.checkMeshConfig(parent, kind.MeshConfigPath())
+	}
+	if kind.components {
+		c.checkComponents(spec, specPath.Child("components"))
+	}
 	c.checkValues(spec, specPath.Child("values"))
 	findings := c.Findings()
 	findings.Sort()
 	return findings
+}
+
+// meshConfigParent returns the map of spec holding meshConfig; false when
+// a map on the way has another type (the API server or istioctl refuses
+// that itself).
+func meshConfigParent(spec map[string]any, kind Kind) (map[string]any, bool) {
+	parent := spec
+	for _, f := range kind.meshConfigParent {
+		next, ok := parent[f].(map[string]any)
+		if !ok {
+			return nil, parent[f] == nil
+		}
+		parent = next
+	}
+	return parent, true
 }
 
 func (c *checker) checkComponents(spec map[string]any, path *field.Path) {

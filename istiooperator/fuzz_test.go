@@ -8,7 +8,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// FuzzCheckIstioOperator feeds arbitrary YAML as an IstioOperator's spec:
+// FuzzCheck feeds arbitrary YAML as the spec of every kind that installs
+// istiod:
 // the check runs on user input in the webhook, so it must never panic and
 // must give the same answer every time.
 func FuzzCheck(f *testing.F) {
@@ -29,18 +30,20 @@ func FuzzCheck(f *testing.F) {
 		if err := yaml.Unmarshal(data, &spec); err != nil {
 			t.Skip()
 		}
-		obj := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "install.istio.io/v1alpha1",
-			"kind":       "IstioOperator",
-			"spec":       spec,
-		}}
-		first := Check(obj)
-		second := Check(obj)
-		require.Equal(t, first, second)
-		for _, finding := range first {
-			require.NotEmpty(t, finding.Code)
-			require.NotEmpty(t, finding.Field)
-			require.NotEmpty(t, finding.Message)
+		for _, kind := range Kinds {
+			obj := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": kind.GVK.GroupVersion().String(),
+				"kind":       kind.GVK.Kind,
+				"spec":       spec,
+			}}
+			first := Check(obj)
+			second := Check(obj)
+			require.Equal(t, first, second)
+			for _, finding := range first {
+				require.NotEmpty(t, finding.Code)
+				require.NotEmpty(t, finding.Field)
+				require.NotEmpty(t, finding.Message)
+			}
 		}
 	})
 }

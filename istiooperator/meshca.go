@@ -87,8 +87,8 @@ func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certific
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        CACertsSecret,
 			Namespace:   namespace,
-			Labels:      CertificateLabels(pl.obj.GetNamespace(), pl.obj.GetName()),
-			Annotations: map[string]string{AnnotationIstioOperator: Key(pl.obj.GetNamespace(), pl.obj.GetName())},
+			Labels:      pl.kind.CertificateLabels(pl.obj.GetNamespace(), pl.obj.GetName()),
+			Annotations: map[string]string{pl.kind.ownerAnnotation: pl.kind.Key(pl.obj.GetNamespace(), pl.obj.GetName())},
 		},
 		Spec: spec,
 	}

@@ -30,11 +30,13 @@ var (
 	// multiRootSwitches are the settings that must be "true" for peer roots
 	// to take effect, where meshcert sets them.
 	multiRootSwitches = []struct {
-		fields []string
-		what   string
+		// fields are below spec, or below meshConfig when underMeshConfig.
+		fields          []string
+		underMeshConfig bool
+		what            string
 	}{
-		{[]string{"values", "pilot", "env", multiRootEnv}, "istiod builds its trust bundle from meshConfig.caCertificates"},
-		{[]string{"meshConfig", "defaultConfig", "proxyMetadata", proxyConfigXDSEnv}, "proxies receive that trust bundle"},
+		{[]string{"values", "pilot", "env", multiRootEnv}, false, "istiod builds its trust bundle from meshConfig.caCertificates"},
+		{[]string{"defaultConfig", "proxyMetadata", proxyConfigXDSEnv}, true, "proxies receive that trust bundle"},
 	}
 )
 
@@ -149,7 +151,14 @@ func (pl *planner) injectPeerRoots(ctx context.Context, istiodNamespace string) 
 		}
 		spec = map[string]any{}
 	}
-	entries, ok := pl.currentEntries(spec)
+	meshParent, ok := meshConfigParent(spec, pl.kind)
+	if !ok {
+		return nil
+	}
+	if meshParent == nil {
+		meshParent = map[string]any{}
+	}
+	entries, ok := pl.currentEntries(meshParent)
 	if !ok {
 		return nil
 	}
@@ -174,13 +183,13 @@ func (pl *planner) injectPeerRoots(ctx context.Context, istiodNamespace string) 
 	}
 
 	if len(kept) > 0 {
-		if err := unstructured.SetNestedSlice(spec, kept, "meshConfig", "caCertificates"); err != nil {
+		if err := unstructured.SetNestedSlice(spec, kept, pl.kind.meshConfigFields("caCertificates")...); err != nil {
 			return nil
 		}
 	} else {
-		unstructured.RemoveNestedField(spec, "meshConfig", "caCertificates")
-		if mc, ok := spec["meshConfig"].(map[string]any); ok && len(mc) == 0 {
-			delete(spec, "meshConfig")
+		unstructured.RemoveNestedField(spec, pl.kind.meshConfigFields("caCertificates")...)
+		if mc, ok := meshParent["meshConfig"].(map[string]any); ok && len(mc) == 0 {
+			delete(meshParent, "meshConfig")
 		}
 	}
 	if len(anchors) > 0 && !pl.setMultiRootSwitches(spec) {
@@ -201,10 +210,10 @@ func (pl *planner) injectPeerRoots(ctx context.Context, istiodNamespace string) 
 	return mutated
 }
 
-// currentEntries returns spec.meshConfig.caCertificates; false when it is
-// not a list (Check reports that).
-func (pl *planner) currentEntries(spec map[string]any) ([]any, bool) {
-	mc, exists := spec["meshConfig"]
+// currentEntries returns meshConfig.caCertificates from the map holding
+// meshConfig; false when it is not a list (Check reports that).
+func (pl *planner) currentEntries(meshParent map[string]any) ([]any, bool) {
+	mc, exists := meshParent["meshConfig"]
 	if !exists || mc == nil {
 		return nil, true
 	}
@@ -280,11 +289,15 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 		}
 	}
 	for i, sw := range multiRootSwitches {
+		fields := sw.fields
+		if sw.underMeshConfig {
+			fields = pl.kind.meshConfigFields(fields...)
+		}
 		path := specPath
-		for _, f := range sw.fields {
+		for _, f := range fields {
 			path = path.Child(f)
 		}
-		current, found, err := unstructured.NestedFieldNoCopy(spec, sw.fields...)
+		current, found, err := unstructured.NestedFieldNoCopy(spec, fields...)
 		switch {
 		case err != nil:
 			ok = false
@@ -292,7 +305,7 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 				"meshcert cannot set %s here (%v); peer roots take effect only when it is \"true\" (%s): make the fields above it maps",
 				path, err, sw.what)
 		case !found || current == nil:
-			if err := unstructured.SetNestedField(spec, "true", sw.fields...); err != nil {
+			if err := unstructured.SetNestedField(spec, "true", fields...); err != nil {
 				ok = false
 				pl.Errorf(finding.CodeMultiRootDisabled, path,
 					"meshcert cannot set %s here (%v); peer roots take effect only when it is \"true\" (%s): make the fields above it maps",

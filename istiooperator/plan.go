@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/internal/jsonvalue"
 )
 
 // Annotations and labels meshcert reads on IstioOperators and writes on
@@ -65,26 +66,33 @@ func (p *Plan) Mutated() *unstructured.Unstructured { return p.mutated }
 // planner holds the state of one PlanIstioOperator call.
 type planner struct {
 	*checker
+	kind   Kind
 	obj    *unstructured.Unstructured
 	spec   map[string]any
 	lookup certs.Lookup
 	opts   certs.Options
 }
 
-// PlanIstioOperator decides what meshcert does for an IstioOperator: Check's
-// findings, the mesh CA Certificate when an issuer annotation asks for one,
-// and the peer roots injected into spec.meshConfig.caCertificates. Anything
-// that is not an IstioOperator gives an empty plan. Like the Gateway
-// planner it is pure: the lookup answers from memory, nothing is written.
+// PlanIstioOperator decides what meshcert does for an object that installs
+// istiod (an IstioOperator, a Sail Istio or IstioRevision: see Kinds):
+// Check's findings, the mesh CA Certificate when an issuer annotation asks
+// for one, and the peer roots injected into meshConfig.caCertificates.
+// Anything else gives an empty plan. Like the Gateway planner it is pure:
+// the lookup answers from memory, nothing is written.
 func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, lookup certs.Lookup, opts certs.Options) *Plan {
 	plan := &Plan{}
-	if obj == nil || obj.Object == nil || !Is(obj.GroupVersionKind()) {
+	if obj == nil || obj.Object == nil {
+		return plan
+	}
+	kind, ok := KindOf(obj.GroupVersionKind())
+	if !ok {
 		return plan
 	}
 	plan.Findings = Check(obj)
 	spec, _ := obj.Object["spec"].(map[string]any)
 	pl := &planner{
-		checker: &checker{Builder: finding.New(refOf(obj))},
+		checker: &checker{Builder: finding.New(kind.Ref(obj))},
+		kind:    kind,
 		obj:     obj,
 		spec:    spec,
 		lookup:  lookup,
@@ -96,7 +104,7 @@ func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, look
 		plan.MeshCA = true
 		if field, why := pl.installsNoIstiod(); field != nil {
 			pl.Warningf(finding.CodeNoIstiodInstalled, field,
-				"this IstioOperator installs no istiod (%s), so meshcert makes no cacerts for it: put the issuer annotation on the IstioOperator that installs istiod, or remove it", why)
+				"this %[1]s installs no istiod (%[2]s), so meshcert makes no cacerts for it: put the issuer annotation on the %[1]s that installs istiod, or remove it", kind.GVK.Kind, why)
 		} else {
 			plan.Certificate = pl.meshCA(ctx, plan.IstiodNamespace)
 		}
@@ -105,15 +113,6 @@ func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, look
 	plan.Findings = append(plan.Findings, pl.Findings()...)
 	plan.Findings.Sort()
 	return plan
-}
-
-func refOf(obj *unstructured.Unstructured) finding.ObjectRef {
-	return finding.ObjectRef{
-		APIVersion: GVK.GroupVersion().String(),
-		Kind:       GVK.Kind,
-		Namespace:  obj.GetNamespace(),
-		Name:       obj.GetName(),
-	}
 }
 
 var (
@@ -128,6 +127,9 @@ var (
 // IstioOperator's own metadata.namespace), else istio-system.
 // spec.namespace is read by nothing in current istioctl.
 func (pl *planner) istiodNamespace() string {
+	if pl.kind.IsSail() {
+		return pl.sailNamespace()
+	}
 	ns, from := DefaultIstiodNamespace, "Istio's default profile"
 	istioNS, istioNSSet, _ := unstructured.NestedFieldNoCopy(pl.spec, istioNamespaceKey...)
 	if s, ok := istioNS.(string); ok && s != "" {
@@ -170,36 +172,61 @@ func changed(original, mutated *unstructured.Unstructured) bool {
 // When a value has a shape istioctl refuses, nothing is said: istioctl's
 // own error comes first.
 func (pl *planner) installsNoIstiod() (*field.Path, string) {
-	// The value at a path, and whether the key is there at all, a null
-	// included.
-	specValue := func(path ...string) (any, bool) {
-		v, found, _ := unstructured.NestedFieldNoCopy(pl.spec, path...)
-		return v, found
+	if !pl.kind.IsSail() {
+		path, why, decided := pl.pilotDisabled()
+		if decided {
+			return path, why
+		}
 	}
+	return pl.remoteChart()
+}
+
+// specValue is the value at a path below spec, and whether the key is
+// there at all, a null included.
+func (pl *planner) specValue(path ...string) (any, bool) {
+	v, found, _ := unstructured.NestedFieldNoCopy(pl.spec, path...)
+	return v, found
+}
+
+// pilotDisabled reports an IstioOperator whose pilot component istioctl
+// does not render; decided is true when that settles it either way (a
+// shape istioctl refuses settles it too: istioctl's own error comes first).
+func (pl *planner) pilotDisabled() (path *field.Path, why string, decided bool) {
 	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
-	enabled, enabledSet := specValue("components", "pilot", "enabled")
-	pilot, pilotSet := specValue("components", "pilot")
-	components, componentsSet := specValue("components")
+	enabled, enabledSet := pl.specValue("components", "pilot", "enabled")
+	pilot, pilotSet := pl.specValue("components", "pilot")
+	components, componentsSet := pl.specValue("components")
 	switch {
 	case enabledSet && enabled != nil:
 		on, isBool := enabled.(bool)
 		if !isBool {
-			return nil, ""
+			return nil, "", true
 		}
 		if !on {
-			return specPath.Child("components", "pilot", "enabled"), "spec.components.pilot.enabled is false"
+			return specPath.Child("components", "pilot", "enabled"), "spec.components.pilot.enabled is false", true
 		}
 	case enabledSet, pilotSet && pilot == nil, componentsSet && components == nil:
 		// A null written over the profile's setting reads as enabled.
 	case profile == "empty":
-		return specPath.Child("profile"), "the empty profile disables the pilot component; set spec.components.pilot.enabled: true to install it"
+		return specPath.Child("profile"), "the empty profile disables the pilot component; set spec.components.pilot.enabled: true to install it", true
 	}
+	return nil, "", false
+}
 
+// remoteChart reports values with which the istiod chart renders no istiod
+// Deployment: a remote istiod, picked by the chart's remote profile or
+// istiodRemote.enabled. The chart's profile is values.profile, else
+// values.global.profile; spec.profile remote sets values.profile: remote
+// (istioctl's and Sail's remote profiles both do, and a user's
+// values.profile is merged over it). Sail's empty profile, unlike
+// istioctl's, sets no values and still installs istiod.
+func (pl *planner) remoteChart() (*field.Path, string) {
+	profile, _, _ := unstructured.NestedString(pl.spec, "profile")
 	chartProfile, path := "", specPath.Child("profile")
 	if profile == "remote" {
 		chartProfile = "remote"
 	}
-	if v, set := specValue("values", "profile"); set {
+	if v, set := pl.specValue("values", "profile"); set {
 		chartProfile, _ = v.(string)
 		path = specPath.Child("values", "profile")
 	}
@@ -208,13 +235,32 @@ func (pl *planner) installsNoIstiod() (*field.Path, string) {
 		path = specPath.Child("values", "global", "profile")
 	}
 	remote, why := chartProfile == "remote", "the remote profile consumes an istiod running elsewhere"
-	if v, set := specValue("values", "istiodRemote", "enabled"); set {
+	if v, set := pl.specValue("values", "istiodRemote", "enabled"); set {
 		remote, path, why = helmTrue(v), specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
 	}
-	if local, _ := specValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
+	if local, _ := pl.specValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
 		return path, why
 	}
 	return nil, ""
+}
+
+// sailNamespace is where Sail installs istiod: spec.namespace, which the
+// Istio CRD defaults to istio-system and the operator copies into
+// values.global.istioNamespace. The API server refuses a different
+// values.global.istioNamespace (a CEL rule of both CRDs).
+func (pl *planner) sailNamespace() string {
+	ns, _, _ := unstructured.NestedString(pl.spec, "namespace")
+	if ns == "" {
+		ns = DefaultIstiodNamespace
+	}
+	if v, ok := pl.specValue(istioNamespaceKey...); ok {
+		if s, _ := v.(string); s != ns {
+			pl.Errorf(finding.CodeAPIServerRejects, specPath.Child(istioNamespaceKey[0], istioNamespaceKey[1:]...),
+				"is %s, but the API server refuses a %s whose values.global.istioNamespace differs from spec.namespace (%q): remove it, the operator sets it from spec.namespace",
+				jsonvalue.Describe(v), pl.kind.GVK.Kind, ns)
+		}
+	}
+	return ns
 }
 
 // helmTrue is a value's truth in a Helm template's if: false, zero, empty

@@ -88,8 +88,8 @@ func (r *Result) contestedMeshCAs(cas []meshCA, add func(int, finding.Findings))
 		for _, later := range list[1:] {
 			b := finding.New(finding.ObjectRef{APIVersion: later.obj.GetAPIVersion(), Kind: later.obj.GetKind(), Namespace: later.obj.GetNamespace(), Name: later.obj.GetName()})
 			b.Errorf(finding.CodeCACertsContested, field.NewPath("metadata", "annotations"),
-				"IstioOperator %s also asks meshcert for istiod's cacerts in %q, and came first; one Certificate can write that Secret, so this one gets none: drop the issuer annotation here, or install the two into different namespaces",
-				nsName(owner.GetNamespace(), owner.GetName()), ns)
+				"%s %s also asks meshcert for istiod's cacerts in %q, and came first; one Certificate can write that Secret, so this one gets none: drop the issuer annotation here, or install the two into different namespaces",
+				owner.GetKind(), nsName(owner.GetNamespace(), owner.GetName()), ns)
 			add(later.index, b.Findings())
 			r.Certificates = slices.DeleteFunc(r.Certificates, func(c *cmapi.Certificate) bool { return c == later.certificate })
 		}

@@ -71,6 +71,8 @@ const (
 	PathValidateCertificate   = "/validate-certificate"
 	PathValidateIstioOperator = "/validate-istiooperator"
 	PathMutateIstioOperator   = "/mutate-istiooperator"
+	PathValidateSail          = "/validate-sail"
+	PathMutateSail            = "/mutate-sail"
 	PathValidateGatewayAPI    = "/validate-gatewayapi"
 )
 
@@ -100,7 +102,8 @@ func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admi
 // Definitions lists every webhook meshcert serves, the mutating one first.
 func Definitions() []Definition {
 	gateways := rules(certs.IstioNetworkingGroup, certs.GatewayVersions, "gateways")
-	istioOperators := rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, "istiooperators")
+	istioOperators := rules(istiooperator.GVK.Group, []string{istiooperator.GVK.Version}, istiooperator.IstioOperatorKind.Resource)
+	sail := rules(istiooperator.SailGroup, []string{istiooperator.SailVersion}, istiooperator.SailIstioKind.Resource, istiooperator.SailIstioRevisionKind.Resource)
 	return []Definition{
 		{
 			Name: "gateways.mutate.meshcert.io", Path: PathMutateGateway, Mutating: true, Gateways: true, Rules: gateways,
@@ -124,6 +127,14 @@ func Definitions() []Definition {
 			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateIstioOperator,
 		},
 		{
+			Name: "sail.mutate.meshcert.io", Path: PathMutateSail, Mutating: true, Rules: sail,
+			strictness: strictWhenEnforced, review: (*handler).mutateIstioOperator,
+		},
+		{
+			Name: "sail.validate.meshcert.io", Path: PathValidateSail, Rules: sail,
+			strictness: strictWhenEnforcedOrLabelled, review: (*handler).validateIstioOperator,
+		},
+		{
 			Name: "gatewayapi.validate.meshcert.io", Path: PathValidateGatewayAPI,
 			Rules: append(rules(gatewayapi.Group, gatewayapi.GatewayVersions, "gateways"),
 				rules(gatewayapi.Group, []string{"v1"}, "listenersets")...),
@@ -132,11 +143,11 @@ func Definitions() []Definition {
 	}
 }
 
-func rules(group string, versions []string, resource string) []admissionregistrationv1.RuleWithOperations {
+func rules(group string, versions []string, resources ...string) []admissionregistrationv1.RuleWithOperations {
 	return []admissionregistrationv1.RuleWithOperations{{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 		Rule: admissionregistrationv1.Rule{
-			APIGroups: []string{group}, APIVersions: versions, Resources: []string{resource},
+			APIGroups: []string{group}, APIVersions: versions, Resources: resources,
 		},
 	}}
 }

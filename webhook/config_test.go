@@ -49,17 +49,22 @@ func TestConfigurations(t *testing.T) {
 		assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *m.ReinvocationPolicy)
 		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *m.SideEffects)
 		assert.Equal(t, ptr.To(int32(5)), m.TimeoutSeconds, "at most 5 s, as the issue asks")
-		if strings.Contains(m.Name, "gateways") {
+		switch {
+		case strings.Contains(m.Name, "gateways"):
 			assert.Equal(t, gatewayRules, m.Rules)
-		} else {
-			assert.Equal(t, "istiooperators", m.Rules[0].Resources[0])
+		case strings.HasPrefix(m.Name, "sail."):
+			assert.Equal(t, []string{"sailoperator.io"}, m.Rules[0].APIGroups)
+			assert.Equal(t, []string{"istios", "istiorevisions"}, m.Rules[0].Resources)
+		default:
+			assert.Equal(t, []string{"istiooperators"}, m.Rules[0].Resources)
 		}
 	}
 	assert.Equal(t, map[string]want{
 		"injected.gateways.mutate.meshcert.io": {"https://meshcert.test/mutate-gateway", []metav1.LabelSelectorRequirement{skip, injected}, false},
 		"gateways.mutate.meshcert.io":          {"https://meshcert.test/mutate-gateway", []metav1.LabelSelectorRequirement{skip, notInjected}, true},
 		"istiooperators.mutate.meshcert.io":    {"https://meshcert.test/mutate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
-	}, gotMutating, "every Gateway of a labelled namespace; elsewhere only annotated ones; every IstioOperator")
+		"sail.mutate.meshcert.io":              {"https://meshcert.test/mutate-sail", []metav1.LabelSelectorRequirement{skip}, false},
+	}, gotMutating, "every Gateway of a labelled namespace; elsewhere only annotated ones; every IstioOperator, Istio and IstioRevision")
 
 	gotValidating := map[string]want{}
 	for _, v := range validating.Webhooks {
@@ -75,6 +80,7 @@ func TestConfigurations(t *testing.T) {
 		"certificates.validate.meshcert.io":   {"https://meshcert.test/validate-certificate", []metav1.LabelSelectorRequirement{skip}, false},
 		"istiooperators.validate.meshcert.io": {"https://meshcert.test/validate-istiooperator", []metav1.LabelSelectorRequirement{skip}, false},
 		"gatewayapi.validate.meshcert.io":     {"https://meshcert.test/validate-gatewayapi", []metav1.LabelSelectorRequirement{skip}, false},
+		"sail.validate.meshcert.io":           {"https://meshcert.test/validate-sail", []metav1.LabelSelectorRequirement{skip}, false},
 	}, gotValidating)
 
 	mutating, validating = Configurations(InstallOptions{
@@ -102,6 +108,8 @@ func TestEveryDefinitionIsServed(t *testing.T) {
 		PathMutateIstioOperator:   NewIstioOperatorMutator,
 		PathValidateIstioOperator: NewIstioOperatorValidator,
 		PathValidateGatewayAPI:    NewGatewayAPIValidator,
+		PathMutateSail:            NewSailMutator,
+		PathValidateSail:          NewSailValidator,
 	}
 	handlers := Handlers(lookup, cfg, nil)
 	require.Len(t, handlers, len(Definitions()))
@@ -131,6 +139,7 @@ func TestHandlerNamesAndKindsArePinned(t *testing.T) {
 		"mutate-gateway": true, "validate-gateway": false, "validate-certificate": false,
 		"mutate-istiooperator": true, "validate-istiooperator": false,
 		"validate-gatewayapi": false,
+		"mutate-sail":         true, "validate-sail": false,
 	}, kinds)
 }
 

@@ -66,13 +66,19 @@ func NewIstioOperatorMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) 
 	return newHandler(definition(PathMutateIstioOperator), lookup, cfg, metrics)
 }
 
+// NewSailMutator returns the same handler for the Sail Operator's Istio
+// and IstioRevision.
+func NewSailMutator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
+	return newHandler(definition(PathMutateSail), lookup, cfg, metrics)
+}
+
 func (h *handler) mutateIstioOperator(ctx context.Context, req admission.Request) decision {
 	obj := &unstructured.Unstructured{}
 	filled, skip := decodeFor(req, obj, istiooperator.Is)
 	if skip != nil {
 		return *skip
 	}
-	mutated := istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, obj.GetNamespace())).Mutated()
+	mutated := istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, istiooperator.PolicyNamespace(obj))).Mutated()
 	if mutated == nil {
 		return allowed()
 	}

@@ -34,6 +34,12 @@ func NewIstioOperatorValidator(lookup certs.Lookup, cfg Config, metrics *Metrics
 	return newHandler(definition(PathValidateIstioOperator), lookup, cfg, metrics)
 }
 
+// NewSailValidator returns the same handler for the Sail Operator's Istio
+// and IstioRevision.
+func NewSailValidator(lookup certs.Lookup, cfg Config, metrics *Metrics) admission.Handler {
+	return newHandler(definition(PathValidateSail), lookup, cfg, metrics)
+}
+
 // NewGatewayAPIValidator returns the handler that judges Gateway API
 // Gateways and ListenerSets with gatewayapi.Plan: what cert-manager's
 // gateway-shim would refuse or skip is said at admission.
@@ -97,5 +103,5 @@ func (h *handler) validateIstioOperator(ctx context.Context, req admission.Reque
 	if _, skip := decodeFor(req, obj, istiooperator.Is); skip != nil {
 		return *skip
 	}
-	return judge(istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, obj.GetNamespace())).Findings)
+	return judge(istiooperator.PlanIstioOperator(ctx, obj, h.lookup, h.options(ctx, istiooperator.PolicyNamespace(obj))).Findings)
 }
