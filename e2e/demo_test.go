@@ -11,7 +11,10 @@ import (
 
 // TestDemoRuns runs `make demo`'s program as the README's quick start does,
 // against examples/, so a change that breaks the first command a newcomer
-// types fails here.
+// types fails here. It asserts what the demo shows: the Istio Gateway's
+// injected credentialName and issued certificate, and beside it the Gateway
+// API Gateway's Certificate as meshcert predicts it and as cert-manager's
+// gateway-shim creates and issues it.
 func TestDemoRuns(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "demo")
 	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/demo")
@@ -27,6 +30,14 @@ func TestDemoRuns(t *testing.T) {
 		"DNS names: shop.example.com, www.shop.example.com",
 		"denied the request",
 		"(MC8004)",
+		// The Gateway API Gateway beside it: meshcert's prediction, the
+		// shim's Certificate equal to it, issued, and a denial at admission.
+		"# cert-manager's gateway-shim creates this Certificate for Gateway team-a/api;",
+		"#   - api.example.com",
+		"gateway.gateway.networking.k8s.io/api created",
+		"its labels, annotations, owner and spec are the ones meshcert predicted",
+		"DNS names: api.example.com",
+		"(MC1002)",
 		"DNS names: web.acme.test",
 		"issuer: Pebble Intermediate CA",
 	} {

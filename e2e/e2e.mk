@@ -124,7 +124,7 @@ fidelity: tools build ## Compare meshcert with Istio's validation on FIDELITY_GA
 		status=$$?; grep -v "^=== RUN" $(E2E_ARTIFACTS)/fidelity.log; exit $$status
 
 .PHONY: demo
-demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show a Gateway getting its certificate (ACME=1: one from Pebble too).
+demo: tools build ## Start a local control plane, run meshcert against it, apply examples/ and show an Istio Gateway and a Gateway API Gateway getting their certificates (ACME=1: one from Pebble too).
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \
 		$(GO) run ./cmd/demo --examples $(CURDIR)/examples $(if $(filter 1,$(ACME)),--acme)
 

@@ -3,7 +3,10 @@
 // runs `meshcert serve` with its webhooks registered by URL, applies the
 // repository's examples/ with kubectl, and prints what happened: the
 // injected credentialName, the generated Certificate going Ready and the
-// DNS names of the issued certificate. Everything it started is stopped
+// DNS names of the issued certificate. Then, beside it, a Gateway API
+// Gateway (examples/gatewayapi/): meshcert inject's prediction of the
+// Certificate cert-manager's gateway-shim creates, the shim creating that
+// very Certificate and its Secret issued. Everything it started is stopped
 // before it exits. `make demo` runs it.
 package main
 
@@ -52,8 +55,11 @@ func run(examples, dir string, acme bool) (err error) {
 		}
 	}
 
-	step("Starting a local control plane (etcd, kube-apiserver, kube-controller-manager, cert-manager)")
-	cp, err := framework.StartContext(ctx, framework.Config{Dir: dir, ACME: acme, Logf: func(string, ...any) {}})
+	step("Starting a local control plane (etcd, kube-apiserver with the Gateway API CRDs, kube-controller-manager, cert-manager with its gateway-shim)")
+	cp, err := framework.StartContext(ctx, framework.Config{
+		Dir: dir, ACME: acme, Logf: func(string, ...any) {},
+		ExtraCertManagerControllers: []string{framework.GatewayShimController},
+	})
 	if err != nil {
 		return err
 	}
@@ -90,19 +96,8 @@ func run(examples, dir string, acme bool) (err error) {
 	fmt.Printf("   spec.servers[0].tls.credentialName: %s\n", credential)
 
 	step("meshcert's controller created the Certificate in istio-system, where the gateway pods read it")
-	crt := &cmapi.Certificate{}
-	if err := retry(ctx, func() error {
-		if err := cp.Client.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: credential}, crt); err != nil {
-			return err
-		}
-		for _, c := range crt.Status.Conditions {
-			if c.Type == cmapi.CertificateConditionReady && c.Status == cmmeta.ConditionTrue {
-				return nil
-			}
-		}
-		return errors.New("not Ready yet")
-	}); err != nil {
-		return fmt.Errorf("failed waiting for Certificate istio-system/%s: %w", credential, err)
+	if _, err := waitReady(ctx, cp, "istio-system", credential); err != nil {
+		return err
 	}
 	out, err = kubectl(ctx, cp, "get", "certificates.cert-manager.io", "-n", "istio-system", credential)
 	if err != nil {
@@ -111,17 +106,9 @@ func run(examples, dir string, acme bool) (err error) {
 	fmt.Print(indent(out))
 
 	step("cert-manager issued the Secret; its certificate covers the Gateway's hosts")
-	secret := &corev1.Secret{}
-	if err := cp.Client.Get(ctx, types.NamespacedName{Namespace: "istio-system", Name: credential}, secret); err != nil {
-		return fmt.Errorf("failed to read Secret istio-system/%s: %w", credential, err)
-	}
-	block, _ := pem.Decode(secret.Data["tls.crt"])
-	if block == nil {
-		return errors.New("the Secret's tls.crt holds no PEM certificate")
-	}
-	leaf, err := x509.ParseCertificate(block.Bytes)
+	leaf, err := issuedLeaf(ctx, cp, "istio-system", credential)
 	if err != nil {
-		return fmt.Errorf("failed to parse the issued certificate: %w", err)
+		return err
 	}
 	fmt.Printf("   DNS names: %s\n   issuer: %s\n   valid until: %s\n",
 		strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName, leaf.NotAfter.Format(time.RFC3339))
@@ -144,6 +131,10 @@ func run(examples, dir string, acme bool) (err error) {
 		return fmt.Errorf("kubectl apply --dry-run=server failed, but not with meshcert's denial:\n%s", combined.String())
 	}
 	fmt.Print(indent(combined.String()))
+
+	if err := showGatewayAPI(ctx, cp, examples); err != nil {
+		return err
+	}
 
 	if acme {
 		if err := showACME(ctx, cp); err != nil {
@@ -210,6 +201,42 @@ func showACME(ctx context.Context, cp *framework.ControlPlane) error {
 	}
 	fmt.Printf("   DNS names: %s\n   issuer: %s\n", strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName)
 	return nil
+}
+
+// waitReady waits for the Certificate namespace/name to be Ready.
+func waitReady(ctx context.Context, cp *framework.ControlPlane, namespace, name string) (*cmapi.Certificate, error) {
+	crt := &cmapi.Certificate{}
+	if err := retry(ctx, func() error {
+		if err := cp.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, crt); err != nil {
+			return err
+		}
+		for _, c := range crt.Status.Conditions {
+			if c.Type == cmapi.CertificateConditionReady && c.Status == cmmeta.ConditionTrue {
+				return nil
+			}
+		}
+		return errors.New("not Ready yet")
+	}); err != nil {
+		return nil, fmt.Errorf("failed waiting for Certificate %s/%s: %w", namespace, name, err)
+	}
+	return crt, nil
+}
+
+// issuedLeaf is the certificate in the Secret namespace/name's tls.crt.
+func issuedLeaf(ctx context.Context, cp *framework.ControlPlane, namespace, name string) (*x509.Certificate, error) {
+	secret := &corev1.Secret{}
+	if err := cp.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
+		return nil, fmt.Errorf("failed to read Secret %s/%s: %w", namespace, name, err)
+	}
+	block, _ := pem.Decode(secret.Data["tls.crt"])
+	if block == nil {
+		return nil, fmt.Errorf("the tls.crt of Secret %s/%s holds no PEM certificate", namespace, name)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse the certificate of Secret %s/%s: %w", namespace, name, err)
+	}
+	return leaf, nil
 }
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }
