@@ -30,6 +30,7 @@ FUZZ_TARGETS := \
 	./certs:FuzzResolveCredential \
 	./istiooperator:FuzzCheck \
 	./istiooperator:FuzzPlanIstioOperator \
+	./istiooperator:FuzzCheckRenderedInstall \
 	./certs:FuzzParseTrustAnchors \
 	./certs:FuzzDNSValidators \
 	./certs:FuzzParseNamespacePolicy \

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -292,6 +294,17 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 						shimUpdates[j] = updated
 					}
 				}
+			}
+		case gvk.Group == "" && gvk.Kind == "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			if fromUnstructured(obj, cm) == nil {
+				add(i, istiooperator.CheckMeshConfigMap(cm))
+			}
+		case gvk.Group == appsv1.GroupName && gvk.Kind == "Deployment":
+			d := &appsv1.Deployment{}
+			if fromUnstructured(obj, d) == nil && istiooperator.IsIstiodDeployment(d) {
+				mesh, _ := index.TrustBundle(ctx, d.Namespace, istiooperator.MeshConfigMapOf(d))
+				add(i, istiooperator.CheckIstiodDeployment(d, mesh))
 			}
 		case istiooperator.Is(gvk):
 			plan := istiooperator.PlanIstioOperator(ctx, obj, index, opts)

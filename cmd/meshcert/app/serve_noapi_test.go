@@ -98,6 +98,8 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 		mcwebhook.PathValidateCertificate:   `{"apiVersion":"cert-manager.io/v1","kind":"Certificate","metadata":{"name":"web","namespace":"istio-system"},"spec":{"secretName":"web","dnsNames":["web.example.com"],"issuerRef":{"name":"ca","kind":"ClusterIssuer"}}}`,
 		mcwebhook.PathValidateIstioOperator: istioOperatorJSON,
 		mcwebhook.PathMutateIstioOperator:   istioOperatorJSON,
+		mcwebhook.PathValidateSail:          sailIstioJSON,
+		mcwebhook.PathMutateSail:            sailIstioJSON,
 		mcwebhook.PathValidateGatewayAPI:    `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"team-a","annotations":{"cert-manager.io/cluster-issuer":"ca"}},"spec":{"gatewayClassName":"istio","listeners":[{"name":"https","port":443,"protocol":"HTTPS","hostname":"web.example.com","tls":{"certificateRefs":[{"name":"web-tls"}]}}]}}`,
 	}
 	mux := mgr.GetWebhookServer().WebhookMux()
@@ -145,6 +147,10 @@ func TestServedWebhooksMakeNoAPIRequest(t *testing.T) {
 // the issuer, the cacerts Certificate and Secret, the peer roots.
 const istioOperatorJSON = `{"apiVersion":"install.istio.io/v1alpha1","kind":"IstioOperator","metadata":{"name":"io","namespace":"istio-system",` +
 	`"annotations":{"cert-manager.io/cluster-issuer":"ca","meshcert.io/peer-roots":"roots"}},"spec":{"values":{"global":{"pilotCertProvider":"istiod"}}}}`
+
+// sailIstioJSON is the Sail Operator's counterpart of istioOperatorJSON.
+const sailIstioJSON = `{"apiVersion":"sailoperator.io/v1","kind":"Istio","metadata":{"name":"default",` +
+	`"annotations":{"cert-manager.io/cluster-issuer":"ca","meshcert.io/peer-roots":"roots"}},"spec":{"namespace":"istio-system","values":{"global":{"pilotCertProvider":"istiod"}}}}`
 
 // newServeManager builds and wires a manager exactly as `meshcert serve`
 // does with args, against the API server at host, without leader election,
