@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +25,16 @@ import (
 // from owning cacerts (istiooperator.CACertsObstacles), so it makes no
 // mesh CA.
 const ReasonCACertsNotOwned = "CACertsNotOwned"
+
+// ReasonRootsNotServed: istiod's mesh ConfigMap lacks roots the object's
+// meshConfig.caCertificates holds, so istiod runs without them.
+const ReasonRootsNotServed = "RootsNotServed"
+
+// rootsRecheck is how often the controller looks again at a mesh ConfigMap
+// that lacks planned roots: the install tool (Helm, the Sail Operator)
+// applies them after the object is stored, and the ConfigMap is not
+// watched (the cache holds only trust-bundle ConfigMaps).
+const rootsRecheck = time.Minute
 
 // IstioOperatorReconciler makes istiod's mesh CA Certificate match what
 // the planner wants for an object that installs istiod (an IstioOperator,
@@ -82,7 +93,42 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			return resultOf([]error{err})
 		}
 	}
-	return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj)
+	if err := r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+	if plan.Findings.HasErrors() {
+		return ctrl.Result{}, nil
+	}
+	return r.checkRootsServed(ctx, obj, plan)
+}
+
+// checkRootsServed reads istiod's mesh ConfigMap and reports, on obj, the
+// roots its meshConfig.caCertificates holds (with meshcert's injection)
+// that istiod does not run with, looking again later while any are
+// missing. A ConfigMap that does not exist (istiod not installed yet, or
+// elsewhere) or may not be read says nothing.
+func (r *IstioOperatorReconciler) checkRootsServed(ctx context.Context, obj *unstructured.Unstructured, plan *istiooperator.Plan) (ctrl.Result, error) {
+	planned := obj
+	if mutated := plan.Mutated(); mutated != nil {
+		planned = mutated
+	}
+	name := istiooperator.MeshConfigMapName(planned)
+	cm := &corev1.ConfigMap{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: plan.IstiodNamespace, Name: name}, cm)
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("failed to get ConfigMap %s/%s: %w", plan.IstiodNamespace, name, err)
+	}
+	missing := istiooperator.RootsNotServed(planned, cm)
+	if len(missing) == 0 {
+		return ctrl.Result{}, nil
+	}
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonRootsNotServed, "Check",
+		"istiod's mesh ConfigMap %s/%s does not hold %d of the roots in %s.caCertificates (SHA-256 %s), so istiod does not trust them: if this lasts, apply the %s's values to the install again (istioctl install, helm upgrade; the Sail Operator does it by itself)",
+		plan.IstiodNamespace, name, len(missing), r.kind().MeshConfigPath(), strings.Join(missing, ", "), r.kind().GVK.Kind)
+	return ctrl.Result{RequeueAfter: rootsRecheck}, nil
 }
 
 func (r *IstioOperatorReconciler) kind() istiooperator.Kind {

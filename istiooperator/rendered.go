@@ -1,10 +1,12 @@
 package istiooperator
 
 import (
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -190,4 +192,75 @@ func describeSet(v any, set bool) string {
 		return "unset"
 	}
 	return describeEnv(v)
+}
+
+// MeshConfigMapName is the mesh ConfigMap istiod installed by obj reads, in
+// Plan.IstiodNamespace: istio for the revision "", else istio-<revision>.
+// An IstioOperator's revision is spec.revision. Sail names the revision of
+// an Istio after it (InPlace) or after it and spec.version with dots as
+// dashes (RevisionBased), and the revision named default renders as ""
+// (sail-operator controllers/istio/istio_controller.go and
+// pkg/istiovalues/overrides.go); an IstioRevision is its own revision.
+func MeshConfigMapName(obj *unstructured.Unstructured) string {
+	kind, _ := KindOf(obj.GroupVersionKind())
+	var revision string
+	sailDefault := func(name string) string {
+		if name == "default" {
+			return ""
+		}
+		return name
+	}
+	switch kind.GVK {
+	case SailIstioKind.GVK:
+		revision = sailDefault(obj.GetName())
+		if strategy, _, _ := unstructured.NestedString(obj.Object, "spec", "updateStrategy", "type"); strategy == "RevisionBased" {
+			version, _, _ := unstructured.NestedString(obj.Object, "spec", "version")
+			revision = obj.GetName() + "-" + strings.ReplaceAll(version, ".", "-")
+		}
+	case SailIstioRevisionKind.GVK:
+		revision = sailDefault(obj.GetName())
+	default:
+		revision, _, _ = unstructured.NestedString(obj.Object, "spec", "revision")
+	}
+	if revision == "" {
+		return meshConfigMapName
+	}
+	return meshConfigMapName + "-" + revision
+}
+
+// RootsNotServed returns the fingerprints of the roots obj's
+// meshConfig.caCertificates holds (meshcert's injected ones and anyone
+// else's) that the mesh ConfigMap istiod reads does not hold, sorted; nil
+// when it holds them all or its mesh config cannot be read (CheckMeshConfigMap
+// says why).
+func RootsNotServed(obj *unstructured.Unstructured, cm *corev1.ConfigMap) []string {
+	kind, ok := KindOf(obj.GroupVersionKind())
+	if !ok {
+		return nil
+	}
+	spec, _ := obj.Object["spec"].(map[string]any)
+	parent, _ := meshConfigParent(spec, kind)
+	mc, _ := parent["meshConfig"].(map[string]any)
+	planned, _ := mc["caCertificates"].([]any)
+	mesh, ok := parseMesh(&checker{Builder: finding.New(finding.ObjectRef{})}, cm)
+	if !ok {
+		return nil
+	}
+	served := map[string]bool{}
+	entries, _ := mesh["caCertificates"].([]any)
+	for _, e := range entries {
+		for _, fp := range entryFingerprints(e) {
+			served[fp] = true
+		}
+	}
+	var missing []string
+	for _, e := range planned {
+		for _, fp := range entryFingerprints(e) {
+			if !served[fp] {
+				missing = append(missing, fp)
+			}
+		}
+	}
+	slices.Sort(missing)
+	return slices.Compact(missing)
 }

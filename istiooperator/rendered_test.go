@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/istiooperator"
 )
@@ -118,4 +119,31 @@ func FuzzCheckRenderedInstall(f *testing.F) {
 			assert.NotEmpty(t, f.Message)
 		}
 	})
+}
+
+func TestMeshConfigMapName(t *testing.T) {
+	obj := func(kind istiooperator.Kind, name, spec string) *unstructured.Unstructured {
+		u := objects(t, "spec:\n"+spec)[0]
+		u.SetGroupVersionKind(kind.GVK)
+		u.SetName(name)
+		return u
+	}
+	for _, tc := range []struct {
+		sentence string
+		obj      *unstructured.Unstructured
+		want     string
+	}{
+		{"an IstioOperator without a revision renders istio", obj(istiooperator.IstioOperatorKind, "mesh", "  {}"), "istio"},
+		{"an IstioOperator's spec.revision names it", obj(istiooperator.IstioOperatorKind, "mesh", "  revision: canary"), "istio-canary"},
+		{"Sail's Istio named default, in place, is the revision \"\"", obj(istiooperator.SailIstioKind, "default", "  version: v1.30.3"), "istio"},
+		{"Sail's Istio named otherwise, in place, is its name", obj(istiooperator.SailIstioKind, "mesh", "  version: v1.30.3"), "istio-mesh"},
+		{"Sail's revision-based Istio appends the version with dashes",
+			obj(istiooperator.SailIstioKind, "default", "  version: v1.30.3\n  updateStrategy: {type: RevisionBased}"), "istio-default-v1-30-3"},
+		{"an IstioRevision named default is the revision \"\"", obj(istiooperator.SailIstioRevisionKind, "default", "  version: v1.30.3"), "istio"},
+		{"an IstioRevision is its own revision", obj(istiooperator.SailIstioRevisionKind, "default-v1-30-3", "  version: v1.30.3"), "istio-default-v1-30-3"},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			assert.Equal(t, tc.want, istiooperator.MeshConfigMapName(tc.obj))
+		})
+	}
 }
