@@ -44,7 +44,7 @@ var Rules = []Rule{
 		join(doors, server, []string{"./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
 	{"gatewayapi", "Gateway API Gateways and ListenerSets: the Certificates cert-manager's gateway-shim creates, and what it would skip or refuse (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./istiooperator", "./offline", "./manifest"})},
-	{"istiooperator", "IstioOperator checks, istiod's CA Certificate and peer roots (pure; cert-manager vocabulary from certs)",
+	{"istiooperator", "what installs istiod (IstioOperator, Sail's Istio and IstioRevision, a rendered install): checks, istiod's CA Certificate and peer roots (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./offline", "./manifest"})},
 	{"offline", "a set of manifests planned as if it were the cluster, for the CLI (pure)",
 		join(doors, server, []string{"./manifest"})},
