@@ -9,21 +9,43 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Update is what the shim's sync does to existing, a Certificate that
+// ShimSync is what the shim's sync does to a Certificate that exists.
+type ShimSync int
+
+const (
+	// ShimLeaves leaves it as it is.
+	ShimLeaves ShimSync = iota
+	// ShimUpdates updates it in place.
+	ShimUpdates
+	// ShimRecreates deletes it and creates it anew on its next sync.
+	ShimRecreates
+)
+
+// Update is what the shim's syncs make of existing, a Certificate that
 // already has the name of desired (one of p's Certificates) and that p's
-// object controls (the shim leaves any other alone, see Plan): when none of
-// the fields cert-manager's certNeedsUpdate compares differ, nothing, and
-// Update returns existing and false; otherwise existing with desired's spec
-// and labels, and the extra Certificate annotations merged over its own
-// (its other annotations, the HTTP-01 parent ones among them, stay as they
-// are), and true. This is the shim's update without the ServerSideApply
-// feature gate, off by default in the pinned cert-manager.
-func (p *ShimPlan) Update(existing, desired *cmapi.Certificate, opts ShimOptions) (*cmapi.Certificate, bool) {
+// object controls (the shim leaves any other alone, see Plan):
+//
+//   - when none of the fields cert-manager's certNeedsUpdate compares
+//     differ, existing, left as it is;
+//   - otherwise existing with desired's spec and labels, and the extra
+//     Certificate annotations merged over its own (its other annotations,
+//     the HTTP-01 parent ones among them, stay as they are);
+//   - but when existing's secretName is none the object's listeners name,
+//     the same sync then deletes it (findCertificatesToBeRemoved goes by the
+//     Certificates as listed before the update), and the next one creates
+//     desired anew.
+//
+// This is the shim's update without the ServerSideApply feature gate, off
+// by default in the pinned cert-manager.
+func (p *ShimPlan) Update(existing, desired *cmapi.Certificate, opts ShimOptions) (*cmapi.Certificate, ShimSync) {
 	if !shimNeedsUpdate(existing, desired) {
-		return existing, false
+		return existing, ShimLeaves
+	}
+	desired = desired.DeepCopy()
+	if !p.Object.namesSecret(existing.Spec.SecretName) {
+		return desired, ShimRecreates
 	}
 	updated := existing.DeepCopy()
-	desired = desired.DeepCopy()
 	updated.Spec = desired.Spec
 	updated.Labels = desired.Labels
 	if extra := extraAnnotations(p.Annotations, opts.ExtraCertificateAnnotations); len(extra) > 0 {
@@ -32,7 +54,23 @@ func (p *ShimPlan) Update(existing, desired *cmapi.Certificate, opts ShimOptions
 		}
 		maps.Copy(updated.Annotations, extra)
 	}
-	return updated, true
+	return updated, ShimUpdates
+}
+
+// namesSecret is the shim's secretNameUsedIn: whether any listener's
+// certificateRefs (of any kind, namespace or protocol) has the name.
+func (o *Object) namesSecret(name string) bool {
+	for _, l := range o.Listeners {
+		if l.TLS == nil {
+			continue
+		}
+		for _, ref := range l.TLS.CertificateRefs {
+			if string(ref.Name) == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // shimNeedsUpdate is cert-manager v1.21.2's certNeedsUpdate

@@ -29,10 +29,11 @@ spec:
 		name string
 		// edit turns the Certificate the shim would create into the one
 		// that exists.
-		edit        func(*cmapi.Certificate)
-		extra       []string
-		wantChanged bool
-		// want edits the existing Certificate into the updated one.
+		edit     func(*cmapi.Certificate)
+		extra    []string
+		wantSync ShimSync
+		// want edits the Certificate the shim would create into the one
+		// it leaves.
 		want func(*cmapi.Certificate)
 	}{
 		{
@@ -57,7 +58,7 @@ spec:
 				c.Labels = map[string]string{"app": "old"}
 				c.Annotations = map[string]string{"note": "mine"}
 			},
-			wantChanged: true,
+			wantSync: ShimUpdates,
 			want: func(c *cmapi.Certificate) {
 				c.Annotations = map[string]string{"note": "mine"}
 			},
@@ -68,8 +69,8 @@ spec:
 				c.Labels = nil
 				c.Annotations = nil
 			},
-			wantChanged: true,
-			want:        func(c *cmapi.Certificate) { c.Annotations = nil },
+			wantSync: ShimUpdates,
+			want:     func(c *cmapi.Certificate) { c.Annotations = nil },
 		},
 		{
 			name: "the extra Certificate annotations are merged over the existing ones on an update",
@@ -77,8 +78,8 @@ spec:
 				c.Spec.IssuerRef.Name = "old-ca"
 				c.Annotations = map[string]string{"note": "mine", "example.com/team": "red"}
 			},
-			extra:       []string{"example.com/team"},
-			wantChanged: true,
+			extra:    []string{"example.com/team"},
+			wantSync: ShimUpdates,
 			want: func(c *cmapi.Certificate) {
 				c.Annotations = map[string]string{"note": "mine", "example.com/team": "blue"}
 			},
@@ -88,7 +89,7 @@ spec:
 			edit: func(c *cmapi.Certificate) {
 				c.Spec.PrivateKey = &cmapi.CertificatePrivateKey{Size: 4096}
 			},
-			wantChanged: true,
+			wantSync: ShimUpdates,
 			want: func(c *cmapi.Certificate) {
 				c.Annotations = parentRef("Gateway", "gw")
 			},
@@ -98,8 +99,17 @@ spec:
 			edit: func(c *cmapi.Certificate) {
 				c.Spec.RenewBefore = duration("1h")
 			},
-			wantChanged: true,
-			want:        func(c *cmapi.Certificate) { c.Annotations = parentRef("Gateway", "gw") },
+			wantSync: ShimUpdates,
+			want:     func(c *cmapi.Certificate) { c.Annotations = parentRef("Gateway", "gw") },
+		},
+		{
+			name: "a secretName no listener names is deleted in the same sync, going by the Certificate as listed before, and created anew",
+			edit: func(c *cmapi.Certificate) {
+				c.Spec.SecretName = "old"
+				c.Annotations = map[string]string{"note": "mine"}
+			},
+			wantSync: ShimRecreates,
+			want:     func(*cmapi.Certificate) {},
 		},
 	}
 	for _, tt := range tests {
@@ -113,10 +123,10 @@ spec:
 			tt.edit(existing)
 			before := existing.DeepCopy()
 
-			got, changed := plan.Update(existing, desired, opts)
-			assert.Equal(t, tt.wantChanged, changed)
+			got, sync := plan.Update(existing, desired, opts)
+			assert.Equal(t, tt.wantSync, sync)
 			assert.Equal(t, before, existing, "the existing Certificate is not modified")
-			if !tt.wantChanged {
+			if tt.wantSync == ShimLeaves {
 				assert.Same(t, existing, got)
 				return
 			}

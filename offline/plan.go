@@ -229,7 +229,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			inputCertificates[obj.GetNamespace()+"/"+obj.GetName()] = i
 		}
 	}
-	shimUpdates := map[int]*cmapi.Certificate{}
+	shimUpdates := map[int]shimUpdate{}
 	for i, obj := range effective {
 		// Certificates' unknown fields, metadata's among them, are checked
 		// against cert-manager's whole API below.
@@ -290,8 +290,8 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 					continue
 				}
 				if existing, ok := index.Certificate(ctx, crt.Namespace, crt.Name); ok {
-					if updated, changed := plan.Update(existing, crt, shimOpts); changed {
-						shimUpdates[j] = updated
+					if after, sync := plan.Update(existing, crt, shimOpts); sync != gatewayapi.ShimLeaves {
+						shimUpdates[j] = shimUpdate{after, sync}
 					}
 				}
 			}
@@ -442,20 +442,32 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 	return nil
 }
 
-// updateShimCertificates puts what the shim updates a Certificate of the
-// input to in its place: its spec, labels and annotations, the rest as
-// written.
-func (res *Result) updateShimCertificates(objs []*unstructured.Unstructured, updates map[int]*cmapi.Certificate) error {
-	for i, crt := range updates {
-		u, err := certs.CertificateObject(crt)
+// shimUpdate is what the shim makes of a Certificate of the input.
+type shimUpdate struct {
+	certificate *cmapi.Certificate
+	sync        gatewayapi.ShimSync
+}
+
+// updateShimCertificates puts what the shim makes of a Certificate of the
+// input in its place: the input with the spec, labels and annotations the
+// shim updates it to, or the Certificate it creates anew; with no
+// namespace where the input has none.
+func (res *Result) updateShimCertificates(objs []*unstructured.Unstructured, updates map[int]shimUpdate) error {
+	for i, update := range updates {
+		u, err := certs.CertificateObject(update.certificate)
 		if err != nil {
 			return &ObjectError{Index: i, Err: err}
 		}
-		updated := objs[i].DeepCopy()
-		updated.Object["spec"] = u.Object["spec"]
-		updated.SetLabels(crt.Labels)
-		updated.SetAnnotations(crt.Annotations)
-		res.Objects[i] = updated
+		if update.sync == gatewayapi.ShimUpdates {
+			updated := objs[i].DeepCopy()
+			updated.Object["spec"] = u.Object["spec"]
+			updated.SetLabels(update.certificate.Labels)
+			updated.SetAnnotations(update.certificate.Annotations)
+			u = updated
+		} else if objs[i].GetNamespace() == "" {
+			u = &unstructured.Unstructured{Object: jsonvalue.WithoutNamespace(u.Object)}
+		}
+		res.Objects[i] = u
 	}
 	return nil
 }

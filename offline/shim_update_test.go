@@ -37,6 +37,8 @@ spec: {ca: {secretName: ca}}
 		// printed as given.
 		wantSpec   map[string]any
 		wantLabels map[string]string
+		// wantAnnotations are the input's when nil.
+		wantAnnotations map[string]string
 	}{
 		{
 			name: "one the Gateway controls with other hosts is updated in place, its namespace left unwritten as given",
@@ -61,6 +63,22 @@ kind: Certificate
 metadata: {name: web-tls, labels: {app: web}, ` + owner + `}
 spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}, usages: [server auth]}
 `,
+		},
+		{
+			name: "one the Gateway controls whose Secret no listener names is deleted and created anew, in its place",
+			certificate: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, annotations: {note: dropped}, ` + owner + `}
+spec: {secretName: old-tls, dnsNames: [web.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`,
+			wantSpec: map[string]any{
+				"secretName": "web-tls", "dnsNames": []any{"web.example.com"},
+				"issuerRef": map[string]any{"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+				"usages":    []any{"digital signature", "key encipherment"},
+			},
+			wantLabels:      map[string]string{"app": "web"},
+			wantAnnotations: map[string]string{"acme.cert-manager.io/http01-parentrefkind": "Gateway", "acme.cert-manager.io/http01-parentrefname": "web"},
 		},
 		{
 			name: "one the Gateway does not control is left alone",
@@ -88,8 +106,11 @@ spec: {secretName: web-tls, dnsNames: [old.example.com], issuerRef: {name: ca, k
 			spec, _, _ := unstructured.NestedMap(got.Object, "spec")
 			assert.Equal(t, tt.wantSpec, spec)
 			assert.Equal(t, tt.wantLabels, got.GetLabels())
-			assert.Equal(t, map[string]string{"note": "kept"}, got.GetAnnotations())
-			assert.Equal(t, input.GetOwnerReferences(), got.GetOwnerReferences())
+			if tt.wantAnnotations == nil {
+				tt.wantAnnotations = input.GetAnnotations()
+			}
+			assert.Equal(t, tt.wantAnnotations, got.GetAnnotations())
+			assert.Equal(t, input.GetOwnerReferences()[0].Name, got.GetOwnerReferences()[0].Name)
 		})
 	}
 }

@@ -2,8 +2,8 @@
 // (internal/apis/certmanager/validation) on the Certificates of a YAML or
 // JSON stream, for meshcert's differential tests.
 //
-//	certmanager-oracle [FILES...]        (stdin when none)
-//	certmanager-oracle shim [FILES...]   (shim.go: cert-manager's gateway-shim)
+//	certmanager-oracle [FILES...]                  (stdin when none)
+//	certmanager-oracle shim [--settle] [FILES...]  (shim.go: cert-manager's gateway-shim)
 //
 // The validation package is internal to cert-manager's root module, so this
 // file cannot build where it is kept: oracle.mk copies the module source

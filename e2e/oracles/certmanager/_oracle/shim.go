@@ -1,13 +1,21 @@
 package main
 
-// certmanager-oracle shim [FILES...] runs cert-manager's own gateway-shim
+// certmanager-oracle shim [--settle] [FILES...] runs cert-manager's own gateway-shim
 // (pkg/controller/certificate-shim: SyncFnFor, as the gateway-shim and
 // listenerset controllers call it) on every gateway.networking.k8s.io/v1
 // Gateway and ListenerSet of the input, each alone, against an empty fake
 // cert-manager clientset, and prints one JSON line per object: the
 // Certificates the shim created (each judged by cert-manager's own
 // Certificate validation, as its webhook would on the create), the Events
-// it recorded, and its sync error. A ListenerSet's parent Gateway comes
+// it recorded, and its sync error. The input's cert-manager.io/v1
+// Certificates exist before each sync (in the fake clientset and the
+// lister), so the shim updates or leaves them; the Certificates printed are
+// then all of the object's namespace after the sync, these included. With
+// --settle the sync is run again, the lister refreshed from the clientset
+// as its informer would be, while the previous one wrote anything (a
+// Certificate the shim updates or deletes requeues its owner in a
+// cluster), up to five times: the Certificates printed are then the ones
+// the shim settles on. A ListenerSet's parent Gateway comes
 // from the input, as the listenerset controller's lister would give it,
 // with its issuer annotations inherited the same way (the controller's
 // inheritAnnotations is unexported, so it is restated below, line for
@@ -60,7 +68,16 @@ type shimResult struct {
 	Error        string            `json:"error,omitempty"`
 }
 
-func runShim(files []string, stdin io.Reader, stdout io.Writer) error {
+func runShim(args []string, stdin io.Reader, stdout io.Writer) error {
+	settle := false
+	var files []string
+	for _, a := range args {
+		if a == "--settle" {
+			settle = true
+			continue
+		}
+		files = append(files, a)
+	}
 	scheme := runtime.NewScheme()
 	install.Install(scheme)
 	codecs := serializer.NewCodecFactory(scheme)
@@ -78,10 +95,19 @@ func runShim(files []string, stdin io.Reader, stdout io.Writer) error {
 		listenerSet *gwapi.ListenerSet
 	}
 	var items []item
+	var existing []*cmapi.Certificate
 	for _, raw := range docs {
 		var meta metav1.TypeMeta
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return fmt.Errorf("failed to read apiVersion and kind: %w", err)
+		}
+		if meta.APIVersion == "cert-manager.io/v1" && meta.Kind == "Certificate" {
+			crt := &cmapi.Certificate{}
+			if err := json.Unmarshal(raw, crt); err != nil {
+				return fmt.Errorf("failed to read a Certificate: %w", err)
+			}
+			existing = append(existing, crt)
+			continue
 		}
 		if meta.APIVersion != "gateway.networking.k8s.io/v1" {
 			continue
@@ -111,9 +137,9 @@ func runShim(files []string, stdin io.Reader, stdout io.Writer) error {
 	for _, it := range items {
 		var res shimResult
 		if it.gateway != nil {
-			res = syncShim(scheme, codecs, it.gateway.DeepCopy())
+			res = syncShim(scheme, codecs, it.gateway.DeepCopy(), existing, settle)
 		} else {
-			res = syncListenerSet(scheme, codecs, it.listenerSet.DeepCopy(), gateways)
+			res = syncListenerSet(scheme, codecs, it.listenerSet.DeepCopy(), gateways, existing, settle)
 		}
 		if err := enc.Encode(res); err != nil {
 			return fmt.Errorf("failed to write a result: %w", err)
@@ -124,7 +150,7 @@ func runShim(files []string, stdin io.Reader, stdout io.Writer) error {
 
 // syncListenerSet is the listenerset controller's ProcessItem over the
 // input's Gateways.
-func syncListenerSet(scheme *runtime.Scheme, codecs serializer.CodecFactory, ls *gwapi.ListenerSet, gateways map[string]*gwapi.Gateway) shimResult {
+func syncListenerSet(scheme *runtime.Scheme, codecs serializer.CodecFactory, ls *gwapi.ListenerSet, gateways map[string]*gwapi.Gateway, existing []*cmapi.Certificate, settle bool) shimResult {
 	parentNS := ls.Namespace
 	if ls.Spec.ParentRef.Namespace != nil && string(*ls.Spec.ParentRef.Namespace) != "" {
 		parentNS = string(*ls.Spec.ParentRef.Namespace)
@@ -134,7 +160,7 @@ func syncListenerSet(scheme *runtime.Scheme, codecs serializer.CodecFactory, ls 
 		return shimResult{Kind: "ListenerSet", Namespace: ls.Namespace, Name: ls.Name}
 	}
 	inheritAnnotations(ls, gw)
-	return syncShim(scheme, codecs, ls)
+	return syncShim(scheme, codecs, ls, existing, settle)
 }
 
 // inheritAnnotations is cert-manager v1.21.2's
@@ -169,22 +195,46 @@ func inheritAnnotations(xls *gwapi.ListenerSet, gw *gwapi.Gateway) {
 }
 
 // syncShim runs the shim's sync once on obj (a *gwapi.Gateway or
-// *gwapi.ListenerSet) with cert-manager's default options.
+// *gwapi.ListenerSet) with cert-manager's default options, the existing
+// Certificates of its namespace already there; with settle, again while it
+// writes.
 func syncShim(scheme *runtime.Scheme, codecs serializer.CodecFactory, obj interface {
 	metav1.Object
 	runtime.Object
-}) shimResult {
+}, existing []*cmapi.Certificate, settle bool) shimResult {
 	res := shimResult{Kind: "Gateway", Namespace: obj.GetNamespace(), Name: obj.GetName(), Synced: true}
 	if _, ok := obj.(*gwapi.ListenerSet); ok {
 		res.Kind = "ListenerSet"
 	}
 	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	client := cmfake.NewSimpleClientset()
+	var stored []runtime.Object
+	for _, crt := range existing {
+		if crt.Namespace != obj.GetNamespace() {
+			continue
+		}
+		if err := indexer.Add(crt.DeepCopy()); err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		stored = append(stored, crt.DeepCopy())
+	}
+	client := cmfake.NewSimpleClientset(stored...)
 	recorder := record.NewFakeRecorder(1000)
 	defaults := controller.IngressShimOptions{DefaultIssuerKind: "Issuer", DefaultIssuerGroup: "cert-manager.io"}
 	sync := shimhelper.SyncFnFor(recorder, logr.Discard(), client, cmlisters.NewCertificateLister(indexer), defaults, "meshcert-oracle")
-	if err := sync(context.Background(), obj); err != nil {
-		res.Error = err.Error()
+	for range 5 {
+		client.ClearActions()
+		if err := sync(context.Background(), obj); err != nil {
+			res.Error = err.Error()
+			break
+		}
+		if !settle || !wrote(client) {
+			break
+		}
+		if err := refresh(indexer, client, obj.GetNamespace()); err != nil {
+			res.Error = err.Error()
+			break
+		}
 	}
 	close(recorder.Events)
 	for e := range recorder.Events {
@@ -206,6 +256,31 @@ func syncShim(scheme *runtime.Scheme, codecs serializer.CodecFactory, obj interf
 		res.Certificates = append(res.Certificates, shimCertificate{Certificate: crt, Verdict: judge(scheme, codecs, raw)})
 	}
 	return res
+}
+
+// wrote says whether the last sync created, updated or deleted anything.
+func wrote(client *cmfake.Clientset) bool {
+	for _, a := range client.Actions() {
+		switch a.GetVerb() {
+		case "create", "update", "patch", "delete":
+			return true
+		}
+	}
+	return false
+}
+
+// refresh makes the lister's indexer hold the clientset's Certificates of
+// namespace, as the shared informer would after the writes.
+func refresh(indexer cache.Indexer, client *cmfake.Clientset, namespace string) error {
+	list, err := client.CertmanagerV1().Certificates(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	items := make([]any, 0, len(list.Items))
+	for i := range list.Items {
+		items = append(items, &list.Items[i])
+	}
+	return indexer.Replace(items, "")
 }
 
 // defaultTLS applies the Gateway API CRDs' defaults the API server writes.
