@@ -84,7 +84,7 @@ func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt
 	order := &cmacme.Order{}
 	order.Labels = crt.Labels
 	http01 := http01Check{
-		acmeCheck: c, kind: kind, certificateAnnotations: crt.Annotations,
+		acmeCheck: c, kind: kind, certificateAnnotations: crt.Annotations, namespace: crt.Namespace,
 		served: map[int]bool{},
 	}
 	for _, id := range identifiers {

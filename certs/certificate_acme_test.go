@@ -401,8 +401,14 @@ func TestACMEHTTP01ThroughIstio(t *testing.T) {
 			want:    []string{"error MC5012 spec.servers[0].hosts[0]"},
 		},
 		{
-			name:    "a gatewayHTTPRoute solver attached to port 80 is fine",
+			name:    "a gatewayHTTPRoute solver attached to port 80 of a Gateway API Gateway listening there in the Certificate's namespace is fine",
 			solvers: `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: web, port: 80}]}}}]`,
+			extra:   routeGateway("istio-system", "web", `[{name: http, port: 80, protocol: HTTP}]`, ""),
+		},
+		{
+			name:    "a gatewayHTTPRoute solver attached to port 80 of a Gateway API Gateway that is not known is a warning",
+			solvers: `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: web, port: 80}]}}}]`,
+			want:    []string{"warning MC5017 spec.servers[0].hosts[0]"},
 		},
 		{
 			name:    "a port-80 server redirecting the host to HTTPS swallows the challenge",
@@ -560,6 +566,7 @@ func http01Findings(fs finding.Findings) finding.Findings {
 	codes := []finding.Code{
 		finding.CodeACMESolverNotServedByIstio, finding.CodeACMESolverClassUnknown, finding.CodeInvalidACMESolver,
 		finding.CodeACMEChallengeRedirected, finding.CodeACMEChallengeOnOtherWorkload, finding.CodeACMEChallengeMayBeRedirected,
+		finding.CodeACMESolverParentNotFound,
 	}
 	for _, f := range fs {
 		if slices.Contains(codes, f.Code) {

@@ -38,9 +38,18 @@ type http01Check struct {
 	acmeCheck
 	kind                   string
 	certificateAnnotations map[string]string
+	// namespace is the Certificate's, where cert-manager creates the
+	// Challenge and so a gatewayHTTPRoute solver's HTTPRoute.
+	namespace string
 	// served records, by index in the issuer's solvers, whether Istio
 	// serves the solver's Ingress; a solver is checked once.
 	served map[int]bool
+	// routes records, by index in the issuer's solvers, the parentRefs of
+	// the HTTPRoute a gatewayHTTPRoute solver creates, nil when the solver
+	// cannot work (reported once); parentReported the parentRefs already
+	// reported for what does not depend on the name (routeParentKey).
+	routes         map[int][]routeParentRef
+	parentReported map[string]bool
 }
 
 func (c *http01Check) check(ctx context.Context, b *finding.Builder, id string, solver *cmacme.ACMEChallengeSolver) {
@@ -48,6 +57,18 @@ func (c *http01Check) check(ctx context.Context, b *finding.Builder, id string, 
 	i := slices.IndexFunc(c.issuer.GetSpec().ACME.Solvers, func(s cmacme.ACMEChallengeSolver) bool {
 		return equality.Semantic.DeepEqual(&s, solver)
 	})
+	if route := solver.HTTP01.GatewayHTTPRoute; route != nil {
+		refs, checked := c.routes[i]
+		if !checked {
+			refs = c.routeParentRefs(b, id, route)
+			if c.routes == nil {
+				c.routes = map[int][]routeParentRef{}
+			}
+			c.routes[i] = refs
+		}
+		c.checkRouteParents(ctx, b, id, i, refs)
+		return
+	}
 	served, checked := c.served[i]
 	if !checked {
 		served = c.checkSolver(ctx, b, id, solver)
@@ -58,31 +79,10 @@ func (c *http01Check) check(ctx context.Context, b *finding.Builder, id string, 
 	}
 }
 
-// checkSolver reports what keeps the solver's challenge from being served
-// by Istio, and whether Istio serves it.
+// checkSolver reports what keeps an ingress solver's challenge from being
+// served by Istio, and whether Istio serves it.
 func (c *http01Check) checkSolver(ctx context.Context, b *finding.Builder, id string, solver *cmacme.ACMEChallengeSolver) bool {
-	kind, name := c.issuerKindName()
-	switch {
-	case solver.HTTP01.GatewayHTTPRoute != nil:
-		route := solver.HTTP01.GatewayHTTPRoute
-		if len(route.ParentRefs) == 0 && c.certificateAnnotations[cmacme.ACMECertificateHTTP01ParentRefName] == "" {
-			b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
-				"the gatewayHTTPRoute solver of ACME %s %q that would take %q has no parentRefs, so the HTTPRoute cert-manager creates for the challenge attaches to no Gateway and the challenge is never served: add parentRefs naming a Gateway API Gateway with an HTTP listener on port 80",
-				kind, name, id)
-			return false
-		}
-		for _, ref := range route.ParentRefs {
-			if ref.Port != nil && *ref.Port != 80 {
-				b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
-					"the gatewayHTTPRoute solver of ACME %s %q that would take %q attaches to port %d of Gateway %q, but the ACME server sends HTTP-01 requests to port 80: use port 80, or leave the port out",
-					kind, name, id, *ref.Port, string(ref.Name))
-				return false
-			}
-		}
-		// Whether that Gateway API Gateway listens on port 80 and allows the
-		// route is not known to meshcert (it does not read them).
-		return false
-	case solver.HTTP01.Ingress != nil:
+	if solver.HTTP01.Ingress != nil {
 		if overrides := c.overrideKeys(); len(overrides) > 1 {
 			b.Errorf(finding.CodeInvalidACMESolver, c.pathOf(id),
 				"the certificate carries %s, and cert-manager fails an order with more than one HTTP-01 override (\"may not specify more than one of: name, class, ingressClassName\"): keep one",

@@ -24,8 +24,9 @@
 //     and client CAs injected;
 //   - certificate_desired.go, certificate_hosts.go,
 //     certificate_validation.go, certificate_acme.go,
-//     certificate_acmehttp01.go: the desired Certificates, as cert-manager
-//     validates and issues them (MC3xxx, MC5xxx);
+//     certificate_acmehttp01.go, certificate_acmehttproute.go: the desired
+//     Certificates, as cert-manager validates and issues them, their ACME
+//     solvers' Ingresses and HTTPRoutes included (MC3xxx, MC5xxx);
 //   - credential_check.go, credential_ref.go, credential_secretowner.go,
 //     credential_serving.go, credential_workloads.go: which Secret istiod
 //     reads for each server, on which workload and port, and whose it is

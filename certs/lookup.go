@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Lookup is everything the planner needs to know about objects other than
@@ -63,4 +64,47 @@ type Lookup interface {
 	// when the lookup cannot vouch that it holds them all (input files
 	// without any IngressClass).
 	IngressClasses(ctx context.Context) (classes []*networkingv1.IngressClass, known bool)
+}
+
+// RouteParents is what a Lookup may also know: the Gateway API Gateways and
+// ListenerSets an HTTPRoute attaches to, so the HTTPRoute cert-manager
+// creates for a gatewayHTTPRoute ACME solver can be checked against the
+// listeners it would attach to. A Lookup without it knows none, and such a
+// solver is checked only for what it says itself. The CLI knows them from
+// its input (offline.Index); the server when the Gateway API CRDs were
+// installed when it started (cluster.Lookup).
+type RouteParents interface {
+	// RouteParent returns the object of kind (Gateway or ListenerSet, of
+	// group gateway.networking.k8s.io) namespace/name, nil when there is
+	// none; known is false when the lookup does not hold objects of that
+	// kind at all.
+	RouteParent(ctx context.Context, kind, namespace, name string) (parent *RouteParent, known bool)
+}
+
+// RouteParent is a Gateway API Gateway or ListenerSet as a route attaching
+// to it sees it.
+type RouteParent struct {
+	Kind, Namespace, Name string
+	Listeners             []RouteListener
+	// AllowedListeners is a Gateway's spec.allowedListeners, which says
+	// which ListenerSets may attach to it (nil: none).
+	AllowedListeners *gwapi.AllowedListeners
+	// GatewayNamespace and GatewayName are a ListenerSet's parentRef, and
+	// Gateway that Gateway, nil when it does not exist.
+	GatewayNamespace, GatewayName string
+	Gateway                       *RouteParent
+}
+
+// RouteListener is one listener of a RouteParent.
+type RouteListener struct {
+	// Index is the listener's position in spec.listeners.
+	Index int
+	Name  string
+	// Hostname is nil when the listener matches every hostname.
+	Hostname *string
+	Port     int32
+	Protocol string
+	// AllowedRoutes as written; nil means the CRD's default (routes of
+	// the protocol's kinds, from the same namespace).
+	AllowedRoutes *gwapi.AllowedRoutes
 }

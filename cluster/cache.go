@@ -14,6 +14,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -22,8 +23,10 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 )
 
 // DefaultGatewayPodSelector selects the Pods whose metadata the cache holds
@@ -126,6 +129,21 @@ var trustBundleSelector = func() labels.Selector {
 	return labels.NewSelector().Add(*req)
 }()
 
+// NewGatewayAPIObject returns an empty unstructured Gateway API object of
+// kind (gatewayapi.KindGateway or KindListenerSet), v1: the type the cache
+// holds them as.
+func NewGatewayAPIObject(kind string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: gatewayapi.Group, Version: "v1", Kind: kind})
+	return u
+}
+
+func newGatewayAPIList(kind string) *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(schema.GroupVersionKind{Group: gatewayapi.Group, Version: "v1", Kind: kind + "List"})
+	return l
+}
+
 // cachedKind is one kind the cache holds: an informer each, with the
 // indexes Setup adds to it, and where a Lookup keeps the informer's indexer.
 type cachedKind struct {
@@ -136,6 +154,10 @@ type cachedKind struct {
 	selector func(Config) labels.Selector
 	indexes  toolscache.Indexers
 	indexer  *toolscache.Indexer
+	// optional kinds are held only when the API server serves them when
+	// Setup runs (their CRD is installed); otherwise their indexer stays
+	// nil and the Lookup does not know them.
+	optional bool
 }
 
 // watched lists every kind the cache holds, the one list Setup starts
@@ -185,13 +207,29 @@ func (l *Lookup) watched() []cachedKind {
 			name: "IngressClass", object: &networkingv1.IngressClass{}, list: func() client.ObjectList { return &networkingv1.IngressClassList{} },
 			indexer: &l.ingressClasses,
 		},
+		{
+			// A ListenerSet's parent, and the parents of a gatewayHTTPRoute
+			// solver's HTTPRoute.
+			name: gatewayAPIKindName(gatewayapi.KindGateway), object: NewGatewayAPIObject(gatewayapi.KindGateway),
+			list:    func() client.ObjectList { return newGatewayAPIList(gatewayapi.KindGateway) },
+			indexer: &l.apiGateways, optional: true,
+		},
+		{
+			name: gatewayAPIKindName(gatewayapi.KindListenerSet), object: NewGatewayAPIObject(gatewayapi.KindListenerSet),
+			list:    func() client.ObjectList { return newGatewayAPIList(gatewayapi.KindListenerSet) },
+			indexer: &l.listenerSets, optional: true,
+		},
 	}
 }
 
+// gatewayAPIKindName names a Gateway API kind apart from Istio's Gateway.
+func gatewayAPIKindName(kind string) string { return kind + "." + gatewayapi.Group }
+
 // CacheOptions returns the manager's cache options: Istio Gateways
 // (unstructured, v1), cert-manager Issuers, ClusterIssuers and Certificates,
-// IngressClasses, trust-bundle ConfigMaps, and the metadata of Namespaces
-// and of the gateway Pods cfg selects. The cache refuses to read anything
+// IngressClasses, trust-bundle ConfigMaps, the metadata of Namespaces
+// and of the gateway Pods cfg selects, and, where their CRDs are installed,
+// Gateway API Gateways and ListenerSets (unstructured, v1, without status). The cache refuses to read anything
 // else rather than start an informer on demand, so no Secret is ever
 // cached; what meshcert never reads is dropped to save memory
 // (StripForCache). The manager fills in scheme, mapper and HTTP client.
@@ -214,12 +252,17 @@ var stripManagedFields = cache.TransformStripManagedFields()
 // StripForCache is the cache's transform: it drops from every object what
 // meshcert never reads, managedFields and kubectl's
 // last-applied-configuration annotation, a second copy of every object
-// applied with kubectl apply. The cache is read-only to meshcert, so
-// nothing is written back without them.
+// applied with kubectl apply, and the status of Gateway API objects (the
+// gateway controller's conditions for every listener and attached route
+// count). The cache is read-only to meshcert, so nothing is written back
+// without them.
 func StripForCache(in any) (any, error) {
 	out, err := stripManagedFields(in)
 	if err != nil {
 		return nil, err
+	}
+	if u, ok := out.(*unstructured.Unstructured); ok && u.GroupVersionKind().Group == gatewayapi.Group {
+		delete(u.Object, "status")
 	}
 	if obj, ok := out.(metav1.Object); ok {
 		if ann := obj.GetAnnotations(); ann != nil {
@@ -242,9 +285,18 @@ func StripForCache(in any) (any, error) {
 // value twice (by namespace and for all namespaces) and answer through a
 // List that builds a new list per call, which on the admission path cost a
 // fifth of the CPU for large Gateways.
+//
+// An optional kind (Gateway API Gateways and ListenerSets) whose CRD the
+// API server does not serve now gets no informer, and is logged: the
+// Lookup then does not know it until meshcert restarts.
 func Setup(ctx context.Context, c cache.Informers) error {
 	for _, k := range new(Lookup).watched() {
 		informer, err := c.GetInformer(ctx, k.object, cache.BlockUntilSynced(false))
+		if k.optional && meta.IsNoMatchError(err) {
+			gvk := k.object.GetObjectKind().GroupVersionKind()
+			logf.FromContext(ctx).Info("CRD not installed; not watching its objects", "kind", gvk.Kind, "group", gvk.Group)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("failed to set up the %s informer: %w", k.name, err)
 		}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 )
 
 // Lookup implements certs.Lookup over the indexers of the informers Setup
@@ -39,11 +40,17 @@ type Lookup struct {
 	// whole from the start (Snapshot); synced is set once they all are.
 	hasSynced []toolscache.InformerSynced
 	synced    atomic.Bool
-	// One indexer per kind the cache holds (watched).
+	// One indexer per kind the cache holds (watched); nil for an optional
+	// kind the API server did not serve.
 	gateways, issuers, clusterIssuers, certificates, namespaces, pods, trustBundles, ingressClasses toolscache.Indexer
+	apiGateways, listenerSets                                                                       toolscache.Indexer
 }
 
-var _ certs.Lookup = (*Lookup)(nil)
+var (
+	_ certs.Lookup       = (*Lookup)(nil)
+	_ certs.RouteParents = (*Lookup)(nil)
+	_ gatewayapi.Parents = (*Lookup)(nil)
+)
 
 // NewLookup returns a Lookup reading the indexers of the informers Setup
 // started in informers (the manager's cache), and logging to log what it
@@ -52,6 +59,9 @@ func NewLookup(ctx context.Context, informers cache.Informers, log logr.Logger) 
 	l := &Lookup{log: log}
 	for _, k := range l.watched() {
 		informer, err := informers.GetInformer(ctx, k.object, cache.BlockUntilSynced(false))
+		if k.optional && meta.IsNoMatchError(err) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("failed to get the %s informer: %w", k.name, err)
 		}
@@ -81,6 +91,9 @@ func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Lo
 			opts = append(opts, client.MatchingLabelsSelector{Selector: k.selector(cfg)})
 		}
 		if err := reader.List(ctx, list, opts...); err != nil {
+			if k.optional && meta.IsNoMatchError(err) {
+				continue
+			}
 			return nil, fmt.Errorf("failed to list %s objects: %w", k.name, err)
 		}
 		err := meta.EachListItem(list, func(obj runtime.Object) error {
@@ -313,4 +326,59 @@ func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gate
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return out
+}
+
+// KnowsGatewayAPI implements gatewayapi.Parents: whether the API server
+// served the Gateway API kind (its CRD was installed) when Setup ran, so
+// that its objects are cached.
+func (l *Lookup) KnowsGatewayAPI(ctx context.Context, kind string) bool {
+	indexer, _ := l.gatewayAPI(kind)
+	return indexer != nil && l.waitForSync(ctx)
+}
+
+// APIGateway implements gatewayapi.Parents from the cache.
+func (l *Lookup) APIGateway(ctx context.Context, namespace, name string) (*gatewayapi.Object, bool) {
+	return l.gatewayAPIObject(ctx, gatewayapi.KindGateway, namespace, name)
+}
+
+// ListenerSet implements gatewayapi.Parents from the cache.
+func (l *Lookup) ListenerSet(ctx context.Context, namespace, name string) (*gatewayapi.Object, bool) {
+	return l.gatewayAPIObject(ctx, gatewayapi.KindListenerSet, namespace, name)
+}
+
+// RouteParent implements certs.RouteParents from the cache.
+func (l *Lookup) RouteParent(ctx context.Context, kind, namespace, name string) (*certs.RouteParent, bool) {
+	return gatewayapi.RouteParent(ctx, l, kind, namespace, name)
+}
+
+// gatewayAPI is the indexer of a Gateway API kind (nil when it is not
+// cached) and its name for logs.
+func (l *Lookup) gatewayAPI(kind string) (toolscache.Indexer, string) {
+	switch kind {
+	case gatewayapi.KindGateway:
+		return l.apiGateways, gatewayAPIKindName(kind)
+	case gatewayapi.KindListenerSet:
+		return l.listenerSets, gatewayAPIKindName(kind)
+	}
+	return nil, kind
+}
+
+// gatewayAPIObject is the cached Gateway API object of kind
+// namespace/name, parsed. One that does not parse (the API server's schema
+// forbids it) is logged once per kind and not found.
+func (l *Lookup) gatewayAPIObject(ctx context.Context, kind, namespace, name string) (*gatewayapi.Object, bool) {
+	indexer, kindName := l.gatewayAPI(kind)
+	if indexer == nil {
+		return nil, false
+	}
+	l.waitForSync(ctx)
+	u, ok := get[*unstructured.Unstructured](l, indexer, kindName, namespace, name)
+	if !ok {
+		return nil, false
+	}
+	obj, err := gatewayapi.Parse(u)
+	if l.failed(kindName, err) {
+		return nil, false
+	}
+	return obj, true
 }

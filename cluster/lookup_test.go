@@ -62,6 +62,9 @@ type informers struct {
 	scheme   *runtime.Scheme
 	byKind   map[schema.GroupVersionKind]toolscache.SharedIndexInformer
 	unsynced atomic.Bool
+	// unserved are API groups the API server does not serve (their CRDs
+	// are not installed): GetInformer answers as the cache's REST mapper.
+	unserved map[string]bool
 }
 
 func newInformers(t *testing.T) *informers {
@@ -81,6 +84,9 @@ func (f *informers) GetInformer(_ context.Context, obj client.Object, _ ...cache
 	gvk, err := apiutil.GVKForObject(obj, f.scheme)
 	if err != nil {
 		return nil, err
+	}
+	if f.unserved[gvk.Group] {
+		return nil, &meta.NoKindMatchError{GroupKind: gvk.GroupKind(), SearchedVersions: []string{gvk.Version}}
 	}
 	inf, ok := f.byKind[gvk]
 	if !ok {
@@ -563,7 +569,8 @@ func TestSetup(t *testing.T) {
 			"Gateway meshcert.io/claims on the informer", "Issuer metadata.name on the informer",
 			"Certificate meshcert.io/gateway on the informer", "Certificate spec.secretName on the informer",
 		}, r.indexed)
-		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass"}, r.informed)
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass", "Gateway", "ListenerSet"}, r.informed,
+			"Istio's Gateways, ..., then the Gateway API's Gateways and ListenerSets")
 	})
 	t.Run("a failing informer is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}

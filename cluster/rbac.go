@@ -5,6 +5,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -33,6 +34,9 @@ func PolicyRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{"istiooperators"}, Verbs: read},
 		// Whether Istio serves an ACME HTTP-01 solver's Ingress.
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: read},
+		// Gateway API Gateways and ListenerSets, where their CRDs exist: a
+		// ListenerSet's parent, a gatewayHTTPRoute solver's route parents.
+		{APIGroups: []string{gatewayapi.Group}, Resources: []string{"gateways", "listenersets"}, Verbs: read},
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events.
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 	}

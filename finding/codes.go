@@ -82,6 +82,7 @@ const (
 	CodeACMEChallengeOnOtherWorkload Code = "MC5014"
 	CodeACMEIssuerForCA              Code = "MC5015"
 	CodeACMEChallengeMayBeRedirected Code = "MC5016"
+	CodeACMESolverParentNotFound     Code = "MC5017"
 )
 
 // IstioOperator.

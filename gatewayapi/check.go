@@ -139,10 +139,60 @@ func (p *ShimPlan) listenerOf(crt *cmapi.Certificate, certField string) (Listene
 	return Listener{}, false
 }
 
-// Parents is what a certs.Lookup knows of Gateway API Gateways, so a
-// ListenerSet finds its parent; a lookup without it knows none.
+// Parents is what a certs.Lookup knows of Gateway API objects, so a
+// ListenerSet finds its parent Gateway and a gatewayHTTPRoute solver its
+// route's parents (RouteParent); a lookup without it knows none. The CLI's
+// offline.Index knows every object of its input; the server's
+// cluster.Lookup those of the kinds whose CRDs were installed when it
+// started.
 type Parents interface {
+	// KnowsGatewayAPI reports whether the lookup holds the objects of kind
+	// (KindGateway, KindListenerSet) at all, so that "not found" means
+	// there is none.
+	KnowsGatewayAPI(ctx context.Context, kind string) bool
+	// APIGateway returns the Gateway namespace/name, if known.
 	APIGateway(ctx context.Context, namespace, name string) (*Object, bool)
+	// ListenerSet returns the ListenerSet namespace/name, if known.
+	ListenerSet(ctx context.Context, namespace, name string) (*Object, bool)
+}
+
+// RouteParent answers certs.RouteParents from what parents knows: the
+// Gateway or ListenerSet (kind) namespace/name as a route attaching to it
+// sees it, with a ListenerSet's Gateway.
+func RouteParent(ctx context.Context, parents Parents, kind, namespace, name string) (*certs.RouteParent, bool) {
+	if kind != KindGateway && kind != KindListenerSet || !parents.KnowsGatewayAPI(ctx, kind) {
+		return nil, false
+	}
+	get := parents.APIGateway
+	if kind == KindListenerSet {
+		get = parents.ListenerSet
+	}
+	obj, found := get(ctx, namespace, name)
+	if !found {
+		return nil, true
+	}
+	out := obj.routeParent()
+	if kind == KindListenerSet {
+		out.GatewayNamespace, out.GatewayName = obj.ParentNamespace, obj.ParentName
+		if gw, found := parents.APIGateway(ctx, obj.ParentNamespace, obj.ParentName); found {
+			out.Gateway = gw.routeParent()
+		}
+	}
+	return out, true
+}
+
+// routeParent is o as a route attaching to it sees it.
+func (o *Object) routeParent() *certs.RouteParent {
+	out := &certs.RouteParent{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, AllowedListeners: o.AllowedListeners}
+	for _, l := range o.Listeners {
+		rl := certs.RouteListener{Index: l.Index, Name: l.Name, Port: l.Port, Protocol: l.Protocol, AllowedRoutes: l.AllowedRoutes}
+		if l.HasHostname {
+			hostname := l.Hostname
+			rl.Hostname = &hostname
+		}
+		out.Listeners = append(out.Listeners, rl)
+	}
+	return out
 }
 
 // Plan is everything meshcert says about one Gateway API object, the same
@@ -226,6 +276,7 @@ func ownerText(crt *cmapi.Certificate) string {
 // whether the lookup knows Gateway API Gateways at all.
 func parentOf(ctx context.Context, obj *Object, lookup certs.Lookup) (*Object, bool) {
 	parents, ok := lookup.(Parents)
+	ok = ok && parents.KnowsGatewayAPI(ctx, KindGateway)
 	if !ok || obj.Kind != KindListenerSet || obj.ParentName == "" {
 		return nil, ok
 	}

@@ -65,6 +65,10 @@ type Listener struct {
 	Port        gwapi.PortNumber
 	Protocol    string
 	TLS         *gwapi.ListenerTLSConfig
+	// AllowedRoutes is the listener's allowedRoutes as written; nil means
+	// the CRD's default, routes of the protocol's kinds from the same
+	// namespace.
+	AllowedRoutes *gwapi.AllowedRoutes
 }
 
 // Path is the listener's field path.
@@ -86,6 +90,9 @@ type Object struct {
 	Listeners   []Listener
 	// GatewayClassName is a Gateway's spec.gatewayClassName.
 	GatewayClassName string
+	// AllowedListeners is a Gateway's spec.allowedListeners: which
+	// ListenerSets may attach (nil: none).
+	AllowedListeners *gwapi.AllowedListeners
 	// Parent is a ListenerSet's spec.parentRef: the Gateway's namespace
 	// (the ListenerSet's when unset) and name.
 	ParentNamespace, ParentName string
@@ -126,8 +133,9 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 			return nil, fmt.Errorf("failed to read %s as a Gateway API Gateway: %w", o.Ref, err)
 		}
 		o.GatewayClassName = string(gw.Spec.GatewayClassName)
+		o.AllowedListeners = gw.Spec.AllowedListeners
 		for i, l := range gw.Spec.Listeners {
-			o.Listeners = append(o.Listeners, listenerOf(i, l.Name, l.Hostname, l.Port, l.Protocol, l.TLS))
+			o.Listeners = append(o.Listeners, listenerOf(i, l.Name, l.Hostname, l.Port, l.Protocol, l.TLS, l.AllowedRoutes))
 		}
 	case IsListenerSet(obj.GroupVersionKind()):
 		var ls gwapi.ListenerSet
@@ -140,7 +148,7 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 			o.ParentNamespace, o.ParentNamespaceSet = string(*ns), true
 		}
 		for i, l := range ls.Spec.Listeners {
-			o.Listeners = append(o.Listeners, listenerOf(i, l.Name, l.Hostname, l.Port, l.Protocol, l.TLS))
+			o.Listeners = append(o.Listeners, listenerOf(i, l.Name, l.Hostname, l.Port, l.Protocol, l.TLS, l.AllowedRoutes))
 		}
 	default:
 		return nil, fmt.Errorf("failed to read %s: not a Gateway API Gateway or ListenerSet", o.Ref)
@@ -148,8 +156,8 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 	return o, nil
 }
 
-func listenerOf(i int, name gwapi.SectionName, hostname *gwapi.Hostname, port gwapi.PortNumber, protocol gwapi.ProtocolType, tls *gwapi.ListenerTLSConfig) Listener {
-	l := Listener{Index: i, Name: string(name), Port: port, Protocol: string(protocol)}
+func listenerOf(i int, name gwapi.SectionName, hostname *gwapi.Hostname, port gwapi.PortNumber, protocol gwapi.ProtocolType, tls *gwapi.ListenerTLSConfig, routes *gwapi.AllowedRoutes) Listener {
+	l := Listener{Index: i, Name: string(name), Port: port, Protocol: string(protocol), AllowedRoutes: routes}
 	if hostname != nil {
 		l.Hostname, l.HasHostname = string(*hostname), true
 	}

@@ -33,6 +33,7 @@ spec:
   listeners:
   - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
   - {name: api, port: 443, protocol: HTTPS, hostname: "*.api.example.com", tls: {certificateRefs: [{name: web-tls}]}}
+  - {name: http, port: 80, protocol: HTTP}
 ---
 apiVersion: cert-manager.io/v1
 kind: ClusterIssuer

@@ -48,8 +48,10 @@ type Index struct {
 	gatewayKeys    map[string][]string         // namespace/name → its index keys
 	gateways       map[string][]*certs.Gateway // HostKey or CredentialKey → gateways
 	// apiGateways are the Gateway API Gateways, by namespace and name, so a
-	// ListenerSet finds its parent.
-	apiGateways map[types.NamespacedName]*gatewayapi.Object
+	// ListenerSet finds its parent; listenerSets the ListenerSets, so a
+	// gatewayHTTPRoute solver's route finds them.
+	apiGateways  map[types.NamespacedName]*gatewayapi.Object
+	listenerSets map[types.NamespacedName]*gatewayapi.Object
 }
 
 type workload struct {
@@ -63,7 +65,26 @@ func (x *Index) APIGateway(_ context.Context, namespace, name string) (*gatewaya
 	return gw, ok
 }
 
-var _ gatewayapi.Parents = (*Index)(nil)
+// ListenerSet returns the ListenerSet namespace/name of the input.
+func (x *Index) ListenerSet(_ context.Context, namespace, name string) (*gatewayapi.Object, bool) {
+	ls, ok := x.listenerSets[types.NamespacedName{Namespace: namespace, Name: name}]
+	return ls, ok
+}
+
+// KnowsGatewayAPI implements gatewayapi.Parents: the input is taken to be
+// every object there is, so an object not in it does not exist.
+func (x *Index) KnowsGatewayAPI(context.Context, string) bool { return true }
+
+// RouteParent implements certs.RouteParents from the Gateway API objects
+// of the input.
+func (x *Index) RouteParent(ctx context.Context, kind, namespace, name string) (*certs.RouteParent, bool) {
+	return gatewayapi.RouteParent(ctx, x, kind, namespace, name)
+}
+
+var (
+	_ gatewayapi.Parents = (*Index)(nil)
+	_ certs.RouteParents = (*Index)(nil)
+)
 
 // AddShimCertificates records the Certificates cert-manager's gateway-shim
 // creates for obj (its parent Gateway taken from the index), except one
@@ -111,6 +132,7 @@ func NewIndex() *Index {
 		gatewayKeys:    map[string][]string{},
 		gateways:       map[string][]*certs.Gateway{},
 		apiGateways:    map[types.NamespacedName]*gatewayapi.Object{},
+		listenerSets:   map[types.NamespacedName]*gatewayapi.Object{},
 	}
 }
 
@@ -131,9 +153,11 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 		}
 		x.apiGateways[types.NamespacedName{Namespace: ns, Name: gw.Name}] = gw
 	case gatewayapi.IsListenerSet(gvk):
-		if _, err := parseGatewayAPI(obj, &gwapi.ListenerSet{}); err != nil {
+		ls, err := parseGatewayAPI(obj, &gwapi.ListenerSet{})
+		if err != nil {
 			return err
 		}
+		x.listenerSets[types.NamespacedName{Namespace: ns, Name: ls.Name}] = ls
 	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
 		iss := &cmapi.Issuer{}
 		if err := fromUnstructured(obj, iss); err != nil {

@@ -28,7 +28,8 @@ const (
 	CertManagerVersion = "v1.21.2"
 	IstioAPIVersion    = "v1.32.0"
 	// GatewayAPIVersion is what cert-manager CertManagerVersion is built
-	// against; its CRDs are installed only for cert-manager's gateway-shim.
+	// against; its CRDs are installed for cert-manager's gateway-shim, or
+	// when a test asks for them (WithGatewayAPI).
 	GatewayAPIVersion = "v1.6.0"
 )
 

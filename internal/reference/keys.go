@@ -87,7 +87,9 @@ var OwnKeys = []Key{
 	{Key: cmacme.ACMECertificateHTTP01IngressClassOverride, On: "Certificate", Meaning: "written by meshcert from the Gateway's ACME annotations, as cert-manager's shim writes it"},
 	{Key: cmacme.ACMECertificateHTTP01IngressClassNameOverride, On: "Certificate", Meaning: "written by meshcert from the Gateway's ACME annotations, as cert-manager's shim writes it"},
 	{Key: cmacme.ACMECertificateHTTP01IngressNameOverride, On: "Certificate", Meaning: "written by meshcert for `acme.cert-manager.io/http01-edit-in-place`: the Gateway's name"},
-	{Key: cmacme.ACMECertificateHTTP01ParentRefName, On: "Certificate", Meaning: "read by meshcert: cert-manager's override of a `gatewayHTTPRoute` solver's parent Gateway, when checking an ACME Certificate"},
+	{Key: cmacme.ACMECertificateHTTP01ParentRefName, On: "Certificate", Meaning: "read by meshcert: cert-manager's override of a `gatewayHTTPRoute` solver's parent (with `-parentrefkind` and `-parentrefnamespace`), whose listeners meshcert checks when checking an ACME Certificate"},
+	{Key: cmacme.ACMECertificateHTTP01ParentRefKind, On: "Certificate", Meaning: "read by meshcert: the kind (`Gateway` or `ListenerSet`) of that parent; cert-manager refuses one of name and kind without the other"},
+	{Key: cmacme.ACMECertificateHTTP01ParentRefNamespace, On: "Certificate", Meaning: "read by meshcert: the namespace of that parent (the Certificate's when unset)"},
 	{Key: cmapi.CertificateNameKey, On: "Secret", Meaning: "read by meshcert where Secrets are in the input (`meshcert check`): cert-manager wrote the Secret for this Certificate"},
 }
 
