@@ -31,10 +31,14 @@ const ReasonCACertsNotOwned = "CACertsNotOwned"
 const ReasonRootsNotServed = "RootsNotServed"
 
 // rootsRecheck is how often the controller looks again at a mesh ConfigMap
-// that lacks planned roots: the install tool (Helm, the Sail Operator)
-// applies them after the object is stored, and the ConfigMap is not
-// watched (the cache holds only trust-bundle ConfigMaps).
-const rootsRecheck = time.Minute
+// that lacks planned roots, rootsResync at one that holds them or does not
+// exist yet: the install tool (Helm, the Sail Operator) applies the roots
+// after the object is stored, a later upgrade may drop them, and the
+// ConfigMap is not watched (the cache holds only trust-bundle ConfigMaps).
+const (
+	rootsRecheck = time.Minute
+	rootsResync  = 10 * time.Minute
+)
 
 // IstioOperatorReconciler makes istiod's mesh CA Certificate match what
 // the planner wants for an object that installs istiod (an IstioOperator,
@@ -104,26 +108,30 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // checkRootsServed reads istiod's mesh ConfigMap and reports, on obj, the
 // roots its meshConfig.caCertificates holds (with meshcert's injection)
-// that istiod does not run with, looking again later while any are
-// missing. A ConfigMap that does not exist (istiod not installed yet, or
-// elsewhere) or may not be read says nothing.
+// that istiod does not run with. While obj holds roots it looks again
+// later, sooner while any are missing. A ConfigMap that does not exist
+// (istiod not installed yet, or elsewhere) or may not be read says
+// nothing.
 func (r *IstioOperatorReconciler) checkRootsServed(ctx context.Context, obj *unstructured.Unstructured, plan *istiooperator.Plan) (ctrl.Result, error) {
 	planned := obj
 	if mutated := plan.Mutated(); mutated != nil {
 		planned = mutated
+	}
+	if !istiooperator.HoldsRoots(planned) {
+		return ctrl.Result{}, nil
 	}
 	name := istiooperator.MeshConfigMapName(planned)
 	cm := &corev1.ConfigMap{}
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: plan.IstiodNamespace, Name: name}, cm)
 	switch {
 	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: rootsResync}, nil
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("failed to get ConfigMap %s/%s: %w", plan.IstiodNamespace, name, err)
 	}
 	missing := istiooperator.RootsNotServed(planned, cm)
 	if len(missing) == 0 {
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: rootsResync}, nil
 	}
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonRootsNotServed, "Check",
 		"istiod's mesh ConfigMap %s/%s does not hold %d of the roots in %s.caCertificates (SHA-256 %s), so istiod does not trust them: if this lasts, apply the %s's values to the install again (istioctl install, helm upgrade; the Sail Operator does it by itself)",

@@ -56,12 +56,18 @@ func TestRootsNotServedAreReported(t *testing.T) {
 	require.NoError(t, h.client.Update(t.Context(), meshCM))
 	res, err = r.Reconcile(t.Context(), req)
 	require.NoError(t, err)
-	assert.Zero(t, res.RequeueAfter)
+	assert.Equal(t, rootsResync, res.RequeueAfter, "looked at again later: an upgrade may drop the roots")
 	assert.Empty(t, h.events(), "istiod runs with every root")
 
 	require.NoError(t, h.client.Delete(t.Context(), meshCM))
 	res, err = r.Reconcile(t.Context(), req)
 	require.NoError(t, err)
-	assert.Zero(t, res.RequeueAfter, "no ConfigMap: istiod is not installed here yet")
+	assert.Equal(t, rootsResync, res.RequeueAfter, "no ConfigMap: istiod is not installed here yet, or runs elsewhere")
 	assert.Empty(t, h.events())
+
+	unstructured.RemoveNestedField(istio.Object, "spec", "values", "meshConfig", "caCertificates")
+	require.NoError(t, h.client.Update(t.Context(), istio))
+	res, err = r.Reconcile(t.Context(), req)
+	require.NoError(t, err)
+	assert.Zero(t, res.RequeueAfter, "an object without roots has nothing to look for")
 }

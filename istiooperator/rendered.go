@@ -228,12 +228,13 @@ func MeshConfigMapName(obj *unstructured.Unstructured) string {
 	return meshConfigMapName + "-" + revision
 }
 
-// RootsNotServed returns the fingerprints of the roots obj's
-// meshConfig.caCertificates holds (meshcert's injected ones and anyone
-// else's) that the mesh ConfigMap istiod reads does not hold, sorted; nil
-// when it holds them all or its mesh config cannot be read (CheckMeshConfigMap
-// says why).
-func RootsNotServed(obj *unstructured.Unstructured, cm *corev1.ConfigMap) []string {
+// HoldsRoots reports whether obj's meshConfig.caCertificates holds a root.
+func HoldsRoots(obj *unstructured.Unstructured) bool {
+	return len(plannedRoots(obj)) > 0
+}
+
+// plannedRoots are the caCertificates entries of obj's meshConfig.
+func plannedRoots(obj *unstructured.Unstructured) []any {
 	kind, ok := KindOf(obj.GroupVersionKind())
 	if !ok {
 		return nil
@@ -242,6 +243,22 @@ func RootsNotServed(obj *unstructured.Unstructured, cm *corev1.ConfigMap) []stri
 	parent, _ := meshConfigParent(spec, kind)
 	mc, _ := parent["meshConfig"].(map[string]any)
 	planned, _ := mc["caCertificates"].([]any)
+	if !hasPEMRoots(map[string]any{"caCertificates": planned}) {
+		return nil
+	}
+	return planned
+}
+
+// RootsNotServed returns the fingerprints of the roots obj's
+// meshConfig.caCertificates holds (meshcert's injected ones and anyone
+// else's) that the mesh ConfigMap istiod reads does not hold, sorted; nil
+// when it holds them all or its mesh config cannot be read (CheckMeshConfigMap
+// says why).
+func RootsNotServed(obj *unstructured.Unstructured, cm *corev1.ConfigMap) []string {
+	planned := plannedRoots(obj)
+	if len(planned) == 0 {
+		return nil
+	}
 	mesh, ok := parseMesh(&checker{Builder: finding.New(finding.ObjectRef{})}, cm)
 	if !ok {
 		return nil
