@@ -19,10 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/e2e/framework"
@@ -283,6 +285,33 @@ func TestSailIstioOnTheRealStack(t *testing.T) {
 		assert.Equal(t, []string{string(peer.certPEM)}, pems, "caCertificates istiod loaded")
 		assert.Equal(t, "true", active.DefaultConfig.ProxyMetadata["PROXY_CONFIG_XDS_AGENT"], "proxies get PROXY_CONFIG_XDS_AGENT")
 		assert.Equal(t, "cluster.local", active.TrustDomain)
+	})
+	t.Run("a mesh ConfigMap that lost the peer root is reported on the Istio", func(t *testing.T) {
+		// As after a helm upgrade without the values: istiod's ConfigMap
+		// keeps its mesh config but no caCertificates. The ConfigMap is not
+		// watched, so an update of the Istio makes meshcert look now.
+		cm := &corev1.ConfigMap{}
+		require.NoError(t, cp.Client.Get(t.Context(), types.NamespacedName{Namespace: framework.IstioNamespace, Name: framework.IstioMeshConfigMap}, cm))
+		cm.Data["mesh"] = "trustDomain: cluster.local\n"
+		require.NoError(t, cp.Client.Update(t.Context(), cm))
+		_, stderr, err := kubectlRun(t, cp, "", "annotate", "--overwrite", "istio.sailoperator.io/default", "example.com/touched=1")
+		require.NoError(t, err, stderr)
+		events, err := eventsv1client.NewForConfig(cp.RESTConfig)
+		require.NoError(t, err)
+		eventually(t, "a RootsNotServed Event on Istio default", func(ctx context.Context) error {
+			list, err := events.Events(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			for _, e := range list.Items {
+				if e.Reason == "RootsNotServed" && e.Regarding.Kind == "Istio" && e.Regarding.Name == "default" {
+					assert.Equal(t, corev1.EventTypeWarning, e.Type)
+					assert.Contains(t, e.Note, "istiod's mesh ConfigMap istio-system/istio does not hold 1 of the roots in spec.values.meshConfig.caCertificates")
+					return nil
+				}
+			}
+			return errors.New("no RootsNotServed Event yet")
+		})
 	})
 	t.Logf("TestSailIstioOnTheRealStack took %s", time.Since(began).Round(time.Millisecond))
 }
