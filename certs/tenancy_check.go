@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
@@ -25,30 +26,84 @@ var namespacePath = field.NewPath("metadata", "namespace")
 // every issuer they use. It reports whether the Gateway is within it; one
 // that is not gets no Certificate at all.
 func checkNamespacePolicy(ctx context.Context, b *finding.Builder, gw *Gateway, crts []*cmapi.Certificate, lookup Lookup, opts Options) bool {
+	c, ok := newPolicyCheck(ctx, b, gw.Namespace, lookup, opts)
+	if c == nil {
+		return ok
+	}
+	c.hostsOf(gw, crts)
+	c.issuersOf(gw, crts)
+	return c.done()
+}
+
+// CheckPolicyOf holds Certificates another controller makes for an object
+// of namespace (cert-manager's gateway-shim, for Gateway API Gateways and
+// ListenerSets) to the namespace's policy, as a managed Gateway's are: the
+// names, addresses and email domains in them, and their issuers. fieldOf
+// says which field of the object decided a Certificate field (such as
+// spec.dnsNames[0]), so a finding lands where the user wrote it. It reports
+// whether they are within the policy.
+func CheckPolicyOf(ctx context.Context, b *finding.Builder, namespace string, crts []*cmapi.Certificate, fieldOf func(*cmapi.Certificate, string) *field.Path, lookup Lookup, opts Options) bool {
+	c, ok := newPolicyCheck(ctx, b, namespace, lookup, opts)
+	if c == nil {
+		return ok
+	}
+	checked := map[cmmeta.IssuerReference]bool{}
+	for _, crt := range crts {
+		at := func(format string, i int) claimAt {
+			return claimAt{explicit: fieldOf(crt, fmt.Sprintf(format, i))}
+		}
+		if cn := strings.ToLower(crt.Spec.CommonName); cn != "" && (isIP(cn) || len(validation.IsDNS1123Subdomain(strings.TrimPrefix(cn, "*."))) == 0) {
+			c.host(cn, claimAt{explicit: fieldOf(crt, "spec.commonName")})
+		}
+		for i, name := range crt.Spec.DNSNames {
+			c.host(strings.ToLower(name), at("spec.dnsNames[%d]", i))
+		}
+		for i, ip := range crt.Spec.IPAddresses {
+			c.host(ip, at("spec.ipAddresses[%d]", i))
+		}
+		for i, email := range crt.Spec.EmailAddresses {
+			c.host(strings.ToLower(email[strings.LastIndexByte(email, '@')+1:]), at("spec.emailAddresses[%d]", i))
+		}
+		if ref := crt.Spec.IssuerRef; !checked[ref] {
+			checked[ref] = true
+			c.issuer(ref, fieldOf(crt, "spec.issuerRef.name"))
+		}
+	}
+	return c.done()
+}
+
+// newPolicyCheck reads namespace's policy. A nil check means there is
+// nothing to hold names to, and ok says whether that lets them pass (no
+// policy to apply) or not (the namespace is unknown, or its policy is
+// invalid: reported).
+func newPolicyCheck(ctx context.Context, b *finding.Builder, namespace string, lookup Lookup, opts Options) (c *policyCheck, ok bool) {
 	required := opts.NamespacePolicy == PolicyRequired
-	ns, known := lookup.Namespace(ctx, gw.Namespace)
+	ns, known := lookup.Namespace(ctx, namespace)
 	if !known {
 		if !required || opts.PolicyOnlyForKnownNamespaces {
-			return true
+			return nil, true
 		}
 		// The API server admits nothing into a namespace that does not
 		// exist, so this is a cache behind by moments: refuse, not guess.
 		b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
-			"meshcert does not know namespace %s yet, so it cannot read the namespace's policy and refuses this Gateway; retry in a moment", gw.Namespace)
-		return false
+			"meshcert does not know namespace %s yet, so it cannot read the namespace's policy and refuses this %s; retry in a moment", namespace, b.Object.Kind)
+		return nil, false
 	}
 	policy, err := ParseNamespacePolicy(ns.Annotations)
 	if err != nil {
 		b.Errorf(finding.CodeInvalidNamespacePolicy, namespacePath,
-			"the policy on Namespace %s is invalid, so meshcert refuses its Gateways until a cluster admin fixes it: %v", gw.Namespace, err)
-		return false
+			"the policy on Namespace %s is invalid, so meshcert refuses its Gateways until a cluster admin fixes it: %v", namespace, err)
+		return nil, false
 	}
-	c := policyCheck{b: b, namespace: gw.Namespace, policy: policy, required: required}
-	c.hostsOf(gw, crts)
-	c.issuersOf(gw, crts)
+	return &policyCheck{b: b, namespace: namespace, policy: policy, required: required}, true
+}
+
+// done reports the names beyond the first maxPolicyFindings outside the
+// policy, and whether everything was within it.
+func (c *policyCheck) done() bool {
 	if c.outside > maxPolicyFindings {
-		b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
-			"%d more names are outside the hosts Namespace %s may claim (only the first %d are listed)", c.outside-maxPolicyFindings, gw.Namespace, maxPolicyFindings)
+		c.b.Errorf(finding.CodeHostOutsidePolicy, namespacePath,
+			"%d more names are outside the hosts Namespace %s may claim (only the first %d are listed)", c.outside-maxPolicyFindings, c.namespace, maxPolicyFindings)
 	}
 	return c.within()
 }
@@ -79,9 +134,14 @@ func (c *policyCheck) within() bool {
 type claimAt struct {
 	server, host int
 	annotation   string
+	// explicit is the path, when the caller knows it.
+	explicit *field.Path
 }
 
 func (a claimAt) path() *field.Path {
+	if a.explicit != nil {
+		return a.explicit
+	}
 	if a.annotation != "" {
 		return annotationPath(a.annotation)
 	}

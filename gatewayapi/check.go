@@ -242,6 +242,11 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	if placeholder {
 		plan.Certificates = nil
 	}
+	if len(plan.Certificates) > 0 {
+		// The shim issues whatever a listener names, so the namespace's
+		// policy is held to what it will create, as to a managed Gateway.
+		certs.CheckPolicyOf(ctx, &b, obj.Namespace, plan.Certificates, plan.fieldOf, lookup, opts)
+	}
 	plan.Findings = b.Findings()
 	plan.Findings.Sort()
 	return plan

@@ -1,0 +1,88 @@
+package offline
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshcert/meshcert/certs"
+)
+
+// TestGatewayAPIObjectsAreHeldToTheNamespacePolicy: cert-manager's
+// gateway-shim issues whatever a listener names, for any issuer the
+// annotations name, so a namespace's policy (meshcert.io/allowed-hosts and
+// allowed-issuers, docs/tenancy.md) holds the Certificates it will create
+// for Gateway API objects as it holds a managed Istio Gateway's.
+func TestGatewayAPIObjectsAreHeldToTheNamespacePolicy(t *testing.T) {
+	const issuer = `
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`
+	namespace := func(annotations string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a%s}\n---\n", annotations)
+	}
+	const policy = `, annotations: {meshcert.io/allowed-hosts: "*.team-a.example.com", meshcert.io/allowed-issuers: ClusterIssuer/ca}`
+	gateway := func(hostname string) string {
+		return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: %q, tls: {certificateRefs: [{name: web-tls}]}}
+`, hostname)
+	}
+	const listenerSet = `
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: extra, namespace: team-a}
+spec:
+  parentRef: {name: web}
+  listeners:
+  - {name: other, port: 443, protocol: HTTPS, hostname: shop.example.org, tls: {certificateRefs: [{name: shop-tls}]}}
+`
+	tests := []struct {
+		sentence string
+		input    string
+		mode     certs.PolicyMode
+		want     []string
+	}{
+		{"a listener hostname the policy allows passes",
+			namespace(policy) + gateway("web.team-a.example.com") + issuer, certs.PolicyRequired, []string{}},
+		{"a listener hostname outside the policy is reported on that hostname",
+			namespace(policy) + gateway("web.example.org") + issuer, certs.PolicyRequired,
+			[]string{"1 error MC8003 spec.listeners[0].hostname"}},
+		{"a namespace without a policy may claim no host and use no issuer",
+			namespace("") + gateway("web.team-a.example.com") + issuer, certs.PolicyRequired,
+			[]string{"1 error MC8003 metadata.namespace", "1 error MC8004 metadata.namespace"}},
+		{"under the optional mode a namespace without a policy is unrestricted",
+			namespace("") + gateway("web.team-a.example.com") + issuer, certs.PolicyOptional, []string{}},
+		{"an issuer the policy does not allow is reported on the annotation naming it",
+			namespace(`, annotations: {meshcert.io/allowed-hosts: "*.team-a.example.com", meshcert.io/allowed-issuers: ClusterIssuer/other}`) + gateway("web.team-a.example.com") + issuer,
+			certs.PolicyRequired, []string{"1 error MC8004 metadata.annotations[cert-manager.io/cluster-issuer]"}},
+		{"a ListenerSet's own listener outside the policy is reported on it, its parent's passing",
+			namespace(policy) + gateway("web.team-a.example.com") + issuer + listenerSet, certs.PolicyRequired,
+			[]string{"3 error MC8003 spec.listeners[0].hostname"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.sentence, func(t *testing.T) {
+			opts := certs.DefaultOptions()
+			opts.NamespacePolicy = tc.mode
+			opts.PolicyOnlyForKnownNamespaces = true
+			res, err := PlanObjects(t.Context(), objectsFromYAML(t, tc.input), opts, "default")
+			require.NoError(t, err)
+			got := []string{}
+			for _, f := range res.Findings {
+				got = append(got, fmt.Sprintf("%d %s %s %s", f.Index, f.Severity, f.Code, f.Field))
+			}
+			assert.Equal(t, tc.want, got)
+			assert.NotEmpty(t, res.ShimCertificates, "the shim creates them all the same; the webhook's denial is what stops a write")
+		})
+	}
+}
