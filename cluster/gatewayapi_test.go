@@ -51,14 +51,20 @@ spec:
 `)
 }
 
-// plannedCodes plans a ListenerSet with gatewayapi.Plan, as the webhook
-// does, and returns its finding codes.
-func plannedCodes(t *testing.T, lookup certs.Lookup, ls *unstructured.Unstructured) []finding.Code {
+// planned plans a ListenerSet with gatewayapi.Plan, as the webhook does,
+// and returns its findings.
+func planned(t *testing.T, lookup certs.Lookup, ls *unstructured.Unstructured) finding.Findings {
 	t.Helper()
 	obj, err := gatewayapi.Parse(ls)
 	require.NoError(t, err)
+	return gatewayapi.Plan(t.Context(), obj, lookup, certs.DefaultOptions(), gatewayapi.DefaultShimOptions()).Findings
+}
+
+// plannedCodes is the codes of planned's findings.
+func plannedCodes(t *testing.T, lookup certs.Lookup, ls *unstructured.Unstructured) []finding.Code {
+	t.Helper()
 	var codes []finding.Code
-	for _, f := range gatewayapi.Plan(t.Context(), obj, lookup, certs.DefaultOptions(), gatewayapi.DefaultShimOptions()).Findings {
+	for _, f := range planned(t, lookup, ls) {
 		codes = append(codes, f.Code)
 	}
 	return codes
@@ -68,7 +74,7 @@ func plannedCodes(t *testing.T, lookup certs.Lookup, ls *unstructured.Unstructur
 // cache when the API server serves them, so the webhook finds a
 // ListenerSet's parent Gateway, and a gatewayHTTPRoute solver its route's
 // parents; without their CRDs it knows none, and says so, rather than
-// "not found".
+// "not found", and a ListenerSet is told to restart meshcert.
 func TestLookupGatewayAPI(t *testing.T) {
 	t.Run("with the CRDs, a ListenerSet finds its parent Gateway and takes its issuer", func(t *testing.T) {
 		l := lookupOf(t, sharedGateway(t), teamListenerSet(t, "shared"), namespace("team-a", nil))
@@ -82,8 +88,9 @@ func TestLookupGatewayAPI(t *testing.T) {
 		ls, ok := l.ListenerSet(t.Context(), "team-a", "team")
 		require.True(t, ok)
 		assert.Equal(t, "shared", ls.ParentName)
-		assert.Equal(t, []finding.Code{finding.CodeIssuerNotFound}, plannedCodes(t, l, teamListenerSet(t, "shared")),
-			"no MC2021, and the ClusterIssuer the ListenerSet takes from its Gateway is looked for (this cache holds none)")
+		codes := plannedCodes(t, l, teamListenerSet(t, "shared"))
+		assert.NotContains(t, codes, finding.CodeListenerSetParentUnknown)
+		assert.Contains(t, codes, finding.CodeIssuerNotFound, "the ClusterIssuer the ListenerSet takes from its Gateway is looked for (this cache holds none)")
 	})
 	t.Run("with the CRDs, a ListenerSet whose Gateway does not exist gets MC2021", func(t *testing.T) {
 		l := lookupOf(t, sharedGateway(t))
@@ -118,8 +125,16 @@ func TestLookupGatewayAPI(t *testing.T) {
 		parent, known := l.RouteParent(t.Context(), gatewayapi.KindGateway, "infra", "shared")
 		assert.False(t, known)
 		assert.Nil(t, parent)
-		assert.NotContains(t, plannedCodes(t, l, teamListenerSet(t, "missing")), finding.CodeListenerSetParentUnknown,
-			"a Lookup that does not know Gateways cannot say the parent is missing")
+		// A ListenerSet admitted while the Lookup knows no Gateways: their
+		// CRD came after meshcert started. It cannot say the parent is
+		// missing, and says why it cannot see it.
+		fs := planned(t, l, teamListenerSet(t, "missing"))
+		require.Len(t, fs, 1)
+		assert.Equal(t, finding.CodeListenerSetParentUnknown, fs[0].Code)
+		assert.Equal(t, finding.SeverityWarning, fs[0].Severity)
+		assert.Contains(t, fs[0].Message, "meshcert knows no Gateway API Gateways (their CRD was not installed when it started)")
+		assert.Contains(t, fs[0].Message, "restart meshcert")
+		assert.NotContains(t, fs[0].Message, "is not known, and")
 	})
 	t.Run("another error getting an optional informer still fails Setup", func(t *testing.T) {
 		r := &recordingInformers{err: context.DeadlineExceeded}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/meshcert/meshcert/e2e/framework"
 )
@@ -102,24 +103,40 @@ func dryRun(t *testing.T, cp *framework.ControlPlane, what, manifests string, ch
 	})
 }
 
-// TestWebhookSeesGatewayAPIFromItsCache runs meshcert serve on a plane
-// with the Gateway API CRDs, as the user the declared RBAC binds: its
-// cache holds Gateway API Gateways and ListenerSets, so the validating
-// webhook checks a ListenerSet with what its parent Gateway adds, and a
-// gatewayHTTPRoute solver against the listeners its route would attach to.
+// TestWebhookSeesGatewayAPIFromItsCache runs meshcert serve, as the user
+// the declared RBAC binds, on a plane that gets the Gateway API CRDs after
+// meshcert started: until it restarts, a ListenerSet is told meshcert
+// cannot see its Gateway. Restarted, its cache holds Gateway API Gateways
+// and ListenerSets, so the validating webhook checks a ListenerSet with
+// what its parent Gateway adds, and a gatewayHTTPRoute solver against the
+// listeners its route would attach to.
 func TestWebhookSeesGatewayAPIFromItsCache(t *testing.T) {
-	cp := framework.Start(t, framework.WithoutControllerManager(), framework.WithoutCertManager(), framework.WithGatewayAPI())
+	cp := framework.Start(t, framework.WithoutControllerManager(), framework.WithoutCertManager())
 	logStart(t, cp)
-	startMeshcert(t, cp, framework.MeshcertConfig{})
+	m := startMeshcert(t, cp, framework.MeshcertConfig{})
+	require.NoError(t, cp.InstallGatewayAPI(t.Context()))
 	applyYAML(t, cp, gatewayAPICacheObjects)
+
+	t.Run("CRDs installed after meshcert started are not seen until it restarts, and MC2021 says so", func(t *testing.T) {
+		dryRun(t, cp, "MC2021 saying meshcert cannot see Gateways", listenerSetYAML("shared", ""), func(stderr string, err error) error {
+			if err != nil {
+				return fmt.Errorf("%w: %s", err, stderr)
+			}
+			if !strings.Contains(stderr, "Warning: MC2021 spec.parentRef: meshcert knows no Gateway API Gateways") {
+				return fmt.Errorf("no MC2021 about meshcert's cache: %s", stderr)
+			}
+			return nil
+		})
+	})
+	require.NoError(t, m.Restart(t.Context()))
 
 	t.Run("a ListenerSet whose Gateway does not exist is warned about (MC2021): the webhook knows the Gateways", func(t *testing.T) {
 		dryRun(t, cp, "MC2021 for a missing parent", listenerSetYAML("missing", ""), func(stderr string, err error) error {
 			if err != nil {
 				return fmt.Errorf("%w: %s", err, stderr)
 			}
-			if !strings.Contains(stderr, "Warning: MC2021") {
-				return fmt.Errorf("no MC2021 warning: %s", stderr)
+			if !strings.Contains(stderr, "Warning: MC2021 spec.parentRef: Gateway infra/missing is not known") {
+				return fmt.Errorf("no MC2021 warning about the missing Gateway: %s", stderr)
 			}
 			return nil
 		})

@@ -209,6 +209,12 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 			b.Addf(opts.Lenient(), finding.CodeListenerSetParentUnknown, field.NewPath("spec", "parentRef"),
 				"Gateway %s/%s is not known, and cert-manager's gateway-shim creates nothing for this ListenerSet until it exists; it then takes that Gateway's issuer-kind and issuer-group (and its issuer, where this ListenerSet names none): apply the Gateway, or fix parentRef",
 				obj.ParentNamespace, obj.ParentName)
+		} else if _, ok := lookup.(Parents); ok && obj.ParentName != "" {
+			// A lookup that could know Gateways and does not: the server,
+			// started before the Gateway API CRDs were installed.
+			b.Addf(opts.Lenient(), finding.CodeListenerSetParentUnknown, field.NewPath("spec", "parentRef"),
+				"meshcert knows no Gateway API Gateways (their CRD was not installed when it started), so it cannot see Gateway %s/%s, whose issuer-kind and issuer-group (and issuer, where this ListenerSet names none) cert-manager's gateway-shim adds: restart meshcert",
+				obj.ParentNamespace, obj.ParentName)
 		}
 		// Still check what the ListenerSet says itself, as if its parent
 		// added nothing; the shim writes nothing yet.

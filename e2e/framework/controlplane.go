@@ -81,9 +81,6 @@ type Config struct {
 	// ACME also runs Pebble and a DNS server (ControlPlane.ACME), and
 	// cert-manager's ACME controllers resolving through it.
 	ACME bool
-	// GatewayAPI installs the Gateway API CRDs (standard channel, at
-	// GatewayAPIVersion) without cert-manager's gateway-shim.
-	GatewayAPI bool
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
 }
@@ -454,7 +451,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, cfg Config, 
 func (cp *ControlPlane) installAPIs(ctx context.Context, cfg Config) error {
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	sources := []crdSource{certManagerCRDs, istioCRDs}
-	if cfg.GatewayAPI || slices.Contains(cfg.ExtraCertManagerControllers, GatewayShimController) || slices.Contains(cfg.ExtraCertManagerControllers, ListenerSetShimController) {
+	if slices.Contains(cfg.ExtraCertManagerControllers, GatewayShimController) || slices.Contains(cfg.ExtraCertManagerControllers, ListenerSetShimController) {
 		sources = append(sources, gatewayAPICRDs)
 	}
 	for _, source := range sources {

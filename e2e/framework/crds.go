@@ -29,7 +29,7 @@ const (
 	IstioAPIVersion    = "v1.32.0"
 	// GatewayAPIVersion is what cert-manager CertManagerVersion is built
 	// against; its CRDs are installed for cert-manager's gateway-shim, or
-	// when a test asks for them (WithGatewayAPI).
+	// when a test asks for them (ControlPlane.InstallGatewayAPI).
 	GatewayAPIVersion = "v1.6.0"
 )
 
@@ -147,6 +147,18 @@ func moduleDir(ctx context.Context, module, version string) (string, error) {
 
 // parseCRDs decodes every CustomResourceDefinition of a multi-document YAML
 // stream, skipping empty documents and other kinds.
+// InstallGatewayAPI installs the Gateway API CRDs (standard channel, at
+// GatewayAPIVersion) into the running plane, without cert-manager's
+// gateway-shim, and returns once the API server serves them: for tests of
+// what a meshcert started before them does.
+func (cp *ControlPlane) InstallGatewayAPI(ctx context.Context) error {
+	crds, err := gatewayAPICRDs.load(ctx)
+	if err != nil {
+		return err
+	}
+	return installCRDs(ctx, cp.Client, crds)
+}
+
 func parseCRDs(data []byte) ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var crds []*apiextensionsv1.CustomResourceDefinition

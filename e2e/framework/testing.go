@@ -38,11 +38,6 @@ func WithCertManagerControllers(names ...string) Option {
 	return func(c *Config) { c.ExtraCertManagerControllers = append(c.ExtraCertManagerControllers, names...) }
 }
 
-// WithGatewayAPI installs the Gateway API CRDs (Config.GatewayAPI).
-func WithGatewayAPI() Option {
-	return func(c *Config) { c.GatewayAPI = true }
-}
-
 // WithACME runs Pebble and the DNS server of ACMEZone, and cert-manager's
 // ACME controllers (ControlPlane.ACME).
 func WithACME() Option {
