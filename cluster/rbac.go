@@ -18,7 +18,8 @@ import (
 // ConfigMaps only when labelled meshcert.io/trust-bundle, never Secrets;
 // list and watch permissions cannot be narrowed by label, the cache's
 // selector does that) and IngressClasses; the only writes are meshcert's Certificates and Events.
-// IstioOperators are read where the CRD exists.
+// IstioOperators and the Sail Operator's Istios and IstioRevisions are read
+// where their CRDs exist.
 func PolicyRules() []rbacv1.PolicyRule {
 	read := []string{"get", "list", "watch"}
 	return []rbacv1.PolicyRule{
@@ -31,7 +32,8 @@ func PolicyRules() []rbacv1.PolicyRule {
 			Verbs: []string{"get", "list", "watch", "create", "patch", "update", "delete"},
 		},
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "pods", "configmaps"}, Verbs: read},
-		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{"istiooperators"}, Verbs: read},
+		{APIGroups: []string{istiooperator.GVK.Group}, Resources: []string{istiooperator.IstioOperatorKind.Resource}, Verbs: read},
+		{APIGroups: []string{istiooperator.SailGroup}, Resources: []string{istiooperator.SailIstioKind.Resource, istiooperator.SailIstioRevisionKind.Resource}, Verbs: read},
 		// Whether Istio serves an ACME HTTP-01 solver's Ingress.
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: read},
 		// Gateway API Gateways and ListenerSets, where their CRDs exist: a
