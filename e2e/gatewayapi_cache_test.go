@@ -17,15 +17,16 @@ import (
 // cache: a shared Gateway whose port-80 listener admits HTTPRoutes and
 // ListenerSets from every namespace, naming a ClusterIssuer that is not
 // applied; one with HTTPS alone; and one that sets only an issuer kind,
-// which a ListenerSet takes from it.
+// which a ListenerSet takes from it. The namespaces' policies allow what
+// the objects name, so only what is tested here is denied.
 const gatewayAPICacheObjects = `
 apiVersion: v1
 kind: Namespace
-metadata: {name: infra}
+metadata: {name: infra, annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: "*"}}
 ---
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a}
+metadata: {name: team-a, annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: "*"}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -190,4 +191,25 @@ func TestWebhookSeesGatewayAPIFromItsCache(t *testing.T) {
 			return nil
 		})
 	})
+	t.Run("a listener hostname outside its namespace's policy is denied on that hostname, before the shim can issue it", func(t *testing.T) {
+		gateway := `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bank, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, hostname: login.bank.example.org, tls: {certificateRefs: [{name: bank-tls}]}}
+`
+		dryRun(t, cp, "the host outside the policy denied", gateway, func(stderr string, err error) error {
+			if err == nil {
+				return errors.New("admitted: the shim would issue login.bank.example.org for team-a")
+			}
+			if !strings.Contains(stderr, "spec.listeners[0].hostname") || !strings.Contains(stderr, `"login.bank.example.org" is outside the hosts Namespace team-a may claim`) || !strings.Contains(stderr, "MC8003") {
+				return fmt.Errorf("not the policy's denial: %s", stderr)
+			}
+			return nil
+		})
+	})
+
 }
