@@ -107,6 +107,17 @@ func checkServed(b *finding.Builder, ref CredentialRef, ns string, fp func() *fi
 // which nobody else comes by honestly.
 func hijacks(ctx context.Context, b *finding.Builder, path *field.Path, gw *Gateway, providers []*cmapi.Certificate, lookup Lookup) bool {
 	for _, crt := range providers {
+		if kind, name, ok := ShimController(crt); ok {
+			// cert-manager's gateway-shim writes it for a Gateway API
+			// object's listener, always in that object's namespace.
+			if crt.Namespace == gw.Namespace || !certificateClaimedFirst(crt, gw) {
+				continue
+			}
+			b.Errorf(finding.CodeCredentialHijack, path,
+				"Secret %q in %q is the credential cert-manager's gateway-shim writes for Gateway API %s %s/%s of another namespace; a Gateway may not serve another Gateway's key: use a credential of yours",
+				crt.Spec.SecretName, crt.Namespace, kind, crt.Namespace, name)
+			return true
+		}
 		if !IsManagedCertificate(crt) || OwnedBy(crt, gw.Namespace, gw.Name) || ownerNamespace(crt) == gw.Namespace {
 			continue
 		}

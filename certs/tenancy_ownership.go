@@ -42,6 +42,20 @@ func IsManagedCertificate(crt *cmapi.Certificate) bool {
 	return ManagedByMeshcert(crt) && crt.Annotations[AnnotationGateway] != ""
 }
 
+// ShimController returns the Gateway API Gateway or ListenerSet that
+// controls crt (the owner reference cert-manager's gateway-shim sets on
+// the Certificates it creates), if one does.
+func ShimController(crt *cmapi.Certificate) (kind, name string, ok bool) {
+	ref := metav1.GetControllerOfNoCopy(crt)
+	if ref == nil || (ref.Kind != kindGateway && ref.Kind != kindListenerSet) {
+		return "", "", false
+	}
+	if group, _, _ := strings.Cut(ref.APIVersion, "/"); group != gatewayAPIGroup {
+		return "", "", false
+	}
+	return ref.Kind, ref.Name, true
+}
+
 // owner is the source Gateway as its Certificates record it: labels that
 // let the controller find them by label in any namespace, and an annotation
 // with the full reference. The Certificates of one plan share both maps,

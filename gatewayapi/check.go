@@ -226,9 +226,13 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	for _, f := range plan.stricter {
 		warned[f.Field] = true
 	}
+	hijacked := credentialHijacks(ctx, &b, obj, lookup)
 	stored := plan.Certificates[:0:0]
 	for _, crt := range plan.Certificates {
 		if existing, ok := lookup.Certificate(ctx, crt.Namespace, crt.Name); ok && !controlledBy(existing, obj) {
+			if hijacked[crt.Namespace+"/"+crt.Spec.SecretName] {
+				continue // the error on the listener says more
+			}
 			// The shim leaves a Certificate it does not control alone,
 			// with a log line only, so these hosts get no certificate.
 			b.Warningf(finding.CodeCertificateNotOwned, plan.fieldOf(crt, "spec.secretName"),
