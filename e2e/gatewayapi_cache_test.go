@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/e2e/framework"
 )
 
@@ -207,6 +208,64 @@ spec:
 			}
 			if !strings.Contains(stderr, "spec.listeners[0].hostname") || !strings.Contains(stderr, `"login.bank.example.org" is outside the hosts Namespace team-a may claim`) || !strings.Contains(stderr, "MC8003") {
 				return fmt.Errorf("not the policy's denial: %s", stderr)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a listener naming the Secret meshcert manages for another namespace's Istio Gateway is denied (MC8001)", func(t *testing.T) {
+		applyYAML(t, cp, `
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-b, annotations: {meshcert.io/allowed-hosts: "*.example.com", meshcert.io/allowed-issuers: "*"}}
+---
+# No controller-manager makes it on this plane.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: infra}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ingress, namespace: infra, labels: {istio: ingressgateway}}
+spec:
+  containers: [{name: istio-proxy, image: docker.io/istio/proxyv2:1.28.0}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: team-b, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE}
+`)
+		credential := certs.CredentialName("team-b", "shop", "https")
+		eventually(t, "meshcert's Certificate for team-b/shop in infra", func(context.Context) error {
+			out, stderr, err := kubectlRun(t, cp, "", "get", "certificates", "-n", "infra", "-o", "jsonpath={.items[*].spec.secretName}")
+			if err != nil {
+				return fmt.Errorf("%w: %s", err, stderr)
+			}
+			if !strings.Contains(out, credential) {
+				return fmt.Errorf("no Certificate writes %s yet: %q", credential, out)
+			}
+			return nil
+		})
+		gateway := `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: api, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, hostname: api.example.com, tls: {certificateRefs: [{name: ` + credential + `}]}}
+`
+		dryRun(t, cp, "the listener taking team-b's key denied", gateway, func(stderr string, err error) error {
+			if err == nil {
+				return errors.New("admitted: the listener would serve team-b's private key")
+			}
+			if !strings.Contains(stderr, "spec.listeners[0].tls.certificateRefs[0]") || !strings.Contains(stderr, "team-b/shop") || !strings.Contains(stderr, "MC8001") {
+				return fmt.Errorf("not the hijack denial: %s", stderr)
 			}
 			return nil
 		})
