@@ -38,8 +38,10 @@
 //
 // Around them: lookup.go and options.go are the planner's inputs, keys.go
 // its annotation and label keys, trust.go reads trust bundles (client CAs
-// and the IstioOperator's peer roots), and shared.go is the cert-manager
-// vocabulary the IstioOperator planner shares. CheckCertificate
+// and the IstioOperator's peer roots), shared.go is the cert-manager
+// vocabulary the IstioOperator planner shares, and gatewayapi_shared.go
+// what the gatewayapi package's checks of listeners share with these.
+// CheckCertificate
 // (certificate_check.go) judges a Certificate on its own, as the
 // Certificate webhook and `meshcert check` do.
 package certs

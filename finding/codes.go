@@ -36,6 +36,9 @@ const (
 	CodeIgnoredCipherSuites          Code = "MC2019"
 	CodeListenerSkippedByShim        Code = "MC2020"
 	CodeListenerSetParentUnknown     Code = "MC2021"
+	CodeListenerConflicted           Code = "MC2022"
+	CodeInvalidRouteKinds            Code = "MC2023"
+	CodeListenerSetNotAllowed        Code = "MC2024"
 )
 
 // Hosts.

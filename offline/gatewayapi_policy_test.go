@@ -33,6 +33,7 @@ kind: Gateway
 metadata: {name: web, namespace: team-a, annotations: {cert-manager.io/cluster-issuer: ca}}
 spec:
   gatewayClassName: istio
+  allowedListeners: {namespaces: {from: Same}}
   listeners:
   - {name: web, port: 443, protocol: HTTPS, hostname: %q, tls: {certificateRefs: [{name: web-tls}]}}
 `, hostname)

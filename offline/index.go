@@ -52,6 +52,8 @@ type Index struct {
 	// gatewayHTTPRoute solver's route finds them.
 	apiGateways  map[types.NamespacedName]*gatewayapi.Object
 	listenerSets map[types.NamespacedName]*gatewayapi.Object
+	// referenceGrants are the ReferenceGrants, by namespace and name.
+	referenceGrants map[string]map[string]*gatewayapi.ReferenceGrant
 }
 
 type workload struct {
@@ -133,6 +135,8 @@ func NewIndex() *Index {
 		gateways:       map[string][]*certs.Gateway{},
 		apiGateways:    map[types.NamespacedName]*gatewayapi.Object{},
 		listenerSets:   map[types.NamespacedName]*gatewayapi.Object{},
+
+		referenceGrants: map[string]map[string]*gatewayapi.ReferenceGrant{},
 	}
 }
 
@@ -158,6 +162,12 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 			return err
 		}
 		x.listenerSets[types.NamespacedName{Namespace: ns, Name: ls.Name}] = ls
+	case gatewayapi.IsReferenceGrant(gvk):
+		grant := &gwapi.ReferenceGrant{}
+		if err := fromUnstructured(obj, grant); err != nil {
+			return err
+		}
+		x.addReferenceGrant(&gatewayapi.ReferenceGrant{Namespace: ns, Name: obj.GetName(), Spec: grant.Spec})
 	case gvk.Group == certs.CertManagerGroup && gvk.Kind == cmapi.IssuerKind:
 		iss := &cmapi.Issuer{}
 		if err := fromUnstructured(obj, iss); err != nil {

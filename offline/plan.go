@@ -139,6 +139,7 @@ var namespacedKinds = map[string]bool{
 	"networking.istio.io/VirtualService": true,
 	gatewayapi.Group + "/Gateway":        true,
 	gatewayapi.Group + "/ListenerSet":    true,
+	gatewayapi.Group + "/" + gatewayapi.KindReferenceGrant: true,
 }
 
 // PlanObjects plans a set of objects as if they were the cluster: each
