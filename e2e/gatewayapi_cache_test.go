@@ -270,5 +270,4 @@ spec:
 			return nil
 		})
 	})
-
 }

@@ -114,8 +114,9 @@ func FuzzCheckRenderedInstall(f *testing.F) {
 		d := istiod("istiod", []corev1.EnvVar{{Name: multiRoot, Value: value}, {Name: "PILOT_CERT_PROVIDER", Value: value}}, nil, nil)
 		first, second := istiooperator.CheckMeshConfigMap(cm), istiooperator.CheckMeshConfigMap(cm)
 		assert.Equal(t, first, second)
-		assert.Equal(t, istiooperator.CheckIstiodDeployment(d, cm), istiooperator.CheckIstiodDeployment(d, cm))
-		for _, f := range append(first, istiooperator.CheckIstiodDeployment(d, cm)...) {
+		env, envAgain := istiooperator.CheckIstiodDeployment(d, cm), istiooperator.CheckIstiodDeployment(d, cm)
+		assert.Equal(t, env, envAgain)
+		for _, f := range append(first, env...) {
 			assert.NotEmpty(t, f.Message)
 		}
 	})
