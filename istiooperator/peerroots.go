@@ -280,6 +280,17 @@ func fingerprintSet(value string) map[string]bool {
 // values.pilot.env renders, so it wins.
 func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 	ok := true
+	// The chart renders pilot.envVarFrom after pilot.env
+	// (templates/deployment.yaml), so an entry there is what istiod gets.
+	envVarFrom, _, _ := unstructured.NestedSlice(spec, "values", "pilot", "envVarFrom")
+	for j, e := range envVarFrom {
+		if entry, _ := e.(map[string]any); entry["name"] == multiRootEnv {
+			ok = false
+			pl.Errorf(finding.CodeMultiRootDisabled, specPath.Child("values", "pilot", "envVarFrom").Index(j),
+				"sets %s from elsewhere, and the chart renders it after pilot.env, so istiod runs with that value, which meshcert cannot read; the peer roots take effect only when it is \"true\" (%s): remove this entry so meshcert sets it",
+				multiRootEnv, multiRootSwitches[0].what)
+		}
+	}
 	if value, envPath, found := componentEnv(spec, "pilot", multiRootEnv); found {
 		if !isTrue(value) {
 			ok = false

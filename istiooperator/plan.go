@@ -2,6 +2,7 @@ package istiooperator
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -235,11 +236,25 @@ func (pl *planner) remoteChart() (*field.Path, string) {
 		path = specPath.Child("values", "global", "profile")
 	}
 	remote, why := chartProfile == "remote", "the remote profile consumes an istiod running elsewhere"
-	if v, set := pl.specValue("values", "istiodRemote", "enabled"); set {
-		remote, path, why = helmTrue(v), specPath.Child("values", "istiodRemote", "enabled"), "values.istiodRemote.enabled consumes an istiod running elsewhere"
+	// The chart copies pilot.* over the top-level values
+	// (templates/zzy_descope_legacy.yaml), so pilot.istiodRemote wins.
+	for _, at := range [][]string{{"values", "istiodRemote"}, {"values", "pilot", "istiodRemote"}} {
+		if v, set := pl.specValue(append(at, "enabled")...); set {
+			remote, path = helmTrue(v), specPath.Child(at[0], at[1:]...).Child("enabled")
+			why = strings.TrimPrefix(path.String(), "spec.") + " consumes an istiod running elsewhere"
+		}
 	}
-	if local, _ := pl.specValue("values", "istiodRemote", "enabledLocalInjectorIstiod"); remote && !helmTrue(local) {
+	local, _ := pl.specValue("values", "istiodRemote", "enabledLocalInjectorIstiod")
+	if v, set := pl.specValue("values", "pilot", "istiodRemote", "enabledLocalInjectorIstiod"); set {
+		local = v
+	}
+	if remote && !helmTrue(local) {
 		return path, why
+	}
+	// templates/deployment.yaml renders istiod only for the resource scopes
+	// all (the default) and namespace.
+	if scope, set := pl.specValue("values", "global", "resourceScope"); set && scope != nil && scope != "all" && scope != "namespace" {
+		return specPath.Child("values", "global", "resourceScope"), fmt.Sprintf("values.global.resourceScope %v renders only the cluster-wide resources", scope)
 	}
 	return nil, ""
 }
@@ -253,7 +268,8 @@ func (pl *planner) sailNamespace() string {
 	if ns == "" {
 		ns = DefaultIstiodNamespace
 	}
-	if v, ok := pl.specValue(istioNamespaceKey...); ok {
+	// A null is pruned by the API server before its rules run.
+	if v, ok := pl.specValue(istioNamespaceKey...); ok && v != nil {
 		if s, _ := v.(string); s != ns {
 			pl.Errorf(finding.CodeAPIServerRejects, specPath.Child(istioNamespaceKey[0], istioNamespaceKey[1:]...),
 				"is %s, but the API server refuses a %s whose values.global.istioNamespace differs from spec.namespace (%q): remove it, the operator sets it from spec.namespace",

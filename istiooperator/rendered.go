@@ -137,6 +137,8 @@ func CheckIstiodDeployment(d *appsv1.Deployment, mesh *corev1.ConfigMap) finding
 			j, set := last(multiRootEnv)
 			switch {
 			case set && env[j].ValueFrom != nil:
+			case !set && len(d.Spec.Template.Spec.Containers[i].EnvFrom) > 0:
+				// envFrom may set it; meshcert cannot read it offline.
 			case !set:
 				c.Errorf(finding.CodeMultiRootDisabled, envPath,
 					"ConfigMap %s holds roots in caCertificates, but istiod uses them only with %s=\"true\", which this container does not set: set pilot.env.%s: \"true\" in the install's values",
@@ -220,7 +222,12 @@ func MeshConfigMapName(obj *unstructured.Unstructured) string {
 	case SailIstioRevisionKind.GVK:
 		revision = sailDefault(obj.GetName())
 	default:
+		// istioctl sets values.revision from spec.revision, then merges
+		// the user's spec.values over it (operator/pkg/render).
 		revision, _, _ = unstructured.NestedString(obj.Object, "spec", "revision")
+		if v, found, _ := unstructured.NestedString(obj.Object, "spec", "values", "revision"); found {
+			revision = v
+		}
 	}
 	if revision == "" {
 		return meshConfigMapName

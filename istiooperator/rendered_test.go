@@ -78,6 +78,12 @@ func TestRenderedIstiodDeployment(t *testing.T) {
 		{"the later of two entries is what the container gets", istiod("istiod", env(multiRoot, "true", multiRoot, "false"), nil, nil), withRoots,
 			[]string{"error MC6008 spec.template.spec.containers[0].env[1].value"}},
 		{"strconv.ParseBool's truth: True is true", istiod("istiod", env(multiRoot, "True"), nil, nil), withRoots, []string{}},
+		{"envFrom may set it, which cannot be read offline, so an unset entry is not judged",
+			func() *appsv1.Deployment {
+				d := istiod("istiod", env("A", "b"), nil, nil)
+				d.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "istiod-extra"}}}}
+				return d
+			}(), withRoots, []string{}},
 		{"a valueFrom cannot be read and is not judged",
 			istiod("istiod", []corev1.EnvVar{{Name: multiRoot, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}, nil, nil), withRoots, []string{}},
 		{"without a known mesh ConfigMap only the env is checked", istiod("istiod", env("PILOT_CERT_PROVIDER", "vault"), nil, nil), nil,
@@ -136,6 +142,9 @@ func TestMeshConfigMapName(t *testing.T) {
 	}{
 		{"an IstioOperator without a revision renders istio", obj(istiooperator.IstioOperatorKind, "mesh", "  {}"), "istio"},
 		{"an IstioOperator's spec.revision names it", obj(istiooperator.IstioOperatorKind, "mesh", "  revision: canary"), "istio-canary"},
+		{"an IstioOperator's values.revision is merged over spec.revision by istioctl",
+			obj(istiooperator.IstioOperatorKind, "mesh", "  revision: canary\n  values: {revision: blue}"), "istio-blue"},
+		{"an IstioOperator's values.revision alone names it", obj(istiooperator.IstioOperatorKind, "mesh", "  values: {revision: blue}"), "istio-blue"},
 		{"Sail's Istio named default, in place, is the revision \"\"", obj(istiooperator.SailIstioKind, "default", "  version: v1.30.3"), "istio"},
 		{"Sail's Istio named otherwise, in place, is its name", obj(istiooperator.SailIstioKind, "mesh", "  version: v1.30.3"), "istio-mesh"},
 		{"Sail's revision-based Istio appends the version with dashes",

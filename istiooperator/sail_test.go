@@ -228,3 +228,43 @@ func indexOf(t testing.TB, docs ...string) *offline.Index {
 	}
 	return index
 }
+
+func TestSailChartSettingsReviewedAgainstTheChart(t *testing.T) {
+	roots := func(t *testing.T) string { return trustBundle("istio-system", "roots", pki(t, "root-b.pem")) }
+	for _, tc := range []struct {
+		sentence, annotations, spec string
+		extra                       func(*testing.T) string
+		want                        []string
+		certificate                 bool
+	}{
+		{sentence: "pilot.istiodRemote.enabled is copied over the top-level values by the chart, and drops istiod",
+			annotations: meshRootIssuer, spec: "  values: {pilot: {istiodRemote: {enabled: true}}}",
+			want: []string{"warning MC6012 spec.values.pilot.istiodRemote.enabled"}},
+		{sentence: "pilot.istiodRemote wins over istiodRemote, as the chart merges it last",
+			annotations: meshRootIssuer, spec: "  values: {istiodRemote: {enabled: true}, pilot: {istiodRemote: {enabled: false}}}",
+			want: []string{}, certificate: true},
+		{sentence: "global.resourceScope cluster renders no istiod Deployment",
+			annotations: meshRootIssuer, spec: "  values: {global: {resourceScope: cluster}}",
+			want: []string{"warning MC6012 spec.values.global.resourceScope"}},
+		{sentence: "global.resourceScope namespace still renders istiod",
+			annotations: meshRootIssuer, spec: "  values: {global: {resourceScope: namespace}}",
+			want: []string{}, certificate: true},
+		{sentence: "a null values.global.istioNamespace is pruned by the API server, not refused",
+			annotations: meshRootIssuer, spec: "  values: {global: {istioNamespace: null}}",
+			want: []string{}, certificate: true},
+		{sentence: "pilot.envVarFrom setting ISTIO_MULTIROOT_MESH is rendered after pilot.env and wins",
+			annotations: `    meshcert.io/peer-roots: roots`, extra: roots,
+			spec: "  values: {pilot: {envVarFrom: [{name: ISTIO_MULTIROOT_MESH, valueFrom: {configMapKeyRef: {name: x, key: y}}}]}}",
+			want: []string{"error MC6008 spec.values.pilot.envVarFrom[0]"}},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			docs := []string{sail("Istio", "default", tc.annotations, tc.spec), caIssuer}
+			if tc.extra != nil {
+				docs = append(docs, tc.extra(t))
+			}
+			_, plan := planFirst(t, options(), docs...)
+			assert.Equal(t, tc.want, codes(plan.Findings))
+			assert.Equal(t, tc.certificate, plan.Certificate != nil)
+		})
+	}
+}

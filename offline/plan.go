@@ -152,9 +152,15 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	for i, obj := range objs {
 		effective[i] = obj
 		gvk := obj.GroupVersionKind()
-		if obj.GetNamespace() == "" && namespacedKinds[gvk.Group+"/"+gvk.Kind] {
+		switch kind, install := istiooperator.KindOf(gvk); {
+		case obj.GetNamespace() == "" && namespacedKinds[gvk.Group+"/"+gvk.Kind]:
 			effective[i] = obj.DeepCopy()
 			effective[i].SetNamespace(defaultNamespace)
+		case install && !kind.Namespaced && obj.GetNamespace() != "":
+			// The API server drops the namespace of a cluster-scoped object
+			// (the Sail kinds), so two copies differing only there are one.
+			effective[i] = obj.DeepCopy()
+			effective[i].SetNamespace("")
 		}
 	}
 

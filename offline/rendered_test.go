@@ -52,3 +52,31 @@ func TestRenderedIstiodInstalls(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterScopedSailObjectsHaveNoNamespace: the API server drops the
+// namespace of a cluster-scoped object (k8s.io/apiserver
+// pkg/registry/rest/meta.go), so two Sail Istios of one name are one object
+// whatever metadata.namespace says: the later copy supersedes the first.
+func TestClusterScopedSailObjectsHaveNoNamespace(t *testing.T) {
+	istio := func(namespace string) string {
+		return fmt.Sprintf(`apiVersion: sailoperator.io/v1
+kind: Istio
+metadata: {name: default%s, annotations: {cert-manager.io/cluster-issuer: ca}}
+spec: {namespace: istio-system}
+`, namespace)
+	}
+	objs := objectsFromYAML(t, istio("")+"---\n"+istio(", namespace: foo")+`---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`)
+	res, err := PlanObjects(t.Context(), objs, certs.DefaultOptions(), "default")
+	require.NoError(t, err)
+	assert.Len(t, res.Certificates, 1, "one Istio, one cacerts")
+	codes := []string{}
+	for _, f := range res.Findings {
+		codes = append(codes, fmt.Sprintf("%d %s", f.Index, f.Code))
+	}
+	assert.Equal(t, []string{"1 MC7001"}, codes, "the later copy is reported as a repeat of the first")
+}
