@@ -62,6 +62,10 @@ func Check(obj *unstructured.Unstructured) finding.Findings {
 	}
 	if kind.components {
 		c.checkComponents(spec, specPath.Child("components"))
+		// istioctl renders spec.values.meshConfig too, under spec.meshConfig.
+		if values, ok := spec["values"].(map[string]any); ok {
+			c.checkMeshConfig(values, specPath.Child("values", "meshConfig"))
+		}
 	}
 	c.checkValues(spec, specPath.Child("values"))
 	findings := c.Findings()

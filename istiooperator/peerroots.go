@@ -162,6 +162,15 @@ func (pl *planner) injectPeerRoots(ctx context.Context, istiodNamespace string) 
 	if !ok {
 		return nil
 	}
+	if mc, _ := meshParent["meshConfig"].(map[string]any); pl.kind.components && (mc == nil || mc["caCertificates"] == nil) {
+		// istioctl merges spec.meshConfig over spec.values.meshConfig, and
+		// a list there replaces the one in values: start from the entries
+		// written in values, so writing spec.meshConfig keeps them.
+		values, _ := spec["values"].(map[string]any)
+		if entries, ok = pl.currentEntries(values); !ok {
+			return nil
+		}
+	}
 	var kept []any
 	present := map[string]bool{}
 	for _, e := range entries {

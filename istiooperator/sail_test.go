@@ -268,3 +268,29 @@ func TestSailChartSettingsReviewedAgainstTheChart(t *testing.T) {
 		})
 	}
 }
+
+// TestIstioOperatorValuesMeshConfig: istioctl merges an IstioOperator's
+// spec.meshConfig over spec.values.meshConfig (operator/pkg/render,
+// translateIstioOperatorToHelm), a list replacing a list, and validates
+// both.
+func TestIstioOperatorValuesMeshConfig(t *testing.T) {
+	t.Run("the caCertificates a user wrote in values survive the injection into spec.meshConfig", func(t *testing.T) {
+		docs := []string{
+			operator(`    meshcert.io/peer-roots: roots`, "  values:\n    meshConfig:\n      caCertificates: [{spiffeBundleUrl: https://example.org/bundle}]"),
+			trustBundle("istio-system", "roots", pki(t, "root-b.pem")),
+		}
+		_, plan := planFirst(t, options(), docs...)
+		require.Empty(t, codes(plan.Findings))
+		require.NotNil(t, plan.Mutated())
+		entries, _, _ := unstructured.NestedSlice(plan.Mutated().Object, "spec", "meshConfig", "caCertificates")
+		require.Len(t, entries, 2)
+		assert.Equal(t, "https://example.org/bundle", entries[0].(map[string]any)["spiffeBundleUrl"], "the user's entry first, as written")
+		assert.Contains(t, entries[1].(map[string]any)["pem"], "BEGIN CERTIFICATE")
+		again := istiooperator.PlanIstioOperator(t.Context(), plan.Mutated(), indexOf(t, docs[1]), options())
+		assert.Nil(t, again.Mutated(), "reinjected, nothing changes")
+	})
+	t.Run("an invalid trust domain in spec.values.meshConfig is reported there", func(t *testing.T) {
+		_, plan := planFirst(t, options(), operator(meshRootIssuer, "  values:\n    meshConfig: {trustDomain: a_b}"), caIssuer)
+		assert.Equal(t, []string{"error MC6001 spec.values.meshConfig.trustDomain"}, codes(plan.Findings))
+	})
+}
