@@ -365,6 +365,9 @@ type refProblem struct {
 	path     *field.Path
 	text     string
 	reason   gwapi.ListenerConditionReason
+	// served is true for what meshcert refuses and istiod does not: it
+	// serves the reference all the same.
+	served bool
 }
 
 // checkCertificateRefs is buildTLS for a listener that terminates TLS: at
@@ -396,11 +399,12 @@ func checkCertificateRefs(ctx context.Context, b *finding.Builder, obj *Object, 
 	valid := 0
 	for j, ref := range refs {
 		problems[j] = certificateRefProblems(ctx, obj, l, j, ref, lookup, opts, planned)
+		i := slices.IndexFunc(problems[j], func(p refProblem) bool { return !p.served })
 		switch {
-		case len(problems[j]) == 0:
+		case i < 0:
 			valid++
 		case reason == "":
-			reason = problems[j][0].reason
+			reason = problems[j][i].reason
 		}
 	}
 	outcome := "istiod marks the listener " + condition(gwapi.ListenerConditionResolvedRefs, false, reason)
@@ -413,6 +417,10 @@ func checkCertificateRefs(ctx context.Context, b *finding.Builder, obj *Object, 
 	}
 	for _, list := range problems {
 		for _, p := range list {
+			if p.served {
+				b.Addf(p.severity, p.code, p.path, "listener %q: %s", l.Name, p.text)
+				continue
+			}
 			severity := p.severity
 			if valid > 0 && severity == finding.SeverityError {
 				// The listener is served; this certificate is not.
@@ -438,9 +446,9 @@ func certificateRefProblems(ctx context.Context, obj *Object, l Listener, j int,
 		if group != "" {
 			at, what = path.Child("group"), fmt.Sprintf("a %s of group %q", kind, group)
 		}
-		return []refProblem{{finding.SeverityError, finding.CodeCredentialNotServed, at,
-			fmt.Sprintf("certificateRefs[%d] is %s, and istiod serves only a Secret of the core group (group \"\", kind Secret): name one", j, what),
-			gwapi.ListenerReasonInvalidCertificateRef}}
+		return []refProblem{{severity: finding.SeverityError, code: finding.CodeCredentialNotServed, path: at,
+			text:   fmt.Sprintf("certificateRefs[%d] is %s, and istiod serves only a Secret of the core group (group \"\", kind Secret): name one", j, what),
+			reason: gwapi.ListenerReasonInvalidCertificateRef}}
 	}
 	namespace, name := obj.Namespace, string(ref.Name)
 	if ref.Namespace != nil && *ref.Namespace != "" {
@@ -452,45 +460,56 @@ func certificateRefProblems(ctx context.Context, obj *Object, l Listener, j int,
 	})
 	if !written {
 		if exists, known := lookup.SecretExists(ctx, namespace, name); known && !exists {
-			out = append(out, refProblem{opts.Lenient(), finding.CodeCredentialNotFound, path.Child("name"),
-				fmt.Sprintf("no Secret or Certificate %s/%s is known, and istiod serves only a Secret that exists: create it, or a cert-manager Certificate that writes it", namespace, name),
-				gwapi.ListenerReasonInvalidCertificateRef})
+			out = append(out, refProblem{severity: opts.Lenient(), code: finding.CodeCredentialNotFound, path: path.Child("name"),
+				text:   fmt.Sprintf("no Secret or Certificate %s/%s is known, and istiod serves only a Secret that exists: create it, or a cert-manager Certificate that writes it", namespace, name),
+				reason: gwapi.ListenerReasonInvalidCertificateRef})
 		} else if secret, ok := lookup.Secret(ctx, namespace, name); ok && secret != nil && len(secret.Data) > 0 {
 			// A Secret with no data at all stands for one kept out of the
 			// files (sealed, or made by an operator), as for Istio Gateways.
-			if problem := servingProblem(secret, opts.Time()); problem != "" {
-				out = append(out, refProblem{finding.SeverityError, finding.CodeInvalidCredential, path.Child("name"),
-					fmt.Sprintf("istiod cannot serve Secret %s/%s: %s; put a PEM certificate and its key under tls.crt and tls.key", namespace, name, problem),
-					gwapi.ListenerReasonInvalidCertificateRef})
+			switch problem, loads := servingProblem(secret, opts.Time()); {
+			case problem == "":
+			case loads:
+				out = append(out, refProblem{severity: finding.SeverityError, code: finding.CodeInvalidCredential, path: path.Child("name"),
+					text:   fmt.Sprintf("Secret %s/%s holds a certificate that %s: istiod serves it all the same, and clients refuse the handshake; renew it", namespace, name, strings.TrimPrefix(problem, "its certificate ")),
+					served: true})
+			default:
+				out = append(out, refProblem{severity: finding.SeverityError, code: finding.CodeInvalidCredential, path: path.Child("name"),
+					text:   fmt.Sprintf("istiod cannot serve Secret %s/%s: %s; put a PEM certificate and its key under tls.crt and tls.key", namespace, name, problem),
+					reason: gwapi.ListenerReasonInvalidCertificateRef})
 			}
 		}
 	}
 	if namespace != obj.Namespace {
 		if allowed, known := secretGranted(ctx, lookup, obj, namespace, name); known && !allowed {
-			out = append(out, refProblem{finding.SeverityError, finding.CodeCredentialNotServed, path.Child("namespace"),
-				fmt.Sprintf("Secret %s/%s is in another namespace, and no ReferenceGrant of namespace %q lets a %s of namespace %q reference it: add one (from group %s, kind %s, namespace %s; to group \"\", kind Secret), or move the Secret to %q",
+			out = append(out, refProblem{severity: finding.SeverityError, code: finding.CodeCredentialNotServed, path: path.Child("namespace"),
+				text: fmt.Sprintf("Secret %s/%s is in another namespace, and no ReferenceGrant of namespace %q lets a %s of namespace %q reference it: add one (from group %s, kind %s, namespace %s; to group \"\", kind Secret), or move the Secret to %q",
 					namespace, name, namespace, obj.Kind, obj.Namespace, Group, obj.Kind, obj.Namespace, obj.Namespace),
-				gwapi.ListenerReasonRefNotPermitted})
+				reason: gwapi.ListenerReasonRefNotPermitted})
 		}
 	}
 	return out
 }
 
-// servingProblem says why istiod cannot serve secret as a listener's
-// certificate (kubecreds.ExtractCertInfo and tls.X509KeyPair: a certificate
-// and key, under cert and key or tls.crt and tls.key, that load as a pair),
-// and, stricter than istiod, one not valid now, as certs judges the Secrets
-// of Istio Gateways (MC4010). "" when it can.
-func servingProblem(secret *corev1.Secret, now time.Time) string {
-	if problem := certs.CredentialProblem(secret, now); problem != "" {
-		return problem
-	}
+// servingProblem says what is wrong with secret as a listener's
+// certificate, "" when nothing is, and whether istiod loads it all the
+// same: istiod needs a certificate and key, under cert and key or tls.crt
+// and tls.key, that load as a pair (kubecreds.ExtractCertInfo,
+// tls.X509KeyPair); meshcert also refuses one not valid now, as it judges
+// the Secrets of Istio Gateways (MC4010), which istiod loads.
+func servingProblem(secret *corev1.Secret, now time.Time) (problem string, loads bool) {
+	problem = certs.CredentialProblem(secret, now)
 	crt, key := secret.Data["cert"], secret.Data["key"]
 	if len(crt) == 0 || len(key) == 0 {
 		crt, key = secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
 	}
-	if _, err := tls.X509KeyPair(crt, key); err != nil {
-		return "its certificate and key do not load as a pair: " + err.Error()
+	if len(crt) == 0 || len(key) == 0 {
+		return problem, false
 	}
-	return ""
+	if _, err := tls.X509KeyPair(crt, key); err != nil {
+		if problem == "" {
+			problem = "its certificate and key do not load as a pair: " + err.Error()
+		}
+		return problem, false
+	}
+	return problem, true
 }

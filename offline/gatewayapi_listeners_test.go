@@ -1,11 +1,19 @@
 package offline
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,6 +36,27 @@ func secretYAML(t *testing.T, namespace, name, keyFile string) string {
 	}
 	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n",
 		name, namespace, indent("root-a.pem"), indent(keyFile))
+}
+
+// expiredSecretYAML is a Secret of namespace/name holding a certificate
+// and its key that expired in 2021.
+func expiredSecretYAML(t *testing.T, namespace, name string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a.example.com"},
+		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, key.Public(), key)
+	require.NoError(t, err)
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	indent := func(block *pem.Block) string {
+		return "    " + strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(block))), "\n", "\n    ")
+	}
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n",
+		name, namespace, indent(&pem.Block{Type: "CERTIFICATE", Bytes: der}), indent(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
 }
 
 // placeholder is a Secret without data: it exists, its contents are not
@@ -156,6 +185,11 @@ spec: {ca: {secretName: ca}}`,
 				"\n---\n" + secretYAML(t, "team-a", "mismatch", "pathlen0-ca.key") + "\n---\n" + secretYAML(t, "team-a", "good", "root-a.key"),
 			want:    []string{"0 error MC4010 spec.listeners[0].tls.certificateRefs[0].name"},
 			message: `istiod cannot serve Secret team-a/mismatch: its certificate and key do not load as a pair`},
+		{sentence: "an expired certificate is an error istiod does not share: it serves the listener, so the condition is not named",
+			input: gateway("istio", `  - {name: a, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: expired}]}}`) +
+				"\n---\n" + expiredSecretYAML(t, "team-a", "expired"),
+			want:    []string{"0 error MC4010 spec.listeners[0].tls.certificateRefs[0].name"},
+			message: `listener "a": Secret team-a/expired holds a certificate that is valid only from 2020-01-01T00:00:00Z to 2021-01-01T00:00:00Z: istiod serves it all the same, and clients refuse the handshake; renew it`},
 		{sentence: "a Secret of another namespace needs a ReferenceGrant for the referencing kind, namespace and Secret",
 			input: shared + listenerSet("team-a", "shop", "2026-01-01T00:00:00Z", `  - {name: granted, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: shared-tls, namespace: certs}]}}`) +
 				"\n---\n" + gateway("istio", `  - {name: granted, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: shared-tls, namespace: certs}]}}
