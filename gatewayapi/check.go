@@ -257,6 +257,9 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 		// policy is held to what it will create, as to a managed Gateway.
 		certs.CheckPolicyOf(ctx, &b, obj.Namespace, plan.Certificates, plan.fieldOf, lookup, opts)
 	}
+	if obj.Kind == KindGateway {
+		attachedOutsidePolicy(ctx, &b, obj, lookup, opts, shim)
+	}
 	if !placeholder {
 		// What istiod, the controller of class istio, will mark on the
 		// listeners (listeners.go).
