@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,7 +13,8 @@ var _ gatewayapi.Attached = (*Lookup)(nil)
 
 // ListenerSetsOf implements gatewayapi.Attached from the cache: the
 // ListenerSets whose parentRef names the Gateway namespace/name, parsed.
-// ListenerSets are few, so it reads them all rather than keeping an index.
+// It goes through them all rather than keeping an index, parsing only the
+// attached ones.
 // ReferenceGrants are not cached, so the Lookup is no gatewayapi.Grants:
 // the server does not judge cross-namespace certificateRefs.
 func (l *Lookup) ListenerSetsOf(ctx context.Context, namespace, name string) []*gatewayapi.Object {
@@ -25,6 +27,12 @@ func (l *Lookup) ListenerSetsOf(ctx context.Context, namespace, name string) []*
 	for _, item := range indexer.List() {
 		u, ok := item.(*unstructured.Unstructured)
 		if !ok {
+			continue
+		}
+		// Only the attached ones are parsed: the parentRef is read first.
+		parent, _, _ := unstructured.NestedString(u.Object, "spec", "parentRef", "name")
+		parentNamespace, _, _ := unstructured.NestedString(u.Object, "spec", "parentRef", "namespace")
+		if parent != name || cmp.Or(parentNamespace, u.GetNamespace()) != namespace {
 			continue
 		}
 		obj, err := gatewayapi.Parse(u)
