@@ -80,39 +80,11 @@ type meshCluster struct {
 // write), the IstioOperator asking for istiod's CA and the peer roots, the
 // gateway workload and a MUTUAL Gateway trusting the peer roots for clients.
 func clusterManifests(name, host string, root offlineCA, peerRoots []byte) string {
-	indent := func(b []byte, n int) string {
-		return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n"+strings.Repeat(" ", n))
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata: {name: mesh-root, namespace: %[1]s}
-type: kubernetes.io/tls
-stringData:
-  tls.crt: |
-    %[2]s
-  tls.key: |
-    %[3]s
----
-apiVersion: cert-manager.io/v1
-kind: ClusterIssuer
-metadata: {name: mesh-root}
-spec:
-  ca: {secretName: mesh-root}
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: peer-roots
-  namespace: istio-system
-  labels: {meshcert.io/trust-bundle: "true"}
-data:
-  ca.crt: |
-    %[4]s
----
+	return meshRootManifests(root, peerRoots) + fmt.Sprintf(`---
 apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
 metadata:
-  name: %[5]s
+  name: %[1]s
   namespace: istio-system
   annotations:
     cert-manager.io/cluster-issuer: mesh-root
@@ -124,8 +96,8 @@ spec:
   values:
     global:
       meshID: mesh1
-      multiCluster: {clusterName: %[5]s}
-      network: %[5]s-network
+      multiCluster: {clusterName: %[1]s}
+      network: %[1]s-network
 ---
 apiVersion: v1
 kind: Namespace
@@ -154,9 +126,9 @@ spec:
   selector: {istio: ingressgateway}
   servers:
   - port: {number: 443, name: https-mtls, protocol: HTTPS}
-    hosts: [%[6]s]
+    hosts: [%[2]s]
     tls: {mode: MUTUAL}
-`, framework.CertManagerNamespace, indent(root.certPEM, 4), indent(root.keyPEM, 4), indent(peerRoots, 4), name, host)
+`, name, host)
 }
 
 // ready waits for Certificate namespace/name to be Ready.

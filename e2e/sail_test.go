@@ -53,12 +53,13 @@ var (
 // hack/download-charts.sh copies manifests/charts/istio-control/istio-discovery).
 const istiodChartPath = "manifests/charts/istio-control/istio-discovery"
 
-// sailIssuerManifests are what the operator applies besides the Istio: the
+// meshRootManifests are what the operator applies besides the Istio or
+// IstioOperator: the
 // mesh root, made offline, imported as a CA ClusterIssuer (the Secret in
 // cert-manager's cluster resource namespace), and the peer clusters' roots
 // as a trust bundle ConfigMap in istiod's namespace, as trust-manager would
 // write it.
-func sailIssuerManifests(root offlineCA, peerRoots []byte) string {
+func meshRootManifests(root offlineCA, peerRoots []byte) string {
 	indent := func(b []byte) string {
 		return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ")
 	}
@@ -114,7 +115,7 @@ func TestSailIstioOnTheRealStack(t *testing.T) {
 
 	root := newOfflineCA(t, "mesh root")
 	peer := newOfflineCA(t, "peer cluster root")
-	issuer := sailIssuerManifests(root, peer.certPEM)
+	issuer := meshRootManifests(root, peer.certPEM)
 	eventually(t, "issuer and trust bundle applied", func(context.Context) error {
 		if _, stderr, err := kubectlRun(t, cp, issuer, "apply", "-f", "-"); err != nil {
 			return fmt.Errorf("%w: %s", err, stderr)
