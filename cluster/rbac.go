@@ -18,6 +18,7 @@ import (
 // ConfigMaps only when labelled meshcert.io/trust-bundle, never Secrets;
 // list and watch permissions cannot be narrowed by label, the cache's
 // selector does that) and IngressClasses; the only writes are meshcert's Certificates and Events.
+// Gateway API Gateways and ListenerSets are read where their CRDs exist.
 // IstioOperators and the Sail Operator's Istios and IstioRevisions are read
 // where their CRDs exist.
 func PolicyRules() []rbacv1.PolicyRule {
@@ -39,6 +40,13 @@ func PolicyRules() []rbacv1.PolicyRule {
 		// Gateway API Gateways and ListenerSets, where their CRDs exist: a
 		// ListenerSet's parent, a gatewayHTTPRoute solver's route parents.
 		{APIGroups: []string{gatewayapi.Group}, Resources: []string{"gateways", "listenersets"}, Verbs: read},
+		// With --gateway-api-certificates=meshcert, the Certificates have
+		// their object as owner with blockOwnerDeletion, as the shim's; the
+		// OwnerReferencesPermissionEnforcement admission plugin allows that
+		// only to who may update the owner's finalizers (cert-manager's
+		// chart grants the shim the same). No such subresource is served:
+		// this writes nothing.
+		{APIGroups: []string{gatewayapi.Group}, Resources: []string{"gateways/finalizers", "listenersets/finalizers"}, Verbs: []string{"update"}},
 		// controller-runtime's event recorder writes events.k8s.io/v1 Events.
 		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
 	}

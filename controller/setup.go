@@ -50,6 +50,9 @@ type Config struct {
 	// Recorder records the controllers' Events; nil uses the manager's
 	// (client-go's broadcaster). The server passes an eventq.Recorder.
 	Recorder events.EventRecorder
+	// GatewayAPICertificates says who writes the Certificates of Gateway
+	// API Gateways and ListenerSets; empty means cert-manager's shim.
+	GatewayAPICertificates GatewayAPICertificates
 }
 
 // recorder is cfg's Recorder, or else the manager's.
@@ -66,7 +69,8 @@ func (cfg Config) recorder(mgr manager.Manager) events.EventRecorder {
 // namespaces (their inject label and policy) and gateway Pods (the credential
 // namespace) change plans too, so they enqueue the Gateways they affect.
 // Issuers are not watched: they change findings, not which Certificates
-// exist. IstioOperators get their own controller where the CRD exists.
+// exist. IstioOperators get their own controller where the CRD exists, and
+// so do Gateway API Gateways and ListenerSets (gatewayapi.go).
 func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	r := &Reconciler{
 		Client:     mgr.GetClient(),
@@ -93,7 +97,10 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", Name, err)
 	}
-	return setupIstioOperators(ctx, mgr, cfg, managed)
+	if err := setupIstioOperators(ctx, mgr, cfg, managed); err != nil {
+		return err
+	}
+	return setupGatewayAPI(ctx, mgr, cfg)
 }
 
 // setupIstioOperators adds a controller for each kind that installs istiod

@@ -40,6 +40,8 @@ type certificateWriter struct {
 	source client.Object
 	// owns says whether a Certificate is meshcert's for this source.
 	owns func(*cmapi.Certificate) bool
+	// upToDate, if set, replaces the package's upToDate.
+	upToDate func(existing, desired *cmapi.Certificate) bool
 	// targetNoun and deleteNote word the Events.
 	targetNoun, deleteNote string
 }
@@ -66,7 +68,11 @@ func (w certificateWriter) apply(ctx context.Context, desired *cmapi.Certificate
 		logf.FromContext(ctx).Info("Leaving alone a Certificate meshcert does not own", "certificate", client.ObjectKeyFromObject(desired))
 		return nil
 	}
-	if upToDate(existing, desired) {
+	isUpToDate := upToDate
+	if w.upToDate != nil {
+		isUpToDate = w.upToDate
+	}
+	if isUpToDate(existing, desired) {
 		return nil
 	}
 	return w.write(ctx, existing, desired, updating)

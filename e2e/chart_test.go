@@ -226,6 +226,10 @@ func TestChartValues(t *testing.T) {
 				assert.Contains(t, a, want)
 			}
 		}},
+		{"meshcert writes the Gateway API Certificates on request; cert-manager's gateway-shim by default", []string{"config.gatewayAPICertificates=meshcert"}, func(t *testing.T, r rendered) {
+			assert.Contains(t, args(r), "--gateway-api-certificates=meshcert")
+			assert.Contains(t, args(render(t, helm)), "--gateway-api-certificates=shim")
+		}},
 		{"by default the controller holds writes back for at most 30s", nil, func(t *testing.T, r rendered) {
 			assert.Contains(t, args(r), "--max-write-deferral=30s")
 			assert.Contains(t, args(r), "--concurrent-reconciles=10")

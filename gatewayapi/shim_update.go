@@ -42,7 +42,7 @@ func (p *ShimPlan) Update(existing, desired *cmapi.Certificate, opts ShimOptions
 		return existing, ShimLeaves
 	}
 	desired = desired.DeepCopy()
-	if !p.Object.namesSecret(existing.Spec.SecretName) {
+	if !p.Object.NamesSecret(existing.Spec.SecretName) {
 		return desired, ShimRecreates
 	}
 	updated := existing.DeepCopy()
@@ -57,9 +57,9 @@ func (p *ShimPlan) Update(existing, desired *cmapi.Certificate, opts ShimOptions
 	return updated, ShimUpdates
 }
 
-// namesSecret is the shim's secretNameUsedIn: whether any listener's
+// NamesSecret is the shim's secretNameUsedIn: whether any listener's
 // certificateRefs (of any kind, namespace or protocol) has the name.
-func (o *Object) namesSecret(name string) bool {
+func (o *Object) NamesSecret(name string) bool {
 	for _, l := range o.Listeners {
 		if l.TLS == nil {
 			continue

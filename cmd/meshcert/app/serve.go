@@ -59,11 +59,12 @@ type serveFlags struct {
 	concurrentReconciles    int
 	leaderElect             bool
 	leaderElectionNamespace string
+	gatewayAPICertificates  gatewayAPICertificatesFlag
 	zap                     zap.Options
 }
 
 func newServeFlags() *serveFlags {
-	return &serveFlags{zap: zap.Options{}}
+	return &serveFlags{zap: zap.Options{}, gatewayAPICertificates: gatewayAPICertificatesFlag(controller.GatewayAPICertificatesShim)}
 }
 
 func (f *serveFlags) addTo(fs *pflag.FlagSet) {
@@ -94,6 +95,7 @@ func (f *serveFlags) addTo(fs *pflag.FlagSet) {
 		"elect one replica to run the controller; webhooks are served by every replica")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "",
 		"namespace of the leader election Lease; empty: the namespace meshcert runs in")
+	fs.Var(&f.gatewayAPICertificates, "gateway-api-certificates", gatewayAPICertificatesUsage)
 	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	f.zap.BindFlags(zapFlags)
 	fs.AddGoFlagSet(zapFlags)
@@ -257,7 +259,7 @@ func (f *serveFlags) run(ctx context.Context) error {
 	}
 
 	log.Info("starting", "version", version, "enforce", f.enforce, "webhookPort", f.webhookPort,
-		"gatewayPodSelector", sel.String(), "leaderElect", f.leaderElect)
+		"gatewayPodSelector", sel.String(), "leaderElect", f.leaderElect, "gatewayAPICertificates", f.gatewayAPICertificates.String())
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("failed to run the manager: %w", err)
 	}
@@ -330,6 +332,7 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 	err = controller.Setup(ctx, mgr, controller.Config{
 		Lookup: lookup, Options: opts, Metrics: ctrlMetrics, Admissions: admissions,
 		MaxConcurrentReconciles: f.concurrentReconciles, Recorder: recorder,
+		GatewayAPICertificates: controller.GatewayAPICertificates(f.gatewayAPICertificates),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to set up the controller: %w", err)

@@ -49,6 +49,7 @@ func TestServeFlagDefaults(t *testing.T) {
 	assert.Equal(t, "istio-system", opts.DefaultCredentialNamespace)
 	assert.Equal(t, certs.PolicyRequired, opts.NamespacePolicy, "the secure default: a namespace without a policy gets nothing")
 	assert.False(t, opts.PolicyOnlyForKnownNamespaces, "the server refuses a namespace it cannot see")
+	assert.Equal(t, "shim", f.gatewayAPICertificates.String(), "cert-manager's gateway-shim writes the Gateway API Certificates")
 }
 
 func TestServeFlags(t *testing.T) {
@@ -67,6 +68,7 @@ func TestServeFlags(t *testing.T) {
 				"--leader-election-namespace=meshcert", "--default-issuer-name=ca", "--default-issuer-kind=ClusterIssuer",
 				"--default-credential-namespace=gateways", "--namespace-policy=optional", "--zap-log-level=debug", "--zap-devel",
 				"--max-write-deferral=5s", "--concurrent-reconciles=8", "--pprof-bind-address=127.0.0.1:6060",
+				"--gateway-api-certificates=meshcert",
 			},
 			check: func(t *testing.T, f *serveFlags) {
 				assert.Equal(t, "/k", f.kubeconfig)
@@ -91,6 +93,7 @@ func TestServeFlags(t *testing.T) {
 				assert.Equal(t, "ClusterIssuer", opts.DefaultIssuer.Kind)
 				assert.Equal(t, "gateways", opts.DefaultCredentialNamespace)
 				assert.Equal(t, certs.PolicyOptional, opts.NamespacePolicy)
+				assert.Equal(t, "meshcert", f.gatewayAPICertificates.String())
 				assert.True(t, f.zap.Development)
 				assert.True(t, f.zap.Level.Enabled(zapcore.DebugLevel))
 			},
@@ -98,6 +101,7 @@ func TestServeFlags(t *testing.T) {
 		{name: "a selector that does not parse is refused", args: []string{"--gateway-pod-selector=a b"}, wantErr: "--gateway-pod-selector"},
 		{name: "an empty selector is refused, it would cache every Pod", args: []string{"--gateway-pod-selector="}, wantErr: "every Pod"},
 		{name: "a namespace policy mode that does not exist is refused", args: []string{"--namespace-policy=off"}, wantErr: `"off" is not a namespace policy mode`},
+		{name: "a Gateway API Certificates mode that does not exist is refused", args: []string{"--gateway-api-certificates=both"}, wantErr: `"both" is not a Gateway API Certificates mode`},
 		{name: "a zero QPS is refused", args: []string{"--qps=0"}, wantErr: "--qps must not be 0"},
 		{name: "a zero burst is refused", args: []string{"--burst=0"}, wantErr: "--burst must be at least 1"},
 		{name: "no concurrent reconcile is refused", args: []string{"--concurrent-reconciles=0"}, wantErr: "--concurrent-reconciles must be at least 1"},
