@@ -74,6 +74,9 @@ type Config struct {
 	// the framework's own (a repeated flag's last value wins), e.g.
 	// "--controllers=gateway-shim" to run the shim alone.
 	CertManagerArgs []string
+	// APIServerArgs are extra kube-apiserver flags, after the framework's
+	// own, e.g. an admission plugin to enable.
+	APIServerArgs []string
 	// APIServerProfiling serves the API server's /debug/pprof (to
 	// cluster-admins), for the bench's profiles; off by default, as in a
 	// hardened cluster.
@@ -246,25 +249,25 @@ func (cp *ControlPlane) start(ctx context.Context, cfg Config, p ports) error {
 	}
 	lap("etcd ready")
 
-	apiServer, err := cp.run(cfg, "kube-apiserver", cfg.Tools.KubeAPIServer,
-		"--etcd-servers="+etcdURL,
+	apiServer, err := cp.run(cfg, "kube-apiserver", cfg.Tools.KubeAPIServer, append([]string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(p.apiServer),
+		"--secure-port=" + strconv.Itoa(p.apiServer),
 		// No kubernetes Service endpoints to maintain for a lone local server.
 		"--endpoint-reconciler-type=none",
-		"--tls-cert-file="+certs.apiServer.certPath,
-		"--tls-private-key-file="+certs.apiServer.keyPath,
-		"--client-ca-file="+certs.ca.caPath(),
+		"--tls-cert-file=" + certs.apiServer.certPath,
+		"--tls-private-key-file=" + certs.apiServer.keyPath,
+		"--client-ca-file=" + certs.ca.caPath(),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+certs.serviceAccountPublic,
-		"--service-account-signing-key-file="+certs.serviceAccountPrivate,
+		"--service-account-key-file=" + certs.serviceAccountPublic,
+		"--service-account-signing-key-file=" + certs.serviceAccountPrivate,
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--allow-privileged=true",
-		"--cert-dir="+filepath.Join(cfg.Dir, "pki", "kube-apiserver"),
-		"--profiling="+strconv.FormatBool(cfg.APIServerProfiling),
-	)
+		"--cert-dir=" + filepath.Join(cfg.Dir, "pki", "kube-apiserver"),
+		"--profiling=" + strconv.FormatBool(cfg.APIServerProfiling),
+	}, cfg.APIServerArgs...)...)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,11 @@ func WithCertManagerControllers(names ...string) Option {
 	return func(c *Config) { c.ExtraCertManagerControllers = append(c.ExtraCertManagerControllers, names...) }
 }
 
+// WithAPIServerArgs adds kube-apiserver flags.
+func WithAPIServerArgs(args ...string) Option {
+	return func(c *Config) { c.APIServerArgs = append(c.APIServerArgs, args...) }
+}
+
 // WithACME runs Pebble and the DNS server of ACMEZone, and cert-manager's
 // ACME controllers (ControlPlane.ACME).
 func WithACME() Option {
