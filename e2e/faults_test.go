@@ -438,7 +438,14 @@ func TestAPIServerRestarted(t *testing.T) {
 	exited, why := m.Exited()
 	assert.False(t, exited, "meshcert keeps running once the API server is back: %v", why)
 	assert.LessOrEqual(t, exits, 1, "no crash loop")
-	assert.True(t, httpGetOK(ctx, m.ProbeURL+"/readyz"), "meshcert is ready")
+	// Readiness waits for every cache, which may sync moments after the
+	// first Certificate is written.
+	eventually(t, "meshcert ready", func(ctx context.Context) error {
+		if !httpGetOK(ctx, m.ProbeURL+"/readyz") {
+			return errors.New("/readyz fails")
+		}
+		return nil
+	})
 	t.Logf("converged %s after the restart began, with %d exit(s) of meshcert", time.Since(start).Round(time.Millisecond), exits)
 }
 
