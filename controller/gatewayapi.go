@@ -289,15 +289,37 @@ func setupGatewayAPI(ctx context.Context, mgr manager.Manager, cfg Config) error
 	return nil
 }
 
-func setupGatewayAPIKind(ctx context.Context, mgr manager.Manager, cfg Config, kind string) error {
+// gatewayAPIServed reports whether the API server serves the Gateway API's
+// kind (v1); cluster.Setup caches only the kinds served.
+func gatewayAPIServed(mgr manager.Manager, kind string) (bool, error) {
 	gvk := schema.GroupVersionKind{Group: gatewayapi.Group, Version: "v1", Kind: kind}
 	if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 		if meta.IsNoMatchError(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("failed to discover the Gateway API %s API: %w", kind, err)
+	}
+	return true, nil
+}
+
+func setupGatewayAPIKind(ctx context.Context, mgr manager.Manager, cfg Config, kind string) error {
+	if served, err := gatewayAPIServed(mgr, kind); err != nil || !served {
+		if err == nil {
 			// cluster.Setup has logged it for the cache.
 			logf.FromContext(ctx).V(1).Info("CRD not installed; no controller for its objects", "kind", kind, "group", gatewayapi.Group)
-			return nil
 		}
-		return fmt.Errorf("failed to discover the Gateway API %s API: %w", kind, err)
+		return err
+	}
+	other := gatewayapi.KindListenerSet
+	if kind == gatewayapi.KindListenerSet {
+		other = gatewayapi.KindGateway
+	}
+	// Gateway API releases before v1.5 have Gateways but no v1
+	// ListenerSets: a watch on a kind not served never syncs, and the
+	// manager would stop.
+	otherServed, err := gatewayAPIServed(mgr, other)
+	if err != nil {
+		return err
 	}
 	r := &GatewayAPIReconciler{
 		Kind:         kind,
@@ -319,10 +341,12 @@ func setupGatewayAPIKind(ctx context.Context, mgr manager.Manager, cfg Config, k
 		// The namespace's policy judges the object.
 		Watches(cluster.NewNamespaceMetadata(), handler.EnqueueRequestsFromMapFunc(m.inNamespace),
 			builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
-	if kind == gatewayapi.KindGateway {
+	switch {
+	case !otherServed:
+	case kind == gatewayapi.KindGateway:
 		// What attaches to a Gateway may change what is said of it.
 		b = b.Watches(cluster.NewGatewayAPIObject(gatewayapi.KindListenerSet), handler.EnqueueRequestsFromMapFunc(parentOfListenerSet))
-	} else {
+	default:
 		// A ListenerSet takes its Gateway's issuer annotations.
 		b = b.Watches(cluster.NewGatewayAPIObject(gatewayapi.KindGateway), handler.EnqueueRequestsFromMapFunc(m.listenerSetsOf))
 	}
