@@ -227,6 +227,10 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 		warned[f.Field] = true
 	}
 	hijacked := credentialHijacks(ctx, &b, obj, lookup)
+	// The shim creates a Certificate held back by another of its name as
+	// soon as that one is gone (a Gateway replaced, a Certificate deleted),
+	// so the policy holds every one it would write.
+	predicted := plan.Certificates
 	stored := plan.Certificates[:0:0]
 	for _, crt := range plan.Certificates {
 		if existing, ok := lookup.Certificate(ctx, crt.Namespace, crt.Name); ok && !controlledBy(existing, obj) {
@@ -252,10 +256,10 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	if placeholder {
 		plan.Certificates = nil
 	}
-	if len(plan.Certificates) > 0 {
+	if !placeholder && len(predicted) > 0 {
 		// The shim issues whatever a listener names, so the namespace's
 		// policy is held to what it will create, as to a managed Gateway.
-		certs.CheckPolicyOf(ctx, &b, obj.Namespace, plan.Certificates, plan.fieldOf, lookup, opts)
+		certs.CheckPolicyOf(ctx, &b, obj.Namespace, predicted, plan.fieldOf, lookup, opts)
 	}
 	if obj.Kind == KindGateway {
 		attachedOutsidePolicy(ctx, &b, obj, lookup, opts, shim)

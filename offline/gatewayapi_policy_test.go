@@ -71,6 +71,15 @@ spec:
 		{"a ListenerSet's own listener outside the policy is reported on it, and on the Gateway whose issuer it takes",
 			namespace(policy) + gateway("web.team-a.example.com") + issuer + listenerSet, certs.PolicyRequired,
 			[]string{"1 error MC8003 metadata.annotations[cert-manager.io/cluster-issuer]", "3 error MC8003 spec.listeners[0].hostname"}},
+		{"a listener whose Certificate another holds back (MC4002) is held to the policy all the same: the shim writes it once that one is gone",
+			namespace(policy) + gateway("www.bank.example.org") + issuer + `
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, namespace: team-a}
+spec: {secretName: web-tls, dnsNames: [web.team-a.example.com], issuerRef: {name: ca, kind: ClusterIssuer}}
+`, certs.PolicyRequired,
+			[]string{"1 error MC8003 spec.listeners[0].hostname"}},
 		{"a Gateway without an issuer gives its ListenerSets none, so nothing is issued and nothing said",
 			namespace(policy) + strings.Replace(gateway("web.team-a.example.com"), "annotations: {cert-manager.io/cluster-issuer: ca}", "annotations: {}", 1) + issuer + listenerSet, certs.PolicyRequired,
 			[]string{}},
