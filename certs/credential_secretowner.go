@@ -44,6 +44,20 @@ func otherServers(ctx context.Context, gw *Gateway, ns, name string, lookup Look
 	return out
 }
 
+// IstioGatewaysServing returns the Istio Gateways whose gateway workloads
+// in ns get Secret ns/name from istiod for one of their servers, however
+// they spell the reference: who else a Gateway API listener naming that
+// Secret would share a key with.
+func IstioGatewaysServing(ctx context.Context, ns, name string, lookup Lookup, opts Options) []*Gateway {
+	var out []*Gateway
+	for _, gw := range lookup.GatewaysClaiming(ctx, CredentialKey(name)) {
+		if servesSecret(ctx, gw, ns, name, lookup, opts, false) {
+			out = append(out, gw)
+		}
+	}
+	return out
+}
+
 // servesSecret reports whether gw's workloads in ns get Secret ns/name from
 // istiod for one of gw's servers; with passthrough, a passthrough server
 // naming it counts too, as istioctl's IST0138 counts it.

@@ -226,7 +226,7 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	for _, f := range plan.stricter {
 		warned[f.Field] = true
 	}
-	hijacked := credentialHijacks(ctx, &b, obj, lookup)
+	hijacked := credentialHijacks(ctx, &b, obj, lookup, opts)
 	// The shim creates a Certificate held back by another of its name as
 	// soon as that one is gone (a Gateway replaced, a Certificate deleted),
 	// so the policy holds every one it would write.

@@ -64,9 +64,15 @@ spec:
 		{"the shim's Certificate would be taken too, and the error says it first: no MC4002 beside it",
 			istioGateway("team-b", "cert-manager.io/cluster-issuer: ca", "") + "---\n" + apiGateway("infra", credential, "cert-manager.io/cluster-issuer: ca"),
 			[]string{"Gateway infra/api error MC8001 spec.listeners[0].tls.certificateRefs[0]"}},
-		{"an Istio Gateway of another namespace reading the Secret the shim writes for a listener is denied",
-			apiGateway("infra", "api-tls", "cert-manager.io/cluster-issuer: ca") + "---\n" + istioGateway("team-b", "", ", credentialName: api-tls"),
+		{"an Istio Gateway of another namespace reading the Secret the shim writes for an older listener is denied",
+			dated(apiGateway("infra", "api-tls", "cert-manager.io/cluster-issuer: ca"), "2026-01-01T00:00:00Z") + "---\n" + istioGateway("team-b", "", ", credentialName: api-tls"),
 			[]string{"Gateway team-b/shop error MC8001 spec.servers[0].tls.credentialName"}},
+		{"a listener naming the Secret an older Istio Gateway of another namespace serves is denied: the shim would overwrite it",
+			dated(istioGateway("team-b", "", ", credentialName: api-tls"), "2026-01-01T00:00:00Z") + "---\n" + dated(apiGateway("infra", "api-tls", "cert-manager.io/cluster-issuer: ca"), "2026-02-01T00:00:00Z"),
+			[]string{"Gateway infra/api error MC8001 spec.listeners[0].tls.certificateRefs[0]"}},
+		{"without timestamps (files in CI) neither is known to be first, and both are told",
+			apiGateway("infra", "api-tls", "cert-manager.io/cluster-issuer: ca") + "---\n" + istioGateway("team-b", "", ", credentialName: api-tls"),
+			[]string{"Gateway infra/api error MC8001 spec.listeners[0].tls.certificateRefs[0]", "Gateway team-b/shop error MC8001 spec.servers[0].tls.credentialName"}},
 		{"an Istio Gateway of the listener's own namespace may read it",
 			apiGateway("infra", "api-tls", "cert-manager.io/cluster-issuer: ca") + "---\n" + istioGateway("infra", "", ", credentialName: api-tls"),
 			[]string{}},
@@ -89,6 +95,12 @@ spec:
 			assert.Equal(t, tc.want, got, "%s", strings.Join(messages(res), "\n"))
 		})
 	}
+}
+
+// dated gives a manifest's object a creationTimestamp, as the API server
+// stores it.
+func dated(manifest, created string) string {
+	return strings.Replace(manifest, "metadata: {", "metadata: {creationTimestamp: \""+created+"\", ", 1)
 }
 
 func messages(res *Result) []string {
