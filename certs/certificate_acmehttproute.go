@@ -175,6 +175,11 @@ func (c *http01Check) routeParentProblem(ctx context.Context, parent *RouteParen
 	}
 	if len(reasons) == 0 {
 		if ref.SectionName != nil {
+			for _, l := range parent.Listeners {
+				if l.Name == string(*ref.SectionName) && ref.Port != nil {
+					return fmt.Sprintf("whose listener %q (sectionName) is on port %d, not on port %d (port), and a parentRef selects only a listener both match", l.Name, l.Port, *ref.Port)
+				}
+			}
 			return fmt.Sprintf("which has no listener named %q (sectionName)", string(*ref.SectionName))
 		}
 		return "which has no listeners"

@@ -187,6 +187,13 @@ func TestACMEGatewayHTTPRouteParents(t *testing.T) {
 			wantMessage: `which has no listener named "acme" (sectionName)`,
 		},
 		{
+			name:        "a sectionName whose listener is on another port than the parentRef's port selects nothing, and the port is named",
+			solvers:     `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: edge, namespace: infra, sectionName: http, port: 80}]}}}]`,
+			objects:     routeGateway("infra", "edge", `[{name: http, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}]`, ""),
+			want:        []string{"error MC5012 spec.dnsNames[0]"},
+			wantMessage: `whose listener "http" (sectionName) is on port 8080, not on port 80 (port)`,
+		},
+		{
 			name:    "port 80 on the parentRef selects the port-80 listeners",
 			solvers: `[{http01: {gatewayHTTPRoute: {parentRefs: [{name: edge, namespace: infra, port: 80}]}}}]`,
 			objects: routeGateway("infra", "edge", "["+https443+", "+http80+"]", ""),

@@ -259,7 +259,9 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 	if !placeholder && len(predicted) > 0 {
 		// The shim issues whatever a listener names, so the namespace's
 		// policy is held to what it will create, as to a managed Gateway.
-		certs.CheckPolicyOf(ctx, &b, obj.Namespace, predicted, plan.fieldOf, lookup, opts)
+		policy := finding.Builder{Object: obj.Ref}
+		certs.CheckPolicyOf(ctx, &policy, obj.Namespace, predicted, plan.fieldOf, lookup, opts)
+		b.Append(inheritedFrom(obj, parent, policy.Findings())...)
 	}
 	if obj.Kind == KindGateway {
 		attachedOutsidePolicy(ctx, &b, obj, lookup, opts, shim)

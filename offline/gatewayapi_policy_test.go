@@ -101,3 +101,41 @@ spec: {secretName: web-tls, dnsNames: [web.team-a.example.com], issuerRef: {name
 		})
 	}
 }
+
+// TestInheritedIssuerOutsidePolicySaysWhereToFixIt: a ListenerSet takes
+// its Gateway's issuer, so an issuer its namespace may not use is the
+// Gateway's to change, and the finding on the ListenerSet says so.
+func TestInheritedIssuerOutsidePolicySaysWhereToFixIt(t *testing.T) {
+	input := `
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a, annotations: {meshcert.io/allowed-hosts: "*.team-a.example.com", meshcert.io/allowed-issuers: ClusterIssuer/team-a-ca}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shared, namespace: infra, annotations: {cert-manager.io/cluster-issuer: prod-ca}}
+spec:
+  gatewayClassName: istio
+  allowedListeners: {namespaces: {from: All}}
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: shop, namespace: team-a}
+spec:
+  parentRef: {name: shared, namespace: infra}
+  listeners:
+  - {name: shop, port: 443, protocol: HTTPS, hostname: shop.team-a.example.com, tls: {certificateRefs: [{name: shop-tls}]}}
+`
+	res, err := PlanObjects(t.Context(), objectsFromYAML(t, input), certs.DefaultOptions(), "default")
+	require.NoError(t, err)
+	var found bool
+	for _, f := range res.Findings {
+		if f.Index == 2 && f.Code == "MC8004" {
+			found = true
+			assert.Contains(t, f.Message, "(this ListenerSet takes cert-manager.io/cluster-issuer from Gateway infra/shared: fix it there)")
+		}
+	}
+	assert.True(t, found, "MC8004 on the ListenerSet: %v", messages(res))
+}
