@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -303,11 +303,12 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				}
 			}
 		case gvk.Group == "" && gvk.Kind == "ConfigMap":
-			cm := &corev1.ConfigMap{}
-			if fromUnstructured(obj, cm) == nil {
+			// The index decoded it already; this copy is the one it holds.
+			if cm, ok := index.TrustBundle(ctx, obj.GetNamespace(), obj.GetName()); ok {
 				add(i, istiooperator.CheckMeshConfigMap(cm))
 			}
-		case gvk.Group == appsv1.GroupName && gvk.Kind == "Deployment":
+		case gvk.Group == appsv1.GroupName && gvk.Kind == "Deployment" && strings.HasPrefix(obj.GetName(), "istiod"):
+			// Only istiod's Deployment is decoded, not every workload's.
 			d := &appsv1.Deployment{}
 			if fromUnstructured(obj, d) == nil && istiooperator.IsIstiodDeployment(d) {
 				mesh, _ := index.TrustBundle(ctx, d.Namespace, istiooperator.MeshConfigMapOf(d))
