@@ -35,7 +35,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzDNSValidators \
 	./certs:FuzzParseNamespacePolicy \
 	./webhook:FuzzAdmissionHandlers \
-	./gatewayapi:FuzzPlanShim
+	./gatewayapi:FuzzPlanShim \
+	./offline:FuzzPlanObjects
 
 .PHONY: help
 help: ## Show this help.

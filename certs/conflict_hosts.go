@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -38,6 +39,9 @@ type served struct {
 //     Istio's IST0145);
 //   - one credential used by another Gateway (MC4003, Istio's IST0138).
 //
+// Gateway API listeners istiod merges with gw (beside) count as servers of
+// other Gateways, by their own namespace and creationTimestamp.
+//
 // Gateways are on one workload when their selectors overlap
 // (selectorsOverlap). Other Gateways are found by what they claim
 // (GatewayClaims), so the cost does not grow with the number of Gateways.
@@ -45,7 +49,7 @@ type served struct {
 // A host another namespace's Gateway claimed first on the same workload,
 // port and bind is a host hijack (MC8002) instead; checkConflicts returns
 // those hosts, so the plan makes no certificate for them.
-func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl workloadsOf, credentials [][]string, namespaces []string, lookup Lookup, opts Options) (hijacked map[string]bool) {
+func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl workloadsOf, beside Beside, credentials [][]string, namespaces []string, lookup Lookup, opts Options) (hijacked map[string]bool) {
 	hosts := 0
 	for _, srv := range gw.Servers {
 		hosts += len(srv.Hosts)
@@ -72,9 +76,28 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 			}
 		}
 	}
+	if len(beside.Apart) > 0 {
+		b.Warningf(finding.CodeNotMergedOntoGateway, specPath.Child("selector"),
+			"this selector picks the Pods of the gateway istiod deploys for Gateway API Gateway %s, onto which istiod merges no Istio Gateway of another namespace (PILOT_ENABLE_STRICT_GATEWAY_MERGING, on by default), so none of this Gateway's servers is served there: put it in that Gateway's namespace, or add listeners to that Gateway",
+			nameList(beside.Apart))
+	}
 	for _, key := range order {
 		this := mine[key]
-		var skipped, merged, owners []string
+		var skipped, merged, owners, listeners []string
+		for _, l := range beside.Listeners {
+			if l.Port != key.port || key.bind != "" || l.Host != key.host || !this.tls {
+				continue
+			}
+			name := l.Kind + " " + l.Namespace + "/" + l.Name + " (listener " + strconv.Quote(l.Listener) + ")"
+			if l.Kind == "Gateway" {
+				name = "Gateway API " + name
+			}
+			if key.host != "*" && l.Namespace != gw.Namespace && claimedBefore(l.Created, l.Namespace, l.Name, gw, gw.addsHost(key)) {
+				owners = append(owners, name)
+				continue
+			}
+			listeners = append(listeners, name)
+		}
 		for _, other := range lookup.GatewaysClaiming(ctx, key.key()) {
 			if sameGateway(gw, other) || !wl.shares(other.Selector) {
 				continue
@@ -110,6 +133,11 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 				"host %q on port %d%s is also served with tls settings by %s; istiod keeps one server for it and skips the others: serve each host from one server per port, or bind them to different addresses",
 				key.host, key.port, bindText(key.bind), nameList(skipped))
 		}
+		if len(listeners) > 0 {
+			b.Errorf(finding.CodeHostConflict, hostPath(this),
+				"host %q on port %d is also served with tls settings by %s, which istiod merges onto this Gateway's workload; it cannot serve both: it skips one server, or, where the two spell the host differently (a listener's is namespace/host), sends two identical SNI matches that the gateway's Envoy rejects: serve the host from one of them",
+				key.host, key.port, nameList(listeners))
+		}
 		if len(merged) > 0 {
 			b.Warningf(finding.CodeHostSharedAcrossGateways, hostPath(this),
 				"host %q on port %d%s is also served by %s on the same gateway workload (Istio's IST0145); istiod merges them into one listener, where the routes bound to each Gateway compete for the host: serve it from one Gateway",
@@ -127,19 +155,25 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 // told. The order is istiod's (configCompareByCreationTime), which decides
 // whose server it keeps: creation time, then name, then namespace.
 func claimedFirst(other, gw *Gateway, claimedNow bool) bool {
+	return claimedBefore(other.Created, other.Namespace, other.Name, gw, claimedNow)
+}
+
+// claimedBefore is claimedFirst for an object created at created: an Istio
+// Gateway, or a Gateway API object whose listeners istiod merges with gw.
+func claimedBefore(created time.Time, namespace, name string, gw *Gateway, claimedNow bool) bool {
 	switch {
 	case gw.Created.IsZero() || claimedNow:
 		return true
-	case other.Created.IsZero():
+	case created.IsZero():
 		return false
-	case other.Created.Equal(gw.Created):
+	case created.Equal(gw.Created):
 		// Timestamps have a one-second resolution.
-		if other.Name != gw.Name {
-			return other.Name < gw.Name
+		if name != gw.Name {
+			return name < gw.Name
 		}
-		return other.Namespace < gw.Namespace
+		return namespace < gw.Namespace
 	}
-	return other.Created.Before(gw.Created)
+	return created.Before(gw.Created)
 }
 
 // addsHost reports whether an admission UPDATE of gw adds the host on its

@@ -63,7 +63,7 @@ func IstioGatewaysServing(ctx context.Context, ns, name string, lookup Lookup, o
 // naming it counts too, as istioctl's IST0138 counts it.
 func servesSecret(ctx context.Context, gw *Gateway, ns, name string, lookup Lookup, opts Options, passthrough bool) bool {
 	var discard finding.Builder
-	namespaces := credentialNamespaces(ctx, &discard, gw, lookup, opts)
+	namespaces := credentialNamespaces(ctx, &discard, gw, besideOf(ctx, lookup, gw).Namespaces, lookup, opts)
 	if !slices.Contains(namespaces, ns) {
 		return false
 	}

@@ -45,7 +45,8 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	b := finding.Builder{Object: gw.Ref}
 	b.Append(gw.Findings...)
 	p.Managed = isManaged(ctx, &b, gw, lookup, opts)
-	p.CredentialNamespaces = credentialNamespaces(ctx, &b, gw, lookup, opts)
+	beside := besideOf(ctx, lookup, gw)
+	p.CredentialNamespaces = credentialNamespaces(ctx, &b, gw, beside.Namespaces, lookup, opts)
 	checkServerTLS(&b, gw, p.Managed)
 	checkServerPorts(&b, gw)
 	checkServerHosts(&b, gw)
@@ -63,7 +64,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
 	wl := resolveWorkloads(ctx, lookup, gw.Selector)
 	checkServicePorts(ctx, &b, gw, wl, lookup)
-	if hijacked := checkConflicts(ctx, &b, gw, wl, credentials, p.CredentialNamespaces, lookup, opts); len(hijacked) > 0 {
+	if hijacked := checkConflicts(ctx, &b, gw, wl, beside, credentials, p.CredentialNamespaces, lookup, opts); len(hijacked) > 0 {
 		// No certificate for a host another namespace holds, even when
 		// the webhook was bypassed and only the controller sees this.
 		p.Certificates = slices.DeleteFunc(p.Certificates, func(crt *cmapi.Certificate) bool {
@@ -105,10 +106,15 @@ func isManaged(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Look
 // annotation wins, then the namespaces of the gateway workloads the selector
 // matches (Istio reads the Secret in the workload's namespace), then the
 // default.
-func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Lookup, opts Options) []string {
+func credentialNamespaces(ctx context.Context, b *finding.Builder, gw *Gateway, gatewayAPI []string, lookup Lookup, opts Options) []string {
 	var workloads []string
 	if len(gw.Selector) > 0 {
+		// The gateways istiod deploys for Gateway API Gateways are
+		// workloads too, whether or not their Pods are known.
 		workloads = lookup.WorkloadNamespaces(ctx, gw.Selector)
+		workloads = append(workloads, gatewayAPI...)
+		slices.Sort(workloads)
+		workloads = slices.Compact(workloads)
 		// Wherever the credentials are said to live, a selector matching no
 		// gateway applies the Gateway to none.
 		if len(workloads) == 0 && lookup.KnowsWorkloads(ctx) {

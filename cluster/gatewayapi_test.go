@@ -201,3 +201,47 @@ func TestLookupAgreesWithIndexOnGatewayAPI(t *testing.T) {
 		assert.Equal(t, fromIndex, fromCache, "%v", ref)
 	}
 }
+
+// TestLookupKnowsTheListenersIstiodMergesWithAnIstioGateway: the server
+// plans an Istio Gateway against the Gateway API listeners istiod merges
+// with it on the gateway istiod deploys, as the CLI does from its input.
+func TestLookupKnowsTheListenersIstiodMergesWithAnIstioGateway(t *testing.T) {
+	api := apiObject(t, gatewayapi.KindGateway, `
+metadata: {name: api, namespace: infra}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: https, port: 443, protocol: HTTPS, hostname: shop.example.com, tls: {certificateRefs: [{name: api-tls}]}}]
+`)
+	istioGateway := func(ns string) *unstructured.Unstructured {
+		return gatewayFromYAML(t, "networking.istio.io/v1", `
+metadata: {name: shop, namespace: `+ns+`}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: api}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-tls}
+`)
+	}
+	index := offline.NewIndex()
+	require.NoError(t, index.Add(api))
+	lookup := lookupOf(t, api.DeepCopy())
+	codes := func(l certs.Lookup, ns string) []finding.Code {
+		var out []finding.Code
+		for _, f := range certs.PlanGateway(t.Context(), certs.ParseGateway(istioGateway(ns)), l, certs.DefaultOptions()).Findings {
+			// The server caches no Secrets, so only the index says one is
+			// missing (MC4001).
+			if f.Code != finding.CodeCredentialNotFound {
+				out = append(out, f.Code)
+			}
+		}
+		return out
+	}
+	assert.Contains(t, codes(lookup, "infra"), finding.CodeHostConflict, "an Istio Gateway of the Gateway's namespace is merged with its listener")
+	assert.Contains(t, codes(lookup, "team-b"), finding.CodeNotMergedOntoGateway, "one of another namespace is not merged at all")
+	for _, ns := range []string{"infra", "team-b"} {
+		gw := certs.ParseGateway(istioGateway(ns))
+		assert.Equal(t, index.ListenersBeside(t.Context(), gw), lookup.ListenersBeside(t.Context(), gw), ns)
+		assert.Equal(t, codes(index, ns), codes(lookup, ns), ns)
+	}
+}

@@ -346,6 +346,29 @@ func (l *Lookup) ListenerSet(ctx context.Context, namespace, name string) (*gate
 	return l.gatewayAPIObject(ctx, gatewayapi.KindListenerSet, namespace, name)
 }
 
+// APIGateways implements gatewayapi.AllGateways from the cache.
+func (l *Lookup) APIGateways(ctx context.Context) []*gatewayapi.Object {
+	indexer, kindName := l.gatewayAPI(gatewayapi.KindGateway)
+	if indexer == nil {
+		return nil
+	}
+	l.waitForSync(ctx)
+	var out []*gatewayapi.Object
+	for _, u := range all[*unstructured.Unstructured](indexer) {
+		obj, err := gatewayapi.Parse(u)
+		if l.failed(kindName, err) {
+			continue
+		}
+		out = append(out, obj)
+	}
+	return out
+}
+
+// ListenersBeside implements certs.WorkloadListeners from the cache.
+func (l *Lookup) ListenersBeside(ctx context.Context, gw *certs.Gateway) certs.Beside {
+	return gatewayapi.ListenersBeside(ctx, l, gw)
+}
+
 // RouteParent implements certs.RouteParents from the cache.
 func (l *Lookup) RouteParent(ctx context.Context, kind, namespace, name string) (*certs.RouteParent, bool) {
 	return gatewayapi.RouteParent(ctx, l, kind, namespace, name)

@@ -39,6 +39,7 @@ const (
 	CodeListenerConflicted           Code = "MC2022"
 	CodeInvalidRouteKinds            Code = "MC2023"
 	CodeListenerSetNotAllowed        Code = "MC2024"
+	CodeNotMergedOntoGateway         Code = "MC2025"
 )
 
 // Hosts.

@@ -106,6 +106,7 @@ func checkIstioListeners(ctx context.Context, b *finding.Builder, obj, parent *O
 		checkProtocol(b, obj, l)
 		checkCertificateRefs(ctx, b, obj, l, lookup, opts, planned)
 	}
+	checkIstioGatewaysOnWorkload(ctx, b, obj, gw, lookup, conflicts)
 }
 
 // merged is a listener of a Gateway or of one of its ListenerSets, in the
@@ -172,24 +173,31 @@ func attachedListenerSets(ctx context.Context, obj, gw *Object, lookup certs.Loo
 	return sets
 }
 
-// mergedListeners are gw's listeners and then those of sets, with the port
-// istiod gives a ListenerSet listener without one (80 for HTTP, 443 for
-// HTTPS: gatewaycommon.ListenerEntryPortNumber).
+// mergedListeners are gw's listeners and then those of sets, each with the
+// port istiod serves it on (listenerPort).
 func mergedListeners(gw *Object, sets []*Object) []merged {
 	var out []merged
 	for _, owner := range append([]*Object{gw}, sets...) {
 		for _, l := range owner.Listeners {
-			port := l.Port
-			if port == 0 && l.Protocol == string(gwapi.HTTPProtocolType) {
-				port = 80
-			}
-			if port == 0 && l.Protocol == string(gwapi.HTTPSProtocolType) {
-				port = 443
-			}
-			out = append(out, merged{owner: owner, l: l, port: port})
+			out = append(out, merged{owner: owner, l: l, port: listenerPort(l)})
 		}
 	}
 	return out
+}
+
+// listenerPort is the port istiod serves a listener on: a ListenerSet's
+// listener without one gets 80 for HTTP and 443 for HTTPS
+// (gatewaycommon.ListenerEntryPortNumber).
+func listenerPort(l Listener) gwapi.PortNumber {
+	switch {
+	case l.Port != 0:
+		return l.Port
+	case l.Protocol == string(gwapi.HTTPProtocolType):
+		return 80
+	case l.Protocol == string(gwapi.HTTPSProtocolType):
+		return 443
+	}
+	return 0
 }
 
 // hostnameOf is a listener's hostname as istiod compares them: "*" for

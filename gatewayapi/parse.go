@@ -93,6 +93,12 @@ type Object struct {
 	// AllowedListeners is a Gateway's spec.allowedListeners: which
 	// ListenerSets may attach (nil: none).
 	AllowedListeners *gwapi.AllowedListeners
+	// Addresses are a Gateway's spec.addresses: istiod deploys the gateway
+	// itself unless they name Services (type Hostname).
+	Addresses []gwapi.GatewaySpecAddress
+	// InfrastructureLabels are a Gateway's spec.infrastructure.labels,
+	// which istiod puts on the gateway Pods it deploys.
+	InfrastructureLabels map[string]string
 	// Parent is a ListenerSet's spec.parentRef: the Gateway's namespace
 	// (the ListenerSet's when unset) and name.
 	ParentNamespace, ParentName string
@@ -134,6 +140,13 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 		}
 		o.GatewayClassName = string(gw.Spec.GatewayClassName)
 		o.AllowedListeners = gw.Spec.AllowedListeners
+		o.Addresses = gw.Spec.Addresses
+		if infra := gw.Spec.Infrastructure; infra != nil && len(infra.Labels) > 0 {
+			o.InfrastructureLabels = make(map[string]string, len(infra.Labels))
+			for k, v := range infra.Labels {
+				o.InfrastructureLabels[string(k)] = string(v)
+			}
+		}
 		for i, l := range gw.Spec.Listeners {
 			o.Listeners = append(o.Listeners, listenerOf(i, l.Name, l.Hostname, l.Port, l.Protocol, l.TLS, l.AllowedRoutes))
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/finding"
 )
 
 // TestCredentialHijackAcrossKinds: istiod serves a Gateway API listener
@@ -86,12 +87,7 @@ spec:
 			opts.PolicyOnlyForKnownNamespaces = true
 			res, err := PlanObjects(t.Context(), objectsFromYAML(t, common+tc.input), opts, "default")
 			require.NoError(t, err)
-			got := []string{}
-			for _, f := range res.Findings {
-				if f.Severity == "error" || f.Code == "MC4002" {
-					got = append(got, fmt.Sprintf("%s %s/%s %s %s %s", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Severity, f.Code, f.Field))
-				}
-			}
+			got := errorsAnd(res, "MC4002")
 			assert.Equal(t, tc.want, got, "%s", strings.Join(messages(res), "\n"))
 		})
 	}
@@ -109,4 +105,16 @@ func messages(res *Result) []string {
 		out = append(out, string(f.Code)+": "+f.Message)
 	}
 	return out
+}
+
+// errorsAnd lists the errors of res and its findings of code, as "Kind
+// namespace/name severity code field".
+func errorsAnd(res *Result, code finding.Code) []string {
+	got := []string{}
+	for _, f := range res.Findings {
+		if f.Severity == finding.SeverityError || f.Code == code {
+			got = append(got, fmt.Sprintf("%s %s/%s %s %s %s", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Severity, f.Code, f.Field))
+		}
+	}
+	return got
 }

@@ -83,9 +83,26 @@ func (x *Index) RouteParent(ctx context.Context, kind, namespace, name string) (
 	return gatewayapi.RouteParent(ctx, x, kind, namespace, name)
 }
 
+// APIGateways implements gatewayapi.AllGateways: the Gateways of the input.
+func (x *Index) APIGateways(context.Context) []*gatewayapi.Object {
+	out := make([]*gatewayapi.Object, 0, len(x.apiGateways))
+	for _, gw := range x.apiGateways {
+		out = append(out, gw)
+	}
+	return out
+}
+
+// ListenersBeside implements certs.WorkloadListeners from the Gateway API
+// objects of the input.
+func (x *Index) ListenersBeside(ctx context.Context, gw *certs.Gateway) certs.Beside {
+	return gatewayapi.ListenersBeside(ctx, x, gw)
+}
+
 var (
-	_ gatewayapi.Parents = (*Index)(nil)
-	_ certs.RouteParents = (*Index)(nil)
+	_ gatewayapi.Parents      = (*Index)(nil)
+	_ gatewayapi.AllGateways  = (*Index)(nil)
+	_ certs.RouteParents      = (*Index)(nil)
+	_ certs.WorkloadListeners = (*Index)(nil)
 )
 
 // AddShimCertificates records the Certificates cert-manager's gateway-shim
