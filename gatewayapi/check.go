@@ -241,7 +241,7 @@ func Plan(ctx context.Context, obj *Object, lookup certs.Lookup, opts certs.Opti
 			// with a log line only, so these hosts get no certificate.
 			b.Warningf(finding.CodeCertificateNotOwned, plan.fieldOf(crt, "spec.secretName"),
 				"Certificate %s/%s already exists and is not this %s's (%s), so cert-manager's gateway-shim leaves it alone and %s get no certificate from it: name another Secret in certificateRefs, or remove that Certificate",
-				crt.Namespace, crt.Name, obj.Kind, ownerText(existing), certs.QuoteJoin(append(slices.Clone(crt.Spec.DNSNames), crt.Spec.IPAddresses...)))
+				crt.Namespace, crt.Name, obj.Kind, ownerText(existing, obj), certs.QuoteJoin(append(slices.Clone(crt.Spec.DNSNames), crt.Spec.IPAddresses...)))
 			continue
 		}
 		if !plan.checkShimCertificate(ctx, &b, crt, warned, lookup, opts) {
@@ -290,9 +290,14 @@ func controlledBy(crt *cmapi.Certificate, obj *Object) bool {
 	return ref.Kind == obj.Kind && ref.Name == obj.Name
 }
 
-// ownerText says whose a Certificate is, for a message.
-func ownerText(crt *cmapi.Certificate) string {
+// ownerText says whose a Certificate is, for a message about obj.
+func ownerText(crt *cmapi.Certificate, obj *Object) string {
 	if ref := metav1.GetControllerOfNoCopy(crt); ref != nil {
+		if ref.Kind == obj.Kind && ref.Name == obj.Name && crt.Namespace == obj.Namespace {
+			// Deleted and created again: the garbage collector deletes the
+			// old object's Certificate, and the shim then writes its own.
+			return "it is an earlier " + ref.Kind + " " + crt.Namespace + "/" + ref.Name + "'s, deleted since, and goes once Kubernetes' garbage collector removes it"
+		}
 		return "it is " + ref.Kind + " " + crt.Namespace + "/" + ref.Name + "'s"
 	}
 	if certs.IsManagedCertificate(crt) {

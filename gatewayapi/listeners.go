@@ -315,6 +315,10 @@ func checkRouteKinds(b *finding.Builder, l Listener) {
 			group = string(*k.Group)
 		}
 		name := string(k.Kind)
+		if name == "" {
+			// The CRD refuses it; a file may still hold it.
+			name = `a kind ""`
+		}
 		if group != Group {
 			name = group + "/" + name
 		}

@@ -155,6 +155,10 @@ spec:
 			want: []string{"0 warning MC2023 spec.listeners[0].allowedRoutes.kinds[1]", "0 warning MC2023 spec.listeners[0].allowedRoutes.kinds[2]",
 				"0 warning MC2023 spec.listeners[0].allowedRoutes.kinds[3]", "0 warning MC2023 spec.listeners[2].allowedRoutes.kinds[0]"},
 			message: `it admits TLSRoute, which istiod does not attach to a listener of protocol HTTP (it attaches HTTPRoute and GRPCRoute there); istiod marks the listener ResolvedRefs=False (InvalidRouteKinds)`},
+		{sentence: "a route kind without a name, which only a file can hold, is said to be one",
+			input:   gateway("istio", `  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {kinds: [{kind: ""}]}}`),
+			want:    []string{"0 warning MC2023 spec.listeners[0].allowedRoutes.kinds[0]"},
+			message: `it admits a kind "", which istiod does not attach`},
 		{sentence: "a certificateRef that is not a core Secret is refused, whatever exists",
 			input: gateway("istio", `  - {name: cm, port: 443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{kind: ConfigMap, name: tls}]}}
   - {name: core, port: 443, protocol: HTTPS, hostname: b.example.com, tls: {certificateRefs: [{group: core, kind: Secret, name: tls}]}}`),

@@ -225,6 +225,35 @@ spec: {ca: {secretName: ca}}
 			wantMessage:  "it has no controller",
 		},
 		{
+			name: "a Certificate of an earlier Gateway of the same name, deleted and created again, is said to be that one's",
+			input: `
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: web-tls
+  namespace: team-a
+  ownerReferences: [{apiVersion: gateway.networking.k8s.io/v1, kind: Gateway, name: web, uid: "1111", controller: true}]
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: ca, kind: ClusterIssuer}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: team-a, uid: "2222", annotations: {cert-manager.io/cluster-issuer: ca}}
+spec:
+  listeners:
+  - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: web-tls}]}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: ca}
+spec: {ca: {secretName: ca}}
+`,
+			wantFindings: map[int][]string{1: {"warning MC4002 spec.listeners[0].tls.certificateRefs"}},
+			wantMessage:  "it is an earlier Gateway team-a/web's, deleted since, and goes once Kubernetes' garbage collector removes it",
+		},
+		{
 			name: "a Gateway API object with a field of the wrong type is a finding, not a failure",
 			input: `
 apiVersion: gateway.networking.k8s.io/v1
