@@ -219,7 +219,30 @@ func (l *Lookup) watched() []cachedKind {
 			list:    func() client.ObjectList { return newGatewayAPIList(gatewayapi.KindListenerSet) },
 			indexer: &l.listenerSets, optional: true,
 		},
+		{
+			// Whether a listener may read a Secret of another namespace.
+			name: gatewayAPIKindName(gatewayapi.KindReferenceGrant), object: NewReferenceGrant(),
+			list: func() client.ObjectList {
+				l := &unstructured.UnstructuredList{}
+				l.SetGroupVersionKind(schema.GroupVersionKind{Group: gatewayapi.Group, Version: referenceGrantVersion, Kind: gatewayapi.KindReferenceGrant + "List"})
+				return l
+			},
+			indexer: &l.referenceGrants, optional: true,
+		},
 	}
+}
+
+// referenceGrantVersion is the version the cache reads ReferenceGrants at:
+// the one istiod reads, served by every Gateway API release since v0.6
+// (v1 only since v1.5).
+const referenceGrantVersion = "v1beta1"
+
+// NewReferenceGrant returns an empty unstructured ReferenceGrant, the type
+// the cache holds them as.
+func NewReferenceGrant() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: gatewayapi.Group, Version: referenceGrantVersion, Kind: gatewayapi.KindReferenceGrant})
+	return u
 }
 
 // gatewayAPIKindName names a Gateway API kind apart from Istio's Gateway.

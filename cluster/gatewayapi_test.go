@@ -120,6 +120,8 @@ func TestLookupGatewayAPI(t *testing.T) {
 		assert.True(t, ok, "everything else is served")
 		assert.False(t, l.KnowsGatewayAPI(t.Context(), gatewayapi.KindGateway))
 		assert.False(t, l.KnowsGatewayAPI(t.Context(), gatewayapi.KindListenerSet))
+		_, known := l.ReferenceGrants(t.Context(), "certs")
+		assert.False(t, known, "nor ReferenceGrants")
 		_, ok = l.APIGateway(t.Context(), "infra", "shared")
 		assert.False(t, ok)
 		parent, known := l.RouteParent(t.Context(), gatewayapi.KindGateway, "infra", "shared")

@@ -4,6 +4,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/gatewayapi"
@@ -11,7 +14,8 @@ import (
 
 // The server's Lookup lists a Gateway's ListenerSets from its cache, so a
 // ListenerSet admitted is judged against those merged before it, as istiod
-// merges them; it holds no ReferenceGrants or Secrets and judges neither.
+// merges them, and a cross-namespace certificateRef against the
+// ReferenceGrants it caches; it holds no Secrets.
 func TestLookupListenerSetsOf(t *testing.T) {
 	older := apiObject(t, gatewayapi.KindListenerSet, `
 metadata: {name: older, namespace: team-b, creationTimestamp: "2026-01-01T00:00:00Z"}
@@ -41,8 +45,7 @@ spec:
 		assert.ElementsMatch(t, []string{"team-b/older", "infra/local"}, names)
 	})
 
-	t.Run("a newer ListenerSet's listener repeating an older one's port and hostname is conflicted; a cross-namespace certificateRef is not judged", func(t *testing.T) {
-		team := apiObject(t, gatewayapi.KindListenerSet, `
+	team := apiObject(t, gatewayapi.KindListenerSet, `
 metadata: {name: team, namespace: team-a, creationTimestamp: "2026-02-01T00:00:00Z"}
 spec:
   parentRef: {name: shared, namespace: infra}
@@ -50,13 +53,37 @@ spec:
   - {name: web, port: 443, protocol: HTTPS, hostname: web.example.com, tls: {certificateRefs: [{name: tls}]}}
   - {name: other, port: 443, protocol: HTTPS, hostname: other.example.com, tls: {certificateRefs: [{name: tls, namespace: certs}]}}
 `)
-		var got []string
+	codes := func(l *Lookup) (conflicts, refs []string) {
 		for _, f := range planned(t, l, team) {
-			if f.Code == finding.CodeListenerConflicted || f.Code == finding.CodeCredentialNotServed || f.Code == finding.CodeCredentialNotFound {
-				got = append(got, string(f.Code)+" "+f.Field)
+			switch f.Code {
+			case finding.CodeListenerConflicted:
+				conflicts = append(conflicts, f.Field)
 				assert.Contains(t, f.Message, "ListenerSet team-b/older")
+			case finding.CodeCredentialNotServed, finding.CodeCredentialNotFound:
+				refs = append(refs, string(f.Code)+" "+f.Field)
 			}
 		}
-		assert.Equal(t, []string{"MC2022 spec.listeners[0]"}, got)
+		return conflicts, refs
+	}
+
+	t.Run("a newer ListenerSet's listener repeating an older one's port and hostname is conflicted", func(t *testing.T) {
+		conflicts, _ := codes(l)
+		assert.Equal(t, []string{"spec.listeners[0]"}, conflicts)
+	})
+
+	t.Run("a cross-namespace certificateRef is judged against the cached ReferenceGrants", func(t *testing.T) {
+		_, refs := codes(l)
+		assert.Equal(t, []string{"MC4008 spec.listeners[1].tls.certificateRefs[0].namespace"}, refs, "no grant in namespace certs")
+		grant := &unstructured.Unstructured{}
+		require.NoError(t, yaml.Unmarshal([]byte(`
+metadata: {name: team-a, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: ListenerSet, namespace: team-a}]
+  to: [{group: "", kind: Secret, name: tls}]
+`), &grant.Object))
+		grant.SetGroupVersionKind(NewReferenceGrant().GroupVersionKind())
+		granted := lookupOf(t, sharedGateway(t), older, elsewhere, sameNamespace, namespace("team-a", nil), namespace("team-b", nil), grant)
+		_, refs = codes(granted)
+		assert.Empty(t, refs, "the grant lets the ListenerSet read it")
 	})
 }

@@ -43,13 +43,16 @@ type Lookup struct {
 	// One indexer per kind the cache holds (watched); nil for an optional
 	// kind the API server did not serve.
 	gateways, issuers, clusterIssuers, certificates, namespaces, pods, trustBundles, ingressClasses toolscache.Indexer
-	apiGateways, listenerSets                                                                       toolscache.Indexer
+	apiGateways, listenerSets, referenceGrants                                                      toolscache.Indexer
 }
 
 var (
-	_ certs.Lookup       = (*Lookup)(nil)
-	_ certs.RouteParents = (*Lookup)(nil)
-	_ gatewayapi.Parents = (*Lookup)(nil)
+	_ certs.Lookup            = (*Lookup)(nil)
+	_ certs.RouteParents      = (*Lookup)(nil)
+	_ gatewayapi.Parents      = (*Lookup)(nil)
+	_ gatewayapi.Grants       = (*Lookup)(nil)
+	_ gatewayapi.AllGateways  = (*Lookup)(nil)
+	_ certs.WorkloadListeners = (*Lookup)(nil)
 )
 
 // NewLookup returns a Lookup reading the indexers of the informers Setup
@@ -362,6 +365,27 @@ func (l *Lookup) APIGateways(ctx context.Context) []*gatewayapi.Object {
 		out = append(out, obj)
 	}
 	return out
+}
+
+// ReferenceGrants implements gatewayapi.Grants from the cache, which holds
+// them when their CRD was installed when meshcert started.
+func (l *Lookup) ReferenceGrants(ctx context.Context, namespace string) ([]*gatewayapi.ReferenceGrant, bool) {
+	if l.referenceGrants == nil {
+		return nil, false
+	}
+	l.waitForSync(ctx)
+	var out []*gatewayapi.ReferenceGrant
+	for _, u := range all[*unstructured.Unstructured](l.referenceGrants) {
+		if u.GetNamespace() != namespace {
+			continue
+		}
+		grant, err := gatewayapi.ParseReferenceGrant(u)
+		if l.failed(gatewayAPIKindName(gatewayapi.KindReferenceGrant), err) {
+			continue
+		}
+		out = append(out, grant)
+	}
+	return out, true
 }
 
 // ListenersBeside implements certs.WorkloadListeners from the cache.

@@ -569,8 +569,8 @@ func TestSetup(t *testing.T) {
 			"Gateway meshcert.io/claims on the informer", "Issuer metadata.name on the informer",
 			"Certificate meshcert.io/gateway on the informer", "Certificate spec.secretName on the informer",
 		}, r.indexed)
-		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass", "Gateway", "ListenerSet"}, r.informed,
-			"Istio's Gateways, ..., then the Gateway API's Gateways and ListenerSets")
+		assert.Equal(t, []string{"Gateway", "Issuer", "ClusterIssuer", "Certificate", "Namespace", "Pod", "ConfigMap", "IngressClass", "Gateway", "ListenerSet", "ReferenceGrant"}, r.informed,
+			"Istio's Gateways, ..., then the Gateway API's Gateways, ListenerSets and ReferenceGrants")
 	})
 	t.Run("a failing informer is returned", func(t *testing.T) {
 		r := &recordingInformers{err: errors.New("boom")}

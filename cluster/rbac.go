@@ -37,9 +37,10 @@ func PolicyRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{istiooperator.SailGroup}, Resources: []string{istiooperator.SailIstioKind.Resource, istiooperator.SailIstioRevisionKind.Resource}, Verbs: read},
 		// Whether Istio serves an ACME HTTP-01 solver's Ingress.
 		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingressclasses"}, Verbs: read},
-		// Gateway API Gateways and ListenerSets, where their CRDs exist: a
-		// ListenerSet's parent, a gatewayHTTPRoute solver's route parents.
-		{APIGroups: []string{gatewayapi.Group}, Resources: []string{"gateways", "listenersets"}, Verbs: read},
+		// Gateway API Gateways, ListenerSets and ReferenceGrants, where their
+		// CRDs exist: a ListenerSet's parent, a gatewayHTTPRoute solver's
+		// route parents, the grants of a cross-namespace certificateRef.
+		{APIGroups: []string{gatewayapi.Group}, Resources: []string{"gateways", "listenersets", "referencegrants"}, Verbs: read},
 		// With --gateway-api-certificates=meshcert, the Certificates have
 		// their object as owner with blockOwnerDeletion, as the shim's; the
 		// OwnerReferencesPermissionEnforcement admission plugin allows that

@@ -2,7 +2,10 @@ package gatewayapi
 
 import (
 	"context"
+	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -22,6 +25,15 @@ func IsReferenceGrant(gvk schema.GroupVersionKind) bool {
 type ReferenceGrant struct {
 	Namespace, Name string
 	Spec            gwapi.ReferenceGrantSpec
+}
+
+// ParseReferenceGrant reads a ReferenceGrant of either served version.
+func ParseReferenceGrant(obj *unstructured.Unstructured) (*ReferenceGrant, error) {
+	var grant gwapi.ReferenceGrant
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &grant); err != nil {
+		return nil, fmt.Errorf("failed to read ReferenceGrant %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return &ReferenceGrant{Namespace: obj.GetNamespace(), Name: obj.GetName(), Spec: grant.Spec}, nil
 }
 
 // AllowsSecret reports whether g lets an object of kind fromKind (a
