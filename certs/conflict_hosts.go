@@ -78,7 +78,7 @@ func checkConflicts(ctx context.Context, b *finding.Builder, gw *Gateway, wl wor
 	}
 	if len(beside.Apart) > 0 {
 		b.Warningf(finding.CodeNotMergedOntoGateway, specPath.Child("selector"),
-			"this selector picks the Pods of the gateway istiod deploys for Gateway API Gateway %s, onto which istiod merges no Istio Gateway of another namespace (PILOT_ENABLE_STRICT_GATEWAY_MERGING, on by default), so none of this Gateway's servers is served there: put it in that Gateway's namespace, or add listeners to that Gateway",
+			"this selector picks the Pods of the gateway istiod deploys for Gateway API Gateway %s, onto which istiod merges only the Istio Gateways of the namespaces of that Gateway and of its ListenerSets (PILOT_ENABLE_STRICT_GATEWAY_MERGING, on by default), so none of this Gateway's servers is served there: serve the hosts from a listener of that Gateway, or from a ListenerSet of this namespace attached to it",
 			nameList(beside.Apart))
 	}
 	for _, key := range order {

@@ -32,7 +32,10 @@
 //     reads for each server, on which workload and port, and whose it is
 //     (MC4xxx, MC8xxx);
 //   - conflict_hosts.go, conflict_claims.go: hosts and credentials other
-//     Gateways hold (MC3xxx, MC8xxx);
+//     Gateways, and the Gateway API listeners istiod merges with them, hold
+//     (MC3xxx, MC8xxx); conflict_managed.go: what a gateway istiod deploys
+//     for a Gateway API Gateway lacks for an Istio Gateway merged onto it
+//     (MC4011, MC4012);
 //   - tenancy_policy.go, tenancy_check.go, tenancy_ownership.go: the
 //     namespace's policy and what meshcert owns (MC8xxx).
 //

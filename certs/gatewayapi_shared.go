@@ -73,6 +73,8 @@ type Beside struct {
 	// Namespaces are those of the workloads istiod merges the Istio
 	// Gateway onto, where it reads the Gateway's credentials.
 	Namespaces []string
+	// Managed are the gateways istiod deploys among them.
+	Managed []ManagedGateway
 	// Apart are the Gateways (namespace/name) of another namespace whose
 	// deployed gateway the selector picks, onto which istiod merges no
 	// Istio Gateway of another namespace.
@@ -97,4 +99,15 @@ type SharedListener struct {
 	Port     int64
 	// Host is its hostname as NormalHost gives it, "*" for none.
 	Host string
+}
+
+// ManagedGateway is a gateway istiod deploys for a Gateway API Gateway,
+// which an Istio Gateway is merged onto.
+type ManagedGateway struct {
+	// Namespace and Name are the Gateway's.
+	Namespace, Name string
+	// ServiceAccount is the one its Pods run as.
+	ServiceAccount string
+	// Ports are those its Service exposes.
+	Ports []int64
 }

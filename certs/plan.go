@@ -64,6 +64,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
 	wl := resolveWorkloads(ctx, lookup, gw.Selector)
 	checkServicePorts(ctx, &b, gw, wl, lookup)
+	checkManagedGateways(ctx, &b, gw, beside, credentials)
 	if hijacked := checkConflicts(ctx, &b, gw, wl, beside, credentials, p.CredentialNamespaces, lookup, opts); len(hijacked) > 0 {
 		// No certificate for a host another namespace holds, even when
 		// the webhook was bypassed and only the controller sees this.

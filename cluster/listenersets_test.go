@@ -55,11 +55,11 @@ spec:
 `)
 	codes := func(l *Lookup) (conflicts, refs []string) {
 		for _, f := range planned(t, l, team) {
-			switch f.Code {
-			case finding.CodeListenerConflicted:
+			if f.Code == finding.CodeListenerConflicted {
 				conflicts = append(conflicts, f.Field)
 				assert.Contains(t, f.Message, "ListenerSet team-b/older")
-			case finding.CodeCredentialNotServed, finding.CodeCredentialNotFound:
+			}
+			if f.Code == finding.CodeCredentialNotServed || f.Code == finding.CodeCredentialNotFound {
 				refs = append(refs, string(f.Code)+" "+f.Field)
 			}
 		}

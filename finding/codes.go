@@ -66,6 +66,7 @@ const (
 	CodeSecretNotOwned                 Code = "MC4009"
 	CodeInvalidCredential              Code = "MC4010"
 	CodePortNotOnService               Code = "MC4011"
+	CodeCredentialNeedsSecretAccess    Code = "MC4012"
 )
 
 // Issuer references.

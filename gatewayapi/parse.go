@@ -97,8 +97,10 @@ type Object struct {
 	// itself unless they name Services (type Hostname).
 	Addresses []gwapi.GatewaySpecAddress
 	// InfrastructureLabels are a Gateway's spec.infrastructure.labels,
-	// which istiod puts on the gateway Pods it deploys.
-	InfrastructureLabels map[string]string
+	// which istiod puts on the gateway Pods it deploys instead of the
+	// Gateway's own labels when HasInfrastructureLabels.
+	InfrastructureLabels    map[string]string
+	HasInfrastructureLabels bool
 	// Parent is a ListenerSet's spec.parentRef: the Gateway's namespace
 	// (the ListenerSet's when unset) and name.
 	ParentNamespace, ParentName string
@@ -141,7 +143,8 @@ func Parse(obj *unstructured.Unstructured) (*Object, error) {
 		o.GatewayClassName = string(gw.Spec.GatewayClassName)
 		o.AllowedListeners = gw.Spec.AllowedListeners
 		o.Addresses = gw.Spec.Addresses
-		if infra := gw.Spec.Infrastructure; infra != nil && len(infra.Labels) > 0 {
+		if infra := gw.Spec.Infrastructure; infra != nil && infra.Labels != nil {
+			o.HasInfrastructureLabels = true
 			o.InfrastructureLabels = make(map[string]string, len(infra.Labels))
 			for k, v := range infra.Labels {
 				o.InfrastructureLabels[string(k)] = string(v)

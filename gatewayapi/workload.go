@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -44,9 +45,20 @@ const (
 // listeners to.
 type gatewayWorkload struct {
 	gateway *Object
-	// managed is true when istiod deploys the gateway: only Istio Gateways
-	// of its namespace are merged onto it.
+	// managed is true when istiod deploys the gateway.
 	managed bool
+	// strict, for a managed gateway, are the namespaces whose Istio
+	// Gateways istiod merges onto it (filterStrictGatewayMerging): those of
+	// the Gateway and of its admitted ListenerSets that have a listener
+	// istiod builds a server for. With none, istiod merges Istio Gateways
+	// of every namespace.
+	strict []string
+	// ports, for a managed gateway, are those of the Service istiod
+	// deploys and keeps so (extractServicePorts): every listener's, and
+	// the status port.
+	ports []int64
+	// serviceAccount, for a managed gateway, is the one its Pods run as.
+	serviceAccount string
 	// labels are those of its Pods: istiod's template for a managed
 	// gateway; otherwise those of the known workloads its Services select,
 	// or, with none known, the Services' selectors.
@@ -56,6 +68,13 @@ type gatewayWorkload struct {
 	// Pods: one a subset of the other.
 	selectorsOnly bool
 }
+
+// statusPort is the readiness port istiod's gateway Service always has.
+const statusPort = 15021
+
+// annotationServiceAccount names the ServiceAccount of a gateway istiod
+// deploys, <name>-<class> by default.
+const annotationServiceAccount = "gateway.istio.io/service-account"
 
 // IsManaged reports whether istiod deploys the gateway of gw itself
 // (gatewaycommon.IsManaged): no spec.addresses, or one IP address. A
@@ -72,27 +91,28 @@ func (gw *Object) IsManaged() bool {
 	return t == nil || *t == gwapi.IPAddressType
 }
 
-// workloadOf is the workload of gw, a Gateway of class istio; false when
+// workloadOf is the workload of gw, a Gateway of class istio, with obj (gw
+// or a ListenerSet being admitted to it) among its listeners; false when
 // it cannot be told (a manual deployment whose Services are not known).
-func workloadOf(ctx context.Context, gw *Object, lookup certs.Lookup) (gatewayWorkload, bool) {
+func workloadOf(ctx context.Context, gw, obj *Object, lookup certs.Lookup) (gatewayWorkload, bool) {
 	w := gatewayWorkload{gateway: gw, managed: gw.IsManaged()}
 	if w.managed {
-		name := gw.Annotations[annotationNameOverride]
-		if name == "" {
-			name = gw.Name + "-" + gw.GatewayClassName
+		w.labels = []map[string]string{podLabels(gw)}
+		w.serviceAccount = cmp.Or(gw.Annotations[annotationServiceAccount], gw.Name+"-"+gw.GatewayClassName)
+		w.ports = []int64{statusPort}
+		for _, owner := range mergedOwners(ctx, gw, obj, lookup) {
+			serves := false
+			conflicted := listenerConflicts(ctx, owner, gw, lookup)
+			for _, l := range owner.Listeners {
+				w.ports = append(w.ports, int64(listenerPort(l)))
+				if _, skipped := conflicted[l.Index]; !skipped && buildsServer(l) {
+					serves = true
+				}
+			}
+			if serves {
+				w.strict = append(w.strict, owner.Namespace)
+			}
 		}
-		labels := map[string]string{
-			"sidecar.istio.io/inject":             "false",
-			"service.istio.io/canonical-name":     name,
-			"service.istio.io/canonical-revision": "latest",
-		}
-		for k, v := range gw.InfrastructureLabels {
-			labels[k] = v
-		}
-		labels[LabelGatewayName] = gw.Name
-		labels[labelGatewayClass] = gw.GatewayClassName
-		labels[LabelManaged] = ManagedByIstio
-		w.labels = []map[string]string{labels}
 		return w, true
 	}
 	services, known := lookup.Services(ctx, gw.Namespace)
@@ -126,25 +146,87 @@ func workloadOf(ctx context.Context, gw *Object, lookup certs.Lookup) (gatewayWo
 	return w, true
 }
 
+// podLabels are the labels istiod's gateway template (kube-gateway.yaml)
+// puts on the Pods of a gateway it deploys for gw: its own, then
+// spec.infrastructure.labels (without the gateway.networking.k8s.io/
+// prefix, translateInfraMeta) or, without them, the Gateway's labels
+// (PILOT_ENABLE_GATEWAY_API_COPY_LABELS_ANNOTATIONS, on by default), then
+// the labels naming the Gateway.
+func podLabels(gw *Object) map[string]string {
+	labels := map[string]string{
+		"sidecar.istio.io/inject":             "false",
+		"service.istio.io/canonical-name":     cmp.Or(gw.Annotations[annotationNameOverride], gw.Name+"-"+gw.GatewayClassName),
+		"service.istio.io/canonical-revision": "latest",
+	}
+	if gw.HasInfrastructureLabels {
+		for k, v := range gw.InfrastructureLabels {
+			if !strings.HasPrefix(k, Group+"/") {
+				labels[k] = v
+			}
+		}
+	} else {
+		for k, v := range gw.Labels {
+			labels[k] = v
+		}
+	}
+	labels[LabelGatewayName] = gw.Name
+	labels[labelGatewayClass] = gw.GatewayClassName
+	labels[LabelManaged] = ManagedByIstio
+	return labels
+}
+
+// mergedOwners are gw and the ListenerSets it admits, obj among them when
+// it is one being admitted.
+func mergedOwners(ctx context.Context, gw, obj *Object, lookup certs.Lookup) []*Object {
+	owners := []*Object{gw}
+	if obj.Kind == KindListenerSet {
+		owners = append(owners, obj)
+	}
+	if attached, ok := lookup.(Attached); ok {
+		for _, ls := range attached.ListenerSetsOf(ctx, gw.Namespace, gw.Name) {
+			if ls.Namespace == obj.Namespace && ls.Name == obj.Name && obj.Kind == KindListenerSet {
+				continue
+			}
+			if ok, _ := certs.AdmitsListenerSet(ctx, lookup, gw.AllowedListeners, gw.Namespace, ls.Namespace); ok {
+				owners = append(owners, ls)
+			}
+		}
+	}
+	return owners
+}
+
+// buildsServer reports whether istiod builds a server for a listener
+// (buildListener): not for an HTTPS or TLS one without tls, a placeholder.
+func buildsServer(l Listener) bool {
+	return l.TLS != nil || l.Protocol != string(gwapi.HTTPSProtocolType) && l.Protocol != string(gwapi.TLSProtocolType)
+}
+
 // serviceOf is the name of the Service a Hostname address names, when it is
-// one of namespace: istiod expands a short name into namespace and matches
-// only Services of the Gateway's own namespace.
+// one of namespace: istiod expands a short name into namespace, takes a
+// name with a dot as the Service's full name, and matches only Services
+// of the Gateway's own namespace.
 func serviceOf(address, namespace string) (string, bool) {
 	name, rest, qualified := strings.Cut(address, ".")
 	if !qualified {
 		return name, name != ""
 	}
-	ns, rest, _ := strings.Cut(rest, ".")
-	return name, ns == namespace && strings.HasPrefix(rest, "svc")
+	return name, rest == namespace+".svc."+clusterDomain
 }
+
+// clusterDomain is the DNS domain istiod qualifies Service names with by
+// default (its --domain flag).
+const clusterDomain = "cluster.local"
 
 // applies reports whether istiod merges an Istio Gateway of namespace with
 // selector onto w.
 func (w gatewayWorkload) applies(namespace string, selector map[string]string) bool {
-	if w.managed && namespace != w.gateway.Namespace {
-		return false
-	}
-	return w.selects(selector)
+	return !w.apart(namespace) && w.selects(selector)
+}
+
+// apart reports whether istiod keeps Istio Gateways of namespace off w, a
+// gateway it deploys that serves listeners of other namespaces only.
+func (w gatewayWorkload) apart(namespace string) bool {
+	return w.managed && len(w.strict) > 0 && !slices.Contains(w.strict, namespace)
 }
 
 // selects reports whether an Istio Gateway's selector picks w's Pods.
@@ -177,13 +259,13 @@ func tlsHost(l Listener) (string, bool) {
 // between Istio Gateways); otherwise istiod cannot serve both (MC3003).
 // Conflicted listeners (conflicts) are not served, so they take no host.
 func checkIstioGatewaysOnWorkload(ctx context.Context, b *finding.Builder, obj, gw *Object, lookup certs.Lookup, conflicted map[int]conflict) {
-	w, ok := workloadOf(ctx, gw, lookup)
+	w, ok := workloadOf(ctx, gw, obj, lookup)
 	if !ok || len(w.labels) == 0 {
 		return
 	}
 	for _, l := range obj.Listeners {
 		host, ok := tlsHost(l)
-		if _, skipped := conflicted[l.Index]; !ok || skipped {
+		if _, skipped := conflicted[l.Index]; !ok || skipped || !buildsServer(l) {
 			continue
 		}
 		port := int64(listenerPort(l))
@@ -263,37 +345,38 @@ type AllGateways interface {
 func ListenersBeside(ctx context.Context, lookup certs.Lookup, gw *certs.Gateway) certs.Beside {
 	var out certs.Beside
 	all, ok := lookup.(AllGateways)
-	if !ok || len(gw.Selector) == 0 {
-		// No selector is every gateway; meshcert's credential namespace
-		// option says where those run.
+	if !ok {
 		return out
 	}
 	for _, apiGateway := range all.APIGateways(ctx) {
 		if apiGateway.GatewayClassName != IstioGatewayClass || apiGateway.Deleted {
 			continue
 		}
-		w, ok := workloadOf(ctx, apiGateway, lookup)
+		w, ok := workloadOf(ctx, apiGateway, apiGateway, lookup)
 		if !ok || !w.selects(gw.Selector) {
 			continue
 		}
-		if w.managed && gw.Namespace != apiGateway.Namespace {
-			out.Apart = append(out.Apart, apiGateway.Namespace+"/"+apiGateway.Name)
+		if w.apart(gw.Namespace) {
+			// Without a selector the Gateway is meant for every gateway,
+			// not for this one.
+			if len(gw.Selector) > 0 {
+				out.Apart = append(out.Apart, apiGateway.Namespace+"/"+apiGateway.Name)
+			}
 			continue
 		}
-		out.Namespaces = append(out.Namespaces, apiGateway.Namespace)
-		owners := []*Object{apiGateway}
-		if attached, ok := lookup.(Attached); ok {
-			for _, ls := range attached.ListenerSetsOf(ctx, apiGateway.Namespace, apiGateway.Name) {
-				if ok, _ := certs.AdmitsListenerSet(ctx, lookup, apiGateway.AllowedListeners, apiGateway.Namespace, ls.Namespace); ok {
-					owners = append(owners, ls)
-				}
-			}
+		if len(gw.Selector) > 0 {
+			out.Namespaces = append(out.Namespaces, apiGateway.Namespace)
 		}
-		for _, owner := range owners {
+		if w.managed {
+			out.Managed = append(out.Managed, certs.ManagedGateway{
+				Namespace: apiGateway.Namespace, Name: apiGateway.Name, ServiceAccount: w.serviceAccount, Ports: w.ports,
+			})
+		}
+		for _, owner := range mergedOwners(ctx, apiGateway, apiGateway, lookup) {
 			conflicted := listenerConflicts(ctx, owner, apiGateway, lookup)
 			for _, l := range owner.Listeners {
 				host, ok := tlsHost(l)
-				if _, skipped := conflicted[l.Index]; !ok || skipped {
+				if _, skipped := conflicted[l.Index]; !ok || skipped || !buildsServer(l) {
 					continue
 				}
 				out.Listeners = append(out.Listeners, certs.SharedListener{

@@ -116,6 +116,24 @@ spec:
 		{"a ListenerSet's listeners run on its Gateway's workload, with the Istio Gateways of the Gateway's namespace",
 			strings.Replace(istioGateway("infra", gatewayPods, "HTTPS", simple), "api.example.com", "shop.example.com", 1) + "---\n" + apiGateway("infra", "", "HTTPS") + "---\n" + listenerSet,
 			[]string{"Gateway infra/shop error MC8002 spec.servers[0].hosts[0]", "ListenerSet team-a/team error MC8002 spec.listeners[0].hostname"}},
+		{"a ListenerSet's namespace joins the Gateway's: istiod then merges its Istio Gateways onto the gateway it deploys",
+			strings.Replace(istioGateway("team-a", gatewayPods, "HTTPS", simple), "api.example.com", "other.example.com", 1) + "---\n" + apiGateway("infra", "", "HTTPS") + "---\n" + listenerSet,
+			[]string{}},
+		{"a gateway istiod deploys whose listeners are all placeholders (HTTPS without tls) keeps no namespace apart",
+			istioGateway("team-b", gatewayPods, "HTTPS", simple) + "---\n" + strings.Replace(apiGateway("infra", "", "HTTPS"), ", tls: {certificateRefs: [{name: api-tls}]}", "", 1),
+			[]string{}},
+		{"the Pods istiod deploys carry the Gateway's own labels when it has no infrastructure labels",
+			istioGateway("infra", "team: edge", "HTTPS", simple) + "---\n" + strings.Replace(apiGateway("infra", "", "HTTPS"), "namespace: infra}", "namespace: infra, labels: {team: edge}}", 1),
+			[]string{"Gateway infra/shop error MC3003 spec.servers[0].hosts[0]", "Gateway infra/api error MC3003 spec.listeners[0].hostname"}},
+		{"infrastructure labels replace the Gateway's own, without those of the Gateway API's prefix",
+			istioGateway("infra", "gateway.networking.k8s.io/team: edge", "HTTPS", simple) + "---\n" + strings.Replace(apiGateway("infra", "", "HTTPS"), "  gatewayClassName: istio\n", "  gatewayClassName: istio\n  infrastructure: {labels: {gateway.networking.k8s.io/team: edge}}\n", 1),
+			[]string{}},
+		{"a dotted address other than the Service's full name matches no Service",
+			istioGateway("team-b", "istio: ingressgateway", "HTTPS", simple) + "---\n" + apiGateway("infra", "{type: Hostname, value: istio-ingressgateway.infra.svc}", "HTTPS"),
+			[]string{}},
+		{"an Istio Gateway without a selector is merged onto every gateway of its namespace, both sides told",
+			strings.Replace(istioGateway("infra", "", "HTTPS", simple), "  selector: {}\n", "", 1) + "---\n" + apiGateway("infra", "", "HTTPS"),
+			[]string{"Gateway infra/shop error MC3003 spec.servers[0].hosts[0]", "Gateway infra/api error MC3003 spec.listeners[0].hostname"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.sentence, func(t *testing.T) {
@@ -169,5 +187,66 @@ spec:
 	assert.Equal(t, "infra", res.Certificates[0].Namespace)
 	for _, f := range res.Findings {
 		assert.NotEqual(t, finding.CodeSelectorMatchesNoWorkload, f.Code, "the selector picks the gateway istiod deploys: %s", f.Message)
+	}
+}
+
+// TestIstioGatewayOnAGatewayIstiodDeploysIsWarnedWhatItLacks: istiod merges
+// an Istio Gateway of the namespace onto the gateway it deploys for a
+// Gateway API Gateway, but that gateway's Service exposes only the
+// listeners' ports and 15021 (extractServicePorts), and its ServiceAccount
+// gets no right to list Secrets, without which istiod serves it no
+// credentialName Secret (sds.go's filterAuthorizedResources).
+func TestIstioGatewayOnAGatewayIstiodDeploysIsWarnedWhatItLacks(t *testing.T) {
+	const apiGateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: api, namespace: infra, annotations: {gateway.istio.io/service-account: edge}}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: https, port: 443, protocol: HTTPS, hostname: api.example.com, tls: {certificateRefs: [{name: api-tls}]}}
+---
+`
+	istioGateway := func(port, tls string) string {
+		return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: legacy, namespace: infra}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: api}
+  servers:
+  - port: {number: %s, name: https, protocol: HTTPS}
+    hosts: [www.example.com]
+    tls: %s
+`, port, tls)
+	}
+	tests := []struct {
+		sentence string
+		input    string
+		want     []string
+	}{
+		{"a port no listener has is not on the Service, and a credentialName needs a right the gateway lacks",
+			istioGateway("8443", "{mode: SIMPLE, credentialName: www-tls}"),
+			[]string{"Gateway infra/legacy warning MC4011 spec.servers[0].port.number", "Gateway infra/legacy warning MC4012 spec.servers[0].tls.credentialName"}},
+		{"a listener's port is on the Service",
+			istioGateway("443", "{mode: SIMPLE, credentialName: www-tls}"),
+			[]string{"Gateway infra/legacy warning MC4012 spec.servers[0].tls.credentialName"}},
+		{"a passthrough server reads no Secret",
+			istioGateway("443", "{mode: PASSTHROUGH}"),
+			[]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.sentence, func(t *testing.T) {
+			res, err := PlanObjects(t.Context(), objectsFromYAML(t, apiGateway+tc.input), certs.DefaultOptions(), "default")
+			require.NoError(t, err)
+			got := []string{}
+			for _, f := range res.Findings {
+				if f.Code == finding.CodePortNotOnService || f.Code == finding.CodeCredentialNeedsSecretAccess {
+					got = append(got, fmt.Sprintf("%s %s/%s %s %s %s", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Severity, f.Code, f.Field))
+					if f.Code == finding.CodeCredentialNeedsSecretAccess {
+						assert.Contains(t, f.Message, `ServiceAccount "edge"`)
+					}
+				}
+			}
+			assert.Equal(t, tc.want, got, "%s", strings.Join(messages(res), "\n"))
+		})
 	}
 }
