@@ -75,8 +75,21 @@ CLUSTER_START_TIMEOUT ?= 120
 # or --acme for Pebble and the DNS server (ClusterIssuers in acme-issuers.yaml).
 CLUSTER_FLAGS ?=
 
+# TOOLS_JOBS tool builds run at once: on two cores one build's module
+# downloads and single-threaded links overlap another's compiles.
+TOOLS_JOBS ?= 2
+
 .PHONY: tools
-tools: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built).
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built; TOOLS_JOBS at once).
+	@$(MAKE) --no-print-directory -j$(TOOLS_JOBS) tool-binaries
+
+.PHONY: tool-binaries
+tool-binaries: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY)
+
+# Builds of one upstream module wait for each other, so the second reuses
+# the packages the first compiled instead of compiling them at the same time.
+$(PILOT_DISCOVERY): | $(ISTIO_ORACLE)
+$(CM_ORACLE): | $(CERT_MANAGER)
 
 $(ETCD):
 	cd e2e/tools/etcd && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(ETCD_DIR)/etcd.tmp go.etcd.io/etcd/server/v3
