@@ -33,6 +33,14 @@
 //	    Secret or ConfigMap it serves as the server certificate and as the
 //	    client CA; one line per input line, flushed (see credentials.go).
 //
+//	istio-oracle merge
+//	    istiod's Gateway API conversion, gateway merge and listener
+//	    generation (Istio's fake discovery server) for the config and the
+//	    gateway proxy of each stdin JSON line: which configs istiod applies
+//	    to the proxy, which servers it keeps or skips and which SNI matches
+//	    its listeners send twice; one line per input line, flushed (see
+//	    merge.go).
+//
 // All read stdin when no file is given. The exit code is 0 whatever the
 // verdicts are and 1 when the input cannot be read or parsed.
 package main
@@ -54,7 +62,7 @@ func main() {
 	}
 }
 
-const usage = "usage: istio-oracle validate|analyze|istiooperator|render|ingress|credentials [flags] [FILES...]"
+const usage = "usage: istio-oracle validate|analyze|istiooperator|render|ingress|credentials|merge [flags] [FILES...]"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -125,6 +133,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("credentials reads stdin only; %s", usage)
 		}
 		return credentialsStream(stdin, stdout)
+	case "merge":
+		if len(args) > 1 {
+			return fmt.Errorf("merge reads stdin only; %s", usage)
+		}
+		return mergeStream(stdin, stdout)
 	default:
 		return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)
 	}
