@@ -65,7 +65,11 @@ func metadataFindings(obj *unstructured.Unstructured, namespaced, skipUnknownFie
 	case gvk.Group == "" && gvk.Kind == "Service":
 		nameFn = apivalidation.NameIsDNS1035Label
 	}
-	for _, e := range apivalidation.ValidateObjectMeta(&meta, namespaced, nameFn, metaPath) {
+	errs := apivalidation.ValidateObjectMeta(&meta, namespaced, nameFn, metaPath)
+	// The validation walks labels and annotations in map order; sorted,
+	// the same input always reports the same way.
+	slices.SortStableFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Error(), b.Error()) })
+	for _, e := range errs {
 		if e.Type == field.ErrorTypeRequired {
 			// A name or namespace left to generateName or `-n`.
 			continue
