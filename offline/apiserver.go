@@ -34,7 +34,7 @@ var dnsLabelKinds = map[string]bool{"/Namespace": true}
 // a metadata it cannot decode is not reported twice.
 func metadataFindings(obj *unstructured.Unstructured, namespaced, skipUnknownFields, typesReported bool) finding.Findings {
 	gvk := obj.GroupVersionKind()
-	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
 	metaPath := field.NewPath("metadata")
 	raw, err := json.Marshal(obj.Object["metadata"])
 	if err != nil {

@@ -359,7 +359,7 @@ func duplicates(objs []*unstructured.Unstructured, add func(int, finding.Finding
 		k := key{gvk.Group, gvk.Kind, obj.GetNamespace(), obj.GetName()}
 		if prev, ok := last[k]; ok {
 			superseded[prev] = true
-			b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+			b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
 			b.Warningf(finding.CodeDuplicateObject, nil,
 				"the input holds this %s more than once; kubectl applies every copy in turn and the last one wins, so meshcert plans only this last copy: keep one",
 				gvk.Kind)
@@ -388,7 +388,7 @@ func tooLarge(objs []*unstructured.Unstructured, add func(int, finding.Findings)
 			continue
 		}
 		gvk := obj.GroupVersionKind()
-		b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
 		b.Errorf(finding.CodeObjectTooLarge, nil,
 			"this %s is %.1f MiB, larger than the %.1f MiB etcd stores, so the API server refuses it: move large data elsewhere (a huge annotation, thousands of hosts or names)",
 			gvk.Kind, float64(len(data))/(1<<20), float64(MaxObjectBytes)/(1<<20))
