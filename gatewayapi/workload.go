@@ -59,6 +59,10 @@ type gatewayWorkload struct {
 	ports []int64
 	// serviceAccount, for a managed gateway, is the one its Pods run as.
 	serviceAccount string
+	// owners, for a managed gateway, are its Gateway and admitted
+	// ListenerSets with their conflicted listeners, read once for strict
+	// and reused by ListenersBeside.
+	owners []ownerListeners
 	// labels are those of its Pods: istiod's template for a managed
 	// gateway; otherwise those of the known workloads its Services select,
 	// or, with none known, the Services' selectors.
@@ -100,9 +104,10 @@ func workloadOf(ctx context.Context, gw, obj *Object, lookup certs.Lookup) (gate
 		w.labels = []map[string]string{podLabels(gw)}
 		w.serviceAccount = cmp.Or(gw.Annotations[annotationServiceAccount], gw.Name+"-"+gw.GatewayClassName)
 		w.ports = []int64{statusPort}
-		for _, owner := range mergedOwners(ctx, gw, obj, lookup) {
+		w.owners = ownersWithConflicts(ctx, gw, obj, lookup)
+		for _, o := range w.owners {
+			owner, conflicted := o.owner, o.conflicted
 			serves := false
-			conflicted := listenerConflicts(ctx, owner, gw, lookup)
 			for _, l := range owner.Listeners {
 				w.ports = append(w.ports, int64(listenerPort(l)))
 				if _, skipped := conflicted[l.Index]; !skipped && buildsServer(l) {
@@ -173,6 +178,23 @@ func podLabels(gw *Object) map[string]string {
 	labels[labelGatewayClass] = gw.GatewayClassName
 	labels[LabelManaged] = ManagedByIstio
 	return labels
+}
+
+// ownerListeners is a Gateway or ListenerSet merged onto a gateway, with
+// the listeners istiod marks conflicted (by Index).
+type ownerListeners struct {
+	owner      *Object
+	conflicted map[int]conflict
+}
+
+// ownersWithConflicts are mergedOwners with their conflicted listeners.
+func ownersWithConflicts(ctx context.Context, gw, obj *Object, lookup certs.Lookup) []ownerListeners {
+	owners := mergedOwners(ctx, gw, obj, lookup)
+	out := make([]ownerListeners, 0, len(owners))
+	for _, owner := range owners {
+		out = append(out, ownerListeners{owner: owner, conflicted: listenerConflicts(ctx, owner, gw, lookup)})
+	}
+	return out
 }
 
 // mergedOwners are gw and the ListenerSets it admits, obj among them when
@@ -372,8 +394,12 @@ func ListenersBeside(ctx context.Context, lookup certs.Lookup, gw *certs.Gateway
 				Namespace: apiGateway.Namespace, Name: apiGateway.Name, ServiceAccount: w.serviceAccount, Ports: w.ports,
 			})
 		}
-		for _, owner := range mergedOwners(ctx, apiGateway, apiGateway, lookup) {
-			conflicted := listenerConflicts(ctx, owner, apiGateway, lookup)
+		owners := w.owners
+		if owners == nil {
+			owners = ownersWithConflicts(ctx, apiGateway, apiGateway, lookup)
+		}
+		for _, o := range owners {
+			owner, conflicted := o.owner, o.conflicted
 			for _, l := range owner.Listeners {
 				host, ok := tlsHost(l)
 				if _, skipped := conflicted[l.Index]; !ok || skipped || !buildsServer(l) {
