@@ -351,10 +351,12 @@ func mutualTLS(t *testing.T, server tls.Certificate, clientCAs *x509.CertPool, c
 		serverErr <- conn.(*tls.Conn).Handshake()
 	}()
 	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{
-		ServerName:   serverName,
-		RootCAs:      roots,
-		Certificates: []tls.Certificate{clientCert},
-		MinVersion:   tls.VersionTLS12,
+		ServerName: serverName,
+		RootCAs:    roots,
+		// Sent whatever CAs the server names, as Envoy does: the server's
+		// verification is the verdict.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &clientCert, nil },
+		MinVersion:           tls.VersionTLS12,
 	}}
 	conn, clientErr := dialer.DialContext(t.Context(), "tcp", listener.Addr().String())
 	if clientErr == nil {

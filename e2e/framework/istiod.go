@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -315,16 +314,9 @@ func (i *Istiod) RootCertPEM(ctx context.Context) ([]byte, error) {
 // against IstiodConfig.CARootsPEM or, without them, the root istiod
 // publishes.
 func (i *Istiod) SignWorkloadCSR(ctx context.Context, token string, csrPEM []byte, ttl time.Duration) ([]string, error) {
-	rootsPEM := i.cfg.CARootsPEM
-	if len(rootsPEM) == 0 {
-		var err error
-		if rootsPEM, err = i.RootCertPEM(ctx); err != nil {
-			return nil, err
-		}
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootsPEM) {
-		return nil, errors.New("no certificate in the CA roots")
+	roots, err := i.servingRoots(ctx)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := grpc.NewClient(i.SecureGRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		ServerName: i.ServerName,
