@@ -36,7 +36,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzParseNamespacePolicy \
 	./webhook:FuzzAdmissionHandlers \
 	./gatewayapi:FuzzPlanShim \
-	./offline:FuzzPlanObjects
+	./offline:FuzzPlanObjects \
+	./meshca:FuzzPlan
 
 .PHONY: help
 help: ## Show this help.

@@ -1,6 +1,7 @@
 package istiooperator_test
 
 import (
+	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -25,6 +26,11 @@ func TestCACertsObstacles(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "istio-system", Labels: labels, Annotations: annotations},
 			Spec:       cmapi.CertificateSpec{SecretName: "cacerts", IsCA: true},
 		}
+	}
+	issuedCertificate := func(labels, annotations map[string]string) *cmapi.Certificate {
+		crt := certificate("cacerts", labels, annotations)
+		crt.Spec.SecretName = "cacerts-issued"
+		return crt
 	}
 	forOperator := func(key string) map[string]string { return map[string]string{"meshcert.io/istiooperator": key} }
 	secret := func(annotations map[string]string) *corev1.Secret {
@@ -80,6 +86,21 @@ func TestCACertsObstacles(t *testing.T) {
 				Spec:       cmapi.CertificateSpec{SecretName: "ca"},
 			}},
 			want: []string{namedForOther}},
+		{name: "free: meshcert's Certificate writes cacerts-issued and the Secret cacerts is the one meshcert composed for this IstioOperator",
+			found: istiooperator.CACertsFound{
+				IssuedWriters: []*cmapi.Certificate{issuedCertificate(meshcert, forOperator("istio-system/mesh"))},
+				Named:         issuedCertificate(meshcert, forOperator("istio-system/mesh")),
+				Secret:        secret(map[string]string{"meshcert.io/istiooperator": "istio-system/mesh"}),
+			}},
+		{name: "a Secret cacerts meshcert composed for another IstioOperator is in the way",
+			found: istiooperator.CACertsFound{Secret: secret(map[string]string{"meshcert.io/istiooperator": "istio-system/other", "cert-manager.io/certificate-name": "cacerts"})},
+			want:  []string{"Secret istio-system/cacerts is istiod's CA as meshcert composes it for IstioOperator istio-system/other, and one istiod has one CA: remove the issuer annotation from one of the two"}},
+		{name: "another Certificate writing cacerts-issued is in the way",
+			found: istiooperator.CACertsFound{IssuedWriters: []*cmapi.Certificate{certificate("mine", nil, nil)}},
+			want:  []string{strings.ReplaceAll(writes("mine", "not meshcert's"), `"cacerts"`, `"cacerts-issued"`)}},
+		{name: "a Certificate named cacerts writing cacerts-issued that is not meshcert's takes the name",
+			found: istiooperator.CACertsFound{Named: issuedCertificate(nil, nil)},
+			want:  []string{strings.ReplaceAll(namedForOther, `"ca"`, `"cacerts-issued"`)}},
 		{name: "every obstacle is reported, Certificates first",
 			found: istiooperator.CACertsFound{
 				Writers: []*cmapi.Certificate{certificate("cacerts", nil, nil)},
@@ -89,6 +110,9 @@ func TestCACertsObstacles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, crt := range tc.found.IssuedWriters {
+				crt.Spec.SecretName = "cacerts-issued"
+			}
 			tc.found.Namespace = "istio-system"
 			assert.Equal(t, tc.want, istiooperator.CACertsObstacles(istiooperator.IstioOperatorKind, mesh, tc.found))
 		})

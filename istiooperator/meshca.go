@@ -5,14 +5,17 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // The mesh CA's key unless the private-key annotations say otherwise:
@@ -66,7 +69,10 @@ func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certific
 		return nil
 	}
 
-	spec.SecretName = CACertsSecret
+	// cert-manager writes the intermediate beside cacerts; meshcert
+	// composes cacerts from it (package meshca), so a new root reaches
+	// istiod in steps it accepts.
+	spec.SecretName = meshca.IssuedSecret
 	spec.IssuerRef = ref
 	spec.IsCA = true
 	spec.Usages = caUsages
@@ -154,4 +160,49 @@ func (pl *planner) canSignCA(ctx context.Context, path *field.Path, ref cmmeta.I
 		}
 	}
 	return true
+}
+
+// Where istiod and istio-agent take workload certificate lifetimes from
+// (pilot/pkg/bootstrap/istio_ca.go, pkg/istio-agent), and Istio's default.
+const (
+	maxWorkloadCertTTLEnv    = "MAX_WORKLOAD_CERT_TTL"
+	secretTTLProxyMetadata   = "SECRET_TTL"
+	DefaultWorkloadCertTTL   = 24 * time.Hour
+	workloadCertTTLFromIstio = "Istio's default SECRET_TTL"
+)
+
+// WorkloadCertificateTTL is the longest a workload certificate istiod signs
+// lives, as the object configures it: istiod's MAX_WORKLOAD_CERT_TTL (it
+// refuses longer requests), else the SECRET_TTL proxies ask for by default
+// (meshConfig.defaultConfig.proxyMetadata), else Istio's 24h. A root
+// rotation keeps the old root trusted that long after the switch. The
+// second value names where it came from.
+func (pl *planner) workloadCertificateTTL() (time.Duration, string) {
+	if value, path, found := componentEnv(pl.spec, "pilot", maxWorkloadCertTTLEnv); found {
+		if d, ok := positiveDuration(value); ok {
+			return d, path.String()
+		}
+	}
+	if value, found, _ := unstructured.NestedFieldNoCopy(pl.spec, "values", "pilot", "env", maxWorkloadCertTTLEnv); found {
+		if d, ok := positiveDuration(value); ok {
+			return d, "spec.values.pilot.env." + maxWorkloadCertTTLEnv
+		}
+	}
+	fields := pl.kind.meshConfigFields("defaultConfig", "proxyMetadata", secretTTLProxyMetadata)
+	if value, found, _ := unstructured.NestedFieldNoCopy(pl.spec, fields...); found {
+		if d, ok := positiveDuration(value); ok {
+			return d, "spec." + strings.Join(fields, ".")
+		}
+	}
+	return DefaultWorkloadCertTTL, workloadCertTTLFromIstio
+}
+
+// positiveDuration reads a Go duration as Istio's env parsing does.
+func positiveDuration(v any) (time.Duration, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	return d, err == nil && d > 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -13,6 +14,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // Annotations and labels meshcert reads on IstioOperators and writes on
@@ -34,8 +36,9 @@ const (
 	LabelIstioOperatorNamespace = "meshcert.io/istiooperator-namespace"
 	LabelIstioOperatorName      = "meshcert.io/istiooperator-name"
 
-	// CACertsSecret is the Secret istiod loads its signing CA from.
-	CACertsSecret = "cacerts"
+	// CACertsSecret is the Secret istiod loads its signing CA from, and the
+	// name of the Certificate whose intermediate meshcert puts there.
+	CACertsSecret = meshca.CACertsSecret
 	// DefaultIstiodNamespace is where istiod runs unless told otherwise.
 	DefaultIstiodNamespace = "istio-system"
 	// DefaultTrustBundleKey is the key a trust bundle's PEM is read from;
@@ -54,7 +57,15 @@ type Plan struct {
 	MeshCA bool
 	// IstiodNamespace is where istiod and its cacerts live.
 	IstiodNamespace string
-	Findings        finding.Findings
+	// ClusterName is values.global.multiCluster.clusterName: what this
+	// cluster's mesh CA is published for its peers as.
+	ClusterName string
+	// WorkloadCertificateTTL is the longest a workload certificate lives
+	// (see workloadCertificateTTL): a root rotation's drain.
+	WorkloadCertificateTTL time.Duration
+	// WorkloadCertificateTTLFrom says where WorkloadCertificateTTL was read.
+	WorkloadCertificateTTLFrom string
+	Findings               finding.Findings
 	// mutated is the IstioOperator with the peer roots injected, or nil
 	// when injection changes nothing.
 	mutated *unstructured.Unstructured
@@ -100,6 +111,8 @@ func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, look
 		opts:    opts,
 	}
 	plan.IstiodNamespace = pl.istiodNamespace()
+	plan.ClusterName = pl.clusterName()
+	plan.WorkloadCertificateTTL, plan.WorkloadCertificateTTLFrom = pl.workloadCertificateTTL()
 	ann := obj.GetAnnotations()
 	if certs.HasIssuerAnnotation(ann) {
 		plan.MeshCA = true

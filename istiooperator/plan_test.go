@@ -143,7 +143,7 @@ func TestMeshCACertificate(t *testing.T) {
 	// annotations' duration and renew-before, a subject naming the cluster.
 	assert.Equal(t, "cacerts", crt.Name)
 	assert.Equal(t, "istio-system", crt.Namespace)
-	assert.Equal(t, "cacerts", crt.Spec.SecretName)
+	assert.Equal(t, "cacerts-issued", crt.Spec.SecretName, "cert-manager writes beside cacerts, which meshcert composes")
 	assert.True(t, crt.Spec.IsCA)
 	assert.ElementsMatch(t, []cmapi.KeyUsage{cmapi.UsageCertSign, cmapi.UsageCRLSign, cmapi.UsageDigitalSignature}, crt.Spec.Usages)
 	assert.Equal(t, cmmeta.IssuerReference{Name: "mesh-root", Kind: "ClusterIssuer"}, crt.Spec.IssuerRef)
@@ -579,6 +579,42 @@ func TestSeedIstioOperatorsPlanned(t *testing.T) {
 			assert.Equal(t, want, codes(plan.Findings))
 			assert.Nil(t, plan.Certificate)
 			assert.Nil(t, plan.Mutated())
+		})
+	}
+}
+
+// The drain of a root rotation is the longest a workload certificate lives:
+// istiod refuses longer than MAX_WORKLOAD_CERT_TTL (the k8s.env entry
+// istioctl renders over values.pilot.env), proxies ask for SECRET_TTL, and
+// Istio's default for that is 24h.
+func TestWorkloadCertificateTTL(t *testing.T) {
+	tests := []struct {
+		name     string
+		spec     string
+		want     time.Duration
+		wantFrom string
+	}{
+		{name: "nothing set: Istio's default SECRET_TTL", spec: `{}`, want: 24 * time.Hour, wantFrom: "Istio's default SECRET_TTL"},
+		{name: "istiod's maximum bounds every workload certificate",
+			spec: `{values: {pilot: {env: {MAX_WORKLOAD_CERT_TTL: 45s}}}, meshConfig: {defaultConfig: {proxyMetadata: {SECRET_TTL: 12h}}}}`,
+			want: 45 * time.Second, wantFrom: "spec.values.pilot.env.MAX_WORKLOAD_CERT_TTL"},
+		{name: "the component's env entry is what istiod runs with",
+			spec: `{values: {pilot: {env: {MAX_WORKLOAD_CERT_TTL: 45s}}}, components: {pilot: {k8s: {env: [{name: MAX_WORKLOAD_CERT_TTL, value: 2h}]}}}}`,
+			want: 2 * time.Hour, wantFrom: "spec.components.pilot.k8s.env[0]"},
+		{name: "without a maximum, what proxies ask for by default",
+			spec: `{meshConfig: {defaultConfig: {proxyMetadata: {SECRET_TTL: 12h}}}}`,
+			want: 12 * time.Hour, wantFrom: "spec.meshConfig.defaultConfig.proxyMetadata.SECRET_TTL"},
+		{name: "a value istiod cannot parse is skipped",
+			spec: `{values: {pilot: {env: {MAX_WORKLOAD_CERT_TTL: forever}}}}`,
+			want: 24 * time.Hour, wantFrom: "Istio's default SECRET_TTL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &unstructured.Unstructured{}
+			require.NoError(t, yaml.Unmarshal([]byte("apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nmetadata: {name: mesh, namespace: istio-system}\nspec: "+tc.spec), &obj.Object))
+			plan := istiooperator.PlanIstioOperator(t.Context(), obj, offline.NewIndex(), certs.Options{})
+			assert.Equal(t, tc.want, plan.WorkloadCertificateTTL)
+			assert.Equal(t, tc.wantFrom, plan.WorkloadCertificateTTLFrom)
 		})
 	}
 }
