@@ -7,6 +7,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/istiooperator"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // PolicyRules are the cluster-wide permissions `meshcert serve` needs,
@@ -55,11 +56,17 @@ func PolicyRules() []rbacv1.PolicyRule {
 
 // IstiodNamespaceRules are the permissions meshcert needs in istiod's
 // namespace only: reading whether a Secret cacerts exists before it creates
-// the Certificate that would write it, so a plugged-in CA made by hand is
-// never overwritten. Without them meshcert creates no mesh CA at all.
+// the Certificate, so a plugged-in CA made by hand is never overwritten;
+// reading the intermediate cert-manager issued and composing cacerts from
+// it (package meshca); and publishing this cluster's roots for its peers in
+// a ConfigMap. Create cannot be narrowed by name. Without them meshcert
+// creates no mesh CA at all.
 func IstiodNamespaceRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{meshca.CACertsSecret}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{meshca.IssuedSecret}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"update"}},
 	}
 }
 

@@ -70,6 +70,7 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	obj.SetGroupVersionKind(kind.GVK)
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.Metrics.rotationAt(kind.GVK.Kind, req.Namespace, req.Name, "")
 			return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, nil)
 		}
 		return ctrl.Result{}, fmt.Errorf("failed to get %s %s: %w", kind.GVK.Kind, req.NamespacedName, err)
@@ -100,10 +101,21 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.pruneMeshCA(ctx, req.NamespacedName, plan.Certificate, obj); err != nil {
 		return ctrl.Result{}, err
 	}
-	if plan.Findings.HasErrors() {
-		return ctrl.Result{}, nil
+	var recheck time.Duration
+	if plan.Certificate != nil {
+		var err error
+		if recheck, err = r.composeCACerts(ctx, obj, plan); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
-	return r.checkRootsServed(ctx, obj, plan)
+	if plan.Findings.HasErrors() {
+		return ctrl.Result{RequeueAfter: recheck}, nil
+	}
+	result, err := r.checkRootsServed(ctx, obj, plan)
+	if recheck > 0 && (result.RequeueAfter == 0 || recheck < result.RequeueAfter) {
+		result.RequeueAfter = recheck
+	}
+	return result, err
 }
 
 // checkRootsServed reads istiod's mesh ConfigMap and reports, on obj, the
@@ -151,7 +163,7 @@ func (r *IstioOperatorReconciler) writer(obj *unstructured.Unstructured, key typ
 	w := certificateWriter{
 		client: r.Client, apiReader: r.APIReader, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
 		owns:       func(crt *cmapi.Certificate) bool { return r.kind().OwnsCertificate(crt, key.Namespace, key.Name) },
-		targetNoun: "istiod's CA Secret",
+		targetNoun: "the intermediate meshcert puts in istiod's cacerts, Secret",
 		deleteNote: "no longer wanted by this " + r.kind().GVK.Kind + "; its Secret is kept",
 	}
 	if obj != nil {

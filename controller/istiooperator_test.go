@@ -59,9 +59,9 @@ func TestMeshCALifecycle(t *testing.T) {
 	crt, ok := h.certificate("cacerts")
 	require.True(t, ok, "the mesh CA Certificate is created")
 	assert.True(t, crt.Spec.IsCA)
-	assert.Equal(t, "cacerts", crt.Spec.SecretName)
+	assert.Equal(t, "cacerts-issued", crt.Spec.SecretName)
 	assert.True(t, istiooperator.OwnsCertificate(crt, mesh.Namespace, mesh.Name))
-	assert.Contains(t, h.events(), "Normal CreateCertificate Created Certificate istio-system/cacerts for istiod's CA Secret \"cacerts\"")
+	assert.Contains(t, h.events(), "Normal CreateCertificate Created Certificate istio-system/cacerts for the intermediate meshcert puts in istiod's cacerts, Secret \"cacerts-issued\"")
 
 	h.writes = nil
 	h.reconcileOperator(r)

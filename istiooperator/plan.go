@@ -65,7 +65,7 @@ type Plan struct {
 	WorkloadCertificateTTL time.Duration
 	// WorkloadCertificateTTLFrom says where WorkloadCertificateTTL was read.
 	WorkloadCertificateTTLFrom string
-	Findings               finding.Findings
+	Findings                   finding.Findings
 	// mutated is the IstioOperator with the peer roots injected, or nil
 	// when injection changes nothing.
 	mutated *unstructured.Unstructured

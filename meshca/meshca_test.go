@@ -285,8 +285,8 @@ func TestPlan(t *testing.T) {
 			check:   func(t *testing.T, d Decision) { assert.Nil(t, d.Write) },
 		},
 		{
-			name: "without istiod running, a new root switches without waiting for it",
-			in: Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot)},
+			name:  "without istiod running, a new root switches without waiting for it",
+			in:    Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot)},
 			phase: Switching,
 			check: func(t *testing.T, d Decision) {
 				require.NotNil(t, d.Write)

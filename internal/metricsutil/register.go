@@ -75,6 +75,11 @@ func HistogramVec(reg prometheus.Registerer, d Definition) (*prometheus.Histogra
 	return register(reg, d, Histogram, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}, d.Labels))
 }
 
+// GaugeVec registers d, a gauge with labels, with reg.
+func GaugeVec(reg prometheus.Registerer, d Definition) (*prometheus.GaugeVec, error) {
+	return register(reg, d, Gauge, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels))
+}
+
 // NewCounter registers d, a counter without labels, with reg.
 func NewCounter(reg prometheus.Registerer, d Definition) (prometheus.Counter, error) {
 	return register(reg, d, Counter, prometheus.NewCounter(prometheus.CounterOpts{Name: d.Name, Help: d.Help}))

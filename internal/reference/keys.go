@@ -12,6 +12,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/mddoc"
 	"github.com/meshcert/meshcert/istiooperator"
+	"github.com/meshcert/meshcert/meshca"
 	"github.com/meshcert/meshcert/webhook"
 )
 
@@ -95,6 +96,10 @@ var OwnKeys = []Key{
 	{Key: cmacme.ACMECertificateHTTP01ParentRefKind, On: "Certificate", Meaning: "read by meshcert: the kind (`Gateway` or `ListenerSet`) of that parent; cert-manager refuses one of name and kind without the other"},
 	{Key: cmacme.ACMECertificateHTTP01ParentRefNamespace, On: "Certificate", Meaning: "read by meshcert: the namespace of that parent (the Certificate's when unset)"},
 	{Key: cmapi.CertificateNameKey, On: "Secret", Meaning: "read by meshcert where Secrets are in the input (`meshcert check`): cert-manager wrote the Secret for this Certificate"},
+	{Key: meshca.AnnotationPhase, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts`: the root rotation's step, `trusting` or `switching` ([Root rotation](multicluster.md#rotating-the-mesh-root)); absent when none runs"},
+	{Key: meshca.AnnotationRetiringRoot, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts` while switching: the SHA-256 of the root being rotated away from"},
+	{Key: meshca.AnnotationSwitched, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts`: when istiod was seen loading the new intermediate (RFC 3339); the old root stays trusted for the workload certificate lifetime after it"},
+	{Key: meshca.LabelMeshCA, Label: true, On: "ConfigMap", Meaning: "written by meshcert on the ConfigMap it publishes a cluster's roots in (`meshcert-mesh-ca-<cluster>`): the cluster; copies of peers' ConfigMaps keep it, and meshcert waits for them during a root rotation"},
 }
 
 // IstioAndKubernetesKeys are Istio's and Kubernetes' keys meshcert reads,

@@ -24,7 +24,7 @@ var (
 	docsDir    = filepath.Join(moduleRoot, "docs")
 	// The packages whose keys the tables describe: the planners and the
 	// doors that read or write objects.
-	productPackages = []string{"certs", "istiooperator", "webhook", "controller", "cluster", "offline", "manifest", "finding", "cmd/meshcert/app"}
+	productPackages = []string{"certs", "istiooperator", "meshca", "webhook", "controller", "cluster", "offline", "manifest", "finding", "cmd/meshcert/app"}
 )
 
 // keyPattern is an annotation or label key of one of the owners whose
@@ -162,6 +162,7 @@ var notKeys = map[string]string{
 	"cert-manager.io/allow-direct-injection": "the one cert-manager.io/ annotation cert-manager lets a secret template carry",
 	"meshcert.io/":                           "the prefix the mutating webhook's matchConditions look for",
 	"istio.io/ingress-controller":            "the controller name of Istio's IngressClass, a value, not a key",
+	"kubernetes.io/tls":                      "a Secret type, not a key",
 }
 
 func TestEveryKeyTheCodeUsesIsDescribed(t *testing.T) {
