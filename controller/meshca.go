@@ -28,6 +28,9 @@ const (
 	// ReasonCACertsNotComposed: meshcert cannot compose cacerts from what
 	// cert-manager issued.
 	ReasonCACertsNotComposed = "CACertsNotComposed"
+	// ReasonRootRotationWaiting: the rotation waits for something else
+	// (istiod, a peer, the drain); the note says what.
+	ReasonRootRotationWaiting = "RootRotationWaiting"
 	// ReasonPublishedRootsNotOwned: the ConfigMap meshcert publishes the
 	// cluster's roots in exists and is not meshcert's.
 	ReasonPublishedRootsNotOwned = "PublishedRootsNotOwned"
@@ -94,9 +97,9 @@ func (r *IstioOperatorReconciler) composeCACerts(ctx context.Context, obj *unstr
 		}
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, ReasonRootRotation, "Compose", "%s", rotationNote(namespace, decision, plan))
 	}
-	r.Metrics.rotationAt(r.kind().GVK.Kind, key.Namespace, key.Name, phaseName(decision.Phase))
+	r.Metrics.rotationAt(r.kind().GVK.Kind, key.Namespace, key.Name, meshca.StepName(decision.Phase))
 	if len(decision.Roots) > 0 {
-		if err := r.publishRoots(ctx, obj, namespace, plan.ClusterName, decision.Roots, observed); err != nil {
+		if err := r.publishRoots(ctx, obj, namespace, plan.ClusterName, decision, observed); err != nil {
 			return 0, err
 		}
 	}
@@ -118,13 +121,6 @@ func rotationNote(namespace string, d meshca.Decision, plan *istiooperator.Plan)
 		b.WriteString("; waiting for " + d.Waiting)
 	}
 	return b.String()
-}
-
-func phaseName(p meshca.Phase) string {
-	if p == meshca.Steady {
-		return "steady"
-	}
-	return string(p)
 }
 
 // readSecret gets a Secret live (the cache never holds Secrets); nil when
@@ -245,20 +241,31 @@ func PublishedConfigMapName(cluster string) string {
 }
 
 // publishRoots writes the ConfigMap peers copy: the roots this cluster's
-// workload certificates chain to (ca.crt, so it is also a trust bundle) and
-// the roots its istiod hands out now. One that is not meshcert's is left
-// alone.
-func (r *IstioOperatorReconciler) publishRoots(ctx context.Context, obj *unstructured.Unstructured, namespace, cluster string, roots []certs.TrustAnchor, o meshca.Observed) error {
+// workload certificates chain to (ca.crt, so it is also a trust bundle),
+// the roots its istiod hands out now, and the rotation's step and what it
+// waits for. A new wait is also said as an Event. One that is not
+// meshcert's is left alone.
+func (r *IstioOperatorReconciler) publishRoots(ctx context.Context, obj *unstructured.Unstructured, namespace, cluster string, d meshca.Decision, o meshca.Observed) error {
 	name := PublishedConfigMapName(cluster)
 	key := client.ObjectKeyFromObject(obj)
 	owner := r.kind().Key(key.Namespace, key.Name)
 	var rootsPEM bytes.Buffer
-	for _, root := range roots {
+	for _, root := range d.Roots {
 		rootsPEM.WriteString(root.PEM)
 	}
-	data := map[string]string{meshca.PublishedRootsKey: rootsPEM.String()}
+	data := map[string]string{
+		meshca.PublishedRootsKey:   rootsPEM.String(),
+		meshca.PublishedStepKey:    meshca.StepName(d.Phase),
+		meshca.PublishedWaitingKey: d.Waiting,
+	}
 	if o.LoadedFound {
 		data[meshca.PublishedTrustedKey] = string(o.Loaded)
+	}
+	announce := func(previous string) {
+		if d.Waiting != "" && d.Waiting != previous && d.Write == nil {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, ReasonRootRotationWaiting, "Compose",
+				"root rotation (%s): waiting for %s", meshca.StepName(d.Phase), d.Waiting)
+		}
 	}
 	cm := &corev1.ConfigMap{}
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, cm)
@@ -276,6 +283,7 @@ func (r *IstioOperatorReconciler) publishRoots(ctx context.Context, obj *unstruc
 		if err := r.Client.Create(ctx, cm); err != nil {
 			return fmt.Errorf("failed to create ConfigMap %s/%s: %w", namespace, name, err)
 		}
+		announce("")
 		return nil
 	case err != nil:
 		return fmt.Errorf("failed to get ConfigMap %s/%s: %w", namespace, name, err)
@@ -289,9 +297,11 @@ func (r *IstioOperatorReconciler) publishRoots(ctx context.Context, obj *unstruc
 	if maps.Equal(cm.Data, data) {
 		return nil
 	}
+	previous := cm.Data[meshca.PublishedWaitingKey]
 	cm.Data = data
 	if err := r.Client.Update(ctx, cm); err != nil {
 		return fmt.Errorf("failed to update ConfigMap %s/%s: %w", namespace, name, err)
 	}
+	announce(previous)
 	return nil
 }

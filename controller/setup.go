@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -25,6 +26,7 @@ import (
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/internal/quiet"
 	"github.com/meshcert/meshcert/istiooperator"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // Name is the Certificate controller's name in logs and metrics.
@@ -141,6 +143,8 @@ func setupInstallKind(ctx context.Context, mgr manager.Manager, cfg Config, mana
 		Named(InstallControllerName(kind)).
 		For(obj).
 		Watches(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(ownerOfMeshCA(kind)), builder.WithPredicates(managed)).
+		// A peer's published roots change what istiod must trust here.
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(allOfKind(mgr.GetClient(), kind)), builder.WithPredicates(publishedMeshCA)).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("failed to set up the %s controller: %w", kind.GVK.Kind, err)
@@ -175,6 +179,31 @@ func ownerOfMeshCA(kind istiooperator.Kind) handler.MapFunc {
 			return nil
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
+	}
+}
+
+// publishedMeshCA selects the ConfigMaps clusters publish their mesh CA
+// in, and copies of them.
+var publishedMeshCA = predicate.NewPredicateFuncs(func(obj client.Object) bool {
+	_, ok := obj.GetLabels()[meshca.LabelMeshCA]
+	return ok
+})
+
+// allOfKind maps any change to every object of kind in the cache: there are
+// few, and which istiod a published ConfigMap matters to is theirs to say.
+func allOfKind(reader client.Reader, kind istiooperator.Kind) handler.MapFunc {
+	return func(ctx context.Context, _ client.Object) []reconcile.Request {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(kind.GVK.GroupVersion().WithKind(kind.GVK.Kind + "List"))
+		if err := reader.List(ctx, list); err != nil {
+			logf.FromContext(ctx).Error(err, "Failed to list objects that install istiod", "kind", kind.GVK.Kind)
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, item := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: item.GetNamespace(), Name: item.GetName()}})
+		}
+		return out
 	}
 }
 

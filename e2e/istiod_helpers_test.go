@@ -56,16 +56,29 @@ func spiffeID(namespace, serviceAccount string) string {
 // sends it (the identity istiod signs comes from the token all the same).
 func newWorkloadCSR(t *testing.T, uri string) (*ecdsa.PrivateKey, []byte) {
 	t.Helper()
+	key, csr, err := workloadCSR(uri)
+	require.NoError(t, err)
+	return key, csr
+}
+
+// workloadCSR is newWorkloadCSR for code without a testing.T.
+func workloadCSR(uri string) (*ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to generate a key: %w", err)
+	}
 	parsed, err := url.Parse(uri)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to parse %q: %w", uri, err)
+	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{Organization: []string{istioTrustDomain}},
 		URIs:    []*url.URL{parsed},
 	}, key)
-	require.NoError(t, err)
-	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to create a CSR: %w", err)
+	}
+	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
 // parseCertificateChain parses the PEM chain istiod answers, one

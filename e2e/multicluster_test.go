@@ -212,8 +212,7 @@ func TestTwoClustersShareOneRoot(t *testing.T) {
 			crt := ready(t, c, framework.IstioNamespace, istiooperator.CACertsSecret)
 			assert.True(t, crt.Spec.IsCA)
 			assert.Equal(t, istiooperator.Key(framework.IstioNamespace, mc.name), crt.Annotations[istiooperator.AnnotationIstioOperator])
-			secret := &corev1.Secret{}
-			require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: framework.IstioNamespace, Name: istiooperator.CACertsSecret}, secret))
+			secret := composedCACerts(t, c)
 			for _, key := range []string{"tls.crt", "tls.key", "ca.crt"} {
 				assert.NotEmpty(t, secret.Data[key], "istiod reads %s from cacerts", key)
 			}

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/e2e/framework"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // The Sail Operator's API (github.com/istio-ecosystem/sail-operator api/v1),
@@ -175,12 +176,13 @@ func TestSailIstioOnTheRealStack(t *testing.T) {
 		assert.Equal(t, "default", crt.Labels["meshcert.io/sail-istio-name"])
 		assert.Equal(t, "mesh-root", crt.Spec.IssuerRef.Name)
 		assert.Equal(t, "ClusterIssuer", crt.Spec.IssuerRef.Kind)
-		// The chart mounts Secret cacerts (deployment.yaml); the local
-		// istiod reads it through the API server.
-		assert.Equal(t, framework.CACertsSecret, crt.Spec.SecretName)
+		// cert-manager writes the intermediate beside cacerts, which
+		// meshcert composes from it. The chart mounts Secret cacerts
+		// (deployment.yaml); the local istiod reads it through the API
+		// server.
+		assert.Equal(t, meshca.IssuedSecret, crt.Spec.SecretName)
 
-		secret := &corev1.Secret{}
-		require.NoError(t, c.Get(t.Context(), types.NamespacedName{Namespace: framework.IstioNamespace, Name: framework.CACertsSecret}, secret))
+		secret := composedCACerts(t, c)
 		chain := parsePEMChain(t, secret.Data[corev1.TLSCertKey])
 		require.NotEmpty(t, chain)
 		ca := chain[0]

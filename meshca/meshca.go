@@ -62,7 +62,20 @@ const (
 	// PublishedTrustedKey holds the roots this cluster's istiod hands out
 	// now (its published root file): what peers wait for.
 	PublishedTrustedKey = "trusted.pem"
+	// PublishedStepKey and PublishedWaitingKey say where this cluster's
+	// rotation is and what it waits for, for whoever reads the ConfigMap.
+	PublishedStepKey    = "step"
+	PublishedWaitingKey = "waiting"
 )
+
+// StepName names a phase for people and metrics: steady, trusting or
+// switching.
+func StepName(p Phase) string {
+	if p == Steady {
+		return "steady"
+	}
+	return string(p)
+}
 
 // Phase is a step of a root rotation.
 type Phase string
@@ -154,8 +167,18 @@ type Decision struct {
 // Poll is how often a running rotation looks at what it waits for.
 const Poll = 5 * time.Second
 
-// Plan decides what Secret cacerts holds next.
+// Plan decides what Secret cacerts holds next. After a write, and while a
+// rotation runs, it asks to be called again soon: istiod's reload, a
+// peer's trust and the drain show only by looking.
 func Plan(o Observed) Decision {
+	d := plan(o)
+	if (d.Write != nil || d.Phase != Steady) && d.RecheckAfter == 0 {
+		d.RecheckAfter = Poll
+	}
+	return d
+}
+
+func plan(o Observed) Decision {
 	if o.Issued == nil {
 		if o.Current == nil {
 			return Decision{Waiting: "cert-manager to issue the Certificate " + CACertsSecret}
@@ -261,7 +284,7 @@ func planSwitching(o Observed, cur *Current, signing certs.TrustAnchor, loaded, 
 		return d
 	}
 	if left := switched.Add(o.Drain).Sub(o.Now); left > 0 {
-		d.Waiting = fmt.Sprintf("workload certificates signed before the switch to expire (%s left)", left.Round(time.Second))
+		d.Waiting = "the workload certificates signed before the switch to expire, at " + switched.Add(o.Drain).UTC().Format(time.RFC3339)
 		d.RecheckAfter = min(left, time.Minute)
 		return d
 	}

@@ -238,7 +238,7 @@ func TestPlan(t *testing.T) {
 			in: Observed{Now: now, Drain: drain, Issued: issued(t, newCA1, newRoot), Current: switching(t, current(t, issued(t, newCA1, newRoot), Switching, newRoot, oldRoot), oldRoot, now.Add(-10*time.Second)),
 				Loaded: file(newRoot, oldRoot), LoadedFound: true},
 			phase:   Switching,
-			waiting: "to expire (20s left)",
+			waiting: "to expire, at 2026-12-07T10:00:20Z",
 			check: func(t *testing.T, d Decision) {
 				assert.Nil(t, d.Write)
 				assert.Equal(t, 20*time.Second, d.RecheckAfter)

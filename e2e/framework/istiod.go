@@ -88,6 +88,13 @@ type IstiodConfig struct {
 	Env []string
 	// Args are extra flags for `pilot-discovery discovery`.
 	Args []string
+	// MountCACerts has istiod read its CA from ROOT_CA_DIR kept in step
+	// with Secret cacerts as kubelet keeps a secret volume (the keys as
+	// links into a ..data directory swapped atomically on change), as
+	// istiod in a cluster does, instead of fetching the Secret once at
+	// start (USE_REMOTE_CERTS). istiod then reloads a changed cacerts by
+	// its file watcher. The Secret must exist before StartIstiod.
+	MountCACerts bool
 }
 
 // Istiod is a running pilot-discovery.
@@ -162,6 +169,13 @@ func (cp *ControlPlane) StartIstiod(ctx context.Context, cfg IstiodConfig) (*Ist
 	if err := ensureMeshConfig(ctx, cp.Client, cfg.Namespace, cfg.MeshConfig); err != nil {
 		return nil, err
 	}
+	var mount *secretVolume
+	if cfg.MountCACerts {
+		mount = &secretVolume{client: cp.Client, key: client.ObjectKey{Namespace: cfg.Namespace, Name: CACertsSecret}, dir: i.RootCADir}
+		if err := mount.sync(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := i.start(ctx)
 		if err == nil {
@@ -178,6 +192,9 @@ func (cp *ControlPlane) StartIstiod(ctx context.Context, cfg IstiodConfig) (*Ist
 		case <-i.stopped:
 		}
 	}()
+	if mount != nil {
+		go mount.follow(ctx, i.stopped)
+	}
 	return i, nil
 }
 
@@ -230,7 +247,7 @@ func (i *Istiod) start(ctx context.Context) error {
 		"CLUSTER_ID=" + i.ClusterID,
 		// Read the cacerts Secret through the API server (as an external
 		// istiod does) instead of from a mounted volume...
-		"USE_REMOTE_CERTS=true",
+		"USE_REMOTE_CERTS=" + strconv.FormatBool(!i.cfg.MountCACerts),
 		// ...and write it here, not to ./etc/cacerts.
 		"ROOT_CA_DIR=" + i.RootCADir,
 		// Outside a pod: no in-cluster config, whatever the environment

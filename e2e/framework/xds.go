@@ -26,6 +26,9 @@ import (
 const (
 	ListenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	SecretType   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+	// ProxyConfigType is istiod's PCDS: with ISTIO_MULTIROOT_MESH, the
+	// trust bundle in ca_certificates_pem (pilot/pkg/xds/pcds.go).
+	ProxyConfigType = "type.googleapis.com/istio.mesh.v1alpha1.ProxyConfig"
 )
 
 // ProxyIdentity is what a proxy stand-in tells istiod about itself, as
@@ -240,7 +243,8 @@ func (c *XDSClient) receive() {
 	}
 }
 
-// resourceName reads the name of a listener or secret.
+// resourceName reads the name of a resource; types without names (one
+// resource per response) are stored under "".
 func resourceName(resource *anypb.Any) (string, error) {
 	message, err := resource.UnmarshalNew()
 	if err != nil {
@@ -248,7 +252,7 @@ func resourceName(resource *anypb.Any) (string, error) {
 	}
 	named, ok := message.(interface{ GetName() string })
 	if !ok {
-		return "", fmt.Errorf("xDS resource of type %s has no name", resource.GetTypeUrl())
+		return "", nil // one resource of its type, as istiod's ProxyConfig
 	}
 	return named.GetName(), nil
 }
