@@ -36,6 +36,13 @@ type Options struct {
 	// lookup does not know. The CLI sets it: its input rarely holds the
 	// Namespace. The server refuses such a namespace instead.
 	PolicyOnlyForKnownNamespaces bool
+	// ComposeCACerts has istiod's CA Certificate written to Secret
+	// cacerts-issued, from which the server's controller composes the
+	// Secret cacerts istiod reads (package meshca), so a new root reaches
+	// istiod in steps it accepts. The server sets it. The CLI does not:
+	// outside a cluster nothing composes cacerts, so the Certificate writes
+	// it.
+	ComposeCACerts bool
 }
 
 // DefaultClusterResourceNamespace is cert-manager's default

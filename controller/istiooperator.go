@@ -19,6 +19,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/quiet"
 	"github.com/meshcert/meshcert/istiooperator"
+	"github.com/meshcert/meshcert/meshca"
 )
 
 // ReasonCACertsNotOwned: something in istiod's namespace keeps meshcert
@@ -102,7 +103,7 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, err
 	}
 	var recheck time.Duration
-	if plan.Certificate != nil {
+	if plan.Certificate != nil && plan.Certificate.Spec.SecretName == meshca.IssuedSecret {
 		var err error
 		if recheck, err = r.composeCACerts(ctx, obj, plan); err != nil {
 			return ctrl.Result{}, err

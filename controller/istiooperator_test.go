@@ -47,7 +47,9 @@ func (h *harness) reconcileOperator(r *IstioOperatorReconciler) {
 }
 
 func (h *harness) operatorReconciler() *IstioOperatorReconciler {
-	return &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: certs.DefaultOptions(), Recorder: h.recorder}
+	opts := certs.DefaultOptions()
+	opts.ComposeCACerts = true // as meshcert serve runs it
+	return &IstioOperatorReconciler{Client: h.client, APIReader: h.client, Lookup: h.lookup(), Options: opts, Recorder: h.recorder}
 }
 
 func TestMeshCALifecycle(t *testing.T) {

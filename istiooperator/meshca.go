@@ -69,10 +69,13 @@ func (pl *planner) meshCA(ctx context.Context, namespace string) *cmapi.Certific
 		return nil
 	}
 
-	// cert-manager writes the intermediate beside cacerts; meshcert
-	// composes cacerts from it (package meshca), so a new root reaches
-	// istiod in steps it accepts.
-	spec.SecretName = meshca.IssuedSecret
+	spec.SecretName = CACertsSecret
+	if pl.opts.ComposeCACerts {
+		// cert-manager writes the intermediate beside cacerts; the
+		// controller composes cacerts from it (package meshca), so a new
+		// root reaches istiod in steps it accepts.
+		spec.SecretName = meshca.IssuedSecret
+	}
 	spec.IssuerRef = ref
 	spec.IsCA = true
 	spec.Usages = caUsages

@@ -129,6 +129,18 @@ spec:
 `, annotations, spec)
 }
 
+// In the cluster, cert-manager writes the intermediate beside cacerts and
+// the controller composes cacerts from it, so a new root reaches istiod in
+// steps it accepts (package meshca).
+func TestMeshCACertificateWhereCACertsIsComposed(t *testing.T) {
+	opts := options()
+	opts.ComposeCACerts = true
+	_, plan := planFirst(t, opts, operator(`    cert-manager.io/cluster-issuer: mesh-root`, `  values: {}`), caIssuer)
+	require.NotNil(t, plan.Certificate)
+	assert.Equal(t, "cacerts", plan.Certificate.Name, "the Certificate keeps its name")
+	assert.Equal(t, "cacerts-issued", plan.Certificate.Spec.SecretName)
+}
+
 func TestMeshCACertificate(t *testing.T) {
 	_, plan := planFirst(t, options(), operator(`    cert-manager.io/cluster-issuer: mesh-root
     cert-manager.io/duration: 8760h
@@ -143,7 +155,7 @@ func TestMeshCACertificate(t *testing.T) {
 	// annotations' duration and renew-before, a subject naming the cluster.
 	assert.Equal(t, "cacerts", crt.Name)
 	assert.Equal(t, "istio-system", crt.Namespace)
-	assert.Equal(t, "cacerts-issued", crt.Spec.SecretName, "cert-manager writes beside cacerts, which meshcert composes")
+	assert.Equal(t, "cacerts", crt.Spec.SecretName, "outside a cluster nothing composes cacerts: the Certificate writes it")
 	assert.True(t, crt.Spec.IsCA)
 	assert.ElementsMatch(t, []cmapi.KeyUsage{cmapi.UsageCertSign, cmapi.UsageCRLSign, cmapi.UsageDigitalSignature}, crt.Spec.Usages)
 	assert.Equal(t, cmmeta.IssuerReference{Name: "mesh-root", Kind: "ClusterIssuer"}, crt.Spec.IssuerRef)

@@ -65,7 +65,7 @@ func TestSailIstioGetsIstiodsCA(t *testing.T) {
 			crt := plan.Certificate
 			assert.Equal(t, "cacerts", crt.Name)
 			assert.Equal(t, tc.wantNamespace, crt.Namespace)
-			assert.Equal(t, "cacerts-issued", crt.Spec.SecretName)
+			assert.Equal(t, "cacerts", crt.Spec.SecretName)
 			assert.True(t, crt.Spec.IsCA)
 			assert.Equal(t, tc.name, crt.Labels[tc.wantLabel])
 			assert.Equal(t, tc.name, crt.Annotations[tc.wantAnnotation])

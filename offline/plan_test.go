@@ -338,11 +338,11 @@ func TestPlanObjectsGivesIstiodsCACertsToOneIstioOperator(t *testing.T) {
 			assert.Equal(t, []int{tc.wantError}, contested)
 			var cacerts int
 			for _, crt := range res.Certificates {
-				if crt.Spec.SecretName == "cacerts-issued" {
+				if crt.Spec.SecretName == "cacerts" {
 					cacerts++
 				}
 			}
-			assert.Equal(t, 1, cacerts, "one Certificate writes the intermediate istiod's cacerts is composed from")
+			assert.Equal(t, 1, cacerts, "one Certificate writes cacerts")
 		})
 	}
 }

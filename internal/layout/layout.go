@@ -41,11 +41,13 @@ var Rules = []Rule{
 	{"finding", "codes, severities, the finding builder and the code catalog behind docs/findings.md",
 		join(doors, server, []string{"./certs", "./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
 	{"certs", "Istio Gateway → credentialNames, Certificates and findings, and the cert-manager vocabulary and trust bundles istiooperator and gatewayapi share (pure)",
-		join(doors, server, []string{"./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
+		join(doors, server, []string{"./gatewayapi", "./istiooperator", "./meshca", "./offline", "./manifest"})},
 	{"gatewayapi", "Gateway API Gateways and ListenerSets: the Certificates cert-manager's gateway-shim creates, and what it would skip or refuse (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./istiooperator", "./offline", "./manifest"})},
 	{"istiooperator", "what installs istiod (IstioOperator, Sail's Istio and IstioRevision, a rendered install): checks, istiod's CA Certificate and peer roots (pure; cert-manager vocabulary from certs)",
 		join(doors, server, []string{"./offline", "./manifest"})},
+	{"meshca", "istiod's cacerts composed from the issued intermediate, and root rotation as a state machine (pure; trust anchors from certs)",
+		join(doors, server, []string{"./gatewayapi", "./istiooperator", "./offline", "./manifest"})},
 	{"offline", "a set of manifests planned as if it were the cluster, for the CLI (pure)",
 		join(doors, server, []string{"./manifest"})},
 	{"manifest", "reading and writing YAML/JSON manifests with file and line",
@@ -66,4 +68,4 @@ var Rules = []Rule{
 var DirectForbidden = []string{"k8s.io/client-go"}
 
 // Pure lists the packages DirectForbidden applies to.
-var Pure = []string{"finding", "certs", "gatewayapi", "istiooperator", "offline", "manifest"}
+var Pure = []string{"finding", "certs", "gatewayapi", "istiooperator", "meshca", "offline", "manifest"}

@@ -311,6 +311,7 @@ func (f *serveFlags) wire(ctx context.Context, mgr manager.Manager, reg promethe
 		return fmt.Errorf("failed to set up the cache: %w", err)
 	}
 	opts := f.planner.options()
+	opts.ComposeCACerts = true
 
 	adm, err := mcwebhook.NewMetrics(reg)
 	if err != nil {
