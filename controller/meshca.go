@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +50,7 @@ const certManagerAnnotationPrefix = "cert-manager.io/"
 // returns when to look again.
 func (r *IstioOperatorReconciler) composeCACerts(ctx context.Context, obj *unstructured.Unstructured, plan *istiooperator.Plan) (time.Duration, error) {
 	namespace := plan.IstiodNamespace
-	observed := meshca.Observed{Now: time.Now(), Drain: plan.WorkloadCertificateTTL}
+	observed := meshca.Observed{Now: time.Now(), Drain: plan.WorkloadCertificateTTL, Propagation: plan.RotationPropagation, MultiRoot: plan.MultiRoot}
 	issued, err := r.readSecret(ctx, namespace, meshca.IssuedSecret)
 	if apierrors.IsForbidden(err) {
 		return 0, nil // cacertsFree said what to grant, as an Event
@@ -89,7 +91,7 @@ func (r *IstioOperatorReconciler) composeCACerts(ctx context.Context, obj *unstr
 	key := client.ObjectKeyFromObject(obj)
 	if decision.Problem != "" {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, ReasonCACertsNotComposed, "Compose", "Secret %s/%s: %s", namespace, meshca.IssuedSecret, decision.Problem)
-		return 0, nil
+		return decision.RecheckAfter, nil
 	}
 	if decision.Write != nil {
 		if err := r.writeCACerts(ctx, obj, namespace, current, decision.Write); err != nil {
@@ -151,6 +153,9 @@ func composed(secret *corev1.Secret, now time.Time) *meshca.Current {
 		Phase:    meshca.Phase(secret.Annotations[meshca.AnnotationPhase]),
 		Retiring: secret.Annotations[meshca.AnnotationRetiringRoot],
 	}
+	if at, err := time.Parse(time.RFC3339, secret.Annotations[meshca.AnnotationTrusted]); err == nil {
+		cur.Trusted = at
+	}
 	if at, err := time.Parse(time.RFC3339, secret.Annotations[meshca.AnnotationSwitched]); err == nil {
 		cur.Switched = at
 	}
@@ -176,7 +181,7 @@ func (r *IstioOperatorReconciler) writeCACerts(ctx context.Context, obj *unstruc
 	maps.Copy(secret.Labels, r.kind().CertificateLabels(key.Namespace, key.Name))
 	annotations := map[string]string{}
 	for k, v := range secret.Annotations {
-		if !strings.HasPrefix(k, certManagerAnnotationPrefix) && k != meshca.AnnotationPhase && k != meshca.AnnotationRetiringRoot && k != meshca.AnnotationSwitched {
+		if !strings.HasPrefix(k, certManagerAnnotationPrefix) && k != meshca.AnnotationPhase && k != meshca.AnnotationRetiringRoot && k != meshca.AnnotationTrusted && k != meshca.AnnotationSwitched {
 			annotations[k] = v
 		}
 	}
@@ -187,14 +192,21 @@ func (r *IstioOperatorReconciler) writeCACerts(ctx context.Context, obj *unstruc
 	if c.Retiring != "" {
 		annotations[meshca.AnnotationRetiringRoot] = c.Retiring
 	}
+	if !c.Trusted.IsZero() {
+		annotations[meshca.AnnotationTrusted] = c.Trusted.UTC().Format(time.RFC3339)
+	}
 	if !c.Switched.IsZero() {
 		annotations[meshca.AnnotationSwitched] = c.Switched.UTC().Format(time.RFC3339)
 	}
 	secret.Annotations = annotations
-	secret.Data = maps.Clone(secret.Data)
-	if secret.Data == nil {
-		secret.Data = map[string][]byte{}
-	}
+	// cert-manager's Secret, taken over, may be owned by its Certificate
+	// (--enable-certificate-owner-ref): istiod's CA must not go when that
+	// Certificate does. Its other outputs (tls-combined.pem, key.der) hold
+	// the old key.
+	secret.OwnerReferences = slices.DeleteFunc(slices.Clone(secret.OwnerReferences), func(ref metav1.OwnerReference) bool {
+		return ref.Kind == cmapi.CertificateKind && strings.HasPrefix(ref.APIVersion, cmapi.SchemeGroupVersion.Group+"/")
+	})
+	secret.Data = map[string][]byte{}
 	secret.Data[corev1.TLSCertKey] = c.Chain
 	secret.Data[corev1.TLSPrivateKeyKey] = c.Key
 	secret.Data[corev1.ServiceAccountRootCAKey] = c.RootFile

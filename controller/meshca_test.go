@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/meshcert/meshcert/meshca"
 )
@@ -78,10 +81,10 @@ func (h *harness) secret(name string) *corev1.Secret {
 func TestCACertsComposedAndRotated(t *testing.T) {
 	oldRoot, newRoot := newPEMCA(t, "old root", nil), newPEMCA(t, "new root", nil)
 	oldCA, newCA := newPEMCA(t, "old intermediate", &oldRoot), newPEMCA(t, "new intermediate", &newRoot)
-	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
+	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root", "meshcert.io/root-rotation-propagation": "1m"})
 	annotated.Object["spec"] = map[string]any{"values": map[string]any{
 		"global": map[string]any{"multiCluster": map[string]any{"clusterName": "cluster-a"}},
-		"pilot":  map[string]any{"env": map[string]any{"MAX_WORKLOAD_CERT_TTL": "1h"}},
+		"pilot":  map[string]any{"env": map[string]any{"MAX_WORKLOAD_CERT_TTL": "1h", "ISTIO_MULTIROOT_MESH": "true"}},
 	}}
 	h := newHarness(t, annotated, meshRoot, issuedSecret(oldCA, oldRoot))
 	// istiod publishes the root file it runs with.
@@ -134,7 +137,19 @@ func TestCACertsComposedAndRotated(t *testing.T) {
 
 	istiodLoads()
 	h.reconcileOperator(h.operatorReconciler())
-	t.Run("once istiod trusts the new root (and no peer waits), the new intermediate signs", func(t *testing.T) {
+	t.Run("once istiod trusts the new root (and no peer waits), it records when, and the old intermediate still signs", func(t *testing.T) {
+		cacerts := h.secret(meshca.CACertsSecret)
+		assert.Equal(t, oldCA.certPEM, cacerts.Data["tls.crt"])
+		trusted, err := time.Parse(time.RFC3339, cacerts.Annotations["meshcert.io/root-rotation-trusted"])
+		require.NoError(t, err)
+		assert.WithinDuration(t, time.Now(), trusted, time.Minute)
+	})
+	// Half the workload certificate lifetime and the propagation later.
+	cacerts = h.secret(meshca.CACertsSecret)
+	cacerts.Annotations["meshcert.io/root-rotation-trusted"] = time.Now().Add(-31 * time.Minute).UTC().Format(time.RFC3339)
+	require.NoError(t, h.client.Update(t.Context(), cacerts))
+	h.reconcileOperator(h.operatorReconciler())
+	t.Run("after workloads had time to learn the new root, the new intermediate signs", func(t *testing.T) {
 		cacerts := h.secret(meshca.CACertsSecret)
 		assert.Equal(t, newCA.certPEM, cacerts.Data["tls.crt"])
 		assert.Equal(t, newCA.keyPEM, cacerts.Data["tls.key"])
@@ -154,8 +169,8 @@ func TestCACertsComposedAndRotated(t *testing.T) {
 		assert.Contains(t, events[len(events)-1], "the workload certificate lifetime (1h0m0s, from spec.values.pilot.env.MAX_WORKLOAD_CERT_TTL)")
 	})
 
-	// An hour later, as a restarted meshcert finds it.
-	past := time.Now().Add(-time.Hour - time.Minute).UTC().Format(time.RFC3339)
+	// An hour and the propagation later, as a restarted meshcert finds it.
+	past := time.Now().Add(-time.Hour - 2*time.Minute).UTC().Format(time.RFC3339)
 	cacerts.Annotations["meshcert.io/root-rotation-switched"] = past
 	require.NoError(t, h.client.Update(t.Context(), cacerts))
 	h.reconcileOperator(h.operatorReconciler())
@@ -168,4 +183,45 @@ func TestCACertsComposedAndRotated(t *testing.T) {
 		require.NoError(t, h.client.Get(t.Context(), types.NamespacedName{Namespace: "istio-system", Name: "meshcert-mesh-ca-cluster-a"}, cm))
 		assert.Equal(t, string(newRoot.certPEM), cm.Data["ca.crt"])
 	})
+}
+
+// A cacerts cert-manager wrote for meshcert's Certificate before meshcert
+// composed it is taken over without what tied it to that Certificate: an
+// owner reference (--enable-certificate-owner-ref) would have the garbage
+// collector delete istiod's CA with the Certificate, and its other outputs
+// hold the old key.
+func TestLegacyCACertsTakenOverCleanly(t *testing.T) {
+	root := newPEMCA(t, "root", nil)
+	oldCA, newCA := newPEMCA(t, "old intermediate", &root), newPEMCA(t, "new intermediate", &root)
+	legacy := issuedSecret(oldCA, root)
+	legacy.Name = meshca.CACertsSecret
+	legacy.OwnerReferences = []metav1.OwnerReference{{APIVersion: "cert-manager.io/v1", Kind: "Certificate", Name: "cacerts", UID: "1"}}
+	legacy.Data["tls-combined.pem"] = append(append([]byte{}, oldCA.certPEM...), oldCA.keyPEM...)
+	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
+	h := newHarness(t, annotated, meshRoot, legacy, issuedSecret(newCA, root))
+	h.reconcileOperator(h.operatorReconciler())
+	cacerts := h.secret(meshca.CACertsSecret)
+	assert.Equal(t, newCA.certPEM, cacerts.Data["tls.crt"], "the issued intermediate, same root")
+	assert.Empty(t, cacerts.OwnerReferences)
+	assert.ElementsMatch(t, []string{"tls.crt", "tls.key", "ca.crt"}, slices.Collect(maps.Keys(cacerts.Data)))
+	assert.NotContains(t, cacerts.Annotations, "cert-manager.io/certificate-name")
+}
+
+// Without ISTIO_MULTIROOT_MESH istiod ignores a new root file; meshcert
+// keeps istiod on its intermediate and says what to set.
+func TestNewRootWithoutMultiRootIsAProblem(t *testing.T) {
+	oldRoot, newRoot := newPEMCA(t, "old root", nil), newPEMCA(t, "new root", nil)
+	oldCA, newCA := newPEMCA(t, "old intermediate", &oldRoot), newPEMCA(t, "new intermediate", &newRoot)
+	h := newHarness(t, meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"}), meshRoot, issuedSecret(oldCA, oldRoot))
+	h.reconcileOperator(h.operatorReconciler())
+	require.NoError(t, h.client.Update(t.Context(), issuedSecret(newCA, newRoot)))
+	h.events()
+	result, err := h.operatorReconciler().Reconcile(t.Context(), reconcile.Request{NamespacedName: mesh})
+	require.NoError(t, err)
+	assert.Equal(t, oldCA.certPEM, h.secret(meshca.CACertsSecret).Data["tls.crt"])
+	events := h.events()
+	require.NotEmpty(t, events)
+	assert.Contains(t, events[0], "Warning CACertsNotComposed")
+	assert.Contains(t, events[0], "ISTIO_MULTIROOT_MESH")
+	assert.Equal(t, meshca.ProblemRecheck, result.RequeueAfter, "looked at again")
 }

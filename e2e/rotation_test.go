@@ -73,8 +73,9 @@ spec:
 }
 
 // rotationOperator is the cluster's IstioOperator: istiod's CA from issuer,
-// multi-root trust on (istiod accepts a changed root file only with it) and
-// workload certificates bounded by rotationMaxTTL.
+// multi-root trust on (istiod accepts a changed root file only with it),
+// workload certificates bounded by rotationMaxTTL, and the propagation of
+// what istiod publishes as this stack has it.
 func rotationOperator(cluster, issuer string) string {
 	return fmt.Sprintf(`apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
@@ -84,6 +85,9 @@ metadata:
   annotations:
     cert-manager.io/cluster-issuer: %[2]s
     cert-manager.io/duration: 8760h
+    # No kubelet here: istiod's mount follows the Secret within 200 ms and
+    # the workloads read istio-ca-root-cert live.
+    meshcert.io/root-rotation-propagation: 1s
 spec:
   meshConfig:
     trustDomain: cluster.local

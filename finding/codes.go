@@ -104,6 +104,7 @@ const (
 	CodeCACertsContested           Code = "MC6010"
 	CodeMeshConfigSetTwice         Code = "MC6011"
 	CodeNoIstiodInstalled          Code = "MC6012"
+	CodeInvalidRotationSetting     Code = "MC6013"
 )
 
 // Tenancy: what one namespace may not take from another.

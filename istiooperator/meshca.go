@@ -181,7 +181,7 @@ const (
 // rotation keeps the old root trusted that long after the switch. The
 // second value names where it came from.
 func (pl *planner) workloadCertificateTTL() (time.Duration, string) {
-	if value, path, found := componentEnv(pl.spec, "pilot", maxWorkloadCertTTLEnv); found {
+	if value, path, found := componentEnv(pl.spec, maxWorkloadCertTTLEnv); found {
 		if d, ok := positiveDuration(value); ok {
 			return d, path.String()
 		}
@@ -208,4 +208,31 @@ func positiveDuration(v any) (time.Duration, bool) {
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	return d, err == nil && d > 0
+}
+
+// rotationPropagation reads AnnotationRotationPropagation.
+func (pl *planner) rotationPropagation() time.Duration {
+	value, ok := pl.obj.GetAnnotations()[AnnotationRotationPropagation]
+	if !ok {
+		return DefaultRotationPropagation
+	}
+	d, valid := positiveDuration(value)
+	if !valid {
+		pl.Errorf(finding.CodeInvalidRotationSetting, annotationsPath.Key(AnnotationRotationPropagation),
+			"%q is not a positive duration; it is how long a root rotation waits for what istiod publishes to reach every Pod and istiod replica: write it as a Go duration such as 2m (the default when it is absent)", value)
+		return DefaultRotationPropagation
+	}
+	return d
+}
+
+// multiRootEnabled reports whether istiod, installed from obj, runs with
+// ISTIO_MULTIROOT_MESH=true: the k8s.env entry istioctl renders over
+// values.pilot.env, else values.pilot.env.
+func multiRootEnabled(obj *unstructured.Unstructured) bool {
+	spec, _ := obj.Object["spec"].(map[string]any)
+	if value, _, found := componentEnv(spec, multiRootEnv); found {
+		return isTrue(value)
+	}
+	value, _, _ := unstructured.NestedFieldNoCopy(spec, "values", "pilot", "env", multiRootEnv)
+	return isTrue(value)
 }

@@ -300,7 +300,7 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 				multiRootEnv, multiRootSwitches[0].what)
 		}
 	}
-	if value, envPath, found := componentEnv(spec, "pilot", multiRootEnv); found {
+	if value, envPath, found := componentEnv(spec, multiRootEnv); found {
 		if !isTrue(value) {
 			ok = false
 			pl.Errorf(finding.CodeMultiRootDisabled, envPath.Child("value"),
@@ -333,7 +333,7 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 			}
 		case !isTrue(current):
 			if i == 0 {
-				if _, _, overridden := componentEnv(spec, "pilot", multiRootEnv); overridden {
+				if _, _, overridden := componentEnv(spec, multiRootEnv); overridden {
 					continue // the k8s.env entry is what istiod reads
 				}
 			}
@@ -346,10 +346,11 @@ func (pl *planner) setMultiRootSwitches(spec map[string]any) bool {
 	return ok
 }
 
-// componentEnv returns the value of env entry name in
-// spec.components.<component>.k8s.env (the last such entry) and its path.
-// A valueFrom entry has a nil value.
-func componentEnv(spec map[string]any, component, name string) (any, *field.Path, bool) {
+// componentEnv returns the value of istiod's env entry name in
+// spec.components.pilot.k8s.env (the last such entry) and its path. A
+// valueFrom entry has a nil value.
+func componentEnv(spec map[string]any, name string) (any, *field.Path, bool) {
+	const component = "pilot"
 	components, _ := spec["components"].(map[string]any)
 	comp, _ := components[component].(map[string]any)
 	k8s, _ := comp["k8s"].(map[string]any)

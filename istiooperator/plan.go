@@ -28,6 +28,13 @@ const (
 	// caCertificates entries meshcert added, so it can replace them when the
 	// roots change without touching entries anyone else wrote.
 	AnnotationInjectedRoots = "meshcert.io/injected-peer-roots"
+	// AnnotationRotationPropagation is how long a change istiod published
+	// takes to reach every Pod and istiod replica (a Go duration): a root
+	// rotation waits that long on top of the workload certificate lifetime.
+	AnnotationRotationPropagation = "meshcert.io/root-rotation-propagation"
+	// DefaultRotationPropagation covers the kubelet's refresh of mounted
+	// ConfigMaps and Secrets (about a minute by default) with a margin.
+	DefaultRotationPropagation = 2 * time.Minute
 	// AnnotationIstioOperator holds "namespace/name" of the IstioOperator a
 	// mesh CA Certificate was made for.
 	AnnotationIstioOperator = "meshcert.io/istiooperator"
@@ -65,7 +72,12 @@ type Plan struct {
 	WorkloadCertificateTTL time.Duration
 	// WorkloadCertificateTTLFrom says where WorkloadCertificateTTL was read.
 	WorkloadCertificateTTLFrom string
-	Findings                   finding.Findings
+	// RotationPropagation is AnnotationRotationPropagation, or its default.
+	RotationPropagation time.Duration
+	// MultiRoot says istiod runs with ISTIO_MULTIROOT_MESH=true, as the
+	// object (with meshcert's injection) configures it.
+	MultiRoot bool
+	Findings  finding.Findings
 	// mutated is the IstioOperator with the peer roots injected, or nil
 	// when injection changes nothing.
 	mutated *unstructured.Unstructured
@@ -124,6 +136,12 @@ func PlanIstioOperator(ctx context.Context, obj *unstructured.Unstructured, look
 		}
 	}
 	plan.mutated = pl.injectPeerRoots(ctx, plan.IstiodNamespace)
+	plan.RotationPropagation = pl.rotationPropagation()
+	effective := obj
+	if plan.mutated != nil {
+		effective = plan.mutated
+	}
+	plan.MultiRoot = multiRootEnabled(effective)
 	plan.Findings = append(plan.Findings, pl.Findings()...)
 	plan.Findings.Sort()
 	return plan

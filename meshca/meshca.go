@@ -45,6 +45,9 @@ const (
 	// AnnotationRetiringRoot is the SHA-256 of the root being rotated away
 	// from, while workloads may still hold certificates chaining to it.
 	AnnotationRetiringRoot = "meshcert.io/retiring-root"
+	// AnnotationTrusted is when istiod was first seen trusting the new
+	// root (RFC 3339): the switch waits for workloads to learn it.
+	AnnotationTrusted = "meshcert.io/root-rotation-trusted"
 	// AnnotationSwitched is when istiod was first seen signing with the new
 	// intermediate (RFC 3339): the drain is counted from it.
 	AnnotationSwitched = "meshcert.io/root-rotation-switched"
@@ -108,8 +111,9 @@ type Current struct {
 	Phase    Phase
 	// Retiring is the fingerprint of the root rotated away from.
 	Retiring string
-	// Switched is when istiod was seen loading the switch; zero before.
-	Switched time.Time
+	// Trusted is when istiod was seen loading the trusting root file, and
+	// Switched when it was seen loading the switch; zero before.
+	Trusted, Switched time.Time
 }
 
 // Peer is what another cluster published.
@@ -135,6 +139,13 @@ type Observed struct {
 	Peers       []Peer
 	// Drain is the longest a workload certificate lives.
 	Drain time.Duration
+	// Propagation is how long a change istiod published takes to reach
+	// every consumer: the kubelet's refresh of istio-ca-root-cert in Pods,
+	// other istiod replicas' mounts.
+	Propagation time.Duration
+	// MultiRoot says istiod runs with ISTIO_MULTIROOT_MESH=true; without
+	// it, istiod ignores any change of its root file.
+	MultiRoot bool
 }
 
 // Contents is what Secret cacerts must hold.
@@ -142,7 +153,7 @@ type Contents struct {
 	Chain, Key, RootFile []byte
 	Phase                Phase
 	Retiring             string
-	Switched             time.Time
+	Trusted, Switched    time.Time
 }
 
 // Decision is what to do next.
@@ -164,15 +175,26 @@ type Decision struct {
 	RecheckAfter time.Duration
 }
 
-// Poll is how often a running rotation looks at what it waits for.
-const Poll = 5 * time.Second
+// Poll is how often a running rotation looks at what it waits for;
+// ProblemRecheck how often meshcert looks again at what it cannot do.
+const (
+	Poll           = 5 * time.Second
+	ProblemRecheck = time.Minute
+)
+
+// waitingForIstiod is what a rotation says while istiod has not published
+// the root file meshcert wrote.
+const waitingForIstiod = "istiod to load the roots meshcert wrote to cacerts (if this lasts: is istiod running, with cacerts mounted and ISTIO_MULTIROOT_MESH=true?)"
 
 // Plan decides what Secret cacerts holds next. After a write, and while a
 // rotation runs, it asks to be called again soon: istiod's reload, a
 // peer's trust and the drain show only by looking.
 func Plan(o Observed) Decision {
 	d := plan(o)
-	if (d.Write != nil || d.Phase != Steady) && d.RecheckAfter == 0 {
+	switch {
+	case d.Problem != "":
+		d.RecheckAfter = ProblemRecheck
+	case (d.Write != nil || d.Phase != Steady) && d.RecheckAfter == 0:
 		d.RecheckAfter = Poll
 	}
 	return d
@@ -189,19 +211,33 @@ func plan(o Observed) Decision {
 	if issuedRoot == nil {
 		return Decision{Problem: "the intermediate cert-manager issued chains to none of the roots in its ca.crt, so meshcert cannot tell which root istiod would hand out: use an issuer that writes its root to ca.crt"}
 	}
+	if !o.MultiRoot {
+		// istiod ignores any change of its root file: peers' roots stay
+		// out, and a new root cannot reach it without a restart.
+		o.Peers = nil
+	}
 	if o.Current == nil {
 		return Decision{Write: compose(*o.Issued, *issuedRoot, nil, o.Peers, Steady, "", time.Time{}), Roots: []certs.TrustAnchor{*issuedRoot}}
 	}
 	cur := o.Current
+	loaded := !o.LoadedFound || bytes.Equal(o.Loaded, cur.RootFile)
 	currentRoot := signingRoot(cur.Material)
 	if currentRoot == nil {
+		if cur.Phase != Steady || cur.Retiring != "" {
+			return Decision{Phase: cur.Phase, Problem: "Secret " + CACertsSecret + " no longer holds an intermediate that chains to one of its roots, in the middle of a root rotation (was it edited?); meshcert does not guess which root workloads trust: restore it, or delete it to start over from what cert-manager issued"}
+		}
 		// A Secret meshcert did not compose (cert-manager's, from before
 		// meshcert composed it) that does not chain: start over from what
-		// was issued, as cert-manager would have written it.
-		return Decision{Write: compose(*o.Issued, *issuedRoot, nil, o.Peers, Steady, "", time.Time{}), Roots: []certs.TrustAnchor{*issuedRoot}}
+		// was issued, in steps istiod accepts.
+		d := settle(cur, compose(*o.Issued, *issuedRoot, nil, o.Peers, Steady, "", time.Time{}), loaded)
+		d.Roots = []certs.TrustAnchor{*issuedRoot}
+		return d
 	}
-	loaded := !o.LoadedFound || bytes.Equal(o.Loaded, cur.RootFile)
 	sameRoot := issuedRoot.Fingerprint == currentRoot.Fingerprint
+	if !sameRoot && !o.MultiRoot && cur.Phase == Steady {
+		return Decision{Phase: cur.Phase, Roots: []certs.TrustAnchor{*currentRoot},
+			Problem: "cert-manager issued an intermediate of another root, and istiod takes a new root without a restart only with ISTIO_MULTIROOT_MESH=true; meshcert keeps istiod on the current intermediate: set ISTIO_MULTIROOT_MESH to \"true\" in istiod's env (values.pilot.env) and apply the install again, and meshcert rotates the root in steps"}
+	}
 
 	switch {
 	case cur.Phase == Switching:
@@ -209,7 +245,7 @@ func plan(o Observed) Decision {
 	case sameRoot:
 		// Steady (or a rotation back to the root in use, before the
 		// switch): sign with what was issued, trust the signing root.
-		d := settle(o, cur, compose(*o.Issued, *issuedRoot, nil, o.Peers, Steady, "", time.Time{}), loaded)
+		d := settle(cur, compose(*o.Issued, *issuedRoot, nil, o.Peers, Steady, "", time.Time{}), loaded)
 		d.Roots = []certs.TrustAnchor{*issuedRoot}
 		return d
 	default:
@@ -222,7 +258,10 @@ func plan(o Observed) Decision {
 func planTrusting(o Observed, cur *Current, currentRoot, newRoot certs.TrustAnchor, loaded bool) Decision {
 	own := []certs.TrustAnchor{currentRoot, newRoot}
 	want := compose(cur.Material, currentRoot, []certs.TrustAnchor{newRoot}, o.Peers, Trusting, "", time.Time{})
-	d := settle(o, cur, want, loaded)
+	if cur.Phase == Trusting && bytes.Equal(cur.RootFile, want.RootFile) {
+		want.Trusted = cur.Trusted
+	}
+	d := settle(cur, want, loaded)
 	d.Roots = own
 	if d.Write != nil || d.Waiting != "" {
 		return d
@@ -234,6 +273,19 @@ func planTrusting(o Observed, cur *Current, currentRoot, newRoot certs.TrustAnch
 	if missing := peersMissing(o.Peers, newRoot); len(missing) > 0 {
 		d.Waiting = fmt.Sprintf("peer clusters %s to trust the new root %s", strings.Join(missing, ", "), short(newRoot.Fingerprint))
 		d.RecheckAfter = Poll
+		return d
+	}
+	// Workloads learn the new root when they renew (at half their
+	// certificate's life), or at once from the trust bundle istiod pushes;
+	// Pods see istio-ca-root-cert after the kubelet refreshes it.
+	if cur.Trusted.IsZero() {
+		trusted := *want
+		trusted.Trusted = o.Now
+		return Decision{Write: &trusted, Phase: Trusting, Roots: own, RecheckAfter: Poll}
+	}
+	if left := cur.Trusted.Add(o.Drain/2 + o.Propagation).Sub(o.Now); left > 0 {
+		d.Waiting = "workloads to renew their certificates and learn the new root, until " + cur.Trusted.Add(o.Drain/2+o.Propagation).UTC().Format(time.RFC3339)
+		d.RecheckAfter = min(left, time.Minute)
 		return d
 	}
 	// Switch: the new intermediate signs; the old root stays trusted while
@@ -258,7 +310,7 @@ func planSwitching(o Observed, cur *Current, signing certs.TrustAnchor, loaded, 
 	}
 	if !ok {
 		// The retiring root is gone from the file already: done.
-		d := settle(o, cur, compose(material, signing, nil, o.Peers, Steady, "", time.Time{}), loaded)
+		d := settle(cur, compose(material, signing, nil, o.Peers, Steady, "", time.Time{}), loaded)
 		d.Roots = []certs.TrustAnchor{signing}
 		return d
 	}
@@ -271,7 +323,7 @@ func planSwitching(o Observed, cur *Current, signing certs.TrustAnchor, loaded, 
 		switched = o.Now // no istiod runs: nothing signed before the switch
 	}
 	want := compose(material, signing, []certs.TrustAnchor{retiring}, o.Peers, Switching, retiring.Fingerprint, switched)
-	d := settle(o, cur, want, loaded)
+	d := settle(cur, want, loaded)
 	d.Roots = own
 	if d.Write != nil || d.Waiting != "" {
 		if d.Waiting == "" && switched.IsZero() {
@@ -283,8 +335,8 @@ func planSwitching(o Observed, cur *Current, signing certs.TrustAnchor, loaded, 
 		d.Waiting, d.RecheckAfter = "istiod to load the new intermediate", Poll
 		return d
 	}
-	if left := switched.Add(o.Drain).Sub(o.Now); left > 0 {
-		d.Waiting = "the workload certificates signed before the switch to expire, at " + switched.Add(o.Drain).UTC().Format(time.RFC3339)
+	if left := switched.Add(o.Drain + o.Propagation).Sub(o.Now); left > 0 {
+		d.Waiting = "the workload certificates signed before the switch to expire, at " + switched.Add(o.Drain+o.Propagation).UTC().Format(time.RFC3339)
 		d.RecheckAfter = min(left, time.Minute)
 		return d
 	}
@@ -298,8 +350,19 @@ func planSwitching(o Observed, cur *Current, signing certs.TrustAnchor, loaded, 
 // lets it, and a wait otherwise: a root file that is neither a subset nor a
 // superset of the current one is first widened to their union, and no root
 // file changes before istiod has loaded the current one.
-func settle(o Observed, cur *Current, want *Contents, loaded bool) Decision {
+func settle(cur *Current, want *Contents, loaded bool) Decision {
 	d := Decision{Phase: cur.Phase}
+	if !loaded {
+		// istiod runs with an older root file. Its reload compares root
+		// files first, so nothing written now takes until it has loaded
+		// the current one; an intermediate renewal is still written.
+		d.Waiting, d.RecheckAfter = waitingForIstiod, Poll
+		if !bytes.Equal(cur.RootFile, want.RootFile) || sameContents(cur, want) {
+			return d
+		}
+		d.Write, d.Phase = want, want.Phase
+		return d
+	}
 	if sameContents(cur, want) {
 		return d
 	}
@@ -307,24 +370,57 @@ func settle(o Observed, cur *Current, want *Contents, loaded bool) Decision {
 		d.Write, d.Phase = want, want.Phase
 		return d
 	}
-	if !loaded {
-		d.Waiting, d.RecheckAfter = "istiod to load the roots meshcert wrote to cacerts", Poll
-		return d
-	}
-	have, _ := certs.ParseTrustAnchors(cur.RootFile, o.Now)
-	next, _ := certs.ParseTrustAnchors(want.RootFile, o.Now)
-	if subsetOrSuperset(fingerprints(have), fingerprints(next)) {
+	// istiod compares every certificate of the files, valid or not.
+	have, next := pemCertificates(cur.RootFile), pemCertificates(want.RootFile)
+	if subsetOrSuperset(blockSet(have), blockSet(next)) {
 		d.Write, d.Phase = want, want.Phase
 		return d
 	}
-	// Widen first: everything trusted now and next. The material and
+	// Widen first: everything in the file now and next. The material and
 	// phase stay as they are until the narrowing write.
 	union := *want
-	union.Chain, union.Key, union.Phase, union.Retiring, union.Switched = cur.Chain, cur.Key, cur.Phase, cur.Retiring, cur.Switched
-	union.RootFile = orderedRootFile(next[0], append(next[1:], have...))
+	union.Chain, union.Key, union.Phase, union.Retiring, union.Trusted, union.Switched = cur.Chain, cur.Key, cur.Phase, cur.Retiring, cur.Trusted, cur.Switched
+	union.RootFile = joinBlocks(next, have)
 	d.Write = &union
 	d.Waiting, d.RecheckAfter = "istiod to load the widened roots", Poll
 	return d
+}
+
+// pemCertificates returns every CERTIFICATE block of a root file, as
+// istiod's subset rule reads it.
+func pemCertificates(file []byte) [][]byte {
+	var out [][]byte
+	for {
+		var block *pem.Block
+		block, file = pem.Decode(file)
+		if block == nil {
+			return out
+		}
+		if block.Type == "CERTIFICATE" {
+			out = append(out, block.Bytes)
+		}
+	}
+}
+
+func blockSet(blocks [][]byte) map[string]bool {
+	out := make(map[string]bool, len(blocks))
+	for _, b := range blocks {
+		out[certs.Fingerprint(b)] = true
+	}
+	return out
+}
+
+// joinBlocks writes first's certificates, then those of second not in it.
+func joinBlocks(first, second [][]byte) []byte {
+	var b bytes.Buffer
+	seen := map[string]bool{}
+	for _, der := range append(slices.Clone(first), second...) {
+		if fp := certs.Fingerprint(der); !seen[fp] {
+			seen[fp] = true
+			b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		}
+	}
+	return b.Bytes()
 }
 
 // compose builds the Secret's contents: the material's chain and key, and
@@ -364,29 +460,29 @@ func orderedRootFile(signing certs.TrustAnchor, others []certs.TrustAnchor) []by
 
 func sameContents(cur *Current, want *Contents) bool {
 	return bytes.Equal(cur.Chain, want.Chain) && bytes.Equal(cur.Key, want.Key) && bytes.Equal(cur.RootFile, want.RootFile) &&
-		cur.Phase == want.Phase && cur.Retiring == want.Retiring && cur.Switched.Equal(want.Switched)
+		cur.Phase == want.Phase && cur.Retiring == want.Retiring && cur.Trusted.Equal(want.Trusted) && cur.Switched.Equal(want.Switched)
 }
 
-// signingRoot is the root among m.Roots that m's chain verifies to.
+// signingRoot is the root among m.Roots that m's chain leads to, by
+// signatures alone: when the chain is valid is istiod's and the issuer's
+// business (an intermediate may even predate its root by a clock's skew).
 func signingRoot(m Material) *certs.TrustAnchor {
 	chain := parseChain(m.Chain)
 	if len(chain) == 0 {
 		return nil
 	}
-	intermediates := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		intermediates.AddCert(c)
-	}
 	for i := range m.Roots {
-		roots := x509.NewCertPool()
-		roots.AddCert(m.Roots[i].Cert)
-		// The chain of a CA: any usage; the time is the issuer's business.
-		opts := x509.VerifyOptions{Roots: roots, Intermediates: intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: chain[0].NotBefore.Add(time.Second)}
-		if chain[0].Equal(m.Roots[i].Cert) {
-			return &m.Roots[i]
-		}
-		if _, err := chain[0].Verify(opts); err == nil {
-			return &m.Roots[i]
+		root := m.Roots[i].Cert
+		cert := chain[0]
+		for range len(chain) + 1 {
+			if cert.Equal(root) || cert.CheckSignatureFrom(root) == nil {
+				return &m.Roots[i]
+			}
+			parent := slices.IndexFunc(chain[1:], func(c *x509.Certificate) bool { return cert.CheckSignatureFrom(c) == nil })
+			if parent < 0 {
+				break
+			}
+			cert = chain[1+parent]
 		}
 	}
 	return nil
@@ -439,14 +535,6 @@ func peersMissing(peers []Peer, root certs.TrustAnchor) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-func fingerprints(anchors []certs.TrustAnchor) map[string]bool {
-	out := make(map[string]bool, len(anchors))
-	for _, a := range anchors {
-		out[a.Fingerprint] = true
-	}
 	return out
 }
 

@@ -27,6 +27,11 @@ type testCA struct {
 
 func newCA(t testing.TB, name string, parent *testCA) testCA {
 	t.Helper()
+	return newCAValid(t, name, parent, now.Add(-24*time.Hour), now.Add(365*24*time.Hour))
+}
+
+func newCAValid(t testing.TB, name string, parent *testCA, notBefore, notAfter time.Time) testCA {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
@@ -34,8 +39,8 @@ func newCA(t testing.TB, name string, parent *testCA) testCA {
 	template := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             now.Add(-24 * time.Hour),
-		NotAfter:              now.Add(365 * 24 * time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -96,18 +101,16 @@ func names(cas ...testCA) []string {
 // current is Secret cacerts holding m and the root file.
 func current(t testing.TB, m *Material, phase Phase, roots ...testCA) *Current {
 	t.Helper()
-	anchors, problems := certs.ParseTrustAnchors(file(roots...), now)
-	require.Empty(t, problems)
+	// As the controller reads it: roots istiod cannot use are not anchors,
+	// but stay in the file.
+	anchors, _ := certs.ParseTrustAnchors(file(roots...), now)
 	return &Current{Material: Material{Chain: m.Chain, Key: m.Key, Roots: anchors}, RootFile: file(roots...), Phase: phase}
 }
 
-// sorted returns the two roots in the order compose puts others: by
-// fingerprint.
-func sorted(a, b testCA) (testCA, testCA) {
-	if a.anchor.Fingerprint < b.anchor.Fingerprint {
-		return a, b
-	}
-	return b, a
+// rawCurrent is a Steady cacerts with a root file as given, valid or not.
+func rawCurrent(m *Material, rootFile []byte) *Current {
+	anchors, _ := certs.ParseTrustAnchors(rootFile, now)
+	return &Current{Material: Material{Chain: m.Chain, Key: m.Key, Roots: anchors}, RootFile: rootFile}
 }
 
 func TestPlan(t *testing.T) {
@@ -117,6 +120,9 @@ func TestPlan(t *testing.T) {
 	renewedOldCA := newCA(t, "old intermediate, renewed", &oldRoot)
 	newCA1 := newCA(t, "new intermediate", &newRoot)
 	peerRoot := newCA(t, "peer root", nil)
+	// An intermediate issued a minute before its root's NotBefore.
+	backdatedCA := newCAValid(t, "backdated intermediate", &oldRoot, oldRoot.cert.NotBefore.Add(-time.Minute), now.Add(time.Hour))
+	expiredRoot := newCAValid(t, "expired root", nil, now.Add(-48*time.Hour), now.Add(-time.Hour))
 	otherPeerRoot := newCA(t, "other peer root", nil)
 	stranger := newCA(t, "stranger", nil)
 
@@ -135,6 +141,8 @@ func TestPlan(t *testing.T) {
 		check   func(t *testing.T, d Decision)
 		phase   Phase
 		waiting string
+		// singleRoot runs istiod without ISTIO_MULTIROOT_MESH.
+		singleRoot bool
 	}{
 		{
 			name:    "nothing issued and no cacerts: it waits for cert-manager and writes nothing",
@@ -163,7 +171,8 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
-			name: "a renewal under the same root replaces the intermediate at once, the root file unchanged",
+			name:    "a renewal under the same root replaces the intermediate at once, the root file unchanged, even while istiod runs an older file",
+			waiting: "istiod to load the roots",
 			in: Observed{Now: now, Issued: issued(t, renewedOldCA, oldRoot), Current: current(t, issued(t, oldCA, oldRoot), Steady, oldRoot),
 				Loaded: []byte("something else"), LoadedFound: true},
 			check: func(t *testing.T, d Decision) {
@@ -208,8 +217,27 @@ func TestPlan(t *testing.T) {
 			check:   func(t *testing.T, d Decision) { assert.Nil(t, d.Write) },
 		},
 		{
-			name: "once istiod and every peer trust the new root, the new intermediate signs, its root first, the old one retiring",
+			name: "once istiod and every peer trust the new root, it records when, so workloads can learn it",
 			in: Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot),
+				Loaded: file(oldRoot, newRoot), LoadedFound: true, Peers: []Peer{peerTrusting(oldRoot, newRoot)}},
+			phase: Trusting,
+			check: func(t *testing.T, d Decision) {
+				require.NotNil(t, d.Write)
+				assert.Equal(t, now, d.Write.Trusted)
+				assert.Equal(t, names(oldCA), cns(d.Write.Chain), "the old intermediate still signs")
+			},
+		},
+		{
+			name: "trusting holds for half the workload certificate lifetime and the propagation, for workloads to renew and learn the new root",
+			in: Observed{Now: now, Drain: drain, Propagation: 2 * time.Minute, Issued: issued(t, newCA1, newRoot), Current: trusted(current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot), now.Add(-time.Minute)),
+				Loaded: file(oldRoot, newRoot), LoadedFound: true, Peers: []Peer{peerTrusting(oldRoot, newRoot)}},
+			phase:   Trusting,
+			waiting: "workloads to renew their certificates and learn the new root, until 2026-12-07T10:01:15Z",
+			check:   func(t *testing.T, d Decision) { assert.Nil(t, d.Write); assert.Equal(t, time.Minute, d.RecheckAfter) },
+		},
+		{
+			name: "after the hold, the new intermediate signs, its root first, the old one retiring",
+			in: Observed{Now: now, Drain: drain, Propagation: 2 * time.Minute, Issued: issued(t, newCA1, newRoot), Current: trusted(current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot), now.Add(-drain/2-2*time.Minute)),
 				Loaded: file(oldRoot, newRoot), LoadedFound: true, Peers: []Peer{peerTrusting(oldRoot, newRoot)}},
 			phase:   Switching,
 			waiting: "istiod to load the new intermediate",
@@ -273,8 +301,9 @@ func TestPlan(t *testing.T) {
 			waiting: "widened",
 			check: func(t *testing.T, d Decision) {
 				require.NotNil(t, d.Write)
-				first, second := sorted(peerRoot, otherPeerRoot)
-				assert.Equal(t, names(oldRoot, first, second), cns(d.Write.RootFile))
+				written := cns(d.Write.RootFile)
+				assert.Equal(t, "old root", written[0], "the signing root first")
+				assert.ElementsMatch(t, names(oldRoot, peerRoot, otherPeerRoot), written)
 			},
 		},
 		{
@@ -286,11 +315,67 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:  "without istiod running, a new root switches without waiting for it",
-			in:    Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot)},
+			in:    Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: trusted(current(t, issued(t, oldCA, oldRoot), Trusting, oldRoot, newRoot), now.Add(-time.Second))},
 			phase: Switching,
 			check: func(t *testing.T, d Decision) {
 				require.NotNil(t, d.Write)
 				assert.Equal(t, names(newCA1), cns(d.Write.Chain))
+			},
+		},
+		{
+			name: "an intermediate that predates its root by a clock's skew still chains to it",
+			in:   Observed{Now: now, Issued: issued(t, backdatedCA, oldRoot), Current: current(t, issued(t, oldCA, oldRoot), Steady, oldRoot), Loaded: file(oldRoot), LoadedFound: true},
+			check: func(t *testing.T, d Decision) {
+				assert.Empty(t, d.Problem)
+				require.NotNil(t, d.Write)
+				assert.Equal(t, names(backdatedCA), cns(d.Write.Chain))
+			},
+		},
+		{
+			name: "istiod without multi-root trust is never given a new root, and never a peer's: a problem naming the switch",
+			in: Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, oldCA, oldRoot), Steady, oldRoot), Loaded: file(oldRoot), LoadedFound: true,
+				Peers: []Peer{{Cluster: "cluster-b", Roots: []certs.TrustAnchor{peerRoot.anchor}}}},
+			singleRoot: true,
+			check: func(t *testing.T, d Decision) {
+				assert.Nil(t, d.Write)
+				assert.Contains(t, d.Problem, "ISTIO_MULTIROOT_MESH")
+				assert.Equal(t, ProblemRecheck, d.RecheckAfter)
+			},
+		},
+		{
+			name: "without multi-root trust, renewals go on and peers' roots stay out",
+			in: Observed{Now: now, Issued: issued(t, renewedOldCA, oldRoot), Current: current(t, issued(t, oldCA, oldRoot), Steady, oldRoot), Loaded: file(oldRoot), LoadedFound: true,
+				Peers: []Peer{{Cluster: "cluster-b", Roots: []certs.TrustAnchor{peerRoot.anchor}}}},
+			singleRoot: true,
+			check: func(t *testing.T, d Decision) {
+				require.NotNil(t, d.Write)
+				assert.Equal(t, names(oldRoot), cns(d.Write.RootFile))
+			},
+		},
+		{
+			name: "an expired root in the file counts for istiod's subset rule: dropping it and adding a peer's is widened first",
+			in: Observed{Now: now, Issued: issued(t, oldCA, oldRoot), Current: rawCurrent(issued(t, oldCA, oldRoot), file(oldRoot, expiredRoot)),
+				Loaded: file(oldRoot, expiredRoot), LoadedFound: true, Peers: []Peer{{Cluster: "cluster-b", Roots: []certs.TrustAnchor{peerRoot.anchor}}}},
+			waiting: "widened",
+			check: func(t *testing.T, d Decision) {
+				require.NotNil(t, d.Write)
+				assert.ElementsMatch(t, names(oldRoot, peerRoot, expiredRoot), cns(d.Write.RootFile))
+			},
+		},
+		{
+			name: "in steady state too, a root file istiod has not loaded is waited for, and said",
+			in: Observed{Now: now, Issued: issued(t, oldCA, oldRoot), Current: current(t, issued(t, oldCA, oldRoot), Steady, oldRoot, peerRoot), Loaded: file(oldRoot), LoadedFound: true,
+				Peers: []Peer{{Cluster: "cluster-b", Roots: []certs.TrustAnchor{peerRoot.anchor}}}},
+			waiting: "istiod to load the roots meshcert wrote",
+			check:   func(t *testing.T, d Decision) { assert.Nil(t, d.Write); assert.Equal(t, Poll, d.RecheckAfter) },
+		},
+		{
+			name:  "a cacerts that no longer chains in the middle of a rotation is a problem, not a fresh start",
+			in:    Observed{Now: now, Issued: issued(t, newCA1, newRoot), Current: current(t, issued(t, newCA1, newRoot), Switching, oldRoot), Loaded: file(oldRoot), LoadedFound: true},
+			phase: Switching,
+			check: func(t *testing.T, d Decision) {
+				assert.Nil(t, d.Write)
+				assert.Contains(t, d.Problem, "no longer holds an intermediate that chains")
 			},
 		},
 		{
@@ -325,6 +410,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.in.MultiRoot = !tc.singleRoot
 			d := Plan(tc.in)
 			if d.Write != nil {
 				assert.Equal(t, tc.phase, d.Write.Phase, "phase written")
@@ -338,6 +424,12 @@ func TestPlan(t *testing.T) {
 			tc.check(t, d)
 		})
 	}
+}
+
+// trusted marks cur as trusting the new root since at.
+func trusted(cur *Current, at time.Time) *Current {
+	cur.Trusted = at
+	return cur
 }
 
 // switching marks cur as draining root since switched.

@@ -75,6 +75,7 @@ var OwnKeys = []Key{
 	{Key: certs.AnnotationAllowedHosts, On: "Namespace", Meaning: "set by cluster admins: the hosts the namespace's managed Gateways may claim (`*`, `*.domain`, a name or an IP), comma-separated ([Tenancy](tenancy.md))"},
 	{Key: certs.AnnotationAllowedIssuers, On: "Namespace", Meaning: "set by cluster admins: the issuers meshcert may use for them, `Kind[.group]/name`, comma-separated (`name` may be `*`; `*` alone is every issuer)"},
 	{Key: istiooperator.AnnotationPeerRoots, On: "IstioOperator", Meaning: "trust-bundle ConfigMaps with other clusters' roots, `[ns/]name[:key]`, comma-separated, injected into `spec.meshConfig.caCertificates` (plus `ISTIO_MULTIROOT_MESH` and `PROXY_CONFIG_XDS_AGENT` where unset); the namespace defaults to istiod's, the key to `ca.crt`"},
+	{Key: istiooperator.AnnotationRotationPropagation, On: "IstioOperator", Meaning: "how long what istiod publishes takes to reach every Pod and istiod replica, a Go duration (default `2m`, the kubelet's refresh with a margin): a root rotation waits that long on top of the workload certificate lifetime ([Root rotation](multicluster.md#rotating-the-mesh-root))"},
 	{Key: istiooperator.AnnotationInjectedRoots, On: "IstioOperator", Meaning: "written by meshcert: fingerprints of the entries it injected, so it replaces only those"},
 	{Key: certs.LabelTrustBundle, Label: true, On: "ConfigMap", Meaning: "a ConfigMap meshcert may read CA certificates from (`peer-roots`, `client-ca`); the server caches only these"},
 	{Key: certs.LabelManagedBy, Label: true, On: "Certificate", Meaning: "written by meshcert: `meshcert` on every Certificate it creates; meshcert never changes a Certificate without it"},
@@ -98,6 +99,7 @@ var OwnKeys = []Key{
 	{Key: cmapi.CertificateNameKey, On: "Secret", Meaning: "read by meshcert where Secrets are in the input (`meshcert check`): cert-manager wrote the Secret for this Certificate"},
 	{Key: meshca.AnnotationPhase, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts`: the root rotation's step, `trusting` or `switching` ([Root rotation](multicluster.md#rotating-the-mesh-root)); absent when none runs"},
 	{Key: meshca.AnnotationRetiringRoot, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts` while switching: the SHA-256 of the root being rotated away from"},
+	{Key: meshca.AnnotationTrusted, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts`: when istiod and every peer were seen trusting the new root (RFC 3339); the switch waits half the workload certificate lifetime and the propagation after it"},
 	{Key: meshca.AnnotationSwitched, On: "Secret", Meaning: "written by meshcert on istiod's `cacerts`: when istiod was seen loading the new intermediate (RFC 3339); the old root stays trusted for the workload certificate lifetime after it"},
 	{Key: meshca.LabelMeshCA, Label: true, On: "ConfigMap", Meaning: "written by meshcert on the ConfigMap it publishes a cluster's roots in (`meshcert-mesh-ca-<cluster>`): the cluster; copies of peers' ConfigMaps keep it, and meshcert waits for them during a root rotation"},
 }
