@@ -107,8 +107,12 @@ func TestChartSaysWhatTheCodeDeclares(t *testing.T) {
 	objects.get(t, "Role/meshcert-istiod", &istiodRole)
 	assert.Equal(t, cluster.IstiodNamespaceRules(), istiodRole.Rules)
 	assert.Equal(t, "istio-system", istiodRole.Namespace, "the cacerts check only in istiod's namespace")
-	assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts"}, Verbs: []string{"get"}}},
-		istiodRole.Rules, "get on the one Secret cacerts, nothing else")
+	assert.Equal(t, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts"}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cacerts-issued"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"update"}},
+	}, istiodRole.Rules, "istiod's cacerts composed from cacerts-issued, and the published roots; no list, watch, patch or delete of Secrets")
 	for _, kind := range []string{"ClusterRoleBinding/meshcert", "RoleBinding/meshcert-leader-election", "RoleBinding/meshcert-istiod"} {
 		obj := objects[kind]
 		require.NotNil(t, obj, kind)
