@@ -36,8 +36,8 @@ import (
 // meshcert drains the old root for. Short, so the rotation's waits are
 // short; no step is skipped.
 const (
-	rotationWorkloadTTL = 15 * time.Second
-	rotationMaxTTL      = "20s"
+	rotationWorkloadTTL = 10 * time.Second
+	rotationMaxTTL      = "12s"
 )
 
 // rotationCluster is one cluster of the mesh: a plane with cert-manager,

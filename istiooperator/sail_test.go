@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -293,4 +294,30 @@ func TestIstioOperatorValuesMeshConfig(t *testing.T) {
 		_, plan := planFirst(t, options(), operator(meshRootIssuer, "  values:\n    meshConfig: {trustDomain: a_b}"), caIssuer)
 		assert.Equal(t, []string{"error MC6001 spec.values.meshConfig.trustDomain"}, codes(plan.Findings))
 	})
+}
+
+// A Sail Istio rotates istiod's root as an IstioOperator does: the switch
+// and the lifetimes are read where Sail keeps the istiod chart's values
+// (spec.values.pilot.env, spec.values.meshConfig).
+func TestSailIstioRootRotationSettings(t *testing.T) {
+	for _, tc := range []struct {
+		sentence  string
+		spec      string
+		multiRoot bool
+		ttl       time.Duration
+	}{
+		{sentence: "without the switch istiod takes no new root, and proxies' certificates live Istio's default 24h",
+			spec: "  version: v1.30.3", ttl: 24 * time.Hour},
+		{sentence: "the switch and istiod's maximum in spec.values.pilot.env",
+			spec: "  values: {pilot: {env: {ISTIO_MULTIROOT_MESH: \"true\", MAX_WORKLOAD_CERT_TTL: 2h}}}", multiRoot: true, ttl: 2 * time.Hour},
+		{sentence: "what proxies ask for, in spec.values.meshConfig",
+			spec: "  values: {meshConfig: {defaultConfig: {proxyMetadata: {SECRET_TTL: 6h}}}}", ttl: 6 * time.Hour},
+	} {
+		t.Run(tc.sentence, func(t *testing.T) {
+			_, plan := planFirst(t, options(), sail("Istio", "default", meshRootIssuer, tc.spec), caIssuer)
+			assert.Equal(t, tc.multiRoot, plan.MultiRoot)
+			assert.Equal(t, tc.ttl, plan.WorkloadCertificateTTL)
+			assert.Equal(t, istiooperator.DefaultRotationPropagation, plan.RotationPropagation)
+		})
+	}
 }
