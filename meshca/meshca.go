@@ -490,19 +490,12 @@ func signingRoot(m Material) *certs.TrustAnchor {
 
 func parseChain(data []byte) []*x509.Certificate {
 	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			return out
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if c, err := x509.ParseCertificate(block.Bytes); err == nil {
+	for _, der := range pemCertificates(data) {
+		if c, err := x509.ParseCertificate(der); err == nil {
 			out = append(out, c)
 		}
 	}
+	return out
 }
 
 // ownRoots are the roots this cluster's workloads chain to under cur.
