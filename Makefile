@@ -37,7 +37,8 @@ FUZZ_TARGETS := \
 	./webhook:FuzzAdmissionHandlers \
 	./gatewayapi:FuzzPlanShim \
 	./offline:FuzzPlanObjects \
-	./meshca:FuzzPlan
+	./meshca:FuzzPlan \
+	./report:FuzzWrite
 
 .PHONY: help
 help: ## Show this help.
@@ -142,7 +143,7 @@ mutate: $(GREMLINS) ## Mutation-test certs, webhook and controller (about an hou
 
 .PHONY: golden
 golden: tools ## Regenerate what is generated and checked: inject goldens, docs/findings.md, the reference tables of docs/ (flags, metrics, annotations), the chart's webhook/RBAC templates and values table, deploy/meshcert.yaml.
-	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... -run 'Golden|TablesAreCurrent'
+	UPDATE_GOLDEN=1 $(GO) test ./cmd/meshcert/... ./certs/... ./report/... -run 'Golden|TablesAreCurrent'
 	UPDATE_GOLDEN=1 $(GO) test ./internal/chart/... ./internal/reference/...
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) UPDATE_GOLDEN=1 $(GO) test -count=1 -run '^(TestReleaseManifestIsTheRenderedChart|TestHelmInstalledMeshcert)$$' .
 

@@ -65,7 +65,7 @@ func checkACMEIssuance(ctx context.Context, b *finding.Builder, c acmeCheck, crt
 
 	identifiers := acmeIdentifiers(crt)
 	if cn := crt.Spec.CommonName; cn != "" && !slices.Contains(crt.Spec.DNSNames, cn) && !slices.Contains(crt.Spec.IPAddresses, cn) {
-		b.Errorf(finding.CodeACMECommonNameNotAName, pathOf(cn),
+		b.Errorf(finding.CodeACMECommonNameNotInNames, pathOf(cn),
 			"the common name %q is not among the certificate's DNS names and IP addresses, and cert-manager's ACME issuer refuses such a request (InvalidOrder): add it to cert-manager.io/alt-names, or remove cert-manager.io/common-name", cn)
 	}
 	if crt.Spec.IsCA {

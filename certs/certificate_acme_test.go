@@ -199,7 +199,7 @@ func TestACMEIssuanceOfGateways(t *testing.T) {
 
 func acmeFindings(fs finding.Findings) finding.Findings {
 	var out finding.Findings
-	acme := []finding.Code{finding.CodeNoACMESolver, finding.CodeACMEWildcardNeedsDNS01, finding.CodeACMECommonNameNotAName, finding.CodeTooManyACMENames}
+	acme := []finding.Code{finding.CodeNoACMESolver, finding.CodeACMEWildcardNeedsDNS01, finding.CodeACMECommonNameNotInNames, finding.CodeTooManyACMENames}
 	for _, f := range fs {
 		if slices.Contains(acme, f.Code) {
 			out = append(out, f)

@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 
+	apiutil "github.com/cert-manager/cert-manager/pkg/api/util"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -40,12 +42,32 @@ var (
 		Type: metricsutil.Gauge,
 		Help: "Certificates in the cluster that meshcert created and manages.",
 	})
+	// The Certificates' own state, labelled with the Gateway each serves,
+	// which cert-manager's certmanager_certificate_* metrics cannot say.
+	certificateReadyMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_certificate_ready",
+		Type:   metricsutil.Gauge,
+		Help:   "1 when a Certificate meshcert manages is Ready, else 0 (not Ready, or no Ready condition yet), by Certificate and the Gateway it serves (namespace/name; empty for istiod's CA).",
+		Labels: []string{"namespace", "name", "gateway"},
+	})
+	certificateExpirationMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_certificate_expiration_timestamp_seconds",
+		Type:   metricsutil.Gauge,
+		Help:   "When the certificate a Certificate meshcert manages holds expires (its status.notAfter), as a Unix time; absent before the first issuance.",
+		Labels: []string{"namespace", "name", "gateway"},
+	})
+	certificateRenewalMetric = metricsutil.Define(metricsutil.Definition{
+		Name:   "meshcert_certificate_renewal_timestamp_seconds",
+		Type:   metricsutil.Gauge,
+		Help:   "When cert-manager will renew a Certificate meshcert manages (its status.renewalTime), as a Unix time; absent before the first issuance.",
+		Labels: []string{"namespace", "name", "gateway"},
+	})
 )
 
 // NewMetrics creates the controller's metrics and registers them with reg:
 // meshcert_certificate_writes_total, meshcert_root_rotation_phase, and
-// meshcert_managed_certificates,
-// counted from reader (the manager's cache) when scraped. ctx is the
+// meshcert_managed_certificates and the per-Certificate ready, expiration
+// and renewal gauges, read from reader (the manager's cache) when scraped. ctx is the
 // process's, since a scrape brings none.
 func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Reader) (*Metrics, error) {
 	writes, err := metricsutil.CounterVec(reg, certificateWritesMetric)
@@ -53,6 +75,10 @@ func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Re
 		return nil, err
 	}
 	if _, err := metricsutil.GaugeFunc(reg, managedCertificatesMetric, func() float64 { return countManaged(ctx, reader) }); err != nil {
+		return nil, err
+	}
+	certificateStates := []metricsutil.Definition{certificateReadyMetric, certificateExpirationMetric, certificateRenewalMetric}
+	if err := metricsutil.GaugesFunc(reg, certificateStates, func(emit metricsutil.Emit) { emitCertificateStates(ctx, reader, emit) }); err != nil {
 		return nil, err
 	}
 	phase, err := metricsutil.GaugeVec(reg, rootRotationPhaseMetric)
@@ -63,12 +89,44 @@ func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Re
 }
 
 func countManaged(ctx context.Context, reader client.Reader) float64 {
-	var list cmapi.CertificateList
-	if err := reader.List(ctx, &list, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
-		logf.FromContext(ctx).Error(err, "Failed to count managed Certificates")
+	list, ok := listManaged(ctx, reader)
+	if !ok {
 		return 0
 	}
 	return float64(len(list.Items))
+}
+
+func listManaged(ctx context.Context, reader client.Reader) (*cmapi.CertificateList, bool) {
+	var list cmapi.CertificateList
+	if err := reader.List(ctx, &list, client.MatchingLabels{certs.LabelManagedBy: certs.ManagedByValue}, client.UnsafeDisableDeepCopy); err != nil {
+		logf.FromContext(ctx).Error(err, "Failed to list managed Certificates for metrics")
+		return nil, false
+	}
+	return &list, true
+}
+
+// emitCertificateStates reads the managed Certificates from the cache when
+// scraped, so a deleted one leaves no series behind.
+func emitCertificateStates(ctx context.Context, reader client.Reader, emit metricsutil.Emit) {
+	list, ok := listManaged(ctx, reader)
+	if !ok {
+		return
+	}
+	for i := range list.Items {
+		crt := &list.Items[i]
+		labels := []string{crt.Namespace, crt.Name, crt.Annotations[certs.AnnotationGateway]}
+		ready := 0.0
+		if apiutil.CertificateHasCondition(crt, cmapi.CertificateCondition{Type: cmapi.CertificateConditionReady, Status: cmmeta.ConditionTrue}) {
+			ready = 1
+		}
+		emit(certificateReadyMetric, ready, labels...)
+		if crt.Status.NotAfter != nil {
+			emit(certificateExpirationMetric, float64(crt.Status.NotAfter.Unix()), labels...)
+		}
+		if crt.Status.RenewalTime != nil {
+			emit(certificateRenewalMetric, float64(crt.Status.RenewalTime.Unix()), labels...)
+		}
+	}
 }
 
 // Certificate write operations, the values of the operation label.

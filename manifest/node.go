@@ -114,8 +114,8 @@ func deref(n *yaml.Node) *yaml.Node {
 }
 
 type found struct {
-	line  int
-	value *yaml.Node
+	line, column int
+	value        *yaml.Node
 }
 
 // child resolves one path segment below n, or returns nil.
@@ -128,7 +128,7 @@ func child(n *yaml.Node, seg segment) *found {
 	case yaml.SequenceNode:
 		if seg.isIndex && seg.index < len(n.Content) {
 			item := n.Content[seg.index]
-			return &found{line: item.Line, value: item}
+			return &found{line: item.Line, column: item.Column, value: item}
 		}
 	case yaml.MappingNode:
 		return lookupKey(n, seg.key, 0)
@@ -164,7 +164,7 @@ func lookupKeyAs(n *yaml.Node, key string, depth int, resolve bool) *found {
 			continue
 		}
 		if keyIs(k, key, resolve) {
-			result = &found{line: k.Line, value: v}
+			result = &found{line: k.Line, column: k.Column, value: v}
 		}
 	}
 	return result

@@ -36,18 +36,28 @@ func (o *Object) Location(fieldPath string) string {
 	return o.File + ":" + strconv.Itoa(o.LineOf(fieldPath))
 }
 
-// LineOf returns the source line of the field at fieldPath, written the
-// way k8s.io/apimachinery/pkg/util/validation/field.Path prints it:
-// `spec.servers[0].tls.credentialName`, `metadata.annotations[cert-manager.io/issuer]`.
-// For a field it is the line of its key, for a list item the line of the
-// item. When the path does not exist in the source (for example a field
-// inject is about to add) it returns the line of the deepest existing
-// ancestor, and finally the object's own line.
+// LineOf returns the source line of the field at fieldPath (see PositionOf).
 func (o *Object) LineOf(fieldPath string) int {
+	return o.PositionOf(fieldPath).Line
+}
+
+// Position is a place in the input, counting lines and columns from 1; a
+// zero Column means the column is not known.
+type Position struct {
+	Line, Column int
+}
+
+// PositionOf returns where the field at fieldPath is, written the way
+// k8s.io/apimachinery/pkg/util/validation/field.Path prints it:
+// `spec.servers[0].tls.credentialName`, `metadata.annotations[cert-manager.io/issuer]`.
+// For a field it is its key, for a list item the item. When the path does
+// not exist in the source (for example a field inject is about to add) it
+// returns the deepest existing ancestor, and finally the object's own line.
+func (o *Object) PositionOf(fieldPath string) Position {
 	if o == nil {
-		return 0
+		return Position{}
 	}
-	line := o.Line
+	pos := Position{Line: o.Line}
 	n := o.node
 	if o.doc != nil {
 		n = o.doc.root()
@@ -60,8 +70,8 @@ func (o *Object) LineOf(fieldPath string) int {
 		if next == nil {
 			break
 		}
-		line = o.offset + next.line
+		pos = Position{Line: o.offset + next.line, Column: next.column}
 		n = next.value
 	}
-	return line
+	return pos
 }

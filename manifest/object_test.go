@@ -157,3 +157,27 @@ func TestLineOfWithoutNode(t *testing.T) {
 	require.Zero(t, nilObj.LineOf("spec"))
 	require.Equal(t, 3, (&Object{Line: 3}).LineOf("spec.x"))
 }
+
+func TestPositionOfColumns(t *testing.T) {
+	objs, err := Decode("gateway.yaml", []byte(gatewayYAML))
+	require.NoError(t, err)
+	gw := objs[0]
+	tests := map[string]struct {
+		path string
+		want Position
+	}{
+		"the empty path has no column":                   {"", Position{Line: 2}},
+		"a top-level key starts the line":                {"kind", Position{Line: 3, Column: 1}},
+		"a key inside a list item":                       {"spec.servers[0].tls.credentialName", Position{Line: 23, Column: 7}},
+		"a list item is where its content starts":        {"spec.servers[1]", Position{Line: 24, Column: 5}},
+		"a key of a flow mapping":                        {"spec.servers[1].port.name", Position{Line: 24, Column: 24}},
+		"an item of a quoted scalar list":                {"spec.servers[0].hosts[0]", Position{Line: 20, Column: 7}},
+		"a missing field takes its parent's column":      {"spec.servers[0].tls.privateKey", Position{Line: 21, Column: 5}},
+		"a field pulled in by a merge key is its anchor": {"spec.selector.app", Position{Line: 10, Column: 5}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, gw.PositionOf(tc.path))
+		})
+	}
+}

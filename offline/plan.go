@@ -45,6 +45,20 @@ type Result struct {
 	ShimCertificates []*cmapi.Certificate
 	// finding.Findings are every finding, each with the input object it is about.
 	Findings []ObjectFinding
+	// Gateways are the plans of the Istio Gateways of the input, in input
+	// order: what `meshcert status` shows beside the cluster's objects.
+	Gateways []GatewayPlan
+}
+
+// GatewayPlan is what the planner decided for one Istio Gateway.
+type GatewayPlan struct {
+	// Index is the Gateway's position in the input.
+	Index int
+	// Managed is true when meshcert injects its credentials and owns their
+	// Certificates.
+	Managed bool
+	// CredentialNamespaces are where its credentials must live.
+	CredentialNamespaces []string
 }
 
 // ObjectFinding is a finding with the index of the input object it is about.
@@ -256,6 +270,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			plan := certs.PlanGateway(ctx, gateways[i], index, opts)
 			add(i, plan.Findings)
 			res.Certificates = append(res.Certificates, plan.Certificates...)
+			res.Gateways = append(res.Gateways, GatewayPlan{Index: i, Managed: plan.Managed, CredentialNamespaces: plan.CredentialNamespaces})
 			if len(plan.Injections) > 0 {
 				mutated, err := plan.Mutated()
 				if err != nil {

@@ -33,6 +33,12 @@ type Tools struct {
 	// Pebble is Let's Encrypt's test ACME server (e2e/tools/pebble), run
 	// with Config.ACME.
 	Pebble string
+	// SarifMultitool is Microsoft's SARIF validator (the npm package
+	// @microsoft/sarif-multitool, e2e/tools/npm).
+	SarifMultitool string
+	// NodeModules is the node_modules folder of e2e/tools/npm: the Actions
+	// toolkit, xmllint-wasm and the JUnit schema, run by the machine's node.
+	NodeModules string
 }
 
 // ToolsFromEnv finds every tool in the directories of MESHCERT_TOOLS_PATH.
@@ -43,15 +49,21 @@ func ToolsFromEnv() (Tools, error) {
 	}
 	dirs := filepath.SplitList(path)
 	var missing []string
-	find := func(name string) string {
+	lookup := func(name string, wanted func(os.FileInfo) bool) string {
 		for _, dir := range dirs {
 			candidate := filepath.Join(dir, name)
-			if info, err := os.Stat(candidate); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+			if info, err := os.Stat(candidate); err == nil && wanted(info) {
 				return candidate
 			}
 		}
 		missing = append(missing, name)
 		return ""
+	}
+	find := func(name string) string {
+		return lookup(name, func(info os.FileInfo) bool { return !info.IsDir() && info.Mode()&0o111 != 0 })
+	}
+	findDir := func(name string) string {
+		return lookup(name, os.FileInfo.IsDir)
 	}
 	tools := Tools{
 		Etcd:                  find("etcd"),
@@ -64,6 +76,8 @@ func ToolsFromEnv() (Tools, error) {
 		CertManagerOracle:     find("certmanager-oracle"),
 		PilotDiscovery:        find("pilot-discovery"),
 		Pebble:                find("pebble"),
+		SarifMultitool:        find("Sarif.Multitool"),
+		NodeModules:           findDir("node_modules"),
 	}
 	if len(missing) > 0 {
 		return Tools{}, fmt.Errorf("tools %s not found in %s=%s: run `make tools`", strings.Join(missing, ", "), ToolsPathEnv, path)

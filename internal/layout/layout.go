@@ -52,6 +52,10 @@ var Rules = []Rule{
 		join(doors, server, []string{"./manifest"})},
 	{"manifest", "reading and writing YAML/JSON manifests with file and line",
 		join(doors, server, []string{"./certs", "./gatewayapi", "./istiooperator", "./offline", "./finding"})},
+	{"report", "findings rendered for people and CI: text, JSON, SARIF 2.1.0, JUnit XML, GitHub workflow commands (pure)",
+		join(doors, server, []string{"./certs", "./gatewayapi", "./istiooperator", "./meshca", "./offline"})},
+	{"status", "what serves each Gateway's TLS for `meshcert status`: rows from the objects read and the plan (pure)",
+		join(doors, server, []string{"./offline", "./manifest", "./report"})},
 	{"cluster", "informer caches and their indexes, the cache-backed Lookup, the server's RBAC",
 		[]string{"./webhook", "./controller", "./cmd", "./offline", "./manifest"}},
 	{"webhook", "admission handlers and their declaration (paths, rules)",
@@ -68,4 +72,4 @@ var Rules = []Rule{
 var DirectForbidden = []string{"k8s.io/client-go"}
 
 // Pure lists the packages DirectForbidden applies to.
-var Pure = []string{"finding", "certs", "gatewayapi", "istiooperator", "meshca", "offline", "manifest"}
+var Pure = []string{"finding", "certs", "gatewayapi", "istiooperator", "meshca", "offline", "manifest", "report", "status"}

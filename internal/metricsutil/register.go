@@ -113,3 +113,62 @@ func register[C prometheus.Collector](reg prometheus.Registerer, d Definition, k
 	}
 	return c, nil
 }
+
+// Emit records one series of a gauge of GaugesFunc: d's value for the label
+// values, in d.Labels' order.
+type Emit func(d Definition, value float64, labelValues ...string)
+
+// GaugesFunc registers gauges whose series are read when scraped: collect
+// calls emit once for every series of every Definition in defs. It suits
+// values that live elsewhere (a cache), where keeping a GaugeVec in step
+// would mean deleting series whose objects are gone.
+func GaugesFunc(reg prometheus.Registerer, defs []Definition, collect func(emit Emit)) error {
+	c := &gaugesFunc{descs: map[string]*prometheus.Desc{}, collect: collect}
+	for _, d := range defs {
+		if d.Type != Gauge {
+			return fmt.Errorf("failed to register metric %s: defined as a %s, built as a %s", d.Name, d.Type, Gauge)
+		}
+		c.descs[d.Name] = prometheus.NewDesc(d.Name, d.Help, d.Labels, nil)
+	}
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			return nil
+		}
+		return fmt.Errorf("failed to register metrics %s: %w", names(defs), err)
+	}
+	return nil
+}
+
+type gaugesFunc struct {
+	descs   map[string]*prometheus.Desc
+	collect func(Emit)
+}
+
+func (c *gaugesFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *gaugesFunc) Collect(ch chan<- prometheus.Metric) {
+	c.collect(func(d Definition, value float64, labelValues ...string) {
+		desc, ok := c.descs[d.Name]
+		if !ok {
+			desc = prometheus.NewInvalidDesc(fmt.Errorf("metric %s is not one of this collector's", d.Name))
+		}
+		m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, value, labelValues...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(desc, err)
+		}
+		ch <- m
+	})
+}
+
+func names(defs []Definition) string {
+	out := make([]string, len(defs))
+	for i, d := range defs {
+		out[i] = d.Name
+	}
+	return strings.Join(out, ", ")
+}

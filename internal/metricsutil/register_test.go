@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -79,4 +80,40 @@ func TestDefineRefusesADuplicateName(t *testing.T) {
 		names = append(names, d.Name)
 	}
 	assert.Contains(t, names, "test_defined_once")
+}
+
+func TestGaugesFunc(t *testing.T) {
+	ready := Definition{Name: "test_ready", Type: Gauge, Help: "Ready.", Labels: []string{"name"}}
+	other := Definition{Name: "test_other", Type: Gauge, Help: "Not this collector's."}
+	names := []string{"a", "b"}
+	reg := prometheus.NewRegistry()
+	require.NoError(t, GaugesFunc(reg, []Definition{ready}, func(emit Emit) {
+		for i, n := range names {
+			emit(ready, float64(i), n)
+		}
+	}))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP test_ready Ready.
+# TYPE test_ready gauge
+test_ready{name="a"} 0
+test_ready{name="b"} 1
+`)))
+	names = names[:1]
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP test_ready Ready.
+# TYPE test_ready gauge
+test_ready{name="a"} 0
+`)), "series are read when scraped: a gone object leaves none behind")
+
+	require.NoError(t, GaugesFunc(reg, []Definition{ready}, func(Emit) {}), "registering again reuses the first")
+	require.ErrorContains(t, GaugesFunc(prometheus.NewRegistry(), []Definition{{Name: "test_total", Type: Counter}}, func(Emit) {}), "defined as a counter, built as a gauge")
+
+	broken := prometheus.NewRegistry()
+	require.NoError(t, GaugesFunc(broken, []Definition{ready}, func(emit Emit) {
+		emit(other, 1)
+		emit(ready, 1, "too", "many")
+	}))
+	_, err := broken.Gather()
+	require.ErrorContains(t, err, "test_other is not one of this collector's")
+	require.ErrorContains(t, err, "inconsistent label cardinality")
 }

@@ -2,36 +2,47 @@ package app
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/manifest"
 	"github.com/meshcert/meshcert/offline"
+	"github.com/meshcert/meshcert/report"
 )
 
 func newCheckCommand() *cobra.Command {
 	var in inputFlags
 	var planner plannerFlags
 	var strict bool
-	var output string
+	var outputs []string
+	failOn := thresholdFlag(report.FailOnError)
 	cmd := &cobra.Command{
 		Use:   "check -f PATH...",
 		Short: "Check manifests and print findings; exit 1 on errors",
 		Long: `check reads manifests, runs every check meshcert's validating webhook runs,
 treating the input as the whole cluster, and prints the findings. Exit code
-0: no error findings; 1: at least one; 2: the input cannot be read or parsed.
+0: no finding reaches --fail-on (error by default); 1: at least one does;
+2: the input cannot be read or parsed, or a report cannot be written.
 With --strict, findings that may only mean "not applied yet" (an issuer or a
-credential not found) are errors.`,
+credential not found) are errors.
+
+-o picks the format: text, json, sarif (SARIF 2.1.0, for code scanning),
+junit (JUnit XML, for test reports) or github (GitHub Actions annotations).
+Repeat it as format=path to write several reports in one run, e.g.
+-o sarif=meshcert.sarif -o text. Without -o, text goes to stdout; with only
+format=path outputs, stdout stays empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return &exitError{code: exitInput, err: fmt.Errorf("unknown output format %q: use -o text or -o json", output)}
+			dests, err := parseOutputs(outputs)
+			if err != nil {
+				return &exitError{code: exitInput, err: err}
 			}
 			opts := planner.options()
 			opts.Strict = strict
@@ -39,81 +50,132 @@ credential not found) are errors.`,
 			if err != nil {
 				return err
 			}
-			located := locate(objs, res)
-			if output == "json" {
-				err = writeJSON(cmd.OutOrStdout(), located)
-			} else {
-				err = writeText(cmd.OutOrStdout(), located)
+			rep := newReport(objs, res, report.Threshold(failOn))
+			for _, d := range dests {
+				if err := d.write(cmd, rep); err != nil {
+					return &exitError{code: exitInput, err: err}
+				}
 			}
-			if err != nil {
-				return &exitError{code: exitInput, err: fmt.Errorf("failed to write findings: %w", err)}
+			if rep.Failed() {
+				return &exitError{code: exitFindings, err: fmt.Errorf("findings at or above %s", failOn)}
 			}
-			return exitForFindings(located)
+			return nil
 		},
 	}
 	in.addTo(cmd.Flags())
 	planner.addTo(cmd.Flags())
 	cmd.Flags().BoolVar(&strict, "strict", false, "treat issuers and credentials that cannot be found as errors")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil,
+		"output format: "+report.FormatNames()+", or format=path to write it to a file; repeatable (default text)")
+	cmd.Flags().Var(&failOn, "fail-on", "the lowest severity that makes check exit 1: error, warning or never")
 	return cmd
 }
 
-// locatedFinding is a finding with where it is in the input.
-type locatedFinding struct {
-	finding.Finding
-	File string `json:"file,omitempty"`
-	Line int    `json:"line,omitempty"`
+// thresholdFlag is --fail-on, refusing a value that is no threshold.
+type thresholdFlag report.Threshold
+
+func (t *thresholdFlag) String() string { return string(*t) }
+func (t *thresholdFlag) Type() string   { return "severity" }
+func (t *thresholdFlag) Set(v string) error {
+	if !slices.Contains(report.Thresholds, report.Threshold(v)) {
+		return fmt.Errorf("%q is not a threshold; use error, warning or never", v)
+	}
+	*t = thresholdFlag(v)
+	return nil
 }
 
-// locate attaches file and line to every finding and orders them by input
-// position.
-func locate(objs []*manifest.Object, res *offline.Result) []locatedFinding {
-	out := make([]locatedFinding, 0, len(res.Findings))
+// destination is one -o: a format and the file it goes to ("" is stdout).
+type destination struct {
+	format report.Format
+	path   string
+}
+
+// parseOutputs reads the -o values: format or format=path, at most one of
+// them on stdout and no file twice.
+func parseOutputs(values []string) ([]destination, error) {
+	if len(values) == 0 {
+		return []destination{{format: report.Text}}, nil
+	}
+	var dests []destination
+	stdout, paths := "", map[string]string{}
+	for _, v := range values {
+		name, path, toFile := strings.Cut(v, "=")
+		format := report.Format(name)
+		if !slices.Contains(report.Formats, format) {
+			return nil, fmt.Errorf("unknown output format %q in -o %s: use %s, optionally as format=path", name, v, report.FormatNames())
+		}
+		if toFile && path == "" {
+			return nil, fmt.Errorf("-o %s names no file: use -o %s=PATH, or -o %s for stdout", v, name, name)
+		}
+		if path == "-" {
+			path = ""
+		}
+		if path == "" {
+			if stdout != "" {
+				return nil, fmt.Errorf("-o %s and -o %s both write to stdout: give one of them a file, as format=path", stdout, v)
+			}
+			stdout = v
+		} else {
+			clean := filepath.Clean(path)
+			if prev, ok := paths[clean]; ok {
+				return nil, fmt.Errorf("-o %s and -o %s write the same file: give each report its own", prev, v)
+			}
+			paths[clean] = v
+		}
+		dests = append(dests, destination{format: format, path: path})
+	}
+	return dests, nil
+}
+
+// write renders the report to stdout or, through a temporary file renamed
+// into place, to its file, so a failed run never leaves half a report.
+func (d destination) write(cmd *cobra.Command, rep *report.Report) error {
+	if d.path == "" {
+		if err := report.Write(cmd.OutOrStdout(), d.format, rep); err != nil {
+			return fmt.Errorf("failed to write the %s report: %w", d.format, err)
+		}
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(d.path), "."+filepath.Base(d.path)+".*")
+	if err != nil {
+		return fmt.Errorf("failed to write the %s report to %s: %w", d.format, d.path, err)
+	}
+	// Gone after the rename; only a failure leaves it to remove.
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	err = errors.Join(report.Write(tmp, d.format, rep), tmp.Chmod(0o644), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), d.path)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to write the %s report to %s: %w", d.format, d.path, err)
+	}
+	return nil
+}
+
+// newReport attaches file, line and column to every finding, orders them
+// by input position and lists the objects read.
+func newReport(objs []*manifest.Object, res *offline.Result, failOn report.Threshold) *report.Report {
+	rep := &report.Report{Version: version, FailOn: failOn, Findings: make([]report.Finding, 0, len(res.Findings))}
+	for i, o := range objs {
+		// The planned object carries the namespace kubectl would give it.
+		u := o.Object
+		if i < len(res.Objects) {
+			u = res.Objects[i]
+		}
+		ref := finding.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+		rep.Objects = append(rep.Objects, report.Object{Ref: ref, File: o.File, Line: o.Line})
+	}
 	for _, f := range res.Findings {
-		lf := locatedFinding{Finding: f.Finding}
+		rf := report.Finding{Finding: f.Finding, ObjectIndex: -1}
 		if f.Index >= 0 && f.Index < len(objs) {
 			o := objs[f.Index]
-			lf.File, lf.Line = o.File, o.LineOf(f.Field)
+			pos := o.PositionOf(f.Field)
+			rf.File, rf.Line, rf.Column, rf.ObjectIndex = o.File, pos.Line, pos.Column, f.Index
 		}
-		out = append(out, lf)
+		rep.Findings = append(rep.Findings, rf)
 	}
-	slices.SortStableFunc(out, func(a, b locatedFinding) int {
+	slices.SortStableFunc(rep.Findings, func(a, b report.Finding) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
 	})
-	return out
-}
-
-func writeText(w io.Writer, findings []locatedFinding) error {
-	for _, f := range findings {
-		where := ""
-		if f.File != "" {
-			where = fmt.Sprintf("%s:%d: ", f.File, f.Line)
-		}
-		field := ""
-		if f.Field != "" {
-			field = f.Field + ": "
-		}
-		if _, err := fmt.Fprintf(w, "%s%s %s %s: %s%s\n", where, f.Severity, f.Code, f.Object, field, f.Message); err != nil {
-			return fmt.Errorf("failed to write findings: %w", err)
-		}
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, findings []locatedFinding) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(struct {
-		Findings []locatedFinding `json:"findings"`
-	}{Findings: findings}); err != nil {
-		return fmt.Errorf("failed to encode findings: %w", err)
-	}
-	return nil
-}
-
-func exitForFindings(findings []locatedFinding) error {
-	if slices.ContainsFunc(findings, func(f locatedFinding) bool { return f.Severity == finding.SeverityError }) {
-		return &exitError{code: exitFindings, err: errors.New("error findings")}
-	}
-	return nil
+	return rep
 }

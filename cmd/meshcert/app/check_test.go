@@ -92,6 +92,7 @@ type jsonOutput struct {
 		Message string `json:"message"`
 		File    string `json:"file"`
 		Line    int    `json:"line"`
+		Column  int    `json:"column"`
 	} `json:"findings"`
 }
 
@@ -185,6 +186,7 @@ func TestCheckJSONShape(t *testing.T) {
 	assert.Equal(t, "metadata.annotations[cert-manager.io/cluster-issuer]", f.Field)
 	assert.Equal(t, path, f.File)
 	assert.Equal(t, 7, f.Line)
+	assert.Equal(t, 5, f.Column, "the annotation's key is indented by four spaces")
 	assert.Contains(t, f.Message, `ClusterIssuer "ca" not found`)
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/report"
 )
 
 func newInjectCommand() *cobra.Command {
@@ -56,11 +58,14 @@ is 1 when any of them is an error, 2 when the input cannot be read.`,
 			if err := writeCommented(cmd.OutOrStdout(), shim); err != nil {
 				return &exitError{code: exitInput, err: fmt.Errorf("failed to write output: %w", err)}
 			}
-			located := locate(objs, res)
-			if err := writeText(cmd.ErrOrStderr(), located); err != nil {
-				return err
+			rep := newReport(objs, res, report.FailOnError)
+			if err := report.Write(cmd.ErrOrStderr(), report.Text, rep); err != nil {
+				return &exitError{code: exitInput, err: err}
 			}
-			return exitForFindings(located)
+			if rep.Failed() {
+				return &exitError{code: exitFindings, err: errors.New("error findings")}
+			}
+			return nil
 		},
 	}
 	in.addTo(cmd.Flags())

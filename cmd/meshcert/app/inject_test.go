@@ -20,7 +20,7 @@ const injectTestdata = "testdata/inject"
 func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := Main(args, strings.NewReader(stdin), &stdout, &stderr)
+	code := Main("meshcert", args, strings.NewReader(stdin), &stdout, &stderr)
 	return stdout.String(), stderr.String(), code
 }
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,6 +79,14 @@ func cliFlagsTable(t *testing.T) string {
 	return mddoc.Table([]string{"flag", "commands", "default", "meaning"}, cells)
 }
 
+func statusFlagsTable(t *testing.T) string {
+	var cells [][]string
+	subcommand(t, "status").Flags().VisitAll(func(f *pflag.Flag) {
+		cells = append(cells, []string{flagName(f), flagDefault(f), f.Usage})
+	})
+	return mddoc.Table([]string{"flag", "default", "meaning"}, cells)
+}
+
 func metricsTable() string {
 	var rows [][]string
 	for _, d := range metricsutil.Defined() {
@@ -100,4 +109,18 @@ func TestReferenceTablesAreCurrent(t *testing.T) {
 	t.Run("the inject and check flags in docs/cli.md are their flags", func(t *testing.T) {
 		mddoc.Golden(t, filepath.Join(docsDir, "cli.md"), "cli-flags", cliFlagsTable(t))
 	})
+	t.Run("the status flags in docs/operations.md are status's flags", func(t *testing.T) {
+		mddoc.Golden(t, filepath.Join(docsDir, "operations.md"), "status-flags", statusFlagsTable(t))
+	})
+	for section, file := range map[string]string{
+		"pre-commit-config": "docs/ci/pre-commit-config.yaml",
+		"pre-commit-hooks":  ".pre-commit-hooks.yaml",
+		"github-workflow":   "docs/ci/github-workflow.yaml",
+	} {
+		t.Run("docs/ci.md shows "+file+" as it is", func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(docsDir, "..", file))
+			require.NoError(t, err)
+			mddoc.Golden(t, filepath.Join(docsDir, "ci.md"), section, "```yaml\n"+string(data)+"```\n")
+		})
+	}
 }

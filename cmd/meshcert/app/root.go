@@ -9,9 +9,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Main runs meshcert with args and returns the process exit code.
-func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// PluginName is the binary name kubectl runs for `kubectl meshcert`
+// (krew's naming): a copy or link of meshcert under this name.
+const PluginName = "kubectl-meshcert"
+
+// Main runs meshcert with args and returns the process exit code. name is
+// the name the binary was run as: as PluginName, help and usage say
+// `kubectl meshcert`.
+func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := NewRootCommand(stdin, stdout, stderr)
+	if name == PluginName {
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl meshcert"}
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -46,6 +55,7 @@ webhooks and a controller, or offline for CI.`,
 	root.AddCommand(
 		newInjectCommand(),
 		newCheckCommand(),
+		newStatusCommand(),
 		newServeCommand(),
 		newVersionCommand(),
 	)
