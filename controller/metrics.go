@@ -47,20 +47,20 @@ var (
 	certificateReadyMetric = metricsutil.Define(metricsutil.Definition{
 		Name:   "meshcert_certificate_ready",
 		Type:   metricsutil.Gauge,
-		Help:   "1 when a Certificate meshcert manages is Ready, else 0 (not Ready, or no Ready condition yet), by Certificate and the Gateway it serves (namespace/name; empty for istiod's CA).",
-		Labels: []string{"namespace", "name", "gateway"},
+		Help:   "1 when a Certificate meshcert manages is Ready, else 0 (not Ready, or no Ready condition yet), by Certificate (certificate_namespace, certificate_name) and the Gateway it serves (gateway: namespace/name; empty for istiod's CA); the labels avoid namespace and name, which Prometheus gives the scrape target.",
+		Labels: []string{"certificate_namespace", "certificate_name", "gateway"},
 	})
 	certificateExpirationMetric = metricsutil.Define(metricsutil.Definition{
 		Name:   "meshcert_certificate_expiration_timestamp_seconds",
 		Type:   metricsutil.Gauge,
 		Help:   "When the certificate a Certificate meshcert manages holds expires (its status.notAfter), as a Unix time; absent before the first issuance.",
-		Labels: []string{"namespace", "name", "gateway"},
+		Labels: []string{"certificate_namespace", "certificate_name", "gateway"},
 	})
 	certificateRenewalMetric = metricsutil.Define(metricsutil.Definition{
 		Name:   "meshcert_certificate_renewal_timestamp_seconds",
 		Type:   metricsutil.Gauge,
 		Help:   "When cert-manager will renew a Certificate meshcert manages (its status.renewalTime), as a Unix time; absent before the first issuance.",
-		Labels: []string{"namespace", "name", "gateway"},
+		Labels: []string{"certificate_namespace", "certificate_name", "gateway"},
 	})
 )
 

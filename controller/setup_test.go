@@ -301,14 +301,14 @@ meshcert_managed_certificates 2
 	states := fmt.Sprintf(`
 # HELP meshcert_certificate_ready %s
 # TYPE meshcert_certificate_ready gauge
-meshcert_certificate_ready{gateway="team-a/web",name="a",namespace="istio-system"} 1
-meshcert_certificate_ready{gateway="team-a/web",name="b",namespace="istio-system"} 0
+meshcert_certificate_ready{certificate_name="a",certificate_namespace="istio-system",gateway="team-a/web"} 1
+meshcert_certificate_ready{certificate_name="b",certificate_namespace="istio-system",gateway="team-a/web"} 0
 # HELP meshcert_certificate_expiration_timestamp_seconds %s
 # TYPE meshcert_certificate_expiration_timestamp_seconds gauge
-meshcert_certificate_expiration_timestamp_seconds{gateway="team-a/web",name="a",namespace="istio-system"} 1.8e+09
+meshcert_certificate_expiration_timestamp_seconds{certificate_name="a",certificate_namespace="istio-system",gateway="team-a/web"} 1.8e+09
 # HELP meshcert_certificate_renewal_timestamp_seconds %s
 # TYPE meshcert_certificate_renewal_timestamp_seconds gauge
-meshcert_certificate_renewal_timestamp_seconds{gateway="team-a/web",name="a",namespace="istio-system"} 1.797408e+09
+meshcert_certificate_renewal_timestamp_seconds{certificate_name="a",certificate_namespace="istio-system",gateway="team-a/web"} 1.797408e+09
 `, certificateReadyMetric.Help, certificateExpirationMetric.Help, certificateRenewalMetric.Help)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(states),
 		"meshcert_certificate_ready", "meshcert_certificate_expiration_timestamp_seconds", "meshcert_certificate_renewal_timestamp_seconds"))

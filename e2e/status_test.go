@@ -154,11 +154,12 @@ func TestStatusShowsTheClusterAsTheUserSeesIt(t *testing.T) {
 		out := decode(t, stdout)
 		assert.Equal(t, "True", out.row(t, "team-a/shop").Ready, "Certificates are read in istio-system, where the user may")
 		assert.Contains(t, stderr, "Note: cannot list ClusterIssuers (forbidden)")
+		assert.Contains(t, stderr, "Note: cannot list Issuers in istio-system", "where the credentials live, the user may not list Issuers")
 		assert.NotContains(t, out.row(t, "team-a/broken").Findings, "MC5002", "with ClusterIssuers unreadable, not found is a guess and left out")
 
 		_, stderr, code = status(os.Environ(), binary, "status", "--kubeconfig", kubeconfig, "-n", "team-b")
 		assert.Equal(t, 2, code)
-		assert.Contains(t, stderr, "failed to list Gateways of networking.istio.io", "the user may not read team-b")
+		assert.Contains(t, stderr, "failed to list the Gateways of networking.istio.io", "the user may not read team-b")
 		assert.Contains(t, stderr, "forbidden")
 	})
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -101,6 +102,11 @@ func (d *decoder) decodeJSON(data []byte) error {
 		var discard any
 		strictErrs, _ := sigsjson.UnmarshalStrict(doc, &discard)
 		d.duplicates = len(strictErrs) > 0
+		// A value may start mid-line (indented, or after another on the
+		// same line): blanks in place of what precedes it on its line keep
+		// the columns of positions those of the file.
+		lineStart := bytes.LastIndexByte(data[:start], '\n') + 1
+		doc = append(bytes.Repeat([]byte(" "), utf8.RuneCount(data[lineStart:start])), doc...)
 		if err := d.decodeDocument(doc, bytes.Count(data[:start], []byte("\n")), v); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -180,4 +181,16 @@ func TestPositionOfColumns(t *testing.T) {
 			require.Equal(t, tc.want, gw.PositionOf(tc.path))
 		})
 	}
+}
+
+func TestPositionOfJSONValuesStartingMidLine(t *testing.T) {
+	gw := `{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "a"}}`
+	in := "   " + gw + "  " + strings.Replace(gw, `"a"`, `"b"`, 1) + "\n"
+	objs, err := Decode("two.json", []byte(in))
+	require.NoError(t, err)
+	require.Len(t, objs, 2)
+	first := strings.Index(in, `"name"`) + 1
+	second := strings.LastIndex(in, `"name"`) + 1
+	assert.Equal(t, Position{Line: 1, Column: first}, objs[0].PositionOf("metadata.name"), "an indented value")
+	assert.Equal(t, Position{Line: 1, Column: second}, objs[1].PositionOf("metadata.name"), "a second value on the same line")
 }

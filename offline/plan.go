@@ -48,6 +48,9 @@ type Result struct {
 	// Gateways are the plans of the Istio Gateways of the input, in input
 	// order: what `meshcert status` shows beside the cluster's objects.
 	Gateways []GatewayPlan
+	// Refs name the input objects, in input order, as findings name them:
+	// with the namespace kubectl would give one that names none.
+	Refs []finding.ObjectRef
 }
 
 // GatewayPlan is what the planner decided for one Istio Gateway.
@@ -59,6 +62,9 @@ type GatewayPlan struct {
 	Managed bool
 	// CredentialNamespaces are where its credentials must live.
 	CredentialNamespaces []string
+	// Certified are the Secrets meshcert's Certificates write for it,
+	// namespace/name.
+	Certified []string
 }
 
 // ObjectFinding is a finding with the index of the input object it is about.
@@ -235,7 +241,10 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		index.AddShimCertificates(ctx, o, shimOpts)
 	}
 
-	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen}
+	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen, Refs: make([]finding.ObjectRef, len(effective))}
+	for i, obj := range effective {
+		res.Refs[i] = finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	}
 	var meshCAs []meshCA
 	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
@@ -270,7 +279,11 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			plan := certs.PlanGateway(ctx, gateways[i], index, opts)
 			add(i, plan.Findings)
 			res.Certificates = append(res.Certificates, plan.Certificates...)
-			res.Gateways = append(res.Gateways, GatewayPlan{Index: i, Managed: plan.Managed, CredentialNamespaces: plan.CredentialNamespaces})
+			certified := make([]string, len(plan.Certificates))
+			for j, crt := range plan.Certificates {
+				certified[j] = crt.Namespace + "/" + crt.Spec.SecretName
+			}
+			res.Gateways = append(res.Gateways, GatewayPlan{Index: i, Managed: plan.Managed, CredentialNamespaces: plan.CredentialNamespaces, Certified: certified})
 			if len(plan.Injections) > 0 {
 				mutated, err := plan.Mutated()
 				if err != nil {

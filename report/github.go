@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,12 @@ func writeGitHub(w io.Writer, r *Report) error {
 	for _, f := range r.Findings {
 		props := []string{"title=" + escapeProperty(string(f.Code)+" "+f.Object.String())}
 		if f.File != "" && f.File != manifest.StdinName {
-			props = append(props, "file="+escapeProperty(f.File))
+			file := f.File
+			if !filepath.IsAbs(file) {
+				// GitHub places annotations by the path from the checkout's root.
+				file = cleanPath(file)
+			}
+			props = append(props, "file="+escapeProperty(file))
 			if f.Line > 0 {
 				props = append(props, "line="+strconv.Itoa(f.Line))
 			}

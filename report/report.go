@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/meshcert/meshcert/finding"
 )
@@ -126,12 +129,49 @@ func writeText(w io.Writer, r *Report) error {
 	return nil
 }
 
+// textLine is a finding as one printable line: what a manifest holds
+// (names, keys, values quoted in messages) cannot break it in two, move a
+// terminal's cursor, or start a line a CI runner reads as a command (GitHub
+// Actions takes any line beginning with "::").
 func textLine(f Finding) string {
 	where := ""
 	if f.File != "" {
-		where = fmt.Sprintf("%s:%d: ", f.File, f.Line)
+		file := f.File
+		if strings.HasPrefix(file, ":") {
+			file = "./" + file
+		}
+		where = fmt.Sprintf("%s:%d: ", file, f.Line)
 	}
-	return fmt.Sprintf("%s%s %s %s: %s", where, f.Severity, f.Code, f.Object, fieldMessage(f))
+	return Printable(fmt.Sprintf("%s%s %s %s: %s", where, f.Severity, f.Code, f.Object, fieldMessage(f)))
+}
+
+// Printable escapes what a terminal or a log would act on instead of
+// showing: control characters (line breaks, escape sequences), other
+// non-printing runes and invalid UTF-8, written as Go escapes (\n, \x1b,
+// \u200b). Printable text, spaces included, is left as it is.
+func Printable(s string) string {
+	if !strings.ContainsFunc(s, needsEscape) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case needsEscape(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	return r != ' ' && !unicode.IsPrint(r)
 }
 
 // fieldMessage is the message prefixed by the field it is about, if any.

@@ -222,3 +222,49 @@ func TestPascalCase(t *testing.T) {
 		assert.Equal(t, want, pascalCase(in), in)
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcode and spaces": "plain text, ünïcode and spaces",
+		"two\nlines":                     `two\nlines`,
+		"carriage\rreturn":               `carriage\rreturn`,
+		"\x1b[31mred":                    `\x1b[31mred`,
+		"bell\x07":                       `bell\a`,
+		"zero\u200bwidth":                `zero\u200bwidth`,
+		"bad \xff byte":                  `bad \xff byte`,
+		"tab\there":                      `tab\there`,
+	} {
+		assert.Equal(t, want, Printable(in), "%q", in)
+	}
+}
+
+func TestTextCannotBeSplitIntoACommand(t *testing.T) {
+	injected := finding.ObjectRef{APIVersion: "networking.istio.io/v1", Kind: "Gateway", Namespace: "a", Name: "x\n::error file=pwned.yaml::INJECTED"}
+	r := &Report{Findings: []Finding{
+		{Finding: finding.Finding{Severity: finding.SeverityError, Code: finding.CodeHostConflict, Object: injected, Message: "m\x1b[2J"}, File: "gw.yaml", Line: 1},
+		{Finding: finding.Finding{Severity: finding.SeverityError, Code: finding.CodeHostConflict, Object: gateway, Message: "m"}, File: "::error file=x::y.yaml", Line: 2},
+	}}
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, Text, r))
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 2, "one line per finding: %q", buf.String())
+	for _, l := range lines {
+		assert.False(t, strings.HasPrefix(strings.TrimSpace(l), "::"), "%q", l)
+		assert.NotContains(t, l, "\x1b")
+	}
+	assert.Equal(t, "./::error file=x::y.yaml:2: error MC3003 Gateway team-a/web: m", lines[1])
+}
+
+func TestToolVersionStartsWithANumber(t *testing.T) {
+	for in, want := range map[string]string{
+		"v1.2.3":        "1.2.3",
+		"1.2.3":         "1.2.3",
+		"e66cc9f":       "0.0.0-e66cc9f",
+		"3040977-dirty": "3040977-dirty",
+		"v0.1.0-3-gabc": "0.1.0-3-gabc",
+		"dev":           "0.0.0-dev",
+		"":              "0.0.0-dev",
+	} {
+		assert.Equal(t, want, toolVersion(in), in)
+	}
+}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -139,7 +140,7 @@ func writeSARIF(w io.Writer, r *Report) error {
 		Schema:  sarifSchema,
 		Version: sarifVersion,
 		Runs: []sarifRun{{
-			Tool:       sarifTool{Driver: sarifDriver{Name: "meshcert", Version: r.Version, InformationURI: ProjectURL, Rules: rules}},
+			Tool:       sarifTool{Driver: sarifDriver{Name: "meshcert", Version: toolVersion(r.Version), InformationURI: ProjectURL, Rules: rules}},
 			Results:    results,
 			ColumnKind: "unicodeCodePoints",
 		}},
@@ -171,6 +172,17 @@ func sarifRuleOf(info finding.CodeInfo) sarifRule {
 		HelpURI:              helpURI,
 		DefaultConfiguration: sarifConfiguration{Level: sarifLevel(info.Severity)},
 	}
+}
+
+// toolVersion is meshcert's version as SARIF consumers compare versions:
+// starting with a number. A release tag loses its "v"; a build between
+// releases (a commit, "dev") is 0.0.0-<it>, as Go writes pseudo-versions.
+func toolVersion(v string) string {
+	v = strings.TrimPrefix(v, "v")
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return "0.0.0-" + cmp.Or(v, "dev")
+	}
+	return v
 }
 
 // pascalCase writes a Go name's acronyms as words ("UnknownTLSMode" →
@@ -219,12 +231,20 @@ func sarifLocationOf(f Finding) sarifLocation {
 
 // artifactURI turns a path as the user gave it into a URI reference:
 // relative paths stay relative (code scanning resolves them against the
-// checkout), absolute ones become file URIs.
+// checkout, so run meshcert from its root), absolute ones become file URIs.
 func artifactURI(p string) string {
 	if filepath.IsAbs(p) {
 		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
 	}
-	return (&url.URL{Path: strings.TrimPrefix(path.Clean(filepath.ToSlash(p)), "./")}).String()
+	// A colon in the first segment would read as a scheme: url.URL writes
+	// such a path as ./c:d.yaml.
+	return (&url.URL{Path: cleanPath(p)}).String()
+}
+
+// cleanPath is a relative path as a repository names its files: slashes,
+// no ./ and no a/../ detours.
+func cleanPath(p string) string {
+	return strings.TrimPrefix(path.Clean(filepath.ToSlash(p)), "./")
 }
 
 // fingerprint identifies a finding across commits: its code, the object

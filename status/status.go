@@ -30,6 +30,9 @@ type Gateway struct {
 	Managed bool
 	// CredentialNamespaces are where its credentials must live.
 	CredentialNamespaces []string
+	// Certified are the Secrets meshcert's Certificates write for it,
+	// namespace/name: only those are Missing without a Certificate.
+	Certified []string
 }
 
 // Input is what `meshcert status` read and planned.
@@ -43,6 +46,11 @@ type Input struct {
 	Certificates []*cmapi.Certificate
 	// Findings are the planner's findings about the objects read.
 	Findings []finding.Finding
+	// ShimCertified are the Secrets cert-manager's gateway-shim is to
+	// write for the Gateway API Gateways and has not yet, namespace/name.
+	ShimCertified []string
+	// Unreadable are namespaces whose Certificates could not be listed.
+	Unreadable map[string]bool
 }
 
 // APIGateway is a Gateway API Gateway.
@@ -64,6 +72,9 @@ const (
 	// ReadyNotManaged: no Certificate is expected (a Secret someone else
 	// writes, say); nothing to judge.
 	ReadyNotManaged = "-"
+	// ReadyUnreadable: the Certificates of the credential's namespace could
+	// not be listed with the user's permissions.
+	ReadyUnreadable = "Unreadable"
 )
 
 // Row is one credential of one server or listener.
@@ -96,7 +107,18 @@ type Status struct {
 func (s *Status) NotReady() int {
 	n := 0
 	for _, r := range s.Rows {
-		if r.Ready != ReadyTrue && r.Ready != ReadyNotManaged {
+		if r.Ready != ReadyTrue && r.Ready != ReadyNotManaged && r.Ready != ReadyUnreadable {
+			n++
+		}
+	}
+	return n
+}
+
+// Unreadable counts the rows whose Certificate could not be looked for.
+func (s *Status) Unreadable() int {
+	n := 0
+	for _, r := range s.Rows {
+		if r.Ready == ReadyUnreadable {
 			n++
 		}
 	}
@@ -113,10 +135,10 @@ func Build(in Input) *Status {
 	}
 	s := &Status{Rows: []Row{}, Findings: slices.Clone(in.Findings)}
 	for _, g := range in.Gateways {
-		s.Rows = append(s.Rows, gatewayRows(g, byCredential)...)
+		s.Rows = append(s.Rows, gatewayRows(g, byCredential, in.Unreadable)...)
 	}
 	for _, g := range in.APIGateways {
-		s.Rows = append(s.Rows, listenerRows(g, byCredential)...)
+		s.Rows = append(s.Rows, listenerRows(g, byCredential, in.ShimCertified, in.Unreadable)...)
 	}
 	for i := range s.Rows {
 		s.Rows[i].Findings = findingCodes(in.Findings, s.Rows[i])
@@ -127,7 +149,7 @@ func Build(in Input) *Status {
 	return s
 }
 
-func gatewayRows(g Gateway, byCredential map[string][]*cmapi.Certificate) []Row {
+func gatewayRows(g Gateway, byCredential map[string][]*cmapi.Certificate, unreadable map[string]bool) []Row {
 	var rows []Row
 	for _, srv := range g.Gateway.Servers {
 		if srv.TLS == nil {
@@ -149,7 +171,8 @@ func gatewayRows(g Gateway, byCredential map[string][]*cmapi.Certificate) []Row 
 					Credential: cred.Namespace + "/" + cred.Name,
 					path:       fmt.Sprintf("spec.servers[%d]", srv.Index),
 				}
-				fill(&row, pick(byCredential[cred.Namespace+"/"+cred.Name], g.Gateway), g.Managed)
+				expected := g.Managed && slices.Contains(g.Certified, row.Credential)
+				fill(&row, pick(byCredential[row.Credential], g.Gateway), expected, unreadable[cred.Namespace])
 				rows = append(rows, row)
 			}
 		}
@@ -157,7 +180,7 @@ func gatewayRows(g Gateway, byCredential map[string][]*cmapi.Certificate) []Row 
 	return rows
 }
 
-func listenerRows(g APIGateway, byCredential map[string][]*cmapi.Certificate) []Row {
+func listenerRows(g APIGateway, byCredential map[string][]*cmapi.Certificate, shimCertified []string, unreadable map[string]bool) []Row {
 	var rows []Row
 	for _, l := range g.Gateway.Listeners {
 		if l.TLS == nil || (l.TLS.Mode != nil && *l.TLS.Mode != gwapi.TLSModeTerminate) {
@@ -177,7 +200,8 @@ func listenerRows(g APIGateway, byCredential map[string][]*cmapi.Certificate) []
 				Credential: ns + "/" + string(ref.Name),
 				path:       l.Path().String(),
 			}
-			fill(&row, pick(byCredential[row.Credential], nil), g.Managed)
+			expected := g.Managed && slices.Contains(shimCertified, row.Credential)
+			fill(&row, pick(byCredential[row.Credential], nil), expected, unreadable[ns])
 			rows = append(rows, row)
 		}
 	}
@@ -201,11 +225,18 @@ func pick(crts []*cmapi.Certificate, gw *certs.Gateway) *cmapi.Certificate {
 	return crts[0]
 }
 
-func fill(row *Row, crt *cmapi.Certificate, managed bool) {
+// fill completes a row from the Certificate writing its credential: a
+// missing one is Missing where one is expected, Unreadable where the
+// namespace's Certificates could not be listed.
+func fill(row *Row, crt *cmapi.Certificate, expected, unreadable bool) {
 	if crt == nil {
-		row.Ready = ReadyNotManaged
-		if managed {
+		switch {
+		case unreadable:
+			row.Ready, row.Reason = ReadyUnreadable, "the Certificates of this namespace could not be listed"
+		case expected:
 			row.Ready, row.Reason = ReadyMissing, "no Certificate writes this Secret"
+		default:
+			row.Ready = ReadyNotManaged
 		}
 		return
 	}
@@ -214,11 +245,17 @@ func fill(row *Row, crt *cmapi.Certificate, managed bool) {
 	row.Issuer = issuerName(crt.Spec.IssuerRef)
 	row.Ready = ReadyUnknown
 	for _, c := range crt.Status.Conditions {
-		if c.Type == cmapi.CertificateConditionReady {
-			row.Ready = string(c.Status)
-			if c.Status != cmmeta.ConditionTrue {
-				row.Reason = strings.TrimSpace(c.Reason + ": " + c.Message)
-			}
+		if c.Type != cmapi.CertificateConditionReady {
+			continue
+		}
+		row.Ready = string(c.Status)
+		if c.Status != cmmeta.ConditionTrue {
+			row.Reason = strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+		if c.ObservedGeneration != 0 && c.ObservedGeneration < crt.Generation {
+			// cert-manager has not looked at the latest spec yet.
+			row.Ready = ReadyUnknown
+			row.Reason = fmt.Sprintf("the Ready condition is of generation %d, the Certificate is at %d", c.ObservedGeneration, crt.Generation)
 		}
 	}
 	if crt.Status.NotAfter != nil {

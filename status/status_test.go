@@ -88,8 +88,10 @@ func TestBuild(t *testing.T) {
 	other.Spec.IssuerRef.Name = "another"
 
 	in := Input{
-		Gateways:    []Gateway{{Gateway: gw, Managed: true, CredentialNamespaces: []string{"istio-system"}}},
-		APIGateways: []APIGateway{{Gateway: api, Managed: true}},
+		Gateways: []Gateway{{Gateway: gw, Managed: true, CredentialNamespaces: []string{"istio-system"},
+			Certified: []string{"istio-system/web-tls", "istio-system/api-rsa"}}},
+		APIGateways:   []APIGateway{{Gateway: api, Managed: true}},
+		ShimCertified: []string{"certs/shared"},
 		Certificates: []*cmapi.Certificate{
 			other, ready,
 			certificate("istio-system", "api-rsa", "api-rsa", cmmeta.ConditionFalse, gw),
@@ -111,11 +113,12 @@ func TestBuild(t *testing.T) {
 	assert.Equal(t, []row{
 		{"https:443", "istio-system/web-tls", "istio-system/web-tls", ReadyTrue},
 		{"both:8443", "istio-system/api-rsa", "istio-system/api-rsa", ReadyFalse},
-		{"both:8443", "istio-system/api-ecdsa", "", ReadyMissing},
+		{"both:8443", "istio-system/api-ecdsa", "", ReadyNotManaged},
 		{"https", "team-b/edge-tls", "team-b/edge-tls", ReadyUnknown},
 		{"https", "certs/shared", "", ReadyMissing},
-	}, got, "one row per Secret credential: ISTIO_MUTUAL, plain HTTP, Passthrough and ConfigMap references have none")
-	assert.Equal(t, 4, st.NotReady())
+	}, got, "one row per Secret credential: ISTIO_MUTUAL, plain HTTP, Passthrough and ConfigMap references have none; "+
+		"a Secret no Certificate of the plan writes is not Missing")
+	assert.Equal(t, 3, st.NotReady())
 
 	web := st.Rows[0]
 	assert.Equal(t, "ClusterIssuer/ca", web.Issuer, "meshcert's own Certificate is shown, not the other writing the Secret")
@@ -123,7 +126,7 @@ func TestBuild(t *testing.T) {
 	assert.Equal(t, []string{string(finding.CodeCertificateNameForm), string(finding.CodeIssuerNotFound)}, web.Findings, "the Gateway's own and its Certificate's findings, not another server's")
 	assert.Equal(t, []string{string(finding.CodeHostNotCovered), string(finding.CodeIssuerNotFound)}, st.Rows[1].Findings)
 	assert.Equal(t, "Pending: Issuing certificate as Secret does not exist", st.Rows[1].Reason)
-	assert.Equal(t, "no Certificate writes this Secret", st.Rows[2].Reason)
+	assert.Equal(t, "no Certificate writes this Secret", st.Rows[4].Reason)
 	assert.Empty(t, st.Rows[3].Findings)
 }
 
@@ -140,7 +143,10 @@ func TestBuildUnmanagedGatewaysAreNotJudged(t *testing.T) {
 
 func TestBuildOneRowPerCredentialNamespace(t *testing.T) {
 	gw := certs.ParseGateway(object(t, istioGateway))
-	st := Build(Input{Gateways: []Gateway{{Gateway: gw, Managed: true, CredentialNamespaces: []string{"gw-a", "gw-b"}}}})
+	st := Build(Input{
+		Gateways:   []Gateway{{Gateway: gw, Managed: true, CredentialNamespaces: []string{"gw-a", "gw-b"}, Certified: []string{"gw-a/web-tls", "gw-b/web-tls"}}},
+		Unreadable: map[string]bool{"gw-b": true},
+	})
 	var creds []string
 	for _, r := range st.Rows {
 		if r.Server == "https:443" {
@@ -148,4 +154,21 @@ func TestBuildOneRowPerCredentialNamespace(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"gw-a/web-tls", "gw-b/web-tls"}, creds, "every namespace the gateway's Pods run in needs the Secret")
+	assert.Equal(t, ReadyMissing, st.Rows[0].Ready)
+	assert.Equal(t, ReadyUnreadable, st.Rows[1].Ready, "a namespace whose Certificates could not be listed is not judged")
+	assert.Equal(t, 1, st.NotReady(), "only gw-a's web-tls is Missing: the credentialNames pair is no Secret meshcert certifies")
+	assert.Equal(t, 3, st.Unreadable(), "gw-b's three credentials")
+}
+
+func TestBuildAStaleReadyConditionIsUnknown(t *testing.T) {
+	gw := certs.ParseGateway(object(t, istioGateway))
+	crt := certificate("istio-system", "web-tls", "web-tls", cmmeta.ConditionTrue, gw)
+	crt.Generation = 3
+	crt.Status.Conditions[0].ObservedGeneration = 2
+	st := Build(Input{
+		Gateways:     []Gateway{{Gateway: gw, Managed: true, CredentialNamespaces: []string{"istio-system"}, Certified: []string{"istio-system/web-tls"}}},
+		Certificates: []*cmapi.Certificate{crt},
+	})
+	assert.Equal(t, ReadyUnknown, st.Rows[0].Ready, "cert-manager has not looked at the edited spec yet")
+	assert.Equal(t, "the Ready condition is of generation 2, the Certificate is at 3", st.Rows[0].Reason)
 }

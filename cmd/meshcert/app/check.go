@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/manifest"
 	"github.com/meshcert/meshcert/offline"
 	"github.com/meshcert/meshcert/report"
@@ -49,6 +49,11 @@ format=path outputs, stdout stays empty.`,
 			objs, res, err := planInput(cmd, in, opts)
 			if err != nil {
 				return err
+			}
+			if slices.ContainsFunc(dests, func(d destination) bool { return d.format == report.SARIF }) &&
+				slices.ContainsFunc(objs, func(o *manifest.Object) bool { return o.File == manifest.StdinName }) {
+				// Code scanning refuses a whole report with one result it cannot place in a file.
+				return &exitError{code: exitInput, err: errors.New("-o sarif places every finding in a file, and the input read from stdin has none: pass --stdin-filename PATH (the path code scanning should show), or read the input from a file")}
 			}
 			rep := newReport(objs, res, report.Threshold(failOn))
 			for _, d := range dests {
@@ -107,7 +112,7 @@ func parseOutputs(values []string) ([]destination, error) {
 		if toFile && path == "" {
 			return nil, fmt.Errorf("-o %s names no file: use -o %s=PATH, or -o %s for stdout", v, name, name)
 		}
-		if path == "-" {
+		if path == "-" || path == "/dev/stdout" {
 			path = ""
 		}
 		if path == "" {
@@ -116,19 +121,56 @@ func parseOutputs(values []string) ([]destination, error) {
 			}
 			stdout = v
 		} else {
-			clean := filepath.Clean(path)
-			if prev, ok := paths[clean]; ok {
+			id := fileIdentity(path)
+			if prev, ok := paths[id]; ok {
 				return nil, fmt.Errorf("-o %s and -o %s write the same file: give each report its own", prev, v)
 			}
-			paths[clean] = v
+			paths[id] = v
 		}
 		dests = append(dests, destination{format: format, path: path})
 	}
 	return dests, nil
 }
 
-// write renders the report to stdout or, through a temporary file renamed
-// into place, to its file, so a failed run never leaves half a report.
+// fileIdentity names the file path stands for however it is spelled:
+// absolute, through symbolic links (dangling ones too: writing creates
+// their target), with the folder's links resolved.
+func fileIdentity(path string) string {
+	abs, err := filepath.Abs(followLinks(path))
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
+}
+
+// followLinks returns the path a chain of symbolic links ends at, which
+// may not exist yet.
+func followLinks(path string) string {
+	for range 40 { // the kernel's own limit on a chain of links
+		info, err := os.Lstat(path)
+		if err != nil || info.Mode().Type() != os.ModeSymlink {
+			return path
+		}
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return path
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		path = dest
+	}
+	return path
+}
+
+// write renders the report to stdout or its file. A regular file (or one
+// that does not exist yet) is written through a temporary file renamed into
+// place, so a failed run never leaves half a report; a symbolic link is
+// followed; anything else (a device, a pipe, /dev/fd/N) is written as it
+// is, never replaced.
 func (d destination) write(cmd *cobra.Command, rep *report.Report) error {
 	if d.path == "" {
 		if err := report.Write(cmd.OutOrStdout(), d.format, rep); err != nil {
@@ -136,20 +178,34 @@ func (d destination) write(cmd *cobra.Command, rep *report.Report) error {
 		}
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(d.path), "."+filepath.Base(d.path)+".*")
-	if err != nil {
-		return fmt.Errorf("failed to write the %s report to %s: %w", d.format, d.path, err)
-	}
-	// Gone after the rename; only a failure leaves it to remove.
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	err = errors.Join(report.Write(tmp, d.format, rep), tmp.Chmod(0o644), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), d.path)
-	}
-	if err != nil {
+	if err := writeFileAtomically(d.path, func(w io.Writer) error { return report.Write(w, d.format, rep) }); err != nil {
 		return fmt.Errorf("failed to write the %s report to %s: %w", d.format, d.path, err)
 	}
 	return nil
+}
+
+func writeFileAtomically(path string, write func(io.Writer) error) error {
+	target, mode := followLinks(path), os.FileMode(0o644)
+	if info, err := os.Stat(target); err == nil {
+		if !info.Mode().IsRegular() {
+			f, err := os.OpenFile(target, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				return err //nolint:wrapcheck // The caller names the report and path.
+			}
+			return errors.Join(write(f), f.Close())
+		}
+		mode = info.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".meshcert-*.tmp")
+	if err != nil {
+		return err //nolint:wrapcheck // The caller names the report and path.
+	}
+	// Gone after the rename; only a failure leaves it to remove.
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if err := errors.Join(write(tmp), tmp.Chmod(mode), tmp.Close()); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), target) //nolint:wrapcheck // The caller names the report and path.
 }
 
 // newReport attaches file, line and column to every finding, orders them
@@ -157,12 +213,7 @@ func (d destination) write(cmd *cobra.Command, rep *report.Report) error {
 func newReport(objs []*manifest.Object, res *offline.Result, failOn report.Threshold) *report.Report {
 	rep := &report.Report{Version: version, FailOn: failOn, Findings: make([]report.Finding, 0, len(res.Findings))}
 	for i, o := range objs {
-		// The planned object carries the namespace kubectl would give it.
-		u := o.Object
-		if i < len(res.Objects) {
-			u = res.Objects[i]
-		}
-		ref := finding.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+		ref := res.Refs[i]
 		rep.Objects = append(rep.Objects, report.Object{Ref: ref, File: o.File, Line: o.Line})
 	}
 	for _, f := range res.Findings {

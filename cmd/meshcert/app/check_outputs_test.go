@@ -119,3 +119,60 @@ func TestCheckOutputErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckSARIFFromStdinNeedsAFileName(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "r.sarif")
+	_, stderr, code := run(t, goodGateway, "check", "-f", "-", "-o", "sarif="+report)
+	assert.Equal(t, exitInput, code)
+	assert.Contains(t, stderr, "pass --stdin-filename PATH")
+	assert.NoFileExists(t, report)
+
+	stdout, stderr, code := run(t, strings.Replace(goodGateway, "mode: SIMPLE", "mode: ISTIO_MUTUAL, credentialName: x", 1),
+		"check", "-f", "-", "--stdin-filename", "rendered/chart.yaml", "-o", "sarif="+report, "-o", "text")
+	assert.Equal(t, exitFindings, code, stderr)
+	assert.Contains(t, stdout, "rendered/chart.yaml:13: error MC2002")
+	data, err := os.ReadFile(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"uri": "rendered/chart.yaml"`)
+}
+
+func TestCheckReportsFollowLinksAndNeverReplaceSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	input := writeFile(t, dir, "gw.yaml", goodGateway)
+	target := filepath.Join(dir, "target.json")
+	link := filepath.Join(dir, "link.json")
+	require.NoError(t, os.Symlink(target, link))
+
+	_, stderr, code := run(t, "", "check", "-f", input, "-o", "json="+link)
+	require.Equal(t, exitOK, code, stderr)
+	info, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, info.Mode().Type(), "the link stays a link")
+	assert.FileExists(t, target, "the report went where the link points")
+
+	_, stderr, code = run(t, "", "check", "-f", input, "-o", "json="+target, "-o", "sarif="+link)
+	assert.Equal(t, exitInput, code)
+	assert.Contains(t, stderr, "write the same file", "a link and its target are one file")
+	_, stderr, code = run(t, "", "check", "-f", input, "-o", "json="+target, "-o", "sarif="+filepath.Join(dir, "..", filepath.Base(dir), "target.json"))
+	assert.Equal(t, exitInput, code)
+	assert.Contains(t, stderr, "write the same file", "however the path is spelled")
+
+	_, stderr, code = run(t, "", "check", "-f", input, "-o", "json=/dev/null")
+	require.Equal(t, exitOK, code, stderr)
+	info, err = os.Stat("/dev/null")
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeDevice|os.ModeCharDevice, info.Mode().Type(), "/dev/null is written to, never replaced")
+
+	stdout, _, code := run(t, "", "check", "-f", input, "-o", "json=/dev/stdout")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, `"findings": []`, "/dev/stdout is stdout")
+
+	existing := writeFile(t, dir, "private.json", "old")
+	require.NoError(t, os.Chmod(existing, 0o600))
+	_, _, code = run(t, "", "check", "-f", input, "-o", "json="+existing)
+	require.Equal(t, exitOK, code)
+	info, err = os.Stat(existing)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "a report replacing a file keeps its mode")
+}

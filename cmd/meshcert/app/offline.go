@@ -67,14 +67,16 @@ func (f *plannerFlags) options() certs.Options {
 
 // inputFlags are the manifest inputs of inject and check.
 type inputFlags struct {
-	files     []string
-	namespace string
+	files         []string
+	namespace     string
+	stdinFilename string
 }
 
 func (f *inputFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&f.files, "filename", "f", nil,
 		"manifest file, directory (read recursively for .yaml, .yml and .json, Helm charts skipped) or - for stdin; repeatable")
 	fs.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of objects that name none, as kubectl would apply them")
+	fs.StringVar(&f.stdinFilename, "stdin-filename", "", "the path findings of the input read from stdin (-f -) are reported at, e.g. the file a rendered chart is kept in; SARIF needs one")
 }
 
 // planInput reads the inputs and plans them. Unreadable input is an
@@ -86,6 +88,13 @@ func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manife
 	objs, err := manifest.Read(in.files, cmd.InOrStdin())
 	if err != nil {
 		return nil, nil, &exitError{code: exitInput, err: err}
+	}
+	if in.stdinFilename != "" {
+		for _, o := range objs {
+			if o.File == manifest.StdinName {
+				o.File = in.stdinFilename
+			}
+		}
 	}
 	res, err := offline.PlanObjects(cmd.Context(), manifest.Unstructured(objs), opts, in.namespace)
 	if err != nil {

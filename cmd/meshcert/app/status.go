@@ -82,7 +82,8 @@ when it expires and renews, its issuer, and the findings meshcert's checks
 have about them now.
 
 Exit code 0: every Certificate meshcert expects is Ready; 1: one is
-missing or not Ready; 2: the cluster cannot be read.
+missing or not Ready; 2: the cluster cannot be read, or the Certificates of
+a credential's namespace cannot.
 
 As a kubectl plugin (a copy or link of the binary named kubectl-meshcert on
 PATH): kubectl meshcert status.`
@@ -111,7 +112,7 @@ func newStatusCommand() *cobra.Command {
 					return &exitError{code: exitInput, err: errors.New("a Gateway is named within a namespace: use -n NAMESPACE, not -A")}
 				}
 			}
-			read, err := readCluster(cmd.Context(), c, namespace, name, planner.options().DefaultCredentialNamespace)
+			read, err := readCluster(cmd.Context(), c, namespace, name, planner)
 			if err != nil {
 				return &exitError{code: exitInput, err: err}
 			}
@@ -124,6 +125,9 @@ func newStatusCommand() *cobra.Command {
 			}
 			if err := writeStatus(cmd.OutOrStdout(), output, st); err != nil {
 				return &exitError{code: exitInput, err: err}
+			}
+			if n := st.Unreadable(); n > 0 {
+				return &exitError{code: exitInput, err: fmt.Errorf("%d credentials whose Certificates could not be read", n)}
 			}
 			if n := st.NotReady(); n > 0 {
 				return &exitError{code: exitFindings, err: fmt.Errorf("%d credentials without a Ready Certificate", n)}
@@ -140,7 +144,11 @@ func newStatusCommand() *cobra.Command {
 // The kinds status reads. Those in scope are listed in the namespace shown;
 // the others wherever the user may list them.
 var (
-	istioGatewayKind   = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "GatewayList"}
+	// Istio serves networking.istio.io/v1 from 1.22; earlier, v1beta1.
+	istioGatewayKinds = []schema.GroupVersionKind{
+		{Group: "networking.istio.io", Version: "v1", Kind: "GatewayList"},
+		{Group: "networking.istio.io", Version: "v1beta1", Kind: "GatewayList"},
+	}
 	apiGatewayKind     = schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayList"}
 	certificateKind    = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "CertificateList"}
 	issuerKind         = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "IssuerList"}
@@ -157,18 +165,24 @@ type clusterRead struct {
 	// partial is set when a kind the checks depend on could not be read,
 	// so "not found" findings would be guesses.
 	partial bool
-	notes   []string
+	// unreadable are namespaces whose Certificates could not be listed.
+	unreadable map[string]bool
+	notes      []string
 }
 
-func readCluster(ctx context.Context, c client.Client, namespace, name, defaultCredentialNamespace string) (*clusterRead, error) {
-	r := &clusterRead{}
-	for _, gvk := range []schema.GroupVersionKind{istioGatewayKind, apiGatewayKind} {
-		items, err := list(ctx, c, gvk, namespace)
+// readCluster reads the Gateways in scope and what judging them needs. The
+// Certificates and Issuers live where credentials live, often not beside
+// the Gateway: all of them are listed if the user may, else those of the
+// namespaces the planner puts the credentials in.
+func readCluster(ctx context.Context, c client.Client, namespace, name string, planner plannerFlags) (*clusterRead, error) {
+	r := &clusterRead{unreadable: map[string]bool{}}
+	for _, kinds := range [][]schema.GroupVersionKind{istioGatewayKinds, {apiGatewayKind}} {
+		items, err := listFirstServed(ctx, c, kinds, namespace)
 		switch {
 		case meta.IsNoMatchError(err):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("failed to list %s: %w", strings.TrimSuffix(gvk.Kind, "List")+"s of "+gvk.Group, err)
+			return nil, fmt.Errorf("failed to list the Gateways of %s: %w", kinds[0].Group, err)
 		}
 		for _, u := range items {
 			if name == "" || u.GetName() == name {
@@ -180,38 +194,16 @@ func readCluster(ctx context.Context, c client.Client, namespace, name, defaultC
 		return nil, fmt.Errorf("no Gateway %s/%s (Istio or Gateway API) found", namespace, name)
 	}
 
-	// Certificates live where credentials live, often not beside the
-	// Gateway: all of them if the user may, else the namespaces they are
-	// likely in.
-	certificates, err := list(ctx, c, certificateKind, "")
-	if apierrors.IsForbidden(err) && namespace != "" {
-		certificates, err = nil, nil
-		for _, ns := range likelyCredentialNamespaces(r.gateways, namespace, defaultCredentialNamespace) {
-			items, lerr := list(ctx, c, certificateKind, ns)
-			if lerr != nil {
-				r.notef("cannot list Certificates in %s (%v): their rows show none", ns, reason(lerr))
-				continue
-			}
-			certificates = append(certificates, items...)
-		}
-	}
-	if err != nil && !meta.IsNoMatchError(err) {
-		return nil, fmt.Errorf("failed to list Certificates: %w", err)
-	}
-	r.others = append(r.others, certificates...)
-
 	for _, read := range []struct {
-		gvk       schema.GroupVersionKind
-		namespace string
-		selector  string
-		what      string
+		gvk      schema.GroupVersionKind
+		selector string
+		what     string
 	}{
-		{clusterIssuerKind, "", "", "ClusterIssuers"},
-		{issuerKind, namespace, "", "Issuers"},
-		{namespaceKind, "", "", "Namespaces"},
-		{podKind, "", gatewayPodSelector, "gateway Pods"},
+		{clusterIssuerKind, "", "ClusterIssuers"},
+		{namespaceKind, "", "Namespaces"},
+		{podKind, gatewayPodSelector, "gateway Pods"},
 	} {
-		items, err := listSelected(ctx, c, read.gvk, read.namespace, read.selector)
+		items, err := listSelected(ctx, c, read.gvk, "", read.selector)
 		if err != nil {
 			r.partial = true
 			r.notef("cannot list %s (%v): findings that something is not found are left out", read.what, reason(err))
@@ -219,7 +211,82 @@ func readCluster(ctx context.Context, c client.Client, namespace, name, defaultC
 		}
 		r.others = append(r.others, items...)
 	}
+
+	namespaces, err := credentialNamespaces(ctx, r, namespace, planner)
+	if err != nil {
+		return nil, err
+	}
+	certificates, unreadable := listEverywhereOr(ctx, c, certificateKind, namespaces)
+	for _, ns := range unreadable {
+		r.unreadable[ns] = true
+		r.notef("cannot list Certificates in %s: their credentials show as Unreadable", ns)
+	}
+	issuers, unreadable := listEverywhereOr(ctx, c, issuerKind, namespaces)
+	if len(unreadable) > 0 {
+		r.partial = true
+		r.notef("cannot list Issuers in %s: findings that something is not found are left out", strings.Join(unreadable, ", "))
+	}
+	r.others = append(append(r.others, certificates...), issuers...)
 	return r, nil
+}
+
+// credentialNamespaces plans what was read so far to learn where the
+// Gateways' credentials live, beside the namespace shown, the default
+// credential namespace and those meshcert.io/credential-namespace names.
+func credentialNamespaces(ctx context.Context, r *clusterRead, namespace string, planner plannerFlags) ([]string, error) {
+	opts := planner.options()
+	out := []string{opts.DefaultCredentialNamespace}
+	if namespace != "" {
+		out = append(out, namespace)
+	}
+	for _, gw := range r.gateways {
+		out = append(out, gw.GetNamespace())
+		if ns := gw.GetAnnotations()[certs.AnnotationCredentialNamespace]; ns != "" {
+			out = append(out, ns)
+		}
+	}
+	res, err := offline.PlanObjects(ctx, append(slices.Clone(r.gateways), r.others...), opts, "default")
+	if err != nil {
+		return nil, fmt.Errorf("failed to plan what was read: %w", err)
+	}
+	for _, p := range res.Gateways {
+		out = append(out, p.CredentialNamespaces...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// listEverywhereOr lists gvk in every namespace, or, where the user may not,
+// in each of namespaces, and says which of those could not be listed.
+func listEverywhereOr(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, namespaces []string) ([]*unstructured.Unstructured, []string) {
+	items, err := list(ctx, c, gvk, "")
+	if err == nil || meta.IsNoMatchError(err) {
+		return items, nil
+	}
+	var unreadable []string
+	items = nil
+	for _, ns := range namespaces {
+		found, err := list(ctx, c, gvk, ns)
+		if err != nil {
+			unreadable = append(unreadable, ns)
+			continue
+		}
+		items = append(items, found...)
+	}
+	return items, unreadable
+}
+
+// listFirstServed lists the first of kinds (versions of one kind) the API
+// server serves.
+func listFirstServed(ctx context.Context, c client.Client, kinds []schema.GroupVersionKind, namespace string) ([]*unstructured.Unstructured, error) {
+	var err error
+	for _, gvk := range kinds {
+		var items []*unstructured.Unstructured
+		if items, err = list(ctx, c, gvk, namespace); !meta.IsNoMatchError(err) {
+			return items, err
+		}
+	}
+	return nil, err
 }
 
 func (r *clusterRead) notef(format string, args ...any) {
@@ -234,19 +301,6 @@ func reason(err error) string {
 		return "not installed"
 	}
 	return err.Error()
-}
-
-// likelyCredentialNamespaces are the Gateways' own namespaces, those their
-// meshcert.io/credential-namespace names, and the default.
-func likelyCredentialNamespaces(gateways []*unstructured.Unstructured, namespace, defaultNamespace string) []string {
-	out := []string{namespace, defaultNamespace}
-	for _, gw := range gateways {
-		if ns := gw.GetAnnotations()[certs.AnnotationCredentialNamespace]; ns != "" {
-			out = append(out, ns)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 func list(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, namespace string) ([]*unstructured.Unstructured, error) {
@@ -270,6 +324,14 @@ func listSelected(ctx context.Context, c client.Client, gvk schema.GroupVersionK
 	return out, nil
 }
 
+// unjudged are the findings status cannot make: it reads no Secret and no
+// ConfigMap (their contents are not the user's to see, and listing them is
+// rarely allowed), so a credential or trust bundle not found is no finding.
+var unjudged = map[finding.Code]bool{
+	finding.CodeCredentialNotFound:  true,
+	finding.CodeTrustBundleNotFound: true,
+}
+
 // planStatus runs the planner over what was read, as `meshcert check` runs
 // it over files, and builds the rows.
 func planStatus(ctx context.Context, read *clusterRead, planner plannerFlags) (*status.Status, error) {
@@ -281,7 +343,10 @@ func planStatus(ctx context.Context, read *clusterRead, planner plannerFlags) (*
 	if err != nil {
 		return nil, fmt.Errorf("failed to plan what was read: %w", err)
 	}
-	in := status.Input{}
+	in := status.Input{Unreadable: read.unreadable}
+	for _, crt := range res.ShimCertificates {
+		in.ShimCertified = append(in.ShimCertified, crt.Namespace+"/"+crt.Spec.SecretName)
+	}
 	planned := map[int]offline.GatewayPlan{}
 	for _, p := range res.Gateways {
 		planned[p.Index] = p
@@ -291,7 +356,7 @@ func planStatus(ctx context.Context, read *clusterRead, planner plannerFlags) (*
 		switch {
 		case certs.IsGateway(gvk):
 			p := planned[i]
-			in.Gateways = append(in.Gateways, status.Gateway{Gateway: certs.ParseGateway(u), Managed: p.Managed, CredentialNamespaces: p.CredentialNamespaces})
+			in.Gateways = append(in.Gateways, status.Gateway{Gateway: certs.ParseGateway(u), Managed: p.Managed, CredentialNamespaces: p.CredentialNamespaces, Certified: p.Certified})
 		case gatewayapi.Is(gvk):
 			o, err := gatewayapi.Parse(u)
 			if err != nil {
@@ -319,7 +384,7 @@ func planStatus(ctx context.Context, read *clusterRead, planner plannerFlags) (*
 		if f.Index < 0 || f.Index >= len(objs) {
 			continue
 		}
-		if info, _ := finding.Info(f.Code); read.partial && info.Lenient {
+		if info, _ := finding.Info(f.Code); read.partial && info.Lenient || unjudged[f.Code] {
 			continue
 		}
 		if f.Index < len(read.gateways) || certs.IsCertificate(objs[f.Index].GroupVersionKind()) {
@@ -361,8 +426,13 @@ func writeStatus(w io.Writer, output string, st *status.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GATEWAY\tSERVER\tCREDENTIAL\tCERTIFICATE\tREADY\tNOT AFTER\tRENEWAL\tISSUER\tFINDINGS")
 	for _, r := range st.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Gateway, r.Server, r.Credential, dash(r.Certificate), r.Ready,
-			timeOrDash(r.NotAfter), timeOrDash(r.RenewalTime), dash(r.Issuer), dash(strings.Join(r.Findings, ",")))
+		cells := []string{r.Gateway.String(), r.Server, r.Credential, dash(r.Certificate), r.Ready,
+			timeOrDash(r.NotAfter), timeOrDash(r.RenewalTime), dash(r.Issuer), dash(strings.Join(r.Findings, ","))}
+		for i, c := range cells {
+			// What the cluster holds cannot break the table or the terminal.
+			cells[i] = report.Printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("failed to write the status: %w", err)
@@ -374,7 +444,7 @@ func writeStatus(w io.Writer, output string, st *status.Status) error {
 	}
 	for _, r := range st.Rows {
 		if r.Reason != "" {
-			if _, err := fmt.Fprintf(w, "%s %s: %s\n", r.Gateway, r.Credential, r.Reason); err != nil {
+			if _, err := fmt.Fprintln(w, report.Printable(fmt.Sprintf("%s %s: %s", r.Gateway, r.Credential, r.Reason))); err != nil {
 				return fmt.Errorf("failed to write the status: %w", err)
 			}
 		}
