@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/e2e/framework"
@@ -340,4 +342,55 @@ func TestChartAndReleaseManifestAreValidObjects(t *testing.T) {
 	stdout, stderr, err := kubectlRun(t, cp, "", "apply", "--dry-run=server", "-f", releaseManifest)
 	require.NoError(t, err, stderr)
 	assert.Equal(t, strings.Count(stdout, "created (server dry run)"), strings.Count(readFile(t, "deploy/meshcert.yaml"), "\nkind: "), "every object of the release manifest: %s", stdout)
+}
+
+// TestChartValuesOfTheCertManagerFamily renders the values cert-manager's
+// charts share: a registry before the repository, labels on everything,
+// objects of the user's, and Linux nodes by default.
+func TestChartValuesOfTheCertManagerFamily(t *testing.T) {
+	helm := helmBinary(t)
+
+	objects := render(t, helm)
+	var deployment appsv1.Deployment
+	objects.get(t, "Deployment/meshcert", &deployment)
+	assert.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, deployment.Spec.Template.Spec.NodeSelector, "the image is built for Linux only")
+	assert.Equal(t, "ghcr.io/meshcert/meshcert:"+chartAppVersion(t), deployment.Spec.Template.Spec.Containers[0].Image)
+
+	objects = render(t, helm, "image.registry=mirror.example.com/", "commonLabels.team=platform", "nodeSelector=null",
+		`extraObjects[0]=apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-extra
+  namespace: {{ .Release.Namespace }}`,
+		"extraObjects[1].apiVersion=v1", "extraObjects[1].kind=Secret", "extraObjects[1].metadata.name=as-an-object")
+	objects.get(t, "Deployment/meshcert", &deployment)
+	assert.Equal(t, "mirror.example.com/ghcr.io/meshcert/meshcert:"+chartAppVersion(t), deployment.Spec.Template.Spec.Containers[0].Image)
+	assert.Empty(t, deployment.Spec.Template.Spec.NodeSelector, "nodeSelector=null lifts the default")
+	assert.Equal(t, "platform", deployment.Spec.Template.Labels["team"], "Pods carry the common labels")
+	for key, obj := range objects {
+		if key == "ConfigMap/meshcert-extra" || key == "Secret/as-an-object" {
+			continue
+		}
+		assert.Equal(t, "platform", obj.GetLabels()["team"], "%s carries the common labels", key)
+	}
+	extra, ok := objects["ConfigMap/meshcert-extra"]
+	require.True(t, ok, "a string is rendered with tpl: %v", objects.keys())
+	assert.Equal(t, "meshcert", extra.GetNamespace())
+	assert.Contains(t, objects, "Secret/as-an-object", "an object is rendered as it is")
+
+	_, err := helmTemplate(t, helm, "commonLabels.count=1")
+	require.ErrorContains(t, err, "commonLabels", "a label value is a string")
+	_, err = helmTemplate(t, helm, "extraObjects[0]=1")
+	require.ErrorContains(t, err, "extraObjects", "the schema refuses what is neither a string nor an object")
+}
+
+// chartAppVersion is the appVersion of Chart.yaml, the default image tag.
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(readFile(t, "charts/meshcert/Chart.yaml")), &chart))
+	require.NotEmpty(t, chart.AppVersion)
+	return chart.AppVersion
 }

@@ -56,7 +56,9 @@ func ciReports(t *testing.T) string {
 	return out
 }
 
-func npmTools(t *testing.T) framework.Tools {
+// reportTools are the tools that check what meshcert reports: the SARIF
+// validator and node modules, promtool, the dashboard oracle.
+func reportTools(t *testing.T) framework.Tools {
 	t.Helper()
 	tools, err := framework.ToolsFromEnv()
 	require.NoError(t, err)
@@ -67,7 +69,7 @@ func npmTools(t *testing.T) framework.Tools {
 // every findings example with the SARIF SDK's multitool, its schema and
 // its rules, GitHub's ingestion rules among them.
 func TestSARIFReportsPassMicrosoftsValidator(t *testing.T) {
-	tools := npmTools(t)
+	tools := reportTools(t)
 	reports := ciReports(t)
 	sarifs, err := filepath.Glob(filepath.Join(reports, "*.sarif"))
 	require.NoError(t, err)
@@ -115,7 +117,7 @@ func TestSARIFReportsPassMicrosoftsValidator(t *testing.T) {
 // TestSARIFValidatorCatchesABrokenReport makes sure the validation above
 // can fail: a report without its tool driver is an error.
 func TestSARIFValidatorCatchesABrokenReport(t *testing.T) {
-	tools := npmTools(t)
+	tools := reportTools(t)
 	dir := t.TempDir()
 	broken := filepath.Join(dir, "broken.sarif")
 	require.NoError(t, os.WriteFile(broken, []byte(`{"version":"2.1.0","runs":[{"tool":{},"results":[]}]}`), 0o600))
@@ -131,7 +133,7 @@ func TestSARIFValidatorCatchesABrokenReport(t *testing.T) {
 // TestJUnitReportsMatchJenkinsSchema validates the JUnit report of every
 // findings example with libxml2 against the JUnit schema Jenkins reads.
 func TestJUnitReportsMatchJenkinsSchema(t *testing.T) {
-	tools := npmTools(t)
+	tools := reportTools(t)
 	reports := ciReports(t)
 	files, err := filepath.Glob(filepath.Join(reports, "*.junit"))
 	require.NoError(t, err)
@@ -169,7 +171,7 @@ func TestJUnitReportsMatchJenkinsSchema(t *testing.T) {
 // workflow commands with those @actions/core writes for the same findings,
 // in a folder whose name holds the characters a property must escape.
 func TestGitHubAnnotationsAreWhatTheActionsToolkitWrites(t *testing.T) {
-	tools := npmTools(t)
+	tools := reportTools(t)
 	binary, err := framework.MeshcertBinary(context.Background())
 	require.NoError(t, err)
 	reports := ciReports(t)

@@ -14,6 +14,7 @@ KUBERNETES_VERSION   := v1.37.2
 HELM_VERSION         := v3.22.0
 CERT_MANAGER_VERSION := v1.21.2
 PEBBLE_VERSION       := v2.10.3
+PROMETHEUS_VERSION   := v0.316.0
 
 KUBE_MAJOR := $(word 1,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
 KUBE_MINOR := $(word 2,$(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION))))
@@ -25,6 +26,7 @@ KUBERNETES_DIR   := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)
 HELM_DIR         := $(TOOLS_CACHE)/helm-$(HELM_VERSION)
 CERT_MANAGER_DIR := $(TOOLS_CACHE)/cert-manager-$(CERT_MANAGER_VERSION)-$(CERT_MANAGER_RUNNER_HASH)
 PEBBLE_DIR       := $(TOOLS_CACHE)/pebble-$(PEBBLE_VERSION)
+PROMTOOL_DIR     := $(TOOLS_CACHE)/promtool-$(PROMETHEUS_VERSION)
 # The npm tools are keyed by their lock file: e2e/tools/npm pins them.
 NPM_TOOLS_HASH   := $(shell cat e2e/tools/npm/package.json e2e/tools/npm/package-lock.json | sha256sum | cut -c1-12)
 NPM_TOOLS_DIR    := $(TOOLS_CACHE)/npm-$(NPM_TOOLS_HASH)
@@ -36,6 +38,7 @@ KUBECTL         := $(KUBERNETES_DIR)/kubectl
 HELM            := $(HELM_DIR)/helm
 CERT_MANAGER    := $(CERT_MANAGER_DIR)/cert-manager-controller
 PEBBLE          := $(PEBBLE_DIR)/pebble
+PROMTOOL        := $(PROMTOOL_DIR)/promtool
 SARIF_MULTITOOL_DIR := $(NPM_TOOLS_DIR)/node_modules/@microsoft/sarif-multitool-linux
 SARIF_MULTITOOL     := $(SARIF_MULTITOOL_DIR)/Sarif.Multitool
 
@@ -45,9 +48,10 @@ include e2e/oracles/istio/istiod.mk
 include e2e/oracles/istio/istioctl.mk
 include e2e/oracles/istio/istio-cover.mk
 include e2e/oracles/certmanager/oracle.mk
+include e2e/oracles/grafana/dashboard.mk
 
 # The e2e framework looks every binary up in this list of directories.
-MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR):$(PEBBLE_DIR):$(NPM_TOOLS_DIR):$(SARIF_MULTITOOL_DIR)
+MESHCERT_TOOLS_PATH := $(ETCD_DIR):$(KUBERNETES_DIR):$(HELM_DIR):$(CERT_MANAGER_DIR):$(ISTIO_ORACLE_DIR):$(CM_ORACLE_DIR):$(PILOT_DISCOVERY_DIR):$(PEBBLE_DIR):$(PROMTOOL_DIR):$(DASHBOARD_ORACLE_DIR):$(NPM_TOOLS_DIR):$(SARIF_MULTITOOL_DIR)
 
 # Static binaries, no local paths in them, no debug info (smaller, faster to link).
 TOOLS_GOFLAGS := -trimpath -buildvcs=false
@@ -85,14 +89,15 @@ CLUSTER_FLAGS ?=
 TOOLS_JOBS ?= 2
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble and the Istio and cert-manager oracles and the npm report checkers into TOOLS_CACHE (skips what is built; TOOLS_JOBS at once).
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, the cert-manager runner, Pebble, promtool, the Istio, cert-manager and dashboard oracles and the npm report checkers into TOOLS_CACHE (skips what is built; TOOLS_JOBS at once).
 	@$(MAKE) --no-print-directory -j$(TOOLS_JOBS) tool-binaries
 
 .PHONY: tool-binaries
-tool-binaries: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) $(SARIF_MULTITOOL)
+tool-binaries: $(ETCD) $(KUBE_APISERVER) $(KUBE_CONTROLLER) $(KUBECTL) $(HELM) $(CERT_MANAGER) $(PEBBLE) $(ISTIO_ORACLE) $(CM_ORACLE) $(PILOT_DISCOVERY) $(SARIF_MULTITOOL) $(PROMTOOL) $(DASHBOARD_ORACLE)
 
 # Builds of one upstream module wait for each other, so the second reuses
 # the packages the first compiled instead of compiling them at the same time.
+$(DASHBOARD_ORACLE): | $(PROMTOOL)
 $(PILOT_DISCOVERY): | $(ISTIO_ORACLE)
 $(CM_ORACLE): | $(CERT_MANAGER)
 
@@ -118,6 +123,13 @@ $(CERT_MANAGER):
 $(PEBBLE):
 	cd e2e/tools/pebble && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -ldflags '-s -w' -o $(PEBBLE_DIR)/pebble.tmp github.com/letsencrypt/pebble/v2/cmd/pebble
 	mv $(PEBBLE_DIR)/pebble.tmp $@
+
+# promtool runs the unit tests of the chart's alerting rules. remove_all_sd
+# leaves out Prometheus's service discovery plugins (cloud SDKs), which
+# `promtool test rules` never uses: a third of the build.
+$(PROMTOOL):
+	cd e2e/tools/prometheus && $(TOOLS_ENV) $(GO) build $(TOOLS_GOFLAGS) -tags remove_all_sd -ldflags '-s -w' -o $(PROMTOOL_DIR)/promtool.tmp github.com/prometheus/prometheus/cmd/promtool
+	mv $(PROMTOOL_DIR)/promtool.tmp $@
 
 # The npm tools check meshcert's CI reports: Microsoft's SARIF validator, the
 # Actions toolkit, libxml2 (xmllint-wasm) and Jenkins' JUnit schema (shipped

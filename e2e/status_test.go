@@ -62,7 +62,7 @@ func (s statusOutput) row(t *testing.T, gateway string) statusRow {
 // plugin.
 func TestStatusShowsTheClusterAsTheUserSeesIt(t *testing.T) {
 	cp := framework.Start(t)
-	startMeshcert(t, cp, framework.MeshcertConfig{})
+	m := startMeshcert(t, cp, framework.MeshcertConfig{})
 	applyExamples(t, cp)
 	shopCredential := certs.CredentialName("team-a", "shop", "shop-https")
 	waitManagedCertificateReady(t, cp.Client, shopCredential)
@@ -135,6 +135,18 @@ func TestStatusShowsTheClusterAsTheUserSeesIt(t *testing.T) {
 		assert.Regexp(t, `(?m)^Gateway team-a/shop\s+shop-https:443\s+istio-system/`+shopCredential+`\s+istio-system/`+shopCredential+`\s+True\s`, stdout)
 		assert.Regexp(t, `(?m)^Gateway team-a/broken .* ClusterIssuer/no-such-issuer\s+MC5002`, stdout)
 		assert.Contains(t, stdout, "Findings:\nwarning MC5002 Gateway team-a/broken")
+	})
+
+	// The broken Gateway was admitted with a finding and its Certificate is
+	// not Ready: every series the dashboard and the alerts query exists.
+	t.Run("every metric the dashboard and the alerts query is one meshcert exposes", func(t *testing.T) {
+		queried := queriedMetrics(t)
+		require.NotEmpty(t, queried)
+		exposed, err := m.Metrics(t.Context())
+		require.NoError(t, err)
+		for _, name := range queried {
+			assert.Regexp(t, `(?m)^`+name+`[{ ]`, exposed, "meshcert's /metrics has %s", name)
+		}
 	})
 
 	t.Run("a user who may read two namespaces sees what they may, and is told what not", func(t *testing.T) {

@@ -95,6 +95,7 @@ func Handlers(lookup certs.Lookup, cfg Config, metrics *Metrics) map[string]admi
 	out := map[string]admission.Handler{}
 	for _, d := range Definitions() {
 		out[d.Path] = newHandler(d, lookup, cfg, metrics)
+		metrics.serving(d.label())
 	}
 	return out
 }

@@ -80,6 +80,17 @@ func (m *Metrics) observe(webhook, result string, findings finding.Findings, ela
 	m.duration.WithLabelValues(webhook).Observe(elapsed.Seconds())
 }
 
+// serving starts the error and panic counters of a webhook at zero, so
+// their series exist (and rate() and increase() see the first one) before
+// anything goes wrong.
+func (m *Metrics) serving(webhook string) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(webhook, ResultErrored)
+	m.panics.WithLabelValues(webhook)
+}
+
 func (m *Metrics) panicked(webhook string) {
 	if m == nil {
 		return

@@ -112,3 +112,25 @@ func TestPanicsAreAnsweredAndCounted(t *testing.T) {
 	assert.InDelta(t, 1, value(t, m.panics.WithLabelValues("validate-gateway")), 0)
 	assert.InDelta(t, 1, value(t, m.decisions.WithLabelValues("validate-gateway", ResultErrored)), 0)
 }
+
+// Every webhook served has its error and panic series from the start, at
+// zero, so alerts on their increase see the first one.
+func TestErrorAndPanicSeriesStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	Handlers(index(t), Config{Options: certs.DefaultOptions()}, m)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	series := map[string]int{}
+	for _, mf := range families {
+		for _, metric := range mf.GetMetric() {
+			assert.Zero(t, metric.GetCounter().GetValue(), mf.GetName())
+			series[mf.GetName()]++
+		}
+	}
+	assert.Equal(t, map[string]int{
+		"meshcert_admission_decisions_total": len(Definitions()),
+		"meshcert_admission_panics_total":    len(Definitions()),
+	}, series)
+}

@@ -33,6 +33,12 @@ type Tools struct {
 	// Pebble is Let's Encrypt's test ACME server (e2e/tools/pebble), run
 	// with Config.ACME.
 	Pebble string
+	// Promtool is Prometheus's promtool (e2e/tools/prometheus), which runs
+	// the unit tests of the chart's alerting rules.
+	Promtool string
+	// DashboardOracle checks Grafana dashboards with Grafana's dashboard
+	// schema and Prometheus's PromQL parser (e2e/oracles/grafana).
+	DashboardOracle string
 	// SarifMultitool is Microsoft's SARIF validator (the npm package
 	// @microsoft/sarif-multitool, e2e/tools/npm).
 	SarifMultitool string
@@ -76,6 +82,8 @@ func ToolsFromEnv() (Tools, error) {
 		CertManagerOracle:     find("certmanager-oracle"),
 		PilotDiscovery:        find("pilot-discovery"),
 		Pebble:                find("pebble"),
+		Promtool:              find("promtool"),
+		DashboardOracle:       find("dashboard-oracle"),
 		SarifMultitool:        find("Sarif.Multitool"),
 		NodeModules:           findDir("node_modules"),
 	}
