@@ -380,6 +380,10 @@ metadata:
 
 	_, err := helmTemplate(t, helm, "commonLabels.count=1")
 	require.ErrorContains(t, err, "commonLabels", "a label value is a string")
+	_, err = helmTemplate(t, helm, "commonLabels.app\\.kubernetes\\.io/instance=other")
+	require.ErrorContains(t, err, "commonLabels", "the chart's own labels select its objects: not to be overridden")
+	objects = render(t, helm, "dashboard.enabled=true", "dashboard.labels=null")
+	assert.Contains(t, objects, "ConfigMap/meshcert-dashboard", "a dashboard without extra labels still renders")
 	_, err = helmTemplate(t, helm, "extraObjects[0]=1")
 	require.ErrorContains(t, err, "extraObjects", "the schema refuses what is neither a string nor an object")
 }

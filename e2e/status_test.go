@@ -147,6 +147,8 @@ func TestStatusShowsTheClusterAsTheUserSeesIt(t *testing.T) {
 		for _, name := range queried {
 			assert.Regexp(t, `(?m)^`+name+`[{ ]`, exposed, "meshcert's /metrics has %s", name)
 		}
+		// MeshcertAdmissionSlow's 2.5 s needs buckets above it to be reachable.
+		assert.Regexp(t, `(?m)^meshcert_admission_duration_seconds_bucket\{[^}]*le="5"\}`, exposed)
 	})
 
 	t.Run("a user who may read two namespaces sees what they may, and is told what not", func(t *testing.T) {

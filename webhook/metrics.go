@@ -32,11 +32,13 @@ var (
 		Labels: []string{"webhook", "code", "severity"},
 	})
 	durationMetric = metricsutil.Define(metricsutil.Definition{
-		Name:    "meshcert_admission_duration_seconds",
-		Type:    metricsutil.Histogram,
-		Help:    "Time meshcert's admission handlers took to decide, by webhook.",
-		Labels:  []string{"webhook"},
-		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		Name:   "meshcert_admission_duration_seconds",
+		Type:   metricsutil.Histogram,
+		Help:   "Time meshcert's admission handlers took to decide, by webhook.",
+		Labels: []string{"webhook"},
+		// Up to the webhooks' timeout (TimeoutSeconds) and past it, so a
+		// percentile can say how close admissions come to it.
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10},
 	})
 	panicsMetric = metricsutil.Define(metricsutil.Definition{
 		Name:   "meshcert_admission_panics_total",

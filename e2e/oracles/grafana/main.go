@@ -167,7 +167,8 @@ func usesDatasourceVariable(raw *json.RawMessage) bool {
 // one writes, so a range of its own is told from it.
 const rateInterval = 4242 * time.Second
 
-var variable = regexp.MustCompile(`\$(\{[A-Za-z0-9_]+\}|[A-Za-z0-9_]+)`)
+// variable is a Grafana variable: $name, ${name} or ${name:format}.
+var variable = regexp.MustCompile(`\$(?:\{([A-Za-z0-9_]+)(?::[a-z]+)?\}|([A-Za-z0-9_]+))`)
 
 // checkQuery parses expr as Prometheus would once Grafana has replaced its
 // variables, and returns the series it selects and what is wrong with it.
@@ -177,7 +178,8 @@ func checkQuery(expr string, variables map[string]bool) ([]string, []string) {
 		return nil, []string{"the query is empty"}
 	}
 	replaced := variable.ReplaceAllStringFunc(expr, func(v string) string {
-		name := strings.Trim(v, "${}")
+		m := variable.FindStringSubmatch(v)
+		name := m[1] + m[2]
 		switch {
 		case name == "__rate_interval":
 			return rateInterval.String()
