@@ -35,6 +35,8 @@ FUZZ_TARGETS := \
 	./certs:FuzzDNSValidators \
 	./certs:FuzzParseNamespacePolicy \
 	./webhook:FuzzAdmissionHandlers \
+	./webhook:FuzzEncodePatches \
+	./webhook:FuzzReviewServer \
 	./gatewayapi:FuzzPlanShim \
 	./offline:FuzzPlanObjects \
 	./meshca:FuzzPlan \
@@ -164,7 +166,7 @@ BENCH_DIR       ?= $(CURDIR)/e2e/_artifacts/bench-$(BENCH_SIZE)
 
 .PHONY: bench
 bench: tools build $(ISTIOCTL) ## Run the Go benchmarks, then meshcert against the limit and its peers on the local stack (BENCH_SIZE=quick|full); ends with a summary.
-	$(GO) test -run '^$$' -bench . -benchmem ./certs/... ./istiooperator/... ./manifest/...
+	$(GO) test -run '^$$' -bench . -benchmem ./certs/... ./istiooperator/... ./manifest/... ./webhook/...
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
 	cd e2e && $(GO) build -o $(BENCH_DIR)/bench ./cmd/bench
 	cd e2e && MESHCERT_TOOLS_PATH=$(MESHCERT_TOOLS_PATH) MESHCERT_BINARY=$(BIN_DIR)/meshcert \

@@ -143,6 +143,11 @@ servers:
 		if !reflect.DeepEqual(input.Object, obj.Object) {
 			t.Fatalf("planning modified its input")
 		}
+		// The mutating webhook's plan injects what the whole plan does.
+		if only := certs.PlanInjections(t.Context(), certs.ParseGateway(obj), index, opts); only.Managed != plan.Managed ||
+			!reflect.DeepEqual(only.Injections, plan.Injections) || len(only.Findings) > 0 || len(only.Certificates) > 0 {
+			t.Fatalf("PlanInjections gave managed=%v %v, PlanGateway managed=%v %v", only.Managed, only.Injections, plan.Managed, plan.Injections)
+		}
 		again := certs.PlanGateway(t.Context(), certs.ParseGateway(obj), index, opts)
 		againMutated, err := again.Mutated()
 		if err != nil {

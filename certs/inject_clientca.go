@@ -53,7 +53,7 @@ func injectClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, namesp
 	ns := namespaces[0]
 	credential := ClientCACredential(ns, name)
 	var injections []Injection
-	for i, srv := range gw.Servers {
+	for _, srv := range gw.Servers {
 		if srv.TLS == nil || (srv.TLS.Mode != ModeMutual && srv.TLS.Mode != ModeOptionalMutual) || !eligible(srv) {
 			continue
 		}
@@ -61,7 +61,9 @@ func injectClientCA(ctx context.Context, b *finding.Builder, gw *Gateway, namesp
 			// Theirs, or injected before: never changed.
 			continue
 		}
-		injections = append(injections, Injection{Server: i, CACertCredentialName: credential})
+		// The server's place in spec.servers: servers that do not parse are
+		// not in gw.Servers.
+		injections = append(injections, Injection{Server: srv.Index, CACertCredentialName: credential})
 	}
 	checkClientCA(ctx, b, TrustBundleRef{Namespace: ns, Name: name}, lookup, opts)
 	return injections

@@ -135,6 +135,8 @@ func TestClientCAInjection(t *testing.T) {
 			gw := objectFromYAML(t, tt.gateway)
 			plan := certs.PlanGateway(t.Context(), certs.ParseGateway(gw), indexOf(t, tt.cluster), opts)
 			assert.Equal(t, tt.want, summary(plan.Findings))
+			only := certs.PlanInjections(t.Context(), certs.ParseGateway(gw), indexOf(t, tt.cluster), opts)
+			assert.Equal(t, plan.Injections, only.Injections, "the mutating webhook's plan injects the same")
 			if tt.message != "" {
 				require.NotEmpty(t, plan.Findings)
 				assert.Contains(t, plan.Findings[0].Message, tt.message)
@@ -185,4 +187,20 @@ metadata:
 	for _, inj := range plan.Injections {
 		assert.Empty(t, inj.CACertCredentialName)
 	}
+}
+
+func TestClientCAInjectionNamesTheServersPlace(t *testing.T) {
+	// A server that does not parse is not planned; the injections still
+	// name the servers where they are in spec.servers.
+	gw := objectFromYAML(t, strings.Replace(mutualGateway, "  servers:\n", "  servers:\n  - not a server\n", 1))
+	plan := certs.PlanGateway(t.Context(), certs.ParseGateway(gw), indexOf(t, cluster+"\n---\n"+clientCABundle("ca.crt", pkiFile(t, "root-b.pem"), true)), cliOptions())
+	var caFields []string
+	for _, inj := range plan.Injections {
+		if inj.CACertCredentialName != "" {
+			caFields = append(caFields, inj.Field())
+		}
+	}
+	assert.Equal(t, []string{"spec.servers[1].tls.caCertCredentialName", "spec.servers[2].tls.caCertCredentialName"}, caFields)
+	_, err := plan.Patch()
+	require.NoError(t, err, "the patch adds to the servers that are there")
 }

@@ -57,8 +57,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 		credentials[i] = srv.TLS.Credentials()
 	}
 	if p.Managed {
-		p.Injections = injectCredentials(gw, credentials)
-		p.Injections = append(p.Injections, injectClientCA(ctx, &b, gw, p.CredentialNamespaces, lookup, opts)...)
+		p.Injections = injections(ctx, &b, gw, credentials, p.CredentialNamespaces, lookup, opts)
 		p.Certificates = desiredCertificates(ctx, &b, gw, p.CredentialNamespaces, credentials, lookup, opts)
 	}
 	checkCredentials(ctx, &b, gw, p.Managed, credentials, p.CredentialNamespaces, p.Certificates, lookup, opts)
@@ -79,6 +78,36 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	p.Findings = b.Findings()
 	p.Findings.Sort()
 	return p
+}
+
+// PlanInjections is the part of PlanGateway the mutating webhook answers
+// with: Managed, and the Injections PlanGateway gives the same Gateway with
+// the same lookup and options. Nothing else is decided, no Certificate is
+// built and Findings stay empty: the validating webhook, which sees the
+// Gateway after every mutating webhook has run, judges it.
+func PlanInjections(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) *GatewayPlan {
+	p := &GatewayPlan{Gateway: gw}
+	// The findings made on the way are the validating webhook's to report.
+	var b finding.Builder
+	p.Managed = isManaged(ctx, &b, gw, lookup, opts)
+	if !p.Managed {
+		return p
+	}
+	beside := besideOf(ctx, lookup, gw)
+	namespaces := credentialNamespaces(ctx, &b, gw, beside.Namespaces, lookup, opts)
+	credentials := make([][]string, len(gw.Servers))
+	for i, srv := range gw.Servers {
+		credentials[i] = srv.TLS.Credentials()
+	}
+	p.Injections = injections(ctx, &b, gw, credentials, namespaces, lookup, opts)
+	return p
+}
+
+// injections are what a managed Gateway gets injected: credentialNames
+// where servers have none, and the client CA bundle of its annotation.
+func injections(ctx context.Context, b *finding.Builder, gw *Gateway, credentials [][]string, namespaces []string, lookup Lookup, opts Options) []Injection {
+	out := injectCredentials(gw, credentials)
+	return append(out, injectClientCA(ctx, b, gw, namespaces, lookup, opts)...)
 }
 
 func isManaged(ctx context.Context, b *finding.Builder, gw *Gateway, lookup Lookup, opts Options) bool {

@@ -144,3 +144,37 @@ spec:
 		})
 	}
 }
+
+// Istio's validateServer: port names are unique within a Gateway; each
+// repeat is reported once, naming the first server with that name. A
+// server without a port names none.
+func TestDuplicatePortNames(t *testing.T) {
+	gw := certs.ParseGateway(objectFromYAML(t, `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - hosts: [none.example.com]
+  - port: {number: 80, name: web, protocol: HTTP}
+    hosts: [web.example.com]
+  - port: {number: 81, name: other, protocol: HTTP}
+    hosts: [web.example.com]
+  - port: {number: 8080, name: web, protocol: HTTP}
+    hosts: [web.example.com]
+  - port: {number: 8081, name: web, protocol: HTTP}
+    hosts: [web.example.com]
+`))
+	plan := certs.PlanGateway(t.Context(), gw, indexOf(t, cluster), cliOptions())
+	var got []string
+	for _, f := range plan.Findings {
+		if f.Code == finding.CodeDuplicatePortName {
+			got = append(got, f.Field+": "+f.Message)
+		}
+	}
+	assert.Equal(t, []string{
+		`spec.servers[3].port.name: port name "web" is also used by spec.servers[1]; Istio requires port names to be unique within a Gateway`,
+		`spec.servers[4].port.name: port name "web" is also used by spec.servers[1]; Istio requires port names to be unique within a Gateway`,
+	}, got)
+}

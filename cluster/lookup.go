@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -87,7 +88,10 @@ func NewLookup(ctx context.Context, informers cache.Informers, log logr.Logger) 
 func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Logger) (*Lookup, error) {
 	l := &Lookup{log: log}
 	for _, k := range l.watched() {
-		indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, k.indexes)
+		// The manager's informers index every kind by namespace too.
+		indexes := toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
+		maps.Copy(indexes, k.indexes)
+		indexer := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, indexes)
 		list := k.list()
 		var opts []client.ListOption
 		if k.selector != nil {
@@ -99,12 +103,16 @@ func Snapshot(ctx context.Context, reader client.Reader, cfg Config, log logr.Lo
 			}
 			return nil, fmt.Errorf("failed to list %s objects: %w", k.name, err)
 		}
+		transform := k.transform
+		if transform == nil {
+			transform = StripForCache
+		}
 		err := meta.EachListItem(list, func(obj runtime.Object) error {
-			stripped, err := StripForCache(obj)
+			stored, err := transform(obj)
 			if err != nil {
 				return err
 			}
-			return indexer.Add(stripped)
+			return indexer.Add(stored)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("failed to index %s objects: %w", k.name, err)
@@ -314,20 +322,66 @@ func (l *Lookup) Namespace(ctx context.Context, name string) (*metav1.ObjectMeta
 	return &ns.ObjectMeta, true
 }
 
-// GatewaysClaiming implements certs.Lookup.
+// GatewaysClaiming implements certs.Lookup with the Gateways as the cache
+// parsed them, shared: the planner only reads them.
 func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gateway {
 	l.waitForSync(ctx)
-	objs := byIndex[*unstructured.Unstructured](l, l.gateways, certs.GatewayGVK.Kind, IndexGatewayClaims, key)
-	if len(objs) == 0 {
+	objs, err := l.gateways.ByIndex(IndexGatewayClaims, key)
+	if l.failed(certs.GatewayGVK.Kind, err) || len(objs) == 0 {
 		return nil
 	}
-	out := make([]*certs.Gateway, len(objs))
-	for i, u := range objs {
-		out[i] = certs.ParseGateway(u)
+	out := make([]*certs.Gateway, 0, len(objs))
+	for _, g := range l.cachedGateways(objs) {
+		out = append(out, g.Parsed)
 	}
 	slices.SortFunc(out, func(a, b *certs.Gateway) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	return out
+}
+
+// Gateway is the cached Istio Gateway namespace/name; like every answer of
+// a Lookup, it must not be modified.
+func (l *Lookup) Gateway(ctx context.Context, namespace, name string) (*CachedGateway, bool) {
+	l.waitForSync(ctx)
+	obj, exists, err := l.gateways.GetByKey(toolscache.NewObjectName(namespace, name).String())
+	if l.failed(certs.GatewayGVK.Kind, err) || !exists {
+		return nil, false
+	}
+	gws := l.cachedGateways([]any{obj})
+	if len(gws) == 0 {
+		return nil, false
+	}
+	return gws[0], true
+}
+
+// Gateways are the cached Istio Gateways of namespace, or of every
+// namespace when it is "", in no particular order.
+func (l *Lookup) Gateways(ctx context.Context, namespace string) []*CachedGateway {
+	l.waitForSync(ctx)
+	if namespace == "" {
+		return l.cachedGateways(l.gateways.List())
+	}
+	objs, err := l.gateways.ByIndex(toolscache.NamespaceIndex, namespace)
+	if l.failed(certs.GatewayGVK.Kind, err) {
+		return nil
+	}
+	return l.cachedGateways(objs)
+}
+
+// cachedGateways reads objs as the cache's transform leaves them. An
+// unstructured Gateway (a cache without the transform) is parsed here
+// rather than taken for absent, which would have the controller prune its
+// Certificates; anything else is logged once.
+func (l *Lookup) cachedGateways(objs []any) []*CachedGateway {
+	out := make([]*CachedGateway, 0, len(objs))
+	for _, obj := range objs {
+		g, err := cachedGatewayOf(obj)
+		if l.failed(certs.GatewayGVK.Kind, err) {
+			continue
+		}
+		out = append(out, g)
+	}
 	return out
 }
 

@@ -90,14 +90,16 @@ func (f *informers) GetInformer(_ context.Context, obj client.Object, _ ...cache
 	}
 	inf, ok := f.byKind[gvk]
 	if !ok {
-		inf = informer{SharedIndexInformer: toolscache.NewSharedIndexInformer(nil, obj, 0, toolscache.Indexers{}), of: f}
+		// The manager's informers index by namespace from the start.
+		indexers := toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
+		inf = informer{SharedIndexInformer: toolscache.NewSharedIndexInformer(nil, obj, 0, indexers), of: f}
 		f.byKind[gvk] = inf
 	}
 	return inf, nil
 }
 
-// add puts objs into their informers' indexers, Pods and Namespaces as the
-// metadata the cache holds of them.
+// add puts objs into their informers' indexers as the cache holds them:
+// Pods and Namespaces as their metadata, Istio Gateways compacted.
 func (f *informers) add(objs ...client.Object) {
 	f.t.Helper()
 	for _, obj := range objs {
@@ -109,7 +111,12 @@ func (f *informers) add(objs ...client.Object) {
 		}
 		informer, err := f.GetInformer(f.t.Context(), obj)
 		require.NoError(f.t, err)
-		require.NoError(f.t, informer.(toolscache.SharedIndexInformer).GetIndexer().Add(obj))
+		var stored any = obj
+		if u, ok := obj.(*unstructured.Unstructured); ok && certs.IsGateway(u.GroupVersionKind()) {
+			stored, err = CompactGateway(u)
+			require.NoError(f.t, err)
+		}
+		require.NoError(f.t, informer.(toolscache.SharedIndexInformer).GetIndexer().Add(stored))
 	}
 }
 
@@ -470,13 +477,19 @@ func TestCacheOptions(t *testing.T) {
 		t.Fatal("no Pod metadata in the cache options")
 		return nil
 	}
-	t.Run("the default caches pod metadata with the istio label and labelled ConfigMaps only", func(t *testing.T) {
+	t.Run("the default caches pod metadata with the istio label, labelled ConfigMaps only and Gateways compacted", func(t *testing.T) {
 		opts := CacheOptions(DefaultConfig())
 		assert.True(t, opts.ReaderFailOnMissingInformer, "the cache must never start informers on demand (Secrets)")
 		assert.NotNil(t, opts.DefaultTransform)
-		require.Len(t, opts.ByObject, 2)
+		require.Len(t, opts.ByObject, 3)
 		for obj, by := range opts.ByObject {
 			switch o := obj.(type) {
+			case *unstructured.Unstructured:
+				require.True(t, certs.IsGateway(o.GroupVersionKind()), "only Istio Gateways have a transform of their own, not %s", o.GroupVersionKind())
+				assert.Nil(t, by.Label, "every Gateway is cached")
+				held, err := by.Transform(gateway(t, "team-a", "web", "web.example.com", "web-tls"))
+				require.NoError(t, err)
+				assert.IsType(t, &CachedGateway{}, held)
 			case *metav1.PartialObjectMetadata:
 				assert.Equal(t, "Pod", o.Kind, "pods are cached as metadata")
 				assert.Equal(t, "istio", by.Label.String())

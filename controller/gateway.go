@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +26,10 @@ import (
 type Lookup interface {
 	certs.Lookup
 	CertificatesOfGateway(ctx context.Context, gateway types.NamespacedName) []*cmapi.Certificate
+	// Gateway and Gateways read the Istio Gateways the cache holds, parsed
+	// (cluster.CachedGateway).
+	Gateway(ctx context.Context, namespace, name string) (*cluster.CachedGateway, bool)
+	Gateways(ctx context.Context, namespace string) []*cluster.CachedGateway
 }
 
 // Reconciler makes the Certificates of one Gateway match the plan.
@@ -45,13 +49,42 @@ type Reconciler struct {
 	Admissions *quiet.Gate
 }
 
+// cacheLagRetry is how soon an object the API server has but the cache
+// does not is reconciled again.
+const cacheLagRetry = time.Second
+
+// goneFromAPIServer asks the API server whether the object the cache does
+// not hold is gone, before what was made for it is deleted: the cache's
+// first list is served from the API server's watch cache and may lag it,
+// and the events of other kinds can ask for an object it does not hold
+// yet. obj says the kind; it is filled in when found.
+func goneFromAPIServer(ctx context.Context, reader client.Reader, key types.NamespacedName, obj client.Object) (bool, error) {
+	err := reader.Get(ctx, key, obj)
+	switch {
+	case err == nil:
+		logf.FromContext(ctx).V(1).Info("Object not in the cache yet; retrying")
+		return false, nil
+	case apierrors.IsNotFound(err):
+		return true, nil
+	}
+	return false, fmt.Errorf("failed to confirm that %s %s is gone: %w", obj.GetObjectKind().GroupVersionKind().Kind, key, err)
+}
+
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	gw := cluster.NewGateway()
-	if err := r.Client.Get(ctx, req.NamespacedName, gw); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("failed to get Gateway %s: %w", req.NamespacedName, err)
+	// The cache holds the Gateway parsed (cluster.CachedGateway), not as
+	// an object a client could read.
+	gw, found := r.Lookup.Gateway(ctx, req.Namespace, req.Name)
+	if !found {
+		// The cache's first list may lag the API server (it is served from
+		// the API server's watch cache), and a Certificate's event can ask
+		// for a Gateway it does not hold yet: only the API server's "not
+		// found" lets Certificates go.
+		if gone, err := goneFromAPIServer(ctx, r.APIReader, req.NamespacedName, cluster.NewGateway()); err != nil {
+			return ctrl.Result{}, err
+		} else if !gone {
+			return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
 		}
 		// Gone: Certificates in its own namespace go with their owner
 		// reference; those in other namespaces are only found by label.
@@ -61,7 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.prune(ctx, req.NamespacedName, nil, gw)
 	}
 
-	plan := certs.PlanGateway(ctx, certs.ParseGateway(gw), r.Lookup, r.Options)
+	plan := certs.PlanGateway(ctx, gw.Parsed, r.Lookup, r.Options)
 	if len(plan.Injections) > 0 {
 		r.warnBypassed(gw, plan)
 	}
@@ -97,7 +130,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // writer makes the Certificates of one Gateway.
-func (r *Reconciler) writer(gw *unstructured.Unstructured, gateway types.NamespacedName) certificateWriter {
+func (r *Reconciler) writer(gw *cluster.CachedGateway, gateway types.NamespacedName) certificateWriter {
 	w := certificateWriter{
 		client: r.Client, apiReader: r.APIReader, recorder: r.Recorder, metrics: r.Metrics, admissions: r.Admissions,
 		owns:       func(crt *cmapi.Certificate) bool { return certs.OwnedBy(crt, gateway.Namespace, gateway.Name) },
@@ -110,20 +143,20 @@ func (r *Reconciler) writer(gw *unstructured.Unstructured, gateway types.Namespa
 	return w
 }
 
-func (r *Reconciler) apply(ctx context.Context, gw *unstructured.Unstructured, desired *cmapi.Certificate) error {
+func (r *Reconciler) apply(ctx context.Context, gw *cluster.CachedGateway, desired *cmapi.Certificate) error {
 	return r.writer(gw, client.ObjectKeyFromObject(gw)).apply(ctx, desired, nil)
 }
 
 // prune deletes meshcert's Certificates of the Gateway that the plan no
 // longer wants. Only Certificates carrying both meshcert's labels and this
 // Gateway's annotation are candidates; Secrets are never deleted.
-func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *unstructured.Unstructured) error {
+func (r *Reconciler) prune(ctx context.Context, gateway types.NamespacedName, desired []*cmapi.Certificate, gw *cluster.CachedGateway) error {
 	// The index finds this Gateway's Certificates in any namespace without
 	// scanning every Certificate in the cache on each reconcile.
 	return r.writer(gw, gateway).prune(ctx, r.Lookup.CertificatesOfGateway(ctx, gateway), desired)
 }
 
-func (r *Reconciler) warnBypassed(gw *unstructured.Unstructured, plan *certs.GatewayPlan) {
+func (r *Reconciler) warnBypassed(gw *cluster.CachedGateway, plan *certs.GatewayPlan) {
 	parts := make([]string, 0, len(plan.Injections))
 	for _, inj := range plan.Injections {
 		parts = append(parts, fmt.Sprintf("%s: %s", inj.Field(), inj.Value()))

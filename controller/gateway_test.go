@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/meshcert/meshcert/certs"
 )
@@ -90,6 +94,44 @@ func TestReconcileDeletesWhatIsNoLongerNeededAndNeverSecrets(t *testing.T) {
 	h.writes = nil
 	h.reconcile(web)
 	assert.Equal(t, []string{"delete istio-system/" + webTLS}, h.writes)
+}
+
+func TestReconcileKeepsCertificatesOfAGatewayTheCacheDoesNotHoldYet(t *testing.T) {
+	h := newHarness(t, decode(t, background+"\n---\n"+gatewayYAML)...)
+	h.reconcile(web)
+	before := h.writes
+	require.NotEmpty(t, before)
+
+	// The cache's first list came from a watch cache behind the API
+	// server: it holds the Certificates but not the Gateway yet.
+	lagging := interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if u, ok := list.(*unstructured.UnstructuredList); ok && certs.IsGateway(u.GroupVersionKind().GroupVersion().WithKind("Gateway")) {
+				return nil
+			}
+			return c.List(ctx, list, opts...)
+		},
+	})
+	r := h.reconciler()
+	r.Lookup = h.lookupOf(lagging)
+	_, found := r.Lookup.Gateway(t.Context(), web.Namespace, web.Name)
+	require.False(t, found, "the lagging cache does not hold the Gateway")
+	h.writes = nil
+	result, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+	require.NoError(t, err)
+	assert.Empty(t, h.writes, "nothing is deleted while the API server still has the Gateway")
+	assert.Positive(t, result.RequeueAfter, "the Gateway is reconciled again once the cache has it")
+
+	// The API server cannot answer: nothing is deleted either.
+	failing := interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return errors.New("connection refused")
+		},
+	})
+	r.APIReader = failing
+	_, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: web})
+	require.ErrorContains(t, err, "failed to confirm that Gateway team-a/web is gone: connection refused")
+	assert.Empty(t, h.writes)
 }
 
 func TestReconcileLeavesCertificatesItDoesNotOwnAlone(t *testing.T) {

@@ -71,6 +71,13 @@ func (r *IstioOperatorReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	obj.SetGroupVersionKind(kind.GVK)
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
+			stored := &unstructured.Unstructured{}
+			stored.SetGroupVersionKind(kind.GVK)
+			if gone, err := goneFromAPIServer(ctx, r.APIReader, req.NamespacedName, stored); err != nil {
+				return ctrl.Result{}, err
+			} else if !gone {
+				return ctrl.Result{RequeueAfter: cacheLagRetry}, nil
+			}
 			r.Metrics.rotationAt(kind.GVK.Kind, req.Namespace, req.Name, "")
 			return ctrl.Result{}, r.pruneMeshCA(ctx, req.NamespacedName, nil, nil)
 		}

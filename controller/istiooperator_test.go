@@ -97,6 +97,29 @@ func TestMeshCAPrunedWithItsIstioOperator(t *testing.T) {
 	assert.False(t, ok)
 }
 
+func TestMeshCAKeptWhileOnlyTheCacheMissesItsIstioOperator(t *testing.T) {
+	h := newHarness(t, meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"}), meshRoot)
+	r := h.operatorReconciler()
+	h.reconcileOperator(r)
+	_, ok := h.certificate("cacerts")
+	require.True(t, ok)
+	// The cache does not hold the IstioOperator (its first list lagged the
+	// API server), which still has it.
+	r.Client = interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*unstructured.Unstructured); ok {
+				return apierrors.NewNotFound(schema.GroupResource{Group: "install.istio.io", Resource: "istiooperators"}, key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	result, err := r.Reconcile(t.Context(), reconcile.Request{NamespacedName: mesh})
+	require.NoError(t, err)
+	assert.Positive(t, result.RequeueAfter)
+	_, ok = h.certificate("cacerts")
+	assert.True(t, ok, "the mesh CA stays while the API server has its IstioOperator")
+}
+
 func TestMeshCALeavesOthersAlone(t *testing.T) {
 	annotated := meshOperator(map[string]string{"cert-manager.io/cluster-issuer": "mesh-root"})
 	t.Run("a hand-made cacerts Secret is never overwritten", func(t *testing.T) {

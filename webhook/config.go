@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"net/http"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -86,8 +87,18 @@ const TimeoutSeconds = 5
 // be nil.
 func Register(server webhook.Server, lookup certs.Lookup, cfg Config, metrics *Metrics) {
 	for path, h := range Handlers(lookup, cfg, metrics) {
-		server.Register(path, &admission.Webhook{Handler: h, LogConstructor: logConstructor})
+		server.Register(path, Serve(path, h))
 	}
+}
+
+// Serve returns how the handler of path, one of the Path constants, is
+// served over HTTP: the Gateway webhooks, the busiest, decode each review
+// once (reviewServer); the others through controller-runtime's webhook.
+func Serve(path string, h admission.Handler) http.Handler {
+	if definition(path).Gateways {
+		return newReviewServer(h)
+	}
+	return &admission.Webhook{Handler: h, LogConstructor: logConstructor}
 }
 
 // Handlers returns the admission handlers of Definitions by path.

@@ -21,7 +21,7 @@ import (
 
 // objects decodes a YAML stream; objects of namespaced kinds without a
 // namespace land in "default", as kubectl would apply them.
-func objects(t *testing.T, doc string) []*unstructured.Unstructured {
+func objects(t testing.TB, doc string) []*unstructured.Unstructured {
 	t.Helper()
 	objs, err := manifest.Decode("test.yaml", []byte(doc))
 	require.NoError(t, err)
@@ -41,7 +41,7 @@ func clusterScoped(kind string) bool {
 
 // index is the Lookup the handler tests run against: the planner's own
 // in-memory index over the given objects.
-func index(t *testing.T, objs ...*unstructured.Unstructured) *offline.Index {
+func index(t testing.TB, objs ...*unstructured.Unstructured) *offline.Index {
 	t.Helper()
 	x := offline.NewIndex()
 	for _, o := range objs {

@@ -14,15 +14,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/hostile"
 )
 
 // TestHostileAdmissionRequests sends every case of the hostile corpus
-// (internal/hostile) over HTTP through controller-runtime's admission
-// webhook, as the API server would, to every handler of its kind. Each
+// (internal/hostile) over HTTP through the server meshcert serves it with
+// (Serve), as the API server would, to every handler of its kind. Each
 // must get an AdmissionReview answer: the request's UID echoed, a reason
 // whenever it is not allowed, and no panic. The time and memory each takes
 // are logged (go test -v) for docs/security.md; no test asserts a time.
@@ -40,7 +39,7 @@ func TestHostileAdmissionRequests(t *testing.T) {
 	for _, c := range hostile.Requests() {
 		for _, path := range byKind[c.Kind] {
 			t.Run(c.Name+" "+path, func(t *testing.T) {
-				server := httptest.NewServer(&admission.Webhook{Handler: handlers[path]})
+				server := httptest.NewServer(Serve(path, handlers[path]))
 				defer server.Close()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)

@@ -30,7 +30,8 @@ func (h *handler) mutateGateway(ctx context.Context, req admission.Request) deci
 	}
 	// The patch only adds the injected fields, so a namespace filled in
 	// for planning never reaches it.
-	plan := certs.PlanGateway(ctx, certs.ParseGateway(obj), h.lookup, h.options(ctx, obj.GetNamespace()))
+	// Only the injections: the validating webhook judges the Gateway.
+	plan := certs.PlanInjections(ctx, certs.ParseGateway(obj), h.lookup, h.options(ctx, obj.GetNamespace()))
 	patch, err := plan.Patch()
 	if err != nil {
 		return errored(http.StatusInternalServerError, err)

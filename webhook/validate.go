@@ -76,11 +76,19 @@ func (h *handler) validateGateway(ctx context.Context, req admission.Request) de
 // take a host or credential another namespace holds. nil for a CREATE, or
 // when the old object does not decode (the new one is then judged alone).
 func previousGateway(req admission.Request, namespace string) *certs.Gateway {
-	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+	if req.Operation != admissionv1.Update {
 		return nil
 	}
 	old := &unstructured.Unstructured{}
-	if err := utiljson.Unmarshal(req.OldObject.Raw, &old.Object); err != nil || old.Object == nil {
+	if decoded, ok := req.OldObject.Object.(*unstructured.Unstructured); ok {
+		// reviewServer decoded it with the review.
+		old.Object = decoded.Object
+	} else if len(req.OldObject.Raw) == 0 {
+		return nil
+	} else if err := utiljson.Unmarshal(req.OldObject.Raw, &old.Object); err != nil {
+		return nil
+	}
+	if old.Object == nil {
 		return nil
 	}
 	fillNamespace(old, namespace)

@@ -204,17 +204,24 @@ func decodeFor(req admission.Request, obj client.Object, is func(schema.GroupVer
 // fields its type does not have, as Kubernetes' strict decoder reports
 // them; the object is still decoded once.
 func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.GroupVersionKind) bool) (filled filledNamespace, unknown []error, skip *decision) {
-	if raw := bytes.TrimSpace(req.Object.Raw); len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	decoded, isDecoded := req.Object.Object.(*unstructured.Unstructured)
+	u, wantsUnstructured := obj.(*unstructured.Unstructured)
+	switch {
+	case isDecoded && wantsUnstructured:
+		// reviewServer decoded it with the review, as utiljson would.
+		u.Object = decoded.Object
+	case bytesAreNoObject(req.Object.Raw):
 		return false, nil, badRequest(errNoObject)
-	}
-	var err error
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		err = utiljson.Unmarshal(req.Object.Raw, &u.Object)
-	} else {
-		unknown, err = sigsjson.UnmarshalStrict(req.Object.Raw, obj, sigsjson.DisallowUnknownFields)
-	}
-	if err != nil {
-		return false, nil, badRequest(fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err))
+	default:
+		var err error
+		if wantsUnstructured {
+			err = utiljson.Unmarshal(req.Object.Raw, &u.Object)
+		} else {
+			unknown, err = sigsjson.UnmarshalStrict(req.Object.Raw, obj, sigsjson.DisallowUnknownFields)
+		}
+		if err != nil {
+			return false, nil, badRequest(fmt.Errorf("failed to decode the %s: %w", req.Kind.Kind, err))
+		}
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if gvk.Kind == "" || gvk.Version == "" {
@@ -227,6 +234,12 @@ func decodeStrictFor(req admission.Request, obj client.Object, is func(schema.Gr
 		return filled, nil, &d
 	}
 	return filled, unknown, nil
+}
+
+// bytesAreNoObject reports a request without an object: no bytes, or null.
+func bytesAreNoObject(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
 }
 
 // filledNamespace is true when an object named no namespace of its own, so

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	clientfeatures "k8s.io/client-go/features"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
@@ -186,8 +188,9 @@ func (f *serveFlags) managerOptions(scheme *runtime.Scheme, sel labels.Selector)
 	return manager.Options{
 		Scheme: scheme,
 		Cache:  cluster.CacheOptions(cluster.Config{GatewayPodSelector: sel}),
-		// The controller reads Gateways (unstructured) through the client:
-		// from the cache too, never the API.
+		// The IstioOperator controllers read their objects (unstructured)
+		// through the client: from the cache too, never the API. Gateways
+		// are read through cluster.Lookup, as the cache holds them parsed.
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics: metricsserver.Options{
 			BindAddress: f.metricsBindAddress,
@@ -248,6 +251,9 @@ func (f *serveFlags) run(ctx context.Context) error {
 	}
 	scheme, err := newScheme()
 	if err != nil {
+		return err
+	}
+	if err := listInOnePage(os.LookupEnv); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, f.managerOptions(scheme, sel))
@@ -376,4 +382,29 @@ func cacheSynced(c cache.Cache) healthz.Checker {
 		}
 		return nil
 	}
+}
+
+// watchListEnv is the variable client-go reads its WatchListClient gate from.
+const watchListEnv = "KUBE_FEATURE_" + string(clientfeatures.WatchListClient)
+
+// listInOnePage turns client-go's streaming lists off unless the
+// environment (lookupEnv) sets watchListEnv. A streamed initial list only
+// counts as synced at the API server's next bookmark, on a one-second tick,
+// so every informer meshcert starts held the first reconcile back by about
+// a second; a list served from the API server's watch cache in one
+// response does not wait. cert-manager's controllers list the same way.
+func listInOnePage(lookupEnv func(string) (string, bool)) error {
+	if _, set := lookupEnv(watchListEnv); set {
+		return nil
+	}
+	gates, ok := clientfeatures.FeatureGates().(interface {
+		Set(clientfeatures.Feature, bool) error
+	})
+	if !ok {
+		return nil
+	}
+	if err := gates.Set(clientfeatures.WatchListClient, false); err != nil {
+		return fmt.Errorf("failed to turn off client-go's %s: %w", clientfeatures.WatchListClient, err)
+	}
+	return nil
 }
