@@ -25,6 +25,7 @@ LDFLAGS := -X github.com/meshcert/meshcert/cmd/meshcert/app.version=$(VERSION)
 # count such as FUZZTIME=3000000x avoids it.
 FUZZ_TARGETS := \
 	./manifest:FuzzDecode \
+	./manifest:FuzzPlainPaths \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
 	./certs:FuzzResolveCredential \

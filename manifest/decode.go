@@ -139,6 +139,10 @@ func (d *decoder) decodeYAML(data []byte) error {
 
 // yamlDocument decodes one document whose first line is line offset+1.
 func (d *decoder) yamlDocument(src []byte, offset int) error {
+	if v, ok := plainYAML(src); ok {
+		d.duplicates = false
+		return d.decodeValue(src, offset, v)
+	}
 	// The strict decode costs one map lookup per key more and fails on a
 	// repeated key, which kubectl's lenient decode keeps silently; merge
 	// keys overridden on purpose fail it too, which DuplicateKeys sorts out.
@@ -188,6 +192,12 @@ func (d *decoder) decodeDocument(src []byte, offset int, v any) error {
 	if err != nil {
 		return d.errorf(offset+firstLine(src), "%w", err)
 	}
+	return d.decodeValue(src, offset, v)
+}
+
+// decodeValue is decodeDocument for a value whose numbers are int64 or
+// float64 already.
+func (d *decoder) decodeValue(src []byte, offset int, v any) error {
 	if v == nil {
 		// Empty, comment-only and explicit null documents carry no object.
 		return nil

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // extensions are the files picked up when a directory is given, the same
@@ -20,47 +24,102 @@ var extensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 // inside a walked directory is skipped: its files are templates, not
 // manifests; given itself, it is an error saying to render it.
 func Read(paths []string, stdin io.Reader) ([]*Object, error) {
+	sources, err := listSources(paths, stdin)
+	decodeSources(sources)
 	var objs []*Object
-	add := func(file string, data []byte) error {
-		decoded, err := Decode(file, data)
-		if err != nil {
-			return err
+	for _, src := range sources {
+		if src.err != nil {
+			return nil, src.err
 		}
-		for _, o := range decoded {
+		for _, o := range src.objs {
 			o.Index = len(objs)
 			objs = append(objs, o)
 		}
-		return nil
 	}
+	// An error listing a later path comes after every source listed before it.
+	if err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+// input is one file to decode, or stdin's contents, and what decoding it
+// gave.
+type input struct {
+	file string
+	// data is stdin's contents; files are read when decoded.
+	data  []byte
+	stdin bool
+	objs  []*Object
+	err   error
+}
+
+// listSources lists the files and stdin inputs of paths, in order. It
+// stops at the first path that cannot be listed (or stdin read), returning
+// the sources before it and that error.
+func listSources(paths []string, stdin io.Reader) ([]*input, error) {
+	var sources []*input
 	for _, path := range paths {
 		if path == "-" {
 			if stdin == nil {
-				return nil, fmt.Errorf("failed to read %s: no stdin available", StdinName)
+				return sources, fmt.Errorf("failed to read %s: no stdin available", StdinName)
 			}
 			data, err := io.ReadAll(stdin)
 			if err != nil {
-				return nil, fmt.Errorf("failed to read %s: %w", StdinName, err)
+				return sources, fmt.Errorf("failed to read %s: %w", StdinName, err)
 			}
-			if err := add(StdinName, data); err != nil {
-				return nil, err
-			}
+			sources = append(sources, &input{file: StdinName, data: data, stdin: true})
 			continue
 		}
 		files, err := expand(path)
 		if err != nil {
-			return nil, err
+			return sources, err
 		}
 		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return nil, fmt.Errorf("failed to read %s: %w", file, unwrapPath(err))
-			}
-			if err := add(file, data); err != nil {
-				return nil, err
-			}
+			sources = append(sources, &input{file: file})
 		}
 	}
-	return objs, nil
+	return sources, nil
+}
+
+// decodeSources reads and decodes the sources on every CPU: decoding is
+// most of what a large input costs. Once a source fails, later ones are
+// skipped, since Read reports only the first error.
+func decodeSources(sources []*input) {
+	var next, failed atomic.Int64
+	failed.Store(math.MaxInt64)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(sources)) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(sources)) || i > failed.Load() {
+					return
+				}
+				src := sources[i]
+				src.decode()
+				for src.err != nil {
+					prev := failed.Load()
+					if i >= prev || failed.CompareAndSwap(prev, i) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (src *input) decode() {
+	data := src.data
+	if !src.stdin {
+		var err error
+		if data, err = os.ReadFile(src.file); err != nil {
+			src.err = fmt.Errorf("failed to read %s: %w", src.file, unwrapPath(err))
+			return
+		}
+	}
+	src.objs, src.err = Decode(src.file, data)
 }
 
 // expand lists the files path stands for.

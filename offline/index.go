@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	gwapi "sigs.k8s.io/gateway-api/apis/v1"
@@ -247,6 +248,46 @@ func (x *Index) Add(obj *unstructured.Unstructured) error {
 			return fmt.Errorf("failed to read spec.template.metadata.labels of %s %s/%s: %w", gvk.Kind, ns, obj.GetName(), err)
 		}
 		x.workloads = append(x.workloads, workload{namespace: ns, name: gvk.Kind + "/" + obj.GetName(), labels: podLabels})
+	}
+	return nil
+}
+
+// parsedObject is an object of one of the kinds inputs hold by the
+// thousand, read for the index: PlanObjects reads them on every CPU before
+// adding them in input order.
+type parsedObject struct {
+	gateway     *certs.Gateway
+	certificate *cmapi.Certificate
+	err         error
+}
+
+// parseObject reads a Gateway or a Certificate the way Add does; for
+// other kinds it returns nothing, and Add reads them.
+func parseObject(obj *unstructured.Unstructured, gvk schema.GroupVersionKind) parsedObject {
+	switch {
+	case certs.IsGateway(gvk):
+		return parsedObject{gateway: certs.ParseGateway(obj)}
+	case certs.IsCertificate(gvk):
+		crt := &cmapi.Certificate{}
+		if err := fromUnstructured(obj, crt); err != nil {
+			return parsedObject{err: err}
+		}
+		return parsedObject{certificate: crt}
+	}
+	return parsedObject{}
+}
+
+// addParsed is Add for an object parseObject read.
+func (x *Index) addParsed(obj *unstructured.Unstructured, parsed parsedObject) error {
+	switch {
+	case parsed.err != nil:
+		return parsed.err
+	case parsed.gateway != nil:
+		x.AddGateway(parsed.gateway)
+	case parsed.certificate != nil:
+		x.AddCertificate(parsed.certificate)
+	default:
+		return x.Add(obj)
 	}
 	return nil
 }

@@ -6,14 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshcert/meshcert/certs"
@@ -166,12 +171,21 @@ var namespacedKinds = map[string]bool{
 // certs.Gateway is planned against all the others, the issuers, Certificates,
 // Secrets, namespaces and gateway workloads among them. Objects without a
 // namespace are taken to be in defaultNamespace, as kubectl would apply them.
+//
+// What depends on one object alone (reading it, its metadata checks) and
+// what only reads the finished index (the second plan of every Gateway,
+// the checks of every Certificate) runs on every CPU; the results are
+// merged in input order, so the result is the same as one loop's.
 func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*Result, error) {
 	shimOpts := gatewayapi.DefaultShimOptions()
 	effective := make([]*unstructured.Unstructured, len(objs))
-	for i, obj := range objs {
+	gvks := make([]schema.GroupVersionKind, len(objs))
+	parsed := make([]parsedObject, len(objs))
+	forEach(len(objs), func(i int) {
+		obj := objs[i]
 		effective[i] = obj
 		gvk := obj.GroupVersionKind()
+		gvks[i] = gvk
 		switch kind, install := istiooperator.KindOf(gvk); {
 		case obj.GetNamespace() == "" && namespacedKinds[gvk.Group+"/"+gvk.Kind]:
 			effective[i] = obj.DeepCopy()
@@ -182,7 +196,8 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			effective[i] = obj.DeepCopy()
 			effective[i].SetNamespace("")
 		}
-	}
+		parsed[i] = parseObject(effective[i], gvk)
+	})
 
 	// The input is rarely the whole cluster: check the policies of the
 	// Namespaces it holds, not refuse every namespace it does not.
@@ -191,9 +206,15 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	// Objects whose fields have the wrong types are findings of their own,
 	// so one bad object does not hide what is wrong with the others.
 	var misshapen []ObjectFinding
-	unreadable := map[int]bool{}
+	unreadable := make([]bool, len(objs))
+	gateways := make([]*certs.Gateway, len(objs))
 	for i, obj := range effective {
-		err := index.Add(obj)
+		// The Gateway the index is given is the one planned below, read
+		// from the same object; a Certificate is only the index's, which
+		// lets go of it when a planned one of the same name replaces it.
+		gateways[i] = parsed[i].gateway
+		err := index.addParsed(obj, parsed[i])
+		parsed[i] = parsedObject{}
 		var shape *ShapeError
 		switch {
 		case err == nil:
@@ -207,19 +228,23 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 
 	// First pass: what every certs.Gateway will look like after injection and
 	// which Certificates meshcert will own, so each certs.Gateway is checked
-	// against the others as the cluster will hold them.
-	gateways := map[int]*certs.Gateway{}
-	for i, obj := range effective {
-		if !certs.IsGateway(obj.GroupVersionKind()) {
+	// against the others as the cluster will hold them. Each plan depends
+	// on the Gateways planned before it, so this pass is one loop.
+	for i := range effective {
+		if !certs.IsGateway(gvks[i]) {
 			continue
 		}
-		gateways[i] = certs.ParseGateway(obj)
 		plan := certs.PlanGateway(ctx, gateways[i], index, opts)
-		mutated, err := plan.Mutated()
-		if err != nil {
-			return nil, &ObjectError{Index: i, Err: err}
+		if len(plan.Injections) == 0 {
+			// Mutated would be the object itself, read the same way again.
+			index.AddGateway(gateways[i])
+		} else {
+			mutated, err := plan.Mutated()
+			if err != nil {
+				return nil, &ObjectError{Index: i, Err: err}
+			}
+			index.AddGateway(certs.ParseGateway(mutated))
 		}
-		index.AddGateway(certs.ParseGateway(mutated))
 		for _, crt := range plan.Certificates {
 			index.AddCertificate(claimedSince(ctx, index, crt, gateways[i].Created))
 		}
@@ -229,8 +254,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	// write is not free for another Gateway to take.
 	apiObjects := map[int]*gatewayapi.Object{}
 	for i, obj := range effective {
-		gvk := obj.GroupVersionKind()
-		if unreadable[i] || !gatewayapi.Is(gvk) {
+		if unreadable[i] || !gatewayapi.Is(gvks[i]) {
 			continue
 		}
 		o, err := gatewayapi.Parse(obj)
@@ -241,30 +265,47 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		index.AddShimCertificates(ctx, o, shimOpts)
 	}
 
+	// From here on the index is only read: what each object's checks and
+	// plans need from it is computed on every CPU, then merged in order.
 	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen, Refs: make([]finding.ObjectRef, len(effective))}
-	for i, obj := range effective {
-		res.Refs[i] = finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
-	}
 	var meshCAs []meshCA
 	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
 			res.Findings = append(res.Findings, ObjectFinding{Finding: f, Index: i})
 		}
 	}
-	superseded := duplicates(effective, add)
-	tooLarge(objs, add)
+	superseded := duplicates(effective, gvks, add)
+	checked := make([]checkedObject, len(objs))
+	forEach(len(objs), func(i int) {
+		obj := effective[i]
+		res.Refs[i] = finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
+		checked[i].tooLarge = tooLarge(objs[i])
+		// Certificates' unknown fields, metadata's among them, are checked
+		// against cert-manager's whole API below.
+		isCertificate := certs.IsCertificate(gvks[i])
+		checked[i].metadata = metadataFindings(obj, obj.GetNamespace() != "", isCertificate, unreadable[i])
+		if superseded[i] || unreadable[i] {
+			return
+		}
+		switch {
+		case certs.IsGateway(gvks[i]):
+			checked[i].gateway = planGateway(ctx, gateways[i], index, opts)
+		case isCertificate:
+			checked[i].certificate = checkCertificate(ctx, obj, index, opts)
+		}
+	})
+	for i := range objs {
+		add(i, checked[i].tooLarge)
+	}
 	inputCertificates := map[string]int{}
 	for i, obj := range effective {
-		if certs.IsCertificate(obj.GroupVersionKind()) && !superseded[i] && !unreadable[i] {
+		if certs.IsCertificate(gvks[i]) && !superseded[i] && !unreadable[i] {
 			inputCertificates[obj.GetNamespace()+"/"+obj.GetName()] = i
 		}
 	}
 	shimUpdates := map[int]shimUpdate{}
-	for i, obj := range effective {
-		// Certificates' unknown fields, metadata's among them, are checked
-		// against cert-manager's whole API below.
-		isCertificate := certs.IsCertificate(obj.GroupVersionKind())
-		add(i, metadataFindings(obj, obj.GetNamespace() != "", isCertificate, unreadable[i]))
+	for i := range effective {
+		add(i, checked[i].metadata)
 	}
 	for i, obj := range effective {
 		res.Objects[i] = objs[i]
@@ -273,10 +314,14 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			// only the last is planned; earlier copies are printed as given.
 			continue
 		}
-		gvk := obj.GroupVersionKind()
+		gvk := gvks[i]
 		switch {
 		case certs.IsGateway(gvk):
-			plan := certs.PlanGateway(ctx, gateways[i], index, opts)
+			planned := checked[i].gateway
+			if planned.err != nil {
+				return nil, &ObjectError{Index: i, Err: planned.err}
+			}
+			plan := planned.plan
 			add(i, plan.Findings)
 			res.Certificates = append(res.Certificates, plan.Certificates...)
 			certified := make([]string, len(plan.Certificates))
@@ -284,11 +329,8 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				certified[j] = crt.Namespace + "/" + crt.Spec.SecretName
 			}
 			res.Gateways = append(res.Gateways, GatewayPlan{Index: i, Managed: plan.Managed, CredentialNamespaces: plan.CredentialNamespaces, Certified: certified})
-			if len(plan.Injections) > 0 {
-				mutated, err := plan.Mutated()
-				if err != nil {
-					return nil, &ObjectError{Index: i, Err: err}
-				}
+			if planned.mutated != nil {
+				mutated := planned.mutated
 				if objs[i].GetNamespace() == "" {
 					// Print what the user wrote, plus the injection only.
 					mutated = &unstructured.Unstructured{Object: jsonvalue.WithoutNamespace(mutated.Object)}
@@ -296,22 +338,10 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				res.Objects[i] = mutated
 			}
 		case certs.IsCertificate(gvk):
-			crt, ok := index.Certificate(ctx, obj.GetNamespace(), obj.GetName())
-			if !ok {
-				return nil, &ObjectError{Index: i, Err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
+			if checked[i].certificate.err != nil {
+				return nil, &ObjectError{Index: i, Err: checked[i].certificate.err}
 			}
-			findings := certs.CheckCertificate(ctx, crt, index, opts)
-			if raw, err := json.Marshal(obj.Object); err == nil {
-				findings = append(findings, certs.UnknownCertificateFields(certs.CertificateRef(crt), raw)...)
-			}
-			if certs.IsManagedCertificate(crt) && !index.HasGateway(crt.Annotations[certs.AnnotationGateway]) {
-				b := finding.New(certs.CertificateRef(crt))
-				b.Warningf(finding.CodeOrphanCertificate, field.NewPath("metadata", "annotations").Key(certs.AnnotationGateway),
-					"meshcert created this Certificate for Gateway %s, which the input does not hold; in the cluster meshcert deletes it once that Gateway is gone: remove it, or add the Gateway",
-					crt.Annotations[certs.AnnotationGateway])
-				findings = append(findings, b.Findings()...)
-			}
-			add(i, findings)
+			add(i, checked[i].certificate.findings)
 		case gatewayapi.Is(gvk):
 			plan := gatewayapi.Plan(ctx, apiObjects[i], index, opts, shimOpts)
 			add(i, plan.Findings)
@@ -366,24 +396,105 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 	}
-	if err := res.replaceOwnCertificates(effective); err != nil {
+	if err := res.replaceOwnCertificates(objs, effective, gvks); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
+// checkedObject is what the second pass computes for one object before
+// the results are merged in input order.
+type checkedObject struct {
+	tooLarge, metadata finding.Findings
+	gateway            plannedGateway
+	certificate        checkedCertificate
+}
+
+// plannedGateway is a Gateway's plan against the whole input, and the
+// Gateway as inject prints it when the plan injects anything.
+type plannedGateway struct {
+	plan    *certs.GatewayPlan
+	mutated *unstructured.Unstructured
+	err     error
+}
+
+func planGateway(ctx context.Context, gw *certs.Gateway, index *Index, opts certs.Options) plannedGateway {
+	plan := certs.PlanGateway(ctx, gw, index, opts)
+	if len(plan.Injections) == 0 {
+		return plannedGateway{plan: plan}
+	}
+	mutated, err := plan.Mutated()
+	return plannedGateway{plan: plan, mutated: mutated, err: err}
+}
+
+// checkedCertificate is the findings on a Certificate of the input.
+type checkedCertificate struct {
+	findings finding.Findings
+	err      error
+}
+
+func checkCertificate(ctx context.Context, obj *unstructured.Unstructured, index *Index, opts certs.Options) checkedCertificate {
+	crt, ok := index.Certificate(ctx, obj.GetNamespace(), obj.GetName())
+	if !ok {
+		return checkedCertificate{err: fmt.Errorf("failed to find Certificate %s/%s in the index", obj.GetNamespace(), obj.GetName())}
+	}
+	findings := certs.CheckCertificate(ctx, crt, index, opts)
+	if raw, err := json.Marshal(obj.Object); err == nil {
+		findings = append(findings, certs.UnknownCertificateFields(certs.CertificateRef(crt), raw)...)
+	}
+	if certs.IsManagedCertificate(crt) && !index.HasGateway(crt.Annotations[certs.AnnotationGateway]) {
+		b := finding.New(certs.CertificateRef(crt))
+		b.Warningf(finding.CodeOrphanCertificate, field.NewPath("metadata", "annotations").Key(certs.AnnotationGateway),
+			"meshcert created this Certificate for Gateway %s, which the input does not hold; in the cluster meshcert deletes it once that Gateway is gone: remove it, or add the Gateway",
+			crt.Annotations[certs.AnnotationGateway])
+		findings = append(findings, b.Findings()...)
+	}
+	return checkedCertificate{findings: findings}
+}
+
+// forEach calls fn for every i below n, on every CPU. fn must only write
+// what belongs to i.
+func forEach(n int, fn func(i int)) {
+	// Chunks amortise the shared counter over objects that take
+	// microseconds each.
+	const chunk = 64
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+chunk, n); i++ {
+					fn(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // duplicates finds objects the input holds more than once (same group,
 // kind, namespace and name), reports each later copy and returns the
 // indexes of the copies a later one supersedes.
-func duplicates(objs []*unstructured.Unstructured, add func(int, finding.Findings)) map[int]bool {
+func duplicates(objs []*unstructured.Unstructured, gvks []schema.GroupVersionKind, add func(int, finding.Findings)) []bool {
 	type key struct{ group, kind, namespace, name string }
-	last := map[key]int{}
-	superseded := map[int]bool{}
+	last := make(map[key]int, len(objs))
+	superseded := make([]bool, len(objs))
 	for i, obj := range objs {
 		if obj.GetName() == "" {
 			continue
 		}
-		gvk := obj.GroupVersionKind()
+		gvk := gvks[i]
 		k := key{gvk.Group, gvk.Kind, obj.GetNamespace(), obj.GetName()}
 		if prev, ok := last[k]; ok {
 			superseded[prev] = true
@@ -403,25 +514,23 @@ func duplicates(objs []*unstructured.Unstructured, add func(int, finding.Finding
 // distribution keeps or lowers.
 const MaxObjectBytes = 3 << 19
 
-// tooLarge reports objects larger than etcd stores. Only objects whose
+// tooLarge reports an object larger than etcd stores. Only objects whose
 // size could come near the limit are encoded to measure them: the rest are
 // under it by an upper bound that allocates nothing.
-func tooLarge(objs []*unstructured.Unstructured, add func(int, finding.Findings)) {
-	for i, obj := range objs {
-		if jsonSizeBound(obj.Object) <= MaxObjectBytes {
-			continue
-		}
-		data, err := json.Marshal(obj.Object)
-		if err != nil || len(data) <= MaxObjectBytes {
-			continue
-		}
-		gvk := obj.GroupVersionKind()
-		b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
-		b.Errorf(finding.CodeObjectTooLarge, nil,
-			"this %s is %.1f MiB, larger than the %.1f MiB etcd stores, so the API server refuses it: move large data elsewhere (a huge annotation, thousands of hosts or names)",
-			gvk.Kind, float64(len(data))/(1<<20), float64(MaxObjectBytes)/(1<<20))
-		add(i, b.Findings())
+func tooLarge(obj *unstructured.Unstructured) finding.Findings {
+	if jsonSizeBound(obj.Object) <= MaxObjectBytes {
+		return nil
 	}
+	data, err := json.Marshal(obj.Object)
+	if err != nil || len(data) <= MaxObjectBytes {
+		return nil
+	}
+	gvk := obj.GroupVersionKind()
+	b := finding.New(finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	b.Errorf(finding.CodeObjectTooLarge, nil,
+		"this %s is %.1f MiB, larger than the %.1f MiB etcd stores, so the API server refuses it: move large data elsewhere (a huge annotation, thousands of hosts or names)",
+		gvk.Kind, float64(len(data))/(1<<20), float64(MaxObjectBytes)/(1<<20))
+	return b.Findings()
 }
 
 // jsonSizeBound is at least the size of v encoded as JSON: a string may
@@ -449,15 +558,22 @@ func jsonSizeBound(v any) int {
 }
 
 // replaceOwnCertificates puts desired Certificates in the place of the
-// meshcert Certificates of the same name in the input.
-func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured) error {
+// meshcert Certificates of the same name in the input. The objects are
+// built on every CPU; the first error in input order is the one reported.
+func (res *Result) replaceOwnCertificates(objs, effective []*unstructured.Unstructured, gvks []schema.GroupVersionKind) error {
 	desired := map[string]*cmapi.Certificate{}
 	for _, crt := range res.Certificates {
 		desired[crt.Namespace+"/"+crt.Name] = crt
 	}
+	type replacement struct {
+		index int
+		crt   *cmapi.Certificate
+		obj   *unstructured.Unstructured
+		err   error
+	}
+	var replacements []replacement
 	for i, obj := range effective {
-		gvk := obj.GroupVersionKind()
-		if !certs.IsCertificate(gvk) || !certs.ManagedByMeshcert(obj) {
+		if !certs.IsCertificate(gvks[i]) || !certs.ManagedByMeshcert(obj) {
 			continue
 		}
 		key := obj.GetNamespace() + "/" + obj.GetName()
@@ -465,12 +581,24 @@ func (res *Result) replaceOwnCertificates(effective []*unstructured.Unstructured
 		if !ok {
 			continue
 		}
-		u, err := certs.CertificateObject(crt)
-		if err != nil {
-			return &ObjectError{Index: i, Err: err}
-		}
-		res.Objects[i] = u
+		replacements = append(replacements, replacement{index: i, crt: crt})
 		delete(desired, key)
+	}
+	forEach(len(replacements), func(j int) {
+		r := &replacements[j]
+		r.obj, r.err = certs.CertificateObject(r.crt)
+		if r.err == nil && reflect.DeepEqual(r.obj.Object, objs[r.index].Object) {
+			// The input is what meshcert wants already (a repository that
+			// commits inject's output): it prints the same, and keeping it
+			// spares holding a second copy of every Certificate.
+			r.obj = objs[r.index]
+		}
+	})
+	for _, r := range replacements {
+		if r.err != nil {
+			return &ObjectError{Index: r.index, Err: r.err}
+		}
+		res.Objects[r.index] = r.obj
 	}
 	res.Certificates = slices.DeleteFunc(res.Certificates, func(crt *cmapi.Certificate) bool {
 		return desired[crt.Namespace+"/"+crt.Name] == nil

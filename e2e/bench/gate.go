@@ -11,6 +11,12 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 )
 
 // The CI gate: `meshcert check` over a GitOps repository's manifests, side
@@ -93,6 +99,56 @@ func WriteGateManifests(dir string, n int) error {
 			}
 		})
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GateObjectsWithCertificates is GateObjects plus the Certificates
+// WriteGateCertificates writes, one per Gateway.
+func GateObjectsWithCertificates(n int) int {
+	return GateObjects(n) + n
+}
+
+// WriteGateCertificates adds to what WriteGateManifests wrote in dir the
+// Certificates of its Gateways, as a repository that commits them holds
+// them: certificates/<namespace>.yaml for each namespace's Gateways, each
+// Certificate exactly as `meshcert inject` prints it. Planned the way
+// inject plans (offline.PlanObjects over the ClusterIssuer and one
+// namespace's file, which holds everything each of its Gateways depends
+// on), they live where the Gateways' credentials do, in istio-system, so
+// the Gateways keep their files. meshcert check finds nothing in the
+// whole, and inject replaces each Certificate in place by itself.
+func WriteGateCertificates(ctx context.Context, dir string, n int) error {
+	if err := os.MkdirAll(filepath.Join(dir, "certificates"), 0o755); err != nil {
+		return fmt.Errorf("failed to create certificates: %w", err)
+	}
+	issuer := filepath.Join(dir, "cluster", "clusterissuer.yaml")
+	for ns := range GateNamespaces(n) {
+		name := GateNamespace(ns)
+		objs, err := manifest.Read([]string{issuer, filepath.Join(dir, "namespaces", name+".yaml")}, nil)
+		if err != nil {
+			return fmt.Errorf("failed to read the manifests of %s: %w", name, err)
+		}
+		res, err := offline.PlanObjects(ctx, manifest.Unstructured(objs), certs.DefaultOptions(), "default")
+		if err != nil {
+			return fmt.Errorf("failed to plan the Gateways of %s: %w", name, err)
+		}
+		if want := min(GateGatewaysPerNamespace, n-ns*GateGatewaysPerNamespace); len(res.Certificates) != want || len(res.Findings) > 0 {
+			return fmt.Errorf("meshcert plans %d Certificates for the %d Gateways of %s, with findings %v", len(res.Certificates), want, name, res.Findings)
+		}
+		crts := make([]*unstructured.Unstructured, len(res.Certificates))
+		for i, crt := range res.Certificates {
+			if crts[i], err = certs.CertificateObject(crt); err != nil {
+				return err
+			}
+		}
+		var werr error
+		err = gateWriteFile(filepath.Join(dir, "certificates", name+".yaml"), func(w *bufio.Writer) {
+			werr = manifest.Write(w, crts)
+		})
+		if err = errors.Join(err, werr); err != nil {
 			return err
 		}
 	}
@@ -237,34 +293,51 @@ func gateMaxRSSBytes(ru *syscall.Rusage) int64 {
 	return ru.Maxrss * 1024
 }
 
-// GateCommands returns the two CI gates over the manifests under dir,
-// neither started, their output not captured:
+// The gates GateCommand runs.
+const (
+	GateCheck    = "meshcert check"
+	GateInject   = "meshcert inject"
+	GateIstioctl = "istioctl analyze"
+)
+
+// GateCommand returns one CI gate over the manifests under dir, not
+// started, its output not captured:
 //
 //	meshcert check -f DIR
+//	meshcert inject -f DIR
 //	istioctl analyze --use-kube=false --all-namespaces --color=false DIR
 //
-// Both read DIR recursively for .yaml, .yml and .json. istioctl takes files
+// All read DIR recursively for .yaml, .yml and .json. istioctl takes files
 // and directories as arguments (it has no -f, and its --recursive flag is
 // removed: set, it prints a notice and analyzes nothing); without
 // --all-namespaces it would report only on the namespace "default".
 // istioctl's exit code reflects its findings only with its default log
-// output (-o json or yaml always exit 0), so neither command is asked for
-// JSON. With --use-kube=false istioctl reads no kubeconfig; it skips the
-// kinds it has no schema for (cert-manager's) and, in files, Namespaces,
-// Pods, Services and Secrets, and stands in a default ingress gateway Pod
-// and Service in istio-system for selectors to match.
-func GateCommands(meshcert, istioctl, dir string) (meshcertCmd, istioctlCmd *exec.Cmd, err error) {
-	for _, p := range []struct{ what, path string }{
-		{"meshcert binary", meshcert}, {"istioctl binary", istioctl}, {"manifest directory", dir},
-	} {
+// output (-o json or yaml always exit 0), so neither check nor istioctl is
+// asked for JSON. With --use-kube=false istioctl reads no kubeconfig; it
+// skips the kinds it has no schema for (cert-manager's) and, in files,
+// Namespaces, Pods, Services and Secrets, and stands in a default ingress
+// gateway Pod and Service in istio-system for selectors to match. istioctl
+// is only needed for its gate.
+func GateCommand(tool, meshcert, istioctl, dir string) (*exec.Cmd, error) {
+	binary := struct{ what, path string }{"meshcert binary", meshcert}
+	if tool == GateIstioctl {
+		binary = struct{ what, path string }{"istioctl binary", istioctl}
+	}
+	for _, p := range []struct{ what, path string }{binary, {"manifest directory", dir}} {
 		if p.path == "" {
-			return nil, nil, fmt.Errorf("no %s given", p.what)
+			return nil, fmt.Errorf("no %s given", p.what)
 		}
 		if _, err := os.Stat(p.path); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", p.what, err)
+			return nil, fmt.Errorf("%s: %w", p.what, err)
 		}
 	}
-	meshcertCmd = exec.Command(meshcert, "check", "-f", dir)
-	istioctlCmd = exec.Command(istioctl, "analyze", "--use-kube=false", "--all-namespaces", "--color=false", dir)
-	return meshcertCmd, istioctlCmd, nil
+	switch tool {
+	case GateCheck:
+		return exec.Command(meshcert, "check", "-f", dir), nil
+	case GateInject:
+		return exec.Command(meshcert, "inject", "-f", dir), nil
+	case GateIstioctl:
+		return exec.Command(istioctl, "analyze", "--use-kube=false", "--all-namespaces", "--color=false", dir), nil
+	}
+	return nil, fmt.Errorf("unknown gate %q", tool)
 }

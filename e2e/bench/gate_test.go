@@ -13,6 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 )
 
 func TestWriteGateManifests(t *testing.T) {
@@ -169,6 +173,84 @@ func TestRunGate(t *testing.T) {
 			}
 			require.Equal(t, "gate", run.Tool)
 			require.Equal(t, tc.exitCode, run.ExitCode)
+		})
+	}
+}
+
+func TestWriteGateCertificates(t *testing.T) {
+	for name, tc := range map[string]struct {
+		gateways   int
+		namespaces int
+	}{
+		"25 Gateways get 25 Certificates in one namespace's file":      {gateways: 25, namespaces: 1},
+		"250 Gateways get 250 Certificates in three namespaces' files": {gateways: 250, namespaces: 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, WriteGateManifests(dir, tc.gateways))
+			require.NoError(t, WriteGateCertificates(t.Context(), dir, tc.gateways))
+
+			objects, files := readGateManifests(t, dir)
+			require.Len(t, files, 1+2*tc.namespaces, "the ClusterIssuer's file, and per namespace its Gateways' and their Certificates'")
+			require.Len(t, objects, GateObjectsWithCertificates(tc.gateways))
+			gateways := map[string]bool{}
+			var certificates []*unstructured.Unstructured
+			for _, o := range objects {
+				switch o.GetKind() {
+				case "Gateway":
+					gateways[o.GetNamespace()+"/"+o.GetName()] = true
+				case "Certificate":
+					certificates = append(certificates, o)
+				}
+			}
+			require.Len(t, certificates, tc.gateways)
+			for _, crt := range certificates {
+				gw := crt.GetAnnotations()["meshcert.io/gateway"]
+				require.True(t, gateways[gw], "%s names Gateway %q, which is not written", crt.GetName(), gw)
+				delete(gateways, gw)
+			}
+			require.Empty(t, gateways, "Gateways without a Certificate")
+
+			// What a repository committing inject's Certificates holds:
+			// check finds nothing in it, and inject plans no Certificate
+			// beyond those, each replaced in place by itself.
+			objs, err := manifest.Read([]string{dir}, nil)
+			require.NoError(t, err)
+			res, err := offline.PlanObjects(t.Context(), manifest.Unstructured(objs), certs.DefaultOptions(), "default")
+			require.NoError(t, err)
+			require.Empty(t, res.Findings)
+			require.Empty(t, res.Certificates, "every Certificate inject plans is in the input already")
+			for i, o := range objs {
+				if o.Object.GetKind() == "Certificate" {
+					require.Equal(t, o.Object.Object, res.Objects[i].Object, "%s is printed as written", o.Object.GetName())
+				}
+			}
+		})
+	}
+}
+
+func TestGateCommand(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		tool, istioctl string
+		args           []string
+		err            bool
+	}{
+		"check reads the directory":              {tool: GateCheck, args: []string{"/bin/true", "check", "-f", dir}},
+		"inject reads the directory":             {tool: GateInject, args: []string{"/bin/true", "inject", "-f", dir}},
+		"istioctl analyzes the directory":        {tool: GateIstioctl, istioctl: "/bin/false", args: []string{"/bin/false", "analyze", "--use-kube=false", "--all-namespaces", "--color=false", dir}},
+		"meshcert's gates need no istioctl":      {tool: GateCheck, args: []string{"/bin/true", "check", "-f", dir}},
+		"istioctl's gate needs istioctl":         {tool: GateIstioctl, err: true},
+		"a gate that does not exist is an error": {tool: "kubectl apply", err: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd, err := GateCommand(tc.tool, "/bin/true", tc.istioctl, dir)
+			if tc.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.args, cmd.Args)
 		})
 	}
 }

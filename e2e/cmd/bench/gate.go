@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,33 +13,63 @@ import (
 	"github.com/meshcert/meshcert/e2e/framework"
 )
 
-// gate runs `meshcert check` and `istioctl analyze --use-kube=false` on the
-// same manifests: gateRuns times each, istioctl fewer times at full size,
-// where one run takes minutes.
+// gateIstioctlMax is the largest gate istioctl analyze runs on: its time
+// grows with the square of the Gateways (239 s at 10,000), so at 100,000 it
+// would not finish in hours. Larger gates are the issue's repository that
+// commits the Gateways' Certificates too, and measure meshcert alone.
+const gateIstioctlMax = 10000
+
+// gate runs `meshcert check`, `meshcert inject` and `istioctl analyze
+// --use-kube=false` on the same manifests, at each of the size's Gateway
+// counts: gateRuns times each, istioctl fewer times at full size, where one
+// run takes minutes.
 func (r *runner) gate(ctx context.Context) error {
-	n := r.sizes.gateGateways
+	for _, n := range r.sizes.gateGateways {
+		if err := r.gateAt(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) gateAt(ctx context.Context, n int) error {
+	withCertificates := n > gateIstioctlMax
 	dir := filepath.Join(r.dir, fmt.Sprintf("gate-%d", n))
+	objects := bench.GateObjects(n)
+	if withCertificates {
+		dir += "-certificates"
+		objects = bench.GateObjectsWithCertificates(n)
+	}
 	if err := bench.WriteGateManifests(dir, n); err != nil {
 		return err
+	}
+	if withCertificates {
+		if err := bench.WriteGateCertificates(ctx, dir, n); err != nil {
+			return err
+		}
 	}
 	meshcert, err := framework.MeshcertBinary(ctx)
 	if err != nil {
 		return err
 	}
-	runs := map[string]int{"meshcert check": 3, "istioctl analyze": 3}
+	tools := []string{bench.GateCheck, bench.GateInject}
+	switch {
+	case n > gateIstioctlMax:
+	case r.istioctl == "":
+		log.Printf("gate at %d Gateways: istioctl analyze skipped, no -istioctl given", n)
+	default:
+		tools = append(tools, bench.GateIstioctl)
+	}
+	runs := map[string]int{bench.GateCheck: 3, bench.GateInject: 3, bench.GateIstioctl: 3}
 	if n > 2000 {
-		runs["istioctl analyze"] = 1
+		runs[bench.GateIstioctl] = 1
 	}
 	results := map[string][]bench.GateRun{}
-	for _, tool := range []string{"meshcert check", "istioctl analyze"} {
+	for _, tool := range tools {
 		for range runs[tool] {
-			mc, ic, err := bench.GateCommands(meshcert, r.istioctl, dir)
+			cmd, err := bench.GateCommand(tool, meshcert, r.istioctl, dir)
 			if err != nil {
 				return err
-			}
-			cmd := mc
-			if tool == "istioctl analyze" {
-				cmd = ic
 			}
 			run, err := bench.RunGate(ctx, tool, cmd)
 			if err != nil {
@@ -48,7 +79,9 @@ func (r *runner) gate(ctx context.Context) error {
 		}
 	}
 	var rows [][]string
-	for _, tool := range []string{"meshcert check", "istioctl analyze"} {
+	var worstWall time.Duration
+	var worstRSS int64
+	for _, tool := range tools {
 		rs := results[tool]
 		walls := make([]time.Duration, len(rs))
 		var rss int64
@@ -60,9 +93,16 @@ func (r *runner) gate(ctx context.Context) error {
 		rows = append(rows, []string{tool, fmt.Sprintf("%.2f–%.2f s", walls[0].Seconds(), walls[len(walls)-1].Seconds()), mib(rss),
 			strconv.Itoa(rs[0].ExitCode), strconv.Itoa(len(rs))})
 		r.summary.linef("CI gate on %d Gateways (%d objects): %s %s (median of %d), peak %s, exit %d",
-			n, bench.GateObjects(n), tool, secs2(median(walls)), len(rs), mib(rss), rs[0].ExitCode)
+			n, objects, tool, secs2(median(walls)), len(rs), mib(rss), rs[0].ExitCode)
+		if tool != bench.GateIstioctl {
+			worstWall, worstRSS = max(worstWall, median(walls)), max(worstRSS, rss)
+		}
 	}
-	r.summary.table(fmt.Sprintf("CI gate on %d Gateways, %d objects", n, bench.GateObjects(n)),
+	// The issue's targets, the worse of check and inject: at most 10 s and
+	// 512 MiB at 100,000 Gateways.
+	r.summary.linef("gate seconds at %d: %.2f", n, worstWall.Seconds())
+	r.summary.linef("gate MiB at %d: %.0f", n, float64(worstRSS)/(1<<20))
+	r.summary.table(fmt.Sprintf("CI gate on %d Gateways, %d objects", n, objects),
 		[]string{"gate", "wall", "peak RSS", "exit", "runs"}, rows)
 	return nil
 }

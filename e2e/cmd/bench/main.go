@@ -13,7 +13,8 @@
 //   - scale: the controller on many Gateways (convergence, memory,
 //     restart), and cert-manager's gateway-shim on as many Gateway API
 //     Gateways;
-//   - gate: `meshcert check` against `istioctl analyze --use-kube=false`.
+//   - gate: `meshcert check` and `meshcert inject` against `istioctl analyze
+//     --use-kube=false`, and at 100,000 Gateways with their Certificates.
 //
 // `bench noop-webhook` runs the no-op server (the command starts itself
 // that way, so the server is a process of its own like meshcert).
@@ -44,13 +45,14 @@ func main() {
 		}
 		return
 	}
-	size := flag.String("size", "quick", "quick (a few minutes) or full (the issue's sizes: 10,000 Gateways; about an hour)")
+	size := flag.String("size", "quick", "quick (a few minutes) or full (the issue's sizes: 10,000 Gateways, and 100,000 with their Certificates for the CI gate; about an hour)")
 	scenarios := flag.String("scenarios", "admission,apply,scale,gate", "comma-separated scenarios to run")
 	dir := flag.String("dir", "", "directory for the planes' logs, profiles and the report (default: a new temporary directory)")
 	servers := flag.String("admission-servers", "1,10,100", "comma-separated server counts of the admission scenario's Gateways")
 	meshcertArgs := flag.String("meshcert-args", "", "space-separated extra flags for every meshcert serve, e.g. --max-write-deferral=0")
 	scaleGateways := flag.String("scale-gateways", "", "comma-separated Gateway counts of the scale scenario (default: the size's)")
-	istioctl := flag.String("istioctl", "", "istioctl binary for the gate scenario (make istioctl builds it)")
+	istioctl := flag.String("istioctl", "", "istioctl binary for the gate scenario (make istioctl builds it; without it, istioctl analyze is skipped)")
+	gateGateways := flag.String("gate-gateways", "", "comma-separated Gateway counts of the gate scenario (default: the size's); above 10,000 the manifests hold the Certificates too and istioctl does not run")
 	connections := flag.Int("connections", 8, "keep-alive connections of the admission load")
 	flag.Parse()
 	sizes, ok := sizesByName[*size]
@@ -61,6 +63,9 @@ func main() {
 	sizes.admissionServers = positiveInts("-admission-servers", *servers)
 	if *scaleGateways != "" {
 		sizes.scaleGateways = positiveInts("-scale-gateways", *scaleGateways)
+	}
+	if *gateGateways != "" {
+		sizes.gateGateways = positiveInts("-gate-gateways", *gateGateways)
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "meshcert-bench-")
@@ -151,7 +156,8 @@ type sizes struct {
 	applyRounds          int
 	scaleGateways        []int
 	scaleNamespaces      int
-	gateGateways         int
+	// gateGateways are the Gateway counts of the CI gate.
+	gateGateways []int
 }
 
 var sizesByName = map[string]sizes{
@@ -159,12 +165,12 @@ var sizesByName = map[string]sizes{
 		admissionServers: []int{1, 10, 100}, admissionRate: 500, admissionPhase: 3 * time.Second, admissionRounds: 2,
 		applyGateways: 500, applyRounds: 1,
 		scaleGateways: []int{1000}, scaleNamespaces: 10,
-		gateGateways: 1000,
+		gateGateways: []int{1000},
 	},
 	"full": {
 		admissionServers: []int{1, 10, 100}, admissionRate: 500, admissionPhase: 10 * time.Second, admissionRounds: 3,
 		applyGateways: 500, applyRounds: 3,
 		scaleGateways: []int{1000, 10000}, scaleNamespaces: 100,
-		gateGateways: 10000,
+		gateGateways: []int{10000, 100000},
 	},
 }
