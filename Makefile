@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	./certs:FuzzCredentialName \
 	./certs:FuzzPlanGateway \
 	./certs:FuzzResolveCredential \
+	./certs:FuzzPathParts \
 	./istiooperator:FuzzCheck \
 	./istiooperator:FuzzPlanIstioOperator \
 	./istiooperator:FuzzCheckRenderedInstall \

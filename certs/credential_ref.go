@@ -158,10 +158,10 @@ func toResourceName(name string) string {
 // keeps the first two, and the other schemes need both parts.
 func parseResource(r *CredentialRef, proxyNamespace string) {
 	if rest, ok := strings.CutPrefix(r.Resource, schemeKubernetes); ok {
-		parts := strings.Split(rest, "/")
-		r.Kind, r.Namespace, r.Name = CredentialSecret, proxyNamespace, parts[0]
-		if len(parts) > 1 {
-			r.Namespace, r.Name = parts[0], parts[1]
+		first, second, more := pathParts(rest)
+		r.Kind, r.Namespace, r.Name = CredentialSecret, proxyNamespace, first
+		if more {
+			r.Namespace, r.Name = first, second
 		}
 		return
 	}
@@ -173,12 +173,12 @@ func parseResource(r *CredentialRef, proxyNamespace string) {
 		if !ok {
 			continue
 		}
-		parts := strings.Split(rest, "/")
-		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		first, second, more := pathParts(rest)
+		if !more || first == "" || second == "" {
 			r.Kind, r.Refusal = CredentialInvalid, "istiod needs "+scheme.prefix+"<namespace>/<name>"
 			return
 		}
-		r.Kind, r.Namespace, r.Name = scheme.kind, parts[0], parts[1]
+		r.Kind, r.Namespace, r.Name = scheme.kind, first, second
 		if r.Kind == CredentialConfigMap {
 			// GetConfigMapCaCert reads the ConfigMap without the suffix.
 			r.Name = strings.TrimSuffix(r.Name, caCertSuffix)
@@ -191,6 +191,16 @@ func parseResource(r *CredentialRef, proxyNamespace string) {
 		return
 	}
 	r.Refusal = "istiod cannot parse it as a credential"
+}
+
+// pathParts are the first two parts of path split at "/", as
+// strings.Split(path, "/")[0] and [1] (more reports whether there is a
+// second), without building the slice: every credential of every server
+// is resolved several times per plan.
+func pathParts(path string) (first, second string, more bool) {
+	first, rest, more := strings.Cut(path, "/")
+	second, _, _ = strings.Cut(rest, "/")
+	return first, second, more
 }
 
 // authorize is istiod's filterAuthorizedResources for an Istio Gateway:
