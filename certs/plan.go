@@ -52,10 +52,7 @@ func PlanGateway(ctx context.Context, gw *Gateway, lookup Lookup, opts Options) 
 	checkServerHosts(&b, gw)
 
 	// credentials[i] is what server i reads after injection.
-	credentials := make([][]string, len(gw.Servers))
-	for i, srv := range gw.Servers {
-		credentials[i] = srv.TLS.Credentials()
-	}
+	credentials := serverCredentials(gw)
 	if p.Managed {
 		p.Injections = injections(ctx, &b, gw, credentials, p.CredentialNamespaces, lookup, opts)
 		p.Certificates = desiredCertificates(ctx, &b, gw, p.CredentialNamespaces, credentials, lookup, opts)
@@ -95,12 +92,18 @@ func PlanInjections(ctx context.Context, gw *Gateway, lookup Lookup, opts Option
 	}
 	beside := besideOf(ctx, lookup, gw)
 	namespaces := credentialNamespaces(ctx, &b, gw, beside.Namespaces, lookup, opts)
-	credentials := make([][]string, len(gw.Servers))
-	for i, srv := range gw.Servers {
-		credentials[i] = srv.TLS.Credentials()
-	}
-	p.Injections = injections(ctx, &b, gw, credentials, namespaces, lookup, opts)
+	p.Injections = injections(ctx, &b, gw, serverCredentials(gw), namespaces, lookup, opts)
 	return p
+}
+
+// serverCredentials are the credentials each server of gw names, before
+// injection.
+func serverCredentials(gw *Gateway) [][]string {
+	out := make([][]string, len(gw.Servers))
+	for i, srv := range gw.Servers {
+		out[i] = srv.TLS.Credentials()
+	}
+	return out
 }
 
 // injections are what a managed Gateway gets injected: credentialNames

@@ -331,8 +331,10 @@ func (l *Lookup) GatewaysClaiming(ctx context.Context, key string) []*certs.Gate
 		return nil
 	}
 	out := make([]*certs.Gateway, 0, len(objs))
-	for _, g := range l.cachedGateways(objs) {
-		out = append(out, g.Parsed)
+	for _, obj := range objs {
+		if g, ok := l.cachedGateway(obj); ok {
+			out = append(out, g.Parsed)
+		}
 	}
 	slices.SortFunc(out, func(a, b *certs.Gateway) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -348,11 +350,7 @@ func (l *Lookup) Gateway(ctx context.Context, namespace, name string) (*CachedGa
 	if l.failed(certs.GatewayGVK.Kind, err) || !exists {
 		return nil, false
 	}
-	gws := l.cachedGateways([]any{obj})
-	if len(gws) == 0 {
-		return nil, false
-	}
-	return gws[0], true
+	return l.cachedGateway(obj)
 }
 
 // Gateways are the cached Istio Gateways of namespace, or of every
@@ -369,20 +367,28 @@ func (l *Lookup) Gateways(ctx context.Context, namespace string) []*CachedGatewa
 	return l.cachedGateways(objs)
 }
 
-// cachedGateways reads objs as the cache's transform leaves them. An
-// unstructured Gateway (a cache without the transform) is parsed here
-// rather than taken for absent, which would have the controller prune its
-// Certificates; anything else is logged once.
+// cachedGateways reads objs as the cache's transform leaves them
+// (cachedGateway).
 func (l *Lookup) cachedGateways(objs []any) []*CachedGateway {
 	out := make([]*CachedGateway, 0, len(objs))
 	for _, obj := range objs {
-		g, err := cachedGatewayOf(obj)
-		if l.failed(certs.GatewayGVK.Kind, err) {
-			continue
+		if g, ok := l.cachedGateway(obj); ok {
+			out = append(out, g)
 		}
-		out = append(out, g)
 	}
 	return out
+}
+
+// cachedGateway reads obj as the cache's transform leaves it. An
+// unstructured Gateway (a cache without the transform) is parsed here
+// rather than taken for absent, which would have the controller prune its
+// Certificates; anything else is logged once.
+func (l *Lookup) cachedGateway(obj any) (*CachedGateway, bool) {
+	g, err := cachedGatewayOf(obj)
+	if l.failed(certs.GatewayGVK.Kind, err) {
+		return nil, false
+	}
+	return g, true
 }
 
 // KnowsGatewayAPI implements gatewayapi.Parents: whether the API server

@@ -8,9 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"sync/atomic"
+
+	"github.com/meshcert/meshcert/internal/parallel"
 )
 
 // extensions are the files picked up when a directory is given, the same
@@ -86,28 +86,21 @@ func listSources(paths []string, stdin io.Reader) ([]*input, error) {
 // most of what a large input costs. Once a source fails, later ones are
 // skipped, since Read reports only the first error.
 func decodeSources(sources []*input) {
-	var next, failed atomic.Int64
+	var failed atomic.Int64
 	failed.Store(math.MaxInt64)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(sources)) {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(sources)) || i > failed.Load() {
-					return
-				}
-				src := sources[i]
-				src.decode()
-				for src.err != nil {
-					prev := failed.Load()
-					if i >= prev || failed.CompareAndSwap(prev, i) {
-						break
-					}
-				}
+	parallel.ForEach(len(sources), 1, func(i int) {
+		if int64(i) > failed.Load() {
+			return
+		}
+		src := sources[i]
+		src.decode()
+		for src.err != nil {
+			prev := failed.Load()
+			if int64(i) >= prev || failed.CompareAndSwap(prev, int64(i)) {
+				break
 			}
-		})
-	}
-	wg.Wait()
+		}
+	})
 }
 
 func (src *input) decode() {

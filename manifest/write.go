@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/meshcert/meshcert/internal/parallel"
 )
 
 // Write writes objs as one YAML stream, documents separated by "---". It
@@ -60,25 +59,18 @@ type encodedObject struct {
 
 // encodeAll encodes objs into out on every CPU.
 func encodeAll(objs []*unstructured.Unstructured, out []encodedObject) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(objs)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(objs); i = int(next.Add(1)) - 1 {
-				obj := objs[i]
-				if obj == nil || obj.Object == nil {
-					out[i] = encodedObject{err: errors.New("object is nil")}
-					continue
-				}
-				data, err := encode(obj.Object)
-				out[i] = encodedObject{data: data, err: err}
-				if err != nil {
-					out[i].what = fmt.Sprintf(" (%s %s)", obj.GetKind(), obj.GetName())
-				}
-			}
-		})
-	}
-	wg.Wait()
+	parallel.ForEach(len(objs), 1, func(i int) {
+		obj := objs[i]
+		if obj == nil || obj.Object == nil {
+			out[i] = encodedObject{err: errors.New("object is nil")}
+			return
+		}
+		data, err := encode(obj.Object)
+		out[i] = encodedObject{data: data, err: err}
+		if err != nil {
+			out[i].what = fmt.Sprintf(" (%s %s)", obj.GetKind(), obj.GetName())
+		}
+	})
 }
 
 // Unstructured returns the objects' Kubernetes content, for Write.

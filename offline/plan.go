@@ -7,11 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -25,6 +22,7 @@ import (
 	"github.com/meshcert/meshcert/finding"
 	"github.com/meshcert/meshcert/gatewayapi"
 	"github.com/meshcert/meshcert/internal/jsonvalue"
+	"github.com/meshcert/meshcert/internal/parallel"
 	"github.com/meshcert/meshcert/istiooperator"
 )
 
@@ -181,7 +179,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	effective := make([]*unstructured.Unstructured, len(objs))
 	gvks := make([]schema.GroupVersionKind, len(objs))
 	parsed := make([]parsedObject, len(objs))
-	forEach(len(objs), func(i int) {
+	parallel.ForEach(len(objs), objectChunk, func(i int) {
 		obj := objs[i]
 		effective[i] = obj
 		gvk := obj.GroupVersionKind()
@@ -276,7 +274,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 	}
 	superseded := duplicates(effective, gvks, add)
 	checked := make([]checkedObject, len(objs))
-	forEach(len(objs), func(i int) {
+	parallel.ForEach(len(objs), objectChunk, func(i int) {
 		obj := effective[i]
 		res.Refs[i] = finding.ObjectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()}
 		checked[i].tooLarge = tooLarge(objs[i])
@@ -452,36 +450,9 @@ func checkCertificate(ctx context.Context, obj *unstructured.Unstructured, index
 	return checkedCertificate{findings: findings}
 }
 
-// forEach calls fn for every i below n, on every CPU. fn must only write
-// what belongs to i.
-func forEach(n int, fn func(i int)) {
-	// Chunks amortise the shared counter over objects that take
-	// microseconds each.
-	const chunk = 64
-	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				start := int(next.Add(chunk)) - chunk
-				if start >= n {
-					return
-				}
-				for i := start; i < min(start+chunk, n); i++ {
-					fn(i)
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
+// objectChunk is how many objects a CPU takes at a time: each takes
+// microseconds.
+const objectChunk = 64
 
 // duplicates finds objects the input holds more than once (same group,
 // kind, namespace and name), reports each later copy and returns the
@@ -584,7 +555,7 @@ func (res *Result) replaceOwnCertificates(objs, effective []*unstructured.Unstru
 		replacements = append(replacements, replacement{index: i, crt: crt})
 		delete(desired, key)
 	}
-	forEach(len(replacements), func(j int) {
+	parallel.ForEach(len(replacements), objectChunk, func(j int) {
 		r := &replacements[j]
 		r.obj, r.err = certs.CertificateObject(r.crt)
 		if r.err == nil && reflect.DeepEqual(r.obj.Object, objs[r.index].Object) {

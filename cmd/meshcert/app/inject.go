@@ -6,11 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 
@@ -18,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/internal/parallel"
 	"github.com/meshcert/meshcert/manifest"
 	"github.com/meshcert/meshcert/report"
 )
@@ -93,16 +91,9 @@ is 1 when any of them is an error, 2 when the input cannot be read.`,
 func certificateObjects(crts []*cmapi.Certificate) ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, len(crts))
 	errs := make([]error, len(crts))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(crts)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(crts); i = int(next.Add(1)) - 1 {
-				out[i], errs[i] = certs.CertificateObject(crts[i])
-			}
-		})
-	}
-	wg.Wait()
+	parallel.ForEach(len(crts), 1, func(i int) {
+		out[i], errs[i] = certs.CertificateObject(crts[i])
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, &exitError{code: exitInput, err: err}
