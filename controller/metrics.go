@@ -74,10 +74,9 @@ func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Re
 	if err != nil {
 		return nil, err
 	}
-	if _, err := metricsutil.GaugeFunc(reg, managedCertificatesMetric, func() float64 { return countManaged(ctx, reader) }); err != nil {
-		return nil, err
-	}
-	certificateStates := []metricsutil.Definition{certificateReadyMetric, certificateExpirationMetric, certificateRenewalMetric}
+	// One collector for the count and the per-Certificate gauges, so a
+	// scrape lists the managed Certificates once.
+	certificateStates := []metricsutil.Definition{managedCertificatesMetric, certificateReadyMetric, certificateExpirationMetric, certificateRenewalMetric}
 	if err := metricsutil.GaugesFunc(reg, certificateStates, func(emit metricsutil.Emit) { emitCertificateStates(ctx, reader, emit) }); err != nil {
 		return nil, err
 	}
@@ -86,14 +85,6 @@ func NewMetrics(ctx context.Context, reg prometheus.Registerer, reader client.Re
 		return nil, err
 	}
 	return &Metrics{certificateWrites: writes, rootRotationPhase: phase}, nil
-}
-
-func countManaged(ctx context.Context, reader client.Reader) float64 {
-	list, ok := listManaged(ctx, reader)
-	if !ok {
-		return 0
-	}
-	return float64(len(list.Items))
 }
 
 func listManaged(ctx context.Context, reader client.Reader) (*cmapi.CertificateList, bool) {
@@ -106,12 +97,15 @@ func listManaged(ctx context.Context, reader client.Reader) (*cmapi.CertificateL
 }
 
 // emitCertificateStates reads the managed Certificates from the cache when
-// scraped, so a deleted one leaves no series behind.
+// scraped, so a deleted one leaves no series behind. The count is 0 when
+// the cache cannot list them.
 func emitCertificateStates(ctx context.Context, reader client.Reader, emit metricsutil.Emit) {
 	list, ok := listManaged(ctx, reader)
 	if !ok {
+		emit(managedCertificatesMetric, 0)
 		return
 	}
+	emit(managedCertificatesMetric, float64(len(list.Items)))
 	for i := range list.Items {
 		crt := &list.Items[i]
 		labels := []string{crt.Namespace, crt.Name, crt.Annotations[certs.AnnotationGateway]}

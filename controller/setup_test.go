@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -265,7 +267,8 @@ func TestMetrics(t *testing.T) {
 	failing.Status.Conditions = []cmapi.CertificateCondition{{Type: cmapi.CertificateConditionReady, Status: cmmeta.ConditionFalse}}
 	h := newHarness(t, issued, failing, theirs)
 	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(t.Context(), reg, h.client)
+	lists := &countingReader{Reader: h.client}
+	m, err := NewMetrics(t.Context(), reg, lists)
 	require.NoError(t, err)
 
 	m.wrote(opCreate)
@@ -299,6 +302,11 @@ meshcert_certificate_renewal_timestamp_seconds{certificate_name="a",certificate_
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(states),
 		"meshcert_certificate_ready", "meshcert_certificate_expiration_timestamp_seconds", "meshcert_certificate_renewal_timestamp_seconds"))
 
+	before := lists.lists.Load()
+	_, err = reg.Gather()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), lists.lists.Load()-before, "a scrape lists the managed Certificates once, for the count and the per-Certificate gauges")
+
 	again, err := NewMetrics(t.Context(), reg, h.client)
 	require.NoError(t, err, "registering twice with one registry reuses the collectors")
 	again.wrote(opUpdate)
@@ -316,4 +324,15 @@ func TestTheConfiguredRecorderIsUsed(t *testing.T) {
 	assert.Same(t, mine, Config{Recorder: mine}.recorder(mgr))
 	assert.NotNil(t, Config{}.recorder(mgr), "without one, the manager's")
 	assert.NotSame(t, mine, Config{}.recorder(mgr))
+}
+
+// countingReader counts the lists made through it.
+type countingReader struct {
+	client.Reader
+	lists atomic.Int64
+}
+
+func (r *countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	r.lists.Add(1)
+	return r.Reader.List(ctx, list, opts...)
 }

@@ -15,7 +15,7 @@ import (
 // CLI run plans them (Istio Gateways merged with Gateway API listeners on
 // one workload, ListenerSets with their Gateways): it never panics, every
 // finding names an object of the input, and the same input plans the
-// same.
+// same; CheckObjects gives the same result without the objects.
 func FuzzPlanObjects(f *testing.F) {
 	for _, file := range []string{"../testdata/findings/MC2025.yaml", "../testdata/findings/MC8002.yaml", "../testdata/findings/MC2024.yaml", "../testdata/findings/MC8001.yaml"} {
 		data, err := os.ReadFile(file)
@@ -50,6 +50,12 @@ func FuzzPlanObjects(f *testing.F) {
 		again := plan()
 		if assert.NotNil(t, again) {
 			assert.Equal(t, first.Findings, again.Findings)
+		}
+		checked, err := CheckObjects(t.Context(), objs, certs.DefaultOptions(), "default")
+		if assert.NoError(t, err, "check plans what inject plans") {
+			assert.Nil(t, checked.Objects)
+			first.Objects = nil
+			assert.Equal(t, first, checked, "check's result is inject's without the objects")
 		}
 	})
 }

@@ -175,6 +175,20 @@ var namespacedKinds = map[string]bool{
 // the checks of every Certificate) runs on every CPU; the results are
 // merged in input order, so the result is the same as one loop's.
 func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*Result, error) {
+	return planObjects(ctx, objs, opts, defaultNamespace, true)
+}
+
+// CheckObjects is PlanObjects for callers that read only the findings,
+// references, plans and Certificates: the Result's Objects are nil. It
+// does not build the mutated copy of every Gateway that inject prints,
+// a tenth of the heap when checking 100,000 Gateways.
+func CheckObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*Result, error) {
+	return planObjects(ctx, objs, opts, defaultNamespace, false)
+}
+
+// planObjects plans objs; withObjects says whether to build the Result's
+// Objects.
+func planObjects(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string, withObjects bool) (*Result, error) {
 	shimOpts := gatewayapi.DefaultShimOptions()
 	effective := make([]*unstructured.Unstructured, len(objs))
 	gvks := make([]schema.GroupVersionKind, len(objs))
@@ -241,7 +255,12 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 			if err != nil {
 				return nil, &ObjectError{Index: i, Err: err}
 			}
-			index.AddGateway(certs.ParseGateway(mutated))
+			// The index reads the parsed fields, as the cluster's cache
+			// holds them; the mutated copy itself would be kept to the end
+			// (110 MB at 100,000 Gateways).
+			claimed := certs.ParseGateway(mutated)
+			claimed.Object = nil
+			index.AddGateway(claimed)
 		}
 		for _, crt := range plan.Certificates {
 			index.AddCertificate(claimedSince(ctx, index, crt, gateways[i].Created))
@@ -265,7 +284,10 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 
 	// From here on the index is only read: what each object's checks and
 	// plans need from it is computed on every CPU, then merged in order.
-	res := &Result{Objects: make([]*unstructured.Unstructured, len(objs)), Findings: misshapen, Refs: make([]finding.ObjectRef, len(effective))}
+	res := &Result{Findings: misshapen, Refs: make([]finding.ObjectRef, len(effective))}
+	if withObjects {
+		res.Objects = make([]*unstructured.Unstructured, len(objs))
+	}
 	var meshCAs []meshCA
 	add := func(i int, fs finding.Findings) {
 		for _, f := range fs {
@@ -287,7 +309,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 		switch {
 		case certs.IsGateway(gvks[i]):
-			checked[i].gateway = planGateway(ctx, gateways[i], index, opts)
+			checked[i].gateway = planGateway(ctx, gateways[i], index, opts, withObjects)
 		case isCertificate:
 			checked[i].certificate = checkCertificate(ctx, obj, index, opts)
 		}
@@ -306,7 +328,9 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		add(i, checked[i].metadata)
 	}
 	for i, obj := range effective {
-		res.Objects[i] = objs[i]
+		if withObjects {
+			res.Objects[i] = objs[i]
+		}
 		if superseded[i] || unreadable[i] {
 			// kubectl applies every copy in turn and the last one wins, so
 			// only the last is planned; earlier copies are printed as given.
@@ -327,7 +351,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				certified[j] = crt.Namespace + "/" + crt.Spec.SecretName
 			}
 			res.Gateways = append(res.Gateways, GatewayPlan{Index: i, Managed: plan.Managed, CredentialNamespaces: plan.CredentialNamespaces, Certified: certified})
-			if planned.mutated != nil {
+			if withObjects && planned.mutated != nil {
 				mutated := planned.mutated
 				if objs[i].GetNamespace() == "" {
 					// Print what the user wrote, plus the injection only.
@@ -377,7 +401,7 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 				res.Certificates = append(res.Certificates, plan.Certificate)
 				meshCAs = append(meshCAs, meshCA{index: i, obj: obj, certificate: plan.Certificate})
 			}
-			if mutated := plan.Mutated(); mutated != nil {
+			if mutated := plan.Mutated(); withObjects && mutated != nil {
 				if objs[i].GetNamespace() == "" {
 					mutated = &unstructured.Unstructured{Object: jsonvalue.WithoutNamespace(mutated.Object)}
 				}
@@ -386,15 +410,17 @@ func PlanObjects(ctx context.Context, objs []*unstructured.Unstructured, opts ce
 		}
 	}
 	res.contestedMeshCAs(meshCAs, add)
-	if err := res.updateShimCertificates(objs, shimUpdates); err != nil {
-		return nil, err
+	if withObjects {
+		if err := res.updateShimCertificates(objs, shimUpdates); err != nil {
+			return nil, err
+		}
 	}
 	for _, list := range [][]*cmapi.Certificate{res.Certificates, res.ShimCertificates} {
 		slices.SortFunc(list, func(a, b *cmapi.Certificate) int {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 	}
-	if err := res.replaceOwnCertificates(objs, effective, gvks); err != nil {
+	if err := res.replaceOwnCertificates(objs, effective, gvks, withObjects); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -416,12 +442,17 @@ type plannedGateway struct {
 	err     error
 }
 
-func planGateway(ctx context.Context, gw *certs.Gateway, index *Index, opts certs.Options) plannedGateway {
+func planGateway(ctx context.Context, gw *certs.Gateway, index *Index, opts certs.Options, withObject bool) plannedGateway {
 	plan := certs.PlanGateway(ctx, gw, index, opts)
 	if len(plan.Injections) == 0 {
 		return plannedGateway{plan: plan}
 	}
 	mutated, err := plan.Mutated()
+	if !withObject {
+		// Built all the same for its error: a Gateway inject cannot
+		// mutate stops check as it stops inject.
+		mutated = nil
+	}
 	return plannedGateway{plan: plan, mutated: mutated, err: err}
 }
 
@@ -529,9 +560,11 @@ func jsonSizeBound(v any) int {
 }
 
 // replaceOwnCertificates puts desired Certificates in the place of the
-// meshcert Certificates of the same name in the input. The objects are
-// built on every CPU; the first error in input order is the one reported.
-func (res *Result) replaceOwnCertificates(objs, effective []*unstructured.Unstructured, gvks []schema.GroupVersionKind) error {
+// meshcert Certificates of the same name in the input (withObjects: into
+// res.Objects; else they are only taken out of res.Certificates). The
+// objects are built on every CPU; the first error in input order is the
+// one reported.
+func (res *Result) replaceOwnCertificates(objs, effective []*unstructured.Unstructured, gvks []schema.GroupVersionKind, withObjects bool) error {
 	desired := map[string]*cmapi.Certificate{}
 	for _, crt := range res.Certificates {
 		desired[crt.Namespace+"/"+crt.Name] = crt
@@ -554,6 +587,9 @@ func (res *Result) replaceOwnCertificates(objs, effective []*unstructured.Unstru
 		}
 		replacements = append(replacements, replacement{index: i, crt: crt})
 		delete(desired, key)
+	}
+	if !withObjects {
+		replacements = nil
 	}
 	parallel.ForEach(len(replacements), objectChunk, func(j int) {
 		r := &replacements[j]

@@ -2,6 +2,9 @@ package offline
 
 import (
 	"encoding/json"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/finding"
+	"github.com/meshcert/meshcert/manifest"
 )
 
 func TestPlanObjects(t *testing.T) {
@@ -380,4 +384,62 @@ kind: ClusterIssuer
 metadata: {name: ca}
 spec: {selfSigned: {}}
 `
+}
+
+// What check reads of a plan is what inject reads, over every manifest the
+// repository's tests feed the planner: the findings catalogue, the seed,
+// rendered charts, the Sail and upstream samples.
+func TestCheckObjectsIsPlanObjectsWithoutTheObjects(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"findings", "seed", "rendered", "sail", "upstream"} {
+		err := filepath.WalkDir(filepath.Join("..", "testdata", dir), func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+				files = append(files, path)
+			}
+			return err
+		})
+		require.NoError(t, err)
+	}
+	require.Greater(t, len(files), 100)
+	planned := 0
+	for _, file := range files {
+		t.Run(file, func(t *testing.T) {
+			objs, err := manifest.Read([]string{file}, nil)
+			if err != nil {
+				// Some findings are about input that does not decode.
+				return
+			}
+			input := manifest.Unstructured(objs)
+			want, wantErr := PlanObjects(t.Context(), input, certs.DefaultOptions(), "default")
+			got, err := CheckObjects(t.Context(), input, certs.DefaultOptions(), "default")
+			if wantErr != nil {
+				assert.EqualError(t, err, wantErr.Error())
+				return
+			}
+			require.NoError(t, err)
+			planned++
+			assert.Nil(t, got.Objects)
+			// inject's output read again: its Certificates are the
+			// input's now, replaced in place rather than planned anew.
+			again := slices.Clone(want.Objects)
+			for _, crt := range want.Certificates {
+				u, err := certs.CertificateObject(crt)
+				require.NoError(t, err)
+				again = append(again, u)
+			}
+			want.Objects = nil
+			assert.Equal(t, want, got)
+
+			wantAgain, wantErr := PlanObjects(t.Context(), again, certs.DefaultOptions(), "default")
+			gotAgain, err := CheckObjects(t.Context(), again, certs.DefaultOptions(), "default")
+			if wantErr != nil {
+				assert.EqualError(t, err, wantErr.Error())
+				return
+			}
+			require.NoError(t, err)
+			wantAgain.Objects = nil
+			assert.Equal(t, wantAgain, gotAgain, "inject's output checked")
+		})
+	}
+	assert.Greater(t, planned, 100, "most of the files are planned, not skipped")
 }

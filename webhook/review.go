@@ -121,7 +121,16 @@ func (s *reviewServer) read(r *http.Request) (version metav1.TypeMeta, req admis
 		return version, req, false
 	}
 	limited := &io.LimitedReader{R: r.Body, N: maxReviewSize}
-	body, err := io.ReadAll(limited)
+	// Sized by Content-Length (bounded by the limit), the body is read into
+	// one buffer: growing one from 512 bytes copied a 100-server review's
+	// 60 KB seven times.
+	size := int64(bytes.MinRead)
+	if r.ContentLength > 0 && r.ContentLength < maxReviewSize {
+		size += r.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(limited)
+	body := buf.Bytes()
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	// A body that reaches the limit is too large, as controller-runtime

@@ -90,11 +90,6 @@ func CounterFunc(reg prometheus.Registerer, d Definition, value func() float64) 
 	return register(reg, d, Counter, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, value))
 }
 
-// GaugeFunc registers d, a gauge read from value when scraped, with reg.
-func GaugeFunc(reg prometheus.Registerer, d Definition, value func() float64) (prometheus.GaugeFunc, error) {
-	return register(reg, d, Gauge, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, value))
-}
-
 // register registers c with reg and returns the collector in use: c, or the
 // equal collector already registered. A collector of a kind its Definition
 // does not declare is a programming error, reported as one.

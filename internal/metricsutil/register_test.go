@@ -60,7 +60,7 @@ func TestRegister(t *testing.T) {
 		assert.Same(t, first, again)
 	})
 	t.Run("a collector of another type than its definition is an error naming the metric", func(t *testing.T) {
-		_, err := GaugeFunc(prometheus.NewRegistry(), counter, func() float64 { return 0 })
+		_, err := GaugeVec(prometheus.NewRegistry(), counter)
 		require.ErrorContains(t, err, "test_counter_total")
 	})
 	t.Run("a name taken by a different collector is an error naming the metric", func(t *testing.T) {

@@ -46,7 +46,7 @@ format=path outputs, stdout stays empty.`,
 			}
 			opts := planner.options()
 			opts.Strict = strict
-			objs, res, err := planInput(cmd, in, opts)
+			objs, res, err := planInput(cmd, in, opts, offline.CheckObjects)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/internal/parallel"
 	"github.com/meshcert/meshcert/manifest"
+	"github.com/meshcert/meshcert/offline"
 	"github.com/meshcert/meshcert/report"
 )
 
@@ -36,7 +37,7 @@ default (--shim-certificates). Findings are printed to stderr; the exit code
 is 1 when any of them is an error, 2 when the input cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			objs, res, err := planInput(cmd, in, planner.options())
+			objs, res, err := planInput(cmd, in, planner.options(), offline.PlanObjects)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcert/meshcert/certs"
 	"github.com/meshcert/meshcert/manifest"
@@ -79,9 +81,10 @@ func (f *inputFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringVar(&f.stdinFilename, "stdin-filename", "", "the path findings of the input read from stdin (-f -) are reported at, e.g. the file a rendered chart is kept in; SARIF needs one")
 }
 
-// planInput reads the inputs and plans them. Unreadable input is an
-// exitInput error naming the file and line.
-func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manifest.Object, *offline.Result, error) {
+// planInput reads the inputs and plans them: with plan, offline.PlanObjects
+// or offline.CheckObjects. Unreadable input is an exitInput error naming
+// the file and line.
+func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options, plan planFunc) ([]*manifest.Object, *offline.Result, error) {
 	if len(in.files) == 0 {
 		return nil, nil, &exitError{code: exitInput, err: errors.New("no input: pass -f with a file, a directory or - for stdin")}
 	}
@@ -96,7 +99,7 @@ func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manife
 			}
 		}
 	}
-	res, err := offline.PlanObjects(cmd.Context(), manifest.Unstructured(objs), opts, in.namespace)
+	res, err := plan(cmd.Context(), manifest.Unstructured(objs), opts, in.namespace)
 	if err != nil {
 		var objErr *offline.ObjectError
 		if errors.As(err, &objErr) {
@@ -112,3 +115,6 @@ func planInput(cmd *cobra.Command, in inputFlags, opts certs.Options) ([]*manife
 	}
 	return objs, res, nil
 }
+
+// planFunc is offline.PlanObjects or offline.CheckObjects.
+type planFunc func(ctx context.Context, objs []*unstructured.Unstructured, opts certs.Options, defaultNamespace string) (*offline.Result, error)
