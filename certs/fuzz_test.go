@@ -173,6 +173,17 @@ servers:
 		if !reflect.DeepEqual(plan.Certificates, second.Certificates) {
 			t.Fatalf("the injected Gateway plans other Certificates")
 		}
+		// The injected Gateway built from the parsed one is the mutated
+		// object parsed.
+		if injected, ok := plan.InjectedGateway(); ok {
+			parsed := certs.ParseGateway(mutated)
+			parsed.Object = nil
+			if !reflect.DeepEqual(parsed, injected) {
+				t.Fatalf("InjectedGateway gave\n%+v\nParseGateway of Mutated\n%+v", injected, parsed)
+			}
+		} else if len(plan.Injections) > 0 && len(plan.Gateway.Findings) == 0 {
+			t.Fatalf("InjectedGateway refused a well-formed Gateway's injections %+v", plan.Injections)
+		}
 		for _, inj := range plan.Injections {
 			if errs := validation.IsDNS1123Subdomain(inj.CredentialName); len(errs) > 0 {
 				t.Fatalf("injected %q is not a Secret name: %v", inj.CredentialName, errs)

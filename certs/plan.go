@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -194,6 +195,37 @@ func (p *GatewayPlan) Mutated() (*unstructured.Unstructured, error) {
 		tls[inj.Key()] = inj.Value()
 	}
 	return mutated, nil
+}
+
+// InjectedGateway returns what ParseGateway reads from Mutated's object,
+// with Object nil, built from the parsed Gateway without copying or
+// parsing the object: what a planner that goes on to plan other Gateways
+// against this one holds. ok is false when it cannot be built that way
+// (the Gateway had parse findings, or an injection names a server not
+// parsed with tls settings); then parse Mutated's object instead.
+func (p *GatewayPlan) InjectedGateway() (gw *Gateway, ok bool) {
+	if len(p.Gateway.Findings) > 0 {
+		// A malformed field an injection overwrites would lose its finding.
+		return nil, false
+	}
+	injected := *p.Gateway
+	injected.Object, injected.Previous = nil, nil
+	injected.Servers = slices.Clone(p.Gateway.Servers)
+	for _, inj := range p.Injections {
+		// Servers are parsed in spec order, so their indexes ascend.
+		i, found := slices.BinarySearchFunc(injected.Servers, inj.Server, func(s Server, index int) int { return cmp.Compare(s.Index, index) })
+		if !found || injected.Servers[i].TLS == nil {
+			return nil, false
+		}
+		tls := *injected.Servers[i].TLS
+		if inj.CACertCredentialName != "" {
+			tls.CACertCredentialName = inj.CACertCredentialName
+		} else {
+			tls.CredentialName = inj.CredentialName
+		}
+		injected.Servers[i].TLS = &tls
+	}
+	return &injected, true
 }
 
 // Patch returns the JSON patch that adds each injected field to the

@@ -26,6 +26,16 @@ import (
 // review carries the object and its old version.
 const maxReviewSize = 7 << 20
 
+// presizeLimit is the most of a declared Content-Length the body buffer is
+// allocated for before the bytes arrive; a review with a 100-server
+// Gateway and its old object fits.
+const presizeLimit = 128 << 10
+
+// failingReader returns err on every read.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+
 // reviewServer serves a handler of unstructured objects (the Gateway
 // webhooks) over HTTP as controller-runtime's admission.Webhook does, with
 // one difference: the review is decoded in one pass, the object and its old
@@ -121,18 +131,24 @@ func (s *reviewServer) read(r *http.Request) (version metav1.TypeMeta, req admis
 		return version, req, false
 	}
 	limited := &io.LimitedReader{R: r.Body, N: maxReviewSize}
-	// Sized by Content-Length (bounded by the limit), the body is read into
-	// one buffer: growing one from 512 bytes copied a 100-server review's
-	// 60 KB seven times.
+	// Sized by Content-Length, the body of a usual review is read into one
+	// buffer: growing one from 512 bytes copied a 100-server review's 60 KB
+	// seven times. Only up to presizeLimit: a client declaring 7 MiB and
+	// sending nothing must not make the server hold 7 MiB.
 	size := int64(bytes.MinRead)
-	if r.ContentLength > 0 && r.ContentLength < maxReviewSize {
-		size += r.ContentLength
+	if r.ContentLength > 0 {
+		size += min(r.ContentLength, presizeLimit)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(limited)
 	body := buf.Bytes()
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		// The fallback reads what was read, then the same error, and
+		// answers it as it would have.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), failingReader{err}))
+	}
 	// A body that reaches the limit is too large, as controller-runtime
 	// counts.
 	if err != nil || len(body) == 0 || limited.N <= 0 {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -237,6 +239,47 @@ func TestReviewServerAnswersEdgesAsControllerRuntime(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+}
+
+// A body shorter than its Content-Length ends in an error; the answer is
+// controller-runtime's to that error, not a review of what arrived.
+func TestReviewServerAnswersABodyCutShortAsControllerRuntime(t *testing.T) {
+	metrics, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	h := Handlers(index(t, objects(t, clusterIssuerCA)...), Config{Options: certs.DefaultOptions()}, metrics)[PathValidateGateway]
+	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)
+	answer := func(served http.Handler) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body), failingReader{io.ErrUnexpectedEOF}))
+		req.ContentLength = int64(len(body)) + 10
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		served.ServeHTTP(rec, req)
+		var answer map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &answer), "the answer is JSON: %s", rec.Body.Bytes())
+		return rec.Code, answer
+	}
+	wantStatus, want := answer(&admission.Webhook{Handler: h, LogConstructor: logConstructor})
+	gotStatus, got := answer(Serve(PathValidateGateway, h))
+	assert.Equal(t, wantStatus, gotStatus)
+	assert.Equal(t, want, got)
+	assert.Equal(t, false, got["response"].(map[string]any)["allowed"], "a review that did not arrive whole is not allowed")
+}
+
+// A client that declares a large body and sends little makes the server
+// allocate for what arrives, not for what was declared.
+func TestReviewServerDoesNotAllocateForADeclaredSize(t *testing.T) {
+	metrics, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	served := Serve(PathValidateGateway, Handlers(index(t, objects(t, clusterIssuerCA)...), Config{Options: certs.DefaultOptions()}, metrics)[PathValidateGateway])
+	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body), failingReader{io.ErrUnexpectedEOF}))
+	req.ContentLength = maxReviewSize - 1
+	req.Header.Set("Content-Type", "application/json")
+	served.ServeHTTP(httptest.NewRecorder(), req)
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated answering a review that declared %d bytes and sent %d", req.ContentLength, len(body))
 }
 
 func TestReviewServerAnswersAPanicWithAnError(t *testing.T) {

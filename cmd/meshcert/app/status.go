@@ -245,7 +245,7 @@ func credentialNamespaces(ctx context.Context, r *clusterRead, namespace string,
 			out = append(out, ns)
 		}
 	}
-	res, err := offline.PlanObjects(ctx, append(slices.Clone(r.gateways), r.others...), opts, "default")
+	res, err := offline.CheckObjects(ctx, append(slices.Clone(r.gateways), r.others...), opts, "default")
 	if err != nil {
 		return nil, fmt.Errorf("failed to plan what was read: %w", err)
 	}
@@ -339,7 +339,7 @@ func planStatus(ctx context.Context, read *clusterRead, planner plannerFlags) (*
 	opts := planner.options()
 	// The CLI's input is rarely the whole cluster; here it is what the
 	// cluster holds, and the namespaces' policies apply as in the server.
-	res, err := offline.PlanObjects(ctx, objs, opts, "default")
+	res, err := offline.CheckObjects(ctx, objs, opts, "default")
 	if err != nil {
 		return nil, fmt.Errorf("failed to plan what was read: %w", err)
 	}

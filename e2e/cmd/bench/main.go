@@ -52,7 +52,7 @@ func main() {
 	meshcertArgs := flag.String("meshcert-args", "", "space-separated extra flags for every meshcert serve, e.g. --max-write-deferral=0")
 	scaleGateways := flag.String("scale-gateways", "", "comma-separated Gateway counts of the scale scenario (default: the size's)")
 	istioctl := flag.String("istioctl", "", "istioctl binary for the gate scenario (make istioctl builds it; without it, istioctl analyze is skipped)")
-	gateGateways := flag.String("gate-gateways", "", "comma-separated Gateway counts of the gate scenario (default: the size's); above 10,000 the manifests hold the Certificates too and istioctl does not run")
+	gateGateways := flag.String("gate-gateways", "", "comma-separated Gateway counts of the gate scenario (default: the size's); above 20,000 the manifests hold the Certificates too and istioctl does not run")
 	connections := flag.Int("connections", 8, "keep-alive connections of the admission load")
 	flag.Parse()
 	sizes, ok := sizesByName[*size]
