@@ -507,6 +507,26 @@ func TestRootRotationWithoutFailedHandshakes(t *testing.T) {
 		c.workload = newMeshWorkload(t, c.cp, c.istiod, "payments", "workload")
 	}
 	a, b := clusters[0], clusters[1]
+	// A cluster knows a peer once the peer's published roots are copied
+	// into it; one that has heard of none has nobody to wait for. Each must
+	// know the other, on the first root, before the rotation starts.
+	for _, c := range clusters {
+		for _, peer := range clusters {
+			if peer == c {
+				continue
+			}
+			eventually(t, c.name+" knows that "+peer.name+" is on the first root", func(ctx context.Context) error {
+				cm := &corev1.ConfigMap{}
+				if err := c.cp.Client.Get(ctx, types.NamespacedName{Namespace: framework.IstioNamespace, Name: controller.PublishedConfigMapName(peer.name)}, cm); err != nil {
+					return err
+				}
+				if cm.Data[meshca.PublishedRootsKey] != string(oldRoot.certPEM) {
+					return fmt.Errorf("%s's copy of %s's published roots holds %d certificates", c.name, peer.name, len(certsOf([]byte(cm.Data[meshca.PublishedRootsKey]))))
+				}
+				return nil
+			})
+		}
+	}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return

@@ -31,10 +31,25 @@ const maxReviewSize = 7 << 20
 // Gateway and its old object fits.
 const presizeLimit = 128 << 10
 
-// failingReader returns err on every read.
-type failingReader struct{ err error }
+// servedReviewVersions are the AdmissionReview versions the API server
+// sends, which this handler answers itself.
+var servedReviewVersions = map[string]bool{"admission.k8s.io/v1": true, "admission.k8s.io/v1beta1": true}
 
-func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+// replayReader returns data, then err: with the read that returns data's
+// last bytes, and on every read after.
+type replayReader struct {
+	data []byte
+	err  error
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	if len(r.data) == 0 {
+		return n, r.err
+	}
+	return n, nil
+}
 
 // reviewServer serves a handler of unstructured objects (the Gateway
 // webhooks) over HTTP as controller-runtime's admission.Webhook does, with
@@ -145,9 +160,10 @@ func (s *reviewServer) read(r *http.Request) (version metav1.TypeMeta, req admis
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
-		// The fallback reads what was read, then the same error, and
-		// answers it as it would have.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), failingReader{err}))
+		// The fallback reads what was read and the same error with its
+		// last bytes, as this read did (so an error with the bytes that
+		// reach the limit stays an error), and answers as it would have.
+		r.Body = io.NopCloser(&replayReader{data: body, err: err})
 	}
 	// A body that reaches the limit is too large, as controller-runtime
 	// counts.
@@ -158,8 +174,9 @@ func (s *reviewServer) read(r *http.Request) (version metav1.TypeMeta, req admis
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &rev); err != nil {
 		return version, req, false
 	}
-	if rev.APIVersion == "" || rev.Kind == "" {
-		// controller-runtime's decoder fills in or refuses what is missing.
+	if !servedReviewVersions[rev.APIVersion] || rev.Kind != "AdmissionReview" {
+		// The API server sends these; controller-runtime's decoder fills
+		// in, normalises ("/v1") or refuses ("a/b/c") anything else.
 		return version, req, false
 	}
 	version = rev.TypeMeta

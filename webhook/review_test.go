@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -230,6 +232,11 @@ func TestReviewServerAnswersEdgesAsControllerRuntime(t *testing.T) {
 		{name: "a review over the limit is too large", body: padded(maxReviewSize + 10)},
 		{name: "a review without a kind", body: []byte(`{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u","operation":"DELETE"}}`)},
 		{name: "a review without an apiVersion", body: []byte(`{"kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)},
+		{name: "a review whose apiVersion is no group version", body: []byte(`{"apiVersion":"a/b/c","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)},
+		{name: "a review whose apiVersion names an empty group", body: []byte(`{"apiVersion":"/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)},
+		{name: "a review of another version", body: []byte(`{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)},
+		{name: "a review of v1beta1", body: []byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)},
+		{name: "another kind", body: []byte(`{"apiVersion":"/","kind":"0"}`)},
 		{name: "a review in YAML", body: []byte("apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\nrequest: {uid: u, operation: DELETE}\n")},
 		{name: "a review behind a byte-order mark", body: append([]byte("\xef\xbb\xbf"), `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`...)},
 	}
@@ -242,27 +249,53 @@ func TestReviewServerAnswersEdgesAsControllerRuntime(t *testing.T) {
 }
 
 // A body shorter than its Content-Length ends in an error; the answer is
-// controller-runtime's to that error, not a review of what arrived.
+// controller-runtime's to that error, not a review of what arrived, and
+// the error counts the same at the size limit.
 func TestReviewServerAnswersABodyCutShortAsControllerRuntime(t *testing.T) {
 	metrics, err := NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
 	h := Handlers(index(t, objects(t, clusterIssuerCA)...), Config{Options: certs.DefaultOptions()}, metrics)[PathValidateGateway]
-	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)
-	answer := func(served http.Handler) (int, map[string]any) {
-		req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body), failingReader{io.ErrUnexpectedEOF}))
-		req.ContentLength = int64(len(body)) + 10
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		served.ServeHTTP(rec, req)
-		var answer map[string]any
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &answer), "the answer is JSON: %s", rec.Body.Bytes())
-		return rec.Code, answer
+	review := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)
+	atLimit := append(slices.Clone(review), bytes.Repeat([]byte(" "), maxReviewSize-len(review))...)
+	tests := []struct {
+		name string
+		body func() io.Reader
+	}{
+		{name: "the error comes after the last bytes", body: func() io.Reader {
+			return io.MultiReader(bytes.NewReader(review), &replayReader{err: io.ErrUnexpectedEOF})
+		}},
+		{name: "the error comes with the last bytes", body: func() io.Reader {
+			return &replayReader{data: slices.Clone(review), err: io.ErrUnexpectedEOF}
+		}},
+		{name: "the error comes with the bytes that reach the limit", body: func() io.Reader {
+			return &replayReader{data: slices.Clone(atLimit), err: io.ErrUnexpectedEOF}
+		}},
+		{name: "the error comes after the bytes that reach the limit", body: func() io.Reader {
+			return io.MultiReader(bytes.NewReader(atLimit), &replayReader{err: io.ErrUnexpectedEOF})
+		}},
+		{name: "an error that is not an end of input", body: func() io.Reader {
+			return io.MultiReader(bytes.NewReader(review[:20]), &replayReader{err: errors.New("connection reset")})
+		}},
 	}
-	wantStatus, want := answer(&admission.Webhook{Handler: h, LogConstructor: logConstructor})
-	gotStatus, got := answer(Serve(PathValidateGateway, h))
-	assert.Equal(t, wantStatus, gotStatus)
-	assert.Equal(t, want, got)
-	assert.Equal(t, false, got["response"].(map[string]any)["allowed"], "a review that did not arrive whole is not allowed")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			answer := func(served http.Handler) (int, map[string]any) {
+				req := httptest.NewRequest(http.MethodPost, "/", tc.body())
+				req.ContentLength = maxReviewSize + 10
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				served.ServeHTTP(rec, req)
+				var answer map[string]any
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &answer), "the answer is JSON: %s", rec.Body.Bytes())
+				return rec.Code, answer
+			}
+			wantStatus, want := answer(&admission.Webhook{Handler: h, LogConstructor: logConstructor})
+			gotStatus, got := answer(Serve(PathValidateGateway, h))
+			assert.Equal(t, wantStatus, gotStatus)
+			assert.Equal(t, want, got)
+			assert.Equal(t, false, got["response"].(map[string]any)["allowed"], "a review that did not arrive whole is not allowed")
+		})
+	}
 }
 
 // A client that declares a large body and sends little makes the server
@@ -274,7 +307,7 @@ func TestReviewServerDoesNotAllocateForADeclaredSize(t *testing.T) {
 	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"DELETE"}}`)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body), failingReader{io.ErrUnexpectedEOF}))
+	req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(bytes.NewReader(body), &replayReader{err: io.ErrUnexpectedEOF}))
 	req.ContentLength = maxReviewSize - 1
 	req.Header.Set("Content-Type", "application/json")
 	served.ServeHTTP(httptest.NewRecorder(), req)

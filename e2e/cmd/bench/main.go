@@ -17,7 +17,8 @@
 //     --use-kube=false`, and at 100,000 Gateways with their Certificates.
 //
 // `bench noop-webhook` runs the no-op server (the command starts itself
-// that way, so the server is a process of its own like meshcert).
+// that way, so the server is a process of its own like meshcert), and
+// `bench measure-rss` runs a gate so its peak RSS is its own.
 package main
 
 import (
@@ -36,9 +37,14 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/meshcert/meshcert/e2e/bench"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == bench.MeasureRSSCommand {
+		os.Exit(bench.ServeMeasureRSS(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "noop-webhook" {
 		if err := runNoop(os.Args[2:]); err != nil {
 			log.Fatal(err)
