@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,8 +36,9 @@ const presizeLimit = 128 << 10
 // sends, which this handler answers itself.
 var servedReviewVersions = map[string]bool{"admission.k8s.io/v1": true, "admission.k8s.io/v1beta1": true}
 
-// replayReader returns data, then err: with the read that returns data's
-// last bytes, and on every read after.
+// replayReader returns data, then err (io.EOF for a read that ended
+// well): with the read that returns data's last bytes, and on every read
+// after.
 type replayReader struct {
 	data []byte
 	err  error
@@ -158,13 +160,10 @@ func (s *reviewServer) read(r *http.Request) (version metav1.TypeMeta, req admis
 	_, err := buf.ReadFrom(limited)
 	body := buf.Bytes()
 	_ = r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
-		// The fallback reads what was read and the same error with its
-		// last bytes, as this read did (so an error with the bytes that
-		// reach the limit stays an error), and answers as it would have.
-		r.Body = io.NopCloser(&replayReader{data: body, err: err})
-	}
+	// The fallback reads what was read and how the read ended, with its
+	// last bytes, as this read did (so an error with the bytes that reach
+	// the limit stays an error), and answers as it would have.
+	r.Body = io.NopCloser(&replayReader{data: body, err: cmp.Or(err, io.EOF)})
 	// A body that reaches the limit is too large, as controller-runtime
 	// counts.
 	if err != nil || len(body) == 0 || limited.N <= 0 {

@@ -26,6 +26,8 @@ func WithOwnRSS(self string, cmd *exec.Cmd, out string) (*exec.Cmd, func() (int6
 	wrapped := exec.Command(self, args...)
 	wrapped.Stdin, wrapped.Stdout, wrapped.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	wrapped.Dir, wrapped.Env = cmd.Dir, cmd.Env
+	// A run that writes no peak must not be read as an earlier run's.
+	_ = os.Remove(out)
 	read := func() (int64, error) {
 		data, err := os.ReadFile(out)
 		if err != nil {

@@ -43,3 +43,16 @@ func TestWithOwnRSSMeasuresTheGateAlone(t *testing.T) {
 	assert.Less(t, own, int64(64<<20), "a shell's peak RSS, not this process's")
 	runtime.KeepAlive(ballast)
 }
+
+// A gate whose peak was not written is an error, not the figure an earlier
+// run left in the file.
+func TestWithOwnRSSDoesNotReadAnEarlierRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "rss")
+	require.NoError(t, os.WriteFile(out, []byte("12345"), 0o600))
+	cmd, rss := WithOwnRSS(os.Args[0], exec.Command(filepath.Join(t.TempDir(), "missing")), out)
+	run, err := RunGate(context.Background(), "gate", cmd)
+	require.NoError(t, err)
+	assert.NotZero(t, run.ExitCode, "the measuring process could not start the gate")
+	_, err = rss()
+	assert.Error(t, err)
+}
