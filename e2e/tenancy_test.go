@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshcert/meshcert/certs"
+	"github.com/meshcert/meshcert/cluster"
 	"github.com/meshcert/meshcert/e2e/framework"
 )
 
@@ -71,6 +72,12 @@ func TestTenancyOnTheRealStack(t *testing.T) {
 	})
 	ownerCredential := certs.CredentialName("team-shop", "shop", "https")
 	ready(t, cp.Client, "istio-system", ownerCredential)
+	// creationTimestamps have a one-second resolution, and Gateways stored
+	// in one second are ordered by name, which "lookalike" would win: the
+	// thief comes in a later second than the owner, as a thief does.
+	stored := cluster.NewGateway()
+	require.NoError(t, cp.Client.Get(t.Context(), client.ObjectKey{Namespace: "team-shop", Name: "shop"}, stored))
+	time.Sleep(time.Until(stored.GetCreationTimestamp().Add(time.Second)))
 
 	t.Run("taking a host another namespace serves is denied, naming the owner", func(t *testing.T) {
 		_, stderr, err := kubectlRun(t, cp, tenantGatewayYAML("team-thief", "lookalike", "tenancy-shop.example.com", ""), "apply", "-f", "-")
